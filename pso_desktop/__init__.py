@@ -1,0 +1,1 @@
+"""PSO Desktop: patient safety event reporting client."""
