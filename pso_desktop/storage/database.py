@@ -1,0 +1,353 @@
+"""Opening the encrypted per-profile database: key, settings, verification, tamper check, migrations.
+
+Order of operations when opening an existing file (the point is that a wrong key or a damaged file leaves
+every byte of the database, its ``-wal`` and ``-shm`` as they were):
+
+1. refuse a missing or empty file unless ``create`` (never make a new database by accident);
+2. on a **read-only** connection: set the raw key, first read (wrong key -> :class:`WrongKeyError`), then
+   ``PRAGMA cipher_integrity_check`` (HMAC of every page -> :class:`DatabaseTamperedError`) and the schema
+   version (newer app -> :class:`DatabaseTooNewError`). A read-only connection cannot write, checkpoint or
+   create ``-wal``/``-shm`` files, so a failure here cannot change anything;
+3. only then the read-write connection: key, settings, WAL, migrations, and a read-back of every setting.
+
+Threading: a connection belongs to the one worker thread that opened it (``check_same_thread`` stays on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3.dbapi2 as sqlcipher
+
+from pso_desktop.storage.errors import (
+    DatabaseMissingError,
+    DatabaseTamperedError,
+    StorageError,
+    WrongKeyError,
+    classify,
+)
+from pso_desktop.storage.migrations import migrate, refuse_too_new
+
+Connection = sqlcipher.Connection
+
+KEY_BYTES = 32
+SUPPORTED_CIPHER_MAJOR = "4."
+BUSY_TIMEOUT_SECONDS = 5.0
+
+# SQLite result codes used to tell "cannot verify read-only" apart from real verification failures.
+_SQLITE_CANTOPEN = 14
+_SQLITE_READONLY = 8
+_SQLITE_NOTADB = 26
+
+# Settings read back after open; a mismatch means the engine silently ignored a PRAGMA.
+_EXPECTED_SETTINGS: dict[str, object] = {
+    "temp_store": 2,  # MEMORY: no plaintext temp files
+    "synchronous": 2,  # FULL: an acknowledged save survives power loss
+    "secure_delete": 1,  # freed pages are zeroed inside the file
+    "foreign_keys": 1,
+    "journal_mode": "wal",
+}
+
+_logging_lock = threading.Lock()
+_logging_quieted = False
+
+
+def open_database(path: Path, key: bytes, *, create: bool = False) -> Connection:
+    """Open (or with ``create=True`` create) the SQLCipher database at ``path`` with a raw 256-bit key.
+
+    Promises: the key is verified before anything is written; a wrong key raises :class:`WrongKeyError`, a
+    page failing its HMAC :class:`DatabaseTamperedError`, a newer schema :class:`DatabaseTooNewError`, and in
+    each case the file, ``-wal`` and ``-shm`` are byte-identical afterwards. ``create=False`` on a missing or
+    empty path raises :class:`DatabaseMissingError` and creates nothing. The returned connection is in
+    autocommit mode (use :func:`transaction`), has the settings in ``_EXPECTED_SETTINGS``, denies ATTACH and
+    DETACH, and is migrated to the latest schema. New files are created with mode 0600.
+    """
+    if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
+        raise ValueError("the database key must be exactly 32 raw bytes")
+    return _open(Path(path), bytes(key), create=create)
+
+
+def _open_unencrypted_for_benchmark(path: Path, *, create: bool = False) -> Connection:
+    """Plain SQLite through the very same code path (same library, settings, schema), without a key.
+
+    For ``benchmarks/bench_store.py`` only, to compare encrypted with unencrypted storage. Application code
+    must never call this: it writes patient data in clear text. It is private and named so a review catches
+    any other caller.
+    """
+    return _open(Path(path), None, create=create)
+
+
+def check_integrity(path: Path, key: bytes) -> list[str]:
+    """Every problem found in the database at ``path``: HMAC failures and SQLite structural errors.
+
+    Returns ``[]`` when clean. Uses a read-only connection and never modifies the file. A wrong key raises
+    :class:`WrongKeyError`, a missing file :class:`DatabaseMissingError`. The messages name pages and
+    tables, never content.
+    """
+    if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
+        raise ValueError("the database key must be exactly 32 raw bytes")
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise DatabaseMissingError()
+    conn = _connect(path, readonly=True)
+    try:
+        _key(conn, bytes(key))
+        _first_read(conn)
+        with translate_errors():
+            problems = [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check")]
+            structural = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
+        if structural != ["ok"]:
+            problems.extend(structural)
+        return problems
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn environmental SQLCipher errors (busy, disk full, I/O, damaged page) into :class:`StorageError`.
+
+    Anything else (a bug: bad SQL, a constraint our own code violated) propagates unchanged.
+    """
+    try:
+        yield
+    except sqlcipher.Error as exc:
+        classified = classify(exc)
+        if classified is None:
+            raise
+        raise classified from exc
+
+
+@contextlib.contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """Run the block in one write transaction: all of it is committed, or none of it.
+
+    At top level this is ``BEGIN IMMEDIATE`` ... ``COMMIT`` (taking the write lock up front, so a busy
+    database fails at the start instead of halfway); inside another transaction it is a savepoint, so
+    repositories and the audit log can be combined in one caller's transaction. Environmental failures are
+    raised as :class:`StorageError` subclasses, after the rollback.
+    """
+    with translate_errors():
+        if conn.in_transaction:
+            conn.execute("SAVEPOINT pso_nested")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK TO pso_nested")
+                conn.execute("RELEASE pso_nested")
+                raise
+            conn.execute("RELEASE pso_nested")
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+def current_settings(conn: Connection) -> dict[str, object]:
+    """The connection's security-relevant settings, as the engine reports them (for tests and diagnostics)."""
+    settings: dict[str, object] = {}
+    for name in (*_EXPECTED_SETTINGS, "cipher_version", "cipher_memory_security"):
+        row = conn.execute(f"PRAGMA {name}").fetchone()  # names come from the constant above only
+        settings[name] = row[0] if row is not None else None
+    return settings
+
+
+# --- internals -------------------------------------------------------------------------------------------
+
+
+def _open(path: Path, key: bytes | None, *, create: bool) -> Connection:
+    _quiet_sqlcipher_logging()
+    is_new = not path.is_file() or path.stat().st_size == 0
+    verified = False
+    if is_new:
+        if not create:
+            raise DatabaseMissingError()
+        _create_private_file(path)
+    else:
+        verified = _verify_without_writing(path, key)
+
+    conn = _connect(path, readonly=False)
+    try:
+        _key(conn, key)
+        _apply_settings(conn)
+        _first_read(conn)  # again, on this connection: the file may have been swapped since step 2
+        if not is_new and not verified and key is not None:
+            _tamper_check(conn)
+        with translate_errors():
+            refuse_too_new(conn)
+            _enable_wal(conn)
+            migrate(conn)
+        _assert_settings(conn, encrypted=key is not None)
+    except BaseException:
+        conn.close()
+        raise
+    _restrict_permissions(path)
+    return conn
+
+
+def _verify_without_writing(path: Path, key: bytes | None) -> bool:
+    """Key, tamper and version checks on a read-only connection (see the module docstring).
+
+    Returns ``False`` when a read-only connection cannot read this file (a hot WAL without its ``-shm``
+    needs a writer to recover): the caller then runs the same checks on the read-write connection.
+    """
+    try:
+        conn = _connect(path, readonly=True)
+    except StorageError:
+        return False
+    try:
+        _key(conn, key)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlcipher.Error as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in (_SQLITE_CANTOPEN, _SQLITE_READONLY):
+                return False
+            if code == _SQLITE_NOTADB:
+                raise WrongKeyError() from exc
+            raise _classified(exc) from exc
+        if key is not None:
+            _tamper_check(conn)
+        with translate_errors():
+            refuse_too_new(conn)
+        return True
+    finally:
+        conn.close()
+
+
+def _tamper_check(conn: Connection) -> None:
+    """HMAC-check every page of the main file (SQLCipher checks pages it reads anyway; this checks all)."""
+    with translate_errors():
+        problems = conn.execute("PRAGMA cipher_integrity_check").fetchall()
+    if problems:
+        raise DatabaseTamperedError()
+
+
+def _connect(path: Path, *, readonly: bool) -> Connection:
+    # mode=rw / mode=ro: SQLite itself refuses to create a missing file, whatever happens above.
+    uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rw'}"
+    try:
+        return sqlcipher.connect(
+            uri,
+            uri=True,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            cached_statements=256,
+        )
+    except sqlcipher.Error as exc:
+        raise _classified(exc) from exc
+
+
+def _key(conn: Connection, key: bytes | None) -> None:
+    """Give SQLCipher the raw key through its key API: the key never appears in SQL text."""
+    conn.set_authorizer(_deny_attach)
+    if key is None:
+        return
+    version = conn.execute("PRAGMA cipher_version").fetchone()
+    if version is None or not str(version[0]).startswith(SUPPORTED_CIPHER_MAJOR):
+        raise StorageError("This build's database engine is not SQLCipher 4; reinstall PSO Desktop.")
+    # ``x'<64 hex digits>'`` tells SQLCipher this is a raw key (no KDF). A bytearray so it can be wiped.
+    literal = bytearray(b"x'")
+    literal += key.hex().encode("ascii")
+    literal += b"'"
+    try:
+        conn.set_key(literal)
+    finally:
+        literal[:] = bytes(len(literal))
+
+
+def _first_read(conn: Connection) -> None:
+    """The first read decrypts page 1: "file is not a database" here means the key is wrong."""
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlcipher.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_NOTADB:
+            raise WrongKeyError() from exc
+        raise _classified(exc) from exc
+
+
+def _apply_settings(conn: Connection) -> None:
+    # Per-connection settings only: none of these writes to the file.
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _enable_wal(conn: Connection) -> None:
+    # Reading first: an existing database is already in WAL mode, so nothing is written for it.
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+        # journal_mode can reset synchronous on some builds; set it again and let _assert_settings check.
+        conn.execute("PRAGMA synchronous = FULL")
+
+
+def _assert_settings(conn: Connection, *, encrypted: bool) -> None:
+    settings = current_settings(conn)
+    for name, expected in _EXPECTED_SETTINGS.items():
+        actual = settings[name]
+        if (str(actual).lower() if isinstance(expected, str) else actual) != expected:
+            raise StorageError("The database engine refused a required safety setting; reinstall PSO Desktop.")
+    if encrypted and not str(settings["cipher_version"]).startswith(SUPPORTED_CIPHER_MAJOR):
+        raise StorageError("This build's database engine is not SQLCipher 4; reinstall PSO Desktop.")
+
+
+def _deny_attach(action: int, arg1: Any, arg2: Any, db_name: Any, source: Any) -> int:
+    """Authorizer: no ATTACH/DETACH, so no statement can copy data into an unencrypted file."""
+    if action in (sqlcipher.SQLITE_ATTACH, sqlcipher.SQLITE_DETACH):
+        return int(sqlcipher.SQLITE_DENY)
+    return int(sqlcipher.SQLITE_OK)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the (empty) database file with mode 0600 before SQLite sees it; -wal/-shm inherit the mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # an empty file left by an interrupted create: reuse it
+    else:
+        os.close(fd)
+    _restrict_permissions(path)
+
+
+def _restrict_permissions(path: Path) -> None:
+    if os.name != "posix":
+        return  # Windows: the per-user profile folder's ACL protects the file
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+
+
+def _classified(exc: sqlcipher.Error) -> StorageError:
+    return classify(exc) or StorageError()
+
+
+def _quiet_sqlcipher_logging() -> None:
+    """SQLCipher logs HMAC failures to stderr by default; our exceptions already say what matters.
+
+    The setting is process-wide, so it is applied once. Without this, a wrong password would print engine
+    diagnostics on the CLI's stderr next to the one-line reason the contract promises.
+    """
+    global _logging_quieted
+    with _logging_lock:
+        if _logging_quieted:
+            return
+        conn = sqlcipher.connect(":memory:")
+        try:
+            conn.execute("PRAGMA cipher_log_level = NONE")
+        finally:
+            conn.close()
+        _logging_quieted = True
