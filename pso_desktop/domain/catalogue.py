@@ -1,0 +1,232 @@
+"""The form catalogue: questions, answer codes and branching of the Common Formats, read from data.
+
+The catalogue lives in ``resources/forms/<version>.json`` so that a PSO can correct a code, add a category
+module or ship a later form version without a code change. Validation and the UI both read it from here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pso_desktop.paths import resources_dir
+
+CURRENT_FORM_VERSION = "hospital-2.0"
+
+
+@dataclass(frozen=True)
+class Answer:
+    code: str
+    display: str
+    definition: str = ""
+    specify: bool = False  # "Other: please specify" - needs free text beside the code
+    system: str = "ahrq"
+    verified: bool = True
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One clause of a question's enable_when; all clauses of a question must hold for it to apply."""
+
+    question: str | None = None
+    answers: frozenset[str] = frozenset()
+    event_types: frozenset[str] = frozenset()
+
+    def holds(self, event_type: str, answers: Mapping[str, Any]) -> bool:
+        if self.event_types and event_type not in self.event_types:
+            return False
+        if self.question is None:
+            return True
+        given = answers.get(self.question)
+        if isinstance(given, list):
+            return any(code in self.answers for code in given)
+        return given in self.answers
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    type: str  # choice | multi | text | text_list | date | group
+    required: bool = False
+    answers: tuple[Answer, ...] = ()
+    enable_when: tuple[Condition, ...] = ()
+    max_length: int = 2000
+    max_items: int = 1
+    pattern: str | None = None
+    help: str = ""
+    verified: bool = True
+    questions: tuple[Question, ...] = ()  # the repeating group's own questions
+
+    def answer(self, code: str) -> Answer | None:
+        return next((a for a in self.answers if a.code == code), None)
+
+    def applies(self, event_type: str, answers: Mapping[str, Any]) -> bool:
+        return all(c.holds(event_type, answers) for c in self.enable_when)
+
+    def describe_condition(self, questions: Mapping[str, Question]) -> str:
+        """Words for when this question applies, e.g. "when 'Prior to the fall ...' is 'Yes'"."""
+        parts = []
+        for cond in self.enable_when:
+            if cond.question is not None and cond.question in questions:
+                source = questions[cond.question]
+                shown = (
+                    " or ".join(f"'{a.display}'" for a in source.answers if a.code in cond.answers)
+                    or "a matching answer"
+                )
+                parts.append(f"'{source.text}' is {shown}")
+            if cond.event_types:
+                parts.append("the event is " + " or ".join(sorted(cond.event_types)).replace("_", " "))
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class Module:
+    key: str
+    title: str
+    category: str
+    questions: tuple[Question, ...]
+
+    @property
+    def by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions}
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    display: str
+    event_types: frozenset[str]
+    module: str | None = None
+    specify: bool = False
+    verified: bool = True
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    version: str
+    title: str
+    code_systems: Mapping[str, str]
+    event_types: tuple[Answer, ...]
+    categories: tuple[Category, ...]
+    harm_levels: tuple[Answer, ...]
+    harm_guidance: str
+    answer_sets: Mapping[str, tuple[Answer, ...]]
+    modules: Mapping[str, Module]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def category(self, code: str) -> Category | None:
+        return next((c for c in self.categories if c.code == code), None)
+
+    def answer_set(self, name: str) -> tuple[Answer, ...]:
+        return self.answer_sets[name]
+
+    def codes(self, name: str) -> frozenset[str]:
+        return frozenset(a.code for a in self.answer_sets[name])
+
+    def display(self, name: str, code: str) -> str:
+        found = next((a for a in self.answer_sets[name] if a.code == code), None)
+        return found.display if found else code
+
+    def label(self, path: str) -> str:
+        """A field's name as the form shows it; falls back to the path itself."""
+        return self.labels.get(path, path)
+
+
+def _answer(raw: Mapping[str, Any]) -> Answer:
+    return Answer(
+        code=str(raw["code"]),
+        display=str(raw["display"]),
+        definition=str(raw.get("definition", "")),
+        specify=bool(raw.get("specify", False)),
+        system=str(raw.get("system", "ahrq")),
+        verified=bool(raw.get("verified", True)),
+    )
+
+
+def _condition(raw: Mapping[str, Any]) -> Condition:
+    return Condition(
+        question=raw.get("question"),
+        answers=frozenset(raw.get("in", ())),
+        event_types=frozenset(raw.get("event_type", ())),
+    )
+
+
+def _question(raw: Mapping[str, Any], answer_sets: Mapping[str, tuple[Answer, ...]]) -> Question:
+    if "answer_set" in raw:
+        answers = answer_sets[raw["answer_set"]]
+    else:
+        answers = tuple(_answer(a) for a in raw.get("answers", ()))
+    qtype = str(raw["type"])
+    return Question(
+        id=str(raw["id"]),
+        text=str(raw["text"]),
+        type=qtype,
+        required=bool(raw.get("required", False)),
+        answers=answers,
+        enable_when=tuple(_condition(c) for c in raw.get("enable_when", ())),
+        max_length=int(raw.get("max_length", 2000)),
+        max_items=int(raw.get("max_items", 1)),
+        pattern=raw.get("pattern"),
+        help=str(raw.get("help", "")),
+        verified=bool(raw.get("verified", True)),
+        questions=tuple(_question(q, answer_sets) for q in raw.get("questions", ())),
+    )
+
+
+def parse_catalogue(raw: Mapping[str, Any]) -> Catalogue:
+    answer_sets = {name: tuple(_answer(a) for a in items) for name, items in raw["answer_sets"].items()}
+    modules = {
+        key: Module(
+            key=key,
+            title=str(m["title"]),
+            category=str(m["category"]),
+            questions=tuple(_question(q, answer_sets) for q in m["questions"]),
+        )
+        for key, m in raw["modules"].items()
+    }
+    categories = tuple(
+        Category(
+            code=str(c["code"]),
+            display=str(c["display"]),
+            event_types=frozenset(c["event_types"]),
+            module=c.get("module"),
+            specify=bool(c.get("specify", False)),
+            verified=bool(c.get("verified", True)),
+        )
+        for c in raw["categories"]
+    )
+    return Catalogue(
+        version=str(raw["version"]),
+        title=str(raw["title"]),
+        code_systems=dict(raw["code_systems"]),
+        event_types=tuple(_answer(e) for e in raw["event_types"]),
+        categories=categories,
+        harm_levels=tuple(_answer(h) for h in raw["harm_scale"]["levels"]),
+        harm_guidance=str(raw["harm_scale"].get("guidance", "")),
+        answer_sets=answer_sets,
+        modules=modules,
+        labels=dict(raw.get("fields", {})),
+    )
+
+
+def catalogue_path(version: str) -> Path:
+    return resources_dir() / "forms" / f"{version}.json"
+
+
+def available_versions() -> Sequence[str]:
+    return sorted(p.stem for p in (resources_dir() / "forms").glob("*.json"))
+
+
+@cache
+def load_catalogue(version: str = CURRENT_FORM_VERSION) -> Catalogue:
+    """The parsed catalogue for one form version; raises KeyError for a version this build does not know."""
+    path = catalogue_path(version)
+    if not path.is_file():
+        raise KeyError(version)
+    with path.open(encoding="utf-8") as fh:
+        return parse_catalogue(json.load(fh))

@@ -1,0 +1,513 @@
+"""Turning untrusted input into a valid ``Report``, with errors a nurse can act on.
+
+``validate_report`` is the single entry point used by the form, the CLI, imports and the reference server, so
+every one of them shows the same words for the same mistake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from pso_desktop.domain.catalogue import Catalogue, Question, load_catalogue
+from pso_desktop.domain.models import _FORBIDDEN, Report
+
+YES, NO, UNKNOWN = "A15", "A18", "UNK"
+NO_HARM = "LA21151-8"
+FUTURE_TOLERANCE = dt.timedelta(days=1)  # clocks and time zones differ between wards and the PSO
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str  # dotted path, e.g. "patient.mrn" or "modules.fall.DE213"
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class ReportInvalid(ValueError):
+    """The input is not a valid report; ``errors`` lists every problem found, each with what to fix."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        count = len(errors)
+        first = f"{errors[0].field}: {errors[0].message}" if errors else "unknown problem"
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        super().__init__(f"The report is not complete: {first}{more}")
+
+    def as_json(self) -> list[dict[str, str]]:
+        return [e.as_dict() for e in self.errors]
+
+
+def validate_report(data: Mapping[str, Any], *, today: dt.date | None = None) -> Report:
+    """Validate a wire-form report against its models and its form catalogue; raise ReportInvalid if not valid.
+
+    Pure and thread-safe: safe to call from any thread, the server included.
+    """
+    if not isinstance(data, Mapping):
+        raise ReportInvalid([FieldError("report", "A report must be a JSON object with the report's fields.")])
+    version = data.get("form_version", None)
+    catalogue = _catalogue_for(version)
+    if catalogue is None:
+        raise ReportInvalid(
+            [
+                FieldError(
+                    "form_version",
+                    f"This app does not know the form version {str(version)[:40]!r}; "
+                    "update PSO Desktop or use form version 'hospital-2.0'.",
+                )
+            ]
+        )
+    try:
+        report = Report.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ReportInvalid(_translate(exc, catalogue)) from None
+    errors = list(_rules(report, catalogue, today or dt.date.today()))
+    if errors:
+        raise ReportInvalid(errors)
+    return report
+
+
+def _catalogue_for(version: object) -> Catalogue | None:
+    if version is None:
+        return load_catalogue()
+    if not isinstance(version, str):
+        return None
+    try:
+        return load_catalogue(version)
+    except (KeyError, ValueError, OSError):
+        return None
+
+
+# --- structural errors, in words -------------------------------------------------------------------------------
+
+_TYPE_WORDS = {
+    "missing": "is required; fill it in",
+    "extra_forbidden": "is not part of the report form; remove it",
+    "uuid_parsing": "must be a report ID like 3f2b6c1e-8a4d-4f0e-9c1b-2d7e5a6f8b90",
+    "uuid_type": "must be a report ID like 3f2b6c1e-8a4d-4f0e-9c1b-2d7e5a6f8b90",
+    "date_parsing": "must be a date written like 2026-11-27",
+    "date_from_datetime_parsing": "must be a date written like 2026-11-27",
+    "date_type": "must be a date written like 2026-11-27",
+    "date_from_datetime_inexact": "must be a date without a time of day, written like 2026-11-27",
+    "time_parsing": "must be a time written like 14:30",
+    "time_type": "must be a time written like 14:30",
+    "datetime_parsing": "must be a date and time written like 2026-11-27T14:30:00",
+    "datetime_from_date_parsing": "must be a date and time written like 2026-11-27T14:30:00",
+    "datetime_type": "must be a date and time written like 2026-11-27T14:30:00",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be a group of answers (a JSON object)",
+    "model_type": "must be a group of fields (a JSON object)",
+    "model_attributes_type": "must be a group of fields (a JSON object)",
+}
+
+
+def _translate(exc: ValidationError, catalogue: Catalogue) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in err["loc"]) or "report"
+        kind = err["type"]
+        ctx = err.get("ctx") or {}
+        label = _label(catalogue, err["loc"])
+        if kind == "extra_forbidden":
+            label = f"'{path[:80]}'"
+        if kind in _TYPE_WORDS:
+            words = _TYPE_WORDS[kind]
+        elif kind == "string_too_long":
+            words = f"is too long: at most {ctx.get('max_length')} characters"
+        elif kind == "string_too_short":
+            words = (
+                "is empty; write at least a few words"
+                if ctx.get("min_length") == 1
+                else (f"is too short: at least {ctx.get('min_length')} characters")
+            )
+        elif kind == "too_short":
+            words = f"needs at least {ctx.get('min_length')} item(s)"
+        elif kind == "too_long":
+            words = f"has too many items: at most {ctx.get('max_length')}"
+        elif kind == "string_pattern_mismatch":
+            words = _pattern_words(path)
+        elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+            bound = ctx.get("ge", ctx.get("gt", ctx.get("le", ctx.get("lt"))))
+            words = f"is out of range (limit {bound})"
+        elif kind == "literal_error":
+            words = "must be one of: " + ", ".join(e.display for e in catalogue.event_types)
+        elif kind == "value_error":
+            words = str(ctx.get("error", err["msg"]))
+        else:
+            words = "is not valid here; check the value"
+        errors.append(FieldError(path, f"{label} {words}."))
+    return errors
+
+
+def _pattern_words(path: str) -> str:
+    if path.endswith("diagnosis_icd10"):
+        return "must be an ICD-10-CM code like S72.001A"
+    return "may contain only letters, digits, '.', '-' and '_'"
+
+
+def _label(catalogue: Catalogue, loc: Iterable[Any]) -> str:
+    named = [str(p) for p in loc if not isinstance(p, int)]
+    key = ".".join(named)
+    while key and key not in catalogue.labels:
+        key = key.rpartition(".")[0]
+    if key:
+        return f"'{catalogue.labels[key]}'"
+    return f"'{'.'.join(named)[:80]}'" if named else "The report"
+
+
+# --- catalogue rules ---------------------------------------------------------------------------------------------
+
+
+def _rules(r: Report, cat: Catalogue, today: dt.date) -> Iterable[FieldError]:
+    yield from _category_rules(r, cat)
+    yield from _date_rules(r, today)
+    yield from _patient_rules(r, cat)
+    yield from _harm_rules(r, cat)
+    yield from _circumstance_rules(r, cat)
+    yield from _reporter_rules(r, cat)
+    yield from _module_rules(r, cat)
+
+
+def _event_words(cat: Catalogue, code: str) -> str:
+    return next((e.display for e in cat.event_types if e.code == code), code)
+
+
+def _category_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
+    if len(set(r.categories)) != len(r.categories):
+        yield FieldError("categories", "Each event category may be chosen only once; remove the repeated one.")
+    for i, code in enumerate(r.categories):
+        category = cat.category(code)
+        if category is None:
+            yield FieldError(
+                f"categories.{i}",
+                f"{code!r} is not an event category of this form; choose one from the list.",
+            )
+            continue
+        if r.event_type not in category.event_types:
+            allowed = " or ".join(_event_words(cat, e) for e in sorted(category.event_types))
+            yield FieldError(
+                f"categories.{i}",
+                f"A {category.display} event is always reported as {allowed}: change 'What is being reported' "
+                f"or remove {category.display}.",
+            )
+    wants_other = any((c := cat.category(code)) is not None and c.specify for code in r.categories)
+    if wants_other and not (r.categories_other or "").strip():
+        yield FieldError("categories_other", "You chose 'Other' as a category: say what kind of event it was.")
+    if r.categories_other and not wants_other:
+        yield FieldError("categories_other", "Remove the 'other category' text, or choose the category 'Other'.")
+
+
+def _date_rules(r: Report, today: dt.date) -> Iterable[FieldError]:
+    d = r.discovery
+    if d.date is None and not d.date_unknown:
+        yield FieldError("discovery.date", "Enter the date the event was discovered, or tick 'Unknown'.")
+    if d.date is not None and d.date_unknown:
+        yield FieldError("discovery.date_unknown", "Either enter the discovery date or tick 'Unknown', not both.")
+    if d.time is not None and d.time_unknown:
+        yield FieldError("discovery.time_unknown", "Either enter the discovery time or tick 'Unknown', not both.")
+    if d.time is None and not d.time_unknown:
+        yield FieldError("discovery.time", "Enter the time the event was discovered, or tick 'Unknown'.")
+    limit = today + FUTURE_TOLERANCE
+    if d.date is not None and d.date > limit:
+        yield FieldError("discovery.date", "The discovery date is in the future; check the date.")
+    elif d.date is not None and d.date > r.report_date:
+        yield FieldError(
+            "discovery.date", "The event cannot be discovered after the date of the report; check both dates."
+        )
+    if r.report_date > limit:
+        yield FieldError("report_date", "The report date is in the future; check the date.")
+    if r.initial_report_date is not None and r.initial_report_date > r.report_date:
+        yield FieldError("initial_report_date", "The initial report date cannot be later than the report date.")
+
+
+def _check_code(
+    path: str, value: str | None, codes: frozenset[str], cat: Catalogue, set_name: str
+) -> Iterable[FieldError]:
+    if value is not None and value not in codes:
+        choices = ", ".join(a.display for a in cat.answer_set(set_name))
+        yield FieldError(
+            path, f"{cat.label(path)!r} has an answer this form does not know; choose one of: {choices}."
+        )
+
+
+def _patient_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
+    p = r.patient
+    if r.event_type == "unsafe_condition":
+        if p is not None:
+            yield FieldError(
+                "patient",
+                "An unsafe condition does not involve a patient: remove the patient "
+                "details, or report it as an incident or near miss.",
+            )
+        return
+    if p is None:
+        if r.event_type == "incident":
+            yield FieldError("patient", "An incident reached a patient: enter the patient's details.")
+        return
+    if r.event_type == "incident":
+        if not ((p.mrn or "").strip() or (p.name or "").strip()):
+            yield FieldError("patient.mrn", "Enter the patient's medical record number (or name if it has none).")
+        if p.gender is None:
+            yield FieldError("patient.gender", "Choose the patient's gender (Unknown is allowed).")
+        if p.age_years is None and p.date_of_birth is None:
+            yield FieldError("patient.age_years", "Enter the patient's age at the event or date of birth.")
+    yield from _check_code("patient.gender", p.gender, cat.codes("gender"), cat, "gender")
+    yield from _check_code("patient.ethnicity", p.ethnicity, cat.codes("ethnicity"), cat, "ethnicity")
+    for i, race in enumerate(p.race):
+        yield from _check_code(f"patient.race.{i}", race, cat.codes("race"), cat, "race")
+    if p.date_of_birth is not None:
+        if p.date_of_birth > r.report_date:
+            yield FieldError("patient.date_of_birth", "The date of birth is after the report date; check it.")
+        elif r.discovery.date is not None and p.date_of_birth > r.discovery.date:
+            yield FieldError("patient.date_of_birth", "The date of birth is after the event; check it.")
+
+
+def _harm_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
+    h = r.harm
+    if r.event_type != "incident":
+        if h is not None:
+            yield FieldError(
+                "harm",
+                f"A {_event_words(cat, r.event_type).lower()} did not reach a patient, so it "
+                "has no harm: remove the harm answers or report it as an incident.",
+            )
+        return
+    if h is None or h.evidence_of_harm is None:
+        yield FieldError(
+            "harm.evidence_of_harm",
+            "Answer 'Was there any evidence of harm at the time of this report?' (Yes, No or Unknown).",
+        )
+        return
+    ynu = cat.codes("yes_no_unknown")
+    yield from _check_code("harm.evidence_of_harm", h.evidence_of_harm, ynu, cat, "yes_no_unknown")
+    levels = {a.code: a for a in cat.harm_levels}
+    if h.level is not None and h.level not in levels:
+        yield FieldError(
+            "harm.level",
+            "Choose a level from the AHRQ Harm Scale (Death, Severe, Moderate, Mild, No harm or Unknown).",
+        )
+    if h.evidence_of_harm == YES and h.level is None:
+        yield FieldError(
+            "harm.level",
+            "There was evidence of harm: choose the level of harm. If torn between two "
+            "levels, choose the more severe.",
+        )
+    if h.evidence_of_harm == YES and h.level == NO_HARM:
+        yield FieldError("harm.level", "'No harm' contradicts 'evidence of harm: Yes'; change one of them.")
+    if h.evidence_of_harm == NO and h.level not in (None, NO_HARM):
+        yield FieldError(
+            "harm.level",
+            "A harm level other than 'No harm' needs 'evidence of harm: Yes'; change one of them.",
+        )
+    yield from _check_code("harm.duration", h.duration, cat.codes("harm_duration"), cat, "harm_duration")
+    yield from _check_code("harm.increased_length_of_stay", h.increased_length_of_stay, ynu, cat, "yes_no_unknown")
+
+
+def _circumstance_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
+    ynu = cat.codes("yes_no_unknown")
+    for name in ("handover_involved", "serious_reportable_event", "family_notified"):
+        yield from _check_code(name, getattr(r, name), ynu, cat, "yes_no_unknown")
+    if r.rescue is not None:
+        yield from _check_code("rescue.attempted", r.rescue.attempted, ynu, cat, "yes_no_unknown")
+        if r.rescue.interventions and r.rescue.attempted != YES:
+            yield FieldError(
+                "rescue.interventions",
+                "Interventions are listed only when one was attempted: answer 'Yes' or clear the list.",
+            )
+    yield from _check_code("preventability", r.preventability, cat.codes("preventability"), cat, "preventability")
+    factors = cat.codes("contributing_factors")
+    for i, code in enumerate(r.contributing_factors):
+        yield from _check_code(f"contributing_factors.{i}", code, factors, cat, "contributing_factors")
+    yield from _specify(
+        "contributing_factors_other",
+        "A66" in r.contributing_factors,
+        r.contributing_factors_other,
+        "contributing factor",
+    )
+    if r.event_type != "near_miss" and (r.near_miss_reason or r.near_miss_reason_other):
+        yield FieldError(
+            "near_miss_reason",
+            "Only a near miss has a reason it did not reach the patient: clear it or report a near miss.",
+        )
+    else:
+        yield from _check_code(
+            "near_miss_reason", r.near_miss_reason, cat.codes("near_miss_reason"), cat, "near_miss_reason"
+        )
+        yield from _specify(
+            "near_miss_reason_other", r.near_miss_reason == "A66", r.near_miss_reason_other, "reason"
+        )
+
+
+def _specify(path: str, wanted: bool, text: str | None, what: str) -> Iterable[FieldError]:
+    if wanted and not (text or "").strip():
+        yield FieldError(path, f"You chose 'Other': describe the {what}.")
+    if text and not wanted:
+        yield FieldError(path, f"Remove the 'other {what}' text, or choose 'Other'.")
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _reporter_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
+    rep = r.reporter
+    identity = {"name": rep.name, "telephone": rep.telephone, "email": rep.email, "job": rep.job}
+    if rep.anonymous:
+        for name, value in identity.items():
+            if value is not None:
+                yield FieldError(
+                    f"reporter.{name}",
+                    "An anonymous report carries no reporter identity: clear the "
+                    "reporter's name, telephone, email and job, or untick 'Report anonymously'.",
+                )
+    elif not (rep.name or "").strip():
+        yield FieldError("reporter.name", "Enter your name, or tick 'Report anonymously'.")
+    if rep.email and not _EMAIL.match(rep.email):
+        yield FieldError("reporter.email", "The email address looks wrong; write it like name@hospital.org.")
+    yield from _check_code(
+        "reporter.first_reported_by",
+        rep.first_reported_by,
+        cat.codes("first_reported_by"),
+        cat,
+        "first_reported_by",
+    )
+    yield from _check_code(
+        "reporter.professional_type",
+        rep.professional_type,
+        cat.codes("professional_type"),
+        cat,
+        "professional_type",
+    )
+
+
+def _module_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
+    chosen = {c.module: c for code in r.categories if (c := cat.category(code)) is not None and c.module}
+    for key in r.modules:
+        if key not in cat.modules:
+            yield FieldError(f"modules.{key}", f"{key!r} is not a category form of this report; remove it.")
+        elif key not in chosen:
+            yield FieldError(
+                f"modules.{key}",
+                f"The {cat.modules[key].title} details belong to the category "
+                f"{cat.modules[key].title}: choose that category or remove the details.",
+            )
+    for key, category in chosen.items():
+        module = cat.modules.get(key)
+        if module is None:
+            continue
+        answers = r.modules.get(key)
+        if answers is None:
+            yield FieldError(f"modules.{key}", f"You chose {category.display}: answer its questions.")
+            continue
+        yield from _module_answers(f"modules.{key}", module.title, module.questions, answers, r.event_type)
+
+
+def _module_answers(
+    prefix: str, title: str, questions: tuple[Question, ...], answers: Mapping[str, Any], event_type: str
+) -> Iterable[FieldError]:
+    by_id = {q.id: q for q in questions}
+    specify_keys = {f"{q.id}_specify": q for q in questions if any(a.specify for a in q.answers)}
+    for key in answers:
+        if key not in by_id and key not in specify_keys:
+            yield FieldError(
+                f"{prefix}.{key[:64]}", f"{key[:64]!r} is not a question of the {title} form; remove it."
+            )
+    for q in questions:
+        path = f"{prefix}.{q.id}"
+        value = answers.get(q.id)
+        if not q.applies(event_type, answers):
+            if value is not None:
+                yield FieldError(
+                    path,
+                    f"'{q.text}' applies only when {q.describe_condition(by_id)}: clear "
+                    "this answer or change that one.",
+                )
+            continue
+        if value is None or value == [] or value == "":
+            if q.required:
+                hint = " (Unknown is allowed)" if q.answer("UNK") else ""
+                yield FieldError(path, f"Answer '{q.text}'{hint}.")
+            continue
+        yield from _answer_errors(path, q, value, event_type)
+        chosen_codes = value if isinstance(value, list) else [value]
+        needs_text = any((a := q.answer(str(c))) is not None and a.specify for c in chosen_codes)
+        text = answers.get(f"{q.id}_specify")
+        if needs_text and not (isinstance(text, str) and text.strip()):
+            yield FieldError(f"{path}_specify", f"You chose 'Other' for '{q.text}': please specify.")
+        elif text is not None and not needs_text:
+            yield FieldError(
+                f"{path}_specify", f"Remove the 'please specify' text of '{q.text}', or choose 'Other'."
+            )
+        elif text is not None:
+            yield from _text_errors(f"{path}_specify", q.text, text, 2000, None)
+
+
+def _answer_errors(path: str, q: Question, value: Any, event_type: str) -> Iterable[FieldError]:
+    choices = ", ".join(a.display for a in q.answers)
+    if q.type == "choice":
+        if not isinstance(value, str) or q.answer(value) is None:
+            yield FieldError(path, f"'{q.text}' needs one of: {choices}.")
+    elif q.type == "multi":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            yield FieldError(path, f"'{q.text}' needs a list of one or more of: {choices}.")
+        elif len(set(value)) != len(value):
+            yield FieldError(path, f"'{q.text}' lists the same answer twice; remove the repeat.")
+        else:
+            for v in value:
+                if q.answer(v) is None:
+                    yield FieldError(path, f"{v!r} is not an answer to '{q.text}'; choose from: {choices}.")
+    elif q.type == "text":
+        yield from _text_errors(path, q.text, value, q.max_length, q.pattern)
+    elif q.type == "text_list":
+        if not isinstance(value, list) or len(value) > q.max_items:
+            yield FieldError(path, f"'{q.text}' needs a list of at most {q.max_items} entries.")
+        else:
+            for i, item in enumerate(value):
+                yield from _text_errors(f"{path}.{i}", q.text, item, q.max_length, None)
+    elif q.type == "date":
+        if not isinstance(value, str) or not _is_iso_date(value):
+            yield FieldError(path, f"'{q.text}' must be a date written like 2026-11-27.")
+    elif q.type == "group":
+        if not isinstance(value, list) or len(value) > q.max_items:
+            yield FieldError(path, f"'{q.text}': list at most {q.max_items} entries.")
+            return
+        for i, item in enumerate(value):
+            if not isinstance(item, Mapping):
+                yield FieldError(f"{path}.{i}", f"Each entry of '{q.text}' must be a group of answers.")
+                continue
+            yield from _module_answers(f"{path}.{i}", q.text, q.questions, item, event_type)
+
+
+def _text_errors(
+    path: str, question: str, value: Any, max_length: int, pattern: str | None
+) -> Iterable[FieldError]:
+    if not isinstance(value, str):
+        yield FieldError(path, f"'{question}' must be text.")
+    elif len(value) > max_length:
+        yield FieldError(path, f"'{question}' is too long: at most {max_length} characters.")
+    elif _FORBIDDEN.search(value):
+        yield FieldError(
+            path, f"'{question}' contains an invisible control character; delete it or retype the text."
+        )
+    elif pattern and not re.match(pattern, value):
+        yield FieldError(path, f"'{question}' must be digits only.")
+
+
+def _is_iso_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10

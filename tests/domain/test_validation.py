@@ -1,0 +1,196 @@
+"""Domain validation: catalogue rules, branching, and messages that say what to fix."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from typing import Any
+
+import pytest
+
+from pso_desktop.domain import ReportInvalid, load_catalogue, report_json_schema, validate_report
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.paths import resources_dir
+
+EXAMPLES = sorted((resources_dir() / "examples").glob("*.json"))
+
+
+def example(name: str) -> dict[str, Any]:
+    return json.loads((resources_dir() / "examples" / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def errors_of(data: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ReportInvalid) as info:
+        validate_report(data)
+    return {e.field: e.message for e in info.value.errors}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_shipped_examples_are_valid_canonical_and_round_trip(path):
+    data = json.loads(path.read_text(encoding="utf-8"))
+    report = validate_report(data)
+    assert report.export() == data
+    assert len(EXAMPLES) >= 3
+
+
+def test_generated_samples_are_valid():
+    rng = random.Random(7)
+    for i in range(300):
+        exported = validate_report(sample_report(rng, i)).export()
+        assert validate_report(exported).export() == exported
+
+
+def test_fall_is_always_an_incident():
+    data = example("fall-incident")
+    data["event_type"] = "near_miss"
+    errs = errors_of(data)
+    assert "always reported as Incident" in errs["categories.0"]
+    assert "harm" in errs  # a near miss has no harm either
+
+
+def test_unsafe_condition_has_no_patient():
+    data = example("unsafe-condition")
+    data["patient"] = {"mrn": "X1", "gender": "M", "age_years": 40}
+    assert "does not involve a patient" in errors_of(data)["patient"]
+
+
+def test_incident_needs_patient_identifiers_and_harm():
+    data = example("fall-incident")
+    data["patient"] = {"name": "", "gender": "F"}
+    del data["harm"]
+    errs = errors_of(data)
+    assert "medical record number" in errs["patient.mrn"]
+    assert "age" in errs["patient.age_years"]
+    assert "evidence of harm" in errs["harm.evidence_of_harm"]
+
+
+def test_harm_level_must_agree_with_evidence():
+    data = example("fall-incident")
+    data["harm"] = {"evidence_of_harm": "A15", "level": "LA21151-8"}
+    assert "contradicts" in errors_of(data)["harm.level"]
+    data["harm"] = {"evidence_of_harm": "A15"}
+    assert "more severe" in errors_of(data)["harm.level"]
+
+
+def test_fall_branching_dependent_question():
+    data = example("fall-incident")
+    data["modules"]["fall"]["DE210"] = "A18"  # no assessment documented, so DE213 must not be answered
+    msg = errors_of(data)["modules.fall.DE213"]
+    assert "applies only when" in msg and "'Yes'" in msg
+    del data["modules"]["fall"]["DE213"]
+    validate_report(data)
+    data["modules"]["fall"]["DE210"] = "A15"  # now DE213 is required
+    assert "Unknown is allowed" in errors_of(data)["modules.fall.DE213"]
+
+
+def test_medication_branching_and_specify():
+    data = example("medication-near-miss")
+    med = data["modules"]["medication"]
+    med["incorrect_actions"] = ["strength", "route", "A66"]
+    errs = errors_of(data)
+    assert "intended route" in errs["modules.medication.intended_route"]
+    assert "please specify" in errs["modules.medication.incorrect_actions_specify"]
+    med |= {
+        "intended_route": "oral",
+        "actual_route": "intravenous",
+        "incorrect_actions_specify": "Wrong diluent",
+    }
+    validate_report(data)
+    med["products"][0]["given"] = "A15"  # 'given' is omitted for a near miss
+    assert "applies only when" in errors_of(data)["modules.medication.products.0.given"]
+
+
+def test_medication_products_limited_to_five():
+    data = example("medication-near-miss")
+    data["modules"]["medication"]["products"] = [{"generic_name": f"drug {i}"} for i in range(6)]
+    assert "at most 5" in errors_of(data)["modules.medication.products"]
+
+
+def test_module_required_for_its_category_and_refused_without_it():
+    data = example("fall-incident")
+    data["modules"] = {}
+    assert "answer its questions" in errors_of(data)["modules.fall"]
+    data = example("unsafe-condition")
+    data["modules"] = {"fall": {"DE192": "A867"}}
+    assert "choose that category" in errors_of(data)["modules.fall"]
+
+
+def test_anonymous_report_carries_no_identity():
+    data = example("medication-near-miss")
+    data["reporter"]["email"] = "someone@hospital.org"
+    assert "anonymous report carries no reporter identity" in errors_of(data)["reporter.email"]
+    report = validate_report(example("medication-near-miss"))
+    assert report.is_anonymous
+    assert set(report.export()["reporter"]) <= {"anonymous", "first_reported_by", "professional_type"}
+
+
+def test_named_reporter_needs_a_name():
+    data = example("unsafe-condition")
+    data["reporter"] = {}
+    assert "tick 'Report anonymously'" in errors_of(data)["reporter.name"]
+
+
+def test_unknown_codes_and_fields_are_named():
+    data = example("fall-incident")
+    data["categories"] = ["A48", "Z99"]
+    data["modules"]["fall"]["DE999"] = "A15"
+    errs = errors_of(data)
+    assert "not an event category" in errs["categories.1"]
+    assert "not a question of the Fall form" in errs["modules.fall.DE999"]
+
+
+def test_unknown_field_is_named():
+    data = example("fall-incident")
+    data["surprise"] = True
+    assert "'surprise' is not part of the report form" in errors_of(data)["surprise"]
+
+
+def test_dates_in_words():
+    data = example("fall-incident")
+    data["discovery"] = {"date": "20/11/2026", "time": "03:40"}
+    assert "2026-11-27" in errors_of(data)["discovery.date"]
+    data["discovery"] = {"date": "2026-11-20"}
+    assert "tick 'Unknown'" in errors_of(data)["discovery.time"]
+    data["discovery"] = {"date": "2099-01-01", "time_unknown": True}
+    errs = errors_of(data)
+    assert "future" in errs["discovery.date"]
+
+
+def test_unknown_form_version_is_refused_plainly():
+    data = example("fall-incident")
+    data["form_version"] = "hospital-9.9"
+    assert "update PSO Desktop" in errors_of(data)["form_version"]
+
+
+def test_error_messages_never_echo_free_text():
+    data = example("fall-incident")
+    data["narrative"] = "Patient Zelda Quux\x00 fell"
+    data["patient"]["mrn"] = "Q" * 100
+    with pytest.raises(ReportInvalid) as info:
+        validate_report(data)
+    text = json.dumps(info.value.as_json()) + str(info.value)
+    assert "Zelda" not in text and "QQQQ" not in text
+
+
+def test_catalogue_is_data_with_harm_definitions():
+    cat = load_catalogue()
+    assert cat.version == "hospital-2.0"
+    levels = {h.display: h for h in cat.harm_levels}
+    assert levels["Death"].code == "LA20747-4" and levels["Death"].definition
+    assert cat.category("A48").event_types == {"incident"}
+    assert "more severe" in cat.harm_guidance
+
+
+def test_json_schema_lists_catalogue_codes():
+    schema = report_json_schema()
+    assert "A48" in schema["properties"]["categories"]["items"]["enum"]
+    assert schema["properties"]["event_type"]["enum"] == ["incident", "near_miss", "unsafe_condition"]
+    json.dumps(schema)
+
+
+def test_validation_does_not_mutate_input():
+    data = example("fall-incident")
+    before = copy.deepcopy(data)
+    validate_report(data)
+    assert data == before
