@@ -1,0 +1,534 @@
+"""Clinician profiles and their data keys.
+
+Each profile has a folder ``<root>/profiles/<name>/`` (0700) holding its SQLCipher database, a non-secret
+``profile.json`` and, after failed unlocks, ``unlock-attempts.json``. Its random 32-byte data key is wrapped
+(see ``envelope``) with a key derived from the clinician's secret and the wrapped form is stored in the OS
+keyring, or, where no secure keyring exists and policy allows, in ``wrapped-key.json`` in the profile folder.
+Neither the stored entry nor the secret alone yields the key, so clinicians sharing one OS account stay apart.
+
+Every method does key derivation or keyring I/O; call them from a worker, never the GUI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import keyring
+from keyring.backend import KeyringBackend
+
+from pso_desktop import paths
+from pso_desktop.security.attempts import UnlockThrottle
+from pso_desktop.security.envelope import DATA_KEY_BYTES, WrappedKey, unwrap_key, wrap_key
+from pso_desktop.security.errors import (
+    BackendChangedError,
+    CorruptKeyDataError,
+    InsecureKeyringError,
+    InvalidProfileNameError,
+    KeyEntryMissingError,
+    KeyringUnavailableError,
+    PolicyError,
+    ProfileExistsError,
+    ProfileNotFoundError,
+    WeakSecretError,
+    WrongSecretError,
+)
+from pso_desktop.security.files import ensure_private_dir, write_private_file, write_private_json
+from pso_desktop.security.kdf import PRODUCTION_KDF, KdfParams
+from pso_desktop.security.keyring_guard import (
+    BackendVerdict,
+    backend_name,
+    classify_backend,
+    describe_backend,
+    names_reachable,
+)
+
+KEYRING_SERVICE = "PSO Desktop"
+PROFILE_FILE = "profile.json"
+KEY_FILE = "wrapped-key.json"
+ATTEMPTS_FILE = "unlock-attempts.json"
+DATABASE_FILE = "reports.db"
+POLICY_FILE = "policy.json"
+POLICY_ENV = "PSO_DESKTOP_POLICY"
+MIN_SECRET_LENGTH = 8
+STORAGE_OS_KEYRING = "os_keyring"
+STORAGE_PASSWORD_FILE = "password_file"  # noqa: S105 -- a mode name, not a password
+# The least KDF cost IT policy may set (OWASP's argon2id minimum); tests pass KdfParams directly instead.
+POLICY_MIN_KDF = KdfParams(memory_kib=19 * 1024, time_cost=2, parallelism=1)
+
+_RECORD_FORMAT_VERSION = 1
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """What IT allows on this workstation. Loaded from a JSON policy file; every key is optional:
+
+    - ``"require_os_keyring": true`` forbids the password-protected key file fallback;
+    - ``"kdf": {"memory_kib": ..., "time_cost": ..., "parallelism": ...}`` sets the argon2id cost for new
+      and re-wrapped keys (not below 19 MiB and t=2).
+    """
+
+    allow_file_fallback: bool = True
+    kdf: KdfParams | None = None
+
+    @classmethod
+    def load(cls, root: Path) -> KeyPolicy:
+        """Reads the file named by ``PSO_DESKTOP_POLICY``, else ``<root>/policy.json``; defaults if neither
+        exists. Raises PolicyError for a file that is named but missing, unreadable, or has unknown keys:
+        a typo in a security policy must not silently weaken it."""
+        named = os.environ.get(POLICY_ENV)
+        path = Path(named) if named else root / POLICY_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if named:
+                raise PolicyError(
+                    f"The IT policy file {path} named by {POLICY_ENV} does not exist; "
+                    "ask IT to fix the setting or the file."
+                ) from None
+            return cls()
+        except OSError as exc:
+            raise PolicyError(f"The IT policy file {path} cannot be read; ask IT to fix its permissions.") from exc
+        return cls._parse(text, path)
+
+    @classmethod
+    def _parse(cls, text: str, path: Path) -> KeyPolicy:
+        invalid = f"The IT policy file {path} is not valid; ask IT to correct it."
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise PolicyError(invalid) from exc
+        if not isinstance(data, dict):
+            raise PolicyError(invalid)
+        unknown = sorted(set(data) - {"require_os_keyring", "kdf"})
+        if unknown:
+            raise PolicyError(
+                f"The IT policy file {path} has unknown settings ({', '.join(unknown)}); ask IT to correct it."
+            )
+        require = data.get("require_os_keyring", False)
+        if not isinstance(require, bool):
+            raise PolicyError(invalid)
+        kdf: KdfParams | None = None
+        if "kdf" in data:
+            kdf_data = data["kdf"]
+            if not isinstance(kdf_data, dict) or set(kdf_data) - {"memory_kib", "time_cost", "parallelism"}:
+                raise PolicyError(invalid)
+            try:
+                kdf = KdfParams(
+                    memory_kib=kdf_data.get("memory_kib", PRODUCTION_KDF.memory_kib),
+                    time_cost=kdf_data.get("time_cost", PRODUCTION_KDF.time_cost),
+                    parallelism=kdf_data.get("parallelism", PRODUCTION_KDF.parallelism),
+                )
+            except ValueError as exc:
+                raise PolicyError(invalid) from exc
+            if not kdf.at_least(POLICY_MIN_KDF):
+                raise PolicyError(
+                    f"The IT policy file {path} sets a key derivation cost below 19 MiB and 2 passes; "
+                    "ask IT to raise it."
+                )
+        return cls(allow_file_fallback=not require, kdf=kdf)
+
+
+@dataclass(frozen=True)
+class _ProfileRecord:
+    """The non-secret ``profile.json``: where the wrapped key lives and which version is current."""
+
+    name: str
+    profile_id: str
+    created: float
+    storage_mode: str
+    keyring_backend: str | None
+    keyring_username: str | None
+    key_version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": _RECORD_FORMAT_VERSION,
+            "name": self.name,
+            "profile_id": self.profile_id,
+            "created": self.created,
+            "storage_mode": self.storage_mode,
+            "keyring_service": KEYRING_SERVICE if self.storage_mode == STORAGE_OS_KEYRING else None,
+            "keyring_backend": self.keyring_backend,
+            "keyring_username": self.keyring_username,
+            "key_version": self.key_version,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, name: str) -> _ProfileRecord:
+        if not isinstance(data, dict) or data.get("format_version") != _RECORD_FORMAT_VERSION:
+            raise ValueError("unknown profile record format")
+        record = cls(
+            name=data["name"],
+            profile_id=data["profile_id"],
+            created=float(data["created"]),
+            storage_mode=data["storage_mode"],
+            keyring_backend=data.get("keyring_backend"),
+            keyring_username=data.get("keyring_username"),
+            key_version=data["key_version"],
+        )
+        if record.name != name or not isinstance(record.key_version, int) or record.key_version < 1:
+            raise ValueError("profile record does not match its folder")
+        if record.storage_mode == STORAGE_OS_KEYRING:
+            if not isinstance(record.keyring_backend, str) or not isinstance(record.keyring_username, str):
+                raise ValueError("keyring location missing")
+        elif record.storage_mode != STORAGE_PASSWORD_FILE:
+            raise ValueError("unknown storage mode")
+        return record
+
+
+class ProfileKeys:
+    """Creates profiles and hands out their data keys. One instance per process is enough; it holds no key."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        backend: KeyringBackend | None = None,
+        policy: KeyPolicy | None = None,
+        kdf: KdfParams | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``root`` is the PSO_DESKTOP_HOME folder; ``backend`` defaults to keyring's choice for this
+        session; ``policy`` to ``KeyPolicy.load(root)``; ``kdf`` (cost for new wrappings) to the policy's
+        or the production default."""
+        self._root = root
+        self._backend = backend if backend is not None else keyring.get_keyring()
+        self._verdict: BackendVerdict = classify_backend(self._backend)
+        self._policy = policy if policy is not None else KeyPolicy.load(root)
+        self._kdf = kdf if kdf is not None else (self._policy.kdf or PRODUCTION_KDF)
+        self._clock = clock
+        if not self._verdict.secure:
+            _log.warning("no secure keyring: %s", self._verdict.reason)
+
+    # -- queries -------------------------------------------------------------------------------------------
+
+    @property
+    def warning(self) -> str | None:
+        """A plain sentence when new keys go to the password-protected file fallback, else None."""
+        if self._verdict.secure or not self._policy.allow_file_fallback:
+            return None
+        return (
+            f"No secure system keyring is available ({self._verdict.reason}), so profile keys are kept in "
+            "password-protected files in the profile folders; ask IT to enable the system keyring."
+        )
+
+    def exists(self, name: str) -> bool:
+        """True when a profile of this name has been created under this root."""
+        if not paths.valid_profile_name(name):
+            return False
+        return (paths.profile_dir(name, self._root) / PROFILE_FILE).is_file()
+
+    def list_profiles(self) -> list[str]:
+        """The names of all profiles under this root, sorted."""
+        folder = paths.profiles_dir(self._root)
+        if not folder.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in folder.iterdir()
+            if paths.valid_profile_name(entry.name) and (entry / PROFILE_FILE).is_file()
+        )
+
+    def database_path(self, name: str) -> Path:
+        """Where the profile's SQLCipher database lives; the storage layer creates it."""
+        return self._folder(name) / DATABASE_FILE
+
+    def storage_mode(self, name: str) -> str:
+        """``"os_keyring"`` or ``"password_file"``: where this profile's wrapped key is kept."""
+        return self._load_record(name).storage_mode
+
+    # -- operations ----------------------------------------------------------------------------------------
+
+    def create(self, name: str, secret: str) -> bytes:
+        """Creates profile ``name`` with a new random data key protected by ``secret`` and returns the key.
+
+        Raises ProfileExistsError if the name is taken (nothing is overwritten), WeakSecretError,
+        InsecureKeyringError (no secure keyring and policy forbids the fallback) or KeyringUnavailableError.
+        """
+        folder = self._folder(name)
+        _check_new_secret(secret)
+        mode = self._mode_for_new_profile()
+        ensure_private_dir(folder)
+        if any((folder / item).exists() for item in (PROFILE_FILE, KEY_FILE, DATABASE_FILE)):
+            raise ProfileExistsError(
+                f"A profile named '{name}' already exists; choose another name or unlock that profile."
+            )
+        data_key = secrets.token_bytes(DATA_KEY_BYTES)
+        wrapped = wrap_key(data_key, secret, profile=name, key_version=1, kdf=self._kdf)
+        profile_id = uuid.uuid4().hex
+        if mode == STORAGE_OS_KEYRING:
+            backend = self._secure_backend()
+            # A random id in the entry name keeps profiles of the same name under different roots apart.
+            record = _ProfileRecord(
+                name, profile_id, self._clock(), mode, backend_name(backend), f"{name}/{profile_id}", 1
+            )
+            self._keyring_store(backend, record, wrapped)
+        else:
+            record = _ProfileRecord(name, profile_id, self._clock(), mode, None, None, 1)
+            try:
+                write_private_file(folder / KEY_FILE, wrapped.to_json().encode(), exclusive=True)
+            except FileExistsError:
+                raise ProfileExistsError(
+                    f"A profile named '{name}' already exists; choose another name or unlock that profile."
+                ) from None
+        try:
+            write_private_json(folder / PROFILE_FILE, record.to_json(), exclusive=True)
+        except FileExistsError:
+            # Another process created the same profile at the same moment and won: remove only our own key.
+            self._discard_key_material(record)
+            raise ProfileExistsError(
+                f"A profile named '{name}' already exists; choose another name or unlock that profile."
+            ) from None
+        _log.info("created profile %s (key storage: %s)", name, mode)
+        return data_key
+
+    def unlock(self, name: str, secret: str) -> bytes:
+        """Returns the profile's 32-byte data key.
+
+        Raises WeakSecretError (empty secret), ProfileNotFoundError, TooManyAttemptsError, WrongSecretError,
+        KeyEntryMissingError, KeyringUnavailableError, BackendChangedError, InsecureKeyringError or
+        CorruptKeyDataError. Never creates a key and never touches the database file.
+        """
+        folder = self._folder(name)
+        if not secret:
+            raise WeakSecretError(f"Enter the password for profile '{name}'.")
+        record = self._load_record(name)
+        throttle = UnlockThrottle(folder / ATTEMPTS_FILE, name, self._clock)
+        throttle.check()
+        wrapped = self._load_wrapped(record)
+        try:
+            data_key = unwrap_key(wrapped, secret, profile=name)
+        except WrongSecretError:
+            throttle.record_failure()
+            raise
+        throttle.reset()
+        self._after_unlock(record, wrapped, data_key, secret)
+        return data_key
+
+    def change_secret(self, name: str, old: str, new: str) -> None:
+        """Re-wraps the profile's data key (unchanged, so the database needs no re-keying) under ``new``.
+
+        A wrong ``old`` counts as a failed unlock. After this, entries wrapped under ``old`` are refused
+        even if restored from a backup, because the key version moves on.
+        """
+        _check_new_secret(new)
+        data_key = self.unlock(name, old)
+        record = self._load_record(name)  # unlock may have moved the key or raised its version
+        # Never lower the cost below what the key was wrapped with, e.g. by an instance with test parameters.
+        stored_kdf = self._load_wrapped(record).kdf
+        wrapped = wrap_key(
+            data_key, new, profile=name, key_version=record.key_version + 1, kdf=self._kdf.stronger_of(stored_kdf)
+        )
+        self._store_wrapped(record, wrapped)
+        self._save_record(replace(record, key_version=wrapped.key_version))
+        _log.info("changed the password of profile %s", name)
+
+    # -- internals -----------------------------------------------------------------------------------------
+
+    def _folder(self, name: str) -> Path:
+        try:
+            return paths.profile_dir(name, self._root)
+        except ValueError:
+            raise InvalidProfileNameError(
+                "Profile names use 1-64 letters, digits, '.', '-' or '_' and start with a letter or digit; "
+                "choose a name like that."
+            ) from None
+
+    def _mode_for_new_profile(self) -> str:
+        if self._verdict.secure:
+            return STORAGE_OS_KEYRING
+        if self._policy.allow_file_fallback:
+            return STORAGE_PASSWORD_FILE
+        raise InsecureKeyringError(
+            f"No secure system keyring is available ({self._verdict.reason}) and IT policy requires one; "
+            "ask IT to enable the system keyring on this workstation."
+        )
+
+    def _secure_backend(self) -> KeyringBackend:
+        effective = self._verdict.effective
+        assert effective is not None, "only called when the verdict is secure"
+        return effective
+
+    def _load_record(self, name: str) -> _ProfileRecord:
+        path = self._folder(name) / PROFILE_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ProfileNotFoundError(
+                f"There is no profile named '{name}'; check the name or create the profile first."
+            ) from None
+        except OSError as exc:
+            raise CorruptKeyDataError(
+                f"The settings of profile '{name}' cannot be read; ask IT to check the profile folder."
+            ) from exc
+        try:
+            return _ProfileRecord.from_json(json.loads(text), name)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CorruptKeyDataError(
+                f"The settings of profile '{name}' are damaged; restore them from a backup or ask IT for help."
+            ) from exc
+
+    def _save_record(self, record: _ProfileRecord) -> None:
+        write_private_json(self._folder(record.name) / PROFILE_FILE, record.to_json())
+
+    def _load_wrapped(self, record: _ProfileRecord) -> WrappedKey:
+        text = self._read_wrapped_text(record)
+        wrapped = WrappedKey.from_json(text, profile=record.name)
+        if wrapped.key_version < record.key_version:
+            # An older entry was put back (a backup, or a colleague who knew the old password).
+            raise KeyEntryMissingError(
+                f"The stored key of profile '{record.name}' is older than the profile's last password change; "
+                "restore the current key from a backup or ask IT for help."
+            )
+        return wrapped
+
+    def _read_wrapped_text(self, record: _ProfileRecord) -> str:
+        name = record.name
+        if record.storage_mode == STORAGE_PASSWORD_FILE:
+            if not self._verdict.secure and not self._policy.allow_file_fallback:
+                raise InsecureKeyringError(
+                    f"Profile '{name}' keeps its key in a password-protected file, which IT policy forbids "
+                    "without a secure system keyring; ask IT to enable the system keyring."
+                )
+            try:
+                return (self._folder(name) / KEY_FILE).read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise KeyEntryMissingError(
+                    f"The key file of profile '{name}' is missing; restore it from a backup or ask IT for help."
+                ) from None
+            except OSError as exc:
+                raise KeyEntryMissingError(
+                    f"The key file of profile '{name}' cannot be read; ask IT to check the profile folder."
+                ) from exc
+        stored_in = describe_backend(record.keyring_backend or "")
+        if not self._verdict.secure:
+            raise BackendChangedError(
+                f"The key of profile '{name}' is kept in {stored_in}, but {self._verdict.reason} now; "
+                "sign in to the desktop session that holds your keyring or ask IT for help."
+            )
+        username = record.keyring_username
+        assert username is not None  # checked when the record was parsed
+        backend = self._secure_backend()
+        value = self._keyring_call(name, lambda: backend.get_password(KEYRING_SERVICE, username))
+        if value is not None:
+            return value
+        if record.keyring_backend not in names_reachable(self._backend):
+            raise BackendChangedError(
+                f"The key of profile '{name}' is kept in {stored_in}, which is not available now "
+                f"({describe_backend(self._verdict.backend_name)} is); "
+                "sign in to the desktop session that holds your keyring or ask IT for help."
+            )
+        raise KeyEntryMissingError(
+            f"The key of profile '{name}' is missing from {stored_in}; "
+            "restore the keyring from a backup or ask IT for help."
+        )
+
+    def _keyring_call(self, name: str, call: Callable[[], str | None]) -> str | None:
+        try:
+            return call()
+        except Exception as exc:
+            # KeyringLocked, KeyringError, dbus/secretstorage errors, ...: all mean "the keyring did not
+            # answer". The backend's own message may name entries, so only the class name is logged.
+            _log.warning("keyring call for profile %s failed: %s", name, type(exc).__name__)
+            raise KeyringUnavailableError(
+                f"The system keyring could not be used for profile '{name}' ({type(exc).__name__}); "
+                "unlock the keyring or sign in to your desktop, then try again."
+            ) from exc
+
+    def _keyring_store(self, backend: KeyringBackend, record: _ProfileRecord, wrapped: WrappedKey) -> None:
+        """Writes the wrapped key to the keyring and reads it back: some backends accept a write and keep
+        nothing (a chainer whose children all decline), which must not go unnoticed."""
+        username = record.keyring_username
+        assert username is not None
+        text = wrapped.to_json()
+
+        def write_and_read() -> str | None:
+            backend.set_password(KEYRING_SERVICE, username, text)
+            return backend.get_password(KEYRING_SERVICE, username)
+
+        if self._keyring_call(record.name, write_and_read) != text:
+            raise KeyringUnavailableError(
+                f"The system keyring did not keep the key of profile '{record.name}'; "
+                "unlock the keyring or ask IT to check it, then try again."
+            )
+
+    def _store_wrapped(self, record: _ProfileRecord, wrapped: WrappedKey) -> None:
+        """Replaces the stored wrapped key of an existing profile where its record says it lives."""
+        if record.storage_mode == STORAGE_OS_KEYRING:
+            self._keyring_store(self._secure_backend(), record, wrapped)
+        else:
+            write_private_file(self._folder(record.name) / KEY_FILE, wrapped.to_json().encode())
+
+    def _discard_key_material(self, record: _ProfileRecord) -> None:
+        """Best-effort removal of the key material a losing create wrote; never raises. Only our own
+        material is removed: a keyring entry under our random id, or a key file we created exclusively."""
+        try:
+            if record.storage_mode == STORAGE_OS_KEYRING and record.keyring_username:
+                self._secure_backend().delete_password(KEYRING_SERVICE, record.keyring_username)
+            else:
+                (self._folder(record.name) / KEY_FILE).unlink(missing_ok=True)
+        except Exception as exc:
+            _log.warning("could not remove an unused keyring entry: %s", type(exc).__name__)
+
+    def _after_unlock(self, record: _ProfileRecord, wrapped: WrappedKey, data_key: bytes, secret: str) -> None:
+        """Housekeeping after a successful unlock; failures are logged and never fail the unlock.
+
+        - an entry newer than the record (a password change interrupted before the record was saved) rolls
+          the record forward;
+        - a key in the file fallback moves into the OS keyring once a secure one is available;
+        - a key wrapped with weaker KDF parameters than configured is re-wrapped with the configured ones.
+        """
+        try:
+            if wrapped.key_version > record.key_version:
+                record = replace(record, key_version=wrapped.key_version)
+                self._save_record(record)
+            if not wrapped.kdf.at_least(self._kdf):
+                wrapped = wrap_key(
+                    data_key,
+                    secret,
+                    profile=record.name,
+                    key_version=record.key_version + 1,
+                    kdf=self._kdf.stronger_of(wrapped.kdf),
+                )
+                if record.storage_mode == STORAGE_PASSWORD_FILE and self._verdict.secure:
+                    self._migrate_to_keyring(record, wrapped)
+                else:
+                    self._store_wrapped(record, wrapped)
+                    self._save_record(replace(record, key_version=wrapped.key_version))
+                _log.info("raised the key derivation cost of profile %s", record.name)
+            elif record.storage_mode == STORAGE_PASSWORD_FILE and self._verdict.secure:
+                self._migrate_to_keyring(record, wrapped)
+        except (OSError, KeyringUnavailableError) as exc:
+            _log.warning("key housekeeping for profile %s postponed: %s", record.name, type(exc).__name__)
+
+    def _migrate_to_keyring(self, record: _ProfileRecord, wrapped: WrappedKey) -> None:
+        """Moves a fallback key file into the secure keyring: entry first, then record, then the file."""
+        backend = self._secure_backend()
+        moved = replace(
+            record,
+            storage_mode=STORAGE_OS_KEYRING,
+            keyring_backend=backend_name(backend),
+            keyring_username=f"{record.name}/{record.profile_id}",
+            key_version=wrapped.key_version,
+        )
+        self._keyring_store(backend, moved, wrapped)
+        self._save_record(moved)
+        (self._folder(record.name) / KEY_FILE).unlink(missing_ok=True)
+        _log.info("moved the key of profile %s into the system keyring", record.name)
+
+
+def _check_new_secret(secret: str) -> None:
+    if not secret:
+        raise WeakSecretError("Enter a password for the profile; it must not be empty.")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise WeakSecretError(f"Choose a password of at least {MIN_SECRET_LENGTH} characters.")
