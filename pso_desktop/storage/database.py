@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlcipher3.dbapi2 as sqlcipher
+from sqlcipher3.dbapi2 import Connection
 
 from pso_desktop.storage.errors import (
     DatabaseMissingError,
@@ -32,13 +33,14 @@ from pso_desktop.storage.errors import (
     WrongKeyError,
     classify,
 )
-from pso_desktop.storage.migrations import migrate, refuse_too_new
-
-Connection = sqlcipher.Connection
+from pso_desktop.storage.migrations import LATEST_VERSION, migrate, refuse_too_new
 
 KEY_BYTES = 32
 SUPPORTED_CIPHER_MAJOR = "4."
 BUSY_TIMEOUT_SECONDS = 5.0
+# Up to this size the HMAC of every page is checked at open (about 45 ms, some 2,000 reports); above it the
+# full check runs in the background (check_integrity) so unlocking stays fast. See docs/storage.md.
+FULL_CHECK_MAX_BYTES = 8 * 1024 * 1024
 
 # SQLite result codes used to tell "cannot verify read-only" apart from real verification failures.
 _SQLITE_CANTOPEN = 14
@@ -58,7 +60,7 @@ _logging_lock = threading.Lock()
 _logging_quieted = False
 
 
-def open_database(path: Path, key: bytes, *, create: bool = False) -> Connection:
+def open_database(path: Path, key: bytes, *, create: bool = False, full_check: bool | None = None) -> Connection:
     """Open (or with ``create=True`` create) the SQLCipher database at ``path`` with a raw 256-bit key.
 
     Promises: the key is verified before anything is written; a wrong key raises :class:`WrongKeyError`, a
@@ -67,10 +69,16 @@ def open_database(path: Path, key: bytes, *, create: bool = False) -> Connection
     empty path raises :class:`DatabaseMissingError` and creates nothing. The returned connection is in
     autocommit mode (use :func:`transaction`), has the settings in ``_EXPECTED_SETTINGS``, denies ATTACH and
     DETACH, and is migrated to the latest schema. New files are created with mode 0600.
+
+    ``full_check`` decides whether every page's HMAC is checked before the connection is returned
+    (``cipher_integrity_check``, about 5-6 ms per MB here). ``None`` (the default) checks every page when the
+    file is at most :data:`FULL_CHECK_MAX_BYTES` or a migration is about to run; larger files get the key
+    check only, and the caller runs :func:`check_integrity` in the background after unlock. Either way
+    SQLCipher checks the HMAC of every page it reads, so a damaged page is never used silently.
     """
     if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
         raise ValueError("the database key must be exactly 32 raw bytes")
-    return _open(Path(path), bytes(key), create=create)
+    return _open(Path(path), bytes(key), create=create, full_check=full_check)
 
 
 def _open_unencrypted_for_benchmark(path: Path, *, create: bool = False) -> Connection:
@@ -80,7 +88,7 @@ def _open_unencrypted_for_benchmark(path: Path, *, create: bool = False) -> Conn
     must never call this: it writes patient data in clear text. It is private and named so a review catches
     any other caller.
     """
-    return _open(Path(path), None, create=create)
+    return _open(Path(path), None, create=create, full_check=False)
 
 
 def check_integrity(path: Path, key: bytes) -> list[str]:
@@ -166,7 +174,7 @@ def current_settings(conn: Connection) -> dict[str, object]:
 # --- internals -------------------------------------------------------------------------------------------
 
 
-def _open(path: Path, key: bytes | None, *, create: bool) -> Connection:
+def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | None) -> Connection:
     _quiet_sqlcipher_logging()
     is_new = not path.is_file() or path.stat().st_size == 0
     verified = False
@@ -175,17 +183,20 @@ def _open(path: Path, key: bytes | None, *, create: bool) -> Connection:
             raise DatabaseMissingError()
         _create_private_file(path)
     else:
-        verified = _verify_without_writing(path, key)
+        if full_check is None:
+            full_check = path.stat().st_size <= FULL_CHECK_MAX_BYTES
+        verified = _verify_without_writing(path, key, full_check=full_check)
 
     conn = _connect(path, readonly=False)
     try:
         _key(conn, key)
         _apply_settings(conn)
         _first_read(conn)  # again, on this connection: the file may have been swapped since step 2
-        if not is_new and not verified and key is not None:
+        with translate_errors():
+            version = refuse_too_new(conn)
+        if not is_new and not verified and key is not None and (full_check or version < LATEST_VERSION):
             _tamper_check(conn)
         with translate_errors():
-            refuse_too_new(conn)
             _enable_wal(conn)
             migrate(conn)
         _assert_settings(conn, encrypted=key is not None)
@@ -196,7 +207,7 @@ def _open(path: Path, key: bytes | None, *, create: bool) -> Connection:
     return conn
 
 
-def _verify_without_writing(path: Path, key: bytes | None) -> bool:
+def _verify_without_writing(path: Path, key: bytes | None, *, full_check: bool) -> bool:
     """Key, tamper and version checks on a read-only connection (see the module docstring).
 
     Returns ``False`` when a read-only connection cannot read this file (a hot WAL without its ``-shm``
@@ -217,10 +228,11 @@ def _verify_without_writing(path: Path, key: bytes | None) -> bool:
             if code == _SQLITE_NOTADB:
                 raise WrongKeyError() from exc
             raise _classified(exc) from exc
-        if key is not None:
-            _tamper_check(conn)
         with translate_errors():
-            refuse_too_new(conn)
+            version = refuse_too_new(conn)
+        # Before a migration rewrites the schema, every page is checked whatever the file size.
+        if key is not None and (full_check or version < LATEST_VERSION):
+            _tamper_check(conn)
         return True
     finally:
         conn.close()

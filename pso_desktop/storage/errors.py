@@ -62,9 +62,7 @@ class DatabaseMissingError(StorageError):
 class StorageBusyError(StorageError):
     """Another process or connection holds a lock on the database for too long."""
 
-    default_message = (
-        "The local report database is busy in another window or process; close it and try again."
-    )
+    default_message = "The local report database is busy in another window or process; close it and try again."
 
 
 class DiskFullError(StorageError):

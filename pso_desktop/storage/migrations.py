@@ -8,11 +8,9 @@ written by a newer app and is refused before anything is written.
 
 from __future__ import annotations
 
-import sqlcipher3.dbapi2 as sqlcipher
+from sqlcipher3.dbapi2 import Connection
 
 from pso_desktop.storage.errors import DatabaseTooNewError
-
-Connection = sqlcipher.Connection
 
 # Outbox states, shared with the repository: a draft has no outbox entry yet.
 _STATES = "'draft', 'queued', 'sending', 'submitted', 'needs_attention'"
@@ -34,6 +32,7 @@ _V1_REPORTS: tuple[str, ...] = (
         server_ref TEXT,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
         wire TEXT NOT NULL
     ) STRICT""",
     "CREATE INDEX reports_by_updated ON reports (updated_at DESC, pk DESC)",

@@ -1,0 +1,436 @@
+"""The report repository: drafts, frozen revisions, the outbox, search and export.
+
+A report is stored as its wire form (a JSON dict with at least ``id`` and ``revision``). ``reports`` holds the
+current content of each report; submitting copies that content, as it is, into ``report_revisions`` (which
+triggers make immutable) and adds an ``outbox`` entry, in one transaction. Editing a report whose current
+revision was submitted starts a new draft revision (revision + 1): what was queued is never changed.
+
+Report states: ``draft`` (current content not submitted yet) → ``queued`` → ``sending`` → ``submitted`` or
+``needs_attention`` (the server's reasons are kept). Every public method runs in one transaction (a savepoint
+when the caller already opened one) and raises :class:`StorageError` subclasses for environmental failures.
+All methods run on the thread that owns the connection (the storage worker).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlcipher3.dbapi2 import Connection
+
+from pso_desktop.domain.wire import canonical_json
+from pso_desktop.storage.database import transaction, translate_errors
+from pso_desktop.storage.errors import StorageError
+
+STATES: tuple[str, ...] = ("draft", "queued", "sending", "submitted", "needs_attention")
+# Server result statuses (see DESIGN.md, sync protocol) and the outbox state each one leads to.
+SUCCESS_STATUSES = frozenset({"created", "duplicate", "updated", "stale"})
+ATTENTION_STATUSES = frozenset({"conflict", "rejected"})
+
+_EXPORT_PAGE = 500
+_SUMMARY = "id, revision, state, event_type, categories, unit, discovered_on, updated_at, server_ref"
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """One row of the report list. Deliberately holds no narrative and no patient data."""
+
+    id: str
+    revision: int
+    state: str
+    event_type: str | None
+    categories: tuple[str, ...]
+    unit: str | None
+    discovered_on: str | None
+    updated_at: str
+    server_ref: str | None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A frozen revision claimed for sending: ``wire`` is exactly what was queued, ``sha256`` its hash."""
+
+    seq: int
+    report_id: str
+    revision: int
+    wire: dict[str, Any]
+    sha256: str
+    size_bytes: int
+    attempts: int
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ReportStore:
+    """Repository over an open database connection (see :func:`~pso_desktop.storage.database.open_database`)."""
+
+    def __init__(self, conn: Connection, *, clock: Callable[[], dt.datetime] = utc_now) -> None:
+        self._conn = conn
+        self._clock = clock
+
+    # --- drafts ------------------------------------------------------------------------------------------
+
+    def save_draft(self, report: Mapping[str, Any]) -> int:
+        """Insert or update one report's draft in its own transaction (the autosave path).
+
+        A new report keeps the revision it carries. For an existing report the stored revision is
+        authoritative: a draft is overwritten in place, and a report whose current revision was submitted
+        gets a new draft revision (stored revision + 1) unless the content is unchanged. Returns the
+        revision now stored; ``get()`` returns the content with that revision.
+        """
+        with transaction(self._conn):
+            return self._upsert_draft(report)
+
+    def add_reports(self, reports: list[Mapping[str, Any]], *, submit: bool = False) -> None:
+        """Store many reports in ONE transaction (import, ``report add``): all of them, or none.
+
+        Each is stored as by :meth:`save_draft`; with ``submit=True`` each is also frozen and queued.
+        """
+        checked = [_checked(report) for report in reports]  # refuse bad input before touching the file
+        with transaction(self._conn):
+            for report in checked:
+                self._upsert_draft(report)
+                if submit:
+                    self._freeze(report["id"])
+
+    def get(self, report_id: str) -> dict[str, Any] | None:
+        """The current content of a report (its draft, or its last submitted revision), or ``None``."""
+        with translate_errors():
+            row = self._conn.execute("SELECT wire FROM reports WHERE id = ?", (report_id,)).fetchone()
+        return None if row is None else _decode(row[0])
+
+    def get_revision(self, report_id: str, revision: int) -> dict[str, Any] | None:
+        """The frozen content of one submitted revision, or ``None`` when that revision was never submitted."""
+        with translate_errors():
+            row = self._conn.execute(
+                "SELECT wire FROM report_revisions WHERE report_id = ? AND revision = ?", (report_id, revision)
+            ).fetchone()
+        return None if row is None else _decode(row[0])
+
+    def delete(self, report_id: str) -> None:
+        """Delete a report that was never submitted (its text is zeroed in the file by ``secure_delete``).
+
+        Deleting an unknown id does nothing. A report with any submitted revision is part of the record and
+        raises :class:`StorageError`.
+        """
+        with transaction(self._conn):
+            row = self._conn.execute("SELECT pk FROM reports WHERE id = ?", (report_id,)).fetchone()
+            if row is None:
+                return
+            submitted = self._conn.execute(
+                "SELECT 1 FROM report_revisions WHERE report_id = ? LIMIT 1", (report_id,)
+            ).fetchone()
+            if submitted is not None:
+                raise StorageError("Only drafts that were never submitted can be deleted; this one was submitted.")
+            self._conn.execute("DELETE FROM reports WHERE pk = ?", (row[0],))
+
+    # --- listing and search ------------------------------------------------------------------------------
+
+    def list_summaries(
+        self, *, state: str | None = None, text: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[ReportSummary]:
+        """Reports newest edit first, optionally in one state and/or matching ``text`` in the narrative.
+
+        ``text`` is plain user input, not query syntax: every word must occur (prefix match on each word,
+        case- and accent-insensitive). Text with no words matches nothing.
+        """
+        if state is not None and state not in STATES:
+            raise ValueError(f"unknown report state {state!r}")
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        clauses: list[str] = []
+        params: list[Any] = []
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state)
+        if text is not None and text.strip():
+            query = _match_expression(text)
+            if query is None:
+                return []
+            clauses.append("pk IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)")
+            params.append(query)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        # Only the fixed clauses above are joined in; every value is a bound parameter.
+        sql = f"SELECT {_SUMMARY} FROM reports {where} ORDER BY updated_at DESC, pk DESC LIMIT ? OFFSET ?"  # noqa: S608
+        with translate_errors():
+            rows = self._conn.execute(sql, (*params, limit, offset)).fetchall()
+        return [
+            ReportSummary(
+                id=row[0],
+                revision=row[1],
+                state=row[2],
+                event_type=row[3],
+                categories=tuple(json.loads(row[4])),
+                unit=row[5],
+                discovered_on=row[6],
+                updated_at=row[7],
+                server_ref=row[8],
+            )
+            for row in rows
+        ]
+
+    def export_all(self) -> Iterator[dict[str, Any]]:
+        """Every report's current content, oldest first, read page by page (memory stays flat)."""
+        last_pk = 0
+        while True:
+            with translate_errors():
+                rows = self._conn.execute(
+                    "SELECT pk, wire FROM reports WHERE pk > ? ORDER BY pk LIMIT ?", (last_pk, _EXPORT_PAGE)
+                ).fetchall()
+            if not rows:
+                return
+            for _pk, wire in rows:
+                yield _decode(wire)
+            last_pk = rows[-1][0]
+
+    # --- submitting and the outbox -----------------------------------------------------------------------
+
+    def submit(self, report_ids: list[str]) -> None:
+        """Freeze the current draft of each report and queue it, all in one transaction.
+
+        Reports whose current revision is already submitted are left as they are (nothing new to send).
+        An unknown id raises :class:`StorageError` and nothing is submitted.
+        """
+        with transaction(self._conn):
+            for report_id in report_ids:
+                self._freeze(report_id)
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many reports are in each state: ``draft`` counts reports with unsubmitted changes; the other
+        states count reports by their most recently submitted revision (so a report whose revision 1 is
+        queued while revision 2 is being edited counts once as ``draft`` and once as ``queued``)."""
+        counts = dict.fromkeys(STATES, 0)
+        with translate_errors():
+            counts["draft"] = self._conn.execute("SELECT count(*) FROM reports WHERE state = 'draft'").fetchone()[
+                0
+            ]
+            rows = self._conn.execute(
+                "SELECT state, count(*) FROM outbox AS o "
+                "WHERE seq = (SELECT max(seq) FROM outbox WHERE report_id = o.report_id) GROUP BY state"
+            ).fetchall()
+        for state, count in rows:
+            counts[state] = count
+        return counts
+
+    def server_errors(self, report_id: str) -> list[Any]:
+        """The server's reasons for the report's latest revision needing attention ([] when it does not)."""
+        with translate_errors():
+            row = self._conn.execute(
+                "SELECT state, errors FROM outbox WHERE report_id = ? ORDER BY seq DESC LIMIT 1", (report_id,)
+            ).fetchone()
+        if row is None or row[0] != "needs_attention" or row[1] is None:
+            return []
+        errors = json.loads(row[1])
+        return errors if isinstance(errors, list) else [errors]
+
+    def claim_batch(self, limit: int, max_bytes: int) -> list[OutboxItem]:
+        """Move the oldest queued entries to ``sending`` and return their frozen content, in queue order.
+
+        At most ``limit`` entries whose wire JSON adds up to at most ``max_bytes`` (the first entry is
+        always returned, even when larger: the server's 413 then tells the caller it can never fit).
+        Returns [] when nothing is queued.
+        """
+        if limit < 1 or max_bytes < 1:
+            raise ValueError("limit and max_bytes must be positive")
+        now = self._now()
+        with transaction(self._conn):
+            rows = self._conn.execute(
+                "SELECT o.seq, o.report_id, o.revision, o.size_bytes, o.attempts, rr.sha256, rr.wire "
+                "FROM outbox AS o JOIN report_revisions AS rr "
+                "ON rr.report_id = o.report_id AND rr.revision = o.revision "
+                "WHERE o.state = 'queued' ORDER BY o.seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+            items: list[OutboxItem] = []
+            total = 0
+            for seq, report_id, revision, size, attempts, sha, wire in rows:
+                if items and total + size > max_bytes:
+                    break
+                total += size
+                items.append(OutboxItem(seq, report_id, revision, _decode(wire), sha, size, attempts + 1))
+            self._conn.executemany(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE seq = ?",
+                [(now, item.seq) for item in items],
+            )
+            self._conn.executemany(
+                "UPDATE reports SET state = 'sending' WHERE id = ? AND revision = ? AND state = 'queued'",
+                [(item.report_id, item.revision) for item in items],
+            )
+        return items
+
+    def record_results(self, results: list[Mapping[str, Any]]) -> None:
+        """Apply the server's per-report results in one transaction (the checkpoint after each batch).
+
+        ``created``/``duplicate``/``updated``/``stale`` → ``submitted``; ``conflict``/``rejected`` and any
+        status this version does not know → ``needs_attention`` with the server's ``errors`` kept. Results
+        for entries that are not ``sending`` (already recorded, or never claimed) are ignored, so replaying
+        a checkpoint is harmless.
+        """
+        now = self._now()
+        with transaction(self._conn):
+            for result in results:
+                report_id = str(result["id"])
+                revision = int(result["revision"])
+                status = str(result.get("status", ""))
+                state = "submitted" if status in SUCCESS_STATUSES else "needs_attention"
+                errors = None if state == "submitted" else json.dumps(result.get("errors") or [])
+                server_ref = result.get("server_ref")
+                server_ref = None if server_ref is None else str(server_ref)
+                cursor = self._conn.execute(
+                    "UPDATE outbox SET state = ?, server_status = ?, errors = ?, "
+                    "server_ref = coalesce(?, server_ref), updated_at = ? "
+                    "WHERE report_id = ? AND revision = ? AND state = 'sending'",
+                    (state, status, errors, server_ref, now, report_id, revision),
+                )
+                if cursor.rowcount == 0:
+                    continue
+                # The list shows the state of the current content; a newer draft stays a draft.
+                self._conn.execute(
+                    "UPDATE reports SET server_ref = coalesce(?, server_ref), "
+                    "state = CASE WHEN revision = ? AND state = 'sending' THEN ? ELSE state END WHERE id = ?",
+                    (server_ref, revision, state, report_id),
+                )
+
+    def requeue_sending(self) -> int:
+        """After a crash or an aborted upload: every ``sending`` entry goes back to ``queued``; returns how many."""
+        with transaction(self._conn):
+            count = self._conn.execute(
+                "UPDATE outbox SET state = 'queued', updated_at = ? WHERE state = 'sending'", (self._now(),)
+            ).rowcount
+            self._conn.execute("UPDATE reports SET state = 'queued' WHERE state = 'sending'")
+        return int(count)
+
+    # --- internals (run inside the caller's transaction) ---------------------------------------------------
+
+    def _upsert_draft(self, report: Mapping[str, Any]) -> int:
+        report = _checked(report)
+        report_id: str = report["id"]
+        now = self._now()
+        row = self._conn.execute(
+            "SELECT pk, revision, state, sha256 FROM reports WHERE id = ?", (report_id,)
+        ).fetchone()
+        if row is None:
+            revision = int(report["revision"])
+            wire, sha = _encode(report, revision)
+            self._conn.execute(
+                "INSERT INTO reports (id, revision, state, event_type, unit, discovered_on, categories, "
+                "created_at, updated_at, sha256, wire) VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (report_id, revision, *_summary_columns(report), now, now, sha, wire),
+            )
+            return revision
+        pk, stored_revision, state, stored_sha = row
+        if state == "draft":
+            revision = stored_revision
+            wire, sha = _encode(report, revision)
+        else:
+            wire, sha = _encode(report, stored_revision)
+            if sha == stored_sha:
+                return int(stored_revision)  # saved without changes: no new revision to send
+            revision = stored_revision + 1
+            wire, sha = _encode(report, revision)
+        self._conn.execute(
+            "UPDATE reports SET revision = ?, state = 'draft', event_type = ?, unit = ?, discovered_on = ?, "
+            "categories = ?, updated_at = ?, sha256 = ?, wire = ? WHERE pk = ?",
+            (revision, *_summary_columns(report), now, sha, wire, pk),
+        )
+        return int(revision)
+
+    def _freeze(self, report_id: str) -> None:
+        row = self._conn.execute("SELECT pk, state FROM reports WHERE id = ?", (report_id,)).fetchone()
+        if row is None:
+            raise StorageError("A report to submit was not found; refresh the list and try again.")
+        pk, state = row
+        if state != "draft":
+            return
+        now = self._now()
+        # Copied inside SQLite: the frozen bytes are exactly the stored draft, hash included.
+        self._conn.execute(
+            "INSERT INTO report_revisions (report_id, revision, sha256, frozen_at, wire) "
+            "SELECT id, revision, sha256, ?, wire FROM reports WHERE pk = ?",
+            (now, pk),
+        )
+        self._conn.execute(
+            "INSERT INTO outbox (report_id, revision, state, size_bytes, queued_at, updated_at) "
+            "SELECT id, revision, 'queued', length(CAST(wire AS BLOB)), ?, ? FROM reports WHERE pk = ?",
+            (now, now, pk),
+        )
+        self._conn.execute("UPDATE reports SET state = 'queued' WHERE pk = ?", (pk,))
+
+    def _now(self) -> str:
+        return self._clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+
+
+def _checked(report: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The minimal shape storage relies on (full validation belongs to the domain layer)."""
+    if not isinstance(report, Mapping):
+        raise ValueError("a report must be a JSON object")
+    report_id = report.get("id")
+    if not isinstance(report_id, str):
+        raise ValueError("a report needs an 'id' that is a UUID string")
+    try:
+        uuid.UUID(report_id)
+    except ValueError:
+        raise ValueError("a report needs an 'id' that is a UUID string") from None
+    revision = report.get("revision")
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 1:
+        raise ValueError("a report needs a 'revision' that is a whole number of at least 1")
+    categories = report.get("categories", [])
+    if not isinstance(categories, list) or not all(isinstance(code, str) for code in categories):
+        raise ValueError("a report's 'categories' must be a list of codes")
+    return report
+
+
+def _encode(report: Mapping[str, Any], revision: int) -> tuple[str, str]:
+    """Canonical JSON text (the same bytes the domain hashes) and its SHA-256, with ``revision`` set."""
+    content = dict(report)
+    content["revision"] = revision
+    try:
+        data = canonical_json(content)
+    except UnicodeEncodeError:
+        raise ValueError("the report contains characters that cannot be stored (unpaired surrogates)") from None
+    except (TypeError, ValueError):
+        raise ValueError("the report contains values that are not plain JSON data") from None
+    return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
+
+
+def _decode(wire: str) -> dict[str, Any]:
+    content = json.loads(wire)
+    if not isinstance(content, dict):
+        raise StorageError("A stored report could not be read; run an integrity check and contact IT support.")
+    return content
+
+
+def _summary_columns(report: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, str]:
+    """event_type, unit, discovered_on and categories (JSON) for the list; never narrative or patient data."""
+    location = report.get("location")
+    discovery = report.get("discovery")
+    unit = location.get("unit") if isinstance(location, Mapping) else None
+    discovered = discovery.get("date") if isinstance(discovery, Mapping) else None
+    event_type = report.get("event_type")
+    return (
+        event_type if isinstance(event_type, str) else None,
+        unit if isinstance(unit, str) else None,
+        discovered if isinstance(discovered, str) else None,
+        json.dumps(list(report.get("categories", []))),
+    )
+
+
+def _match_expression(text: str) -> str | None:
+    """User text → an FTS5 query: every word quoted (so no operator syntax leaks through) and prefix-matched."""
+    words = _WORD.findall(text)
+    if not words:
+        return None
+    return " ".join(f'"{word}"*' for word in words)
