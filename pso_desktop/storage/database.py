@@ -4,10 +4,10 @@ Order of operations when opening an existing file (the point is that a wrong key
 every byte of the database, its ``-wal`` and ``-shm`` as they were):
 
 1. refuse a missing or empty file unless ``create`` (never make a new database by accident);
-2. on a **read-only** connection: set the raw key, first read (wrong key -> :class:`WrongKeyError`), then
+2. on a **read-only, immutable** connection (main file only: no locks, no ``-wal``/``-shm`` opened, created
+   or recovered): set the raw key, first read (wrong key -> :class:`WrongKeyError`), then
    ``PRAGMA cipher_integrity_check`` (HMAC of every page -> :class:`DatabaseTamperedError`) and the schema
-   version (newer app -> :class:`DatabaseTooNewError`). A read-only connection cannot write, checkpoint or
-   create ``-wal``/``-shm`` files, so a failure here cannot change anything;
+   version (newer app -> :class:`DatabaseTooNewError`). Nothing on this connection can change a byte;
 3. only then the read-write connection: key, settings, WAL, migrations, and a read-back of every setting.
 
 Threading: a connection belongs to the one worker thread that opened it (``check_same_thread`` stays on).
@@ -103,7 +103,11 @@ def check_integrity(path: Path, key: bytes) -> list[str]:
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise DatabaseMissingError()
-    conn = _connect(path, readonly=True)
+    # A closed database (no -wal) is read as immutable so nothing is created beside it; when a -wal exists
+    # (the app has it open, or a crash left it) a normal reader takes locks and sees committed WAL pages,
+    # and may update the -shm read marks, but never the database or the -wal.
+    has_wal = path.with_name(path.name + "-wal").exists()
+    conn = _connect(path, readonly=True, immutable=not has_wal)
     try:
         _key(conn, bytes(key))
         _first_read(conn)
@@ -210,11 +214,16 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
 def _verify_without_writing(path: Path, key: bytes | None, *, full_check: bool) -> bool:
     """Key, tamper and version checks on a read-only connection (see the module docstring).
 
-    Returns ``False`` when a read-only connection cannot read this file (a hot WAL without its ``-shm``
-    needs a writer to recover): the caller then runs the same checks on the read-write connection.
+    The connection is immutable: it reads the main file only, so a hot WAL left by a crash is neither
+    recovered nor touched, and nothing is created. Page 1 is always in the main file (creating a database
+    writes it before WAL mode starts), so decrypting it proves the key; the schema version is checked again
+    on the read-write connection (a newer version may sit in the WAL) before anything is written. Caveat:
+    another process checkpointing at this very moment could make a page read torn; one app instance per
+    profile makes that moot. Returns ``False`` when the read-only open itself is impossible; the caller then
+    runs the same checks on the read-write connection.
     """
     try:
-        conn = _connect(path, readonly=True)
+        conn = _connect(path, readonly=True, immutable=True)
     except StorageError:
         return False
     try:
@@ -246,9 +255,13 @@ def _tamper_check(conn: Connection) -> None:
         raise DatabaseTamperedError()
 
 
-def _connect(path: Path, *, readonly: bool) -> Connection:
+def _connect(path: Path, *, readonly: bool, immutable: bool = False) -> Connection:
     # mode=rw / mode=ro: SQLite itself refuses to create a missing file, whatever happens above.
     uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rw'}"
+    if immutable:
+        # Reads the main file alone: no locks, no -wal/-shm opened or created, no WAL recovery. Even a
+        # read-only reader of a WAL database would create -wal/-shm it cannot remove, or update -shm.
+        uri += "&immutable=1"
     try:
         return sqlcipher.connect(
             uri,
