@@ -1,0 +1,196 @@
+"""No secure keyring: the password-protected key file fallback, and IT policy that forbids it."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import keyring.backends.fail
+import keyring.backends.null
+import pytest
+from keyring.backend import KeyringBackend
+
+from pso_desktop.security import (
+    InsecureKeyringError,
+    KdfParams,
+    KeyEntryMissingError,
+    KeyPolicy,
+    PolicyError,
+    ProfileKeys,
+    WrongSecretError,
+)
+from tests.security.conftest import SECRET_A, SECRET_B, FakeClock, MakeKeys
+from tests.security.fakes import AltEncryptedKeyring, PlaintextKeyring, ZeroPriorityKeyring, chainer_of
+from tests.security.helpers import entry, profile_record
+from tests.support.memory_keyring import MemoryKeyring
+
+REQUIRE = KeyPolicy(allow_file_fallback=False)
+
+
+def _weak_backends() -> list[KeyringBackend]:
+    return [
+        keyring.backends.fail.Keyring(),
+        keyring.backends.null.Keyring(),
+        PlaintextKeyring(),
+        AltEncryptedKeyring(),
+        ZeroPriorityKeyring(),
+        chainer_of(PlaintextKeyring()),
+    ]
+
+
+WEAK_IDS = ["fail", "null", "plaintext", "keyrings.alt", "priority-0", "chainer-no-secure-child"]
+
+
+@pytest.mark.parametrize("backend", _weak_backends(), ids=WEAK_IDS)
+def test_weak_backend_falls_back_to_a_password_protected_file_with_a_warning(
+    make_keys: MakeKeys, pso_home: Path, backend: KeyringBackend
+) -> None:
+    keys = make_keys(backend=backend)
+    assert keys.warning is not None
+    assert keys.warning.startswith("No secure system keyring is available")
+    assert keys.warning.endswith("ask IT to enable the system keyring.")
+    key = keys.create("ward3", SECRET_A)
+    assert keys.storage_mode("ward3") == "password_file"
+    key_file = pso_home / "profiles" / "ward3" / "wrapped-key.json"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    text = key_file.read_text()
+    assert key.hex() not in text and SECRET_A not in text
+    assert json.loads(text)["kdf"]["algorithm"] == "argon2id"
+    # Nothing went into the weak keyring.
+    if isinstance(backend, MemoryKeyring):
+        assert backend.entries == {}
+    record = profile_record(pso_home, "ward3")
+    assert record["keyring_backend"] is None and record["keyring_username"] is None
+    assert make_keys(backend=backend).unlock("ward3", SECRET_A) == key
+    with pytest.raises(WrongSecretError):
+        keys.unlock("ward3", SECRET_B)
+
+
+@pytest.mark.parametrize("backend", _weak_backends(), ids=WEAK_IDS)
+def test_policy_requiring_an_os_keyring_refuses_weak_backends(
+    make_keys: MakeKeys, pso_home: Path, backend: KeyringBackend
+) -> None:
+    keys = make_keys(backend=backend, policy=REQUIRE)
+    assert keys.warning is None
+    with pytest.raises(InsecureKeyringError, match="IT policy requires one"):
+        keys.create("ward3", SECRET_A)
+    assert not (pso_home / "profiles" / "ward3").exists()
+    if isinstance(backend, MemoryKeyring):
+        assert backend.entries == {}
+
+
+def test_policy_blocks_an_existing_file_profile_without_a_secure_keyring(make_keys: MakeKeys) -> None:
+    fail = keyring.backends.fail.Keyring()
+    make_keys(backend=fail).create("ward3", SECRET_A)
+    with pytest.raises(InsecureKeyringError, match="IT policy forbids"):
+        make_keys(backend=fail, policy=REQUIRE).unlock("ward3", SECRET_A)
+
+
+def test_missing_key_file_is_reported_and_not_replaced(make_keys: MakeKeys, pso_home: Path) -> None:
+    keys = make_keys(backend=keyring.backends.fail.Keyring())
+    keys.create("ward3", SECRET_A)
+    key_file = pso_home / "profiles" / "ward3" / "wrapped-key.json"
+    key_file.unlink()
+    with pytest.raises(KeyEntryMissingError, match="key file of profile 'ward3' is missing"):
+        keys.unlock("ward3", SECRET_A)
+    assert not key_file.exists()
+
+
+def test_file_key_moves_into_the_keyring_once_one_is_available(
+    make_keys: MakeKeys, pso_home: Path, memory_keyring: MemoryKeyring
+) -> None:
+    key = make_keys(backend=keyring.backends.fail.Keyring()).create("ward3", SECRET_A)
+    keys = make_keys()  # the memory keyring, secure
+    # Even when IT now requires the OS keyring: the file key is read once to move it.
+    assert make_keys(policy=REQUIRE).unlock("ward3", SECRET_A) == key
+    assert keys.storage_mode("ward3") == "os_keyring"
+    assert not (pso_home / "profiles" / "ward3" / "wrapped-key.json").exists()
+    assert entry(memory_keyring, pso_home, "ward3") is not None
+    assert keys.unlock("ward3", SECRET_A) == key
+
+
+def test_file_key_stays_put_while_the_keyring_is_locked(
+    make_keys: MakeKeys, pso_home: Path, memory_keyring: MemoryKeyring
+) -> None:
+    key = make_keys(backend=keyring.backends.fail.Keyring()).create("ward3", SECRET_A)
+    memory_keyring.locked = True
+    keys = make_keys()
+    assert keys.unlock("ward3", SECRET_A) == key
+    assert keys.storage_mode("ward3") == "password_file"
+    assert (pso_home / "profiles" / "ward3" / "wrapped-key.json").exists()
+
+
+def test_password_change_in_file_mode(make_keys: MakeKeys) -> None:
+    keys = make_keys(backend=keyring.backends.fail.Keyring())
+    key = keys.create("ward3", SECRET_A)
+    keys.change_secret("ward3", SECRET_A, SECRET_B)
+    assert keys.unlock("ward3", SECRET_B) == key
+    with pytest.raises(WrongSecretError):
+        keys.unlock("ward3", SECRET_A)
+
+
+# -- the policy file --------------------------------------------------------------------------------------
+
+
+def test_no_policy_file_means_defaults(pso_home: Path) -> None:
+    assert KeyPolicy.load(pso_home) == KeyPolicy(allow_file_fallback=True, kdf=None)
+
+
+def test_policy_file_in_the_data_root(pso_home: Path) -> None:
+    (pso_home / "policy.json").write_text('{"require_os_keyring": true}')
+    assert KeyPolicy.load(pso_home).allow_file_fallback is False
+
+
+def test_policy_file_named_by_environment_wins(
+    pso_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (pso_home / "policy.json").write_text('{"require_os_keyring": true}')
+    it_policy = tmp_path / "it-policy.json"
+    it_policy.write_text(json.dumps({"require_os_keyring": False, "kdf": {"memory_kib": 32768}}))
+    monkeypatch.setenv("PSO_DESKTOP_POLICY", str(it_policy))
+    policy = KeyPolicy.load(pso_home)
+    assert policy.allow_file_fallback is True
+    assert policy.kdf == KdfParams(memory_kib=32768, time_cost=3, parallelism=4)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{require_os_keyring: true", "not valid"),
+        ('["require_os_keyring"]', "not valid"),
+        ('{"require_os_keyring": "yes"}', "not valid"),
+        ('{"require_os_keyrng": true}', "unknown settings \\(require_os_keyrng\\)"),
+        ('{"kdf": {"memory_kib": 1024}}', "below 19 MiB"),
+        ('{"kdf": {"time_cost": 1}}', "below 19 MiB"),
+        ('{"kdf": {"memory_kib": "lots"}}', "not valid"),
+        ('{"kdf": {"salt": "x"}}', "not valid"),
+    ],
+)
+def test_unusable_policy_files_are_refused_not_ignored(pso_home: Path, text: str, message: str) -> None:
+    (pso_home / "policy.json").write_text(text)
+    with pytest.raises(PolicyError, match=message):
+        KeyPolicy.load(pso_home)
+
+
+def test_policy_named_by_environment_must_exist(
+    pso_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PSO_DESKTOP_POLICY", str(tmp_path / "missing.json"))
+    with pytest.raises(PolicyError, match="does not exist"):
+        KeyPolicy.load(pso_home)
+
+
+def test_profile_keys_reads_the_policy_and_its_kdf_cost(
+    pso_home: Path, memory_keyring: MemoryKeyring, clock: FakeClock
+) -> None:
+    (pso_home / "policy.json").write_text(
+        json.dumps({"require_os_keyring": True, "kdf": {"memory_kib": 19456, "time_cost": 2, "parallelism": 1}})
+    )
+    with pytest.raises(InsecureKeyringError):
+        ProfileKeys(pso_home, backend=keyring.backends.fail.Keyring(), clock=clock).create("ward3", SECRET_A)
+    keys = ProfileKeys(pso_home, clock=clock)  # default backend: the memory keyring
+    keys.create("ward3", SECRET_A)
+    stored = entry(memory_keyring, pso_home, "ward3")
+    assert stored is not None
+    assert json.loads(stored)["kdf"]["memory_kib"] == 19456
