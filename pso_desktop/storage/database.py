@@ -113,10 +113,15 @@ def check_integrity(path: Path, key: bytes) -> list[str]:
         _first_read(conn)
         with translate_errors():
             problems = [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check")]
+        if problems:
+            return problems  # the structural check would only stumble over the same pages
+        try:
             structural = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
-        if structural != ["ok"]:
-            problems.extend(structural)
-        return problems
+        except sqlcipher.DatabaseError as exc:
+            if not isinstance(classify(exc), DatabaseTamperedError):
+                raise
+            return ["the database structure could not be read (damaged page)"]
+        return [] if structural == ["ok"] else structural
     finally:
         conn.close()
 
