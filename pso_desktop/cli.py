@@ -1,0 +1,217 @@
+"""``pso-desktop``: the GUI when run bare, and headless commands for IT scripts and tests.
+
+Exit codes: 0 success, 1 failure with a one-line reason on stderr, 2 usage error. Expected failures (wrong
+password, bad file, missing profile) never print a traceback, and no message repeats report contents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from pso_desktop.domain import ReportInvalid, report_json_schema
+from pso_desktop.logs import configure_logging
+from pso_desktop.security.errors import SecurityError
+from pso_desktop.services.reports_input import InputRejected
+from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.storage.errors import StorageError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+MAX_PROBLEMS_SHOWN = 50
+
+
+class CliFailure(Exception):
+    """An expected failure: printed as one line, exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pso-desktop", description="Patient safety event reporting (AHRQ Common Formats).")
+    parser.add_argument("--demo", action="store_true", help="start the GUI in training mode (not yet available)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", default=os.environ.get("PSO_DESKTOP_PROFILE"), help="clinician profile name")
+    common.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the profile secret from the first line of standard input",
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    profile = sub.add_parser("profile", help="local clinician profiles")
+    profile_sub = profile.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
+    create = profile_sub.add_parser("create", parents=[common], help="create a profile (works offline)")
+    create.add_argument("name")
+    profile_sub.add_parser("list", help="list the profiles on this workstation")
+
+    report = sub.add_parser("report", help="add reports, print the report schema")
+    report_sub = report.add_subparsers(dest="report_command", required=True, parser_class=_Parser)
+    add = report_sub.add_parser(
+        "add", parents=[common], help="add reports from a file or - (one report, a JSON array or JSON lines)"
+    )
+    add.add_argument("file", help="path, or - for standard input (after the secret line with --password-stdin)")
+    add.add_argument("--submit", action="store_true", help="queue the reports for sending to the PSO")
+    add.add_argument("--dry-run", action="store_true", help="check the reports without storing them")
+    report_sub.add_parser("schema", help="print the JSON Schema of a report")
+
+    status = sub.add_parser("status", parents=[common], help="counts of reports per outbox state")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    export = sub.add_parser("export", parents=[common], help="export reports (carries the PSWP label)")
+    export.add_argument("--format", choices=["json"], required=True)
+    export.add_argument("--out", required=True, type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # Keep undecodable input bytes so a non-UTF-8 file gets a clear message instead of a crash.
+        sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
+    configure_logging()
+    try:
+        return _dispatch(args, sys.stdin, sys.stdout)
+    except CliFailure as exc:
+        return _fail(str(exc))
+    except InputRejected as exc:
+        for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
+            print(f"  {problem}", file=sys.stderr)
+        if len(exc.problems) > MAX_PROBLEMS_SHOWN:
+            print(f"  ... and {len(exc.problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
+        return _fail(str(exc))
+    except (SecurityError, StorageError, ReportInvalid) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("Interrupted; nothing more was changed.")
+
+
+def _fail(message: str) -> int:
+    print(f"pso-desktop: {message}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
+    if args.command is None:
+        return _launch_gui(args)
+    if args.command == "report" and args.report_command == "schema":
+        json.dump(report_json_schema(), stdout, indent=2)
+        stdout.write("\n")
+        return EXIT_OK
+    workstation = Workstation()
+    if workstation.keys.warning:
+        print(f"pso-desktop: warning: {workstation.keys.warning}", file=sys.stderr)
+    if args.command == "profile":
+        if args.profile_command == "list":
+            for name in workstation.keys.list_profiles():
+                print(name, file=stdout)
+            return EXIT_OK
+        workstation.create_profile(args.name, _read_new_secret(args, stdin))
+        print(f"Created profile {args.name}.", file=stdout)
+        return EXIT_OK
+    name = _profile_name(args, workstation)
+    secret = _read_secret(args, stdin)
+    with workstation.session(name, secret) as session:
+        return _run_in_session(args, session, stdin, stdout)
+
+
+def _run_in_session(args: argparse.Namespace, session: Session, stdin: IO[str], stdout: IO[str]) -> int:
+    if args.command == "report":
+        data = _read_input(args.file, stdin)
+        reports = session.add_from_bytes(data, submit=args.submit, dry_run=args.dry_run)
+        verb = "would be added" if args.dry_run else "added"
+        queued = " and queued for submission" if args.submit else ""
+        print(f"{len(reports)} report(s) {verb}{queued}.", file=stdout)
+        return EXIT_OK
+    if args.command == "status":
+        counts = session.status_counts()
+        if args.json:
+            json.dump(counts, stdout, sort_keys=True)
+            stdout.write("\n")
+        else:
+            for state, count in counts.items():
+                print(f"{state:16} {count}", file=stdout)
+        return EXIT_OK
+    if args.command == "export":
+        count = session.export_json(args.out)
+        print(
+            f"Exported {count} report(s) to {args.out}. The file is confidential patient safety work product.",
+            file=stdout,
+        )
+        return EXIT_OK
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _profile_name(args: argparse.Namespace, workstation: Workstation) -> str:
+    if args.profile:
+        return str(args.profile)
+    profiles = workstation.keys.list_profiles()
+    if len(profiles) == 1:
+        return profiles[0]
+    if not profiles:
+        raise CliFailure(
+            "No profile exists yet; create one with 'pso-desktop profile create NAME --password-stdin'."
+        )
+    raise CliFailure("Several profiles exist; choose one with --profile NAME or PSO_DESKTOP_PROFILE.")
+
+
+def _read_secret(args: argparse.Namespace, stdin: IO[str]) -> str:
+    if args.password_stdin:
+        line = stdin.readline()
+        secret = line[:-1] if line.endswith("\n") else line
+        if not secret:
+            raise CliFailure("No secret on standard input; write the profile secret on the first line.")
+        return secret.rstrip("\r")
+    if not sys.stdin.isatty():
+        raise CliFailure(
+            "No terminal to ask for the secret; pass --password-stdin and write it on standard input."
+        )
+    return getpass.getpass("Profile secret: ")
+
+
+def _read_new_secret(args: argparse.Namespace, stdin: IO[str]) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        return _read_secret(args, stdin)
+    first = getpass.getpass("New profile secret: ")
+    if getpass.getpass("Repeat the secret: ") != first:
+        raise CliFailure("The two secrets differ; nothing was created.")
+    return first
+
+
+def _read_input(file: str, stdin: IO[str]) -> bytes:
+    if file == "-":
+        return stdin.read().encode("utf-8", errors="surrogateescape")
+    try:
+        return Path(file).read_bytes()
+    except FileNotFoundError:
+        raise CliFailure(f"File not found: {file}") from None
+    except IsADirectoryError:
+        raise CliFailure(f"{file} is a folder; give a report file.") from None
+    except PermissionError:
+        raise CliFailure(f"No permission to read {file}.") from None
+
+
+def _launch_gui(args: argparse.Namespace) -> int:
+    try:
+        from pso_desktop.ui.app import run
+    except ImportError as exc:
+        raise CliFailure(
+            f"The desktop window cannot start here ({exc.__class__.__name__}); use the commands in "
+            "'pso-desktop --help'."
+        ) from None
+    return run(demo=args.demo)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

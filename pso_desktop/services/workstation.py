@@ -1,0 +1,128 @@
+"""Use cases of the workstation: profiles, unlocking, adding, submitting and exporting reports.
+
+Qt-free and synchronous: the CLI calls these directly; the GUI calls them on its database worker thread,
+never on the GUI thread. A ``Session`` owns one open database connection and must stay on the thread that
+opened it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pso_desktop import paths
+from pso_desktop.domain import CURRENT_FORM_VERSION
+from pso_desktop.security.profiles import ProfileKeys
+from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
+from pso_desktop.storage.audit import AuditLog
+from pso_desktop.storage.database import open_database
+from pso_desktop.storage.reports import ReportStore
+
+PSWP_LABEL = (
+    "CONFIDENTIAL - Patient Safety Work Product. Privileged and confidential under the Patient Safety and "
+    "Quality Improvement Act of 2005 (42 U.S.C. 299b-22; 42 CFR Part 3). Contains protected health information."
+)
+
+
+class Workstation:
+    """The profiles on this workstation (one per clinician) and the way into each one's reports."""
+
+    def __init__(self, root: Path | None = None, *, keys: ProfileKeys | None = None) -> None:
+        self.root = root or paths.home()
+        self.keys = keys or ProfileKeys(self.root)
+
+    def create_profile(self, name: str, secret: str) -> None:
+        """A new local profile with its own key and empty encrypted database (works offline)."""
+        key = self.keys.create(name, secret)
+        conn = open_database(self.keys.database_path(name), key, create=True)
+        try:
+            AuditLog(conn).append("profile_create", actor=name)
+        finally:
+            conn.close()
+
+    def open(self, name: str, secret: str) -> Session:
+        """Unlock a profile with the clinician's secret; the caller closes the session."""
+        key = self.keys.unlock(name, secret)
+        conn = open_database(self.keys.database_path(name), key, create=False)
+        del key
+        session = Session(name, conn)
+        session.audit.append("unlock", actor=name)
+        return session
+
+    @contextmanager
+    def session(self, name: str, secret: str) -> Iterator[Session]:
+        session = self.open(name, secret)
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+class Session:
+    """One clinician's unlocked database: reports, outbox and audit log."""
+
+    def __init__(self, profile: str, conn: Any) -> None:
+        self.profile = profile
+        self._conn = conn
+        self.store = ReportStore(conn)
+        self.audit = AuditLog(conn)
+
+    def add_from_bytes(self, data: bytes, *, submit: bool = False, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Parse, validate and store every report in ``data`` in one transaction; InputRejected stores nothing."""
+        items = parse_reports(decode_text(data))
+        for _, raw in items:
+            if isinstance(raw, dict):
+                raw.setdefault("id", str(uuid.uuid4()))
+        reports = validate_all(items)
+        if not dry_run:
+            self.add_reports(reports, submit=submit)
+        return reports
+
+    def add_reports(self, reports: list[dict[str, Any]], *, submit: bool = False) -> None:
+        """Store already-validated wire-form reports in one transaction (queued for sending with ``submit``)."""
+        self.store.add_reports(reports, submit=submit)
+        self.audit.append("submit" if submit else "create", actor=self.profile, detail=f"{len(reports)} report(s)")
+
+    def status_counts(self) -> dict[str, int]:
+        return self.store.outbox_counts()
+
+    def export_json(self, out: Path) -> int:
+        """Write every report, under the PSWP label, to ``out`` atomically; returns how many were written."""
+        reports = list(self.store.export_all())
+        document = {
+            "confidentiality": PSWP_LABEL,
+            "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "form_version": CURRENT_FORM_VERSION,
+            "count": len(reports),
+            "reports": reports,
+        }
+        _write_atomically(out, json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"))
+        self.audit.append("export", actor=self.profile, detail=f"json, {len(reports)} report(s)")
+        return len(reports)
+
+    def close(self) -> None:
+        try:
+            self.audit.append("lock", actor=self.profile)
+        finally:
+            self._conn.close()
+
+
+def _write_atomically(out: Path, data: bytes) -> None:
+    """Write beside the target and rename, so an interrupted export never leaves half a file."""
+    out = out.expanduser()
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
