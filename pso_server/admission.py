@@ -1,0 +1,191 @@
+"""Back-pressure at the door: drain, overload, per-client rate and body size, before any parsing.
+
+One pure ASGI middleware, outermost, so a refused request costs almost nothing: no routing, no JSON, no
+database. It runs on the event loop thread only, so its counters need no locks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pso_server.config import Limits
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_UNLIMITED_PATHS = frozenset({"/healthz"})  # probes from a load balancer must never be rate-limited
+
+
+class TokenBucket:
+    """Per-key token buckets: ``burst`` requests at once, refilled at ``rate`` per second."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float:
+        """Spends one token; returns 0 when allowed, otherwise the seconds until a token is available."""
+        now = self._clock()
+        tokens, stamp = self._buckets.get(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - stamp) * self._rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            self._forget_full(now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) / self._rate if self._rate > 0 else 3600.0
+
+    def _forget_full(self, now: float) -> None:
+        # Keeps memory bounded under many client addresses: a bucket that has refilled is the default state.
+        if len(self._buckets) > 10_000:
+            refill = self._burst / self._rate if self._rate > 0 else math.inf
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < refill}
+
+
+@dataclass
+class AdmissionState:
+    """Shared with the server runner: ``draining`` is set on SIGTERM (or by tests)."""
+
+    draining: bool = False
+    in_flight: int = 0
+    refused: dict[int, int] = field(default_factory=dict)
+
+
+def problem_body(error: str, message: str, limit: int | None = None) -> bytes:
+    """The JSON error body every refusal uses (the ``Problem`` schema in the OpenAPI document)."""
+    return json.dumps({"error": error, "message": message, "limit": limit}).encode()
+
+
+class AdmissionMiddleware:
+    """Refuses requests the server should not start on, in this order:
+
+    503 while draining or with ``max_in_flight`` requests already running; 429 past the client's request
+    rate; 413 when the declared or actual body exceeds ``max_body_bytes`` (the body is read from the stream,
+    counted and buffered before the application parses a byte of it).
+    """
+
+    def __init__(self, app: ASGIApp, *, state: AdmissionState, limits: Limits, retry_after: int) -> None:
+        self._app = app
+        self._state = state
+        self._limits = limits
+        self._retry_after = retry_after
+        self._bucket = TokenBucket(limits.requests_per_second, limits.request_burst)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        state = self._state
+        if state.draining:
+            await self._refuse(
+                send,
+                503,
+                "draining",
+                "The server is restarting; try again shortly.",
+                retry_after=self._retry_after,
+            )
+            return
+        if state.in_flight >= self._limits.max_in_flight:
+            await self._refuse(
+                send, 503, "overloaded", "The server is busy; try again shortly.", retry_after=self._retry_after
+            )
+            return
+        if scope["path"] not in _UNLIMITED_PATHS:
+            client = scope.get("client")
+            wait = self._bucket.take(client[0] if client else "unknown")
+            if wait > 0:
+                await self._refuse(
+                    send,
+                    429,
+                    "rate_limited",
+                    "Too many requests; slow down and try again.",
+                    retry_after=max(1, math.ceil(wait)),
+                )
+                return
+        max_bytes = self._limits.max_body_bytes
+        too_big = f"The request is larger than the server accepts ({max_bytes} bytes); send smaller batches."
+        declared = _content_length(scope)
+        if declared is not None and declared > max_bytes:
+            await self._refuse(send, 413, "payload_too_large", too_big, limit=max_bytes)
+            return
+        state.in_flight += 1
+        try:
+            body = await _read_body(receive, max_bytes)
+            if body is None:
+                await self._refuse(send, 413, "payload_too_large", too_big, limit=max_bytes)
+                return
+            await self._app(scope, _replay(body, receive), send)
+        finally:
+            state.in_flight -= 1
+
+    async def _refuse(
+        self,
+        send: Send,
+        status: int,
+        error: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self._state.refused[status] = self._state.refused.get(status, 0) + 1
+        body = problem_body(error, message, limit)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
+        if status == 413:
+            headers.append((b"connection", b"close"))  # the unread rest of the body makes the stream unusable
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _read_body(receive: Receive, max_bytes: int) -> bytes | None:
+    """The whole request body, or None as soon as it grows past ``max_bytes``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the buffered body to the application, then waits for the disconnect."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,243 @@
+"""Accounts, sign-in and tokens.
+
+Design (see docs/server.md "Authentication"):
+
+- Passwords are hashed with argon2id (argon2-cffi's RFC 9106 low-memory profile: 64 MiB, 3 passes).
+- Access and refresh tokens are opaque 256-bit random strings; only their SHA-256 is stored. Opaque rather
+  than signed tokens because every request already reads the database (one indexed lookup), logout and
+  account removal take effect at once, and there is no signing key to guard, rotate or share between workers.
+- Refresh tokens rotate on every use. The successor is kept encrypted under a key derived from the token it
+  replaces, so a client whose answer was lost can retry once within the grace window and receive the same
+  successor, while the database alone never yields a usable token. Any other reuse of a rotated token is
+  treated as theft: the whole session is revoked.
+- Failed sign-ins are counted per account and per client address in the database (so all workers agree);
+  past the limit the server answers 429 with Retry-After without checking the password at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from pso_server import store
+from pso_server.config import ServerConfig
+from pso_server.errors import InvalidInput, ServerError
+from pso_server.store import Database, User
+
+ACCESS_PREFIX = "psoa_"
+REFRESH_PREFIX = "psor_"
+MIN_PASSWORD_LENGTH = 10
+
+_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory parameters
+# Checked against when the account does not exist, so a wrong name costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AuthFailed(ServerError):
+    """Credentials or token not accepted (HTTP 401)."""
+
+
+class TooManyAttempts(ServerError):
+    """Sign-in temporarily refused after repeated failures (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``. Raises InvalidInput for a password too short to be safe."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"The password must have at least {MIN_PASSWORD_LENGTH} characters; choose a longer one."
+        )
+    return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    """What the database stores instead of a token (tokens are random, so a plain hash is enough)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def _successor_key(token: str) -> bytes:
+    return hashlib.sha256(b"pso-server refresh successor\x00" + token.encode()).digest()
+
+
+def _wrap_successor(old_token: str, successor: str) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_successor_key(old_token)).encrypt(nonce, successor.encode(), None)
+
+
+def _unwrap_successor(old_token: str, blob: bytes) -> str:
+    return AESGCM(_successor_key(old_token)).decrypt(blob[:12], blob[12:], None).decode()
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in account behind a request."""
+
+    user: User
+    session_id: str
+
+
+_WRONG_CREDENTIALS = "The user name or password is wrong; check them and sign in again."
+_SESSION_ENDED = "The session has ended; sign in again."
+
+
+class Authenticator:
+    """Sign-in, token rotation, sign-out and request authentication. Thread-safe (state is in the database)."""
+
+    def __init__(self, db: Database, config: ServerConfig) -> None:
+        self._db = db
+        self._config = config
+
+    def add_user(self, username: str, password: str, role: str, facility: str) -> User:
+        """Creates an account. Raises InvalidInput or UserExists."""
+        username = username.strip()
+        if not username or len(username) > 150 or any(c.isspace() for c in username):
+            raise InvalidInput("A user name needs 1-150 characters and no spaces.")
+        if role not in store.ROLES:
+            raise InvalidInput(f"The role must be one of: {', '.join(store.ROLES)}.")
+        if not facility.strip():
+            raise InvalidInput("The facility name cannot be empty.")
+        password_hash = hash_password(password)
+        with self._db.transaction() as tx:
+            return store.add_user(tx, username, password_hash, role, facility.strip(), self._config.clock())
+
+    def login(self, username: str, password: str, device_name: str, address: str) -> TokenPair:
+        """Checks the password and opens a session. Raises TooManyAttempts or AuthFailed."""
+        now = self._config.clock()
+        limits = self._config.limits
+        keys = (f"user:{username.strip().lower()}", f"addr:{address}")
+        with self._db.reader() as tx:
+            for key, allowed in zip(
+                keys, (limits.login_failures_per_account, limits.login_failures_per_address), strict=True
+            ):
+                count, oldest = store.count_login_failures(tx, key, now - limits.login_failure_window_seconds)
+                if count >= allowed and oldest is not None:
+                    wait = math.ceil(oldest + limits.login_failure_window_seconds - now)
+                    raise TooManyAttempts(
+                        "Too many failed sign-ins; wait a few minutes and try again.", max(wait, 1)
+                    )
+            found = store.find_user(tx, username.strip())
+        # The KDF runs outside any transaction: it takes tens of milliseconds and needs no lock.
+        if found is None:
+            _verify(_DUMMY_HASH, password)
+            ok = False
+        else:
+            ok = _verify(found[1], password)
+        with self._db.transaction() as tx:
+            if not ok or found is None:
+                store.record_login_failure(tx, keys, now)
+                store.purge_login_failures(tx, now - limits.login_failure_window_seconds)
+            else:
+                user, password_hash = found
+                store.clear_login_failures(tx, keys[0])
+                if _hasher.check_needs_rehash(password_hash):
+                    store.set_password_hash(tx, user.id, _hasher.hash(password))
+                store.purge_expired_tokens(tx, now)
+                session_id = secrets.token_hex(16)
+                store.create_session(tx, session_id, user.id, device_name.strip()[:200], now)
+                return self._issue(tx, user, session_id, now)
+        raise AuthFailed(_WRONG_CREDENTIALS)
+
+    def _issue(
+        self, tx: store.Tx, user: User, session_id: str, now: float, refresh: str | None = None
+    ) -> TokenPair:
+        access = _new_token(ACCESS_PREFIX)
+        ttl = self._config.access_token_ttl_seconds
+        store.add_access_token(tx, token_hash(access), session_id, now + ttl)
+        if refresh is None:
+            refresh = _new_token(REFRESH_PREFIX)
+            store.add_refresh_token(
+                tx, token_hash(refresh), session_id, now + self._config.refresh_token_ttl_seconds
+            )
+        return TokenPair(access, refresh, ttl, user)
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotates a refresh token into a new pair. A retry with the previous token within the grace window
+        gets the same successor (once); any other reuse revokes the session. Raises AuthFailed."""
+        now = self._config.clock()
+        hashed = token_hash(refresh_token)
+        with self._db.transaction() as tx:
+            record = store.find_refresh_token(tx, hashed)
+            if record is None or record.session_revoked or record.expires_at <= now:
+                raise AuthFailed(_SESSION_ENDED)
+            if record.rotated_at is None:
+                successor = _new_token(REFRESH_PREFIX)
+                if store.mark_refresh_rotated(tx, hashed, now, _wrap_successor(refresh_token, successor)):
+                    store.add_refresh_token(
+                        tx, token_hash(successor), record.session_id, now + self._config.refresh_token_ttl_seconds
+                    )
+                    return self._issue(tx, record.user, record.session_id, now, refresh=successor)
+                record = store.find_refresh_token(tx, hashed)  # rotated by a concurrent request
+                assert record is not None and record.rotated_at is not None
+            pair = self._grace_retry(tx, record, refresh_token, hashed, now)
+            if pair is not None:
+                return pair
+            # Reuse of a rotated token outside the one allowed retry: someone else may hold it.
+            store.revoke_session(tx, record.session_id, now)
+        raise AuthFailed(_SESSION_ENDED)
+
+    def _grace_retry(
+        self, tx: store.Tx, record: store.RefreshRecord, old: str, hashed: str, now: float
+    ) -> TokenPair | None:
+        assert record.rotated_at is not None
+        if record.successor is None or now - record.rotated_at > self._config.refresh_grace_seconds:
+            return None
+        if not store.use_refresh_grace(tx, hashed):
+            return None
+        successor = _unwrap_successor(old, record.successor)
+        if not store.refresh_token_live(tx, token_hash(successor), now):
+            return None  # the client already moved on with the successor: this is not a lost answer
+        return self._issue(tx, record.user, record.session_id, now, refresh=successor)
+
+    def logout(self, access_token: str | None, refresh_token: str | None) -> bool:
+        """Revokes the session behind either token; False when neither names a session."""
+        now = self._config.clock()
+        with self._db.transaction() as tx:
+            session_id = None
+            if access_token:
+                found = store.find_access_token(tx, token_hash(access_token), now)
+                session_id = found[1] if found else None
+            if session_id is None and refresh_token:
+                record = store.find_refresh_token(tx, token_hash(refresh_token))
+                session_id = record.session_id if record else None
+            if session_id is None:
+                return False
+            store.revoke_session(tx, session_id, now)
+            return True
+
+    def authenticate(self, access_token: str) -> Principal:
+        """The account behind a live access token. Raises AuthFailed."""
+        with self._db.reader() as tx:
+            found = store.find_access_token(tx, token_hash(access_token), self._config.clock())
+        if found is None:
+            raise AuthFailed("The access token is missing, expired or revoked; refresh it or sign in again.")
+        return Principal(found[0], found[1])

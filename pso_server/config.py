@@ -1,0 +1,64 @@
+"""Server settings: limits, token lifetimes and where the server keeps its files.
+
+Every value has a production default; tests and the benchmark pass their own :class:`ServerConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "PSO Server"
+
+Clock = Callable[[], float]
+"""Seconds since the epoch; injectable so tests can move time forward (token expiry, grace windows)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Back-pressure and abuse limits. The defaults are generous so a normal sync is never throttled."""
+
+    max_reports_per_batch: int = 500
+    max_body_bytes: int = 8 * 1024 * 1024
+    requests_per_second: float = 100.0  # sustained rate per client address
+    request_burst: int = 400  # requests a client may send at once before the sustained rate applies
+    max_in_flight: int = 128  # requests handled at once before new ones get 503
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_failure_window_seconds: float = 15 * 60
+    max_lookup_ids: int = 1000
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the application needs besides its database."""
+
+    limits: Limits = field(default_factory=Limits)
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    refresh_grace_seconds: int = 60
+    drain_seconds: float = 5.0  # after SIGTERM: answer 503 this long, then stop
+    retry_after_seconds: int = 5  # what 503 answers tell clients to wait
+    status_page_size: int = 500
+    clock: Clock = time.time
+
+
+def server_home() -> Path:
+    """The server's data folder: ``PSO_SERVER_HOME`` when set, otherwise the platform's data folder.
+
+    Created on first use with owner-only permissions (it holds the database and private keys).
+    """
+    configured = os.environ.get("PSO_SERVER_HOME")
+    root = Path(configured) if configured else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+def default_db_url() -> str:
+    """The SQLite database inside :func:`server_home`."""
+    return f"sqlite:///{server_home() / 'pso-server.db'}"

@@ -1,0 +1,91 @@
+"""Batch intake: validate each report with the shared domain rules, then store the batch in one transaction.
+
+Validation (CPU only) happens before the transaction opens, so the write lock is held only for the inserts.
+One bad report never fails its batch: it gets its own ``rejected`` result and the rest are stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pso_desktop.domain import ReportInvalid, canonical_json, content_hash, validate_report
+from pso_server import store
+from pso_server.config import Clock
+from pso_server.store import Database, IncomingRevision, Uploader
+
+NOT_YOURS = (
+    "This report was first sent from another account; only that account or a risk manager of its "
+    "facility can send new versions of it."
+)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The answer for one report of a batch (the ``BatchResult`` schema)."""
+
+    id: str | None
+    revision: int | None
+    status: str
+    server_ref: str | None
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def _echo_id(raw: Any) -> str | None:
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return value[:64] if isinstance(value, str) else None
+
+
+def _echo_revision(raw: Any) -> int | None:
+    value = raw.get("revision") if isinstance(raw, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def prepare(raw: Any, today: dt.date) -> IncomingRevision | ItemResult:
+    """A storable revision, or the ``rejected`` result carrying the client's own wording of each problem."""
+    try:
+        report = validate_report(raw, today=today)
+    except ReportInvalid as exc:
+        return ItemResult(_echo_id(raw), _echo_revision(raw), "rejected", None, exc.as_json())
+    wire = report.export()
+    return IncomingRevision(
+        report_id=str(report.id),
+        revision=report.revision,
+        content_hash=content_hash(wire),
+        body=canonical_json(wire).decode("utf-8"),
+        form_version=report.form_version,
+        event_type=report.event_type,
+        is_anonymous=report.is_anonymous,
+    )
+
+
+def ingest_batch(db: Database, reports: Sequence[Any], uploader: Uploader, clock: Clock) -> list[ItemResult]:
+    """Validates and stores a batch; returns one result per report, in the order received.
+
+    All accepted revisions and the outcome tally are committed in one transaction; if it fails nothing is
+    stored and the error propagates (the client re-sends the batch, and dedupe makes that safe).
+    """
+    now = clock()
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    results: list[ItemResult | None] = [None] * len(reports)
+    ready: list[tuple[int, IncomingRevision]] = []
+    for index, raw in enumerate(reports):
+        prepared = prepare(raw, moment.date())
+        if isinstance(prepared, ItemResult):
+            results[index] = prepared
+        else:
+            ready.append((index, prepared))
+    # A fixed lock order (by id, then revision) keeps concurrent PostgreSQL batches from deadlocking.
+    ready.sort(key=lambda pair: (pair[1].report_id, pair[1].revision))
+    with db.transaction() as tx:
+        for index, item in ready:
+            outcome = store.ingest_revision(tx, item, uploader, now, moment.year)
+            errors = [{"field": "id", "message": NOT_YOURS}] if outcome.denied else []
+            results[index] = ItemResult(item.report_id, item.revision, outcome.status, outcome.server_ref, errors)
+        final = [r for r in results if r is not None]
+        store.record_tally(tx, Counter(r.status for r in final), now)
+    assert len(final) == len(reports)
+    return final

@@ -1,0 +1,131 @@
+"""The JSON shapes of the sync protocol. These models generate the OpenAPI document, which is the contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["reporter", "risk_manager"]
+Status = Literal["received", "under_review", "more_info_requested", "closed"]
+Outcome = Literal["created", "duplicate", "updated", "stale", "conflict", "rejected"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """Every error answer: a machine-readable code and one plain sentence saying what to do."""
+
+    error: str = Field(description="Stable code, e.g. 'payload_too_large', 'rate_limited', 'unauthorized'.")
+    message: str = Field(description="One sentence for the person at the keyboard.")
+    limit: int | None = Field(default=None, description="For 413: the limit that was exceeded, in the unit named.")
+
+
+class LoginRequest(_In):
+    username: Annotated[str, Field(min_length=1, max_length=150)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    device_name: Annotated[str, Field(max_length=200, description="Shown in the account's session list.")] = ""
+
+
+class RefreshRequest(_In):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class LogoutRequest(_In):
+    refresh_token: Annotated[str | None, Field(max_length=256)] = None
+
+
+class UserInfo(BaseModel):
+    username: str
+    role: Role
+    facility: str
+
+
+class TokenResponse(BaseModel):
+    access_token: str = Field(description="Send as 'Authorization: Bearer <token>'; valid for expires_in seconds.")
+    refresh_token: str = Field(
+        description="Single use: /auth/refresh returns a new one. A retry with the previous token within 60 "
+        "seconds of its use returns the same successor once; any other reuse ends the session."
+    )
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  (a scheme name, not a secret)
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    user: UserInfo
+
+
+class LogoutResponse(BaseModel):
+    signed_out: bool = Field(description="False when the tokens named no live session (already signed out).")
+
+
+class BatchRequest(_In):
+    reports: list[dict[str, Any]] = Field(
+        description="Reports in the client's wire form (JSON Schema: `pso-desktop report schema`), each with "
+        "its id and revision. At most the server's report and byte limits per request (413 otherwise)."
+    )
+
+
+class FieldErrorOut(BaseModel):
+    field: str = Field(description="Dotted path of the field, e.g. 'patient.mrn'.")
+    message: str = Field(description="What is wrong, in the same words the client shows.")
+
+
+class BatchResult(BaseModel):
+    id: str | None = Field(description="The report's UUID as sent (null when it had none).")
+    revision: int | None
+    status: Outcome = Field(
+        description="created, duplicate (already held, same content), updated (newer revision), stale (older "
+        "than the newest held; nothing changed), conflict (same revision held with different content; nothing "
+        "changed), rejected (see errors)."
+    )
+    server_ref: str | None = Field(description="The PSO case reference, stable across revisions.")
+    errors: list[FieldErrorOut]
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult] = Field(description="One result per report, in the order sent.")
+
+
+class StatusChangeOut(BaseModel):
+    id: uuid.UUID
+    server_ref: str
+    status: Status
+    note: str | None
+    changed_at: dt.datetime
+
+
+class StatusFeed(BaseModel):
+    changes: list[StatusChangeOut] = Field(description="Oldest first.")
+    cursor: str = Field(description="Opaque; pass as 'since' to get only later changes.")
+    has_more: bool = Field(description="True when more changes wait: ask again with the new cursor.")
+
+
+class StatusLookupRequest(_In):
+    ids: Annotated[list[uuid.UUID], Field(max_length=1000)]
+
+
+class StatusLookupResponse(BaseModel):
+    statuses: list[StatusChangeOut] = Field(description="Current status of each listed report you may see.")
+
+
+class StatusUpdate(_In):
+    status: Status
+    note: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class Unit(BaseModel):
+    code: str
+    name: str
+
+
+class ReferenceData(BaseModel):
+    units: list[Unit]
+    form_catalogue_version: str = Field(description="The form version the server prefers, e.g. 'hospital-2.0'.")
+    form_versions: list[str] = Field(description="Every form version the server accepts.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: str

@@ -1,0 +1,824 @@
+"""All of the server's SQL, for SQLite and PostgreSQL, behind one small dialect shim.
+
+(The few f-strings below interpolate only constants of this module — column lists, ``FOR UPDATE``, ``?``
+marks — never a caller's value; hence their ``noqa: S608``.)
+
+SQL is written once with ``?`` placeholders and portable types; :class:`Dialect` rewrites the few things that
+differ (placeholders, auto-increment keys, float type, how a write transaction begins, row locks). There is no
+ORM: each public function here is one storage operation with a plain-data result.
+
+Concurrency model: a write goes through :meth:`Database.transaction`. On SQLite that is ``BEGIN IMMEDIATE``,
+which serialises writers, so read-then-write inside it is safe. On PostgreSQL (READ COMMITTED) the report row
+is locked with ``SELECT … FOR UPDATE`` and first inserts use ``INSERT … ON CONFLICT DO NOTHING``, so two
+transactions racing on the same report id or (id, revision) resolve to one row.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pso_server.errors import DatabaseURLInvalid, StorageUnavailable, UnknownReport, UserExists
+
+SCHEMA_VERSION = 1
+ROLES = ("reporter", "risk_manager")
+STATUSES = ("received", "under_review", "more_info_requested", "closed")
+OUTCOMES = ("created", "duplicate", "updated", "stale", "conflict", "rejected")
+
+# Portable DDL; {pk}, {float} and {blob} are filled in by the dialect.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    id {pk},
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('reporter', 'risk_manager')),
+    facility TEXT NOT NULL,
+    created_at {float} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    device_name TEXT NOT NULL,
+    created_at {float} NOT NULL,
+    revoked_at {float}
+);
+CREATE TABLE IF NOT EXISTS access_tokens (
+    token_hash TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions (id),
+    expires_at {float} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions (id),
+    expires_at {float} NOT NULL,
+    rotated_at {float},
+    successor {blob},
+    grace_used INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS access_tokens_session ON access_tokens (session_id);
+CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens (session_id);
+CREATE TABLE IF NOT EXISTS login_failures (
+    id {pk},
+    key TEXT NOT NULL,
+    failed_at {float} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, failed_at);
+CREATE TABLE IF NOT EXISTS units (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reports (
+    seq {pk},
+    id TEXT NOT NULL UNIQUE,
+    received_year INTEGER NOT NULL,
+    latest_revision INTEGER NOT NULL,
+    facility TEXT NOT NULL,
+    submitter_id BIGINT REFERENCES users (id),
+    is_anonymous INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_note TEXT,
+    status_changed_at {float} NOT NULL,
+    created_at {float} NOT NULL,
+    updated_at {float} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_submitter ON reports (submitter_id);
+CREATE INDEX IF NOT EXISTS reports_facility ON reports (facility);
+CREATE TABLE IF NOT EXISTS report_revisions (
+    report_id TEXT NOT NULL REFERENCES reports (id),
+    revision INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    form_version TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at {float} NOT NULL,
+    PRIMARY KEY (report_id, revision)
+);
+CREATE TABLE IF NOT EXISTS status_changes (
+    seq {pk},
+    report_id TEXT NOT NULL REFERENCES reports (id),
+    status TEXT NOT NULL,
+    note TEXT,
+    changed_at {float} NOT NULL,
+    changed_by BIGINT REFERENCES users (id)
+);
+CREATE INDEX IF NOT EXISTS status_changes_report ON status_changes (report_id);
+CREATE TABLE IF NOT EXISTS intake_tally (
+    id {pk},
+    outcome TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    recorded_at {float} NOT NULL
+);
+"""
+
+# Units offered to the client until a PSO loads its own list (codes are the hospital's, names are shown).
+DEFAULT_UNITS = (
+    ("4W-MEDSURG", "4 West Medical-Surgical"),
+    ("5E-ONC", "5 East Oncology"),
+    ("ED", "Emergency Department"),
+    ("ICU-2", "Intensive Care Unit 2"),
+    ("L&D", "Labor and Delivery"),
+    ("OR-MAIN", "Main Operating Rooms"),
+    ("PACU", "Post-Anesthesia Care Unit"),
+    ("PEDS-3", "Pediatrics 3"),
+    ("PHARM", "Pharmacy"),
+    ("REHAB", "Rehabilitation"),
+    ("TELE-6", "Telemetry 6"),
+    ("OTHER", "Other location"),
+)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The differences between SQLite and PostgreSQL that this module relies on."""
+
+    name: str
+    pk: str
+    float_type: str
+    blob: str
+    begin_write: str
+    for_update: str
+
+    def sql(self, statement: str) -> str:
+        """Rewrites ``?`` placeholders for the driver (no statement here has a literal ``?`` or ``%``)."""
+        return statement.replace("?", "%s") if self.name == "postgresql" else statement
+
+    def schema(self) -> list[str]:
+        ddl = _SCHEMA.format(pk=self.pk, float=self.float_type, blob=self.blob)
+        return [part.strip() for part in ddl.split(";") if part.strip()]
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    pk="INTEGER PRIMARY KEY AUTOINCREMENT",
+    float_type="REAL",
+    blob="BLOB",
+    begin_write="BEGIN IMMEDIATE",  # take the write lock up front: no upgrade deadlocks, no lost updates
+    for_update="",
+)
+POSTGRESQL = Dialect(
+    name="postgresql",
+    pk="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    float_type="DOUBLE PRECISION",
+    blob="BYTEA",
+    begin_write="BEGIN",
+    for_update=" FOR UPDATE",
+)
+
+
+class Tx:
+    """One connection inside a transaction (or in autocommit for reads), speaking the portable SQL."""
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self._conn = conn
+        self.dialect = dialect
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(self.dialect.sql(statement), tuple(params))
+
+    def one(self, statement: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        row = self.execute(statement, params).fetchone()
+        return tuple(row) if row is not None else None
+
+    def all(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.execute(statement, params).fetchall()]
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        cursor = self._conn.cursor()
+        cursor.executemany(self.dialect.sql(statement), [tuple(r) for r in rows])
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """Driver errors that mean 'try again later' (busy, unreachable, deadlock), not a bug."""
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    with suppress(ImportError):
+        import psycopg
+
+        errors.append(psycopg.OperationalError)
+        errors.append(psycopg.errors.DeadlockDetected)
+        errors.append(psycopg.errors.SerializationFailure)
+    return tuple(errors)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        # sqlite3 also reports SQL mistakes as OperationalError: only busy/locked/I-O failures are transient.
+        text = str(exc).lower()
+        return any(word in text for word in ("locked", "busy", "unable to open", "disk i/o", "readonly"))
+    return True
+
+
+class Database:
+    """A small connection pool over one SQLite file or one PostgreSQL database.
+
+    Thread-safe: each caller borrows its own connection for the duration of a ``with`` block.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.dialect, self._connect = _connector(url)
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._pool_size = pool_size
+        self._closed = False
+        self._lock = threading.Lock()
+        self._transient = _transient_errors()
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 8) -> Database:
+        """Connects, creates the schema if missing and seeds the default units. Raises StorageUnavailable."""
+        db = cls(url, pool_size=pool_size)
+        db.create_schema()
+        return db
+
+    def _acquire(self) -> Any:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            return self._connect()
+        except self._transient as exc:
+            raise StorageUnavailable(
+                f"The {self.dialect.name} database cannot be opened ({type(exc).__name__}); "
+                "check the --db URL and that the database is running."
+            ) from None
+
+    def _release(self, conn: Any, *, broken: bool) -> None:
+        with self._lock:
+            keep = not broken and not self._closed and self._idle.qsize() < self._pool_size
+        if keep:
+            self._idle.put(conn)
+        else:
+            with suppress(Exception):
+                conn.close()
+
+    @contextmanager
+    def _borrow(self, begin: str | None) -> Iterator[Tx]:
+        conn = self._acquire()
+        broken = False
+        try:
+            if begin:
+                conn.execute(begin)
+            try:
+                yield Tx(conn, self.dialect)
+                if begin:
+                    conn.execute("COMMIT")
+            except BaseException:
+                if begin:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except Exception:
+                        broken = True
+                raise
+        except self._transient as exc:
+            if not _is_transient(exc):
+                raise
+            broken = True  # a fresh connection is cheap; a half-dead one is not
+            raise StorageUnavailable(
+                f"The report store is busy or unreachable ({type(exc).__name__}); try again shortly."
+            ) from exc
+        finally:
+            self._release(conn, broken=broken)
+
+    def transaction(self) -> Any:
+        """A write transaction: committed when the block ends normally, rolled back on any exception."""
+        return self._borrow(self.dialect.begin_write)
+
+    def reader(self) -> Any:
+        """A connection in autocommit mode for reads that need no transaction."""
+        return self._borrow(None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            with suppress(Exception):
+                conn.close()
+
+    def create_schema(self) -> None:
+        with self.transaction() as tx:
+            for statement in self.dialect.schema():
+                tx.execute(statement)
+            tx.execute(
+                "INSERT INTO schema_meta (key, value) VALUES ('version', ?) ON CONFLICT (key) DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
+            if tx.one("SELECT COUNT(*) FROM units") == (0,):
+                tx.executemany("INSERT INTO units (code, name) VALUES (?, ?)", DEFAULT_UNITS)
+
+
+def _connector(url: str) -> tuple[Dialect, Any]:
+    """Parses a ``--db`` value into a dialect and a function that opens one connection."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return POSTGRESQL, lambda: _connect_postgres(url)
+    if url.startswith("sqlite://"):
+        parts = urlsplit(url)
+        path = unquote(parts.path)
+        if parts.netloc or not path or path == "/":
+            raise DatabaseURLInvalid(
+                "An SQLite URL needs an absolute path, e.g. sqlite:////var/lib/pso/server.db."
+            )
+    elif "://" in url:
+        raise DatabaseURLInvalid("Use an SQLite path (or sqlite:///path) or a postgresql:// URL for --db.")
+    else:
+        path = url
+    file = Path(path).expanduser()
+    if not file.parent.is_dir():
+        raise DatabaseURLInvalid(f"The folder for the SQLite database does not exist: {file.parent}.")
+    return SQLITE, lambda: _connect_sqlite(file)
+
+
+def _connect_sqlite(file: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(file, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # A 'created' answer promises the report is stored: FULL makes the commit durable before we answer.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _connect_postgres(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+
+# --------------------------------------------------------------------------------------------------- users
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    facility: str
+
+
+def add_user(tx: Tx, username: str, password_hash: str, role: str, facility: str, now: float) -> User:
+    """Creates an account. Raises UserExists when the name is taken."""
+    row = tx.one(
+        "INSERT INTO users (username, password_hash, role, facility, created_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (username) DO NOTHING RETURNING id",
+        (username, password_hash, role, facility, now),
+    )
+    if row is None:
+        raise UserExists(f"An account named {username!r} already exists; choose another name.")
+    return User(int(row[0]), username, role, facility)
+
+
+def find_user(tx: Tx, username: str) -> tuple[User, str] | None:
+    """The account and its password hash, or None."""
+    row = tx.one("SELECT id, username, role, facility, password_hash FROM users WHERE username = ?", (username,))
+    if row is None:
+        return None
+    return User(int(row[0]), row[1], row[2], row[3]), row[4]
+
+
+def set_password_hash(tx: Tx, user_id: int, password_hash: str) -> None:
+    tx.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+# ------------------------------------------------------------------------------------- sessions and tokens
+
+
+def create_session(tx: Tx, session_id: str, user_id: int, device_name: str, now: float) -> None:
+    tx.execute(
+        "INSERT INTO sessions (id, user_id, device_name, created_at) VALUES (?, ?, ?, ?)",
+        (session_id, user_id, device_name, now),
+    )
+
+
+def add_access_token(tx: Tx, token_hash: str, session_id: str, expires_at: float) -> None:
+    tx.execute(
+        "INSERT INTO access_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)",
+        (token_hash, session_id, expires_at),
+    )
+
+
+def add_refresh_token(tx: Tx, token_hash: str, session_id: str, expires_at: float) -> None:
+    tx.execute(
+        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)",
+        (token_hash, session_id, expires_at),
+    )
+
+
+_USER_COLUMNS = "u.id, u.username, u.role, u.facility"
+
+
+def find_access_token(tx: Tx, token_hash: str, now: float) -> tuple[User, str] | None:
+    """The account and session behind a live access token of a live session, or None."""
+    row = tx.one(
+        f"SELECT {_USER_COLUMNS}, s.id FROM access_tokens a JOIN sessions s ON s.id = a.session_id "  # noqa: S608
+        "JOIN users u ON u.id = s.user_id "
+        "WHERE a.token_hash = ? AND a.expires_at > ? AND s.revoked_at IS NULL",
+        (token_hash, now),
+    )
+    if row is None:
+        return None
+    return User(int(row[0]), row[1], row[2], row[3]), row[4]
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    user: User
+    session_id: str
+    expires_at: float
+    rotated_at: float | None
+    successor: bytes | None
+    grace_used: bool
+    session_revoked: bool
+
+
+def find_refresh_token(tx: Tx, token_hash: str) -> RefreshRecord | None:
+    row = tx.one(
+        f"SELECT {_USER_COLUMNS}, s.id, r.expires_at, r.rotated_at, r.successor, r.grace_used, "  # noqa: S608
+        "s.revoked_at "
+        "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id "
+        "WHERE r.token_hash = ?",
+        (token_hash,),
+    )
+    if row is None:
+        return None
+    return RefreshRecord(
+        user=User(int(row[0]), row[1], row[2], row[3]),
+        session_id=row[4],
+        expires_at=float(row[5]),
+        rotated_at=None if row[6] is None else float(row[6]),
+        successor=None if row[7] is None else bytes(row[7]),
+        grace_used=bool(row[8]),
+        session_revoked=row[9] is not None,
+    )
+
+
+def mark_refresh_rotated(tx: Tx, token_hash: str, now: float, successor: bytes) -> bool:
+    """Marks a token as rotated; False when another request rotated it first (the caller re-reads)."""
+    cursor = tx.execute(
+        "UPDATE refresh_tokens SET rotated_at = ?, successor = ? WHERE token_hash = ? AND rotated_at IS NULL",
+        (now, successor, token_hash),
+    )
+    return bool(cursor.rowcount == 1)
+
+
+def use_refresh_grace(tx: Tx, token_hash: str) -> bool:
+    """Spends the one retry allowed with a just-rotated token; False when it was already spent."""
+    cursor = tx.execute(
+        "UPDATE refresh_tokens SET grace_used = 1 WHERE token_hash = ? AND grace_used = 0", (token_hash,)
+    )
+    return bool(cursor.rowcount == 1)
+
+
+def refresh_token_live(tx: Tx, token_hash: str, now: float) -> bool:
+    """True when the token exists, has not been rotated and has not expired."""
+    row = tx.one(
+        "SELECT 1 FROM refresh_tokens WHERE token_hash = ? AND rotated_at IS NULL AND expires_at > ?",
+        (token_hash, now),
+    )
+    return row is not None
+
+
+def revoke_session(tx: Tx, session_id: str, now: float) -> None:
+    """Ends a session: its access and refresh tokens stop working at once."""
+    tx.execute("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, session_id))
+    tx.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
+
+
+def purge_expired_tokens(tx: Tx, now: float) -> None:
+    tx.execute("DELETE FROM access_tokens WHERE expires_at <= ?", (now,))
+    tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?", (now,))
+
+
+# ------------------------------------------------------------------------------------------ login failures
+
+
+def count_login_failures(tx: Tx, key: str, since: float) -> tuple[int, float | None]:
+    """How many failures ``key`` has had since ``since``, and when the oldest of them happened."""
+    row = tx.one(
+        "SELECT COUNT(*), MIN(failed_at) FROM login_failures WHERE key = ? AND failed_at > ?", (key, since)
+    )
+    assert row is not None
+    return int(row[0]), None if row[1] is None else float(row[1])
+
+
+def record_login_failure(tx: Tx, keys: Sequence[str], now: float) -> None:
+    tx.executemany("INSERT INTO login_failures (key, failed_at) VALUES (?, ?)", [(k, now) for k in keys])
+
+
+def clear_login_failures(tx: Tx, key: str) -> None:
+    tx.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+
+
+def purge_login_failures(tx: Tx, before: float) -> None:
+    tx.execute("DELETE FROM login_failures WHERE failed_at <= ?", (before,))
+
+
+# ------------------------------------------------------------------------------------------------- reports
+
+
+def format_ref(year: int, seq: int) -> str:
+    """The PSO case reference shown to people, stable across a report's revisions."""
+    return f"PSO-{year}-{seq:06d}"
+
+
+def parse_ref(ref: str) -> int | None:
+    """The sequence number inside a case reference, or None when ``ref`` is not one."""
+    parts = ref.strip().upper().split("-")
+    if len(parts) == 3 and parts[0] == "PSO" and parts[1].isdigit() and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """Who sends a batch: the account (for permission checks) and the facility it belongs to."""
+
+    user_id: int
+    role: str
+    facility: str
+
+
+@dataclass(frozen=True)
+class IncomingRevision:
+    """One validated report revision, ready to store."""
+
+    report_id: str
+    revision: int
+    content_hash: str
+    body: str
+    form_version: str
+    event_type: str
+    is_anonymous: bool
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    status: str
+    server_ref: str | None
+    denied: bool = False  # True when the report belongs to another account (answered as 'rejected')
+
+
+def _day_start(now: float) -> float:
+    # Anonymous reports keep only the day they arrived, so arrival times cannot be matched to one account's
+    # activity (logins, its named reports sent in the same second).
+    return now - (now % 86400)
+
+
+def ingest_revision(tx: Tx, item: IncomingRevision, uploader: Uploader, now: float, year: int) -> IngestOutcome:
+    """Stores one revision under the protocol's dedupe rules; call inside :meth:`Database.transaction`.
+
+    created: first revision of an unknown report. duplicate: (id, revision) held with the same content hash.
+    conflict: held with a different hash (nothing changes). updated: newer than the newest held. stale: older
+    than the newest held and not held itself (nothing changes).
+    """
+    when = _day_start(now) if item.is_anonymous else now
+    report = _lock_report(tx, item.report_id)
+    if report is None:
+        submitter = None if item.is_anonymous else uploader.user_id
+        row = tx.one(
+            "INSERT INTO reports (id, received_year, latest_revision, facility, submitter_id, is_anonymous, "
+            "status, status_changed_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING RETURNING seq",
+            (
+                item.report_id,
+                year,
+                item.revision,
+                uploader.facility,
+                submitter,
+                int(item.is_anonymous),
+                when,
+                when,
+                when,
+            ),
+        )
+        if row is not None:
+            _insert_revision(tx, item, when)
+            tx.execute(
+                "INSERT INTO status_changes (report_id, status, changed_at) VALUES (?, 'received', ?)",
+                (item.report_id, when),
+            )
+            return IngestOutcome("created", format_ref(year, int(row[0])))
+        # Another transaction created it between our read and our insert (PostgreSQL): lock and go on.
+        report = _lock_report(tx, item.report_id)
+        assert report is not None
+    seq, ref_year, latest, facility, submitter_id, _anonymous = report
+    ref = format_ref(int(ref_year), int(seq))
+    if not _may_revise(uploader, facility, submitter_id):
+        return IngestOutcome("rejected", None, denied=True)
+    held = tx.one(
+        "SELECT content_hash FROM report_revisions WHERE report_id = ? AND revision = ?",
+        (item.report_id, item.revision),
+    )
+    if held is not None:
+        return IngestOutcome("duplicate" if held[0] == item.content_hash else "conflict", ref)
+    if item.revision < int(latest):
+        return IngestOutcome("stale", ref)
+    _insert_revision(tx, item, when)
+    submitter = None if item.is_anonymous else (submitter_id or uploader.user_id)
+    tx.execute(
+        "UPDATE reports SET latest_revision = ?, is_anonymous = ?, submitter_id = ?, updated_at = ? WHERE id = ?",
+        (item.revision, int(item.is_anonymous), submitter, when, item.report_id),
+    )
+    return IngestOutcome("updated", ref)
+
+
+def _lock_report(tx: Tx, report_id: str) -> tuple[Any, ...] | None:
+    return tx.one(
+        "SELECT seq, received_year, latest_revision, facility, submitter_id, is_anonymous "  # noqa: S608
+        "FROM reports "
+        f"WHERE id = ?{tx.dialect.for_update}",
+        (report_id,),
+    )
+
+
+def _may_revise(uploader: Uploader, facility: str, submitter_id: int | None) -> bool:
+    """Who may send a new revision of a held report: its submitter; anyone at its facility when it is
+    anonymous (knowing the random report id is the capability); its facility's risk managers."""
+    if facility != uploader.facility:
+        return False
+    return submitter_id is None or submitter_id == uploader.user_id or uploader.role == "risk_manager"
+
+
+def _insert_revision(tx: Tx, item: IncomingRevision, when: float) -> None:
+    tx.execute(
+        "INSERT INTO report_revisions (report_id, revision, content_hash, form_version, event_type, body, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (report_id, revision) DO NOTHING",
+        (
+            item.report_id,
+            item.revision,
+            item.content_hash,
+            item.form_version,
+            item.event_type,
+            item.body,
+            when,
+        ),
+    )
+
+
+def record_tally(tx: Tx, counts: dict[str, int], now: float) -> None:
+    """Adds a batch's outcome counts to the running totals behind ``pso-server stats``."""
+    rows = [(outcome, n, now) for outcome, n in counts.items() if n]
+    if rows:
+        tx.executemany("INSERT INTO intake_tally (outcome, n, recorded_at) VALUES (?, ?, ?)", rows)
+
+
+def stats(tx: Tx) -> dict[str, int]:
+    """Reports held, revisions held, and the running totals of each intake outcome."""
+    reports = tx.one("SELECT COUNT(*) FROM reports")
+    revisions = tx.one("SELECT COUNT(*) FROM report_revisions")
+    tally = dict(tx.all("SELECT outcome, SUM(n) FROM intake_tally GROUP BY outcome"))
+    return {
+        "reports": int(reports[0]) if reports else 0,
+        "revisions": int(revisions[0]) if revisions else 0,
+        "duplicates_refused": int(tally.get("duplicate") or 0),
+        "rejected": int(tally.get("rejected") or 0),
+        "conflicts": int(tally.get("conflict") or 0),
+        "stale": int(tally.get("stale") or 0),
+    }
+
+
+def report_body(tx: Tx, report_id: str, revision: int) -> str | None:
+    """The stored canonical JSON of one revision (for tests and exports), or None."""
+    row = tx.one("SELECT body FROM report_revisions WHERE report_id = ? AND revision = ?", (report_id, revision))
+    return None if row is None else str(row[0])
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    id: str
+    server_ref: str
+    latest_revision: int
+    facility: str
+    submitter_id: int | None
+    is_anonymous: bool
+    status: str
+    status_note: str | None
+    status_changed_at: float
+    revisions: int
+
+
+def get_report(tx: Tx, report_id_or_ref: str) -> StoredReport:
+    """One report by UUID or case reference. Raises UnknownReport."""
+    seq = parse_ref(report_id_or_ref)
+    where, key = ("r.seq = ?", seq) if seq is not None else ("r.id = ?", report_id_or_ref.strip().lower())
+    row = tx.one(
+        "SELECT r.id, r.received_year, r.seq, r.latest_revision, r.facility, r.submitter_id, "  # noqa: S608
+        "r.is_anonymous, "
+        "r.status, r.status_note, r.status_changed_at, "
+        "(SELECT COUNT(*) FROM report_revisions v WHERE v.report_id = r.id) "
+        f"FROM reports r WHERE {where}",
+        (key,),
+    )
+    if row is None:
+        raise UnknownReport("No report with that id or case reference is held; check the reference.")
+    return StoredReport(
+        id=row[0],
+        server_ref=format_ref(int(row[1]), int(row[2])),
+        latest_revision=int(row[3]),
+        facility=row[4],
+        submitter_id=None if row[5] is None else int(row[5]),
+        is_anonymous=bool(row[6]),
+        status=row[7],
+        status_note=row[8],
+        status_changed_at=float(row[9]),
+        revisions=int(row[10]),
+    )
+
+
+# -------------------------------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    seq: int
+    report_id: str
+    server_ref: str
+    status: str
+    note: str | None
+    changed_at: float
+
+
+def set_status(
+    tx: Tx, report_id: str, status: str, note: str | None, by_user: int | None, now: float
+) -> StatusChange:
+    """Records a status change made at the PSO. The report must exist (see :func:`get_report`)."""
+    report = get_report(tx, report_id)
+    when = _day_start(now) if report.is_anonymous and by_user is None else now
+    row = tx.one(
+        "INSERT INTO status_changes (report_id, status, note, changed_at, changed_by) VALUES (?, ?, ?, ?, ?) "
+        "RETURNING seq",
+        (report.id, status, note, when, by_user),
+    )
+    assert row is not None
+    tx.execute(
+        "UPDATE reports SET status = ?, status_note = ?, status_changed_at = ? WHERE id = ?",
+        (status, note, when, report.id),
+    )
+    return StatusChange(int(row[0]), report.id, report.server_ref, status, note, when)
+
+
+_CHANGE_COLUMNS = "c.seq, c.report_id, r.received_year, r.seq, c.status, c.note, c.changed_at"
+
+
+def _change(row: tuple[Any, ...]) -> StatusChange:
+    return StatusChange(int(row[0]), row[1], format_ref(int(row[2]), int(row[3])), row[4], row[5], float(row[6]))
+
+
+def status_changes_since(tx: Tx, viewer: User, after_seq: int, limit: int) -> list[StatusChange]:
+    """Status changes after ``after_seq`` that ``viewer`` may see, oldest first: a reporter's own named
+    reports, or every report of a risk manager's facility."""
+    where, key = (
+        ("r.facility = ?", viewer.facility) if viewer.role == "risk_manager" else ("r.submitter_id = ?", viewer.id)
+    )
+    rows = tx.all(
+        f"SELECT {_CHANGE_COLUMNS} FROM status_changes c JOIN reports r ON r.id = c.report_id "  # noqa: S608
+        f"WHERE c.seq > ? AND {where} ORDER BY c.seq LIMIT ?",
+        (after_seq, key, limit),
+    )
+    return [_change(row) for row in rows]
+
+
+def latest_status_seq(tx: Tx) -> int:
+    row = tx.one("SELECT MAX(seq) FROM status_changes")
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def current_statuses(tx: Tx, viewer: User, report_ids: Sequence[str]) -> list[StatusChange]:
+    """The current status of each listed report the viewer may see: their own named reports, anonymous
+    reports of their facility (the random id is the capability), any report of a risk manager's facility."""
+    if not report_ids:
+        return []
+    marks = ", ".join("?" for _ in report_ids)
+    rows = tx.all(
+        "SELECT (SELECT MAX(c.seq) FROM status_changes c WHERE c.report_id = r.id), "  # noqa: S608
+        "r.id, r.received_year, "
+        "r.seq, r.status, r.status_note, r.status_changed_at, r.facility, r.submitter_id "
+        f"FROM reports r WHERE r.id IN ({marks})",
+        list(report_ids),
+    )
+    visible = []
+    for row in rows:
+        facility, submitter_id = row[7], row[8]
+        if facility != viewer.facility:
+            continue
+        if viewer.role == "risk_manager" or submitter_id is None or int(submitter_id) == viewer.id:
+            visible.append(_change(row[:7]))
+    return visible
+
+
+def list_units(tx: Tx) -> list[tuple[str, str]]:
+    return [(str(code), str(name)) for code, name in tx.all("SELECT code, name FROM units ORDER BY code")]
