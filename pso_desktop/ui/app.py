@@ -1,0 +1,58 @@
+"""Starting the desktop application: ``pso-desktop`` with no command ends up in ``run``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from PySide6.QtWidgets import QApplication
+
+from pso_desktop.paths import APP_NAME, resources_dir
+from pso_desktop.ui.window import MainWindow
+
+STYLE_SHEET = "ui/style.qss"
+_log = logging.getLogger(__name__)
+
+
+def run(*, demo: bool = False) -> int:
+    """Shows the main window and runs the event loop until it closes; returns the process exit code.
+
+    With ``demo`` (training mode) it prints why that is not possible yet and returns 1.
+    """
+    if demo:
+        print("pso-desktop: training mode (--demo) is not available yet; start without --demo.", file=sys.stderr)
+        return 1
+    if not _display_available():
+        print(
+            "pso-desktop: no graphical display is available here; use the commands in 'pso-desktop --help'.",
+            file=sys.stderr,
+        )
+        return 1
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    apply_style(app)
+    window = MainWindow()
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()
+
+
+def apply_style(app: QApplication) -> None:
+    """Loads the application style sheet from ``resources/ui``; the app still works without it."""
+    path = resources_dir() / STYLE_SHEET
+    try:
+        app.setStyleSheet(path.read_text(encoding="utf-8"))
+    except OSError:
+        _log.warning("style sheet %s not found; using the platform style", STYLE_SHEET)
+
+
+def _display_available() -> bool:
+    """False on a Linux/BSD machine with no X11 or Wayland display and no explicit Qt platform, where Qt
+    would abort the process instead of failing cleanly."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))

@@ -1,0 +1,78 @@
+"""What the window asks of the services, as one object that lives on the database worker.
+
+Every method here runs on the worker thread (see ``worker.DbWorker``) and nowhere else: the ``Workstation``
+touches the keyring and derives keys, and the ``Session`` owns a connection bound to the thread that opened
+it. The GUI never calls these methods directly; it submits them to the worker. No Qt in this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.storage.reports import ReportSummary
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What the profile screen needs to show first."""
+
+    profiles: list[str]
+    keyring_warning: str | None
+
+
+class Backend:
+    """The workstation and the one open session of the window. Worker thread only."""
+
+    def __init__(self, workstation_factory: Callable[[], Workstation] = Workstation) -> None:
+        # Built lazily on the worker: constructing a Workstation already asks the keyring for its backend.
+        self._factory = workstation_factory
+        self._workstation: Workstation | None = None
+        self._session: Session | None = None
+
+    @property
+    def unlocked(self) -> bool:
+        return self._session is not None
+
+    def startup(self) -> Startup:
+        """The profiles on this workstation and the keyring warning (a plain sentence, or None)."""
+        workstation = self._get_workstation()
+        return Startup(workstation.keys.list_profiles(), workstation.keys.warning)
+
+    def unlock(self, name: str, secret: str) -> str:
+        """Opens profile ``name`` (slow: memory-hard key derivation); returns the name. Any session that was
+        open is closed first, so at most one profile is ever unlocked."""
+        self.lock()
+        self._session = self._get_workstation().open(name, secret)
+        return name
+
+    def create_profile(self, name: str, secret: str) -> str:
+        """Creates profile ``name`` protected by ``secret`` and unlocks it; returns the name."""
+        self.lock()
+        self._get_workstation().create_profile(name, secret)
+        return self.unlock(name, secret)
+
+    def list_reports(self, *, text: str | None, limit: int, offset: int) -> list[ReportSummary]:
+        """One page of report summaries (no PHI), newest edit first; ``text`` filters by narrative."""
+        return self._require_session().store.list_summaries(limit=limit, offset=offset, state=None, text=text)
+
+    def status_counts(self) -> dict[str, int]:
+        return self._require_session().status_counts()
+
+    def lock(self) -> None:
+        """Closes the open session, if any: the connection and its key go away. Safe to call twice."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def _get_workstation(self) -> Workstation:
+        if self._workstation is None:
+            self._workstation = self._factory()
+        return self._workstation
+
+    def _require_session(self) -> Session:
+        if self._session is None:
+            # Reaching here means the GUI asked for reports while locked: a bug, not a user error.
+            raise RuntimeError("no profile is unlocked")
+        return self._session

@@ -1,0 +1,48 @@
+"""The one place where a failure becomes the text a clinician sees.
+
+Expected failures (the security and storage layers' errors, rejected input, an invalid report) carry a plain
+sentence that says what to do, free of PHI and secrets: it is shown as it is. Anything else is a bug: only its
+type and where it happened are logged (never its message or arguments, which may hold report content) and the
+user gets a generic sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+
+from pso_desktop.domain import ReportInvalid
+from pso_desktop.security.errors import SecurityError
+from pso_desktop.services.reports_input import InputRejected
+from pso_desktop.storage.errors import StorageError
+
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (SecurityError, StorageError, InputRejected, ReportInvalid)
+UNEXPECTED_MESSAGE = (
+    "An unexpected problem stopped this action; nothing more was changed. Try again, and contact IT support "
+    "if it happens again."
+)
+
+_log = logging.getLogger(__name__)
+
+
+def is_expected(exc: BaseException) -> bool:
+    """True for a failure whose message is meant for the user (environment or input, not a bug)."""
+    return isinstance(exc, EXPECTED_ERRORS)
+
+
+def user_message(exc: BaseException) -> str:
+    """The plain sentence to show for ``exc``; logs a bug's type and location, never its message."""
+    if is_expected(exc):
+        return str(exc)
+    _log.error("unexpected %s at %s", type(exc).__name__, _where(exc))
+    return UNEXPECTED_MESSAGE
+
+
+def _where(exc: BaseException) -> str:
+    """File, line and function of the innermost frame: enough to find the bug, with no values in it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"

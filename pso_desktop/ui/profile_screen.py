@@ -1,0 +1,290 @@
+"""The first screen: unlock a clinician's profile with its password, or create a new profile.
+
+The screen only collects input and shows outcomes; the window runs the slow work (key derivation, keyring,
+database) on the worker. A wrong password is reported beside the password field, which gets the focus with
+its text selected so the clinician can simply type again.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pso_desktop.security.errors import InvalidProfileNameError, ProfileExistsError, WeakSecretError
+
+NAME, SECRET, FORM = "name", "secret", "form"
+
+
+def create_error_field(exc: BaseException) -> str:
+    """Which field of the new-profile form a failure belongs beside."""
+    if isinstance(exc, InvalidProfileNameError | ProfileExistsError):
+        return NAME
+    if isinstance(exc, WeakSecretError):
+        return SECRET
+    return FORM
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setObjectName("fieldError")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.hide()
+    return label
+
+
+def _show_error(label: QLabel, message: str) -> None:
+    label.setText(message)
+    label.setVisible(bool(message))
+
+
+def _password_field(placeholder: str) -> QLineEdit:
+    field = QLineEdit()
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    field.setPlaceholderText(placeholder)
+    # No input method composition or autocompletion for secrets.
+    field.setInputMethodHints(Qt.InputMethodHint.ImhHiddenText | Qt.InputMethodHint.ImhSensitiveData)
+    return field
+
+
+class ProfileScreen(QWidget):
+    """Choose a profile and unlock it, or create one. Emits requests; the window answers them."""
+
+    unlock_requested = Signal(str, str)  # profile name, secret
+    create_requested = Signal(str, str)  # profile name, secret
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("profileScreen")
+
+        title = QLabel("PSO Desktop")
+        title.setObjectName("appTitle")
+        subtitle = QLabel("Patient safety event reporting")
+        subtitle.setObjectName("appSubtitle")
+
+        self.keyring_warning = QLabel()
+        self.keyring_warning.setObjectName("warningBanner")
+        self.keyring_warning.setWordWrap(True)
+        self.keyring_warning.hide()
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._build_unlock_page())
+        self.pages.addWidget(self._build_create_page())
+
+        self.busy_label = QLabel()
+        self.busy_label.setObjectName("busyLabel")
+        self.busy_label.setWordWrap(True)
+        self.busy_label.hide()
+
+        card = QFrame()
+        card.setObjectName("card")
+        card.setMaximumWidth(480)
+        card_layout = QVBoxLayout(card)
+        card_layout.addWidget(title)
+        card_layout.addWidget(subtitle)
+        card_layout.addSpacing(8)
+        card_layout.addWidget(self.keyring_warning)
+        card_layout.addWidget(self.pages)
+        card_layout.addWidget(self.busy_label)
+
+        outer = QVBoxLayout(self)
+        outer.addStretch(1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card, 3)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(2)
+        self._has_profiles = False
+
+    # --- building ----------------------------------------------------------------------------------------
+
+    def _build_unlock_page(self) -> QWidget:
+        page = QWidget()
+        self.profile_box = QComboBox()
+        self.profile_box.setAccessibleName("Profile")
+        self.password = _password_field("Password")
+        self.password.setAccessibleName("Password")
+        self.password.returnPressed.connect(self._request_unlock)
+        self.unlock_error = _error_label()
+        self.unlock_button = QPushButton("&Unlock")
+        self.unlock_button.setDefault(True)
+        self.unlock_button.clicked.connect(self._request_unlock)
+        self.new_profile_button = QPushButton("&New profile…")
+        self.new_profile_button.setFlat(True)
+        self.new_profile_button.clicked.connect(self.show_create_page)
+
+        form = QFormLayout()
+        form.addRow("&Profile:", self.profile_box)
+        form.addRow("Pass&word:", self.password)
+        form.addRow("", self.unlock_error)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.new_profile_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.unlock_button)
+
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel("Unlock your profile")
+        heading.setObjectName("pageHeading")
+        layout.addWidget(heading)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        return page
+
+    def _build_create_page(self) -> QWidget:
+        page = QWidget()
+        self.new_name = QLineEdit()
+        self.new_name.setAccessibleName("Profile name")
+        self.new_name.setPlaceholderText("for example jsmith")
+        self.new_name.setMaxLength(64)
+        self.name_error = _error_label()
+        self.new_secret = _password_field("At least 8 characters")
+        self.new_secret.setAccessibleName("New password")
+        self.secret_error = _error_label()
+        self.new_secret_repeat = _password_field("The same password again")
+        self.new_secret_repeat.setAccessibleName("Repeat password")
+        self.new_secret_repeat.returnPressed.connect(self._request_create)
+        self.repeat_error = _error_label()
+        self.create_error = _error_label()
+        self.create_button = QPushButton("&Create profile")
+        self.create_button.clicked.connect(self._request_create)
+        self.back_button = QPushButton("&Back")
+        self.back_button.setFlat(True)
+        self.back_button.clicked.connect(lambda: self.show_unlock_page())
+
+        hint = QLabel(
+            "Your reports are encrypted with a key that only this password opens. "
+            "Nobody can recover it for you, so choose one you will remember."
+        )
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Profile &name:", self.new_name)
+        form.addRow("", self.name_error)
+        form.addRow("Pass&word:", self.new_secret)
+        form.addRow("", self.secret_error)
+        form.addRow("&Repeat:", self.new_secret_repeat)
+        form.addRow("", self.repeat_error)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.back_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.create_button)
+
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel("Create a profile")
+        heading.setObjectName("pageHeading")
+        layout.addWidget(heading)
+        layout.addWidget(hint)
+        layout.addLayout(form)
+        layout.addWidget(self.create_error)
+        layout.addLayout(buttons)
+        return page
+
+    # --- what the window tells the screen ----------------------------------------------------------------
+
+    def set_profiles(self, names: list[str], *, select: str | None = None) -> None:
+        """Fills the profile list; shows the new-profile form when there is no profile yet."""
+        current = select or self.profile_box.currentText()
+        self.profile_box.clear()
+        self.profile_box.addItems(names)
+        if current in names:
+            self.profile_box.setCurrentText(current)
+        self._has_profiles = bool(names)
+        self.back_button.setVisible(self._has_profiles)
+        if self._has_profiles:
+            self.show_unlock_page()
+        else:
+            self.show_create_page()
+
+    def set_keyring_warning(self, text: str | None) -> None:
+        self.keyring_warning.setText(text or "")
+        self.keyring_warning.setVisible(bool(text))
+
+    def set_busy(self, busy: bool, message: str = "") -> None:
+        """Disables the forms while the worker unlocks or creates a profile."""
+        self.pages.setEnabled(not busy)
+        self.busy_label.setText(message)
+        self.busy_label.setVisible(busy and bool(message))
+
+    def show_unlock_page(self, profile: str | None = None) -> None:
+        """The unlock form with an empty password field, focused."""
+        if not self._has_profiles:
+            self.show_create_page()
+            return
+        if profile is not None:
+            self.profile_box.setCurrentText(profile)
+        self._clear_secrets()
+        _show_error(self.unlock_error, "")
+        self.pages.setCurrentIndex(0)
+        self.password.setFocus()
+
+    def show_create_page(self) -> None:
+        self._clear_secrets()
+        for label in (self.name_error, self.secret_error, self.repeat_error, self.create_error):
+            _show_error(label, "")
+        self.new_name.clear()
+        self.pages.setCurrentIndex(1)
+        self.new_name.setFocus()
+
+    def show_unlock_error(self, message: str) -> None:
+        """Shows ``message`` beside the password field and selects the password for retyping."""
+        _show_error(self.unlock_error, message)
+        self.password.setFocus()
+        self.password.selectAll()
+
+    def show_create_error(self, message: str, field: str) -> None:
+        """Shows ``message`` beside ``field`` (NAME, SECRET or FORM) and moves the focus there."""
+        targets = {
+            NAME: (self.name_error, self.new_name),
+            SECRET: (self.secret_error, self.new_secret),
+            FORM: (self.create_error, self.new_secret),
+        }
+        label, widget = targets[field]
+        _show_error(label, message)
+        widget.setFocus()
+        widget.selectAll()
+
+    # --- requests ----------------------------------------------------------------------------------------
+
+    def _request_unlock(self) -> None:
+        if not self.pages.isEnabled():
+            return
+        name = self.profile_box.currentText()
+        if not name:
+            self.show_create_page()
+            return
+        _show_error(self.unlock_error, "")
+        self.unlock_requested.emit(name, self.password.text())
+
+    def _request_create(self) -> None:
+        if not self.pages.isEnabled():
+            return
+        for label in (self.name_error, self.secret_error, self.repeat_error, self.create_error):
+            _show_error(label, "")
+        name = self.new_name.text().strip()
+        if not name:
+            self.show_create_error("Enter a name for the profile, for example your user name.", NAME)
+            return
+        if self.new_secret.text() != self.new_secret_repeat.text():
+            _show_error(self.repeat_error, "The two passwords differ; type the same password twice.")
+            self.new_secret_repeat.setFocus()
+            self.new_secret_repeat.selectAll()
+            return
+        self.create_requested.emit(name, self.new_secret.text())
+
+    def _clear_secrets(self) -> None:
+        for field in (self.password, self.new_secret, self.new_secret_repeat):
+            field.clear()

@@ -1,0 +1,220 @@
+"""The unlocked screen: the confidentiality banner, counts per state, search, and the report list.
+
+Every query goes to the database worker; pages and counts come back as callbacks on the GUI thread. A
+generation number (kept by the model) makes answers to an older search, or answers arriving after a lock,
+harmless. The search text may itself be PHI (a patient's name): it is never logged and is cleared on lock.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pso_desktop.services.workstation import PSWP_LABEL
+from pso_desktop.storage.reports import ReportSummary
+from pso_desktop.ui.backend import Backend
+from pso_desktop.ui.errors import user_message
+from pso_desktop.ui.reports_model import STATE_LABELS, ReportTableModel
+from pso_desktop.ui.worker import DbWorker
+
+SEARCH_DELAY_MS = 250
+
+
+class ReportsScreen(QWidget):
+    """The report list of the unlocked profile. Call ``load`` after unlocking and ``clear`` on lock."""
+
+    reports_loaded = Signal(int)  # rows in the list after a page arrived
+    counts_loaded = Signal(object)  # dict state -> count
+    failed = Signal(str)  # a plain message for the status bar
+
+    def __init__(
+        self, worker: DbWorker, backend: Backend, lock_action: QAction, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("reportsScreen")
+        self._worker = worker
+        self._backend = backend
+        self._active = False
+
+        self.banner = QLabel(PSWP_LABEL)
+        self.banner.setObjectName("pswpBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setAccessibleName("Confidentiality notice")
+
+        self.search = QLineEdit()
+        self.search.setObjectName("searchBox")
+        self.search.setPlaceholderText("Search report narratives")
+        self.search.setAccessibleName("Search report narratives")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(260)
+        self._search_delay = QTimer(self)
+        self._search_delay.setSingleShot(True)
+        self._search_delay.setInterval(SEARCH_DELAY_MS)
+        self._search_delay.timeout.connect(self.reload_reports)
+        self.search.textChanged.connect(self._search_delay.start)
+        self.search.returnPressed.connect(self.reload_reports)
+
+        self.refresh_action = QAction("&Refresh", self)
+        self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
+        self.refresh_action.setToolTip("Read the list and the counts again (F5)")
+        self.refresh_action.triggered.connect(self.load)
+        self.addAction(self.refresh_action)
+        refresh_button = QToolButton()
+        refresh_button.setDefaultAction(self.refresh_action)
+        lock_button = QToolButton()
+        lock_button.setObjectName("lockButton")
+        lock_button.setDefaultAction(lock_action)
+
+        self.count_labels: dict[str, QLabel] = {}
+        counts_row = QHBoxLayout()
+        counts_row.setSpacing(6)
+        for state, label_text in STATE_LABELS.items():
+            chip = QLabel()
+            chip.setObjectName("countChip")
+            chip.setProperty("state", state)
+            chip.setToolTip(f"Reports in the state “{label_text}”")
+            self.count_labels[state] = chip
+            counts_row.addWidget(chip)
+        self._show_counts(None)
+
+        top = QHBoxLayout()
+        top.addWidget(self.search, 2)
+        top.addSpacing(12)
+        top.addLayout(counts_row)
+        top.addStretch(1)
+        top.addWidget(refresh_button)
+        top.addWidget(lock_button)
+
+        self.model = ReportTableModel(self)
+        self.model.fetch_requested.connect(self._fetch_page)
+        self.table = QTableView()
+        self.table.setObjectName("reportTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        for column, width in enumerate((120, 170, 230, 110, 100, 140)):
+            header.resizeSection(column, width)
+
+        self.list_status = QLabel()
+        self.list_status.setObjectName("listStatus")
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.list_status)
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Reads the counts and the first page of the list again (after unlock, on refresh)."""
+        self._active = True
+        self._load_counts()
+        self.reload_reports()
+
+    def clear(self) -> None:
+        """Forgets everything shown (on lock): rows, counts, search text; answers still on their way are
+        ignored."""
+        self._active = False
+        self._search_delay.stop()
+        self.model.clear()
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self._show_counts(None)
+        self.list_status.clear()
+
+    def reload_reports(self) -> None:
+        """Starts the list over for the current search text."""
+        self._search_delay.stop()
+        if not self._active:
+            return
+        generation = self.model.restart()
+        self.list_status.setText("Reading reports…")
+        self._fetch_page(generation, 0)
+
+    # --- worker round trips ------------------------------------------------------------------------------
+
+    def _search_text(self) -> str | None:
+        text = self.search.text().strip()
+        return text or None
+
+    def _fetch_page(self, generation: int, offset: int) -> None:
+        if not self._active:
+            return
+        job = partial(
+            self._backend.list_reports, text=self._search_text(), limit=self.model.page_size, offset=offset
+        )
+        self._worker.submit(
+            job,
+            owner=self,
+            on_done=partial(self._on_page, generation, offset),
+            on_error=partial(self._on_page_failed, generation),
+        )
+
+    def _on_page(self, generation: int, offset: int, rows: list[ReportSummary]) -> None:
+        if not self._active or not self.model.add_page(generation, offset, rows):
+            return
+        shown = self.model.rowCount()
+        noun = "report" if shown == 1 else "reports"
+        more = "; scroll down for more" if self.model.canFetchMore(self.table.rootIndex()) else ""
+        if self._search_text() is not None:
+            self.list_status.setText(
+                f"{shown} matching {noun} shown{more}." if shown else "No report matches the search."
+            )
+        else:
+            self.list_status.setText(
+                f"{shown} {noun} shown{more}." if shown else "No reports in this profile yet."
+            )
+        self.reports_loaded.emit(shown)
+
+    def _on_page_failed(self, generation: int, exc: BaseException) -> None:
+        if not self._active or generation != self.model.generation:
+            return
+        self.model.page_failed(generation)
+        message = user_message(exc)
+        self.list_status.setText(message)
+        self.failed.emit(message)
+
+    def _load_counts(self) -> None:
+        self._worker.submit(
+            self._backend.status_counts, owner=self, on_done=self._on_counts, on_error=self._on_counts_failed
+        )
+
+    def _on_counts(self, counts: dict[str, int]) -> None:
+        if not self._active:
+            return
+        self._show_counts(counts)
+        self.counts_loaded.emit(dict(counts))
+
+    def _on_counts_failed(self, exc: BaseException) -> None:
+        if self._active:
+            self.failed.emit(user_message(exc))
+
+    def _show_counts(self, counts: dict[str, int] | None) -> None:
+        for state, chip in self.count_labels.items():
+            label = STATE_LABELS[state]
+            value = "–" if counts is None else str(counts.get(state, 0))
+            chip.setText(f"{label}: {value}")
+            chip.setAccessibleName(f"{label}: {value}")

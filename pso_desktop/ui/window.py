@@ -1,0 +1,193 @@
+"""The main window: the profile screen while locked, the report list while unlocked.
+
+The window owns the database worker and the ``Backend`` that lives on it, and is the only place that
+unlocks and locks. Locking (the Lock action, or the idle lock) clears every widget that shows report data,
+returns to the unlock screen at once, and closes the session on the worker. The title never shows PHI.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
+
+from pso_desktop.paths import APP_NAME
+from pso_desktop.ui.backend import Backend, Startup
+from pso_desktop.ui.errors import user_message
+from pso_desktop.ui.idle import DEFAULT_IDLE_LOCK_MINUTES, IdleWatcher
+from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
+from pso_desktop.ui.reports_screen import ReportsScreen
+from pso_desktop.ui.worker import DbWorker
+
+STATUS_MESSAGE_MS = 10_000
+
+
+class MainWindow(QMainWindow):
+    """PSO Desktop's window. Call ``shutdown`` once when the application ends (``run`` does)."""
+
+    ready = Signal()  # the profile list has been read
+    unlocked = Signal(str)  # profile name
+    unlock_failed = Signal(str)  # the message shown
+    locked = Signal()
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        idle_lock_ms: int = int(DEFAULT_IDLE_LOCK_MINUTES * 60_000),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(APP_NAME)
+        self.resize(1100, 700)
+        self.backend = backend or Backend()
+        self.worker = DbWorker(self)
+        self.worker.failed.connect(self._show_status)
+        self._profile: str | None = None
+
+        self.lock_action = QAction("&Lock", self)
+        self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lock_action.setToolTip("Lock the profile now (Ctrl+L); unlock with your password")
+        self.lock_action.setEnabled(False)
+        self.lock_action.triggered.connect(self.lock)
+        self.addAction(self.lock_action)
+
+        self.profile_screen = ProfileScreen()
+        self.profile_screen.unlock_requested.connect(self._unlock)
+        self.profile_screen.create_requested.connect(self._create_profile)
+        self.reports_screen = ReportsScreen(self.worker, self.backend, self.lock_action)
+        self.reports_screen.failed.connect(self._show_status)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.profile_screen)
+        self.stack.addWidget(self.reports_screen)
+        self.setCentralWidget(self.stack)
+
+        self.idle = IdleWatcher(idle_lock_ms, self)
+        self.idle.idle.connect(self._on_idle)
+
+        self.profile_screen.set_busy(True, "Reading the profiles on this workstation…")
+        self.worker.submit(
+            self.backend.startup, owner=self, on_done=self._on_startup, on_error=self._on_startup_failed
+        )
+
+    @property
+    def is_unlocked(self) -> bool:
+        return self._profile is not None
+
+    # --- startup -----------------------------------------------------------------------------------------
+
+    def _on_startup(self, startup: Startup) -> None:
+        self.profile_screen.set_busy(False)
+        self.profile_screen.set_keyring_warning(startup.keyring_warning)
+        self.profile_screen.set_profiles(startup.profiles)
+        self.ready.emit()
+
+    def _on_startup_failed(self, exc: BaseException) -> None:
+        # Without the profile list (e.g. an invalid IT policy file) nothing can be unlocked; say why.
+        self.profile_screen.set_busy(True, user_message(exc))
+        self.ready.emit()
+
+    # --- unlock and create -------------------------------------------------------------------------------
+
+    def _unlock(self, name: str, secret: str) -> None:
+        self.profile_screen.set_busy(True, "Unlocking… this takes a moment.")
+        self.worker.submit(
+            partial(self.backend.unlock, name, secret),
+            owner=self,
+            on_done=self._on_unlocked,
+            on_error=self._on_unlock_failed,
+        )
+
+    def _create_profile(self, name: str, secret: str) -> None:
+        self.profile_screen.set_busy(True, "Creating the profile and its encrypted database…")
+        self.worker.submit(
+            partial(self.backend.create_profile, name, secret),
+            owner=self,
+            on_done=self._on_created,
+            on_error=self._on_create_failed,
+        )
+
+    def _on_unlocked(self, name: str) -> None:
+        self._profile = name
+        self.profile_screen.set_busy(False)
+        self.profile_screen.show_unlock_page(profile=name)  # empties the password field
+        self.setWindowTitle(f"{APP_NAME} — {name}")
+        self.stack.setCurrentWidget(self.reports_screen)
+        self.lock_action.setEnabled(True)
+        self.reports_screen.load()
+        self.reports_screen.search.setFocus()
+        self.idle.start()
+        self.unlocked.emit(name)
+
+    def _on_created(self, name: str) -> None:
+        names = [
+            self.profile_screen.profile_box.itemText(i) for i in range(self.profile_screen.profile_box.count())
+        ]
+        self.profile_screen.set_profiles(sorted({*names, name}), select=name)
+        self._on_unlocked(name)
+
+    def _on_unlock_failed(self, exc: BaseException) -> None:
+        message = user_message(exc)
+        self.profile_screen.set_busy(False)
+        self.profile_screen.show_unlock_error(message)
+        self.unlock_failed.emit(message)
+
+    def _on_create_failed(self, exc: BaseException) -> None:
+        message = user_message(exc)
+        self.profile_screen.set_busy(False)
+        self.profile_screen.show_create_error(message, create_error_field(exc))
+        self.unlock_failed.emit(message)
+
+    # --- lock --------------------------------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Clears the report data from the window, shows the unlock screen and closes the session on the
+        worker. Does nothing while locked."""
+        if self._profile is None:
+            return
+        profile, self._profile = self._profile, None
+        self.idle.stop()
+        self.lock_action.setEnabled(False)
+        self.reports_screen.clear()
+        self.stack.setCurrentWidget(self.profile_screen)
+        self.profile_screen.show_unlock_page(profile=profile)
+        self.setWindowTitle(APP_NAME)
+        self.worker.submit(self.backend.lock, owner=self, on_error=self._on_lock_failed)
+        self.locked.emit()
+
+    def _on_idle(self) -> None:
+        self.lock()
+        self._show_status("Locked after a period without activity.")
+
+    def _on_lock_failed(self, exc: BaseException) -> None:
+        # The connection is closed even when the final audit entry could not be written.
+        self._show_status(user_message(exc))
+
+    # --- shutdown ----------------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Closes any open session and stops the worker (waits for jobs in flight). Safe to call twice."""
+        self.idle.stop()
+        self.reports_screen.clear()
+        self._profile = None
+        try:
+            self.worker.submit(self._final_lock)
+        except RuntimeError:
+            return  # already shut down
+        self.worker.shutdown()
+
+    def _final_lock(self) -> None:
+        """Runs on the worker at exit, when no callback can be delivered any more: log what went wrong."""
+        try:
+            self.backend.lock()
+        except Exception as exc:
+            user_message(exc)  # logs a bug's type and place; an expected failure needs no log at exit
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def _show_status(self, message: str) -> None:
+        self.statusBar().showMessage(message, STATUS_MESSAGE_MS)
