@@ -7,6 +7,8 @@ in the run), so each class defined here is taken out of that registry again.
 
 from __future__ import annotations
 
+import keyring.backends.fail
+import keyring.backends.null
 from keyring.backend import KeyringBackend
 from keyring.backends.chainer import ChainerBackend
 from keyring.compat import properties
@@ -34,7 +36,7 @@ class UnusableKeyring(MemoryKeyring):
     """A backend that cannot run here: like SecretService without a D-Bus session, priority raises."""
 
     @properties.classproperty
-    def priority(cls) -> float:
+    def priority(cls) -> float:  # type: ignore[override]
         raise RuntimeError("no D-Bus session bus")
 
 
@@ -64,9 +66,18 @@ class ForgetfulKeyring(MemoryKeyring):
 
 
 def _unregister(*classes: type) -> None:
-    registry = getattr(KeyringBackend, "_classes", set())
+    registry: set[type] = getattr(KeyringBackend, "_classes", set())
     for cls in classes:
         registry.discard(cls)
+
+
+# keyring's own backends have untyped constructors; these give tests typed ones.
+def fail_keyring() -> KeyringBackend:
+    return keyring.backends.fail.Keyring()  # type: ignore[no-untyped-call]
+
+
+def null_keyring() -> KeyringBackend:
+    return keyring.backends.null.Keyring()  # type: ignore[no-untyped-call]
 
 
 def chainer_of(*children: KeyringBackend) -> KeyringBackend:

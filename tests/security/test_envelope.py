@@ -89,7 +89,9 @@ def test_composed_and_decomposed_accents_are_the_same_secret() -> None:
     ],
 )
 def test_damaged_entries_are_reported_as_damaged(edit) -> None:  # type: ignore[no-untyped-def]
-    data = json.loads(wrap_key(secrets.token_bytes(32), SECRET_A, profile="p", key_version=1, kdf=FAST_KDF).to_json())
+    data = json.loads(
+        wrap_key(secrets.token_bytes(32), SECRET_A, profile="p", key_version=1, kdf=FAST_KDF).to_json()
+    )
     edit(data)
     with pytest.raises(CorruptKeyDataError, match="damaged"):
         WrappedKey.from_json(json.dumps(data), profile="p")

@@ -6,8 +6,6 @@ import json
 import stat
 from pathlib import Path
 
-import keyring.backends.fail
-import keyring.backends.null
 import pytest
 from keyring.backend import KeyringBackend
 
@@ -21,7 +19,14 @@ from pso_desktop.security import (
     WrongSecretError,
 )
 from tests.security.conftest import SECRET_A, SECRET_B, FakeClock, MakeKeys
-from tests.security.fakes import AltEncryptedKeyring, PlaintextKeyring, ZeroPriorityKeyring, chainer_of
+from tests.security.fakes import (
+    AltEncryptedKeyring,
+    PlaintextKeyring,
+    ZeroPriorityKeyring,
+    chainer_of,
+    fail_keyring,
+    null_keyring,
+)
 from tests.security.helpers import entry, profile_record
 from tests.support.memory_keyring import MemoryKeyring
 
@@ -30,8 +35,8 @@ REQUIRE = KeyPolicy(allow_file_fallback=False)
 
 def _weak_backends() -> list[KeyringBackend]:
     return [
-        keyring.backends.fail.Keyring(),
-        keyring.backends.null.Keyring(),
+        fail_keyring(),
+        null_keyring(),
         PlaintextKeyring(),
         AltEncryptedKeyring(),
         ZeroPriorityKeyring(),
@@ -81,14 +86,14 @@ def test_policy_requiring_an_os_keyring_refuses_weak_backends(
 
 
 def test_policy_blocks_an_existing_file_profile_without_a_secure_keyring(make_keys: MakeKeys) -> None:
-    fail = keyring.backends.fail.Keyring()
+    fail = fail_keyring()
     make_keys(backend=fail).create("ward3", SECRET_A)
     with pytest.raises(InsecureKeyringError, match="IT policy forbids"):
         make_keys(backend=fail, policy=REQUIRE).unlock("ward3", SECRET_A)
 
 
 def test_missing_key_file_is_reported_and_not_replaced(make_keys: MakeKeys, pso_home: Path) -> None:
-    keys = make_keys(backend=keyring.backends.fail.Keyring())
+    keys = make_keys(backend=fail_keyring())
     keys.create("ward3", SECRET_A)
     key_file = pso_home / "profiles" / "ward3" / "wrapped-key.json"
     key_file.unlink()
@@ -100,7 +105,7 @@ def test_missing_key_file_is_reported_and_not_replaced(make_keys: MakeKeys, pso_
 def test_file_key_moves_into_the_keyring_once_one_is_available(
     make_keys: MakeKeys, pso_home: Path, memory_keyring: MemoryKeyring
 ) -> None:
-    key = make_keys(backend=keyring.backends.fail.Keyring()).create("ward3", SECRET_A)
+    key = make_keys(backend=fail_keyring()).create("ward3", SECRET_A)
     keys = make_keys()  # the memory keyring, secure
     # Even when IT now requires the OS keyring: the file key is read once to move it.
     assert make_keys(policy=REQUIRE).unlock("ward3", SECRET_A) == key
@@ -113,7 +118,7 @@ def test_file_key_moves_into_the_keyring_once_one_is_available(
 def test_file_key_stays_put_while_the_keyring_is_locked(
     make_keys: MakeKeys, pso_home: Path, memory_keyring: MemoryKeyring
 ) -> None:
-    key = make_keys(backend=keyring.backends.fail.Keyring()).create("ward3", SECRET_A)
+    key = make_keys(backend=fail_keyring()).create("ward3", SECRET_A)
     memory_keyring.locked = True
     keys = make_keys()
     assert keys.unlock("ward3", SECRET_A) == key
@@ -122,7 +127,7 @@ def test_file_key_stays_put_while_the_keyring_is_locked(
 
 
 def test_password_change_in_file_mode(make_keys: MakeKeys) -> None:
-    keys = make_keys(backend=keyring.backends.fail.Keyring())
+    keys = make_keys(backend=fail_keyring())
     key = keys.create("ward3", SECRET_A)
     keys.change_secret("ward3", SECRET_A, SECRET_B)
     assert keys.unlock("ward3", SECRET_B) == key
@@ -188,7 +193,7 @@ def test_profile_keys_reads_the_policy_and_its_kdf_cost(
         json.dumps({"require_os_keyring": True, "kdf": {"memory_kib": 19456, "time_cost": 2, "parallelism": 1}})
     )
     with pytest.raises(InsecureKeyringError):
-        ProfileKeys(pso_home, backend=keyring.backends.fail.Keyring(), clock=clock).create("ward3", SECRET_A)
+        ProfileKeys(pso_home, backend=fail_keyring(), clock=clock).create("ward3", SECRET_A)
     keys = ProfileKeys(pso_home, clock=clock)  # default backend: the memory keyring
     keys.create("ward3", SECRET_A)
     stored = entry(memory_keyring, pso_home, "ward3")

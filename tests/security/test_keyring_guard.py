@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import keyring.backends.fail
-import keyring.backends.null
+import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
@@ -15,6 +14,8 @@ from tests.security.fakes import (
     UnusableKeyring,
     ZeroPriorityKeyring,
     chainer_of,
+    fail_keyring,
+    null_keyring,
 )
 from tests.support.memory_keyring import MemoryKeyring
 
@@ -30,8 +31,8 @@ def test_memory_keyring_counts_as_secure() -> None:
 @pytest.mark.parametrize(
     ("backend", "reason"),
     [
-        (keyring.backends.fail.Keyring(), "no system keyring"),
-        (keyring.backends.null.Keyring(), "disabled"),
+        (fail_keyring(), "no system keyring"),
+        (null_keyring(), "disabled"),
         (PlaintextKeyring(), "plain text"),
         (AltEncryptedKeyring(), "plain file"),
         (ZeroPriorityKeyring(), "unsuitable"),

@@ -8,7 +8,6 @@ import stat
 import time
 from pathlib import Path
 
-import keyring.backends.fail
 import pytest
 import secretstorage.exceptions
 import sqlcipher3
@@ -29,7 +28,13 @@ from pso_desktop.security import (
     WrongSecretError,
 )
 from tests.security.conftest import FAST_KDF, SECRET_A, SECRET_B, FakeClock, MakeKeys
-from tests.security.fakes import FailingKeyring, ForgetfulKeyring, OtherSecureKeyring, chainer_of
+from tests.security.fakes import (
+    FailingKeyring,
+    ForgetfulKeyring,
+    OtherSecureKeyring,
+    chainer_of,
+    fail_keyring,
+)
 from tests.security.helpers import entry, entry_key, file_state, profile_record
 from tests.support.memory_keyring import MemoryKeyring
 
@@ -172,7 +177,7 @@ def test_changed_backend_is_reported(make_keys: MakeKeys, pso_home: Path) -> Non
     with pytest.raises(BackendChangedError, match="MemoryKeyring"):
         make_keys(backend=OtherSecureKeyring()).unlock("ward3", SECRET_A)
     with pytest.raises(BackendChangedError, match="no system keyring is available"):
-        make_keys(backend=keyring.backends.fail.Keyring()).unlock("ward3", SECRET_A)
+        make_keys(backend=fail_keyring()).unlock("ward3", SECRET_A)
     # Nothing was created in place of the missing key.
     assert profile_record(pso_home, "ward3")["storage_mode"] == "os_keyring"
     assert not (pso_home / "profiles" / "ward3" / "wrapped-key.json").exists()
@@ -288,9 +293,7 @@ def test_old_entry_restored_after_a_password_change_is_refused(
         keys.unlock("ward3", SECRET_A)
 
 
-def test_interrupted_password_change_rolls_the_record_forward(
-    keys: ProfileKeys, pso_home: Path
-) -> None:
+def test_interrupted_password_change_rolls_the_record_forward(keys: ProfileKeys, pso_home: Path) -> None:
     key = keys.create("ward3", SECRET_A)
     keys.change_secret("ward3", SECRET_A, SECRET_B)
     # As if the process died after writing the new entry but before saving profile.json.
