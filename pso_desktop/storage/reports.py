@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,7 @@ class ReportStore:
         with transaction(self._conn):
             return self._upsert_draft(report)
 
-    def add_reports(self, reports: list[Mapping[str, Any]], *, submit: bool = False) -> None:
+    def add_reports(self, reports: Sequence[Mapping[str, Any]], *, submit: bool = False) -> None:
         """Store many reports in ONE transaction (import, ``report add``): all of them, or none.
 
         Each is stored as by :meth:`save_draft`; with ``submit=True`` each is also frozen and queued.
@@ -193,7 +193,7 @@ class ReportStore:
 
     # --- submitting and the outbox -----------------------------------------------------------------------
 
-    def submit(self, report_ids: list[str]) -> None:
+    def submit(self, report_ids: Sequence[str]) -> None:
         """Freeze the current draft of each report and queue it, all in one transaction.
 
         Reports whose current revision is already submitted are left as they are (nothing new to send).
@@ -266,7 +266,7 @@ class ReportStore:
             )
         return items
 
-    def record_results(self, results: list[Mapping[str, Any]]) -> None:
+    def record_results(self, results: Sequence[Mapping[str, Any]]) -> None:
         """Apply the server's per-report results in one transaction (the checkpoint after each batch).
 
         ``created``/``duplicate``/``updated``/``stale`` → ``submitted``; ``conflict``/``rejected`` and any

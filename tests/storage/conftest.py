@@ -23,7 +23,9 @@ def file_set_digest(db_path: Path) -> dict[str, str | None]:
     digests: dict[str, str | None] = {}
     for suffix in ("", "-wal", "-shm"):
         candidate = db_path.with_name(db_path.name + suffix)
-        digests[suffix or "db"] = hashlib.sha256(candidate.read_bytes()).hexdigest() if candidate.exists() else None
+        digests[suffix or "db"] = (
+            hashlib.sha256(candidate.read_bytes()).hexdigest() if candidate.exists() else None
+        )
     return digests
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlcipher3.dbapi2 as sqlcipher
@@ -32,7 +33,7 @@ def test_settings_are_asserted(conn: Connection) -> None:
     assert settings["journal_mode"] == "wal"
 
 
-def test_file_is_encrypted_and_private(conn: Connection, db_path: Path, reports: list[dict]) -> None:
+def test_file_is_encrypted_and_private(conn: Connection, db_path: Path, reports: list[dict[str, Any]]) -> None:
     ReportStore(conn).add_reports(reports)
     # While open, the WAL holds the new pages: every file must be owner-only and free of plaintext.
     for suffix in ("", "-wal", "-shm"):
@@ -50,7 +51,7 @@ def test_file_is_encrypted_and_private(conn: Connection, db_path: Path, reports:
         assert secret not in data and secret not in wal
 
 
-def test_reopen_with_the_right_key(db_path: Path, key: bytes, reports: list[dict]) -> None:
+def test_reopen_with_the_right_key(db_path: Path, key: bytes, reports: list[dict[str, Any]]) -> None:
     conn = open_database(db_path, key, create=True)
     ReportStore(conn).add_reports(reports)
     conn.close()
@@ -61,7 +62,9 @@ def test_reopen_with_the_right_key(db_path: Path, key: bytes, reports: list[dict
         conn.close()
 
 
-def test_wrong_key_raises_and_leaves_the_file_untouched(db_path: Path, key: bytes, reports: list[dict]) -> None:
+def test_wrong_key_raises_and_leaves_the_file_untouched(
+    db_path: Path, key: bytes, reports: list[dict[str, Any]]
+) -> None:
     conn = open_database(db_path, key, create=True)
     ReportStore(conn).add_reports(reports)
     conn.close()
@@ -73,7 +76,9 @@ def test_wrong_key_raises_and_leaves_the_file_untouched(db_path: Path, key: byte
     assert "key" in str(raised.value) and key.hex() not in str(raised.value)
 
 
-def test_wrong_key_leaves_a_hot_wal_untouched(db_path: Path, key: bytes, reports: list[dict], tmp_path: Path) -> None:
+def test_wrong_key_leaves_a_hot_wal_untouched(
+    db_path: Path, key: bytes, reports: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """A crash leaves -wal and -shm beside the file; a wrong key must not recover, checkpoint or delete them."""
     conn = open_database(db_path, key, create=True)
     ReportStore(conn).add_reports(reports)
@@ -135,7 +140,7 @@ def test_key_never_appears_in_sql_text(db_path: Path, key: bytes, monkeypatch: p
         connection.set_trace_callback(statements.append)
         return connection
 
-    monkeypatch.setattr(database.sqlcipher, "connect", tracing_connect)
+    monkeypatch.setattr(sqlcipher, "connect", tracing_connect)
     open_database(db_path, key, create=True).close()
     open_database(db_path, key).close()
     assert statements, "the trace callback saw no SQL at all"
@@ -151,7 +156,7 @@ def test_attach_and_detach_are_denied(conn: Connection, tmp_path: Path) -> None:
     assert not plain.exists()
 
 
-def test_check_integrity_is_clean_and_read_only(db_path: Path, key: bytes, reports: list[dict]) -> None:
+def test_check_integrity_is_clean_and_read_only(db_path: Path, key: bytes, reports: list[dict[str, Any]]) -> None:
     conn = open_database(db_path, key, create=True)
     ReportStore(conn).add_reports(reports, submit=True)
     conn.close()

@@ -1,0 +1,77 @@
+"""Numbered migrations on user_version: upgrade in steps, atomic steps, refuse a newer database untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlcipher3.dbapi2 as sqlcipher
+
+from pso_desktop.storage import migrations
+from pso_desktop.storage.database import open_database
+from pso_desktop.storage.errors import DatabaseTooNewError
+from pso_desktop.storage.migrations import LATEST_VERSION, migrate, schema_version
+from tests.storage.conftest import file_set_digest, raw_connection
+
+
+def _tables(conn: sqlcipher.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
+
+
+def test_new_database_is_at_the_latest_version(conn: sqlcipher.Connection) -> None:
+    assert LATEST_VERSION >= 2
+    assert schema_version(conn) == LATEST_VERSION
+    assert {"reports", "report_revisions", "outbox", "report_search", "audit_log"} <= _tables(conn)
+
+
+def test_an_older_database_is_upgraded_step_by_step(db_path: Path, key: bytes) -> None:
+    db_path.parent.mkdir(parents=True)
+    old = raw_connection(db_path, key)
+    old.execute("PRAGMA journal_mode = WAL")
+    assert migrate(old, target=1) == 1  # what the first release left behind
+    old.execute(
+        "INSERT INTO reports (id, revision, state, categories, created_at, updated_at, sha256, wire) "
+        "VALUES ('7a1f0c1e-0000-4000-8000-000000000001', 1, 'draft', '[]', 't', 't', 'h', '{}')"
+    )
+    assert "audit_log" not in _tables(old)
+    old.close()
+
+    conn = open_database(db_path, key)
+    try:
+        assert schema_version(conn) == LATEST_VERSION
+        assert "audit_log" in _tables(conn)
+        assert conn.execute("SELECT count(*) FROM reports").fetchone()[0] == 1  # data kept
+    finally:
+        conn.close()
+
+
+def test_a_failing_migration_leaves_the_previous_version(
+    db_path: Path, key: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = raw_connection(db_path, key)
+    migrate(conn, target=1)
+    broken = (*migrations.MIGRATIONS[:1], ("CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL"))
+    monkeypatch.setattr(migrations, "MIGRATIONS", broken)
+    with pytest.raises(sqlcipher.OperationalError):
+        migrate(conn, target=2)
+    assert schema_version(conn) == 1
+    assert "half_done" not in _tables(conn)
+    assert not conn.in_transaction
+    conn.close()
+
+
+def test_a_newer_database_is_refused_and_left_untouched(db_path: Path, key: bytes) -> None:
+    open_database(db_path, key, create=True).close()
+    newer = raw_connection(db_path, key)
+    newer.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    newer.close()
+    before = file_set_digest(db_path)
+    with pytest.raises(DatabaseTooNewError, match="newer version"):
+        open_database(db_path, key)
+    assert file_set_digest(db_path) == before
+
+
+def test_migrate_refuses_an_impossible_target(conn: sqlcipher.Connection) -> None:
+    with pytest.raises(ValueError):
+        migrate(conn, target=LATEST_VERSION + 1)
