@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pso-desktop", description="Patient safety event reporting (AHRQ Common Formats).")
     parser.add_argument("--demo", action="store_true", help="start the GUI in training mode (not yet available)")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--profile", default=os.environ.get("PSO_DESKTOP_PROFILE"), help="clinician profile name")
     common.add_argument(
         "--password-stdin",

@@ -1,0 +1,160 @@
+"""Workstation use cases against real SQLCipher and keys: failures are clear and never touch the database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pso_desktop.domain import ReportInvalid, validate_report
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.security.errors import (
+    BackendChangedError,
+    KeyEntryMissingError,
+    KeyringUnavailableError,
+    WrongSecretError,
+)
+from pso_desktop.security.kdf import KdfParams
+from pso_desktop.security.profiles import ProfileKeys
+from pso_desktop.services.workstation import Workstation
+from tests.support.memory_keyring import MemoryKeyring
+
+FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
+SECRET = "a long enough secret"
+
+
+def files_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("reports.db*")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def workstation(pso_home: Path, memory_keyring: MemoryKeyring) -> Workstation:
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws.create_profile("alice", SECRET)
+    with ws.session("alice", SECRET) as session:
+        session.add_reports([validate_report(sample_report(random.Random(1), i)).export() for i in range(5)])
+    return ws
+
+
+def test_wrong_secret_leaves_database_untouched(workstation: Workstation, pso_home: Path):
+    folder = pso_home / "profiles" / "alice"
+    before = files_hash(folder)
+    with pytest.raises(WrongSecretError):
+        workstation.open("alice", "not the right secret")
+    assert files_hash(folder) == before
+
+
+def test_missing_keyring_entry(workstation: Workstation, pso_home: Path, memory_keyring: MemoryKeyring):
+    folder = pso_home / "profiles" / "alice"
+    before = files_hash(folder)
+    memory_keyring.entries.clear()
+    with pytest.raises(KeyEntryMissingError) as info:
+        workstation.open("alice", SECRET)
+    assert "alice" in str(info.value) or "key" in str(info.value).lower()
+    assert files_hash(folder) == before
+    assert not workstation.keys.exists("alice") or (folder / "reports.db").exists()
+
+
+def test_locked_keyring(workstation: Workstation, pso_home: Path, memory_keyring: MemoryKeyring):
+    folder = pso_home / "profiles" / "alice"
+    before = files_hash(folder)
+    memory_keyring.locked = True
+    with pytest.raises(KeyringUnavailableError):
+        workstation.open("alice", SECRET)
+    assert files_hash(folder) == before
+
+
+def test_changed_to_weak_backend(workstation: Workstation, pso_home: Path):
+    import keyring.backends.null
+
+    folder = pso_home / "profiles" / "alice"
+    before = files_hash(folder)
+    weak = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=keyring.backends.null.Keyring(), kdf=FAST))
+    assert weak.keys.warning
+    with pytest.raises(BackendChangedError):
+        weak.open("alice", SECRET)
+    assert files_hash(folder) == before
+
+
+def test_two_clinicians_stay_apart(pso_home: Path, memory_keyring: MemoryKeyring):
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws.create_profile("alice", SECRET)
+    ws.create_profile("bob", "bob's different secret")
+    with pytest.raises(WrongSecretError):
+        ws.open("bob", SECRET)
+    with pytest.raises(WrongSecretError):
+        ws.open("alice", "bob's different secret")
+    alice_key = ws.keys.unlock("alice", SECRET)
+    bob_key = ws.keys.unlock("bob", "bob's different secret")
+    assert alice_key != bob_key
+
+
+def test_audit_records_the_session(workstation: Workstation, tmp_path: Path):
+    with workstation.session("alice", SECRET) as session:
+        session.export_json(tmp_path / "out.json")
+        entries = session.audit.entries()
+        assert session.audit.verify()
+        reports = list(session.store.export_all())
+    actions = [e.action for e in entries]
+    assert actions[:2] == ["profile_create", "unlock"]
+    assert "export" in actions and "create" in actions
+    audit_text = json.dumps([vars(e) for e in entries], default=str)
+    for report in reports:
+        if "patient" in report:
+            assert report["patient"]["mrn"] not in audit_text
+        assert report["narrative"][:30] not in audit_text
+
+
+@pytest.fixture(scope="module")
+def shared_session(tmp_path_factory):
+    root = tmp_path_factory.mktemp("roundtrip")
+    ws = Workstation(root, keys=ProfileKeys(root, backend=MemoryKeyring(), kdf=FAST))
+    ws.create_profile("prop", SECRET)
+    session = ws.open("prop", SECRET)
+    yield session
+    session.close()
+
+
+BASE = validate_report(sample_report(random.Random(3), 0)).export()
+text = st.one_of(
+    st.text(max_size=300),
+    st.sampled_from(
+        ["\u202eRTL", "=cmd|' /C calc'!A0", "\ufeff", "𝕏" * 3000, "a\ud800", "nul\x00", "x" * 1_000_000]
+    ),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
+@given(narrative=text, unit_text=text)
+def test_text_round_trips_through_the_encrypted_store_or_is_refused(
+    shared_session, narrative, unit_text, tmp_path_factory
+):
+    data = json.loads(json.dumps(BASE))
+    data["narrative"] = narrative
+    data["location"]["description"] = unit_text
+    data["id"] = f"00000000-0000-4000-8000-{abs(hash((narrative, unit_text))) % 10**12:012d}"
+    try:
+        wire = validate_report(data).export()
+    except ReportInvalid as exc:
+        assert exc.errors and all(e.message for e in exc.errors)
+        return
+    shared_session.store.save_draft(wire)
+    stored = shared_session.store.get(wire["id"])
+    assert stored["narrative"] == narrative
+    assert stored["location"]["description"] == unit_text
+    out = tmp_path_factory.mktemp("export") / "e.json"
+    shared_session.export_json(out)
+    exported = {r["id"]: r for r in json.loads(out.read_text(encoding="utf-8"))["reports"]}
+    assert exported[wire["id"]]["narrative"] == narrative
