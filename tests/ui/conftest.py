@@ -1,0 +1,85 @@
+"""Fixtures for the window tests: real services (SQLCipher, key wrapping) with a fast KDF and an in-memory
+keyring, and a main window whose worker is shut down after each test."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from pso_desktop.domain import validate_report
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.security import KdfParams, ProfileKeys
+from pso_desktop.services.workstation import Workstation
+from pso_desktop.ui.backend import Backend
+from pso_desktop.ui.window import MainWindow
+from tests.support.memory_keyring import MemoryKeyring
+
+# Far below production cost, so that an unlock takes milliseconds; the code path is the same.
+FAST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
+PROFILE = "alice"
+SECRET = "correct horse battery"
+REPORT_COUNT = 12
+
+
+def sample_reports(count: int, seed: int = 1) -> list[dict[str, Any]]:
+    """Valid wire-form reports with distinct ids, as the CLI would store them."""
+    rng = random.Random(seed)
+    return [validate_report(sample_report(rng, i)).export() for i in range(count)]
+
+
+@pytest.fixture
+def workstation_factory(pso_home: Path, memory_keyring: MemoryKeyring) -> Callable[[], Workstation]:
+    def make() -> Workstation:
+        return Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST_KDF))
+
+    return make
+
+
+@pytest.fixture
+def stored_reports(workstation_factory: Callable[[], Workstation]) -> list[dict[str, Any]]:
+    """Profile PROFILE with REPORT_COUNT reports, created through the real services before the window."""
+    reports = sample_reports(REPORT_COUNT)
+    workstation = workstation_factory()
+    workstation.create_profile(PROFILE, SECRET)
+    with workstation.session(PROFILE, SECRET) as session:
+        session.add_reports(reports[:4], submit=True)
+        session.add_reports(reports[4:])
+    return reports
+
+
+@pytest.fixture
+def make_window(qtbot: Any, workstation_factory: Callable[[], Workstation]) -> Iterator[Callable[..., MainWindow]]:
+    """Builds a shown main window (waiting until its profile list is read); shuts every one down after."""
+    windows: list[MainWindow] = []
+
+    def make(*, idle_lock_ms: int = 600_000, backend: Backend | None = None) -> MainWindow:
+        window = MainWindow(backend or Backend(workstation_factory), idle_lock_ms=idle_lock_ms)
+        windows.append(window)
+        with qtbot.waitSignal(window.ready, timeout=10_000):
+            window.show()
+        return window
+
+    yield make
+    for window in windows:
+        window.shutdown()
+        window.deleteLater()
+
+
+def unlock(qtbot: Any, window: MainWindow, secret: str = SECRET, *, name: str = PROFILE) -> None:
+    """Types the secret into the unlock form like a user and waits until the list is shown."""
+    screen = window.profile_screen
+    screen.profile_box.setCurrentText(name)
+    screen.password.clear()
+    with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
+        qtbot.keyClicks(screen.password, secret)
+        qtbot.keyClick(screen.password, Qt.Key.Key_Return)
+
+
+def shown_ids(window: MainWindow) -> set[str]:
+    model = window.reports_screen.model
+    return {model.summary(row).id for row in range(model.rowCount())}
