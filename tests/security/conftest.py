@@ -30,6 +30,12 @@ class FakeClock:
         self.now += seconds
 
 
+@pytest.fixture(autouse=True)
+def no_machine_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IT policy named in the environment running the tests must not change them."""
+    monkeypatch.delenv("PSO_DESKTOP_POLICY", raising=False)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
