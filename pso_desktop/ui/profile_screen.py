@@ -67,6 +67,7 @@ class ProfileScreen(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("profileScreen")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)  # let the style sheet paint it
 
         title = QLabel("PSO Desktop")
         title.setObjectName("appTitle")

@@ -1,0 +1,88 @@
+"""Re-creates the screenshots in this folder from synthetic sample data (no real PHI).
+
+Run under a real X server, for example: ``xvfb-run -a .venv/bin/python docs/screenshots/take_screenshots.py``
+from the repository root. Uses a throwaway PSO_DESKTOP_HOME and an in-memory keyring.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))  # for tests.support.memory_keyring
+
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from pso_desktop.domain import validate_report  # noqa: E402
+from pso_desktop.domain.samples import sample_report  # noqa: E402
+from pso_desktop.security import ProfileKeys  # noqa: E402
+from pso_desktop.services.workstation import Workstation  # noqa: E402
+from pso_desktop.ui.app import apply_style  # noqa: E402
+from pso_desktop.ui.backend import Backend  # noqa: E402
+from pso_desktop.ui.window import MainWindow  # noqa: E402
+from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
+
+PROFILE, SECRET = "jsmith", "screenshot secret"
+
+
+def main() -> int:
+    root = Path(tempfile.mkdtemp(prefix="pso-shots-"))
+    os.environ["PSO_DESKTOP_HOME"] = str(root)
+    backend_keyring = MemoryKeyring()
+
+    def workstation() -> Workstation:
+        return Workstation(root, keys=ProfileKeys(root, backend=backend_keyring))
+
+    setup = workstation()
+    setup.create_profile(PROFILE, SECRET)
+    rng = random.Random(7)  # noqa: S311 -- reproducible sample data, not security
+    reports = [validate_report(sample_report(rng, i)).export() for i in range(60)]
+    with setup.session(PROFILE, SECRET) as session:
+        session.add_reports(reports[:25], submit=True)
+        session.add_reports(reports[25:])
+
+    app = QApplication(sys.argv[:1])
+    apply_style(app)
+    window = MainWindow(Backend(workstation))
+    window.resize(1280, 760)
+
+    def shoot(name: str) -> None:
+        window.grab().save(str(HERE / name))
+        print(f"saved {name}")
+
+    def on_ready() -> None:
+        QTimer.singleShot(200, lambda: (shoot("unlock.png"), try_wrong_secret()))
+
+    def try_wrong_secret() -> None:
+        screen = window.profile_screen
+        wrong = "not my password"
+        screen.password.setText(wrong)
+        screen.unlock_requested.emit(PROFILE, wrong)
+
+    def on_failed(_message: str) -> None:
+        def next_step() -> None:
+            shoot("unlock-error.png")
+            window.profile_screen.unlock_requested.emit(PROFILE, SECRET)
+
+        QTimer.singleShot(200, next_step)
+
+    def on_loaded(_rows: int) -> None:
+        window.reports_screen.reports_loaded.disconnect(on_loaded)
+        QTimer.singleShot(400, lambda: (shoot("main-window.png"), app.quit()))
+
+    window.ready.connect(on_ready)
+    window.unlock_failed.connect(on_failed)
+    window.reports_screen.reports_loaded.connect(on_loaded)
+    window.show()
+    code = app.exec()
+    window.shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
