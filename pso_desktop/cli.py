@@ -95,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("Interrupted; nothing more was changed.")
+    except BrokenPipeError:
+        # The reader went away (e.g. "| head"); stop quietly as other command-line tools do.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stops the flush at exit from failing again
+        return EXIT_OK
 
 
 def _fail(message: str) -> int:
