@@ -258,6 +258,7 @@ class ProfileKeys:
         folder = self._folder(name)
         _check_new_secret(secret)
         mode = self._mode_for_new_profile()
+        ensure_private_dir(folder.parent)  # profiles/ too: folder names are clinicians' chosen names
         ensure_private_dir(folder)
         if any((folder / item).exists() for item in (PROFILE_FILE, KEY_FILE, DATABASE_FILE)):
             raise ProfileExistsError(

@@ -65,7 +65,7 @@ def test_profile_files_are_private_and_hold_no_secret(
 ) -> None:
     key = keys.create("ward3", SECRET_A)
     folder = pso_home / "profiles" / "ward3"
-    assert _mode(folder) == 0o700
+    assert _mode(folder) == 0o700 and _mode(folder.parent) == 0o700
     assert _mode(folder / "profile.json") == 0o600
     record = profile_record(pso_home, "ward3")
     assert record["storage_mode"] == "os_keyring"
