@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pso_desktop.services.workstation import Session, Workstation
-from pso_desktop.storage.reports import ReportSummary
+if TYPE_CHECKING:
+    from pso_desktop.services.workstation import Session, Workstation
+    from pso_desktop.storage.reports import ReportSummary
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,11 @@ class Startup:
 class Backend:
     """The workstation and the one open session of the window. Worker thread only."""
 
-    def __init__(self, workstation_factory: Callable[[], Workstation] = Workstation) -> None:
-        # Built lazily on the worker: constructing a Workstation already asks the keyring for its backend.
+    def __init__(self, workstation_factory: Callable[[], Workstation] | None = None) -> None:
+        """``workstation_factory`` defaults to ``Workstation()`` (the data root and keyring of this user)."""
+        # Built lazily on the worker: constructing a Workstation already asks the keyring for its backend, and
+        # importing the services loads pydantic, SQLCipher and the crypto libraries, which the window need not
+        # wait for.
         self._factory = workstation_factory
         self._workstation: Workstation | None = None
         self._session: Session | None = None
@@ -68,7 +73,12 @@ class Backend:
 
     def _get_workstation(self) -> Workstation:
         if self._workstation is None:
-            self._workstation = self._factory()
+            if self._factory is None:
+                from pso_desktop.services.workstation import Workstation
+
+                self._workstation = Workstation()
+            else:
+                self._workstation = self._factory()
         return self._workstation
 
     def _require_session(self) -> Session:

@@ -11,13 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from functools import cache
 
-from pso_desktop.domain import ReportInvalid
-from pso_desktop.security.errors import SecurityError
-from pso_desktop.services.reports_input import InputRejected
-from pso_desktop.storage.errors import StorageError
-
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (SecurityError, StorageError, InputRejected, ReportInvalid)
 UNEXPECTED_MESSAGE = (
     "An unexpected problem stopped this action; nothing more was changed. Try again, and contact IT support "
     "if it happens again."
@@ -26,9 +21,24 @@ UNEXPECTED_MESSAGE = (
 _log = logging.getLogger(__name__)
 
 
+@cache
+def expected_errors() -> tuple[type[Exception], ...]:
+    """The exception classes whose ``str()`` is meant for the user.
+
+    Imported on first use, not at start: these modules pull in pydantic, SQLCipher and the crypto libraries,
+    which the database worker loads anyway, and the window should appear without waiting for them.
+    """
+    from pso_desktop.domain import ReportInvalid
+    from pso_desktop.security.errors import SecurityError
+    from pso_desktop.services.reports_input import InputRejected
+    from pso_desktop.storage.errors import StorageError
+
+    return (SecurityError, StorageError, InputRejected, ReportInvalid)
+
+
 def is_expected(exc: BaseException) -> bool:
     """True for a failure whose message is meant for the user (environment or input, not a bug)."""
-    return isinstance(exc, EXPECTED_ERRORS)
+    return isinstance(exc, expected_errors())
 
 
 def user_message(exc: BaseException) -> str:

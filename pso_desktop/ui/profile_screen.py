@@ -21,13 +21,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pso_desktop.security.errors import InvalidProfileNameError, ProfileExistsError, WeakSecretError
-
 NAME, SECRET, FORM = "name", "secret", "form"
 
 
 def create_error_field(exc: BaseException) -> str:
     """Which field of the new-profile form a failure belongs beside."""
+    # Imported here: the security package loads the crypto and keyring libraries, which the worker loads
+    # anyway; the window should not wait for them at start.
+    from pso_desktop.security.errors import InvalidProfileNameError, ProfileExistsError, WeakSecretError
+
     if isinstance(exc, InvalidProfileNameError | ProfileExistsError):
         return NAME
     if isinstance(exc, WeakSecretError):

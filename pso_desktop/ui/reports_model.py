@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 
-from pso_desktop.domain import Catalogue, load_catalogue
-from pso_desktop.storage.reports import ReportSummary
+if TYPE_CHECKING:
+    from pso_desktop.domain import Catalogue
+    from pso_desktop.storage.reports import ReportSummary
 
 STATE_LABELS = {
     "draft": "Draft",
@@ -41,6 +42,9 @@ _Index = QModelIndex | QPersistentModelIndex
 
 @cache
 def _catalogue() -> Catalogue:
+    # Loaded when the first row is shown, not at start (the domain package imports pydantic).
+    from pso_desktop.domain import load_catalogue
+
     return load_catalogue()
 
 

@@ -8,6 +8,7 @@ harmless. The search text may itself be PHI (a patient's name): it is never logg
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -23,12 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pso_desktop.services.workstation import PSWP_LABEL
-from pso_desktop.storage.reports import ReportSummary
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.reports_model import STATE_LABELS, ReportTableModel
 from pso_desktop.ui.worker import DbWorker
+
+if TYPE_CHECKING:
+    from pso_desktop.storage.reports import ReportSummary
 
 SEARCH_DELAY_MS = 250
 
@@ -49,7 +51,7 @@ class ReportsScreen(QWidget):
         self._backend = backend
         self._active = False
 
-        self.banner = QLabel(PSWP_LABEL)
+        self.banner = QLabel()  # its text is set in load(): the screen is only shown once unlocked
         self.banner.setObjectName("pswpBanner")
         self.banner.setWordWrap(True)
         self.banner.setAccessibleName("Confidentiality notice")
@@ -130,6 +132,11 @@ class ReportsScreen(QWidget):
 
     def load(self) -> None:
         """Reads the counts and the first page of the list again (after unlock, on refresh)."""
+        # Imported here, not at start: the services pull in the storage and crypto libraries, which the worker
+        # has loaded by the time a profile is unlocked.
+        from pso_desktop.services.workstation import PSWP_LABEL
+
+        self.banner.setText(PSWP_LABEL)
         self._active = True
         self._load_counts()
         self.reload_reports()

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLineEdit
 from pso_desktop.paths import APP_NAME
 from pso_desktop.ui.idle import IdleWatcher
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, REPORT_COUNT, shown_ids, unlock
+from tests.ui.conftest import PROFILE, REPORT_COUNT, SECRET, shown_ids, unlock
 
 
 def _backend_unlocked(qtbot: Any, window: MainWindow) -> bool:
@@ -57,14 +57,15 @@ def test_lock_clears_the_list_and_returns_to_unlock(
 def test_idle_lock_after_the_timeout(
     qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
 ) -> None:
-    window = make_window(idle_lock_ms=300)
-    unlock(qtbot, window)
-    assert window.idle.active
-    with qtbot.waitSignal(window.locked, timeout=10_000):
-        pass
+    window = make_window(idle_lock_ms=500)
+    screen = window.profile_screen
+    with qtbot.waitSignals([window.unlocked, window.locked], order="strict", timeout=10_000):
+        qtbot.keyClicks(screen.password, SECRET)
+        qtbot.keyClick(screen.password, Qt.Key.Key_Return)
     assert window.reports_screen.model.rowCount() == 0
-    assert window.stack.currentWidget() is window.profile_screen
+    assert window.stack.currentWidget() is screen
     assert "without activity" in window.statusBar().currentMessage()
+    assert not window.idle.active
     assert not _backend_unlocked(qtbot, window)
 
 
