@@ -24,6 +24,7 @@ def pso_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PSO_DESKTOP_HOME", str(home))
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.delenv("PSO_DESKTOP_PROFILE", raising=False)
+    monkeypatch.delenv("PSO_DESKTOP_POLICY", raising=False)
     return home
 
 
