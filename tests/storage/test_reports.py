@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import sqlcipher3.dbapi2 as sqlcipher
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pso_desktop.domain.wire import content_hash
 from pso_desktop.storage.errors import StorageError
@@ -204,3 +206,33 @@ def test_export_all_pages_through_everything(store: ReportStore) -> None:
     exported = list(store.export_all())
     assert [r["id"] for r in exported] == [r["id"] for r in many]
     assert exported[600] == many[600]
+
+
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=300)  # surrogates and NUL included
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(narrative=_ANY_TEXT, name=_ANY_TEXT, query=_ANY_TEXT)
+def test_arbitrary_text_round_trips_or_is_refused(
+    store: ReportStore, narrative: str, name: str, query: str
+) -> None:
+    report = _draft(narrative, patient={"name": name})
+    has_surrogate = any(0xD800 <= ord(ch) <= 0xDFFF for ch in narrative + name)
+    if has_surrogate:
+        with pytest.raises(ValueError, match="surrogates"):
+            store.save_draft(report)
+        assert store.get(report["id"]) is None
+    else:
+        store.save_draft(report)
+        assert store.get(report["id"]) == report
+    store.list_summaries(text=query)  # any user text is a valid search, never an FTS syntax error
+
+
+def test_a_one_megabyte_narrative_round_trips(store: ReportStore) -> None:
+    report = _draft("Long narrative. " * 65_536)  # 1 MiB
+    store.save_draft(report)
+    store.submit([report["id"]])
+    assert store.get(report["id"]) == report
+    assert {s.id for s in store.list_summaries(text="long narrative")} == {report["id"]}
+    [item] = store.claim_batch(1, 10)
+    assert item.wire == report and item.size_bytes > 1_000_000
