@@ -192,6 +192,9 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
             raise DatabaseMissingError()
         _create_private_file(path)
     else:
+        if key is not None and _is_plaintext_sqlite(path):
+            # Someone put an unencrypted database where ours was: not a wrong password, a replaced file.
+            raise DatabaseTamperedError()
         if full_check is None:
             full_check = path.stat().st_size <= FULL_CHECK_MAX_BYTES
         verified = _verify_without_writing(path, key, full_check=full_check)
@@ -359,6 +362,11 @@ def _restrict_permissions(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         os.chmod(path, 0o600)
+
+
+def _is_plaintext_sqlite(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(16) == b"SQLite format 3\x00"
 
 
 def _classified(exc: sqlcipher.Error) -> StorageError:

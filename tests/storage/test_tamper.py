@@ -88,3 +88,15 @@ def test_large_files_skip_the_full_check_at_open_but_check_integrity_finds_it(
     with contextlib.suppress(DatabaseTamperedError):
         open_database(small_database, key).close()
     assert file_set_digest(small_database)["db"] == before["db"]
+
+
+def test_a_plaintext_database_in_place_of_ours_is_reported_as_tampering(
+    small_database: Path, key: bytes, tmp_path: Path
+) -> None:
+    replacement = tmp_path / "plain.db"
+    database._open_unencrypted_for_benchmark(replacement, create=True).close()
+    small_database.write_bytes(replacement.read_bytes())
+    before = file_set_digest(small_database)
+    with pytest.raises(DatabaseTamperedError):
+        open_database(small_database, key).close()
+    assert file_set_digest(small_database) == before
