@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.profile_screen)
         self.stack.addWidget(self.reports_screen)
         self.setCentralWidget(self.stack)
+        self.statusBar()  # created now, so the first message does not make the layout jump
 
         self.idle = IdleWatcher(idle_lock_ms, self)
         self.idle.idle.connect(self._on_idle)

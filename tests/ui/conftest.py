@@ -83,3 +83,11 @@ def unlock(qtbot: Any, window: MainWindow, secret: str = SECRET, *, name: str = 
 def shown_ids(window: MainWindow) -> set[str]:
     model = window.reports_screen.model
     return {model.summary(row).id for row in range(model.rowCount())}
+
+
+# Qt warnings fail a UI test (a warning usually means a wrong signal, a bad model index or a thread misuse).
+# The offscreen platform of the tests warns that it cannot resize windows; that one is expected.
+QT_STRICT = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore("propagateSizeHints", "does not support"),
+]
