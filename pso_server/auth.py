@@ -2,7 +2,7 @@
 
 Design (see docs/server.md "Authentication"):
 
-- Passwords are hashed with argon2id (argon2-cffi's RFC 9106 low-memory profile: 64 MiB, 3 passes).
+- Passwords are hashed with argon2id (by default RFC 9106's low-memory profile: 64 MiB, 3 passes, 4 lanes).
 - Access and refresh tokens are opaque 256-bit random strings; only their SHA-256 is stored. Opaque rather
   than signed tokens because every request already reads the database (one indexed lookup), logout and
   account removal take effect at once, and there is no signing key to guard, rotate or share between workers.
@@ -21,13 +21,14 @@ import math
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pso_server import store
-from pso_server.config import ServerConfig
+from pso_server.config import KdfParams, ServerConfig
 from pso_server.errors import InvalidInput, ServerError
 from pso_server.store import Database, User
 
@@ -35,9 +36,16 @@ ACCESS_PREFIX = "psoa_"
 REFRESH_PREFIX = "psor_"
 MIN_PASSWORD_LENGTH = 10
 
-_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory parameters
-# Checked against when the account does not exist, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+@cache
+def _hasher(kdf: KdfParams) -> PasswordHasher:
+    return PasswordHasher(time_cost=kdf.time_cost, memory_cost=kdf.memory_kib, parallelism=kdf.parallelism)
+
+
+@cache
+def _dummy_hash(kdf: KdfParams) -> str:
+    # Checked against when the account does not exist, so a wrong name costs the same time as a wrong password.
+    return _hasher(kdf).hash(secrets.token_urlsafe(16))
 
 
 class AuthFailed(ServerError):
@@ -52,18 +60,18 @@ class TooManyAttempts(ServerError):
         self.retry_after = retry_after
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, kdf: KdfParams) -> str:
     """An argon2id hash of ``password``. Raises InvalidInput for a password too short to be safe."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             f"The password must have at least {MIN_PASSWORD_LENGTH} characters; choose a longer one."
         )
-    return _hasher.hash(password)
+    return _hasher(kdf).hash(password)
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def _verify(kdf: KdfParams, password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher(kdf).verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -126,7 +134,7 @@ class Authenticator:
             raise InvalidInput(f"The role must be one of: {', '.join(store.ROLES)}.")
         if not facility.strip():
             raise InvalidInput("The facility name cannot be empty.")
-        password_hash = hash_password(password)
+        password_hash = hash_password(password, self._config.kdf)
         with self._db.transaction() as tx:
             return store.add_user(tx, username, password_hash, role, facility.strip(), self._config.clock())
 
@@ -147,11 +155,12 @@ class Authenticator:
                     )
             found = store.find_user(tx, username.strip())
         # The KDF runs outside any transaction: it takes tens of milliseconds and needs no lock.
+        kdf = self._config.kdf
         if found is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(kdf, _dummy_hash(kdf), password)
             ok = False
         else:
-            ok = _verify(found[1], password)
+            ok = _verify(kdf, found[1], password)
         with self._db.transaction() as tx:
             if not ok or found is None:
                 store.record_login_failure(tx, keys, now)
@@ -159,8 +168,8 @@ class Authenticator:
             else:
                 user, password_hash = found
                 store.clear_login_failures(tx, keys[0])
-                if _hasher.check_needs_rehash(password_hash):
-                    store.set_password_hash(tx, user.id, _hasher.hash(password))
+                if _hasher(kdf).check_needs_rehash(password_hash):
+                    store.set_password_hash(tx, user.id, _hasher(kdf).hash(password))
                 store.purge_expired_tokens(tx, now)
                 session_id = secrets.token_hex(16)
                 store.create_session(tx, session_id, user.id, device_name.strip()[:200], now)

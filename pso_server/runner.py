@@ -7,9 +7,11 @@ requests in flight. A second SIGTERM, or SIGINT (Ctrl+C), skips the drain.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import time
+from contextlib import suppress
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -37,6 +39,26 @@ class DrainingServer(uvicorn.Server):
         if self.should_exit:
             self.force_exit = True
         self.should_exit = True
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets=sockets)
+
+    def abort_connections(self) -> None:
+        """Drops every open connection at once (thread-safe). For in-process shutdown: an idle keep-alive
+        TLS client that never answers the TLS close would otherwise hold the shutdown for its full timeout."""
+        loop = getattr(self, "_loop", None)
+        if loop is None or loop.is_closed():
+            return
+
+        def abort() -> None:
+            for connection in list(self.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()
+
+        with suppress(RuntimeError):  # the loop finished meanwhile
+            loop.call_soon_threadsafe(abort)
 
     def start_drain(self) -> None:
         """Answer 503 from now on, and stop after ``drain_seconds``."""

@@ -114,6 +114,9 @@ def run_server(
             yield RunningServer(f"https://{url_host}:{port}", tls.ca_cert, folder, db, app, admission, config)
         finally:
             server.should_exit = True
+            thread.join(timeout=1)
+            if thread.is_alive():
+                server.abort_connections()
             thread.join(timeout=30)
             sock.close()
     finally:

@@ -1,0 +1,274 @@
+"""``pso-server``: serve, add-user, set-status, stats and a one-command demo.
+
+Exit codes: 0 success, 1 failure (one plain line on stderr, no traceback), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from uvicorn.config import LOGGING_CONFIG
+
+from pso_server import store
+from pso_server.admission import AdmissionState
+from pso_server.app import create_app
+from pso_server.auth import Authenticator
+from pso_server.config import Limits, ServerConfig, default_db_url, server_home
+from pso_server.errors import InvalidInput, ServerError
+from pso_server.runner import DrainingServer, bind, is_loopback, uvicorn_config
+from pso_server.store import Database
+from pso_server.tls import make_demo_tls
+
+
+class UsageError(Exception):
+    """A command line that cannot work as given (exit code 2)."""
+
+
+def _db_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLite path or sqlite:///path, or a postgresql:// URL (default: pso-server.db in the data "
+        "folder, PSO_SERVER_HOME)",
+    )
+
+
+def _limit_args(parser: argparse.ArgumentParser) -> None:
+    defaults = Limits()
+    parser.add_argument("--max-batch-reports", type=int, default=defaults.max_reports_per_batch)
+    parser.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes)
+    parser.add_argument(
+        "--rate", type=float, default=defaults.requests_per_second, help="sustained requests/s per client"
+    )
+    parser.add_argument(
+        "--burst", type=int, default=defaults.request_burst, help="requests a client may send at once"
+    )
+    parser.add_argument("--max-in-flight", type=int, default=defaults.max_in_flight)
+    parser.add_argument(
+        "--drain-seconds", type=float, default=ServerConfig().drain_seconds, help="503 period after SIGTERM"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pso-server", description="Reference PSO server for PSO Desktop.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API over HTTPS")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8443)
+    _db_arg(serve)
+    serve.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain")
+    serve.add_argument("--tls-key", type=Path, metavar="PEM", help="server private key")
+    serve.add_argument(
+        "--insecure-loopback",
+        action="store_true",
+        help="allow plain HTTP, only on a loopback address (development)",
+    )
+    serve.add_argument("--no-access-log", action="store_true")
+    _limit_args(serve)
+
+    add_user = commands.add_parser("add-user", help="create an account")
+    add_user.add_argument("name")
+    add_user.add_argument("--role", required=True, choices=store.ROLES)
+    add_user.add_argument("--facility", default="General Hospital")
+    add_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    _db_arg(add_user)
+
+    set_status = commands.add_parser("set-status", help="change a report's status (as the PSO)")
+    set_status.add_argument("report", help="report UUID or case reference (PSO-YYYY-NNNNNN)")
+    set_status.add_argument("status", choices=store.STATUSES)
+    set_status.add_argument("--note", help="a message the reporter will see")
+    _db_arg(set_status)
+
+    stats = commands.add_parser("stats", help="counts of reports held and intake outcomes")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    _db_arg(stats)
+
+    demo = commands.add_parser("demo", help="a throwaway TLS server with demo accounts on loopback")
+    demo.add_argument("--port", type=int, default=8443, help="0 picks a free port")
+    demo.add_argument("--json", action="store_true", help="print the connection details as one JSON line")
+    return parser
+
+
+def _open_db(url: str | None) -> Database:
+    return Database.open(url or default_db_url())
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    limits = Limits(
+        max_reports_per_batch=args.max_batch_reports,
+        max_body_bytes=args.max_body_bytes,
+        requests_per_second=args.rate,
+        request_burst=args.burst,
+        max_in_flight=args.max_in_flight,
+    )
+    if min(limits.max_reports_per_batch, limits.max_body_bytes, limits.request_burst, limits.max_in_flight) < 1:
+        raise UsageError("limits must be positive numbers")
+    return ServerConfig(limits=limits, drain_seconds=args.drain_seconds)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        raise ServerError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another --port.") from None
+
+
+def _run(
+    db: Database, config: ServerConfig, sock: socket.socket, cert: Path | None, key: Path | None, access_log: bool
+) -> None:
+    """Serves until SIGINT, or SIGTERM plus the drain period (see :mod:`pso_server.runner`)."""
+    admission = AdmissionState()
+    app = create_app(db, config, admission=admission)
+    settings = uvicorn_config(app, tls_cert=cert, tls_key=key, access_log=access_log, log_config=LOGGING_CONFIG)
+    try:
+        DrainingServer(settings, admission, config.drain_seconds).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("give both --tls-cert and --tls-key")
+    if args.tls_cert is None:
+        if not args.insecure_loopback:
+            raise UsageError("HTTPS is required: give --tls-cert and --tls-key (or try 'pso-server demo')")
+        if not is_loopback(args.host):
+            raise UsageError("--insecure-loopback only works with a loopback --host such as 127.0.0.1")
+    else:
+        for path in (args.tls_cert, args.tls_key):
+            if not path.is_file():
+                raise ServerError(f"The TLS file {path} does not exist; check the path.")
+    config = _config(args)
+    db = _open_db(args.db)
+    try:
+        sock = _listen(args.host, args.port)
+        _run(db, config, sock, args.tls_cert, args.tls_key, not args.no_access_log)
+    finally:
+        db.close()
+    return 0
+
+
+def _read_password() -> str:
+    line = sys.stdin.readline()
+    password = line.rstrip("\r\n")
+    if not password:
+        raise InvalidInput(
+            "No password on standard input; pipe it in, e.g. printf '%s\\n' \"$PW\" | pso-server ..."
+        )
+    return password
+
+
+def cmd_add_user(args: argparse.Namespace) -> int:
+    if not args.password_stdin:
+        raise UsageError("add-user reads the password from standard input: add --password-stdin")
+    password = _read_password()
+    db = _open_db(args.db)
+    try:
+        user = Authenticator(db, ServerConfig()).add_user(args.name, password, args.role, args.facility)
+    finally:
+        db.close()
+    print(f"Created {user.role} account {user.username!r} at {user.facility!r}.")
+    return 0
+
+
+def cmd_set_status(args: argparse.Namespace) -> int:
+    db = _open_db(args.db)
+    try:
+        with db.transaction() as tx:
+            report = store.get_report(tx, args.report)
+            change = store.set_status(tx, report.id, args.status, args.note, None, ServerConfig().clock())
+    finally:
+        db.close()
+    print(f"{change.server_ref} ({change.report_id}) is now {change.status}.")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    db = _open_db(args.db)
+    try:
+        with db.reader() as tx:
+            counts = store.stats(tx)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        for name, value in counts.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    folder = server_home() / "demo"
+    shutil.rmtree(folder, ignore_errors=True)  # a demo starts from nothing: new CA, new database, new passwords
+    folder.mkdir(parents=True, mode=0o700)
+    tls = make_demo_tls(folder)
+    db = Database.open(f"sqlite:///{folder / 'demo.db'}")
+    config = ServerConfig()
+    accounts: dict[str, Any] = {}
+    auth = Authenticator(db, config)
+    for username, role in (("demo", "reporter"), ("demo-manager", "risk_manager")):
+        password = secrets.token_urlsafe(12)
+        auth.add_user(username, password, role, "Demo Hospital")
+        accounts[username] = {"password": password, "role": role}
+    try:
+        sock = _listen("127.0.0.1", args.port)
+    except ServerError:
+        db.close()
+        raise
+    port = sock.getsockname()[1]
+    url = f"https://127.0.0.1:{port}"
+    if args.json:
+        print(json.dumps({"url": url, "ca_file": str(tls.ca_cert), "accounts": accounts}), flush=True)
+    else:
+        print(f"PSO demo server (training data only) at {url}")
+        print(f"CA certificate to trust: {tls.ca_cert}")
+        for username, info in accounts.items():
+            print(f"Account: {username}  password: {info['password']}  ({info['role']})")
+        print(
+            f"Try: pso-desktop login --server {url} --user demo --ca-file {tls.ca_cert} --password-stdin\n"
+            "Stop with Ctrl+C.",
+            flush=True,
+        )
+    try:
+        _run(db, config, sock, tls.server_cert, tls.server_key, access_log=False)
+    finally:
+        db.close()
+    return 0
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "add-user": cmd_add_user,
+    "set-status": cmd_set_status,
+    "stats": cmd_stats,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        parser.error(str(exc))  # prints usage and exits 2
+    except ServerError as exc:
+        print(f"pso-server: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Helpers for server tests: an HTTP client that talks to the real server over TLS, and a test clock."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+from pso_server.testing import RunningServer
+
+PASSWORD = "correct horse battery staple"
+
+
+class FakeClock:
+    """The server's clock in tests: starts at the real time and moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Api:
+    """A requests session pinned to the test CA. ``trust_env=False`` because requests otherwise lets
+    REQUESTS_CA_BUNDLE override ``verify`` (and proxies from the environment would apply)."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.server = server
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = str(server.ca_path)
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        return self.server.base_url + path
+
+    def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.session.request(method, self.url(path), headers=headers, timeout=30, **kwargs)
+
+    def post(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, token, **kwargs)
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, token, **kwargs)
+
+    def login(self, username: str, password: str = PASSWORD, device: str = "ward-pc") -> dict[str, Any]:
+        response = self.post(
+            "/api/v1/auth/login", json={"username": username, "password": password, "device_name": device}
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def user(self, username: str, *, role: str = "reporter", facility: str = "General Hospital") -> str:
+        """Creates an account and signs it in; returns its access token."""
+        self.server.add_user(username, PASSWORD, role=role, facility=facility)
+        token: str = self.login(username)["access_token"]
+        return token
+
+    def batch(self, token: str, reports: list[Any]) -> list[dict[str, Any]]:
+        response = self.post("/api/v1/reports/batch", token, json={"reports": reports})
+        assert response.status_code == 200, response.text
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
+
+    def statuses(self, token: str, since: str | None = None) -> dict[str, Any]:
+        params = {"since": since} if since else {}
+        response = self.get("/api/v1/reports/status", token, params=params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
