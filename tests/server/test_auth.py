@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from pso_server.auth import hash_password
 from pso_server.config import KdfParams
@@ -15,7 +16,7 @@ LOGOUT = "/api/v1/auth/logout"
 REFERENCE = "/api/v1/reference"
 
 
-def _refresh(api: Api, token: str) -> tuple[int, dict]:
+def _refresh(api: Api, token: str) -> tuple[int, dict[str, Any]]:
     response = api.post(REFRESH, json={"refresh_token": token})
     return response.status_code, response.json()
 
@@ -41,7 +42,7 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(api: Api) -> None:
 
 def test_every_report_endpoint_requires_a_valid_token(api: Api) -> None:
     api.user("nurse1")
-    calls = [
+    calls: list[tuple[str, str, dict[str, Any]]] = [
         ("POST", "/api/v1/reports/batch", {"json": {"reports": []}}),
         ("GET", "/api/v1/reports/status", {}),
         ("POST", "/api/v1/reports/status/lookup", {"json": {"ids": []}}),
@@ -116,7 +117,7 @@ def test_concurrent_refreshes_with_one_token_agree_on_one_successor(api: Api) ->
     api.server.add_user("nurse1", PASSWORD)
     first = api.login("nurse1")["refresh_token"]
 
-    def call(_: int) -> tuple[int, dict]:
+    def call(_: int) -> tuple[int, dict[str, Any]]:
         with Api(api.server) as own:
             return _refresh(own, first)
 

@@ -1,0 +1,271 @@
+"""Batch intake over real TLS: every outcome, permanent dedupe under concurrency, no mutation on conflict,
+one transaction per batch, and anonymous reports stored without their reporter."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from typing import Any
+
+import pytest
+
+from pso_desktop.domain import ReportInvalid, validate_report
+from pso_desktop.domain.samples import sample_report
+from pso_server import store
+from pso_server.testing import RunningServer
+from tests.server.support import Api
+
+
+def _named(seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    while True:
+        report = sample_report(rng, seed)
+        if not report["reporter"].get("anonymous"):
+            return report
+
+
+def _anonymous(seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    while True:
+        report = sample_report(rng, seed)
+        if report["reporter"].get("anonymous"):
+            return report
+
+
+def _revised(report: dict[str, Any], revision: int, narrative: str | None = None) -> dict[str, Any]:
+    changed = copy.deepcopy(report)
+    changed["revision"] = revision
+    changed["narrative"] = narrative or f"{report['narrative']} Revision {revision}."
+    return changed
+
+
+def _stored(server: RunningServer, report_id: str, revision: int) -> dict[str, Any] | None:
+    with server.db.reader() as tx:
+        body = store.report_body(tx, report_id, revision)
+    return None if body is None else json.loads(body)
+
+
+def test_first_send_creates_and_resend_is_a_duplicate(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    report = _named(1)
+    (created,) = api.batch(token, [report])
+    assert created["status"] == "created" and created["errors"] == []
+    assert created["id"] == report["id"] and created["revision"] == 1
+    assert created["server_ref"].startswith("PSO-")
+    (again,) = api.batch(token, [report])
+    assert again == {**created, "status": "duplicate"}
+    stats = server.stats()
+    assert (stats["reports"], stats["revisions"], stats["duplicates_refused"]) == (1, 1, 1)
+
+
+def test_the_stored_body_is_the_validated_canonical_report(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    report = _named(2)
+    api.batch(token, [report])
+    assert _stored(server, report["id"], 1) == validate_report(report).export()
+
+
+def test_same_report_sent_ten_times_at_once_is_stored_once(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    report = _named(3)
+
+    def send(_: int) -> dict[str, Any]:
+        with Api(server) as own:
+            return own.batch(token, [report])[0]
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(send, range(10)))
+    assert sorted(r["status"] for r in results) == ["created"] + ["duplicate"] * 9
+    assert len({r["server_ref"] for r in results}) == 1
+    stats = server.stats()
+    assert (stats["reports"], stats["revisions"], stats["duplicates_refused"]) == (1, 1, 9)
+
+
+def test_changed_body_with_the_same_revision_is_a_conflict_and_changes_nothing(
+    api: Api, server: RunningServer
+) -> None:
+    token = api.user("nurse1")
+    report = _named(4)
+    (created,) = api.batch(token, [report])
+    tampered = _revised(report, 1, "A different account of the event, sent under the same revision.")
+    (conflict,) = api.batch(token, [tampered])
+    assert conflict["status"] == "conflict"
+    assert conflict["server_ref"] == created["server_ref"]
+    assert _stored(server, report["id"], 1) == validate_report(report).export()
+    assert server.stats()["conflicts"] == 1
+    assert server.stats()["revisions"] == 1
+
+
+def test_newer_revision_updates_and_keeps_the_case_reference(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    report = _named(5)
+    (created,) = api.batch(token, [report])
+    (updated,) = api.batch(token, [_revised(report, 2)])
+    assert updated["status"] == "updated"
+    assert updated["server_ref"] == created["server_ref"]
+    with server.db.reader() as tx:
+        assert store.get_report(tx, report["id"]).latest_revision == 2
+        assert store.get_report(tx, created["server_ref"]).id == report["id"]
+
+
+def test_an_older_revision_never_overwrites_a_newer_one(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    report = _named(6)
+    api.batch(token, [_revised(report, 3)])
+    (stale,) = api.batch(token, [_revised(report, 2)])
+    assert stale["status"] == "stale" and stale["errors"] == []
+    assert _stored(server, report["id"], 2) is None
+    with server.db.reader() as tx:
+        assert store.get_report(tx, report["id"]).latest_revision == 3
+    assert _stored(server, report["id"], 3)["narrative"].endswith("Revision 3.")  # type: ignore[index]
+
+
+def test_racing_revisions_leave_the_newest(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    report = _named(7)
+    revisions = [_revised(report, n) for n in range(1, 9)]
+    random.Random(7).shuffle(revisions)
+
+    def send(item: dict[str, Any]) -> str:
+        with Api(server) as own:
+            return str(own.batch(token, [item])[0]["status"])
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(send, revisions))
+    assert statuses.count("created") == 1
+    assert set(statuses) <= {"created", "updated", "stale"}
+    with server.db.reader() as tx:
+        assert store.get_report(tx, report["id"]).latest_revision == 8
+
+
+def test_a_bad_report_is_rejected_alone_with_the_clients_wording(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    good = _named(8)
+    bad = _named(9)
+    bad["narrative"] = "   "
+    bad["patient"]["mrn"] = "x" * 40
+    results = api.batch(token, [good, bad])
+    assert [r["status"] for r in results] == ["created", "rejected"]
+    with pytest.raises(ReportInvalid) as expected:
+        validate_report(bad)
+    assert results[1]["errors"] == expected.value.as_json()
+    assert results[1]["id"] == bad["id"] and results[1]["server_ref"] is None
+    assert server.stats()["reports"] == 1 and server.stats()["rejected"] == 1
+
+
+def test_a_report_without_an_id_is_answered_in_its_place(api: Api) -> None:
+    token = api.user("nurse1")
+    results = api.batch(token, [{"narrative": "no id"}, _named(10)])
+    assert results[0]["status"] == "rejected" and results[0]["id"] is None
+    assert any(e["field"] == "id" for e in results[0]["errors"])
+    assert results[1]["status"] == "created"
+
+
+def test_results_come_back_in_the_order_sent(api: Api) -> None:
+    token = api.user("nurse1")
+    rng = random.Random(11)
+    reports = [sample_report(rng, n) for n in range(40)]
+    results = api.batch(token, reports)
+    assert [r["id"] for r in results] == [r["id"] for r in reports]
+    assert {r["status"] for r in results} == {"created"}
+    assert len({r["server_ref"] for r in results}) == 40
+
+
+def _run_sql(db_url: str, *statements: str) -> None:
+    """Runs DDL straight on the test database, beside the server (for fault injection)."""
+    if db_url.startswith("sqlite"):
+        with closing(sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    else:
+        import psycopg
+
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+
+def _fail_inserts_of(db_url: str, report_id: str) -> None:
+    if db_url.startswith("sqlite"):
+        _run_sql(
+            db_url,
+            "CREATE TRIGGER fail_insert BEFORE INSERT ON report_revisions "
+            f"WHEN NEW.report_id = '{report_id}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        )
+    else:
+        _run_sql(
+            db_url,
+            "CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            "CREATE TRIGGER fail_insert BEFORE INSERT ON report_revisions FOR EACH ROW "
+            f"WHEN (NEW.report_id = '{report_id}') EXECUTE FUNCTION fail_insert()",
+        )
+
+
+def test_one_batch_is_one_transaction(api: Api, server: RunningServer, db_url: str) -> None:
+    token = api.user("nurse1")
+    reports = [_named(n) for n in (12, 13, 14)]
+    _fail_inserts_of(db_url, reports[2]["id"])
+    response = api.post("/api/v1/reports/batch", token, json={"reports": reports})
+    assert response.status_code == 500
+    assert server.stats()["reports"] == 0 and server.stats()["revisions"] == 0
+    _run_sql(db_url, "DROP TRIGGER fail_insert" + ("" if db_url.startswith("sqlite") else " ON report_revisions"))
+    assert {r["status"] for r in api.batch(token, reports)} == {"created"}
+
+
+def test_anonymous_reports_keep_no_reporter_identity(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    report = _anonymous(15)
+    report["reporter"] = {"anonymous": True}
+    (created,) = api.batch(token, [report])
+    assert created["status"] == "created"
+    assert _stored(server, report["id"], 1)["reporter"] == {"anonymous": True}  # type: ignore[index]
+    with server.db.reader() as tx:
+        submitter, created_at = tx.one(
+            "SELECT submitter_id, created_at FROM reports WHERE id = ?", (report["id"],)
+        )
+        (received_at,) = tx.one("SELECT received_at FROM report_revisions WHERE report_id = ?", (report["id"],))
+    assert submitter is None
+    # Only the day of arrival is kept, so the arrival cannot be matched to this account's other activity.
+    assert created_at % 86400 == 0 and received_at % 86400 == 0
+
+
+def test_named_reports_record_their_submitter(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    report = _named(16)
+    api.batch(token, [report])
+    with server.db.reader() as tx:
+        (submitter,) = tx.one("SELECT submitter_id FROM reports WHERE id = ?", (report["id"],))
+        (user_id,) = tx.one("SELECT id FROM users WHERE username = 'nurse1'")
+    assert submitter == user_id
+
+
+def test_another_account_cannot_revise_my_report(api: Api, server: RunningServer) -> None:
+    mine = api.user("nurse1")
+    other = api.user("nurse2")
+    manager = api.user("manager", role="risk_manager")
+    elsewhere = api.user("manager2", role="risk_manager", facility="Other Hospital")
+    report = _named(17)
+    api.batch(mine, [report])
+    (refused,) = api.batch(other, [_revised(report, 2)])
+    assert refused["status"] == "rejected"
+    assert refused["errors"][0]["field"] == "id"
+    (refused_elsewhere,) = api.batch(elsewhere, [_revised(report, 2)])
+    assert refused_elsewhere["status"] == "rejected"
+    (accepted,) = api.batch(manager, [_revised(report, 2)])
+    assert accepted["status"] == "updated"
+    (mine_again,) = api.batch(mine, [_revised(report, 3)])
+    assert mine_again["status"] == "updated"
+
+
+def test_an_anonymous_report_can_be_revised_from_its_facility(api: Api) -> None:
+    first = api.user("nurse1")
+    colleague = api.user("nurse2")
+    report = _anonymous(18)
+    api.batch(first, [report])
+    (updated,) = api.batch(colleague, [_revised(report, 2)])
+    assert updated["status"] == "updated"
