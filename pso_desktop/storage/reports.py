@@ -208,16 +208,18 @@ class ReportStore:
         states count reports by their most recently submitted revision (so a report whose revision 1 is
         queued while revision 2 is being edited counts once as ``draft`` and once as ``queued``)."""
         counts = dict.fromkeys(STATES, 0)
+        # A submitted report's row state mirrors its latest outbox entry; a report being edited again has
+        # revision n as draft and its latest submitted revision is exactly n - 1. Two index-only counts,
+        # instead of a correlated "latest entry per report" scan of the whole outbox.
         with translate_errors():
-            counts["draft"] = self._conn.execute("SELECT count(*) FROM reports WHERE state = 'draft'").fetchone()[
-                0
-            ]
             rows = self._conn.execute(
-                "SELECT state, count(*) FROM outbox AS o "
-                "WHERE seq = (SELECT max(seq) FROM outbox WHERE report_id = o.report_id) GROUP BY state"
+                "SELECT state, count(*) FROM reports GROUP BY state "
+                "UNION ALL "
+                "SELECT o.state, count(*) FROM reports AS r JOIN outbox AS o "
+                "ON o.report_id = r.id AND o.revision = r.revision - 1 WHERE r.state = 'draft' GROUP BY o.state"
             ).fetchall()
         for state, count in rows:
-            counts[state] = count
+            counts[state] += count
         return counts
 
     def server_errors(self, report_id: str) -> list[Any]:
