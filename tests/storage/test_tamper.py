@@ -99,4 +99,5 @@ def test_a_plaintext_database_in_place_of_ours_is_reported_as_tampering(
     before = file_set_digest(small_database)
     with pytest.raises(DatabaseTamperedError):
         open_database(small_database, key).close()
+    assert check_integrity(small_database, key) != []
     assert file_set_digest(small_database) == before
