@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import trustme
 from pso_server.config import KdfParams, Limits, ServerConfig
 from pso_server.testing import RunningServer, run_server
 from pso_server.tls import TlsFiles
-from tests.server.support import Api, FakeClock
+from tests.server.support import Api, FakeClock, ServerFactory
 
 POSTGRES_ENV = "PSO_TEST_POSTGRES_URL"
 # argon2id, but cheap: the production cost (64 MiB, 3 passes) would make the suite take minutes.
@@ -73,9 +73,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         pytest.skip(f"PostgreSQL backend not tested: set {POSTGRES_ENV}=postgresql://user:pw@host/db to run it")
     with _postgres_schema(base) as url:
         yield url
-
-
-ServerFactory = Callable[..., AbstractContextManager[RunningServer]]
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import requests
@@ -10,6 +12,9 @@ import requests
 from pso_server.testing import RunningServer
 
 PASSWORD = "correct horse battery staple"
+
+ServerFactory = Callable[..., AbstractContextManager[RunningServer]]
+"""The ``make_server`` fixture: keyword arguments override Limits or ServerConfig fields."""
 
 
 class FakeClock:

@@ -8,7 +8,7 @@ from typing import Any
 from pso_server.auth import hash_password
 from pso_server.config import KdfParams
 from pso_server.testing import RunningServer
-from tests.server.support import PASSWORD, Api, FakeClock
+from tests.server.support import PASSWORD, Api, FakeClock, ServerFactory
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -167,7 +167,7 @@ def test_failed_logins_are_limited_per_account(api: Api, clock: FakeClock) -> No
     assert api.post(LOGIN, json={"username": "nurse1", "password": PASSWORD}).status_code == 200
 
 
-def test_failed_logins_are_limited_per_client_address(make_server) -> None:  # type: ignore[no-untyped-def]
+def test_failed_logins_are_limited_per_client_address(make_server: ServerFactory) -> None:
     with make_server(login_failures_per_address=4) as server, Api(server) as api:
         server.add_user("nurse1", PASSWORD)
         for n in range(4):
