@@ -116,7 +116,8 @@ class ReportStore:
         return None if row is None else _decode(row[0])
 
     def delete(self, report_id: str) -> None:
-        """Delete a report that was never submitted (its text is zeroed in the file by ``secure_delete``).
+        """Delete a report that was never submitted (``secure_delete`` zeroes the freed pages of the file;
+        older encrypted page images may linger in the WAL and search segments until overwritten or merged).
 
         Deleting an unknown id does nothing. A report with any submitted revision is part of the record and
         raises :class:`StorageError`.
