@@ -6,7 +6,6 @@ import logging
 
 import pytest
 
-from pso_desktop.cli import main
 from pso_desktop.domain import ReportInvalid
 from pso_desktop.security import TooManyAttemptsError
 from pso_desktop.services.reports_input import InputProblem, InputRejected
@@ -25,12 +24,12 @@ def test_demo_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1
 
 
-def test_cli_without_a_display_fails_with_one_line(
+def test_without_a_display_run_fails_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
-    assert main([]) == 1
+    assert app.run() == 1
     err = capsys.readouterr().err
     assert "no graphical display" in err
     assert "Traceback" not in err
