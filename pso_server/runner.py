@@ -97,7 +97,9 @@ def uvicorn_config(
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket (port 0 picks a free one). Raises OSError when the address cannot be used."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio enables TCP_NODELAY only on accepted sockets whose proto says TCP,
+    # and without it Nagle + delayed ACK add ~40 ms to every small TLS response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
