@@ -7,7 +7,7 @@ its text selected so the clinician can simply type again.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -248,6 +248,13 @@ class ProfileScreen(QWidget):
         self.password.setFocus()
         self.password.selectAll()
 
+    def hold_unlock(self, seconds: float) -> None:
+        """Disables the Unlock button for ``seconds`` (after too many wrong passwords, the services refuse
+        to try again before then anyway; this saves the clinician a pointless attempt)."""
+        self.unlock_button.setEnabled(False)
+        # The screen is the timer's context: if it is deleted first, the timer never fires.
+        QTimer.singleShot(max(1, int(seconds * 1000) + 50), self, lambda: self.unlock_button.setEnabled(True))
+
     def show_create_error(self, message: str, field: str) -> None:
         """Shows ``message`` beside ``field`` (NAME, SECRET or FORM) and moves the focus there."""
         targets = {
@@ -263,7 +270,7 @@ class ProfileScreen(QWidget):
     # --- requests ----------------------------------------------------------------------------------------
 
     def _request_unlock(self) -> None:
-        if not self.pages.isEnabled():
+        if not self.pages.isEnabled() or not self.unlock_button.isEnabled():
             return
         name = self.profile_box.currentText()
         if not name:

@@ -133,6 +133,9 @@ class MainWindow(QMainWindow):
         message = user_message(exc)
         self.profile_screen.set_busy(False)
         self.profile_screen.show_unlock_error(message)
+        retry_after = getattr(exc, "retry_after", None)  # TooManyAttemptsError says how long to wait
+        if isinstance(retry_after, int | float) and retry_after > 0:
+            self.profile_screen.hold_unlock(float(retry_after))
         self.unlock_failed.emit(message)
 
     def _on_create_failed(self, exc: BaseException) -> None:

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 
 from pso_desktop.paths import APP_NAME
 from pso_desktop.security import ProfileKeys, WrongSecretError
+from pso_desktop.security.attempts import FREE_ATTEMPTS
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import UNEXPECTED_MESSAGE
@@ -56,6 +57,28 @@ def test_wrong_secret_shows_the_error_beside_the_field_then_the_right_one_unlock
     assert len(shown_ids(window)) == REPORT_COUNT
     assert screen.password.text() == ""  # the secret does not linger in the hidden form
     assert not screen.unlock_error.isVisible()
+
+
+def test_after_too_many_wrong_passwords_unlock_waits_as_long_as_the_services_say(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
+) -> None:
+    window = make_window()
+    screen = window.profile_screen
+    messages: list[str] = []
+    window.unlock_failed.connect(messages.append)
+    for attempt in range(FREE_ATTEMPTS + 1):
+        with qtbot.waitSignal(window.unlock_failed, timeout=10_000):
+            screen.unlock_requested.emit(PROFILE, f"wrong {attempt}")
+    assert all(message == messages[0] for message in messages[:FREE_ATTEMPTS])
+    assert messages[-1] != messages[0]  # the last one is the services' "wait" sentence
+    assert screen.unlock_error.text() == messages[-1]
+    assert not screen.unlock_button.isEnabled()
+    qtbot.keyClick(screen.password, Qt.Key.Key_Return)  # Enter does not get around the wait either
+    assert window.worker.pending == 0
+
+    qtbot.waitUntil(screen.unlock_button.isEnabled, timeout=10_000)
+    unlock(qtbot, window)
+    assert window.is_unlocked
 
 
 def test_first_start_offers_to_create_a_profile_and_opens_it(
