@@ -28,6 +28,7 @@ def configure_logging(root: Path | None = None, *, level: int = logging.INFO) ->
     logger = logging.getLogger()
     for old in list(logger.handlers):
         logger.removeHandler(old)
+        old.close()
     logger.addHandler(handler)
     logger.setLevel(level)
     return path
