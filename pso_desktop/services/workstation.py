@@ -21,7 +21,8 @@ from pso_desktop.domain import CURRENT_FORM_VERSION
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
 from pso_desktop.storage.audit import AuditLog
-from pso_desktop.storage.database import open_database
+from pso_desktop.storage.database import integrity_problems, open_database, transaction
+from pso_desktop.storage.errors import DatabaseTamperedError
 from pso_desktop.storage.reports import ReportStore
 
 PSWP_LABEL = (
@@ -72,6 +73,7 @@ class Session:
         self._conn = conn
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
+        self._damaged = False  # set when tampering is found: from then on nothing is written
 
     def add_from_bytes(self, data: bytes, *, submit: bool = False, dry_run: bool = False) -> list[dict[str, Any]]:
         """Parse, validate and store every report in ``data`` in one transaction; InputRejected stores nothing."""
@@ -86,8 +88,20 @@ class Session:
 
     def add_reports(self, reports: list[dict[str, Any]], *, submit: bool = False) -> None:
         """Store already-validated wire-form reports in one transaction (queued for sending with ``submit``)."""
-        self.store.add_reports(reports, submit=submit)
-        self.audit.append("submit" if submit else "create", actor=self.profile, detail=f"{len(reports)} report(s)")
+        with transaction(self._conn):  # the reports and their audit entry, or neither
+            self.store.add_reports(reports, submit=submit)
+            self.audit.append(
+                "submit" if submit else "create", actor=self.profile, detail=f"{len(reports)} report(s)"
+            )
+
+    def verify_integrity(self) -> None:
+        """Check every page's HMAC (slow for large files: run it off the GUI thread); raise if tampered.
+
+        Writes nothing: a damaged file is left exactly as it was found, for IT to examine.
+        """
+        if integrity_problems(self._conn):
+            self._damaged = True
+            raise DatabaseTamperedError()
 
     def status_counts(self) -> dict[str, int]:
         return self.store.outbox_counts()
@@ -108,7 +122,8 @@ class Session:
 
     def close(self) -> None:
         try:
-            self.audit.append("lock", actor=self.profile)
+            if not self._damaged:
+                self.audit.append("lock", actor=self.profile)
         finally:
             self._conn.close()
 

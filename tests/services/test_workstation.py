@@ -21,7 +21,9 @@ from pso_desktop.security.errors import (
 )
 from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
-from pso_desktop.services.workstation import Workstation
+from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.storage.database import open_database
+from pso_desktop.storage.errors import DatabaseTamperedError
 from tests.support.memory_keyring import MemoryKeyring
 
 FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
@@ -158,3 +160,19 @@ def test_text_round_trips_through_the_encrypted_store_or_is_refused(
     shared_session.export_json(out)
     exported = {r["id"]: r for r in json.loads(out.read_text(encoding="utf-8"))["reports"]}
     assert exported[wire["id"]]["narrative"] == narrative
+
+
+def test_verify_integrity_detects_a_tampered_page_left_unchecked_at_open(workstation: Workstation, pso_home: Path):
+    with workstation.session("alice", SECRET) as session:  # enough pages that open() reads only a few of them
+        session.add_reports([validate_report(sample_report(random.Random(2), i)).export() for i in range(400)])
+    path = workstation.keys.database_path("alice")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    key = workstation.keys.unlock("alice", SECRET)
+    session = Session("alice", open_database(path, key, full_check=False))
+    before = path.read_bytes()
+    with pytest.raises(DatabaseTamperedError):
+        session.verify_integrity()
+    session.close()
+    assert path.read_bytes() == before
