@@ -7,6 +7,7 @@ database. It runs on the event loop thread only, so its counters need no locks.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -20,6 +21,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("pso_server")
 
 _UNLIMITED_PATHS = frozenset({"/healthz"})  # probes from a load balancer must never be rate-limited
 
@@ -124,9 +127,28 @@ class AdmissionMiddleware:
             if body is None:
                 await self._refuse(send, 413, "payload_too_large", too_big, limit=max_bytes)
                 return
-            await self._app(scope, _replay(body, receive), send)
+            await self._guarded(scope, _replay(body, receive), send)
         finally:
             state.in_flight -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Runs the application; a bug becomes a plain 500 Problem on a connection that stays usable."""
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._app(scope, receive, tracking_send)
+        except Exception:
+            # Logged with its traceback (exception text and code lines, never request bodies).
+            log.exception("Unexpected error while answering %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await self._refuse(send, 500, "internal_error", "The server failed unexpectedly; try again later.")
 
     async def _refuse(
         self,

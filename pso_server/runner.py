@@ -11,7 +11,6 @@ import asyncio
 import signal
 import socket
 import time
-from contextlib import suppress
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,6 +18,8 @@ from typing import Any
 import uvicorn
 
 from pso_server.admission import AdmissionState
+
+IDLE_CLOSE_GRACE = 1.0  # seconds an idle connection gets to finish its TLS close at shutdown
 
 
 class DrainingServer(uvicorn.Server):
@@ -40,25 +41,22 @@ class DrainingServer(uvicorn.Server):
             self.force_exit = True
         self.should_exit = True
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().startup(sockets=sockets)
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn closes idle keep-alive connections at shutdown, but a TLS close waits for the client's
+        # close_notify, and an idle client (say, a pooled connection nobody reads) never sends it: without
+        # this, one such client holds the whole shutdown for the graceful timeout (30 s).
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(IDLE_CLOSE_GRACE, self._abort_closing_connections)
+        try:
+            await super().shutdown(sockets=sockets)
+        finally:
+            timer.cancel()
 
-    def abort_connections(self) -> None:
-        """Drops every open connection at once (thread-safe). For in-process shutdown: an idle keep-alive
-        TLS client that never answers the TLS close would otherwise hold the shutdown for its full timeout."""
-        loop = getattr(self, "_loop", None)
-        if loop is None or loop.is_closed():
-            return
-
-        def abort() -> None:
-            for connection in list(self.server_state.connections):
-                transport = getattr(connection, "transport", None)
-                if transport is not None:
-                    transport.abort()
-
-        with suppress(RuntimeError):  # the loop finished meanwhile
-            loop.call_soon_threadsafe(abort)
+    def _abort_closing_connections(self) -> None:
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and transport.is_closing():
+                transport.abort()  # already closed by uvicorn: only the TLS goodbye is skipped
 
     def start_drain(self) -> None:
         """Answer 503 from now on, and stop after ``drain_seconds``."""

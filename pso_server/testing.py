@@ -114,9 +114,6 @@ def run_server(
             yield RunningServer(f"https://{url_host}:{port}", tls.ca_cert, folder, db, app, admission, config)
         finally:
             server.should_exit = True
-            thread.join(timeout=0.5)
-            if thread.is_alive():
-                server.abort_connections()
             thread.join(timeout=30)
             sock.close()
     finally:

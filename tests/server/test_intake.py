@@ -212,6 +212,7 @@ def test_one_batch_is_one_transaction(api: Api, server: RunningServer, db_url: s
     _fail_inserts_of(db_url, reports[2]["id"])
     response = api.post("/api/v1/reports/batch", token, json={"reports": reports})
     assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
     assert server.stats()["reports"] == 0 and server.stats()["revisions"] == 0
     _run_sql(db_url, "DROP TRIGGER fail_insert" + ("" if db_url.startswith("sqlite") else " ON report_revisions"))
     assert {r["status"] for r in api.batch(token, reports)} == {"created"}

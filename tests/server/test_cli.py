@@ -1,0 +1,233 @@
+"""``pso-server`` commands: exit codes and messages, add-user/set-status/stats on both backends, the demo,
+and the SIGTERM drain of a real ``serve`` process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from pso_desktop.domain.samples import sample_report
+from pso_server.cli import main
+from pso_server.tls import TlsFiles
+from tests.server.support import PASSWORD, Api, ServerFactory
+
+CLI = [sys.executable, "-m", "pso_server.cli"]
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = "") -> tuple[int, str, str]:
+    """Runs the command in-process; returns (exit code, stdout, stderr)."""
+    old = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+    finally:
+        sys.stdin = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _session(ca: str | Path) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(ca)
+    return session
+
+
+def test_add_user_then_sign_in(
+    make_server: ServerFactory, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(
+        ["add-user", "nurse1", "--role", "reporter", "--facility", "St Mary", "--password-stdin", "--db", db_url],
+        capsys,
+        stdin=PASSWORD + "\n",
+    )
+    assert (code, err) == (0, "")
+    assert "nurse1" in out and PASSWORD not in out
+    with make_server() as server, Api(server) as api:
+        assert api.login("nurse1")["user"]["facility"] == "St Mary"
+
+
+def test_add_user_refusals(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["add-user", "nurse1", "--role", "reporter", "--db", db_url], capsys)
+    assert code == 2 and "--password-stdin" in err
+    code, _, err = _run(
+        ["add-user", "nurse1", "--role", "reporter", "--password-stdin", "--db", db_url], capsys, stdin="short\n"
+    )
+    assert code == 1 and err.count("\n") == 1 and "at least 10 characters" in err
+    argv = ["add-user", "nurse1", "--role", "reporter", "--password-stdin", "--db", db_url]
+    assert _run(argv, capsys, stdin=PASSWORD + "\n")[0] == 0
+    code, _, err = _run(argv, capsys, stdin=PASSWORD + "\n")
+    assert code == 1 and "already exists" in err and "Traceback" not in err
+    code, _, err = _run(["add-user", "x", "--role", "admin", "--password-stdin"], capsys)
+    assert code == 2
+
+
+def test_stats_and_set_status(make_server: ServerFactory, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = random.Random(3)
+    reports = [sample_report(rng, n) for n in range(3)]
+    with make_server() as server, Api(server) as api:
+        token = api.user("nurse1")
+        results = api.batch(token, reports)
+        api.batch(token, reports[:2])
+        code, out, _ = _run(["stats", "--json", "--db", db_url], capsys)
+        assert code == 0
+        assert json.loads(out) == {
+            "reports": 3,
+            "revisions": 3,
+            "duplicates_refused": 2,
+            "rejected": 0,
+            "conflicts": 0,
+            "stale": 0,
+        }
+        code, out, _ = _run(
+            ["set-status", results[0]["server_ref"], "closed", "--note", "Done.", "--db", db_url], capsys
+        )
+        assert code == 0 and results[0]["server_ref"] in out
+        changes = api.statuses(token)["changes"]
+        assert [(c["id"], c["status"], c["note"]) for c in changes[-1:]] == [(reports[0]["id"], "closed", "Done.")]
+        code, _, err = _run(["set-status", "PSO-2026-999999", "closed", "--db", db_url], capsys)
+        assert code == 1 and "No report" in err
+
+
+def test_storage_failures_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for url in (f"{tmp_path}/missing/dir/x.db", "postgresql://nobody:secret@127.0.0.1:9/none", "mysql://x/y"):
+        code, _, err = _run(["stats", "--db", url], capsys)
+        assert code == 1, url
+        assert err.count("\n") == 1 and "Traceback" not in err and "secret" not in err
+
+
+def test_serve_refuses_plain_http_except_explicit_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["serve"], capsys)
+    assert code == 2 and "HTTPS is required" in err
+    code, _, err = _run(["serve", "--insecure-loopback", "--host", "0.0.0.0"], capsys)
+    assert code == 2 and "loopback" in err
+    code, _, err = _run(["serve", "--tls-cert", "cert.pem"], capsys)
+    assert code == 2 and "both" in err
+    code, _, err = _run(["serve", "--tls-cert", "nope.pem", "--tls-key", "nope.pem"], capsys)
+    assert code == 1 and "does not exist" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _healthz(session: requests.Session, url: str, wanted: int, timeout: float = 20.0) -> requests.Response:
+    """Polls /healthz until it answers ``wanted`` (connection refusals while starting are retried)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = session.get(f"{url}/healthz", timeout=5)
+            if response.status_code == wanted:
+                return response
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"/healthz did not answer {wanted} within {timeout} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def serve_process(tls_files: TlsFiles, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "served.db"),
+            "--tls-cert",
+            str(tls_files.server_cert),
+            "--tls-key",
+            str(tls_files.server_key),
+            "--drain-seconds",
+            "2",
+            "--no-access-log",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        yield proc, f"https://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_sigterm_drains_with_503_then_exits_cleanly(
+    serve_process: tuple[subprocess.Popen[str], str], tls_files: TlsFiles
+) -> None:
+    proc, url = serve_process
+    with _session(tls_files.ca_cert) as session:
+        _healthz(session, url, 200)
+        proc.send_signal(signal.SIGTERM)
+        draining = _healthz(session, url, 503, timeout=5)
+        assert draining.headers["Retry-After"] == "5"
+        assert draining.json()["error"] == "draining"
+    assert proc.wait(timeout=15) == 0
+
+
+def test_demo_gives_a_working_tls_server_in_one_command(server_home: Path) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--port", "0", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        details = json.loads(proc.stdout.readline())
+        assert details["url"].startswith("https://127.0.0.1:")
+        assert Path(details["ca_file"]).is_relative_to(server_home)
+        demo = details["accounts"]["demo"]
+        with _session(details["ca_file"]) as session:
+            _healthz(session, details["url"], 200)
+            login = session.post(
+                f"{details['url']}/api/v1/auth/login",
+                json={"username": "demo", "password": demo["password"]},
+                timeout=10,
+            )
+            assert login.status_code == 200
+            token = login.json()["access_token"]
+            report = sample_report(random.Random(1))
+            sent = session.post(
+                f"{details['url']}/api/v1/reports/batch",
+                json={"reports": [report]},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert sent.json()["results"][0]["status"] == "created"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_demo_refuses_a_busy_port(server_home: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([*CLI, "demo", "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "Cannot listen" in done.stderr
