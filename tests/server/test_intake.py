@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pso_desktop.domain import ReportInvalid, validate_report
+from pso_desktop.domain import ReportInvalid, content_hash, validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_server import store
 from pso_server.testing import RunningServer
@@ -66,7 +66,11 @@ def test_the_stored_body_is_the_validated_canonical_report(api: Api, server: Run
     token = api.user("nurse1")
     report = _named(2)
     api.batch(token, [report])
-    assert _stored(server, report["id"], 1) == validate_report(report).export()
+    wire = validate_report(report).export()
+    assert _stored(server, report["id"], 1) == wire
+    with server.db.reader() as tx:
+        stored_hash = tx.one("SELECT content_hash FROM report_revisions WHERE report_id = ?", (report["id"],))
+    assert stored_hash == (content_hash(wire),)
 
 
 def test_same_report_sent_ten_times_at_once_is_stored_once(api: Api, server: RunningServer) -> None:
