@@ -9,6 +9,8 @@ import ssl
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from pso_desktop.domain.samples import sample_report
 from pso_server.tls import TlsFiles
 from tests.server.support import Api, ServerFactory
@@ -138,3 +140,26 @@ def _wait_for_status(api: Api, wanted: int) -> Any:
             assert response.status_code == wanted
             return response
         time.sleep(0.05)
+
+
+def test_a_lost_database_connection_is_503_then_recovers(api: Api, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("needs a database server whose connections can be cut (PostgreSQL)")
+    import psycopg
+
+    token = api.user("nurse1")
+    assert api.get("/api/v1/reference", token).status_code == 200
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        # Cut every other connection to this database: the server's pooled connections die under it.
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    answers = [api.get("/api/v1/reference", token) for _ in range(10)]
+    codes = [a.status_code for a in answers]
+    assert set(codes) <= {200, 503}
+    assert 503 in codes, codes
+    failed = answers[codes.index(503)]
+    assert failed.json()["error"] == "storage_unavailable"
+    assert failed.headers["Retry-After"] == "5"
+    assert codes[-1] == 200  # broken connections are discarded, fresh ones work
