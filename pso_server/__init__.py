@@ -1,0 +1,7 @@
+"""The reference PSO server for PSO Desktop: authenticated, idempotent batch intake over TLS.
+
+Shares only :mod:`pso_desktop.domain` with the client. Entry points: the ``pso-server`` command
+(:mod:`pso_server.cli`), the application factory :func:`pso_server.app.create_app`, and
+:func:`pso_server.testing.run_server` to run it in-process for tests, benchmarks and demos.
+See docs/server.md.
+"""

@@ -22,7 +22,7 @@ from pso_desktop.domain import CURRENT_FORM_VERSION
 from pso_desktop.domain.catalogue import available_versions
 from pso_server import schemas, store
 from pso_server.admission import AdmissionMiddleware, AdmissionState
-from pso_server.auth import Authenticator, AuthFailed, Principal, TooManyAttempts
+from pso_server.auth import Authenticator, AuthFailed, Principal, TokenPair, TooManyAttempts
 from pso_server.config import ServerConfig
 from pso_server.errors import StorageUnavailable, UnknownReport
 from pso_server.intake import ingest_batch
@@ -110,7 +110,7 @@ def _user_info(user: store.User) -> schemas.UserInfo:
     return schemas.UserInfo(username=user.username, role=user.role, facility=user.facility)  # type: ignore[arg-type]
 
 
-def _tokens(pair: Any) -> schemas.TokenResponse:
+def _tokens(pair: TokenPair) -> schemas.TokenResponse:
     return schemas.TokenResponse(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,

@@ -110,7 +110,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         request_burst=args.burst,
         max_in_flight=args.max_in_flight,
     )
-    if min(limits.max_reports_per_batch, limits.max_body_bytes, limits.request_burst, limits.max_in_flight) < 1:
+    counts = (limits.max_reports_per_batch, limits.max_body_bytes, limits.request_burst, limits.max_in_flight)
+    if min(counts) < 1 or limits.requests_per_second <= 0 or args.drain_seconds < 0:
         raise UsageError("limits must be positive numbers")
     return ServerConfig(limits=limits, drain_seconds=args.drain_seconds)
 

@@ -757,18 +757,17 @@ def set_status(
 ) -> StatusChange:
     """Records a status change made at the PSO. The report must exist (see :func:`get_report`)."""
     report = get_report(tx, report_id)
-    when = _day_start(now) if report.is_anonymous and by_user is None else now
     row = tx.one(
         "INSERT INTO status_changes (report_id, status, note, changed_at, changed_by) VALUES (?, ?, ?, ?, ?) "
         "RETURNING seq",
-        (report.id, status, note, when, by_user),
+        (report.id, status, note, now, by_user),
     )
     assert row is not None
     tx.execute(
         "UPDATE reports SET status = ?, status_note = ?, status_changed_at = ? WHERE id = ?",
-        (status, note, when, report.id),
+        (status, note, now, report.id),
     )
-    return StatusChange(int(row[0]), report.id, report.server_ref, status, note, when)
+    return StatusChange(int(row[0]), report.id, report.server_ref, status, note, now)
 
 
 _CHANGE_COLUMNS = "c.seq, c.report_id, r.received_year, r.seq, c.status, c.note, c.changed_at"
