@@ -6,6 +6,8 @@ Exit codes: 0 success, 1 failure (one plain line on stderr, no traceback), 2 usa
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import secrets
 import shutil
@@ -87,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     set_status.add_argument("status", choices=store.STATUSES)
     set_status.add_argument("--note", help="a message the reporter will see")
     _db_arg(set_status)
+
+    units = commands.add_parser("set-units", help="replace the list of units/locations offered to clients")
+    units.add_argument("file", type=Path, help="CSV with columns code,name (header row) or JSON [{code, name}]")
+    _db_arg(units)
 
     stats = commands.add_parser("stats", help="counts of reports held and intake outcomes")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
@@ -193,6 +199,37 @@ def cmd_set_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_units(path: Path) -> list[tuple[str, str]]:
+    """Units from a CSV (header ``code,name``) or JSON (``[{"code", "name"}]``) file. Raises InvalidInput."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            f"Cannot read {path} ({type(exc).__name__}); check the path and that it is UTF-8."
+        ) from None
+    try:
+        rows = json.loads(text) if path.suffix.lower() == ".json" else list(csv.DictReader(io.StringIO(text)))
+        units = [(str(row["code"]).strip(), str(row["name"]).strip()) for row in rows]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"{path} must list units with a 'code' and a 'name' each.") from None
+    codes = [code for code, _ in units]
+    if not units or not all(code and name for code, name in units) or len(set(codes)) != len(codes):
+        raise InvalidInput(f"{path} must list at least one unit, each with a unique code and a name.")
+    return units
+
+
+def cmd_set_units(args: argparse.Namespace) -> int:
+    units = read_units(args.file)
+    db = _open_db(args.db)
+    try:
+        with db.transaction() as tx:
+            store.replace_units(tx, units)
+    finally:
+        db.close()
+    print(f"{len(units)} units set.")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     db = _open_db(args.db)
     try:
@@ -251,6 +288,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "add-user": cmd_add_user,
     "set-status": cmd_set_status,
+    "set-units": cmd_set_units,
     "stats": cmd_stats,
     "demo": cmd_demo,
 }

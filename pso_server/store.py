@@ -821,3 +821,9 @@ def current_statuses(tx: Tx, viewer: User, report_ids: Sequence[str]) -> list[St
 
 def list_units(tx: Tx) -> list[tuple[str, str]]:
     return [(str(code), str(name)) for code, name in tx.all("SELECT code, name FROM units ORDER BY code")]
+
+
+def replace_units(tx: Tx, units: Sequence[tuple[str, str]]) -> None:
+    """Replaces the whole unit list (what clients offer as event locations)."""
+    tx.execute("DELETE FROM units")
+    tx.executemany("INSERT INTO units (code, name) VALUES (?, ?)", units)

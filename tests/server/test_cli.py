@@ -231,3 +231,26 @@ def test_demo_refuses_a_busy_port(server_home: Path) -> None:
         done = subprocess.run([*CLI, "demo", "--port", str(port)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Cannot listen" in done.stderr
+
+
+def test_set_units_replaces_the_reference_list(
+    make_server: ServerFactory, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    units_csv = tmp_path / "units.csv"
+    units_csv.write_text("code,name\n3N-CARD,3 North Cardiology\nED,Emergency Department\n", encoding="utf-8")
+    code, out, err = _run(["set-units", str(units_csv), "--db", db_url], capsys)
+    assert (code, err) == (0, "") and "2 units" in out
+    with make_server() as server, Api(server) as api:
+        token = api.user("nurse1")
+        units = api.get("/api/v1/reference", token).json()["units"]
+        assert units == [
+            {"code": "3N-CARD", "name": "3 North Cardiology"},
+            {"code": "ED", "name": "Emergency Department"},
+        ]
+    units_json = tmp_path / "units.json"
+    for bad in ('[{"code": "ED"}]', '[{"code": "ED", "name": "A"}, {"code": "ED", "name": "B"}]', "[]", "{"):
+        units_json.write_text(bad, encoding="utf-8")
+        code, _, err = _run(["set-units", str(units_json), "--db", db_url], capsys)
+        assert code == 1 and err.count("\n") == 1, bad
+    code, _, err = _run(["set-units", str(tmp_path / "missing.csv"), "--db", db_url], capsys)
+    assert code == 1 and "Cannot read" in err
