@@ -129,6 +129,10 @@ def _listen(host: str, port: int) -> socket.socket:
         raise ServerError(f"Cannot listen on {host}:{port} ({exc.strerror}); choose another --port.") from None
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def _run(
     db: Database, config: ServerConfig, sock: socket.socket, cert: Path | None, key: Path | None, access_log: bool
 ) -> None:
@@ -136,6 +140,9 @@ def _run(
     admission = AdmissionState()
     app = create_app(db, config, admission=admission)
     settings = uvicorn_config(app, tls_cert=cert, tls_key=key, access_log=access_log, log_config=LOGGING_CONFIG)
+    host, port = sock.getsockname()[:2]
+    scheme = "https" if cert else "http"
+    print(f"PSO server listening on {scheme}://{_url_host(host)}:{port} ({db.dialect.name})", flush=True)
     try:
         DrainingServer(settings, admission, config.drain_seconds).run(sockets=[sock])
     finally:

@@ -8,6 +8,7 @@ requests in flight. A second SIGTERM, or SIGINT (Ctrl+C), skips the drain.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 import time
@@ -18,6 +19,8 @@ from typing import Any
 import uvicorn
 
 from pso_server.admission import AdmissionState
+
+log = logging.getLogger("uvicorn.error")  # uvicorn's own server log, so the line shows up beside its own
 
 IDLE_CLOSE_GRACE = 1.0  # seconds an idle connection gets to finish its TLS close at shutdown
 
@@ -62,6 +65,10 @@ class DrainingServer(uvicorn.Server):
         """Answer 503 from now on, and stop after ``drain_seconds``."""
         self.admission.draining = True
         self._drain_until = time.monotonic() + self.drain_seconds
+        log.info(
+            "Draining: answering 503 for %.0f s, then stopping (send SIGTERM again to stop now).",
+            self.drain_seconds,
+        )
 
     async def on_tick(self, counter: int) -> bool:
         if self._drain_until is not None and time.monotonic() >= self._drain_until:

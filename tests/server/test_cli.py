@@ -122,12 +122,6 @@ def test_serve_refuses_plain_http_except_explicit_loopback(capsys: pytest.Captur
     assert code == 1 and "does not exist" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _healthz(session: requests.Session, url: str, wanted: int, timeout: float = 20.0) -> requests.Response:
     """Polls /healthz until it answers ``wanted`` (connection refusals while starting are retried)."""
     deadline = time.monotonic() + timeout
@@ -145,13 +139,12 @@ def _healthz(session: requests.Session, url: str, wanted: int, timeout: float = 
 
 @pytest.fixture
 def serve_process(tls_files: TlsFiles, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = _free_port()
     proc = subprocess.Popen(
         [
             *CLI,
             "serve",
             "--port",
-            str(port),
+            "0",
             "--db",
             str(tmp_path / "served.db"),
             "--tls-cert",
@@ -168,7 +161,10 @@ def serve_process(tls_files: TlsFiles, tmp_path: Path) -> Iterator[tuple[subproc
         env={**os.environ},
     )
     try:
-        yield proc, f"https://127.0.0.1:{port}"
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "PSO server listening on https://127.0.0.1:PORT (sqlite)"
+        assert line.startswith("PSO server listening on https://127.0.0.1:"), line
+        yield proc, line.split()[4]
     finally:
         if proc.poll() is None:
             proc.kill()
