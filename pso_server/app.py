@@ -149,6 +149,7 @@ def create_app(
     config = config or ServerConfig()
     admission = admission or AdmissionState()
     auth = Authenticator(db, config)
+    auth.warm_up()
     limits = config.limits
     app = FastAPI(
         title="PSO reference server",

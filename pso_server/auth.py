@@ -125,6 +125,10 @@ class Authenticator:
         self._db = db
         self._config = config
 
+    def warm_up(self) -> None:
+        """Computes the dummy hash now, so the first sign-in for an unknown name is not slower than later ones."""
+        _dummy_hash(self._config.kdf)
+
     def add_user(self, username: str, password: str, role: str, facility: str) -> User:
         """Creates an account. Raises InvalidInput or UserExists."""
         username = username.strip()
@@ -154,7 +158,7 @@ class Authenticator:
                         "Too many failed sign-ins; wait a few minutes and try again.", max(wait, 1)
                     )
             found = store.find_user(tx, username.strip())
-        # The KDF runs outside any transaction: it takes tens of milliseconds and needs no lock.
+        # The KDF runs outside any transaction: it takes a good part of a second and needs no lock.
         kdf = self._config.kdf
         if found is None:
             _verify(kdf, _dummy_hash(kdf), password)
