@@ -14,6 +14,10 @@ class DatabaseURLInvalid(ServerError):
     """The ``--db`` value is neither an SQLite path/URL nor a ``postgresql://`` URL."""
 
 
+class SchemaTooNew(ServerError):
+    """The database was created by a newer version of the server; it is left untouched."""
+
+
 class StorageUnavailable(ServerError):
     """The database cannot be reached or is busy; the request may be retried later."""
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pso_server.errors import DatabaseURLInvalid, StorageUnavailable, UnknownReport, UserExists
+from pso_server.errors import DatabaseURLInvalid, SchemaTooNew, StorageUnavailable, UnknownReport, UserExists
 
 SCHEMA_VERSION = 1
 ROLES = ("reporter", "risk_manager")
@@ -237,7 +237,11 @@ class Database:
     def open(cls, url: str, *, pool_size: int = 8) -> Database:
         """Connects, creates the schema if missing and seeds the default units. Raises StorageUnavailable."""
         db = cls(url, pool_size=pool_size)
-        db.create_schema()
+        try:
+            db.create_schema()
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def _acquire(self) -> Any:
@@ -317,6 +321,11 @@ class Database:
                 "INSERT INTO schema_meta (key, value) VALUES ('version', ?) ON CONFLICT (key) DO NOTHING",
                 (str(SCHEMA_VERSION),),
             )
+            found = tx.one("SELECT value FROM schema_meta WHERE key = 'version'")
+            if found is None or int(found[0]) > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    "This database was written by a newer pso-server; upgrade pso-server before using it."
+                )
             if tx.one("SELECT COUNT(*) FROM units") == (0,):
                 tx.executemany("INSERT INTO units (code, name) VALUES (?, ?)", DEFAULT_UNITS)
 

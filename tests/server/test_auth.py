@@ -5,6 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+import requests
+
 from pso_server.auth import hash_password
 from pso_server.config import KdfParams
 from pso_server.testing import RunningServer
@@ -203,3 +206,13 @@ def test_the_database_holds_no_password_or_token_in_clear(api: Api, server: Runn
 def test_production_password_hash_is_memory_hard_argon2id() -> None:
     encoded = hash_password("a long enough password", KdfParams())
     assert encoded.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+def test_the_server_speaks_only_verified_tls(server: RunningServer) -> None:
+    with requests.Session() as plain:
+        plain.trust_env = False
+        with pytest.raises(requests.exceptions.SSLError):
+            plain.get(f"{server.base_url}/healthz", verify=True, timeout=10)  # the system trust store
+        http_url = server.base_url.replace("https://", "http://")
+        with pytest.raises(requests.exceptions.ConnectionError):  # plain HTTP gets no answer at all
+            plain.get(f"{http_url}/healthz", timeout=10)

@@ -250,3 +250,37 @@ def test_set_units_replaces_the_reference_list(
         assert code == 1 and err.count("\n") == 1, bad
     code, _, err = _run(["set-units", str(tmp_path / "missing.csv"), "--db", db_url], capsys)
     assert code == 1 and "Cannot read" in err
+
+
+def test_a_newer_database_is_refused_untouched(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["stats", "--db", db_url], capsys)[0] == 0  # creates the schema
+    from pso_server.store import Database
+
+    db = Database(db_url)
+    with db.transaction() as tx:
+        tx.execute("UPDATE schema_meta SET value = '99' WHERE key = 'version'")
+    db.close()
+    code, _, err = _run(["stats", "--db", db_url], capsys)
+    assert code == 1 and "newer pso-server" in err and err.count("\n") == 1
+
+
+def test_insecure_loopback_serves_plain_http_on_loopback_only(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--insecure-loopback", "--db", str(tmp_path / "dev.db"), "--no-access-log"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("PSO server listening on http://127.0.0.1:"), line
+        with requests.Session() as session:
+            session.trust_env = False
+            assert _healthz(session, line.split()[4], 200).json()["status"] == "ok"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
