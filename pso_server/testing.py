@@ -25,10 +25,14 @@ from pso_server import store
 from pso_server.admission import AdmissionState
 from pso_server.app import create_app
 from pso_server.auth import Authenticator
-from pso_server.config import ServerConfig
+from pso_server.config import KdfParams, ServerConfig
 from pso_server.runner import DrainingServer, bind, uvicorn_config
 from pso_server.store import Database, StatusChange, User
 from pso_server.tls import TlsFiles, make_demo_tls
+
+TEST_KDF = KdfParams(time_cost=1, memory_kib=1024, parallelism=1)
+"""Still argon2id, but cheap: pass ``ServerConfig(kdf=TEST_KDF)`` in tests that create and sign in many
+accounts (the production cost, about half a second per hash, would make a suite take minutes)."""
 
 
 @dataclass

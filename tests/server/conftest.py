@@ -14,14 +14,12 @@ from typing import Any
 import pytest
 import trustme
 
-from pso_server.config import KdfParams, Limits, ServerConfig
-from pso_server.testing import RunningServer, run_server
+from pso_server.config import Limits, ServerConfig
+from pso_server.testing import TEST_KDF, RunningServer, run_server
 from pso_server.tls import TlsFiles
 from tests.server.support import Api, FakeClock, ServerFactory
 
 POSTGRES_ENV = "PSO_TEST_POSTGRES_URL"
-# argon2id, but cheap: the production cost (64 MiB, 3 passes) would make the suite take minutes.
-FAST_KDF = KdfParams(time_cost=1, memory_kib=1024, parallelism=1)
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +86,7 @@ def make_server(db_url: str, tls_files: TlsFiles, tmp_path: Path, clock: FakeClo
     def factory(**overrides: Any) -> Iterator[RunningServer]:
         limit_fields = {k: v for k, v in overrides.items() if k in Limits.__dataclass_fields__}
         config_fields = {k: v for k, v in overrides.items() if k not in limit_fields}
-        config = ServerConfig(kdf=FAST_KDF, clock=clock, drain_seconds=0.5)
+        config = ServerConfig(kdf=TEST_KDF, clock=clock, drain_seconds=0.5)
         config = replace(config, limits=replace(config.limits, **limit_fields), **config_fields)
         with run_server(db_url=db_url, data_dir=tmp_path / "server", config=config, tls=tls_files) as server:
             yield server
