@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
 from pso_server.config import Limits, ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
-from pso_server.tls import TlsFiles
+from pso_server.tls import TlsFiles, make_demo_tls
 from tests.server.support import Api, FakeClock, ServerFactory
 
 POSTGRES_ENV = "PSO_TEST_POSTGRES_URL"
@@ -32,16 +31,7 @@ def server_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """One throwaway CA and loopback certificate for the whole run (no trust store is touched)."""
-    folder = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
-    files = TlsFiles(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
-    ca.cert_pem.write_to_path(str(files.ca_cert))
-    cert.cert_chain_pems[0].write_to_path(str(files.server_cert))
-    for pem in cert.cert_chain_pems[1:]:
-        pem.write_to_path(str(files.server_cert), append=True)
-    cert.private_key_pem.write_to_path(str(files.server_key))
-    return files
+    return make_demo_tls(tmp_path_factory.mktemp("tls"))
 
 
 @contextmanager

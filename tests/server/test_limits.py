@@ -6,6 +6,7 @@ import json
 import random
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,8 +132,6 @@ def test_overload_answers_503_while_the_server_is_full(make_server: ServerFactor
 
 
 def _wait_for_status(api: Api, wanted: int) -> Any:
-    import time
-
     deadline = time.monotonic() + 5
     while True:
         response = api.get("/healthz")
