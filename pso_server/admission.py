@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pso_server.config import Limits
@@ -61,7 +61,6 @@ class AdmissionState:
 
     draining: bool = False
     in_flight: int = 0
-    refused: dict[int, int] = field(default_factory=dict)
 
 
 def problem_body(error: str, message: str, limit: int | None = None) -> bytes:
@@ -160,7 +159,6 @@ class AdmissionMiddleware:
         retry_after: int | None = None,
         limit: int | None = None,
     ) -> None:
-        self._state.refused[status] = self._state.refused.get(status, 0) + 1
         body = problem_body(error, message, limit)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if retry_after is not None:
