@@ -13,7 +13,8 @@ import secrets
 import shutil
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_db(url: str | None) -> Database:
-    return Database.open(url or default_db_url())
+@contextmanager
+def _database(url: str | None) -> Iterator[Database]:
+    """The ``--db`` database (default: the data folder's SQLite file), closed when the block ends."""
+    db = Database.open(url or default_db_url())
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
@@ -162,12 +169,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise ServerError(f"The TLS file {path} does not exist; check the path.")
     config = _config(args)
-    db = _open_db(args.db)
-    try:
+    with _database(args.db) as db:
         sock = _listen(args.host, args.port)
         _run(db, config, sock, args.tls_cert, args.tls_key, not args.no_access_log)
-    finally:
-        db.close()
     return 0
 
 
@@ -185,23 +189,16 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     if not args.password_stdin:
         raise UsageError("add-user reads the password from standard input: add --password-stdin")
     password = _read_password()
-    db = _open_db(args.db)
-    try:
+    with _database(args.db) as db:
         user = Authenticator(db, ServerConfig()).add_user(args.name, password, args.role, args.facility)
-    finally:
-        db.close()
     print(f"Created {user.role} account {user.username!r} at {user.facility!r}.")
     return 0
 
 
 def cmd_set_status(args: argparse.Namespace) -> int:
-    db = _open_db(args.db)
-    try:
-        with db.transaction() as tx:
-            report = store.get_report(tx, args.report)
-            change = store.set_status(tx, report.id, args.status, args.note, None, ServerConfig().clock())
-    finally:
-        db.close()
+    with _database(args.db) as db, db.transaction() as tx:
+        report = store.get_report(tx, args.report)
+        change = store.set_status(tx, report.id, args.status, args.note, None, ServerConfig().clock())
     print(f"{change.server_ref} ({change.report_id}) is now {change.status}.")
     return 0
 
@@ -227,23 +224,15 @@ def read_units(path: Path) -> list[tuple[str, str]]:
 
 def cmd_set_units(args: argparse.Namespace) -> int:
     units = read_units(args.file)
-    db = _open_db(args.db)
-    try:
-        with db.transaction() as tx:
-            store.replace_units(tx, units)
-    finally:
-        db.close()
+    with _database(args.db) as db, db.transaction() as tx:
+        store.replace_units(tx, units)
     print(f"{len(units)} units set.")
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    db = _open_db(args.db)
-    try:
-        with db.reader() as tx:
-            counts = store.stats(tx)
-    finally:
-        db.close()
+    with _database(args.db) as db, db.reader() as tx:
+        counts = store.stats(tx)
     if args.json:
         print(json.dumps(counts))
     else:
@@ -257,37 +246,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     shutil.rmtree(folder, ignore_errors=True)  # a demo starts from nothing: new CA, new database, new passwords
     folder.mkdir(parents=True, mode=0o700)
     tls = make_demo_tls(folder)
-    db = Database.open(f"sqlite:///{folder / 'demo.db'}")
-    config = ServerConfig()
-    accounts: dict[str, Any] = {}
-    auth = Authenticator(db, config)
-    for username, role in (("demo", "reporter"), ("demo-manager", "risk_manager")):
-        password = secrets.token_urlsafe(12)
-        auth.add_user(username, password, role, "Demo Hospital")
-        accounts[username] = {"password": password, "role": role}
-    try:
+    with _database(f"sqlite:///{folder / 'demo.db'}") as db:
+        config = ServerConfig()
+        accounts: dict[str, Any] = {}
+        auth = Authenticator(db, config)
+        for username, role in (("demo", "reporter"), ("demo-manager", "risk_manager")):
+            password = secrets.token_urlsafe(12)
+            auth.add_user(username, password, role, "Demo Hospital")
+            accounts[username] = {"password": password, "role": role}
         sock = _listen("127.0.0.1", args.port)
-    except ServerError:
-        db.close()
-        raise
-    port = sock.getsockname()[1]
-    url = f"https://127.0.0.1:{port}"
-    if args.json:
-        print(json.dumps({"url": url, "ca_file": str(tls.ca_cert), "accounts": accounts}), flush=True)
-    else:
-        print(f"PSO demo server (training data only) at {url}")
-        print(f"CA certificate to trust: {tls.ca_cert}")
-        for username, info in accounts.items():
-            print(f"Account: {username}  password: {info['password']}  ({info['role']})")
-        print(
-            f"Try: pso-desktop login --server {url} --user demo --ca-file {tls.ca_cert} --password-stdin\n"
-            "Stop with Ctrl+C.",
-            flush=True,
-        )
-    try:
+        url = f"https://127.0.0.1:{sock.getsockname()[1]}"
+        if args.json:
+            print(json.dumps({"url": url, "ca_file": str(tls.ca_cert), "accounts": accounts}), flush=True)
+        else:
+            print(f"PSO demo server (training data only) at {url}")
+            print(f"CA certificate to trust: {tls.ca_cert}")
+            for username, info in accounts.items():
+                print(f"Account: {username}  password: {info['password']}  ({info['role']})")
+            print(
+                f"Try: pso-desktop login --server {url} --user demo --ca-file {tls.ca_cert} --password-stdin\n"
+                "Stop with Ctrl+C.",
+                flush=True,
+            )
         _run(db, config, sock, tls.server_cert, tls.server_key, access_log=False)
-    finally:
-        db.close()
     return 0
 
 

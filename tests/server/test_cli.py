@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import signal
 import socket
@@ -13,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -137,60 +137,45 @@ def _healthz(session: requests.Session, url: str, wanted: int, timeout: float = 
         time.sleep(0.1)
 
 
-@pytest.fixture
-def serve_process(tls_files: TlsFiles, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    proc = subprocess.Popen(
-        [
-            *CLI,
-            "serve",
-            "--port",
-            "0",
-            "--db",
-            str(tmp_path / "served.db"),
-            "--tls-cert",
-            str(tls_files.server_cert),
-            "--tls-key",
-            str(tls_files.server_key),
-            "--drain-seconds",
-            "2",
-            "--no-access-log",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ},
-    )
+@contextmanager
+def _cli_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Starts ``pso-server ARGS`` and yields it with its first output line; killed afterwards if still up."""
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()  # "PSO server listening on https://127.0.0.1:PORT (sqlite)"
-        assert line.startswith("PSO server listening on https://127.0.0.1:"), line
-        yield proc, line.split()[4]
+        yield proc, proc.stdout.readline()
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
 
 
-def test_sigterm_drains_with_503_then_exits_cleanly(
-    serve_process: tuple[subprocess.Popen[str], str], tls_files: TlsFiles
-) -> None:
-    proc, url = serve_process
-    with _session(tls_files.ca_cert) as session:
+def test_sigterm_drains_with_503_then_exits_cleanly(tls_files: TlsFiles, tmp_path: Path) -> None:
+    serve = [
+        "serve",
+        "--port",
+        "0",
+        "--db",
+        str(tmp_path / "served.db"),
+        "--no-access-log",
+        "--drain-seconds",
+        "2",
+    ]
+    tls = ["--tls-cert", str(tls_files.server_cert), "--tls-key", str(tls_files.server_key)]
+    with _cli_process(*serve, *tls) as (proc, line), _session(tls_files.ca_cert) as session:
+        assert line.startswith("PSO server listening on https://127.0.0.1:"), line
+        url = line.split()[4]
         _healthz(session, url, 200)
         proc.send_signal(signal.SIGTERM)
         draining = _healthz(session, url, 503, timeout=5)
         assert draining.headers["Retry-After"] == "5"
         assert draining.json()["error"] == "draining"
-    assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=15) == 0
 
 
 def test_demo_gives_a_working_tls_server_in_one_command(server_home: Path) -> None:
-    proc = subprocess.Popen(
-        [*CLI, "demo", "--port", "0", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        details = json.loads(proc.stdout.readline())
+    with _cli_process("demo", "--port", "0", "--json") as (proc, line):
+        details = json.loads(line)
         assert details["url"].startswith("https://127.0.0.1:")
         assert Path(details["ca_file"]).is_relative_to(server_home)
         demo = details["accounts"]["demo"]
@@ -213,10 +198,6 @@ def test_demo_gives_a_working_tls_server_in_one_command(server_home: Path) -> No
             assert sent.json()["results"][0]["status"] == "created"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=10)
 
 
 def test_demo_refuses_a_busy_port(server_home: Path) -> None:
@@ -265,22 +246,10 @@ def test_a_newer_database_is_refused_untouched(db_url: str, capsys: pytest.Captu
 
 
 def test_insecure_loopback_serves_plain_http_on_loopback_only(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", "--insecure-loopback", "--db", str(tmp_path / "dev.db"), "--no-access-log"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
+    serve = ["serve", "--port", "0", "--insecure-loopback", "--db", str(tmp_path / "dev.db"), "--no-access-log"]
+    with _cli_process(*serve) as (proc, line), requests.Session() as session:
         assert line.startswith("PSO server listening on http://127.0.0.1:"), line
-        with requests.Session() as session:
-            session.trust_env = False
-            assert _healthz(session, line.split()[4], 200).json()["status"] == "ok"
+        session.trust_env = False
+        assert _healthz(session, line.split()[4], 200).json()["status"] == "ok"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=10)
