@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,25 @@ class Question:
     questions: tuple[Question, ...] = ()  # the repeating group's own questions
 
     def answer(self, code: str) -> Answer | None:
-        return next((a for a in self.answers if a.code == code), None)
+        return self._answer_index.get(code)
+
+    @cached_property
+    def _answer_index(self) -> dict[str, Answer]:
+        return {a.code: a for a in self.answers}
+
+    @cached_property
+    def choices_text(self) -> str:
+        """The answers' display texts, for messages that list what may be chosen."""
+        return ", ".join(a.display for a in self.answers)
+
+    @cached_property
+    def children(self) -> QuestionIndex:
+        """The repeating group's own questions, indexed (empty for other types)."""
+        return QuestionIndex.of(self.questions)
 
     def applies(self, event_type: str, answers: Mapping[str, Any]) -> bool:
+        if not self.enable_when:  # most questions always apply; this is the hot path of server intake
+            return True
         return all(c.holds(event_type, answers) for c in self.enable_when)
 
     def describe_condition(self, questions: Mapping[str, Question]) -> str:
@@ -85,15 +101,36 @@ class Question:
 
 
 @dataclass(frozen=True)
+class QuestionIndex:
+    """A list of questions with lookups built once: by id, and the keys of their "please specify" texts."""
+
+    questions: tuple[Question, ...]
+    by_id: Mapping[str, Question]
+    specify_keys: frozenset[str]
+
+    @classmethod
+    def of(cls, questions: tuple[Question, ...]) -> QuestionIndex:
+        return cls(
+            questions,
+            {q.id: q for q in questions},
+            frozenset(f"{q.id}_specify" for q in questions if any(a.specify for a in q.answers)),
+        )
+
+
+@dataclass(frozen=True)
 class Module:
     key: str
     title: str
     category: str
     questions: tuple[Question, ...]
 
+    @cached_property
+    def index(self) -> QuestionIndex:
+        return QuestionIndex.of(self.questions)
+
     @property
-    def by_id(self) -> dict[str, Question]:
-        return {q.id: q for q in self.questions}
+    def by_id(self) -> Mapping[str, Question]:
+        return self.index.by_id
 
 
 @dataclass(frozen=True)
@@ -126,7 +163,11 @@ class Catalogue:
         return self.answer_sets[name]
 
     def codes(self, name: str) -> frozenset[str]:
-        return frozenset(a.code for a in self.answer_sets[name])
+        return self._code_sets[name]
+
+    @cached_property
+    def _code_sets(self) -> dict[str, frozenset[str]]:
+        return {name: frozenset(a.code for a in answers) for name, answers in self.answer_sets.items()}
 
     def display(self, name: str, code: str) -> str:
         found = next((a for a in self.answer_sets[name] if a.code == code), None)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pso_desktop.domain.catalogue import Catalogue, Question, load_catalogue
+from pso_desktop.domain.catalogue import Catalogue, Question, QuestionIndex, load_catalogue
 from pso_desktop.domain.models import _FORBIDDEN, Report
 
 YES, NO, UNKNOWN = "A15", "A18", "UNK"
@@ -411,20 +411,19 @@ def _module_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
         if answers is None:
             yield FieldError(f"modules.{key}", f"You chose {category.display}: answer its questions.")
             continue
-        yield from _module_answers(f"modules.{key}", module.title, module.questions, answers, r.event_type)
+        yield from _module_answers(f"modules.{key}", module.title, module.index, answers, r.event_type)
 
 
 def _module_answers(
-    prefix: str, title: str, questions: tuple[Question, ...], answers: Mapping[str, Any], event_type: str
+    prefix: str, title: str, index: QuestionIndex, answers: Mapping[str, Any], event_type: str
 ) -> Iterable[FieldError]:
-    by_id = {q.id: q for q in questions}
-    specify_keys = {f"{q.id}_specify": q for q in questions if any(a.specify for a in q.answers)}
+    by_id = index.by_id
     for key in answers:
-        if key not in by_id and key not in specify_keys:
+        if key not in by_id and key not in index.specify_keys:
             yield FieldError(
                 f"{prefix}.{key[:64]}", f"{key[:64]!r} is not a question of the {title} form; remove it."
             )
-    for q in questions:
+    for q in index.questions:
         path = f"{prefix}.{q.id}"
         value = answers.get(q.id)
         if not q.applies(event_type, answers):
@@ -455,7 +454,7 @@ def _module_answers(
 
 
 def _answer_errors(path: str, q: Question, value: Any, event_type: str) -> Iterable[FieldError]:
-    choices = ", ".join(a.display for a in q.answers)
+    choices = q.choices_text
     if q.type == "choice":
         if not isinstance(value, str) or q.answer(value) is None:
             yield FieldError(path, f"'{q.text}' needs one of: {choices}.")
@@ -487,7 +486,7 @@ def _answer_errors(path: str, q: Question, value: Any, event_type: str) -> Itera
             if not isinstance(item, Mapping):
                 yield FieldError(f"{path}.{i}", f"Each entry of '{q.text}' must be a group of answers.")
                 continue
-            yield from _module_answers(f"{path}.{i}", q.text, q.questions, item, event_type)
+            yield from _module_answers(f"{path}.{i}", q.text, q.children, item, event_type)
 
 
 def _text_errors(
