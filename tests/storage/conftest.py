@@ -33,8 +33,11 @@ def raw_connection(db_path: Path, key: bytes) -> Connection:
     """A bare SQLCipher connection that bypasses open_database (to play the attacker or an old app version)."""
     import sqlcipher3.dbapi2 as sqlcipher
 
+    from pso_desktop.storage.database import apply_cipher_settings
+
     conn = sqlcipher.connect(str(db_path), isolation_level=None)
     conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    apply_cipher_settings(conn)
     return conn
 
 
