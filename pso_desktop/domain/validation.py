@@ -424,8 +424,10 @@ def _module_answers(
                 f"{prefix}.{key[:64]}", f"{key[:64]!r} is not a question of the {title} form; remove it."
             )
     for q in index.questions:
-        path = f"{prefix}.{q.id}"
         value = answers.get(q.id)
+        if value is None and not q.required:
+            continue  # unanswered optional question: nothing can be wrong with it (the common case)
+        path = f"{prefix}.{q.id}"
         if not q.applies(event_type, answers):
             if value is not None:
                 yield FieldError(
