@@ -264,7 +264,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             for username, info in accounts.items():
                 print(f"Account: {username}  password: {info['password']}  ({info['role']})")
             print(
-                f"Try: pso-desktop login --server {url} --user demo --ca-file {tls.ca_cert} --password-stdin\n"
+                f"Try: curl --cacert {tls.ca_cert} {url}/healthz   (API contract: {url}/openapi.json)\n"
                 "Stop with Ctrl+C.",
                 flush=True,
             )
