@@ -16,19 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from pso_desktop.domain import ReportInvalid, report_json_schema
+from pso_desktop.domain import report_json_schema
+from pso_desktop.errors import ExpectedError
 from pso_desktop.logs import configure_logging
-from pso_desktop.security.errors import SecurityError
 from pso_desktop.services.reports_input import InputRejected
 from pso_desktop.services.workstation import Session, Workstation
-from pso_desktop.storage.errors import StorageError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 MAX_PROBLEMS_SHOWN = 50
 
 
-class CliFailure(Exception):
-    """An expected failure: printed as one line, exit code 1."""
+class CliFailure(ExpectedError):
+    """An expected failure of the command line itself (no secret given, file not found): exit code 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,15 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     try:
         return _dispatch(args, sys.stdin, sys.stdout)
-    except CliFailure as exc:
-        return _fail(str(exc))
     except InputRejected as exc:
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             print(f"  {problem}", file=sys.stderr)
         if len(exc.problems) > MAX_PROBLEMS_SHOWN:
             print(f"  ... and {len(exc.problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
         return _fail(str(exc))
-    except (SecurityError, StorageError, ReportInvalid) as exc:
+    except ExpectedError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("Interrupted; nothing more was changed.")

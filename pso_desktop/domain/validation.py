@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from pso_desktop.domain.catalogue import Catalogue, Question, QuestionIndex, load_catalogue
 from pso_desktop.domain.models import _FORBIDDEN, Report
+from pso_desktop.errors import ExpectedError
 
 YES, NO, UNKNOWN = "A15", "A18", "UNK"
 NO_HARM = "LA21151-8"
@@ -31,7 +32,7 @@ class FieldError:
         return {"field": self.field, "message": self.message}
 
 
-class ReportInvalid(ValueError):
+class ReportInvalid(ExpectedError, ValueError):
     """The input is not a valid report; ``errors`` lists every problem found, each with what to fix."""
 
     def __init__(self, errors: list[FieldError]) -> None:

@@ -7,17 +7,13 @@ or a keyring backend class, but never a secret, a key, or the text of an underly
 
 from __future__ import annotations
 
+from pso_desktop.errors import ExpectedError
 
-class SecurityError(Exception):
+
+class SecurityError(ExpectedError):
     """Base class: an expected failure whose message is safe to show to the user as is."""
 
     default_message = "The profile's key could not be used; try again or ask IT for help."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class WrongSecretError(SecurityError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pso_desktop.domain import FieldError, ReportInvalid, validate_report
+from pso_desktop.errors import ExpectedError
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class InputProblem:
         return f"{place}:{field} {self.message}"
 
 
-class InputRejected(ValueError):
+class InputRejected(ExpectedError, ValueError):
     """The input cannot be stored as it is; nothing was stored. ``problems`` says what to fix."""
 
     def __init__(self, problems: list[InputProblem]) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlcipher3.dbapi2 as sqlcipher
 
+from pso_desktop.errors import ExpectedError
+
 # SQLite primary result codes (the low byte of an extended code) that mean "the environment", not "a bug".
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
@@ -19,13 +21,10 @@ _SQLITE_READONLY = 8
 _SQLITE_NOTADB = 26
 
 
-class StorageError(Exception):
+class StorageError(ExpectedError):
     """Base class of every expected storage failure; ``str()`` is one plain, PHI-free sentence."""
 
     default_message = "The local report database could not be used; restart the app and try again."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
 
 
 class WrongKeyError(StorageError):

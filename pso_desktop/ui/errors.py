@@ -1,7 +1,7 @@
 """The one place where a failure becomes the text a clinician sees.
 
-Expected failures (the security and storage layers' errors, rejected input, an invalid report) carry a plain
-sentence that says what to do, free of PHI and secrets: it is shown as it is. Anything else is a bug: only its
+Expected failures (``ExpectedError``: the security and storage layers' errors, rejected input, an invalid
+report) carry a plain sentence that says what to do, free of PHI and secrets: it is shown as it is. Anything else is a bug: only its
 type and where it happened are logged (never its message or arguments, which may hold report content) and the
 user gets a generic sentence.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from functools import cache
+
+from pso_desktop.errors import ExpectedError
 
 UNEXPECTED_MESSAGE = (
     "An unexpected problem stopped this action; nothing more was changed. Try again, and contact IT support "
@@ -21,24 +22,9 @@ UNEXPECTED_MESSAGE = (
 _log = logging.getLogger(__name__)
 
 
-@cache
-def expected_errors() -> tuple[type[Exception], ...]:
-    """The exception classes whose ``str()`` is meant for the user.
-
-    Imported on first use, not at start: these modules pull in pydantic, SQLCipher and the crypto libraries,
-    which the database worker loads anyway, and the window should appear without waiting for them.
-    """
-    from pso_desktop.domain import ReportInvalid
-    from pso_desktop.security.errors import SecurityError
-    from pso_desktop.services.reports_input import InputRejected
-    from pso_desktop.storage.errors import StorageError
-
-    return (SecurityError, StorageError, InputRejected, ReportInvalid)
-
-
 def is_expected(exc: BaseException) -> bool:
     """True for a failure whose message is meant for the user (environment or input, not a bug)."""
-    return isinstance(exc, expected_errors())
+    return isinstance(exc, ExpectedError)
 
 
 def user_message(exc: BaseException) -> str:
