@@ -13,8 +13,8 @@ export PYTHONDONTWRITEBYTECODE=1
 
 # PostgreSQL for the server's second backend (needs root to manage the cluster; skipped tests say so otherwise).
 if [ -z "${PSO_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null; then
-  if source scripts/start-postgres.sh; then
-    export PSO_TEST_POSTGRES_URL
+  if url=$(bash scripts/start-postgres.sh); then
+    export PSO_TEST_POSTGRES_URL=$url
   else
     echo "test-all: PostgreSQL could not be started; its server tests will be skipped" >&2
   fi
