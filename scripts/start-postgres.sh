@@ -9,5 +9,5 @@ for _ in $(seq 30); do su postgres -c "pg_isready -q" && break; sleep 1; done
 su postgres -c "pg_isready -q"
 su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='pso_test'\"" | grep -q 1 ||
   su postgres -c "psql -qc \"CREATE ROLE pso_test LOGIN PASSWORD 'pso_test'\"" >&2
-su postgres -c "dropdb --if-exists -q pso_test && createdb -q -O pso_test pso_test" >&2
+su postgres -c "dropdb --if-exists pso_test && createdb -O pso_test pso_test" >&2
 echo "postgresql://pso_test:pso_test@127.0.0.1:5432/pso_test"
