@@ -178,3 +178,13 @@ def test_export_can_be_added_back_in_another_profile(profile: Path, tmp_path: Pa
         profile, "report", "add", str(out), "--profile", "bob", "--password-stdin", stdin="bobs own secret\n"
     )
     assert result.code == 0, result.err
+
+
+def test_export_to_a_missing_folder_or_onto_a_folder_fails_cleanly(profile: Path, tmp_path: Path):
+    for out in (tmp_path / "no-such-folder" / "e.json", tmp_path):
+        result = run_cli(
+            profile, "export", "--format", "json", "--out", str(out), "--password-stdin", stdin=SECRET + "\n"
+        )
+        assert_clean_failure(result)
+        assert "folder" in result.err.splitlines()[-1]
+    assert not list(tmp_path.glob(".*.part"))
