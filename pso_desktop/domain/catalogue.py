@@ -7,6 +7,7 @@ module or ship a later form version without a code change. Validation and the UI
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -16,6 +17,8 @@ from typing import Any
 from pso_desktop.paths import resources_dir
 
 CURRENT_FORM_VERSION = "hospital-2.0"
+# A form version is a file name in resources/forms/, never a path: reports name it, and reports are untrusted.
+_VERSION_NAME = re.compile(r"[a-z0-9][a-z0-9.\-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,10 @@ def available_versions() -> Sequence[str]:
 
 @cache
 def load_catalogue(version: str = CURRENT_FORM_VERSION) -> Catalogue:
-    """The parsed catalogue for one form version; raises KeyError for a version this build does not know."""
+    """The parsed catalogue for one form version; raises KeyError for a version this build does not know
+    (anything that is not a plain version name, such as a path, included)."""
+    if not _VERSION_NAME.fullmatch(version):
+        raise KeyError(version)
     path = catalogue_path(version)
     if not path.is_file():
         raise KeyError(version)

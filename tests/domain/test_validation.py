@@ -163,6 +163,14 @@ def test_unknown_form_version_is_refused_plainly():
     assert "update PSO Desktop" in errors_of(data)["form_version"]
 
 
+def test_form_version_is_a_name_never_a_path():
+    # The path reaches the real catalogue file, so only the name check can refuse it.
+    for version in ("../forms/hospital-2.0", "./hospital-2.0", "/etc/hostname", "HOSPITAL-2.0"):
+        data = example("fall-incident")
+        data["form_version"] = version
+        assert "update PSO Desktop" in errors_of(data)["form_version"], version
+
+
 def test_error_messages_never_echo_free_text():
     data = example("fall-incident")
     data["narrative"] = "Patient Zelda Quux\x00 fell"
