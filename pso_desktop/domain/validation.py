@@ -192,9 +192,12 @@ def _category_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
     for i, code in enumerate(r.categories):
         category = cat.category(code)
         if category is None:
+            # The unknown code is not repeated: whatever was typed there may be patient details.
             yield FieldError(
                 f"categories.{i}",
-                f"{code!r} is not an event category of this form; choose one from the list.",
+                f"Event category {i + 1} is not a category of this form; choose one of: "
+                + ", ".join(c.display for c in cat.categories)
+                + ".",
             )
             continue
         if r.event_type not in category.event_types:
@@ -467,9 +470,13 @@ def _answer_errors(path: str, q: Question, value: Any, event_type: str) -> Itera
         elif len(set(value)) != len(value):
             yield FieldError(path, f"'{q.text}' lists the same answer twice; remove the repeat.")
         else:
-            for v in value:
+            for i, v in enumerate(value):
                 if q.answer(v) is None:
-                    yield FieldError(path, f"{v!r} is not an answer to '{q.text}'; choose from: {choices}.")
+                    # Not repeating the value: free text in a list of codes may be patient details.
+                    yield FieldError(
+                        f"{path}.{i}",
+                        f"Answer {i + 1} to '{q.text}' is not one of its answers; choose from: {choices}.",
+                    )
     elif q.type == "text":
         yield from _text_errors(path, q.text, value, q.max_length, q.pattern)
     elif q.type == "text_list":

@@ -136,7 +136,7 @@ def test_unknown_codes_and_fields_are_named():
     data["categories"] = ["A48", "Z99"]
     data["modules"]["fall"]["DE999"] = "A15"
     errs = errors_of(data)
-    assert "not an event category" in errs["categories.1"]
+    assert "Event category 2 is not a category of this form" in errs["categories.1"]
     assert "not a question of the Fall form" in errs["modules.fall.DE999"]
 
 
@@ -179,6 +179,22 @@ def test_error_messages_never_echo_free_text():
         validate_report(data)
     text = json.dumps(info.value.as_json()) + str(info.value)
     assert "Zelda" not in text and "QQQQ" not in text
+
+
+def test_wrong_codes_are_located_but_not_repeated():
+    # Free text pasted where a code belongs (a CSV column off by one) may be patient details.
+    data = example("medication-near-miss")
+    data["categories"] = ["MRN4471"]
+    with pytest.raises(ReportInvalid) as info:
+        validate_report(data)
+    assert "MRN4471" not in json.dumps(info.value.as_json()) + str(info.value)
+    data = example("medication-near-miss")
+    data["modules"]["medication"]["incorrect_actions"] = ["strength", "Zelda Quux got twice the dose"]
+    with pytest.raises(ReportInvalid) as info:
+        validate_report(data)
+    errs = {e.field: e.message for e in info.value.errors}
+    assert "Answer 2 to 'Which incorrect action(s)?'" in errs["modules.medication.incorrect_actions.1"]
+    assert "Zelda" not in json.dumps(info.value.as_json()) + str(info.value)
 
 
 def test_catalogue_is_data_with_harm_definitions():
