@@ -6,6 +6,7 @@ database. It runs on the event loop thread only, so its counters need no locks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -25,6 +26,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("pso_server")
 
 _UNLIMITED_PATHS = frozenset({"/healthz"})  # probes from a load balancer must never be rate-limited
+DISCARD_FACTOR = 4  # a refused streamed body is read and dropped up to this many times the byte limit...
+DISCARD_SECONDS = 10.0  # ...or for this long, whichever comes first
 
 
 class TokenBucket:
@@ -73,7 +76,8 @@ class AdmissionMiddleware:
 
     503 while draining or with ``max_in_flight`` requests already running; 429 past the client's request
     rate; 413 when the declared or actual body exceeds ``max_body_bytes`` (the body is read from the stream,
-    counted and buffered before the application parses a byte of it).
+    counted and buffered before the application parses a byte of it). A refused body of up to
+    ``DISCARD_FACTOR`` times the limit is read to its end and dropped first, so the client can read the 413.
     """
 
     def __init__(self, app: ASGIApp, *, state: AdmissionState, limits: Limits, retry_after: int) -> None:
@@ -117,13 +121,19 @@ class AdmissionMiddleware:
         max_bytes = self._limits.max_body_bytes
         too_big = f"The request is larger than the server accepts ({max_bytes} bytes); send smaller batches."
         declared = _content_length(scope)
-        if declared is not None and declared > max_bytes:
-            await self._refuse(send, 413, "payload_too_large", too_big, limit=max_bytes)
-            return
         state.in_flight += 1
         try:
-            body = await _read_body(receive, max_bytes)
+            if declared is not None and declared > max_bytes:
+                if declared <= DISCARD_FACTOR * max_bytes:
+                    await _discard_rest(receive, declared, DISCARD_SECONDS)
+                await self._refuse(send, 413, "payload_too_large", too_big, limit=max_bytes)
+                return
+            body, ended = await _read_body(receive, max_bytes)
             if body is None:
+                if not ended:
+                    # Most HTTP clients send a streamed body to the end before reading any answer: closing
+                    # on them mid-body gives them a reset connection instead of this 413 and its limit.
+                    await _discard_rest(receive, DISCARD_FACTOR * max_bytes, DISCARD_SECONDS)
                 await self._refuse(send, 413, "payload_too_large", too_big, limit=max_bytes)
                 return
             await self._guarded(scope, _replay(body, receive), send)
@@ -179,22 +189,37 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _read_body(receive: Receive, max_bytes: int) -> bytes | None:
-    """The whole request body, or None as soon as it grows past ``max_bytes``."""
+async def _read_body(receive: Receive, max_bytes: int) -> tuple[bytes | None, bool]:
+    """The whole request body, or None as soon as it grows past ``max_bytes``; and whether the stream ended
+    (the last chunk or a disconnect was received)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return b"".join(chunks), True
         chunk = message.get("body", b"")
+        more = bool(message.get("more_body", False))
         size += len(chunk)
         if size > max_bytes:
-            return None
+            return None, not more
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+        if not more:
+            return b"".join(chunks), True
+
+
+async def _discard_rest(receive: Receive, budget: int, seconds: float) -> None:
+    """Reads and drops the rest of a refused body: at most ``budget`` bytes for at most ``seconds``, so a
+    client cannot hold the connection open for free; past either bound the connection is simply closed."""
+    try:
+        async with asyncio.timeout(seconds):
+            while budget > 0:
+                message = await receive()
+                if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                    return
+                budget -= len(message.get("body", b""))
+    except TimeoutError:
+        return
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -56,14 +56,19 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(make_server: Ser
     with make_server(max_body_bytes=20_000) as server, Api(server) as api:
         token = api.user("nurse1")
         payload = json.dumps({"reports": _reports(30)}).encode()
+        payload += b" " * (70_000 - len(payload))  # several times the limit, so the server must cut it off
 
         def chunks() -> Iterator[bytes]:  # a generator body is sent chunked, with no Content-Length
             for start in range(0, len(payload), 4096):
                 yield payload[start : start + 4096]
 
-        refused = api.post(BATCH, token, data=chunks(), headers={"Content-Type": "application/json"})
-        assert refused.status_code == 413
-        assert refused.json()["limit"] == 20_000
+        # requests sends the whole body before reading the answer: the 413 must still reach it, every time.
+        for _ in range(3):
+            refused = api.post(BATCH, token, data=chunks(), headers={"Content-Type": "application/json"})
+            assert refused.status_code == 413
+            assert refused.json()["limit"] == 20_000
+            declared = api.post(BATCH, token, data=payload, headers={"Content-Type": "application/json"})
+            assert declared.status_code == 413
         assert server.stats()["reports"] == 0
 
 
