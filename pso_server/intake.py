@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,12 @@ from pso_server import store
 from pso_server.config import Clock
 from pso_server.store import Database, IncomingRevision, Uploader
 
+log = logging.getLogger("pso_server")
+
+UNREADABLE = (
+    "This report could not be read by the server; check it in the app and send it again, or contact the PSO "
+    "if it keeps happening."
+)
 NOT_YOURS = (
     "This report was first sent from another account; only that account or a risk manager of its "
     "facility can send new versions of it."
@@ -51,6 +58,15 @@ def prepare(raw: Any, today: dt.date) -> IncomingRevision | ItemResult:
         report = validate_report(raw, today=today)
     except ReportInvalid as exc:
         return ItemResult(_echo_id(raw), _echo_revision(raw), "rejected", None, exc.as_json())
+    except Exception as exc:  # one bad report must never fail its batch
+        # The shared rules raised something other than ReportInvalid for a malformed value (e.g. an object
+        # where a code belongs). Only the exception type is logged: its text may quote the report's content.
+        log.warning(
+            "Report validation failed unexpectedly (%s); the report is answered 'rejected'.", type(exc).__name__
+        )
+        return ItemResult(
+            _echo_id(raw), _echo_revision(raw), "rejected", None, [{"field": "", "message": UNREADABLE}]
+        )
     body = canonical_json(report.export())
     return IncomingRevision(
         report_id=str(report.id),

@@ -161,6 +161,24 @@ def test_a_bad_report_is_rejected_alone_with_the_clients_wording(api: Api, serve
     assert server.stats()["reports"] == 1 and server.stats()["rejected"] == 1
 
 
+def test_a_value_the_shared_rules_cannot_handle_rejects_only_that_report(
+    api: Api, server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = api.user("nurse1")
+    rng = random.Random(1)
+    odd = next(r for n in range(100) if "medication" in (r := sample_report(rng, n)).get("modules", {}))
+    # An object where a code belongs: the domain rules raise TypeError here, not ReportInvalid.
+    odd["modules"]["medication"]["characterisation"] = {"patient": "Jane Roe"}
+    with pytest.raises(Exception) as raised:
+        validate_report(copy.deepcopy(odd))
+    assert not isinstance(raised.value, ReportInvalid)  # else this test no longer covers the unexpected path
+    results = api.batch(token, [_named(12), odd])
+    assert [r["status"] for r in results] == ["created", "rejected"]
+    assert results[1]["id"] == odd["id"] and results[1]["errors"][0]["message"]
+    assert "Jane Roe" not in json.dumps(results) and "Jane Roe" not in caplog.text
+    assert server.stats()["reports"] == 1
+
+
 def test_a_report_without_an_id_is_answered_in_its_place(api: Api) -> None:
     token = api.user("nurse1")
     results = api.batch(token, [{"narrative": "no id"}, _named(10)])
