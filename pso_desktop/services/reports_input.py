@@ -90,12 +90,41 @@ def _json_lines(text: str) -> list[tuple[int, Any]]:
         try:
             items.append((lineno, json.loads(line)))
         except json.JSONDecodeError as exc:
+            if not items and not problems and _is_json_sequence(text):
+                # Not JSON lines: several pretty-printed reports one after another (e.g. files joined by cat).
+                raise InputRejected(
+                    [
+                        InputProblem(
+                            None,
+                            lineno,
+                            "",
+                            "the input holds several JSON values that are not one per line; put the reports "
+                            "in a JSON array ([ ... , ... ]) or write each report on a line of its own",
+                        )
+                    ]
+                ) from None
             problems.append(
                 InputProblem(len(items) + len(problems) + 1, lineno, "", f"not valid JSON ({exc.msg})")
             )
     if problems:
         raise InputRejected(problems)
     return items
+
+
+def _is_json_sequence(text: str) -> bool:
+    """True when ``text`` is two or more complete JSON values one after another, whatever the line breaks."""
+    decoder = json.JSONDecoder()
+    position, count = 0, 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return count > 1
+        try:
+            _, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            return False
+        count += 1
 
 
 def validate_all(items: list[tuple[int, Any]]) -> list[dict[str, Any]]:
