@@ -72,6 +72,18 @@ def test_access_token_expires_and_refresh_renews_it(api: Api, clock: FakeClock) 
     assert api.get(REFERENCE, renewed["access_token"]).status_code == 200
 
 
+def test_a_refresh_token_expires_after_its_lifetime(api: Api, clock: FakeClock) -> None:
+    api.server.add_user("nurse1", PASSWORD)
+    old = api.login("nurse1", device="old-pc")["refresh_token"]
+    fresh = api.login("nurse1", device="new-pc")["refresh_token"]
+    lifetime = api.server.config.refresh_token_ttl_seconds
+    clock.advance(lifetime - 60)
+    assert _refresh(api, fresh)[0] == 200  # still inside its lifetime
+    clock.advance(61)
+    status, body = _refresh(api, old)
+    assert status == 401 and body["error"] == "session_ended"
+
+
 def test_a_refresh_token_is_not_an_access_token_and_vice_versa(api: Api) -> None:
     api.server.add_user("nurse1", PASSWORD)
     tokens = api.login("nurse1")
