@@ -99,6 +99,25 @@ class Session:
                 "submit" if submit else "create", actor=self.profile, detail=f"{len(reports)} report(s)"
             )
 
+    def submit(self, report_ids: list[str]) -> None:
+        """Freeze and queue each report's current draft, with one audit entry per report, in one transaction."""
+        with transaction(self._conn):
+            self.store.submit(report_ids)
+            for report_id in report_ids:
+                self.audit.append("submit", actor=self.profile, report_id=report_id)
+
+    def delete_draft(self, report_id: str) -> None:
+        """Delete a never-submitted draft and record it in the audit log (by its ID only), in one transaction.
+
+        A submitted report raises StorageError and nothing changes; an unknown ID deletes nothing and is
+        not audited.
+        """
+        with transaction(self._conn):
+            if self.store.get(report_id) is None:
+                return
+            self.store.delete(report_id)
+            self.audit.append("delete", actor=self.profile, report_id=report_id)
+
     def verify_integrity(self) -> None:
         """Check every page's HMAC (slow for large files: run it off the GUI thread); raise if tampered.
 

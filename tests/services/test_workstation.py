@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.workstation import Session, Workstation
 from pso_desktop.storage.database import open_database
-from pso_desktop.storage.errors import DatabaseTamperedError
+from pso_desktop.storage.errors import DatabaseTamperedError, StorageError
 from tests.support.memory_keyring import MemoryKeyring
 
 FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
@@ -176,3 +177,20 @@ def test_verify_integrity_detects_a_tampered_page_left_unchecked_at_open(worksta
         session.verify_integrity()
     session.close()
     assert path.read_bytes() == before
+
+
+def test_submit_and_delete_are_audited_by_report_id_only(workstation: Workstation):
+    with workstation.session("alice", SECRET) as session:
+        rng = random.Random(7)
+        session.add_reports([validate_report(sample_report(rng, i)).export() for i in range(2)])
+        ids = [r["id"] for r in session.store.export_all()][-2:]
+        session.submit(ids[:1])
+        session.delete_draft(ids[1])
+        session.delete_draft(str(uuid.uuid4()))  # unknown: nothing deleted, nothing audited
+        with pytest.raises(StorageError):
+            session.delete_draft(ids[0])  # submitted reports are part of the record
+        assert session.store.get(ids[1]) is None and session.store.get(ids[0]) is not None
+        entries = session.audit.entries()
+        assert session.audit.verify()
+    audited = [(e.action, e.report_id) for e in entries if e.action in ("submit", "delete")]
+    assert audited == [("submit", ids[0]), ("delete", ids[1])]
