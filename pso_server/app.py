@@ -96,6 +96,15 @@ def _decode_cursor(cursor: str | None) -> int:
     )
 
 
+def _safe_error(error: Any) -> dict[str, Any]:
+    """One validation error without anything the client sent: no ``input``, and for an unknown field no
+    field name either (a misplaced key can be a patient's name as easily as a typo)."""
+    loc = list(error.get("loc", ()))
+    if error.get("type") == "extra_forbidden" and loc:
+        loc[-1] = "(unknown field)"
+    return {"type": error.get("type"), "loc": loc, "msg": error.get("msg")}
+
+
 def _change_out(change: store.StatusChange) -> schemas.StatusChangeOut:
     return schemas.StatusChangeOut(
         id=change.report_id,  # type: ignore[arg-type]  # pydantic parses the stored UUID text
@@ -183,8 +192,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own shape (documented as HTTPValidationError), minus the echoed input, which may hold PHI.
-        detail = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return JSONResponse({"detail": detail}, status_code=422)
+        return JSONResponse({"detail": [_safe_error(e) for e in exc.errors()]}, status_code=422)
 
     @app.post(
         f"{API}/auth/login",

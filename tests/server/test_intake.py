@@ -179,6 +179,27 @@ def test_a_value_the_shared_rules_cannot_handle_rejects_only_that_report(
     assert server.stats()["reports"] == 1
 
 
+def test_a_malformed_request_is_answered_without_echoing_what_was_sent(api: Api) -> None:
+    token = api.user("nurse1")
+    phi = "Jane Roe MRN 99887766"
+    bodies = [
+        {"reports": [], phi: 1},  # an unknown field named by what the client sent
+        {"reports": phi},
+        {"reports": [phi]},
+    ]
+    for body in bodies:
+        response = api.post("/api/v1/reports/batch", token, json=body)
+        assert response.status_code == 422
+        assert response.json()["detail"] and phi not in response.text
+    truncated = api.post(
+        "/api/v1/reports/batch",
+        token,
+        data=json.dumps({"reports": [{"narrative": phi}]}).encode()[:-3],
+        headers={"Content-Type": "application/json"},
+    )
+    assert truncated.status_code == 422 and "Jane" not in truncated.text
+
+
 def test_a_report_without_an_id_is_answered_in_its_place(api: Api) -> None:
     token = api.user("nurse1")
     results = api.batch(token, [{"narrative": "no id"}, _named(10)])
