@@ -79,8 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdin, io.TextIOWrapper):
         # Keep undecodable input bytes so a non-UTF-8 file gets a clear message instead of a crash.
         sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
-    configure_logging()
     try:
+        configure_logging()
         return _dispatch(args, sys.stdin, sys.stdout)
     except InputRejected as exc:
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import platformdirs
 
+from pso_desktop.errors import ExpectedError
+
 APP_NAME = "PSO Desktop"
+
+
+class DataFolderError(ExpectedError):
+    """The data folder (``PSO_DESKTOP_HOME`` or the platform default) cannot be created or used."""
+
+
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -21,7 +29,16 @@ def home() -> Path:
     """The root folder for all local data; created on first use with owner-only permissions."""
     configured = os.environ.get("PSO_DESKTOP_HOME")
     root = Path(configured) if configured else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        setting = "the PSO_DESKTOP_HOME setting" if configured else "the user's data folder"
+        raise DataFolderError(
+            f"The data folder {root} cannot be created ({exc.strerror or type(exc).__name__}); "
+            f"check {setting} or ask IT for a folder you may write to."
+        ) from None
+    if not root.is_dir():
+        raise DataFolderError(f"The data folder {root} is a file, not a folder; ask IT to fix PSO_DESKTOP_HOME.")
     return root
 
 

@@ -188,3 +188,13 @@ def test_export_to_a_missing_folder_or_onto_a_folder_fails_cleanly(profile: Path
         assert_clean_failure(result)
         assert "folder" in result.err.splitlines()[-1]
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_unusable_data_folder_fails_cleanly(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for home in (blocker / "below", blocker):
+        result = run_cli(home, "profile", "create", "alice", "--password-stdin", stdin=SECRET + "\n")
+        assert_clean_failure(result)
+        assert "data folder" in result.err or "log file" in result.err
+    assert blocker.read_text() == "not a folder"
