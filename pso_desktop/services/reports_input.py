@@ -67,7 +67,7 @@ def parse_reports(text: str) -> list[tuple[int, Any]]:
             [InputProblem(None, None, "", "the input is empty; give one report, a JSON array or JSON lines")]
         )
     try:
-        whole = json.loads(stripped)
+        whole = _loads(stripped)
     except json.JSONDecodeError as exc:
         if stripped.startswith("{") and exc.msg == "Extra data":
             return _json_lines(text)
@@ -88,7 +88,7 @@ def _json_lines(text: str) -> list[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            items.append((lineno, json.loads(line)))
+            items.append((lineno, _loads(line, lineno)))
         except json.JSONDecodeError as exc:
             if not items and not problems and _is_json_sequence(text):
                 # Not JSON lines: several pretty-printed reports one after another (e.g. files joined by cat).
@@ -111,6 +111,21 @@ def _json_lines(text: str) -> list[tuple[int, Any]]:
     return items
 
 
+def _loads(text: str, line: int | None = None) -> Any:
+    """``json.loads``, with the inputs no report can be (nesting deeper than Python's recursion limit, a
+    number of thousands of digits) refused as InputRejected instead of escaping as RecursionError or
+    ValueError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        reason = "the JSON is nested far too deeply to be a report"
+    except ValueError:  # int_max_str_digits: a number longer than any report field allows
+        reason = "the JSON holds a number far too long to be part of a report"
+    raise InputRejected([InputProblem(None, line, "", f"{reason}; check that this is a report file")])
+
+
 def _is_json_sequence(text: str) -> bool:
     """True when ``text`` is two or more complete JSON values one after another, whatever the line breaks."""
     decoder = json.JSONDecoder()
@@ -122,7 +137,7 @@ def _is_json_sequence(text: str) -> bool:
             return count > 1
         try:
             _, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             return False
         count += 1
 

@@ -32,3 +32,19 @@ def test_a_broken_first_line_of_json_lines_is_still_located():
     with pytest.raises(InputRejected) as info:
         parse_reports(text)
     assert [(p.report_number, p.line) for p in info.value.problems] == [(1, 1)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"revision": ' + "9" * 5000 + "}",
+        json.dumps(REPORT) + "\n" + "[" * 100_000 + "]" * 100_000,
+        json.dumps(REPORT) + '\n{"revision": ' + "9" * 5000 + "}",
+    ],
+    ids=["deep", "long-number", "deep-line", "long-number-line"],
+)
+def test_json_no_report_can_be_is_refused_not_crashed_on(text: str):
+    with pytest.raises(InputRejected) as info:
+        parse_reports(text)
+    assert "check that this is a report file" in str(info.value.problems[0])
