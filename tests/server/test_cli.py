@@ -157,20 +157,32 @@ def test_sigterm_drains_with_503_then_exits_cleanly(tls_files: TlsFiles, tmp_pat
         "0",
         "--db",
         str(tmp_path / "served.db"),
-        "--no-access-log",
         "--drain-seconds",
         "2",
     ]
     tls = ["--tls-cert", str(tls_files.server_cert), "--tls-key", str(tls_files.server_key)]
+    token, phi = "psoa_secret-token-value", "Jane Roe MRN 99887766"
     with _cli_process(*serve, *tls) as (proc, line), _session(tls_files.ca_cert) as session:
         assert line.startswith("PSO server listening on https://127.0.0.1:"), line
         url = line.split()[4]
         _healthz(session, url, 200)
+        sent = session.post(
+            f"{url}/api/v1/reports/batch",
+            json={"reports": [{"narrative": phi}]},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert sent.status_code == 401
         proc.send_signal(signal.SIGTERM)
         draining = _healthz(session, url, 503, timeout=5)
         assert draining.headers["Retry-After"] == "5"
         assert draining.json()["error"] == "draining"
         assert proc.wait(timeout=15) == 0
+        assert proc.stdout is not None and proc.stderr is not None
+        log = proc.stdout.read() + proc.stderr.read()
+    # The access log (on by default, on standard output) names the request, never its headers or body.
+    assert '"POST /api/v1/reports/batch HTTP/1.1" 401' in log
+    assert token not in log and "secret-token" not in log and "Jane" not in log
 
 
 def test_demo_gives_a_working_tls_server_in_one_command(server_home: Path) -> None:
