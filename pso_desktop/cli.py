@@ -173,6 +173,9 @@ def _read_secret(args: argparse.Namespace, stdin: IO[str]) -> str:
         secret = line[:-1] if line.endswith("\n") else line
         if not secret:
             raise CliFailure("No secret on standard input; write the profile secret on the first line.")
+        if any("\udc80" <= char <= "\udcff" for char in secret):
+            # Bytes that are not UTF-8 (kept as surrogates by the stdin set-up in main) cannot be a secret.
+            raise CliFailure("The secret on standard input is not UTF-8 text; write it as UTF-8.")
         return secret.rstrip("\r")
     if not sys.stdin.isatty():
         raise CliFailure(

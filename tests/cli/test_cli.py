@@ -198,3 +198,11 @@ def test_unusable_data_folder_fails_cleanly(tmp_path: Path):
         assert_clean_failure(result)
         assert "data folder" in result.err or "log file" in result.err
     assert blocker.read_text() == "not a folder"
+
+
+def test_secret_that_is_not_utf8_fails_cleanly(profile: Path):
+    before = db_hash(profile)
+    result = run_cli(profile, "status", "--password-stdin", stdin=b"\xffcorrect horse\n")
+    assert_clean_failure(result)
+    assert "UTF-8" in result.err
+    assert db_hash(profile) == before
