@@ -147,7 +147,7 @@ class Authenticator:
         now = self._config.clock()
         limits = self._config.limits
         keys = (f"user:{username.strip().lower()}", f"addr:{address}")
-        with self._db.reader() as tx:
+        with self._db.transaction() as tx:
             for key, allowed in zip(
                 keys, (limits.login_failures_per_account, limits.login_failures_per_address), strict=True
             ):
@@ -158,6 +158,9 @@ class Authenticator:
                         "Too many failed sign-ins; wait a few minutes and try again.", max(wait, 1)
                     )
             found = store.find_user(tx, username.strip())
+            # The attempt counts as a failure until the password proves right: otherwise many guesses sent at
+            # once would all pass the check above while the KDF runs, and the limit would not hold.
+            attempt = store.record_login_failure(tx, keys, now)
         # The KDF runs outside any transaction: it takes a good part of a second and needs no lock.
         kdf = self._config.kdf
         if found is None:
@@ -167,10 +170,10 @@ class Authenticator:
             ok = _verify(kdf, found[1], password)
         with self._db.transaction() as tx:
             if not ok or found is None:
-                store.record_login_failure(tx, keys, now)
                 store.purge_login_failures(tx, now - limits.login_failure_window_seconds)
             else:
                 user, password_hash = found
+                store.forget_login_failures(tx, attempt)
                 store.clear_login_failures(tx, keys[0])
                 if _hasher(kdf).check_needs_rehash(password_hash):
                     store.set_password_hash(tx, user.id, _hasher(kdf).hash(password))

@@ -523,8 +523,19 @@ def count_login_failures(tx: Tx, key: str, since: float) -> tuple[int, float | N
     return int(row[0]), None if row[1] is None else float(row[1])
 
 
-def record_login_failure(tx: Tx, keys: Sequence[str], now: float) -> None:
-    tx.executemany("INSERT INTO login_failures (key, failed_at) VALUES (?, ?)", [(k, now) for k in keys])
+def record_login_failure(tx: Tx, keys: Sequence[str], now: float) -> list[int]:
+    """Counts one failed (or not yet verified) sign-in against each key; returns the new rows' ids."""
+    ids = []
+    for key in keys:
+        row = tx.one("INSERT INTO login_failures (key, failed_at) VALUES (?, ?) RETURNING id", (key, now))
+        assert row is not None
+        ids.append(int(row[0]))
+    return ids
+
+
+def forget_login_failures(tx: Tx, ids: Sequence[int]) -> None:
+    """Removes the rows :func:`record_login_failure` returned (the sign-in turned out to be right)."""
+    tx.executemany("DELETE FROM login_failures WHERE id = ?", [(i,) for i in ids])
 
 
 def clear_login_failures(tx: Tx, key: str) -> None:

@@ -182,6 +182,21 @@ def test_failed_logins_are_limited_per_account(api: Api, clock: FakeClock) -> No
     assert api.post(LOGIN, json={"username": "nurse1", "password": PASSWORD}).status_code == 200
 
 
+def test_guesses_sent_all_at_once_are_limited_too(make_server: ServerFactory) -> None:
+    # A KDF slow enough (tens of ms) that parallel guesses overlap while their passwords are being checked.
+    with make_server(kdf=KdfParams(time_cost=2, memory_kib=32 * 1024, parallelism=1)) as server:
+        server.add_user("nurse1", PASSWORD)
+
+        def guess(n: int) -> int:
+            with Api(server) as own:
+                return own.post(LOGIN, json={"username": "nurse1", "password": f"guess-{n}"}).status_code
+
+        with ThreadPoolExecutor(10) as pool:
+            codes = list(pool.map(guess, range(20)))
+    assert codes.count(401) <= server.config.limits.login_failures_per_account
+    assert codes.count(429) == len(codes) - codes.count(401)
+
+
 def test_failed_logins_are_limited_per_client_address(make_server: ServerFactory) -> None:
     with make_server(login_failures_per_address=4) as server, Api(server) as api:
         server.add_user("nurse1", PASSWORD)
