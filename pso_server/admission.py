@@ -75,7 +75,7 @@ class AdmissionMiddleware:
     """Refuses requests the server should not start on, in this order:
 
     503 while draining or with ``max_in_flight`` requests already running; 429 past the client's request
-    rate; 413 when the declared or actual body exceeds ``max_body_bytes`` (the body is read from the stream,
+    rate; 408 when the body has not arrived within ``body_timeout_seconds``; 413 when the declared or actual body exceeds ``max_body_bytes`` (the body is read from the stream,
     counted and buffered before the application parses a byte of it). A refused body of up to
     ``DISCARD_FACTOR`` times the limit is read to its end and dropped first, so the client can read the 413.
     """
@@ -128,7 +128,19 @@ class AdmissionMiddleware:
                     await _discard_rest(receive, declared, DISCARD_SECONDS)
                 await self._refuse(send, 413, "payload_too_large", too_big, limit=max_bytes)
                 return
-            body, ended = await _read_body(receive, max_bytes)
+            try:
+                # A client that announces a body and sends it slowly, or never, must not hold one of the
+                # max_in_flight places for ever: a few such connections would make the server 503 everyone.
+                async with asyncio.timeout(self._limits.body_timeout_seconds):
+                    body, ended = await _read_body(receive, max_bytes)
+            except TimeoutError:
+                await self._refuse(
+                    send,
+                    408,
+                    "request_timeout",
+                    "The request arrived too slowly; send it again.",
+                )
+                return
             if body is None:
                 if not ended:
                     # Most HTTP clients send a streamed body to the end before reading any answer: closing
@@ -173,7 +185,7 @@ class AdmissionMiddleware:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if retry_after is not None:
             headers.append((b"retry-after", str(retry_after).encode()))
-        if status == 413:
+        if status in (408, 413):
             headers.append((b"connection", b"close"))  # the unread rest of the body makes the stream unusable
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -63,6 +63,7 @@ def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
 # Every operation can meet the admission middleware, so every operation documents its answers.
 _ADMISSION: dict[int | str, dict[str, Any]] = {
     400: _problem("The request could not be read (for example a body that is not UTF-8 JSON)."),
+    408: _problem("The request body did not arrive in time; send the request again."),
     413: _problem("The request body is larger than the server accepts; 'limit' gives the byte limit."),
     429: _problem("Too many requests from this client (or too many failed sign-ins).", retry_after=True),
     503: _problem("The server is draining, overloaded or its database is unavailable.", retry_after=True),

@@ -28,6 +28,7 @@ class Limits:
     requests_per_second: float = 100.0  # sustained rate per client address
     request_burst: int = 400  # requests a client may send at once before the sustained rate applies
     max_in_flight: int = 128  # requests handled at once before new ones get 503
+    body_timeout_seconds: float = 60.0  # a request body must arrive whole within this time, else 408
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_failure_window_seconds: float = 15 * 60

@@ -136,6 +136,30 @@ def test_overload_answers_503_while_the_server_is_full(make_server: ServerFactor
         assert _wait_for_status(api, 200).json()["status"] == "ok"
 
 
+def test_a_body_that_never_arrives_times_out_and_frees_its_place(
+    make_server: ServerFactory, tls_files: TlsFiles
+) -> None:
+    with make_server(max_in_flight=1, body_timeout_seconds=0.5) as server, Api(server) as api:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        context = ssl.create_default_context(cafile=str(tls_files.ca_cert))
+        with (
+            socket.create_connection(("127.0.0.1", port)) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as slow,
+        ):
+            slow.settimeout(10)
+            slow.sendall(
+                b"POST /api/v1/reports/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100\r\n\r\n{"reports": ['
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = slow.recv(4096)
+                assert chunk, answer
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert api.get("/healthz").status_code == 200  # its place was given back
+
+
 def _wait_for_status(api: Api, wanted: int) -> Any:
     deadline = time.monotonic() + 5
     while True:
