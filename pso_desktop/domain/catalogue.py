@@ -158,6 +158,9 @@ class Catalogue:
     answer_sets: Mapping[str, tuple[Answer, ...]]
     modules: Mapping[str, Module]
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Branching between fields of the generic form: field path -> the answers of another field it needs,
+    # e.g. "reporter.professional_type" -> ("reporter.first_reported_by", {"A288"}).
+    field_conditions: Mapping[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
 
     def category(self, code: str) -> Category | None:
         return next((c for c in self.categories if c.code == code), None)
@@ -255,6 +258,10 @@ def parse_catalogue(raw: Mapping[str, Any]) -> Catalogue:
         answer_sets=answer_sets,
         modules=modules,
         labels=dict(raw.get("fields", {})),
+        field_conditions={
+            path: (str(cond["field"]), frozenset(cond["in"]))
+            for path, cond in raw.get("field_conditions", {}).items()
+        },
     )
 
 

@@ -394,6 +394,33 @@ def _reporter_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
         cat,
         "professional_type",
     )
+    yield from _field_condition_errors(r, cat)
+
+
+def _field_condition_errors(r: Report, cat: Catalogue) -> Iterable[FieldError]:
+    """Generic-form fields that apply only after a given answer elsewhere (the catalogue's field_conditions),
+    e.g. the type of professional (DE84) only when a healthcare professional first reported (DE81)."""
+    for path, (source, answers) in cat.field_conditions.items():
+        value = _field_value(r, path)
+        given = _field_value(r, source)
+        if value is not None and given is not None and given not in answers:
+            set_name = source.rpartition(".")[2]  # answer sets are named after their field
+            names = [cat.display(set_name, c) if set_name in cat.answer_sets else c for c in sorted(answers)]
+            shown = " or ".join(f"'{name}'" for name in names)
+            yield FieldError(
+                path,
+                f"{cat.label(path)!r} applies only when {cat.label(source)!r} is {shown}: clear it or change "
+                "that answer.",
+            )
+
+
+def _field_value(r: Report, path: str) -> Any:
+    value: Any = r
+    for part in path.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            return None
+    return value
 
 
 def _module_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:

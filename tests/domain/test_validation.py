@@ -218,3 +218,14 @@ def test_validation_does_not_mutate_input():
     before = copy.deepcopy(data)
     validate_report(data)
     assert data == before
+
+
+def test_professional_type_only_after_a_healthcare_professional_first_reported():
+    data = example("fall-incident")
+    data["reporter"] |= {"first_reported_by": "A297", "professional_type": "A306"}
+    message = errors_of(data)["reporter.professional_type"]
+    assert "'Who first reported the event' is 'Healthcare professional'" in message
+    data["reporter"]["first_reported_by"] = "A288"
+    validate_report(data)
+    del data["reporter"]["first_reported_by"]  # not answered: nothing to contradict
+    validate_report(data)
