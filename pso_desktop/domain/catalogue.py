@@ -31,6 +31,11 @@ class Answer:
     verified: bool = True
 
 
+def choices_text(answers: Sequence[Answer]) -> str:
+    """``Yes (A15), No (A18), Unknown (UNK)``: the words a nurse picks from and the code a file must hold."""
+    return ", ".join(f"{a.display} ({a.code})" for a in answers)
+
+
 @dataclass(frozen=True)
 class Condition:
     """One clause of a question's enable_when; all clauses of a question must hold for it to apply."""
@@ -74,8 +79,8 @@ class Question:
 
     @cached_property
     def choices_text(self) -> str:
-        """The answers' display texts, for messages that list what may be chosen."""
-        return ", ".join(a.display for a in self.answers)
+        """The answers, for messages that list what may be chosen: display text and the code a file holds."""
+        return choices_text(self.answers)
 
     @cached_property
     def children(self) -> QuestionIndex:

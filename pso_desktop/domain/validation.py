@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pso_desktop.domain.catalogue import Catalogue, Question, QuestionIndex, load_catalogue
+from pso_desktop.domain.catalogue import Catalogue, Question, QuestionIndex, choices_text, load_catalogue
 from pso_desktop.domain.models import _FORBIDDEN, Report
 from pso_desktop.errors import ExpectedError
 
@@ -117,9 +117,12 @@ _TYPE_WORDS = {
 
 def _translate(exc: ValidationError, catalogue: Catalogue) -> list[FieldError]:
     errors: list[FieldError] = []
-    for err in exc.errors(include_url=False, include_input=False):
+    # The input is read only to tell text from lists; it never goes into a message.
+    for err in exc.errors(include_url=False):
         path = ".".join(str(p) for p in err["loc"]) or "report"
         kind = err["type"]
+        if kind in ("too_short", "too_long") and isinstance(err.get("input"), str):
+            kind = f"string_{kind}"
         ctx = err.get("ctx") or {}
         label = _label(catalogue, err["loc"])
         if kind == "extra_forbidden":
@@ -130,7 +133,7 @@ def _translate(exc: ValidationError, catalogue: Catalogue) -> list[FieldError]:
             words = f"is too long: at most {ctx.get('max_length')} characters"
         elif kind == "string_too_short":
             words = (
-                "is empty; write at least a few words"
+                "is empty; fill it in"
                 if ctx.get("min_length") == 1
                 else (f"is too short: at least {ctx.get('min_length')} characters")
             )
@@ -140,11 +143,15 @@ def _translate(exc: ValidationError, catalogue: Catalogue) -> list[FieldError]:
             words = f"has too many items: at most {ctx.get('max_length')}"
         elif kind == "string_pattern_mismatch":
             words = _pattern_words(path)
-        elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-            bound = ctx.get("ge", ctx.get("gt", ctx.get("le", ctx.get("lt"))))
-            words = f"is out of range (limit {bound})"
+        elif kind == "greater_than_equal":
+            words = f"must be at least {ctx.get('ge')}"
+        elif kind == "less_than_equal":
+            words = f"must be at most {ctx.get('le')}"
+        elif kind in ("greater_than", "less_than"):
+            bound = ctx.get("gt", ctx.get("lt"))
+            words = f"must be {'more' if kind == 'greater_than' else 'less'} than {bound}"
         elif kind == "literal_error":
-            words = "must be one of: " + ", ".join(e.display for e in catalogue.event_types)
+            words = "must be one of: " + choices_text(catalogue.event_types)
         elif kind == "value_error":
             words = str(ctx.get("error", err["msg"]))
         else:
@@ -196,7 +203,7 @@ def _category_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
             yield FieldError(
                 f"categories.{i}",
                 f"Event category {i + 1} is not a category of this form; choose one of: "
-                + ", ".join(c.display for c in cat.categories)
+                + ", ".join(f"{c.display} ({c.code})" for c in cat.categories)
                 + ".",
             )
             continue
@@ -241,7 +248,7 @@ def _check_code(
     path: str, value: str | None, codes: frozenset[str], cat: Catalogue, set_name: str
 ) -> Iterable[FieldError]:
     if value is not None and value not in codes:
-        choices = ", ".join(a.display for a in cat.answer_set(set_name))
+        choices = choices_text(cat.answer_set(set_name))
         yield FieldError(
             path, f"{cat.label(path)!r} has an answer this form does not know; choose one of: {choices}."
         )

@@ -229,3 +229,21 @@ def test_professional_type_only_after_a_healthcare_professional_first_reported()
     validate_report(data)
     del data["reporter"]["first_reported_by"]  # not answered: nothing to contradict
     validate_report(data)
+
+
+def test_messages_give_the_code_a_file_needs_and_plain_limits():
+    data = example("fall-incident")
+    data["harm"]["evidence_of_harm"] = "yes"
+    data["location"]["unit"] = ""
+    data["revision"] = 0
+    data["patient"]["age_years"] = 200
+    errs = errors_of(data)
+    assert errs["location.unit"] == "'Unit where the event occurred' is empty; fill it in."
+    assert errs["revision"] == "'Revision' must be at least 1."
+    assert errs["patient.age_years"] == "'Patient age at the time of the event' must be at most 130."
+    data = example("fall-incident")
+    data["harm"]["evidence_of_harm"] = "yes"
+    data["modules"]["fall"]["DE192"] = "assisted"
+    errs = errors_of(data)
+    assert "Yes (A15), No (A18), Unknown (UNK)" in errs["harm.evidence_of_harm"]
+    assert "Unassisted (A867), Assisted (A870)" in errs["modules.fall.DE192"]
