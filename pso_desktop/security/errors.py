@@ -85,3 +85,12 @@ class PolicyError(SecurityError):
     """The IT policy file exists (or is named by PSO_DESKTOP_POLICY) but cannot be used."""
 
     default_message = "The IT policy file cannot be read; ask IT to fix or remove it."
+
+
+class ProfileFolderError(SecurityError):
+    """The profile folder or one of its small files cannot be written (permissions, disk full, a file in the
+    way)."""
+
+    default_message = (
+        "The profile folder cannot be written; ask IT to check the data folder's permissions and space."
+    )

@@ -37,6 +37,7 @@ from pso_desktop.security.errors import (
     KeyringUnavailableError,
     PolicyError,
     ProfileExistsError,
+    ProfileFolderError,
     ProfileNotFoundError,
     WeakSecretError,
     WrongSecretError,
@@ -258,8 +259,11 @@ class ProfileKeys:
         folder = self._folder(name)
         _check_new_secret(secret)
         mode = self._mode_for_new_profile()
-        ensure_private_dir(folder.parent)  # profiles/ too: folder names are clinicians' chosen names
-        ensure_private_dir(folder)
+        try:
+            ensure_private_dir(folder.parent)  # profiles/ too: folder names are clinicians' chosen names
+            ensure_private_dir(folder)
+        except OSError as exc:
+            raise _folder_error(folder, exc) from None
         if any((folder / item).exists() for item in (PROFILE_FILE, KEY_FILE, DATABASE_FILE)):
             raise ProfileExistsError(
                 f"A profile named '{name}' already exists; choose another name or unlock that profile."
@@ -282,6 +286,8 @@ class ProfileKeys:
                 raise ProfileExistsError(
                     f"A profile named '{name}' already exists; choose another name or unlock that profile."
                 ) from None
+            except OSError as exc:
+                raise _folder_error(folder, exc) from None
         try:
             write_private_json(folder / PROFILE_FILE, record.to_json(), exclusive=True)
         except FileExistsError:
@@ -290,6 +296,9 @@ class ProfileKeys:
             raise ProfileExistsError(
                 f"A profile named '{name}' already exists; choose another name or unlock that profile."
             ) from None
+        except OSError as exc:
+            self._discard_key_material(record)  # no half-made profile: the name stays free for a retry
+            raise _folder_error(folder, exc) from None
         _log.info("created profile %s (key storage: %s)", name, mode)
         return data_key
 
@@ -526,6 +535,14 @@ class ProfileKeys:
         self._save_record(moved)
         (self._folder(record.name) / KEY_FILE).unlink(missing_ok=True)
         _log.info("moved the key of profile %s into the system keyring", record.name)
+
+
+def _folder_error(folder: Path, exc: OSError) -> ProfileFolderError:
+    reason = exc.strerror or type(exc).__name__
+    return ProfileFolderError(
+        f"The profile folder {folder} cannot be written ({reason}); "
+        "ask IT to check the data folder's permissions and free space."
+    )
 
 
 def _check_new_secret(secret: str) -> None:

@@ -22,6 +22,7 @@ from pso_desktop.security import (
     KeyPolicy,
     KeyringUnavailableError,
     ProfileExistsError,
+    ProfileFolderError,
     ProfileKeys,
     ProfileNotFoundError,
     WeakSecretError,
@@ -92,6 +93,15 @@ def test_wrong_secret_is_refused_and_nothing_is_touched(
     assert file_state(db) == before
     assert entry(memory_keyring, pso_home, "ward3") == stored
     assert len(memory_keyring.entries) == 1
+
+
+def test_unwritable_profile_folder_is_a_clear_error_and_leaves_no_key(
+    keys: ProfileKeys, pso_home: Path, memory_keyring: MemoryKeyring
+) -> None:
+    (pso_home / "profiles").write_text("a file where the profiles folder belongs")
+    with pytest.raises(ProfileFolderError, match="cannot be written"):
+        keys.create("ward9", SECRET_A)
+    assert memory_keyring.entries == {}
 
 
 def test_create_never_overwrites_an_existing_profile(
