@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import random
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pso_desktop.domain.samples import sample_report
 from pso_server.errors import DatabaseURLInvalid
-from pso_server.store import POSTGRESQL, SQLITE, Database, format_ref, parse_ref
+from pso_server.intake import prepare
+from pso_server.store import (
+    POSTGRESQL,
+    SQLITE,
+    Database,
+    IncomingRevision,
+    Uploader,
+    format_ref,
+    get_report,
+    ingest_revision,
+    parse_ref,
+)
 
 
 @pytest.mark.parametrize("form", ["{p}", "sqlite:///{p}"])
@@ -46,3 +64,49 @@ def test_case_references_round_trip() -> None:
     assert format_ref(2026, 123) == "PSO-2026-000123"
     assert parse_ref("pso-2026-000123 ") == 123
     assert parse_ref("PSO-2026-x") is None and parse_ref("7c4b7a51-3b7e-4f4e-9a43-2d7e51a0b0a1") is None
+
+
+def _revision(report: dict[str, Any], revision: int) -> IncomingRevision:
+    sent = copy.deepcopy(report)
+    sent["revision"] = revision
+    sent["narrative"] = f"{sent['narrative']} (revision {revision})"
+    prepared = prepare(sent, dt.date.today())
+    assert isinstance(prepared, IncomingRevision), prepared
+    return prepared
+
+
+def test_an_older_revision_waits_for_a_newer_one_in_flight_and_is_stale(db_url: str) -> None:
+    """Deterministic form of the revision race: revision 2 arrives while revision 3's transaction is open.
+    It must wait (SQLite: the write lock; PostgreSQL: the report's row lock) and then see that it is stale;
+    without the lock it would store itself and move the report back from revision 3 to 2."""
+    db = Database.open(db_url)
+    try:
+        report = sample_report(random.Random(5))
+        with db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO users (username, password_hash, role, facility, created_at) "
+                "VALUES ('nurse1', 'x', 'reporter', 'General Hospital', 0)"
+            )
+            (user_id,) = tx.one("SELECT id FROM users WHERE username = 'nurse1'") or (0,)
+        uploader = Uploader(int(user_id), "reporter", "General Hospital")
+        now = time.time()
+        with db.transaction() as tx:
+            assert ingest_revision(tx, _revision(report, 1), uploader, now, 2026).status == "created"
+        older: list[str] = []
+
+        def send_older() -> None:
+            with db.transaction() as tx:
+                older.append(ingest_revision(tx, _revision(report, 2), uploader, now, 2026).status)
+
+        racer = threading.Thread(target=send_older)
+        with db.transaction() as tx:
+            assert ingest_revision(tx, _revision(report, 3), uploader, now, 2026).status == "updated"
+            racer.start()
+            racer.join(timeout=0.5)
+            assert racer.is_alive()  # waiting for this transaction
+        racer.join(timeout=30)
+        assert older == ["stale"]
+        with db.reader() as tx:
+            assert get_report(tx, report["id"]).latest_revision == 3
+    finally:
+        db.close()
