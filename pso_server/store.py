@@ -15,6 +15,7 @@ transactions racing on the same report id or (id, revision) resolve to one row.
 
 from __future__ import annotations
 
+import os
 import queue
 import sqlite3
 import threading
@@ -352,6 +353,10 @@ def _connector(url: str) -> tuple[Dialect, Any]:
 
 
 def _connect_sqlite(file: Path) -> sqlite3.Connection:
+    # The file holds patient safety work product and password hashes: a new one is owner-only, whatever the
+    # umask (SQLite gives its -wal and -shm files the same permissions as the database file).
+    with suppress(FileExistsError):
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(file, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
     # A 'created' answer promises the report is stored: FULL makes the commit durable before we answer.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 import random
 import threading
 import time
@@ -64,6 +65,22 @@ def test_case_references_round_trip() -> None:
     assert format_ref(2026, 123) == "PSO-2026-000123"
     assert parse_ref("pso-2026-000123 ") == 123
     assert parse_ref("PSO-2026-x") is None and parse_ref("7c4b7a51-3b7e-4f4e-9a43-2d7e51a0b0a1") is None
+
+
+def test_a_new_sqlite_database_is_owner_only(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        db = Database.open(str(tmp_path / "server.db"))
+    finally:
+        os.umask(old_umask)
+    try:
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO units (code, name) VALUES ('X', 'x')")
+        files = sorted(tmp_path.glob("server.db*"))
+        assert {f.name for f in files} >= {"server.db", "server.db-wal"}
+        assert all(f.stat().st_mode & 0o077 == 0 for f in files), [oct(f.stat().st_mode) for f in files]
+    finally:
+        db.close()
 
 
 def _revision(report: dict[str, Any], revision: int) -> IncomingRevision:
