@@ -32,7 +32,6 @@ class Limits:
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_failure_window_seconds: float = 15 * 60
-    max_lookup_ids: int = 1000
 
 
 @dataclass(frozen=True)
