@@ -152,6 +152,15 @@ class Category:
 
 
 @dataclass(frozen=True)
+class FieldCondition:
+    """A generic-form field applies only when ``field`` holds one of ``answers`` (codes of ``answer_set``)."""
+
+    field: str
+    answers: frozenset[str]
+    answer_set: str
+
+
+@dataclass(frozen=True)
 class Catalogue:
     version: str
     title: str
@@ -164,8 +173,8 @@ class Catalogue:
     modules: Mapping[str, Module]
     labels: Mapping[str, str] = field(default_factory=dict)
     # Branching between fields of the generic form: field path -> the answers of another field it needs,
-    # e.g. "reporter.professional_type" -> ("reporter.first_reported_by", {"A288"}).
-    field_conditions: Mapping[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    # e.g. "reporter.professional_type" applies only when "reporter.first_reported_by" is A288.
+    field_conditions: Mapping[str, FieldCondition] = field(default_factory=dict)
 
     def category(self, code: str) -> Category | None:
         return next((c for c in self.categories if c.code == code), None)
@@ -264,7 +273,12 @@ def parse_catalogue(raw: Mapping[str, Any]) -> Catalogue:
         modules=modules,
         labels=dict(raw.get("fields", {})),
         field_conditions={
-            path: (str(cond["field"]), frozenset(cond["in"]))
+            path: FieldCondition(
+                field=str(cond["field"]),
+                answers=frozenset(cond["in"]),
+                # Answer sets are named after their field unless the condition says otherwise.
+                answer_set=str(cond.get("answer_set", str(cond["field"]).rpartition(".")[2])),
+            )
             for path, cond in raw.get("field_conditions", {}).items()
         },
     )

@@ -407,12 +407,13 @@ def _reporter_rules(r: Report, cat: Catalogue) -> Iterable[FieldError]:
 def _field_condition_errors(r: Report, cat: Catalogue) -> Iterable[FieldError]:
     """Generic-form fields that apply only after a given answer elsewhere (the catalogue's field_conditions),
     e.g. the type of professional (DE84) only when a healthcare professional first reported (DE81)."""
-    for path, (source, answers) in cat.field_conditions.items():
+    for path, cond in cat.field_conditions.items():
+        source = cond.field
         value = _field_value(r, path)
         given = _field_value(r, source)
-        if value is not None and given is not None and given not in answers:
-            set_name = source.rpartition(".")[2]  # answer sets are named after their field
-            names = [cat.display(set_name, c) if set_name in cat.answer_sets else c for c in sorted(answers)]
+        if value is not None and given is not None and given not in cond.answers:
+            known = cond.answer_set in cat.answer_sets
+            names = [cat.display(cond.answer_set, c) if known else c for c in sorted(cond.answers)]
             shown = " or ".join(f"'{name}'" for name in names)
             yield FieldError(
                 path,

@@ -247,3 +247,10 @@ def test_messages_give_the_code_a_file_needs_and_plain_limits():
     errs = errors_of(data)
     assert "Yes (A15), No (A18), Unknown (UNK)" in errs["harm.evidence_of_harm"]
     assert "Unassisted (A867), Assisted (A870)" in errs["modules.fall.DE192"]
+
+
+def test_duration_of_harm_only_with_evidence_of_harm():
+    data = example("fall-incident")
+    data["harm"] = {"evidence_of_harm": "A18", "level": "LA21151-8", "duration": "permanent"}
+    message = errors_of(data)["harm.duration"]
+    assert "applies only when 'Was there any evidence of harm at the time of this report?' is 'Yes'" in message
