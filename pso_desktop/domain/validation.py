@@ -138,9 +138,10 @@ def _translate(exc: ValidationError, catalogue: Catalogue) -> list[FieldError]:
                 else (f"is too short: at least {ctx.get('min_length')} characters")
             )
         elif kind == "too_short":
-            words = f"needs at least {ctx.get('min_length')} item(s)"
+            least = ctx.get("min_length")
+            words = "is empty; choose at least one" if least == 1 else f"needs at least {least} choices"
         elif kind == "too_long":
-            words = f"has too many items: at most {ctx.get('max_length')}"
+            words = f"has too many choices: at most {ctx.get('max_length')}"
         elif kind == "string_pattern_mismatch":
             words = _pattern_words(path)
         elif kind == "greater_than_equal":

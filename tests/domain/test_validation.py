@@ -239,6 +239,8 @@ def test_messages_give_the_code_a_file_needs_and_plain_limits():
     data["patient"]["age_years"] = 200
     errs = errors_of(data)
     assert errs["location.unit"] == "'Unit where the event occurred' is empty; fill it in."
+    data["categories"] = []
+    assert errors_of(data)["categories"] == "'Event category' is empty; choose at least one."
     assert errs["revision"] == "'Revision' must be at least 1."
     assert errs["patient.age_years"] == "'Patient age at the time of the event' must be at most 130."
     data = example("fall-incident")
