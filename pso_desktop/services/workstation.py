@@ -140,8 +140,12 @@ class Session:
             "count": len(reports),
             "reports": reports,
         }
-        _write_atomically(out, json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"))
-        self.audit.append("export", actor=self.profile, detail=f"json, {len(reports)} report(s)")
+        data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+        # The audit entry commits only if the file was written: no export without its entry, and no entry
+        # for an export that failed (the commit itself failing after the rename is the one remaining gap).
+        with transaction(self._conn):
+            self.audit.append("export", actor=self.profile, detail=f"json, {len(reports)} report(s)")
+            _write_atomically(out, data)
         return len(reports)
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from pso_desktop.security.errors import (
 )
 from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
-from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.services.workstation import ExportFailed, Session, Workstation
 from pso_desktop.storage.database import open_database
 from pso_desktop.storage.errors import DatabaseTamperedError, StorageError
 from tests.support.memory_keyring import MemoryKeyring
@@ -194,3 +194,12 @@ def test_submit_and_delete_are_audited_by_report_id_only(workstation: Workstatio
         assert session.audit.verify()
     audited = [(e.action, e.report_id) for e in entries if e.action in ("submit", "delete")]
     assert audited == [("submit", ids[0]), ("delete", ids[1])]
+
+
+def test_failed_export_leaves_no_audit_entry(workstation: Workstation, tmp_path: Path):
+    with workstation.session("alice", SECRET) as session:
+        with pytest.raises(ExportFailed, match="does not exist"):
+            session.export_json(tmp_path / "missing" / "out.json")
+        assert "export" not in [e.action for e in session.audit.entries()]
+        session.export_json(tmp_path / "out.json")
+        assert [e.action for e in session.audit.entries()].count("export") == 1
