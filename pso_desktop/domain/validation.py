@@ -412,8 +412,10 @@ def _field_condition_errors(r: Report, cat: Catalogue) -> Iterable[FieldError]:
         source = cond.field
         value = _field_value(r, path)
         given = _field_value(r, source)
+        known = cond.answer_set in cat.answer_sets
+        if known and given not in cat.codes(cond.answer_set):
+            continue  # an unknown answer there has its own error; this one would only repeat it
         if value is not None and given is not None and given not in cond.answers:
-            known = cond.answer_set in cat.answer_sets
             names = [cat.display(cond.answer_set, c) if known else c for c in sorted(cond.answers)]
             shown = " or ".join(f"'{name}'" for name in names)
             yield FieldError(

@@ -256,3 +256,6 @@ def test_duration_of_harm_only_with_evidence_of_harm():
     data["harm"] = {"evidence_of_harm": "A18", "level": "LA21151-8", "duration": "permanent"}
     message = errors_of(data)["harm.duration"]
     assert "applies only when 'Was there any evidence of harm at the time of this report?' is 'Yes'" in message
+    data["harm"]["evidence_of_harm"] = "yes"  # a wrong code is one error, not two
+    errs = errors_of(data)
+    assert "harm.evidence_of_harm" in errs and "harm.duration" not in errs
