@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pso_server import store
 from pso_server.config import KdfParams, ServerConfig
 from pso_server.errors import InvalidInput, ServerError
-from pso_server.store import Database, User
+from pso_server.store import Database, User, serialise
 
 ACCESS_PREFIX = "psoa_"
 REFRESH_PREFIX = "psor_"
@@ -148,6 +148,7 @@ class Authenticator:
         limits = self._config.limits
         keys = (f"user:{username.strip().lower()}", f"addr:{address}")
         with self._db.transaction() as tx:
+            serialise(tx, "login_failures")  # count, then record: concurrent attempts take turns
             for key, allowed in zip(
                 keys, (limits.login_failures_per_account, limits.login_failures_per_address), strict=True
             ):

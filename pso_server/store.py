@@ -219,6 +219,20 @@ def _is_transient(exc: BaseException) -> bool:
     return True
 
 
+# Advisory lock keys (PostgreSQL) for the few places where transactions must take turns.
+_LOCK_KEYS = {"login_failures": 0x50534F01, "status_changes": 0x50534F02}
+
+
+def serialise(tx: Tx, name: str) -> None:
+    """Until ``tx`` ends, other transactions that serialise on the same ``name`` wait here.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: nothing to do, write transactions
+    (``BEGIN IMMEDIATE``) already run one at a time.
+    """
+    if tx.dialect.name == "postgresql":
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK_KEYS[name],))
+
+
 class Database:
     """A small connection pool over one SQLite file or one PostgreSQL database.
 
