@@ -24,7 +24,7 @@ from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.workstation import ExportFailed, Session, Workstation
 from pso_desktop.storage.database import open_database
-from pso_desktop.storage.errors import DatabaseTamperedError, StorageError
+from pso_desktop.storage.errors import DatabaseMissingError, DatabaseTamperedError, StorageError
 from tests.support.memory_keyring import MemoryKeyring
 
 FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
@@ -204,3 +204,13 @@ def test_failed_export_leaves_no_audit_entry(workstation: Workstation, tmp_path:
         assert "export" not in [e.action for e in session.audit.entries()]
         session.export_json(tmp_path / "out.json")
         assert [e.action for e in session.audit.entries()].count("export") == 1
+
+
+def test_missing_database_of_an_existing_profile_is_never_recreated(workstation: Workstation, pso_home: Path):
+    # The key unlocks fine; only the database is gone (moved, restored badly): no new empty one may appear.
+    path = workstation.keys.database_path("alice")
+    for leftover in path.parent.glob("reports.db*"):
+        leftover.unlink()
+    with pytest.raises(DatabaseMissingError):
+        workstation.open("alice", SECRET)
+    assert list(path.parent.glob("reports.db*")) == []
