@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -102,6 +103,39 @@ def test_unwritable_profile_folder_is_a_clear_error_and_leaves_no_key(
     with pytest.raises(ProfileFolderError, match="cannot be written"):
         keys.create("ward9", SECRET_A)
     assert memory_keyring.entries == {}
+
+
+class _RendezvousKeyring(MemoryKeyring):
+    """Holds every writer until two have arrived: both creates have passed the "name taken?" check."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(2, timeout=10)
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.barrier.wait()
+        super().set_password(service, username, password)
+
+
+def test_two_creates_of_one_name_at_once_leave_one_profile_and_one_key(make_keys: MakeKeys) -> None:
+    backend = _RendezvousKeyring()
+    results: dict[str, object] = {}
+
+    def create(secret: str) -> None:
+        try:
+            results[secret] = make_keys(backend=backend).create("ward7", secret)
+        except ProfileExistsError as exc:
+            results[secret] = exc
+
+    threads = [threading.Thread(target=create, args=(secret,)) for secret in (SECRET_A, SECRET_B)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    winners = [secret for secret, result in results.items() if isinstance(result, bytes)]
+    assert len(winners) == 1 and len(results) == 2
+    assert len(backend.entries) == 1  # the loser removed its own entry
+    assert make_keys(backend=backend).unlock("ward7", winners[0]) == results[winners[0]]
 
 
 def test_create_never_overwrites_an_existing_profile(
