@@ -100,11 +100,15 @@ def ingest_batch(db: Database, reports: Sequence[Any], uploader: Uploader, clock
     # A fixed lock order (by id, then revision) keeps concurrent PostgreSQL batches from deadlocking.
     ready.sort(key=lambda pair: (pair[1].report_id, pair[1].revision))
     with db.transaction() as tx:
+        received: list[tuple[str, float]] = []
         for index, item in ready:
             outcome = store.ingest_revision(tx, item, uploader, now, moment.year)
             errors = [{"field": "id", "message": NOT_YOURS}] if outcome.denied else []
             results[index] = ItemResult(item.report_id, item.revision, outcome.status, outcome.server_ref, errors)
+            if outcome.received_at is not None:
+                received.append((item.report_id, outcome.received_at))
         final = [r for r in results if r is not None]
         store.record_tally(tx, Counter(r.status for r in final), now)
+        store.record_received(tx, received)  # last: it serialises with every other status writer until commit
     assert len(final) == len(reports)
     return final

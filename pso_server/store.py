@@ -608,6 +608,7 @@ class IngestOutcome:
     status: str
     server_ref: str | None
     denied: bool = False  # True when the report belongs to another account (answered as 'rejected')
+    received_at: float | None = None  # for 'created': the arrival time its 'received' status carries
 
 
 def _day_start(now: float) -> float:
@@ -619,7 +620,8 @@ def _day_start(now: float) -> float:
 def ingest_revision(tx: Tx, item: IncomingRevision, uploader: Uploader, now: float, year: int) -> IngestOutcome:
     """Stores one revision under the protocol's dedupe rules; call inside :meth:`Database.transaction`.
 
-    created: first revision of an unknown report. duplicate: (id, revision) held with the same content hash.
+    created: first revision of an unknown report (the caller then records its ``received`` status with
+    :func:`record_received`, last in the transaction). duplicate: (id, revision) held with the same content hash.
     conflict: held with a different hash (nothing changes). updated: newer than the newest held. stale: older
     than the newest held and not held itself (nothing changes).
     """
@@ -646,11 +648,7 @@ def ingest_revision(tx: Tx, item: IncomingRevision, uploader: Uploader, now: flo
         )
         if row is not None:
             _insert_revision(tx, item, when)
-            tx.execute(
-                "INSERT INTO status_changes (report_id, status, changed_at) VALUES (?, 'received', ?)",
-                (item.report_id, when),
-            )
-            return IngestOutcome("created", format_ref(year, int(row[0])))
+            return IngestOutcome("created", format_ref(year, int(row[0])), received_at=when)
         # Another transaction created it between our read and our insert (PostgreSQL): lock and go on.
         report = _lock_report(tx, item.report_id)
         assert report is not None
@@ -791,21 +789,38 @@ class StatusChange:
     changed_at: float
 
 
+# The status feed's cursor is the last status_changes.seq a client has seen, so a change must never commit
+# after a change with a higher seq: on PostgreSQL two transactions could otherwise commit out of seq order and
+# a client polling in between would skip the lower one for good. Status rows are therefore written last in
+# their transaction, under serialise(tx, "status_changes"), which is held only until the commit just after.
+
+
+def record_received(tx: Tx, received: Sequence[tuple[str, float]]) -> None:
+    """Records the ``received`` status of newly created reports, as (report id, arrival time) pairs. Call it
+    last in the transaction (see above)."""
+    if received:
+        serialise(tx, "status_changes")
+        tx.executemany(
+            "INSERT INTO status_changes (report_id, status, changed_at) VALUES (?, 'received', ?)", received
+        )
+
+
 def set_status(
     tx: Tx, report_id: str, status: str, note: str | None, by_user: int | None, now: float
 ) -> StatusChange:
     """Records a status change made at the PSO. The report must exist (see :func:`get_report`)."""
     report = get_report(tx, report_id)
+    tx.execute(
+        "UPDATE reports SET status = ?, status_note = ?, status_changed_at = ? WHERE id = ?",
+        (status, note, now, report.id),
+    )
+    serialise(tx, "status_changes")  # after the row lock above, so no lock is ever awaited while holding this one
     row = tx.one(
         "INSERT INTO status_changes (report_id, status, note, changed_at, changed_by) VALUES (?, ?, ?, ?, ?) "
         "RETURNING seq",
         (report.id, status, note, now, by_user),
     )
     assert row is not None
-    tx.execute(
-        "UPDATE reports SET status = ?, status_note = ?, status_changed_at = ? WHERE id = ?",
-        (status, note, now, report.id),
-    )
     return StatusChange(int(row[0]), report.id, report.server_ref, status, note, now)
 
 

@@ -21,11 +21,16 @@ from pso_server.store import (
     SQLITE,
     Database,
     IncomingRevision,
+    Tx,
     Uploader,
+    User,
     format_ref,
     get_report,
     ingest_revision,
     parse_ref,
+    record_received,
+    set_status,
+    status_changes_since,
 )
 
 
@@ -125,5 +130,55 @@ def test_an_older_revision_waits_for_a_newer_one_in_flight_and_is_stale(db_url: 
         assert older == ["stale"]
         with db.reader() as tx:
             assert get_report(tx, report["id"]).latest_revision == 3
+    finally:
+        db.close()
+
+
+def test_the_status_feed_never_skips_a_change_that_commits_late(db_url: str) -> None:
+    """A batch that creates a report is still open when a risk manager's status change to another report
+    commits, and a client polls the feed in between: the batch's 'received' change must still reach that
+    client on its next poll (its seq must not be lower than the cursor the client was given)."""
+    db = Database.open(db_url)
+    try:
+        with db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO users (username, password_hash, role, facility, created_at) "
+                "VALUES ('manager', 'x', 'risk_manager', 'General Hospital', 0)"
+            )
+            (user_id,) = tx.one("SELECT id FROM users WHERE username = 'manager'") or (0,)
+        viewer = User(int(user_id), "manager", "risk_manager", "General Hospital")
+        uploader = Uploader(viewer.id, viewer.role, viewer.facility)
+        rng = random.Random(9)
+        first, second = sample_report(rng, 0), sample_report(rng, 1)
+        now = time.time()
+
+        def create(tx: Tx, report: dict[str, Any]) -> None:
+            outcome = ingest_revision(tx, _revision(report, 1), uploader, now, 2026)
+            assert outcome.received_at is not None
+            record_received(tx, [(report["id"], outcome.received_at)])
+
+        with db.transaction() as tx:
+            create(tx, first)
+        with db.reader() as tx:
+            cursor = status_changes_since(tx, viewer, 0, 100)[-1].seq
+
+        def review_first() -> None:
+            with db.transaction() as tx:
+                set_status(tx, first["id"], "under_review", None, None, now)
+
+        reviewer = threading.Thread(target=review_first)
+        with db.transaction() as batch:
+            create(batch, second)
+            reviewer.start()
+            reviewer.join(timeout=0.5)
+            with db.reader() as tx:  # a client polls while the batch is still open
+                seen = status_changes_since(tx, viewer, cursor, 100)
+        reviewer.join(timeout=30)
+        cursor = seen[-1].seq if seen else cursor
+        with db.reader() as tx:
+            seen += status_changes_since(tx, viewer, cursor, 100)
+        assert sorted((c.report_id, c.status) for c in seen) == sorted(
+            [(first["id"], "under_review"), (second["id"], "received")]
+        )
     finally:
         db.close()
