@@ -124,7 +124,9 @@ class AdmissionMiddleware:
         state.in_flight += 1
         try:
             if declared is not None and declared > max_bytes:
-                if declared <= DISCARD_FACTOR * max_bytes:
+                # A client that asked "Expect: 100-continue" waits for this answer before sending anything;
+                # reading would make the server invite the body it is about to refuse.
+                if declared <= DISCARD_FACTOR * max_bytes and not _expects_continue(scope):
                     await _discard_rest(receive, declared, DISCARD_SECONDS)
                 await self._refuse(send, 413, "payload_too_large", too_big, limit=max_bytes)
                 return
@@ -189,6 +191,10 @@ class AdmissionMiddleware:
             headers.append((b"connection", b"close"))  # the unread rest of the body makes the stream unusable
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _expects_continue(scope: Scope) -> bool:
+    return any(name == b"expect" and value.lower() == b"100-continue" for name, value in scope.get("headers", ()))
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -72,6 +72,25 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(make_server: Ser
         assert server.stats()["reports"] == 0
 
 
+def test_a_client_expecting_100_continue_gets_the_413_without_sending_its_body(
+    make_server: ServerFactory, tls_files: TlsFiles
+) -> None:
+    with make_server(max_body_bytes=20_000) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        context = ssl.create_default_context(cafile=str(tls_files.ca_cert))
+        with (
+            socket.create_connection(("127.0.0.1", port)) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
+        ):
+            conn.settimeout(5)
+            conn.sendall(
+                b"POST /api/v1/reports/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 30000\r\nExpect: 100-continue\r\n\r\n"
+            )
+            answer = conn.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:40]
+
+
 def test_body_just_under_the_limit_is_accepted(make_server: ServerFactory) -> None:
     reports = _reports(5)
     size = len(json.dumps({"reports": reports}).encode())
