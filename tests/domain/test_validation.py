@@ -259,3 +259,46 @@ def test_duration_of_harm_only_with_evidence_of_harm():
     data["harm"]["evidence_of_harm"] = "yes"  # a wrong code is one error, not two
     errs = errors_of(data)
     assert "harm.evidence_of_harm" in errs and "harm.duration" not in errs
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        data = data[part]
+    if value is _DROP:
+        del data[last]
+    else:
+        data[last] = value
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "field", "words"),
+    [
+        ("fall-incident", {"near_miss_reason": "luck"}, "near_miss_reason", "Only a near miss"),
+        ("fall-incident", {"categories": ["A48", "A66"]}, "categories_other", "say what kind of event"),
+        ("fall-incident", {"categories_other": "Something"}, "categories_other", "choose the category 'Other'"),
+        ("fall-incident", {"categories": ["A48", "A48"]}, "categories", "only once"),
+        ("fall-incident", {"rescue.attempted": "A18"}, "rescue.interventions", "only when one was attempted"),
+        ("fall-incident", {"discovery.date": _DROP}, "discovery.date", "or tick 'Unknown'"),
+        ("fall-incident", {"discovery.date_unknown": True}, "discovery.date_unknown", "not both"),
+        ("fall-incident", {"discovery.date": "2026-11-21"}, "discovery.date", "after the date of the report"),
+        ("fall-incident", {"initial_report_date": "2026-11-21"}, "initial_report_date", "cannot be later"),
+        ("fall-incident", {"patient.date_of_birth": "2026-11-21"}, "patient.date_of_birth", "after the report"),
+        ("fall-incident", {"reporter.email": "jordan at hospital"}, "reporter.email", "name@hospital.org"),
+        ("fall-incident", {"contributing_factors": ["A66"]}, "contributing_factors_other", "describe the"),
+        ("medication-near-miss", {"near_miss_reason": "A66"}, "near_miss_reason_other", "describe the reason"),
+        ("medication-near-miss", {"contributing_factors": ["equipment"]}, "contributing_factors_other", "Remove"),
+        ("medication-near-miss", {"reporter.name": "Jordan"}, "reporter.name", "anonymous report carries no"),
+        ("unsafe-condition", {"harm": {"evidence_of_harm": "A18"}}, "harm", "has no harm"),
+        ("unsafe-condition", {"categories": ["A61"]}, "categories.0", "always reported as"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and "." not in v and " " not in v else None,
+)
+def test_generic_form_rules(name: str, changes: dict[str, Any], field: str, words: str):
+    data = example(name)
+    for path, value in changes.items():
+        _set(data, path, value)
+    assert words in errors_of(data).get(field, ""), errors_of(data)
