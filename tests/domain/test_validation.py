@@ -302,3 +302,63 @@ def test_generic_form_rules(name: str, changes: dict[str, Any], field: str, word
     for path, value in changes.items():
         _set(data, path, value)
     assert words in errors_of(data).get(field, ""), errors_of(data)
+
+
+# Medication module branching as the Common Formats (LOINC panel 74080-3) define it:
+# question -> (the answers that open it, a valid answer to it, whether it must then be answered).
+_MED_BRANCHES: dict[str, tuple[dict[str, Any], Any, bool]] = {
+    "medication_type": ({"substance_type": "medications"}, "UNK", True),
+    "compounded_ingredients": ({"substance_type": "medications", "medication_type": "compounded"}, ["x"], False),
+    "biological_type": ({"substance_type": "biological"}, "other_biological", True),
+    "vaccine_lot": ({"substance_type": "biological", "biological_type": "vaccine"}, "L123", False),
+    "nutritional_type": ({"substance_type": "nutritional"}, "enteral", True),
+    "incorrect_actions": ({"characterisation": "incorrect_action"}, ["patient"], True),
+    "dose_error": ({"characterisation": "incorrect_action", "incorrect_actions": ["dose"]}, "UNK", True),
+    "timing_error": ({"characterisation": "incorrect_action", "incorrect_actions": ["timing"]}, "UNK", True),
+    "rate_error": ({"characterisation": "incorrect_action", "incorrect_actions": ["rate"]}, "UNK", True),
+    "strength_error": ({"characterisation": "incorrect_action", "incorrect_actions": ["strength"]}, "UNK", True),
+    "expiration_date": (
+        {"characterisation": "incorrect_action", "incorrect_actions": ["expired"]},
+        "2026-01-01",
+        False,
+    ),
+    "allergy_documented": (
+        {"characterisation": "incorrect_action", "incorrect_actions": ["allergen"]},
+        "UNK",
+        True,
+    ),
+    "contraindication_type": (
+        {"characterisation": "incorrect_action", "incorrect_actions": ["contraindication"]},
+        "drug_drug",
+        True,
+    ),
+    "intended_route": (
+        {"characterisation": "incorrect_action", "incorrect_actions": ["route"], "actual_route": "oral"},
+        "oral",
+        True,
+    ),
+    "actual_route": (
+        {"characterisation": "incorrect_action", "incorrect_actions": ["route"], "intended_route": "oral"},
+        "oral",
+        True,
+    ),
+}
+
+
+def _medication(answers: dict[str, Any]) -> dict[str, Any]:
+    data = example("medication-near-miss")
+    base = {"substance_type": "contrast", "characterisation": "UNK", "stage": "UNK"}  # no branch open
+    data["modules"]["medication"] = base | answers
+    return data
+
+
+@pytest.mark.parametrize("question", sorted(_MED_BRANCHES))
+def test_medication_branch_opens_and_closes(question: str):
+    opens, answer, required = _MED_BRANCHES[question]
+    validate_report(_medication(opens | {question: answer}))  # opened and answered: valid
+    if required:
+        assert "Answer '" in errors_of(_medication(opens))[f"modules.medication.{question}"]
+    else:
+        validate_report(_medication(opens))
+    closed = errors_of(_medication({question: answer}))  # answered while closed: refused
+    assert "applies only when" in closed[f"modules.medication.{question}"]
