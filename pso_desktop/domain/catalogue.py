@@ -50,9 +50,10 @@ class Condition:
         if self.question is None:
             return True
         given = answers.get(self.question)
+        # Answers are untrusted JSON: only text can be a code (a dict or list would not even be hashable).
         if isinstance(given, list):
-            return any(code in self.answers for code in given)
-        return given in self.answers
+            return any(isinstance(code, str) and code in self.answers for code in given)
+        return isinstance(given, str) and given in self.answers
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,26 @@ def test_text_round_trips_or_is_refused_plainly(text, field):
     assert value == text
     wire = json.loads(json.dumps(exported, ensure_ascii=False))
     assert validate_report(wire).export() == exported
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+MEDICATION = json.loads((resources_dir() / "examples" / "medication-near-miss.json").read_text(encoding="utf-8"))
+MODULE_KEYS = sorted(
+    {"substance_type", "medication_type", "characterisation", "incorrect_actions", "dose_error", "stage"}
+    | {"products", "intended_route", "incorrect_actions_specify", "vaccine_lot", "expiration_date"}
+)
+
+
+@settings(max_examples=300)
+@given(answers=st.dictionaries(st.sampled_from(MODULE_KEYS), json_values, max_size=4))
+def test_any_json_in_module_answers_is_validated_or_refused_never_crashes(answers):
+    data = json.loads(json.dumps(MEDICATION))
+    data["modules"]["medication"] |= answers
+    try:
+        validate_report(data)
+    except ReportInvalid as exc:
+        assert exc.errors
