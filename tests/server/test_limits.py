@@ -176,7 +176,8 @@ def test_a_body_that_never_arrives_times_out_and_frees_its_place(
                 assert chunk, answer
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 408 ")
-        assert api.get("/healthz").status_code == 200  # its place was given back
+        # Its place is given back as the handler unwinds, which may be just after the 408 left the server.
+        _wait_for_status(api, 200)
 
 
 def _wait_for_status(api: Api, wanted: int) -> Any:
