@@ -161,20 +161,41 @@ def test_a_bad_report_is_rejected_alone_with_the_clients_wording(api: Api, serve
     assert server.stats()["reports"] == 1 and server.stats()["rejected"] == 1
 
 
-def test_a_value_the_shared_rules_cannot_handle_rejects_only_that_report(
+def test_an_odd_value_is_rejected_plainly_without_failing_the_batch(
     api: Api, server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     token = api.user("nurse1")
     rng = random.Random(1)
     odd = next(r for n in range(100) if "medication" in (r := sample_report(rng, n)).get("modules", {}))
-    # An object where a code belongs: the domain rules raise TypeError here, not ReportInvalid.
-    odd["modules"]["medication"]["characterisation"] = {"patient": "Jane Roe"}
-    with pytest.raises(Exception) as raised:
+    odd["modules"]["medication"]["characterisation"] = {"patient": "Jane Roe"}  # an object where a code belongs
+    with pytest.raises(ReportInvalid):
         validate_report(copy.deepcopy(odd))
-    assert not isinstance(raised.value, ReportInvalid)  # else this test no longer covers the unexpected path
     results = api.batch(token, [_named(12), odd])
     assert [r["status"] for r in results] == ["created", "rejected"]
     assert results[1]["id"] == odd["id"] and results[1]["errors"][0]["message"]
+    assert "Jane Roe" not in json.dumps(results) and "Jane Roe" not in caplog.text
+    assert server.stats()["reports"] == 1
+
+
+def test_a_bug_in_the_shared_rules_rejects_only_that_report(
+    api: Api, server: RunningServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server runs in this process, so the domain's validate_report can be made to fail like a bug would."""
+    from pso_server import intake
+
+    real = intake.validate_report
+
+    def buggy(raw: Any, **kwargs: Any) -> Any:
+        if raw.get("narrative", "").startswith("TRIGGER"):
+            raise TypeError(f"unhashable value near {raw['narrative']}")  # a bug's text may quote content
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr(intake, "validate_report", buggy)
+    token = api.user("nurse1")
+    odd = sample_report(random.Random(2), 0) | {"narrative": "TRIGGER Jane Roe fell"}
+    results = api.batch(token, [_named(12), odd])
+    assert [r["status"] for r in results] == ["created", "rejected"]
+    assert results[1]["errors"][0]["message"]
     assert "Jane Roe" not in json.dumps(results) and "Jane Roe" not in caplog.text
     assert server.stats()["reports"] == 1
 
