@@ -11,8 +11,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from pso_desktop.files import write_private_json
 from pso_desktop.security.errors import TooManyAttemptsError
-from pso_desktop.security.files import write_private_json
 
 FREE_ATTEMPTS = 5
 MAX_DELAY_SECONDS = 300.0

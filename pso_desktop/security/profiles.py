@@ -26,6 +26,7 @@ import keyring
 from keyring.backend import KeyringBackend
 
 from pso_desktop import paths
+from pso_desktop.files import ensure_private_dir, write_private_file, write_private_json
 from pso_desktop.security.attempts import UnlockThrottle
 from pso_desktop.security.envelope import DATA_KEY_BYTES, WrappedKey, unwrap_key, wrap_key
 from pso_desktop.security.errors import (
@@ -42,7 +43,6 @@ from pso_desktop.security.errors import (
     WeakSecretError,
     WrongSecretError,
 )
-from pso_desktop.security.files import ensure_private_dir, write_private_file, write_private_json
 from pso_desktop.security.kdf import PRODUCTION_KDF, KdfParams
 from pso_desktop.security.keyring_guard import (
     BackendVerdict,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from typing import Any
 from pso_desktop import paths
 from pso_desktop.domain import CURRENT_FORM_VERSION
 from pso_desktop.errors import ExpectedError
+from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
 from pso_desktop.storage.audit import AuditLog
@@ -163,19 +163,11 @@ def _write_atomically(out: Path, data: bytes) -> None:
         raise ExportFailed(f"{out} is a folder; give the export a file name, like {out / 'reports.json'}.")
     if not out.parent.is_dir():
         raise ExportFailed(f"The folder {out.parent} does not exist; create it or choose another place.")
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
+        write_private_file(out, data)
     except PermissionError:
         raise ExportFailed(f"No permission to write {out}; choose a folder you may write to.") from None
     except OSError as exc:
         # Disk full, read-only medium, a name the file system refuses: the reason, never the file's contents.
         reason = exc.strerror or type(exc).__name__
         raise ExportFailed(f"The export could not be written to {out} ({reason}); choose another place.") from None
-    finally:
-        tmp.unlink(missing_ok=True)

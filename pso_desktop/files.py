@@ -1,4 +1,4 @@
-"""Small files in a profile folder: written atomically, readable by the owner only."""
+"""Small private files (profile records, wrapped keys, exports): written atomically, readable by the owner only."""
 
 from __future__ import annotations
 
