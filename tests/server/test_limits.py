@@ -76,18 +76,7 @@ def test_a_client_expecting_100_continue_gets_the_413_without_sending_its_body(
     make_server: ServerFactory, tls_files: TlsFiles
 ) -> None:
     with make_server(max_body_bytes=20_000) as server:
-        port = int(server.base_url.rsplit(":", 1)[1])
-        context = ssl.create_default_context(cafile=str(tls_files.ca_cert))
-        with (
-            socket.create_connection(("127.0.0.1", port)) as raw,
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
-        ):
-            conn.settimeout(5)
-            conn.sendall(
-                b"POST /api/v1/reports/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 30000\r\nExpect: 100-continue\r\n\r\n"
-            )
-            answer = conn.recv(4096)
+        answer = _raw_answer_head(server, tls_files, b"Content-Length: 30000\r\nExpect: 100-continue\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 413 "), answer[:40]
 
 
@@ -159,25 +148,31 @@ def test_a_body_that_never_arrives_times_out_and_frees_its_place(
     make_server: ServerFactory, tls_files: TlsFiles
 ) -> None:
     with make_server(max_in_flight=1, body_timeout_seconds=0.5) as server, Api(server) as api:
-        port = int(server.base_url.rsplit(":", 1)[1])
-        context = ssl.create_default_context(cafile=str(tls_files.ca_cert))
-        with (
-            socket.create_connection(("127.0.0.1", port)) as raw,
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as slow,
-        ):
-            slow.settimeout(10)
-            slow.sendall(
-                b"POST /api/v1/reports/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b'Content-Length: 100\r\n\r\n{"reports": ['
-            )
-            answer = b""
-            while b"\r\n\r\n" not in answer:
-                chunk = slow.recv(4096)
-                assert chunk, answer
-                answer += chunk
+        answer = _raw_answer_head(server, tls_files, b'Content-Length: 100\r\n\r\n{"reports": [')
         assert answer.startswith(b"HTTP/1.1 408 ")
         # Its place is given back as the handler unwinds, which may be just after the 408 left the server.
         _wait_for_status(api, 200)
+
+
+def _raw_answer_head(server: Any, tls_files: TlsFiles, rest: bytes, timeout: float = 10) -> bytes:
+    """POST a batch by hand over TLS (headers end with ``rest``, which may hold a partial body); return the
+    answer's status line and headers. For what an HTTP client library will not send."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=str(tls_files.ca_cert))
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
+    ):
+        conn.settimeout(timeout)
+        conn.sendall(
+            b"POST /api/v1/reports/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" + rest
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = conn.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    return answer
 
 
 def _wait_for_status(api: Api, wanted: int) -> Any:
