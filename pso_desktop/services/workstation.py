@@ -22,8 +22,7 @@ from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
 from pso_desktop.storage.audit import AuditLog
-from pso_desktop.storage.database import integrity_problems, open_database, transaction
-from pso_desktop.storage.errors import DatabaseTamperedError
+from pso_desktop.storage.database import open_database, transaction
 from pso_desktop.storage.reports import ReportStore
 
 PSWP_LABEL = (
@@ -52,10 +51,14 @@ class Workstation:
         finally:
             conn.close()
 
-    def open(self, name: str, secret: str) -> Session:
-        """Unlock a profile with the clinician's secret; the caller closes the session."""
+    def open(self, name: str, secret: str, *, full_check: bool | None = None) -> Session:
+        """Unlock a profile with the clinician's secret; the caller closes the session.
+
+        ``full_check=True`` checks every page's HMAC before anything is written (the GUI does, on its worker);
+        ``None`` leaves it to the storage default (small files only), which keeps short CLI commands fast.
+        """
         key = self.keys.unlock(name, secret)
-        conn = open_database(self.keys.database_path(name), key, create=False)
+        conn = open_database(self.keys.database_path(name), key, create=False, full_check=full_check)
         del key
         session = Session(name, conn)
         session.audit.append("unlock", actor=name)
@@ -78,7 +81,6 @@ class Session:
         self._conn = conn
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
-        self._damaged = False  # set when tampering is found: from then on nothing is written
 
     def add_from_bytes(self, data: bytes, *, submit: bool = False, dry_run: bool = False) -> list[dict[str, Any]]:
         """Parse, validate and store every report in ``data`` in one transaction; InputRejected stores nothing."""
@@ -118,15 +120,6 @@ class Session:
             self.store.delete(report_id)
             self.audit.append("delete", actor=self.profile, report_id=report_id)
 
-    def verify_integrity(self) -> None:
-        """Check every page's HMAC (slow for large files: run it off the GUI thread); raise if tampered.
-
-        Writes nothing: a damaged file is left exactly as it was found, for IT to examine.
-        """
-        if integrity_problems(self._conn):
-            self._damaged = True
-            raise DatabaseTamperedError()
-
     def status_counts(self) -> dict[str, int]:
         return self.store.outbox_counts()
 
@@ -150,8 +143,7 @@ class Session:
 
     def close(self) -> None:
         try:
-            if not self._damaged:
-                self.audit.append("lock", actor=self.profile)
+            self.audit.append("lock", actor=self.profile)
         finally:
             self._conn.close()
 

@@ -145,16 +145,6 @@ def translate_errors() -> Iterator[None]:
         raise classified from exc
 
 
-def integrity_problems(conn: Connection) -> list[str]:
-    """Every page failing its HMAC (and other problems) in an open database; ``[]`` when clean. Reads only.
-
-    ``open_database`` skips this full check for large files to keep unlocking fast; callers run it afterwards,
-    off the GUI thread.
-    """
-    with translate_errors():
-        return [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check")]
-
-
 @contextlib.contextmanager
 def transaction(conn: Connection) -> Iterator[Connection]:
     """Run the block in one write transaction: all of it is committed, or none of it.

@@ -49,14 +49,8 @@ class Backend:
         """Opens profile ``name`` (slow: memory-hard key derivation); returns the name. Any session that was
         open is closed first, so at most one profile is ever unlocked."""
         self.lock()
-        session = self._get_workstation().open(name, secret)
-        try:
-            # open() checks every page only for small files; the GUI can afford the full check here.
-            session.verify_integrity()
-        except BaseException:
-            session.close()
-            raise
-        self._session = session
+        # Every page's HMAC is checked before the session writes anything; this runs on the worker thread.
+        self._session = self._get_workstation().open(name, secret, full_check=True)
         return name
 
     def create_profile(self, name: str, secret: str) -> str:

@@ -22,7 +22,7 @@ from pso_desktop.security.errors import (
 )
 from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
-from pso_desktop.services.workstation import ExportFailed, Session, Workstation
+from pso_desktop.services.workstation import ExportFailed, Workstation
 from pso_desktop.storage.database import open_database
 from pso_desktop.storage.errors import DatabaseMissingError, DatabaseTamperedError, StorageError
 from tests.support.memory_keyring import MemoryKeyring
@@ -165,7 +165,7 @@ def test_text_round_trips_through_the_encrypted_store_or_is_refused(
     assert exported[wire["id"]]["narrative"] == narrative
 
 
-def test_verify_integrity_detects_a_tampered_page_left_unchecked_at_open(workstation: Workstation, pso_home: Path):
+def test_full_check_detects_a_tampered_page_a_quick_open_leaves_unread(workstation: Workstation, pso_home: Path):
     with workstation.session("alice", SECRET) as session:  # enough pages that open() reads only a few of them
         rng = random.Random(2)
         session.add_reports([validate_report(sample_report(rng, i)).export() for i in range(400)])
@@ -174,11 +174,10 @@ def test_verify_integrity_detects_a_tampered_page_left_unchecked_at_open(worksta
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     key = workstation.keys.unlock("alice", SECRET)
-    session = Session("alice", open_database(path, key, full_check=False))
+    open_database(path, key, full_check=False).close()  # a quick open reads only a few pages and passes
     before = path.read_bytes()
     with pytest.raises(DatabaseTamperedError):
-        session.verify_integrity()
-    session.close()
+        workstation.open("alice", SECRET, full_check=True)
     assert path.read_bytes() == before
 
 
