@@ -13,7 +13,7 @@ export PYTHONDONTWRITEBYTECODE=1
 
 # PostgreSQL for the server's second backend (needs root to manage the cluster; skipped tests say so otherwise).
 if [ -z "${PSO_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null; then
-  if url=$(bash scripts/start-postgres.sh); then
+  if url=$(bash scripts/start-postgres.sh | tail -n 1) && [[ $url == postgresql://* ]]; then
     export PSO_TEST_POSTGRES_URL=$url
   else
     echo "test-all: PostgreSQL could not be started; its server tests will be skipped" >&2
