@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,24 @@ class Session:
             self.audit.append(
                 "submit" if submit else "create", actor=self.profile, detail=f"{len(reports)} report(s)"
             )
+
+    def save_draft(self, report: Mapping[str, Any]) -> int:
+        """Autosave one report's draft (complete or not) in one transaction; returns the revision now stored.
+
+        The first save of a new report is audited as ``create``; later autosaves are not, so the audit log
+        records what happened to a report rather than every keystroke pause. Drafts are not validated here:
+        the form may be half-filled. Validation belongs to submitting.
+        """
+        with transaction(self._conn):
+            is_new = self.store.get(str(report.get("id"))) is None
+            revision = self.store.save_draft(report)
+            if is_new:
+                self.audit.append("create", actor=self.profile, report_id=str(report["id"]))
+        return revision
+
+    def get_report(self, report_id: str) -> dict[str, Any] | None:
+        """The report's current content (its draft, or its last submitted revision), or ``None``."""
+        return self.store.get(report_id)
 
     def submit(self, report_ids: list[str]) -> None:
         """Freeze and queue each report's current draft, with one audit entry per report, in one transaction."""

@@ -213,3 +213,20 @@ def test_missing_database_of_an_existing_profile_is_never_recreated(workstation:
     with pytest.raises(DatabaseMissingError):
         workstation.open("alice", SECRET)
     assert list(path.parent.glob("reports.db*")) == []
+
+
+def test_autosave_creates_once_in_the_audit_log_and_keeps_half_filled_drafts(workstation: Workstation):
+    report_id = str(uuid.uuid4())
+    half_filled = {"id": report_id, "revision": 1, "event_type": "incident", "narrative": "Started typing"}
+    with workstation.session("alice", SECRET) as session:
+        assert session.save_draft(half_filled) == 1
+        assert session.save_draft({**half_filled, "narrative": "Started typing, then more"}) == 1
+        assert session.get_report(report_id)["narrative"] == "Started typing, then more"
+        with pytest.raises(ValueError):
+            session.save_draft({"revision": 1})  # no id: refused, nothing written
+        entries = session.audit.entries()
+    created = [(e.action, e.report_id) for e in entries if e.action == "create"]
+    assert created[-1] == ("create", report_id)
+    assert sum(1 for e in entries if e.report_id == report_id) == 1
+    with workstation.session("alice", SECRET) as session:  # it survives closing the database
+        assert session.get_report(report_id)["narrative"] == "Started typing, then more"
