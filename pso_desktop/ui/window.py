@@ -1,7 +1,7 @@
 """The main window: the profile screen while locked, the report list while unlocked.
 
 The window owns the database worker and the ``Backend`` that lives on it, and is the only place that
-unlocks and locks. Locking (the Lock action, or the idle lock) clears every widget that shows report data,
+unlocks and locks. Locking (the Lock action, the idle lock, or the computer going to sleep) clears every widget that shows report data,
 returns to the unlock screen at once, and closes the session on the worker. The title never shows PHI.
 """
 
@@ -19,6 +19,7 @@ from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.idle import DEFAULT_IDLE_LOCK_MINUTES, IdleWatcher
 from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
 from pso_desktop.ui.reports_screen import ReportsScreen
+from pso_desktop.ui.suspend import SuspendWatcher
 from pso_desktop.ui.worker import DbWorker
 
 STATUS_MESSAGE_MS = 10_000
@@ -37,6 +38,7 @@ class MainWindow(QMainWindow):
         backend: Backend | None = None,
         *,
         idle_lock_ms: int = int(DEFAULT_IDLE_LOCK_MINUTES * 60_000),
+        suspend_watcher: SuspendWatcher | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -67,6 +69,9 @@ class MainWindow(QMainWindow):
 
         self.idle = IdleWatcher(idle_lock_ms, self)
         self.idle.idle.connect(self._on_idle)
+        self.suspend = suspend_watcher or SuspendWatcher()
+        self.suspend.setParent(self)
+        self.suspend.suspended.connect(self._on_suspended)
 
         self.profile_screen.set_busy(True, "Reading the profiles on this workstation…")
         self.worker.submit(
@@ -164,6 +169,11 @@ class MainWindow(QMainWindow):
     def _on_idle(self) -> None:
         self.lock()
         self._show_status("Locked after a period without activity.")
+
+    def _on_suspended(self) -> None:
+        if self.is_unlocked:
+            self.lock()
+            self._show_status("Locked because the computer went to sleep.")
 
     def _on_lock_failed(self, exc: BaseException) -> None:
         # The connection is closed even when the final audit entry could not be written.

@@ -16,6 +16,7 @@ from pso_desktop.domain.samples import sample_report
 from pso_desktop.security import KdfParams, ProfileKeys
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.backend import Backend
+from pso_desktop.ui.suspend import SuspendWatcher
 from pso_desktop.ui.window import MainWindow
 from tests.support.memory_keyring import MemoryKeyring
 
@@ -57,8 +58,15 @@ def make_window(qtbot: Any, workstation_factory: Callable[[], Workstation]) -> I
     """Builds a shown main window (waiting until its profile list is read); shuts every one down after."""
     windows: list[MainWindow] = []
 
-    def make(*, idle_lock_ms: int = 600_000, backend: Backend | None = None) -> MainWindow:
-        window = MainWindow(backend or Backend(workstation_factory), idle_lock_ms=idle_lock_ms)
+    def make(
+        *,
+        idle_lock_ms: int = 600_000,
+        backend: Backend | None = None,
+        suspend_watcher: SuspendWatcher | None = None,
+    ) -> MainWindow:
+        window = MainWindow(
+            backend or Backend(workstation_factory), idle_lock_ms=idle_lock_ms, suspend_watcher=suspend_watcher
+        )
         windows.append(window)
         with qtbot.waitSignal(window.ready, timeout=10_000):
             window.show()
