@@ -12,6 +12,8 @@ Design (see docs/server.md "Authentication"):
   treated as theft: the whole session is revoked.
 - Failed sign-ins are counted per account and per client address in the database (so all workers agree);
   past the limit the server answers 429 with Retry-After without checking the password at all.
+- A disabled account signs in like an unknown one (same answer, same cost, counted as a failure), and the token
+  lookups themselves refuse its tokens; a password change, a disable or ``revoke-sessions`` ends every session.
 """
 
 from __future__ import annotations
@@ -142,6 +144,29 @@ class Authenticator:
         with self._db.transaction() as tx:
             return store.add_user(tx, username, password_hash, role, facility.strip(), self._config.clock())
 
+    def set_password(self, username: str, password: str) -> int:
+        """Replaces the account's password and signs it out everywhere; returns how many live sessions ended.
+        Raises InvalidInput or UnknownUser."""
+        password_hash = hash_password(password, self._config.kdf)
+        with self._db.transaction() as tx:
+            user_id = store.lock_account(tx, username)
+            store.set_password_hash(tx, user_id, password_hash)
+            return store.revoke_user_sessions(tx, user_id, self._config.clock())
+
+    def set_disabled(self, username: str, disabled: bool) -> int:
+        """Disables (signing it out everywhere) or re-enables an account; returns how many live sessions
+        ended. Its reports stay. Raises UnknownUser."""
+        with self._db.transaction() as tx:
+            user_id = store.lock_account(tx, username)
+            store.set_user_disabled(tx, user_id, disabled)
+            return store.revoke_user_sessions(tx, user_id, self._config.clock()) if disabled else 0
+
+    def revoke_sessions(self, username: str) -> int:
+        """Signs the account out on every device; returns how many live sessions ended. Raises UnknownUser."""
+        with self._db.transaction() as tx:
+            user_id = store.lock_account(tx, username)
+            return store.revoke_user_sessions(tx, user_id, self._config.clock())
+
     def login(self, username: str, password: str, device_name: str, address: str) -> TokenPair:
         """Checks the password and opens a session. Raises TooManyAttempts or AuthFailed."""
         now = self._config.clock()
@@ -170,10 +195,13 @@ class Authenticator:
         else:
             ok = _verify(kdf, found[1], password)
         with self._db.transaction() as tx:
-            if not ok or found is None:
+            # Read again, row locked: a set-password or disable-user that committed while the KDF ran wins, and
+            # one that comes later waits for this session and then revokes it (see store.lock_account).
+            current = store.find_user(tx, found[0].username, lock=True) if ok and found is not None else None
+            if current is None or found is None or current[1] != found[1]:
                 store.purge_login_failures(tx, now - limits.login_failure_window_seconds)
             else:
-                user, password_hash = found
+                user, password_hash = current
                 store.forget_login_failures(tx, attempt)
                 store.clear_login_failures(tx, keys[0])
                 if _hasher(kdf).check_needs_rehash(password_hash):
@@ -204,7 +232,7 @@ class Authenticator:
         hashed = token_hash(refresh_token)
         with self._db.transaction() as tx:
             record = store.find_refresh_token(tx, hashed)
-            if record is None or record.session_revoked or record.expires_at <= now:
+            if record is None or record.session_revoked or record.user_disabled or record.expires_at <= now:
                 raise AuthFailed(_SESSION_ENDED)
             if record.rotated_at is None:
                 successor = _new_token(REFRESH_PREFIX)

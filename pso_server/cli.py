@@ -1,4 +1,5 @@
-"""``pso-server``: serve, add-user, set-status, stats and a one-command demo.
+"""``pso-server``: serve, accounts (add-user, list-users, set-password, disable-user, enable-user,
+revoke-sessions), set-status, set-units, stats and a one-command demo.
 
 Exit codes: 0 success, 1 failure (one plain line on stderr, no traceback), 2 usage error.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import io
 import json
 import secrets
@@ -84,6 +86,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_user.add_argument("--facility", default="General Hospital")
     add_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     _db_arg(add_user)
+
+    list_users = commands.add_parser("list-users", help="list accounts (never their passwords or tokens)")
+    list_users.add_argument("--json", action="store_true", help="print one JSON array")
+    _db_arg(list_users)
+
+    set_password = commands.add_parser("set-password", help="replace a password and sign the account out")
+    set_password.add_argument("name")
+    set_password.add_argument(
+        "--password-stdin", action="store_true", help="read the new password from standard input"
+    )
+    _db_arg(set_password)
+
+    for command, text in (
+        ("disable-user", "refuse an account's sign-ins and tokens (its reports stay)"),
+        ("enable-user", "let a disabled account sign in again"),
+        ("revoke-sessions", "sign an account out on every device"),
+    ):
+        account = commands.add_parser(command, help=text)
+        account.add_argument("name")
+        _db_arg(account)
 
     set_status = commands.add_parser("set-status", help="change a report's status (as the PSO)")
     set_status.add_argument("report", help="report UUID or case reference (PSO-YYYY-NNNNNN)")
@@ -195,6 +217,82 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _utc(when: float) -> str:
+    return dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")
+
+
+def cmd_list_users(args: argparse.Namespace) -> int:
+    with _database(args.db) as db, db.reader() as tx:
+        accounts = store.list_accounts(tx, ServerConfig().clock())
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "username": a.username,
+                        "role": a.role,
+                        "facility": a.facility,
+                        "disabled": a.disabled,
+                        "created_at": _utc(a.created_at),
+                        "live_sessions": a.live_sessions,
+                    }
+                    for a in accounts
+                ]
+            )
+        )
+        return 0
+    table = [("USERNAME", "ROLE", "FACILITY", "STATE", "CREATED (UTC)", "SESSIONS")] + [
+        (
+            a.username,
+            a.role,
+            a.facility,
+            "disabled" if a.disabled else "enabled",
+            _utc(a.created_at)[:16].replace("T", " "),
+            str(a.live_sessions),
+        )
+        for a in accounts
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _ended(count: int) -> str:
+    return f"{count} live session{'' if count == 1 else 's'} ended"
+
+
+def cmd_set_password(args: argparse.Namespace) -> int:
+    if not args.password_stdin:
+        raise UsageError("set-password reads the new password from standard input: add --password-stdin")
+    password = _read_password()
+    with _database(args.db) as db:
+        ended = Authenticator(db, ServerConfig()).set_password(args.name, password)
+    print(f"Password of {args.name!r} replaced; {_ended(ended)}.")
+    return 0
+
+
+def cmd_disable_user(args: argparse.Namespace) -> int:
+    with _database(args.db) as db:
+        ended = Authenticator(db, ServerConfig()).set_disabled(args.name, True)
+    print(f"Account {args.name!r} disabled; {_ended(ended)}. Its reports stay.")
+    return 0
+
+
+def cmd_enable_user(args: argparse.Namespace) -> int:
+    with _database(args.db) as db:
+        Authenticator(db, ServerConfig()).set_disabled(args.name, False)
+    print(f"Account {args.name!r} enabled; it can sign in again.")
+    return 0
+
+
+def cmd_revoke_sessions(args: argparse.Namespace) -> int:
+    with _database(args.db) as db:
+        ended = Authenticator(db, ServerConfig()).revoke_sessions(args.name)
+    print(f"Account {args.name!r} signed out everywhere; {_ended(ended)}.")
+    return 0
+
+
 def cmd_set_status(args: argparse.Namespace) -> int:
     with _database(args.db) as db, db.transaction() as tx:
         report = store.get_report(tx, args.report)
@@ -275,6 +373,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "serve": cmd_serve,
     "add-user": cmd_add_user,
+    "list-users": cmd_list_users,
+    "set-password": cmd_set_password,
+    "disable-user": cmd_disable_user,
+    "enable-user": cmd_enable_user,
+    "revoke-sessions": cmd_revoke_sessions,
     "set-status": cmd_set_status,
     "set-units": cmd_set_units,
     "stats": cmd_stats,

@@ -26,9 +26,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pso_server.errors import DatabaseURLInvalid, SchemaTooNew, StorageUnavailable, UnknownReport, UserExists
+from pso_server.errors import (
+    DatabaseURLInvalid,
+    SchemaTooNew,
+    ServerError,
+    StorageUnavailable,
+    UnknownReport,
+    UserExists,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ROLES = ("reporter", "risk_manager")
 STATUSES = ("received", "under_review", "more_info_requested", "closed")
 OUTCOMES = ("created", "duplicate", "updated", "stale", "conflict", "rejected")
@@ -45,7 +52,8 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL CHECK (role IN ('reporter', 'risk_manager')),
     facility TEXT NOT NULL,
-    created_at {float} NOT NULL
+    created_at {float} NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -121,6 +129,12 @@ CREATE TABLE IF NOT EXISTS intake_tally (
     recorded_at {float} NOT NULL
 );
 """
+
+# What turns a database of version N-1 into version N. _SCHEMA above always describes the newest version (a new
+# database gets it whole); these steps bring a file written by an older pso-server up to it. Portable SQL only.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",),
+}
 
 # Units offered to the client until a PSO loads its own list (codes are the hospital's, names are shown).
 DEFAULT_UNITS = (
@@ -336,11 +350,19 @@ class Database:
                 "INSERT INTO schema_meta (key, value) VALUES ('version', ?) ON CONFLICT (key) DO NOTHING",
                 (str(SCHEMA_VERSION),),
             )
-            found = tx.one("SELECT value FROM schema_meta WHERE key = 'version'")
+            # Locked so that two servers opening an old PostgreSQL database at once upgrade it once.
+            found = tx.one(
+                f"SELECT value FROM schema_meta WHERE key = 'version'{self.dialect.for_update}"  # noqa: S608
+            )
             if found is None or int(found[0]) > SCHEMA_VERSION:
                 raise SchemaTooNew(
                     "This database was written by a newer pso-server; upgrade pso-server before using it."
                 )
+            for version in range(int(found[0]) + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    tx.execute(statement)
+            if int(found[0]) < SCHEMA_VERSION:
+                tx.execute("UPDATE schema_meta SET value = ? WHERE key = 'version'", (str(SCHEMA_VERSION),))
             if tx.one("SELECT COUNT(*) FROM units") == (0,):
                 tx.executemany("INSERT INTO units (code, name) VALUES (?, ?)", DEFAULT_UNITS)
 
@@ -409,9 +431,14 @@ def add_user(tx: Tx, username: str, password_hash: str, role: str, facility: str
     return User(int(row[0]), username, role, facility)
 
 
-def find_user(tx: Tx, username: str) -> tuple[User, str] | None:
-    """The account and its password hash, or None."""
-    row = tx.one("SELECT id, username, role, facility, password_hash FROM users WHERE username = ?", (username,))
+def find_user(tx: Tx, username: str, *, lock: bool = False) -> tuple[User, str] | None:
+    """The enabled account and its password hash, or None: a disabled account signs in like no account.
+    ``lock`` holds its row until the transaction ends (see :func:`lock_account`)."""
+    row = tx.one(
+        "SELECT id, username, role, facility, password_hash FROM users "  # noqa: S608
+        f"WHERE username = ? AND disabled = 0{tx.dialect.for_update if lock else ''}",
+        (username,),
+    )
     if row is None:
         return None
     return User(int(row[0]), row[1], row[2], row[3]), row[4]
@@ -419,6 +446,72 @@ def find_user(tx: Tx, username: str) -> tuple[User, str] | None:
 
 def set_password_hash(tx: Tx, user_id: int, password_hash: str) -> None:
     tx.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+class UnknownUser(ServerError):
+    """No account has that name (the account commands of ``pso-server``)."""
+
+
+def lock_account(tx: Tx, username: str) -> int:
+    """The id of the account, enabled or not, with its row locked until the transaction ends. Raises UnknownUser.
+
+    Account changes take this lock before revoking sessions, and a sign-in takes it before opening one, so on
+    PostgreSQL a sign-in racing a password change or disable either sees the change or has its session revoked.
+    """
+    row = tx.one(f"SELECT id FROM users WHERE username = ?{tx.dialect.for_update}", (username,))  # noqa: S608
+    if row is None:
+        raise UnknownUser(f"No account is named {username!r}; see 'pso-server list-users'.")
+    return int(row[0])
+
+
+def set_user_disabled(tx: Tx, user_id: int, disabled: bool) -> None:
+    tx.execute("UPDATE users SET disabled = ? WHERE id = ?", (int(disabled), user_id))
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account as ``pso-server list-users`` shows it (no password hash)."""
+
+    username: str
+    role: str
+    facility: str
+    disabled: bool
+    created_at: float
+    live_sessions: int
+
+
+# A session is live while it is not revoked and still holds an unexpired access or refresh token.
+_LIVE_SESSION = (
+    "s.revoked_at IS NULL AND ("
+    "EXISTS (SELECT 1 FROM access_tokens a WHERE a.session_id = s.id AND a.expires_at > ?) OR "
+    "EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.session_id = s.id AND r.rotated_at IS NULL "
+    "AND r.expires_at > ?))"
+)
+
+
+def list_accounts(tx: Tx, now: float) -> list[Account]:
+    """Every account by name, with how many live sessions (signed-in devices) it has."""
+    rows = tx.all(
+        "SELECT u.username, u.role, u.facility, u.disabled, u.created_at, "  # noqa: S608
+        f"(SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND {_LIVE_SESSION}) "
+        "FROM users u ORDER BY u.username",
+        (now, now),
+    )
+    return [Account(row[0], row[1], row[2], bool(row[3]), float(row[4]), int(row[5])) for row in rows]
+
+
+def revoke_user_sessions(tx: Tx, user_id: int, now: float) -> int:
+    """Ends every session of the account (all its access and refresh tokens stop working at once); returns how
+    many of them were live."""
+    live = tx.one(
+        f"SELECT COUNT(*) FROM sessions s WHERE s.user_id = ? AND {_LIVE_SESSION}",  # noqa: S608
+        (user_id, now, now),
+    )
+    tx.execute("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (now, user_id))
+    tx.execute(
+        "DELETE FROM access_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)", (user_id,)
+    )
+    return int(live[0]) if live else 0
 
 
 # ------------------------------------------------------------------------------------- sessions and tokens
@@ -449,11 +542,11 @@ _USER_COLUMNS = "u.id, u.username, u.role, u.facility"
 
 
 def find_access_token(tx: Tx, token_hash: str, now: float) -> tuple[User, str] | None:
-    """The account and session behind a live access token of a live session, or None."""
+    """The account and session behind a live access token of a live session of an enabled account, or None."""
     row = tx.one(
         f"SELECT {_USER_COLUMNS}, s.id FROM access_tokens a JOIN sessions s ON s.id = a.session_id "  # noqa: S608
         "JOIN users u ON u.id = s.user_id "
-        "WHERE a.token_hash = ? AND a.expires_at > ? AND s.revoked_at IS NULL",
+        "WHERE a.token_hash = ? AND a.expires_at > ? AND s.revoked_at IS NULL AND u.disabled = 0",
         (token_hash, now),
     )
     if row is None:
@@ -470,12 +563,13 @@ class RefreshRecord:
     successor: bytes | None
     grace_used: bool
     session_revoked: bool
+    user_disabled: bool
 
 
 def find_refresh_token(tx: Tx, token_hash: str) -> RefreshRecord | None:
     row = tx.one(
         f"SELECT {_USER_COLUMNS}, s.id, r.expires_at, r.rotated_at, r.successor, r.grace_used, "  # noqa: S608
-        "s.revoked_at "
+        "s.revoked_at, u.disabled "
         "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id "
         "WHERE r.token_hash = ?",
         (token_hash,),
@@ -490,6 +584,7 @@ def find_refresh_token(tx: Tx, token_hash: str) -> RefreshRecord | None:
         successor=None if row[7] is None else bytes(row[7]),
         grace_used=bool(row[8]),
         session_revoked=row[9] is not None,
+        user_disabled=bool(row[10]),
     )
 
 
