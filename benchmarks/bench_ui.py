@@ -1,0 +1,501 @@
+"""The desktop window with 100,000 reports: first screen, event-loop stalls, cold start, as ratios.
+
+Run from the repository root:  .venv/bin/python benchmarks/bench_ui.py
+(about 3 minutes on 2 cores, most of it building the profile; ``--help`` for smaller runs, e.g. ``--count 10000``).
+Goals (DESIGN.md, performance):
+- first screen (``reports_screen.reload_reports()`` until the first page is in the model and the table has been
+  painted, in a real ``MainWindow`` unlocked through its unlock form) under 2x the raw SQL query behind it (the
+  exact statement ``ReportStore.list_summaries`` runs for that page, ``execute().fetchall()`` only, on its own
+  connection); the two are timed interleaved and the ratio is of medians;
+- no event-loop stall over 100 ms while unlocking and loading, typing a search, or scrolling page after page:
+  a 5 ms timer on the GUI thread records the largest gap between its ticks;
+- cold start (process launch to a shown, usable window: for PSO Desktop the profile list has been read) within
+  2.5x of a bare PySide6 window; fresh interpreters, interleaved, medians, after one warm-up launch of each.
+The window runs on Qt's offscreen platform unless QT_QPA_PLATFORM says otherwise. The profile uses a fast key
+derivation (not what is measured) and the password-protected key file, so no OS keyring is touched. The data
+is fictitious (``pso_desktop.domain.samples``) and lives in a temporary folder removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from keyring.backends import fail
+from PySide6.QtCore import (
+    QCoreApplication,
+    QElapsedTimer,
+    QEvent,
+    QEventLoop,
+    QMessageLogContext,
+    QObject,
+    Qt,
+    QTimer,
+    QtMsgType,
+    SignalInstance,
+    qInstallMessageHandler,
+)
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.security import KdfParams, ProfileKeys
+from pso_desktop.services.workstation import Workstation
+from pso_desktop.storage.database import open_database
+from pso_desktop.storage.reports import ReportStore
+from pso_desktop.ui.app import apply_style
+from pso_desktop.ui.backend import Backend
+from pso_desktop.ui.reports_model import DEFAULT_PAGE_SIZE
+from pso_desktop.ui.window import MainWindow
+
+PROFILE = "bench"
+SECRET = "benchmark secret 1"
+# Far below production cost: unlocking is not what is measured here, the code path is the same.
+FAST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
+TICK_MS = 5
+STALL_BUDGET_MS = 100.0
+TYPING_MS = 120  # between two key presses: a quick typist, faster than the search delay
+SEARCH_WORDS = ("patient", "floor")  # both occur in many sample narratives: large matches, the heavy case
+
+# Launched with ``python -c``: only what each variant needs is imported. Both show a 1100x700 main window,
+# wait until the platform has exposed it, paint it once and print one line.
+BARE_CHILD = """
+import sys
+from PySide6.QtCore import QEventLoop
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+app = QApplication(sys.argv[:1])
+window = QMainWindow()
+window.setCentralWidget(QLabel("Hello"))
+window.resize(1100, 700)
+window.show()
+while not (window.windowHandle() is not None and window.windowHandle().isExposed()):
+    app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+window.repaint()
+print("ready", flush=True)
+"""
+APP_CHILD = """
+import sys
+from PySide6.QtCore import QEventLoop
+from PySide6.QtWidgets import QApplication
+from pso_desktop.paths import APP_NAME
+from pso_desktop.ui.app import apply_style
+from pso_desktop.ui.window import MainWindow
+app = QApplication(sys.argv[:1])
+app.setApplicationName(APP_NAME)
+apply_style(app)
+window = MainWindow()
+ready = []
+window.ready.connect(lambda: ready.append(True))
+window.show()
+while not (ready and window.windowHandle() is not None and window.windowHandle().isExposed()):
+    app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+window.repaint()
+print("ready", window.profile_screen.profile_box.count(), flush=True)
+window.shutdown()
+"""
+
+
+# --- the profile -------------------------------------------------------------------------------------------
+
+
+def make_workstation(home: Path) -> Workstation:
+    """A workstation under ``home`` whose keys go to the password-protected file (no OS keyring) with a
+    fast KDF."""
+    no_keyring = fail.Keyring()  # type: ignore[no-untyped-call]
+    return Workstation(home, keys=ProfileKeys(home, backend=no_keyring, kdf=FAST_KDF))
+
+
+def build_profile(home: Path, count: int, chunk: int) -> None:
+    """Profile PROFILE with ``count`` sample reports, added through ``Session.add_reports`` in chunks; one
+    chunk in four is queued for sending, so the list shows a mix of states (queuing copies each report into
+    the outbox, which only makes building slower: the list reads the reports table)."""
+    workstation = make_workstation(home)
+    workstation.create_profile(PROFILE, SECRET)
+    rng = random.Random(2026)
+    started = time.perf_counter()
+    with workstation.session(PROFILE, SECRET) as session:
+        for number, start in enumerate(range(0, count, chunk)):
+            reports = [sample_report(rng, index) for index in range(start, min(count, start + chunk))]
+            session.add_reports(reports, submit=number % 4 == 3)
+            done = start + len(reports)
+            if number % 5 == 4 or done == count:
+                print(
+                    f"  building: {done:,}/{count:,} reports ({time.perf_counter() - started:.0f} s)",
+                    file=sys.stderr,
+                )
+
+
+def first_page_query(home: Path) -> tuple[Callable[[], float], Callable[[], None]]:
+    """A timer of the exact SQL ``list_summaries`` runs for the list's first page (captured with a trace
+    callback, so it cannot drift from the store's code), on a connection of its own; and its closer."""
+    keys = make_workstation(home).keys
+    conn = open_database(keys.database_path(PROFILE), keys.unlock(PROFILE, SECRET))
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    ReportStore(conn).list_summaries(limit=DEFAULT_PAGE_SIZE, offset=0, state=None, text=None)
+    conn.set_trace_callback(None)
+    (sql,) = (statement for statement in statements if statement.lstrip().upper().startswith("SELECT"))
+
+    def run() -> float:
+        started = time.perf_counter()
+        rows = conn.execute(sql).fetchall()
+        elapsed = time.perf_counter() - started
+        assert rows
+        return elapsed
+
+    return run, conn.close
+
+
+# --- the window --------------------------------------------------------------------------------------------
+
+
+def wait_for(signal: SignalInstance, timeout_ms: int = 120_000) -> tuple[Any, ...]:
+    """Runs the event loop until ``signal`` is emitted; returns its arguments."""
+    loop = QEventLoop()
+    got: list[tuple[Any, ...]] = []
+
+    def received(*args: Any) -> None:
+        got.append(args)
+        loop.quit()
+
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    signal.connect(received)
+    timer.start(timeout_ms)
+    loop.exec()
+    timer.stop()
+    signal.disconnect(received)
+    if not got:
+        raise TimeoutError(f"no signal within {timeout_ms / 1000:.0f} s")
+    return got[0]
+
+
+def spin(ms: int) -> None:
+    """Lets the event loop run for ``ms`` milliseconds (a pause between key presses)."""
+    QTest.qWait(ms)
+
+
+class StallMeter(QObject):
+    """A 5 ms timer on the GUI thread; ``largest_gap_ms`` is the longest time between two of its ticks
+    (or from start to the first), i.e. the worst event-loop stall seen while it ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._tick)
+        self._clock = QElapsedTimer()
+        self._last_ns = 0
+        self.largest_gap_ms = 0.0
+
+    @contextmanager
+    def running(self) -> Iterator[StallMeter]:
+        self.largest_gap_ms = 0.0
+        self._clock.start()
+        self._last_ns = 0
+        self._timer.start()
+        try:
+            yield self
+        finally:
+            self._timer.stop()
+            self._tick()  # a stall at the very end counts too
+
+    def _tick(self) -> None:
+        now = self._clock.nsecsElapsed()
+        self.largest_gap_ms = max(self.largest_gap_ms, (now - self._last_ns) / 1e6)
+        self._last_ns = now
+
+
+class PaintWatcher(QObject):
+    """Counts paint events of a widget (the table's viewport)."""
+
+    def __init__(self, widget: QObject) -> None:
+        super().__init__()
+        self.paints = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
+class TimedBackend(Backend):
+    """The real backend, also recording how long each ``list_reports`` took on the worker (seconds)."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(lambda: make_workstation(home))
+        self.list_times: list[float] = []
+
+    def list_reports(self, *, text: str | None, limit: int, offset: int) -> list[Any]:
+        started = time.perf_counter()
+        rows = super().list_reports(text=text, limit=limit, offset=offset)
+        self.list_times.append(time.perf_counter() - started)
+        return rows
+
+
+def unlock(window: MainWindow, meter: StallMeter) -> float:
+    """Types the secret into the unlock form and presses Return, like a user; returns the largest stall (ms)
+    from pressing Return until the first page is shown (with the counts)."""
+    screen = window.profile_screen
+    screen.profile_box.setCurrentText(PROFILE)
+    QTest.keyClicks(screen.password, SECRET)
+    with meter.running():
+        QTest.keyClick(screen.password, Qt.Key.Key_Return)
+        wait_for(window.reports_screen.reports_loaded)
+        spin(50)  # the first paint and the counts
+    return meter.largest_gap_ms
+
+
+def first_screen(window: MainWindow, paints: PaintWatcher) -> float:
+    """Seconds from ``reload_reports()`` until the first page is in the model and the table has painted it."""
+    screen = window.reports_screen
+    before = paints.paints
+    started = time.perf_counter()
+    screen.reload_reports()
+    (shown,) = wait_for(screen.reports_loaded)
+    # Whatever the page left pending (delayed layout, the viewport's update) is handled here; a platform that
+    # did not paint in that pass is made to paint now, so the figure always includes one paint of the rows.
+    QCoreApplication.processEvents()
+    if paints.paints == before:
+        screen.table.viewport().repaint()
+    elapsed = time.perf_counter() - started
+    assert shown == min(DEFAULT_PAGE_SIZE, shown) and shown > 0
+    return elapsed
+
+
+def type_search(window: MainWindow) -> None:
+    """Types the search words like a user (a pause between the words lets a search run), waits until the
+    final search has been listed, then clears the box and waits for the full list again."""
+    screen = window.reports_screen
+    for number, word in enumerate(SEARCH_WORDS):
+        text = word if number == 0 else f" {word}"
+        for char in text:
+            QTest.keyClicks(screen.search, char)
+            spin(TYPING_MS)
+        if number < len(SEARCH_WORDS) - 1:
+            wait_for(screen.reports_loaded)  # the search delay has passed: the first word's results
+    wait_for(screen.reports_loaded)
+    screen.search.clear()
+    wait_for(screen.reports_loaded)
+
+
+def scroll_pages(window: MainWindow, pages: int) -> int:
+    """Scrolls to the end of the list ``pages`` times, each time waiting for the next page; returns the rows
+    shown."""
+    table = window.reports_screen.table
+    shown = window.reports_screen.model.rowCount()
+    for _ in range(pages):
+        if not table.model().canFetchMore(table.rootIndex()):
+            break
+        table.scrollToBottom()  # at the scroll bar's end the view asks the model for more (fetchMore)
+        (shown,) = wait_for(window.reports_screen.reports_loaded)
+    return int(shown)
+
+
+def _qt_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    # The offscreen platform warns on every window that it cannot resize it; anything else is shown.
+    if "propagateSizeHints" not in message:
+        print(f"Qt: {message}", file=sys.stderr)
+
+
+def bench_window(home: Path, runs: int, stall_rounds: int, pages: int) -> dict[str, Any]:
+    """The raw query and the first screen interleaved, then the stall measurements."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    apply_style(app)
+    qInstallMessageHandler(_qt_message)
+    meter = StallMeter()
+    backend = TimedBackend(home)
+    window = MainWindow(backend, idle_lock_ms=3_600_000)
+    window.show()
+    wait_for(window.ready)
+    query, close_query = first_page_query(home)
+    try:
+        # The first unlock in a process also pays for Qt's and PySide's one-time work (first show of the list,
+        # its style, Python wrappers); a later one, after a lock, is what a nurse sees all day.
+        unlock_stalls = [unlock(window, meter)]
+        window.lock()
+        unlock_stalls.append(unlock(window, meter))
+        paints = PaintWatcher(window.reports_screen.table.viewport())
+        raw: list[float] = []
+        screen: list[float] = []
+        query()  # warm-up: both connections' page caches
+        first_screen(window, paints)
+        del backend.list_times[:]
+        for run in range(runs):
+            if run % 2 == 0:
+                raw.append(query())
+                screen.append(first_screen(window, paints))
+            else:
+                screen.append(first_screen(window, paints))
+                raw.append(query())
+        worker = list(backend.list_times)
+        search_stalls: list[float] = []
+        scroll_stalls: list[float] = []
+        shown = 0
+        for _ in range(stall_rounds):
+            with meter.running():
+                type_search(window)
+            search_stalls.append(meter.largest_gap_ms)
+            with meter.running():
+                shown = scroll_pages(window, pages)
+            scroll_stalls.append(meter.largest_gap_ms)
+    finally:
+        close_query()
+        window.shutdown()
+        window.deleteLater()
+    return {
+        "raw": raw,
+        "screen": screen,
+        "worker": worker,
+        "unlock_stalls": unlock_stalls,
+        "search_stalls": search_stalls,
+        "scroll_stalls": scroll_stalls,
+        "scrolled_rows": shown,
+    }
+
+
+# --- cold start --------------------------------------------------------------------------------------------
+
+
+def launch(code: str, env: dict[str, str]) -> tuple[float, str]:
+    """Seconds from launching a fresh interpreter running ``code`` to its first line of output, and that line."""
+    started = time.perf_counter()
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        line = child.stdout.readline().strip()
+        elapsed = time.perf_counter() - started
+        _, errors = child.communicate(timeout=60)
+    if child.returncode != 0 or not line.startswith("ready"):
+        last = errors.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"a cold-start child failed (exit {child.returncode}): {last[0]}")
+    return elapsed, line
+
+
+def bench_cold_start(home: Path, runs: int) -> dict[str, list[float]]:
+    """Launches the bare and the PSO Desktop window alternately (which goes first alternates too), after one
+    warm-up launch of each; PSO_DESKTOP_HOME holds one profile."""
+    env = {**os.environ, "PSO_DESKTOP_HOME": str(home)}
+    variants = {"bare": BARE_CHILD, "app": APP_CHILD}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for code in variants.values():
+        launch(code, env)
+    for run in range(runs):
+        order = list(variants) if run % 2 == 0 else list(reversed(variants))
+        for name in order:
+            elapsed, line = launch(variants[name], env)
+            if name == "app" and line != "ready 1":
+                raise RuntimeError(f"the PSO Desktop window did not list the one profile ({line!r})")
+            times[name].append(elapsed)
+    return times
+
+
+# --- report ------------------------------------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _list_ms(samples: list[float]) -> str:
+    return " ".join(f"{sample:.0f}" for sample in samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000, help="reports in the profile (default 100000)")
+    parser.add_argument("--chunk", type=int, default=2_000, help="reports per add_reports call (default 2000)")
+    parser.add_argument("--runs", type=int, default=21, help="raw-query and first-screen runs each (default 21)")
+    parser.add_argument("--stall-rounds", type=int, default=3, help="rounds of typing + scrolling (default 3)")
+    parser.add_argument("--pages", type=int, default=10, help="pages scrolled per round (default 10)")
+    parser.add_argument("--cold-runs", type=int, default=5, help="cold starts per variant (default 5)")
+    args = parser.parse_args(argv)
+    if args.count < 1 or args.chunk < 1 or args.runs < 1 or args.stall_rounds < 1 or args.cold_runs < 1:
+        parser.error("every count must be at least 1")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # The key file instead of an OS keyring is chosen on purpose here; its warning would only be noise.
+    logging.getLogger("pso_desktop.security.profiles").setLevel(logging.ERROR)
+
+    with tempfile.TemporaryDirectory(prefix="pso-bench-ui-") as tmp:
+        folder = Path(tmp)
+        print(
+            f"bench_ui: Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.system()} "
+            f"{platform.release()}, Qt platform {os.environ['QT_QPA_PLATFORM']}"
+        )
+        home = folder / "home"
+        started = time.perf_counter()
+        build_profile(home, args.count, args.chunk)
+        print(f"profile: {args.count:,} reports built in {time.perf_counter() - started:.0f} s")
+
+        cold_home = folder / "cold"
+        make_workstation(cold_home).create_profile(PROFILE, SECRET)
+        cold = bench_cold_start(cold_home, args.cold_runs)
+
+        window = bench_window(home, args.runs, args.stall_rounds, args.pages)
+
+    raw, screen = statistics.median(window["raw"]), statistics.median(window["screen"])
+    screen_ratio = screen / raw
+    print(
+        f"\nfirst screen: {args.count:,} reports, page of {DEFAULT_PAGE_SIZE}, {args.runs} runs each, interleaved"
+    )
+    print(f"  raw SQL (execute + fetchall)                   median {_ms(raw)}")
+    print(f"  reload_reports() -> page in model, painted     median {_ms(screen)}")
+    print(f"    of which list_reports on the worker thread   median {_ms(statistics.median(window['worker']))}")
+    print(f"  ratio {screen_ratio:.2f}x   (goal < 2x)")
+
+    stalls = {
+        "unlock + first page (first in the process, again)": window["unlock_stalls"],
+        f"typing a search ({' '.join(SEARCH_WORDS)!r}) and clearing it": window["search_stalls"],
+        f"scrolling to the end {args.pages}x (to row {window['scrolled_rows']:,})": window["scroll_stalls"],
+    }
+    worst = max(max(samples) for samples in stalls.values())
+    print(f"\nevent-loop stalls (largest gap between {TICK_MS} ms timer ticks on the GUI thread, ms per round):")
+    for label, samples in stalls.items():
+        print(f"  {label:<52} {_list_ms(samples)}")
+    print(
+        f"  worst {worst:.0f} ms = {worst / STALL_BUDGET_MS:.2f}x the {STALL_BUDGET_MS:.0f} ms budget   (goal <= 1x)"
+    )
+
+    bare, app = statistics.median(cold["bare"]), statistics.median(cold["app"])
+    cold_ratio = app / bare
+    print(f"\ncold start: launch to a shown window, {args.cold_runs} runs each, interleaved, after a warm-up")
+    print(
+        f"  bare PySide6 window     median {_ms(bare)}   runs (ms): {_list_ms([s * 1000 for s in cold['bare']])}"
+    )
+    print(f"  PSO Desktop, profiles   median {_ms(app)}   runs (ms): {_list_ms([s * 1000 for s in cold['app']])}")
+    print(f"  ratio {cold_ratio:.2f}x   (goal <= 2.5x)")
+
+    goals = {
+        "first screen / raw query": (screen_ratio, 2.0, "<"),
+        "worst stall / 100 ms": (worst / STALL_BUDGET_MS, 1.0, "<="),
+        "cold start / bare PySide6": (cold_ratio, 2.5, "<="),
+    }
+    print("\nratio                         value   goal")
+    met = True
+    for label, (value, goal, relation) in goals.items():
+        ok = value < goal if relation == "<" else value <= goal
+        met = met and ok
+        print(f"  {label:<27} {value:5.2f}x  {relation} {goal:g}x  {'met' if ok else 'NOT met'}")
+    print(f"\ngoals {'met' if met else 'NOT met'}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
