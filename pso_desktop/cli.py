@@ -14,13 +14,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pso_desktop.domain import report_json_schema
 from pso_desktop.errors import ExpectedError
 from pso_desktop.logs import configure_logging
 from pso_desktop.services.reports_input import InputRejected
 from pso_desktop.services.workstation import Session, Workstation
+
+if TYPE_CHECKING:
+    from pso_desktop.sync.engine import Progress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 MAX_PROBLEMS_SHOWN = 50
@@ -67,6 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", parents=[common], help="counts of reports per outbox state")
     status.add_argument("--json", action="store_true", help="print JSON")
+
+    login = sub.add_parser(
+        "login",
+        parents=[common],
+        help="link the profile to its PSO account (standard input: the profile secret, then the account password)",
+    )
+    login.add_argument("--server", required=True, help="the PSO server, https://host[:port]")
+    login.add_argument("--user", required=True, help="the PSO account's user name")
+    login.add_argument("--ca-file", help="an extra CA certificate (PEM) to trust, e.g. the hospital proxy's")
+    login.add_argument("--proxy", help="an http(s):// proxy URL, or 'system' for the computer's proxy settings")
+
+    sync = sub.add_parser("sync", parents=[common], help="send queued reports and fetch their PSO statuses")
+    sync.add_argument("--progress", choices=["json"], help="print progress as one JSON object per line")
+
+    sub.add_parser("logout", parents=[common], help="sign the profile out of its PSO account")
 
     export = sub.add_parser("export", parents=[common], help="export reports (carries the PSWP label)")
     export.add_argument("--format", choices=["json"], required=True)
@@ -128,6 +146,10 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
 
 
 def _run_in_session(args: argparse.Namespace, session: Session, stdin: IO[str], stdout: IO[str]) -> int:
+    # Imported here: the HTTP and TLS libraries are only needed by the commands that talk to the server.
+    from pso_desktop.services import syncing
+    from pso_desktop.sync.transport import ServerSettings
+
     if args.command == "report":
         data = _read_input(args.file, stdin)
         reports = session.add_from_bytes(data, submit=args.submit, dry_run=args.dry_run)
@@ -144,6 +166,18 @@ def _run_in_session(args: argparse.Namespace, session: Session, stdin: IO[str], 
             for state, count in counts.items():
                 print(f"{state:16} {count}", file=stdout)
         return EXIT_OK
+    if args.command == "login":
+        settings = ServerSettings(args.server, ca_file=args.ca_file, proxy=args.proxy)
+        password = _read_account_password(args, stdin)
+        user = syncing.login(session, settings, args.user, password)
+        print(f"Signed in to {settings.base_url} as {user.get('username', args.user)}.", file=stdout)
+        return EXIT_OK
+    if args.command == "sync":
+        return _sync(args, session, stdout)
+    if args.command == "logout":
+        syncing.sign_out(session)
+        print("Signed out of the PSO account; the tokens on this workstation are wiped.", file=stdout)
+        return EXIT_OK
     if args.command == "export":
         count = session.export_json(args.out)
         print(
@@ -152,6 +186,44 @@ def _run_in_session(args: argparse.Namespace, session: Session, stdin: IO[str], 
         )
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _sync(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
+    from pso_desktop.services import syncing
+
+    def show(progress: Progress) -> None:
+        if args.progress == "json":
+            json.dump({"event": progress.phase, **_progress_fields(progress)}, stdout)
+            stdout.write("\n")
+            stdout.flush()
+        elif progress.phase == "waiting" and progress.wait_seconds is not None:
+            print(f"{progress.reason} Trying again in {progress.wait_seconds:.0f} s.", file=sys.stderr)
+
+    summary = syncing.sync(session, on_progress=show)
+    if args.progress != "json":
+        print(
+            f"{summary.submitted} report(s) sent, {summary.needs_attention} need attention, "
+            f"{summary.remaining} still queued; {summary.status_changes} status update(s) from the PSO.",
+            file=stdout,
+        )
+    if summary.problem:
+        return _fail(summary.problem)
+    if summary.remaining:
+        return _fail(f"{summary.remaining} report(s) are still queued; run sync again.")
+    return EXIT_OK
+
+
+def _progress_fields(progress: Progress) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "sent": progress.sent,
+        "total": progress.total,
+        "submitted": progress.submitted,
+        "needs_attention": progress.needs_attention,
+    }
+    if progress.wait_seconds is not None:
+        fields["wait_seconds"] = round(progress.wait_seconds, 3)
+        fields["reason"] = progress.reason
+    return fields
 
 
 def _profile_name(args: argparse.Namespace, workstation: Workstation) -> str:
@@ -182,6 +254,21 @@ def _read_secret(args: argparse.Namespace, stdin: IO[str]) -> str:
             "No terminal to ask for the secret; pass --password-stdin and write it on standard input."
         )
     return getpass.getpass("Profile secret: ")
+
+
+def _read_account_password(args: argparse.Namespace, stdin: IO[str]) -> str:
+    """The PSO account's password: the line after the profile secret with --password-stdin."""
+    if args.password_stdin:
+        line = stdin.readline().rstrip("\n").rstrip("\r")
+        if not line:
+            raise CliFailure(
+                "No account password on standard input; write the profile secret, then the account password, "
+                "one per line."
+            )
+        return line
+    if not sys.stdin.isatty():
+        raise CliFailure("No terminal to ask for the password; pass --password-stdin.")
+    return getpass.getpass("PSO account password: ")
 
 
 def _read_new_secret(args: argparse.Namespace, stdin: IO[str]) -> str:

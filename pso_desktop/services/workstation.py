@@ -21,6 +21,7 @@ from pso_desktop.errors import ExpectedError
 from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
+from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import open_database, transaction
 from pso_desktop.storage.reports import ReportStore
@@ -81,6 +82,7 @@ class Session:
         self._conn = conn
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
+        self.account = AccountStore(conn)
 
     def add_from_bytes(self, data: bytes, *, submit: bool = False, dry_run: bool = False) -> list[dict[str, Any]]:
         """Parse, validate and store every report in ``data`` in one transaction; InputRejected stores nothing."""

@@ -105,7 +105,32 @@ _V2_AUDIT: tuple[str, ...] = (
        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_REPORTS, _V2_AUDIT)
+_V3_SYNC: tuple[str, ...] = (
+    # The PSO account this profile is linked to (one per profile). The refresh token lives here, inside the
+    # encrypted file; access tokens only ever live in memory.
+    """CREATE TABLE account (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        server_url TEXT NOT NULL,
+        ca_file TEXT,
+        proxy TEXT,
+        username TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        refresh_token TEXT,
+        status_cursor TEXT,
+        reference TEXT,
+        linked_at TEXT NOT NULL
+    ) STRICT""",
+    # The PSO's latest status of each report (received, under review, ...), from the status feed.
+    """CREATE TABLE server_status (
+        report_id TEXT PRIMARY KEY,
+        server_ref TEXT NOT NULL,
+        status TEXT NOT NULL,
+        note TEXT,
+        changed_at TEXT NOT NULL
+    ) STRICT""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_REPORTS, _V2_AUDIT, _V3_SYNC)
 LATEST_VERSION = len(MIGRATIONS)
 
 

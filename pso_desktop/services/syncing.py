@@ -1,0 +1,100 @@
+"""Use cases of the PSO link: sign in (link the profile to its account), sync, sign out.
+
+Qt-free and synchronous, like the rest of the services: the CLI calls them directly and the GUI on its worker.
+Every one writes an audit entry (no PHI: counts and outcomes only).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+
+from pso_desktop.services.workstation import Session
+from pso_desktop.storage.account import Account
+from pso_desktop.sync.engine import DEFAULT_BATCH_REPORTS, Progress, RetryPolicy, SyncEngine, SyncSummary
+from pso_desktop.sync.errors import NotLinked, SyncError
+from pso_desktop.sync.transport import ApiClient, ServerSettings
+
+
+def default_device_name() -> str:
+    """How this workstation appears in the account's session list (the computer's name; never a person's)."""
+    return f"PSO Desktop on {platform.node() or 'a workstation'}"[:200]
+
+
+def login(
+    session: Session, settings: ServerSettings, username: str, password: str, *, device_name: str | None = None
+) -> dict[str, str]:
+    """Signs in to the PSO server and links the profile to that account; returns the account's user info.
+
+    The refresh token is stored inside the encrypted database; the access token is not kept.
+    """
+    device = device_name or default_device_name()
+    with ApiClient(settings) as api:
+        tokens = api.login(username, password, device)
+    session.account.link(
+        Account(
+            server_url=settings.url,
+            username=username,
+            device_name=device,
+            ca_file=settings.ca_file,
+            proxy=settings.proxy,
+            refresh_token=tokens.refresh_token,
+        )
+    )
+    session.audit.append("sign_in", actor=session.profile, detail="linked to a PSO account")
+    return {key: str(value) for key, value in tokens.user.items()}
+
+
+def settings_of(account: Account) -> ServerSettings:
+    return ServerSettings(account.server_url, ca_file=account.ca_file, proxy=account.proxy)
+
+
+def sync(
+    session: Session,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    policy: RetryPolicy | None = None,
+    batch_reports: int = DEFAULT_BATCH_REPORTS,
+) -> SyncSummary:
+    """Sends every queued report and pulls the PSO's statuses (see :class:`SyncEngine`)."""
+    account = session.account.get()
+    if account is None:
+        raise NotLinked()
+    try:
+        with ApiClient(settings_of(account)) as api:
+            summary = SyncEngine(
+                session.store,
+                session.account,
+                api,
+                policy=policy,
+                on_progress=on_progress,
+                should_stop=should_stop,
+                batch_reports=batch_reports,
+            ).run()
+    except SyncError as exc:
+        session.audit.append("sync", actor=session.profile, detail=f"failed: {type(exc).__name__}")
+        raise
+    session.audit.append(
+        "sync",
+        actor=session.profile,
+        detail=f"{summary.submitted} submitted, {summary.needs_attention} need attention, "
+        f"{summary.remaining} still queued",
+    )
+    return summary
+
+
+def sign_out(session: Session) -> None:
+    """Ends the PSO session on the server when reachable, and always forgets the tokens locally."""
+    account = session.account.get()
+    if account is None:
+        return
+    try:
+        if account.refresh_token:
+            with ApiClient(settings_of(account)) as api:
+                api.logout(account.refresh_token, None)
+    except SyncError:
+        pass  # offline: the refresh token is wiped below and expires on the server by itself
+    finally:
+        session.account.set_refresh_token(None)
+        session.audit.append("sign_out", actor=session.profile, detail="PSO tokens wiped")

@@ -1,0 +1,128 @@
+"""The profile's link to its PSO account, and what sync keeps between runs (inside the encrypted database).
+
+Holds the server address and TLS settings, the rotating refresh token, the status-feed cursor, the cached
+reference data (units) for offline use, and the PSO's latest status of each report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlcipher3.dbapi2 import Connection
+
+from pso_desktop.storage.database import transaction, translate_errors
+from pso_desktop.storage.reports import utc_now
+
+
+@dataclass(frozen=True)
+class Account:
+    server_url: str
+    username: str
+    device_name: str
+    ca_file: str | None = None
+    proxy: str | None = None
+    refresh_token: str | None = None
+    status_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    report_id: str
+    server_ref: str
+    status: str
+    note: str | None
+    changed_at: str
+
+
+class AccountStore:
+    """Repository over an open database connection; every method is one transaction."""
+
+    def __init__(self, conn: Connection, *, clock: Callable[[], dt.datetime] = utc_now) -> None:
+        self._conn = conn
+        self._clock = clock
+
+    def get(self) -> Account | None:
+        with translate_errors():
+            row = self._conn.execute(
+                "SELECT server_url, username, device_name, ca_file, proxy, refresh_token, status_cursor "
+                "FROM account WHERE id = 1"
+            ).fetchone()
+        return None if row is None else Account(*row)
+
+    def link(self, account: Account) -> None:
+        """Links the profile to ``account`` (replacing any earlier link, its cursor and cached data)."""
+        with transaction(self._conn):
+            self._conn.execute("DELETE FROM account")
+            self._conn.execute(
+                "INSERT INTO account (id, server_url, ca_file, proxy, username, device_name, refresh_token, "
+                "status_cursor, linked_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account.server_url,
+                    account.ca_file,
+                    account.proxy,
+                    account.username,
+                    account.device_name,
+                    account.refresh_token,
+                    account.status_cursor,
+                    self._clock().isoformat(),
+                ),
+            )
+
+    def set_refresh_token(self, token: str | None) -> None:
+        """Stores the newest refresh token (``None`` signs the profile out: nothing can renew access)."""
+        with transaction(self._conn):
+            self._conn.execute("UPDATE account SET refresh_token = ? WHERE id = 1", (token,))
+
+    def set_status_cursor(self, cursor: str) -> None:
+        with transaction(self._conn):
+            self._conn.execute("UPDATE account SET status_cursor = ? WHERE id = 1", (cursor,))
+
+    def save_reference(self, reference: Mapping[str, Any]) -> None:
+        with transaction(self._conn):
+            self._conn.execute("UPDATE account SET reference = ? WHERE id = 1", (json.dumps(reference),))
+
+    def reference(self) -> dict[str, Any] | None:
+        """The reference data (units, form versions) last fetched from the server, for offline use."""
+        with translate_errors():
+            row = self._conn.execute("SELECT reference FROM account WHERE id = 1").fetchone()
+        if row is None or row[0] is None:
+            return None
+        value = json.loads(row[0])
+        return value if isinstance(value, dict) else None
+
+    def record_statuses(self, changes: Sequence[Mapping[str, Any]], cursor: str) -> None:
+        """Applies a page of the status feed and advances the cursor, in one transaction (a replay is harmless:
+        an older change never overwrites a newer one)."""
+        with transaction(self._conn):
+            for change in changes:
+                self._conn.execute(
+                    "INSERT INTO server_status (report_id, server_ref, status, note, changed_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (report_id) DO UPDATE SET server_ref = excluded.server_ref, "
+                    "status = excluded.status, note = excluded.note, changed_at = excluded.changed_at "
+                    "WHERE excluded.changed_at >= server_status.changed_at",
+                    (
+                        str(change["id"]),
+                        str(change["server_ref"]),
+                        str(change["status"]),
+                        change.get("note"),
+                        str(change["changed_at"]),
+                    ),
+                )
+            self._conn.execute("UPDATE account SET status_cursor = ? WHERE id = 1", (cursor,))
+
+    def server_status(self, report_id: str) -> ServerStatus | None:
+        with translate_errors():
+            row = self._conn.execute(
+                "SELECT report_id, server_ref, status, note, changed_at FROM server_status WHERE report_id = ?",
+                (report_id,),
+            ).fetchone()
+        return None if row is None else ServerStatus(*row)
+
+    def status_counts(self) -> dict[str, int]:
+        with translate_errors():
+            rows = self._conn.execute("SELECT status, count(*) FROM server_status GROUP BY status").fetchall()
+        return {str(status): int(count) for status, count in rows}

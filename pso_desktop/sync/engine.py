@@ -1,0 +1,255 @@
+"""Outbox processing: push every queued revision to the PSO server exactly once, then pull statuses.
+
+The outbox (``ReportStore``) is the source of truth. Each batch is claimed (``queued → sending``), sent, and
+its per-report results recorded in one transaction: that checkpoint is what makes an interrupted upload
+resumable. Whatever is still ``sending`` when a run ends - crash, kill, give-up - goes back to ``queued`` and
+is re-sent next time; the server's permanent dedupe on (id, revision) turns those re-sends into harmless
+``duplicate`` results, so each revision lands exactly once.
+
+Transient failures are retried: the server's ``Retry-After`` when it gives one, otherwise capped exponential
+back-off with full jitter. An expired access token is renewed once from the stored refresh token (rotated and
+stored at once). A 413 halves the batch. Runs on a worker thread or in the CLI; never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from pso_desktop.storage.account import AccountStore
+from pso_desktop.storage.reports import SUCCESS_STATUSES, OutboxItem, ReportStore
+from pso_desktop.sync.errors import NotLinked, PayloadTooLarge, SignInRequired, Transient
+from pso_desktop.sync.transport import ApiClient
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_BATCH_REPORTS = 500  # the reference server's default limit; a smaller server answers 413 and we halve
+DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
+TOO_LARGE = (
+    "This report is larger than the PSO server accepts in one request; shorten its narrative or ask the PSO "
+    "to raise the limit, then submit it again."
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying within one run before leaving the rest queued for the next."""
+
+    base_seconds: float = 1.0
+    cap_seconds: float = 60.0
+    max_attempts: int = 6  # tries of one request (the first included)
+    max_retry_after: float = 300.0  # a Retry-After beyond this is capped
+
+    def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        return rng.uniform(0.0, min(self.cap_seconds, self.base_seconds * 2 ** (failures - 1)))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is. ``phase``: sending, waiting (``wait_seconds``, ``reason``), statuses or done."""
+
+    phase: str
+    sent: int
+    total: int
+    submitted: int
+    needs_attention: int
+    wait_seconds: float | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    submitted: int  # accepted by the server in this run (created, duplicate, updated, stale)
+    needs_attention: int  # rejected or in conflict in this run: the server's reasons are kept per report
+    remaining: int  # still queued when the run ended (0 means everything was sent)
+    status_changes: int
+    problem: str | None  # why the run stopped early, in one sentence (None when it finished)
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        reports: ReportStore,
+        account: AccountStore,
+        api: ApiClient,
+        *,
+        batch_reports: int = DEFAULT_BATCH_REPORTS,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+        policy: RetryPolicy | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._reports = reports
+        self._account = account
+        self._api = api
+        self._batch_reports = batch_reports
+        self._batch_bytes = batch_bytes
+        self._policy = policy or RetryPolicy()
+        self._on_progress = on_progress
+        self._should_stop = should_stop or (lambda: False)
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter spreads retries; it guards no secret
+        self._access: str | None = None
+        self._sent = self._submitted = self._attention = self._total = 0
+
+    def run(self) -> SyncSummary:
+        """Pushes the outbox, then pulls statuses and reference data. Raises only for what a person must fix
+        (sign in again, certificate not trusted, not linked); a network that stays down ends the run with
+        ``problem`` set and the rest queued."""
+        if self._account.get() is None:
+            raise NotLinked()
+        self._reports.requeue_sending()  # left over from a crash: resume where the last checkpoint left off
+        self._total = self._reports.outbox_counts().get("queued", 0)
+        problem: str | None = None
+        changes = 0
+        try:
+            self._push()
+        except Transient as exc:
+            problem = str(exc)
+        finally:
+            self._reports.requeue_sending()
+        if problem is None and not self._should_stop():
+            try:
+                changes = self._pull_statuses()
+                self._refresh_reference()
+            except Transient as exc:
+                problem = f"Reports were sent, but their PSO statuses could not be updated: {exc}"
+        remaining = self._reports.outbox_counts().get("queued", 0)
+        if problem is None and remaining and self._should_stop():
+            problem = "Stopped; the remaining reports stay queued."
+        self._report("done")
+        return SyncSummary(self._submitted, self._attention, remaining, changes, problem)
+
+    # --- upload ------------------------------------------------------------------------------------------
+
+    def _push(self) -> None:
+        while not self._should_stop():
+            items = self._reports.claim_batch(self._batch_reports, self._batch_bytes)
+            if not items:
+                return
+            self._send(items)
+
+    def _send(self, items: Sequence[OutboxItem]) -> None:
+        body = json.dumps({"reports": [item.wire for item in items]}, ensure_ascii=False).encode("utf-8")
+        try:
+            results = self._authorised(lambda token: self._api.post_batch(token, body))
+        except PayloadTooLarge:
+            if len(items) == 1:
+                self._checkpoint(
+                    items,
+                    [
+                        {
+                            "id": items[0].report_id,
+                            "revision": items[0].revision,
+                            "status": "rejected",
+                            "errors": [{"field": "", "message": TOO_LARGE}],
+                        }
+                    ],
+                )
+                return
+            half = len(items) // 2
+            self._batch_reports = max(1, min(self._batch_reports, half))  # later batches start smaller
+            _log.info("The server refused a batch as too large; sending batches of %d.", self._batch_reports)
+            self._send(items[:half])
+            self._send(items[half:])
+            return
+        self._checkpoint(items, results)
+
+    def _checkpoint(self, items: Sequence[OutboxItem], results: Sequence[dict[str, Any]]) -> None:
+        claimed = {(item.report_id, item.revision) for item in items}
+        matching = [r for r in results if isinstance(r, dict) and (str(r.get("id")), r.get("revision")) in claimed]
+        if len(matching) != len(results) or len(matching) != len(items):
+            _log.warning(
+                "The server answered %d results for %d reports; unmatched ones stay queued.",
+                len(results),
+                len(items),
+            )
+        self._reports.record_results(matching)
+        accepted = sum(1 for r in matching if r.get("status") in SUCCESS_STATUSES)
+        self._sent += len(matching)
+        self._submitted += accepted
+        self._attention += len(matching) - accepted
+        self._report("sending")
+
+    # --- statuses and reference data -----------------------------------------------------------------------
+
+    def _pull_statuses(self) -> int:
+        changes = 0
+        while True:
+            account = self._account.get()
+            cursor = account.status_cursor if account else None
+            feed = self._authorised(partial(self._feed_page, since=cursor))
+            page = [c for c in feed.get("changes", []) if isinstance(c, dict)]
+            self._account.record_statuses(page, str(feed.get("cursor", cursor or "")))
+            changes += len(page)
+            self._report("statuses")
+            if not feed.get("has_more") or not page:
+                return changes
+
+    def _feed_page(self, token: str, *, since: str | None) -> dict[str, Any]:
+        return self._api.status_feed(token, since)
+
+    def _refresh_reference(self) -> None:
+        reference = self._authorised(self._api.reference)
+        self._account.save_reference(reference)
+
+    # --- tokens and retries --------------------------------------------------------------------------------
+
+    def _authorised(self, call: Callable[[str], T]) -> T:
+        """``call(access_token)`` with retries; renews the access token once if the server says it expired."""
+        renewed = False
+        while True:
+            token = self._access or self._renew_access()
+            try:
+                return self._retrying(partial(call, token))
+            except SignInRequired:
+                if renewed:
+                    raise
+                self._access, renewed = None, True
+
+    def _renew_access(self) -> str:
+        account = self._account.get()
+        if account is None:
+            raise NotLinked()
+        if not account.refresh_token:
+            raise SignInRequired("This profile is signed out of the PSO; sign in again with 'pso-desktop login'.")
+        refresh_token = account.refresh_token
+        try:
+            tokens = self._retrying(lambda: self._api.refresh(refresh_token))
+        except SignInRequired:
+            self._account.set_refresh_token(None)  # dead for good: the app should ask for a sign-in
+            raise
+        self._account.set_refresh_token(tokens.refresh_token)  # rotated: store the successor at once
+        self._access = tokens.access_token
+        return tokens.access_token
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        failures = 0
+        while True:
+            try:
+                return call()
+            except Transient as exc:
+                failures += 1
+                if failures >= self._policy.max_attempts or self._should_stop():
+                    raise
+                wait = self._policy.delay(failures, exc.retry_after, self._rng)
+                self._report("waiting", wait_seconds=wait, reason=str(exc))
+                self._sleep(wait)
+
+    def _report(self, phase: str, *, wait_seconds: float | None = None, reason: str | None = None) -> None:
+        if self._on_progress is not None:
+            self._on_progress(
+                Progress(phase, self._sent, self._total, self._submitted, self._attention, wait_seconds, reason)
+            )

@@ -1,0 +1,291 @@
+"""The HTTPS client of the sync protocol (DESIGN.md, "Sync protocol"): one method per endpoint.
+
+Security: HTTPS only, certificate verification always on, the OS trust store (``truststore``) plus an optional
+site CA file (a hospital's inspecting proxy), and ``trust_env=False`` so environment variables cannot silently
+swap the CA bundle or route traffic through a proxy; a proxy is used only when configured (an URL, or
+``system`` for the operating system's proxy settings). Every request has connect and read timeouts; the read
+timeout is also the stall watchdog (no byte for that long ends the request).
+
+Failures become the exceptions of :mod:`pso_desktop.sync.errors`; no message carries a token or report content.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import truststore
+from requests.adapters import HTTPAdapter
+
+from pso_desktop.sync.errors import (
+    CertificateNotTrusted,
+    InvalidServerAddress,
+    LoginRefused,
+    PayloadTooLarge,
+    ServerBusy,
+    ServerRefused,
+    ServerUnreachable,
+    SignInRequired,
+)
+
+API = "/api/v1"
+SYSTEM_PROXY = "system"
+_BUSY = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the PSO server is and how to reach it."""
+
+    url: str
+    ca_file: str | None = None  # extra CA to trust (PEM), besides the OS trust store
+    proxy: str | None = None  # None: direct; "system": the OS settings; else an http(s):// proxy URL
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise InvalidServerAddress(
+                f"The server address must start with https:// and name a host (got {self.url[:100]!r})."
+            )
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: dict[str, Any]
+
+
+class _ContextAdapter(HTTPAdapter):
+    """Makes urllib3 use our SSLContext for direct and proxied connections alike."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        kwargs["ssl_context"] = self._context
+        return super().proxy_manager_for(proxy, **kwargs)
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The OS trust store, plus ``ca_file`` when given. Verification and host names are always checked."""
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError):
+            raise CertificateNotTrusted(
+                f"The CA file {ca_file} cannot be read as PEM certificates; ask IT for the right file."
+            ) from None
+    return context
+
+
+class ApiClient:
+    """One keep-alive HTTPS session to the PSO server. Not thread-safe: one client per worker."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self._http = requests.Session()
+        self._http.trust_env = False  # REQUESTS_CA_BUNDLE, HTTPS_PROXY etc. must not change where we connect
+        adapter = _ContextAdapter(tls_context(settings.ca_file))
+        self._http.mount("https://", adapter)
+        self._http.proxies = _proxies(settings)
+        self._host = urlsplit(settings.url).netloc
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- endpoints ---------------------------------------------------------------------------------------
+
+    def login(self, username: str, password: str, device_name: str) -> Tokens:
+        answer = self._call(
+            "POST",
+            "/auth/login",
+            body={"username": username, "password": password, "device_name": device_name},
+            on_401=LoginRefused("The PSO server did not accept that user name and password; check both."),
+        )
+        return _tokens(answer)
+
+    def refresh(self, refresh_token: str) -> Tokens:
+        answer = self._call("POST", "/auth/refresh", body={"refresh_token": refresh_token})
+        return _tokens(answer)
+
+    def logout(self, refresh_token: str | None, access_token: str | None) -> None:
+        self._call("POST", "/auth/logout", body={"refresh_token": refresh_token}, token=access_token)
+
+    def post_batch(self, access_token: str, body: bytes) -> list[dict[str, Any]]:
+        """Sends pre-serialised ``{"reports": [...]}``; returns one result per report, in order."""
+        answer = self._call("POST", "/reports/batch", data=body, token=access_token)
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise ServerUnreachable("The PSO server's answer was incomplete; the reports will be sent again.")
+        return results
+
+    def status_feed(self, access_token: str, since: str | None) -> dict[str, Any]:
+        params = {"since": since} if since else None
+        return self._call("GET", "/reports/status", params=params, token=access_token)
+
+    def reference(self, access_token: str) -> dict[str, Any]:
+        return self._call("GET", "/reference", token=access_token)
+
+    # --- one request -------------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        data: bytes | None = None,
+        params: dict[str, str] | None = None,
+        token: str | None = None,
+        on_401: Exception | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self._http.request(
+                method,
+                f"{self.settings.base_url}{API}{path}",
+                json=body,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                allow_redirects=False,
+            )
+            payload = response.content  # read whole inside the try: a cut or stalled body is a network failure
+        except requests.exceptions.SSLError:
+            raise CertificateNotTrusted(
+                f"The certificate of {self._host} is not trusted, so nothing was sent. If the hospital network "
+                "inspects TLS, ask IT for its CA file and sign in again with --ca-file."
+            ) from None
+        except requests.exceptions.ProxyError:
+            raise ServerUnreachable(
+                "The proxy refused or dropped the connection; check the proxy setting. Reports stay queued."
+            ) from None
+        except requests.exceptions.Timeout:
+            raise ServerUnreachable(
+                f"{self._host} did not answer in time; reports stay queued and are sent when it does."
+            ) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            raise ServerUnreachable(
+                f"{self._host} cannot be reached (no network, or the connection dropped); reports stay queued."
+            ) from None
+        return self._interpret(response, payload, on_401)
+
+    def _interpret(self, response: requests.Response, payload: bytes, on_401: Exception | None) -> dict[str, Any]:
+        code = response.status_code
+        problem = _problem(payload)
+        if 200 <= code < 300:
+            try:
+                value = json.loads(payload)
+            except ValueError:
+                raise ServerUnreachable(
+                    "The PSO server's answer arrived damaged; the request will be tried again."
+                ) from None
+            if not isinstance(value, dict):
+                raise ServerUnreachable("The PSO server's answer was not understood; it will be tried again.")
+            return value
+        if code == 401:
+            if on_401 is not None:
+                raise on_401
+            raise SignInRequired(
+                "The PSO session has ended; sign in again with 'pso-desktop login'. Reports stay queued."
+            )
+        if code == 413:
+            limit = problem.get("limit")
+            raise PayloadTooLarge(
+                str(problem.get("message") or "The request was over the server's size limit."),
+                limit=limit if isinstance(limit, int) else None,
+            )
+        if code == 429 and problem.get("error") == "too_many_attempts":
+            raise LoginRefused(
+                str(problem.get("message") or "Too many failed sign-ins; wait a few minutes and try again.")
+            )
+        if code in _BUSY or code >= 500:
+            raise ServerBusy(
+                f"The PSO server is busy or unavailable (HTTP {code}); reports stay queued.",
+                retry_after=_retry_after(response),
+            )
+        message = problem.get("message")
+        raise ServerRefused(
+            f"The PSO server refused the request (HTTP {code})"
+            + (f": {message}" if isinstance(message, str) else ".")
+        )
+
+
+def _tokens(answer: dict[str, Any]) -> Tokens:
+    try:
+        return Tokens(
+            str(answer["access_token"]),
+            str(answer["refresh_token"]),
+            int(answer["expires_in"]),
+            dict(answer["user"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ServerRefused("The PSO server's sign-in answer was not understood; is this a PSO server?") from None
+
+
+def _problem(payload: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: rare; back-off applies instead
+    return max(0.0, seconds)
+
+
+def _proxies(settings: ServerSettings) -> dict[str, str]:
+    if settings.proxy is None:
+        return {}
+    if settings.proxy == SYSTEM_PROXY:
+        # The operating system's settings (registry on Windows, System Configuration on macOS, variables
+        # elsewhere), applied explicitly, with its bypass list honoured.
+        host = urlsplit(settings.url).hostname or ""
+        system = urllib.request.getproxies()
+        if "https" not in system or urllib.request.proxy_bypass(host):
+            return {}
+        return {"https": system["https"]}
+    parts = urlsplit(settings.proxy)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidServerAddress(
+            f"The proxy must be an http:// or https:// address, or 'system' (got {settings.proxy[:100]!r})."
+        )
+    return {"https": settings.proxy}
