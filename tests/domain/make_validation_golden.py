@@ -138,7 +138,9 @@ def mutated_reports(draw: st.DrawFn) -> Any:
             answers = _module_answers(draw, rnd, module.questions) if module else {"DE1": "A15"}
             if rnd.random() < 0.1:
                 answers = draw(values)
-            report.setdefault("modules", {})[key] = answers
+            if not isinstance(report.get("modules"), dict):
+                report["modules"] = {}  # an earlier mutation left something else there
+            report["modules"][key] = answers
             # Mostly with its category chosen, so the answers are checked question by question.
             if module and rnd.random() < 0.7:
                 category = next(c.code for c in _CATALOGUE.categories if c.module == key)
