@@ -1,0 +1,154 @@
+"""``pso-desktop login`` and ``sync`` as IT scripts run them: the real CLI in a subprocess against the real
+reference server over TLS, including a kill -9 in the middle of a bulk upload."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pso_desktop.domain import validate_report
+from pso_desktop.domain.samples import sample_report
+from pso_server.config import ServerConfig
+from pso_server.testing import TEST_KDF, RunningServer, run_server
+from tests.cli.test_cli import assert_clean_failure, status
+from tests.support.cli import SECRET, Result, cli_env, run_cli
+
+PASSWORD = "nurse account password"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
+        running.add_user("alice", PASSWORD)
+        yield running
+
+
+@pytest.fixture
+def profile(pso_home: Path) -> Path:
+    assert run_cli(pso_home, "profile", "create", "alice", "--password-stdin", stdin=SECRET + "\n").code == 0
+    return pso_home
+
+
+def _queue(home: Path, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    lines = "\n".join(json.dumps(validate_report(sample_report(rng, i)).export()) for i in range(count))
+    result = run_cli(home, "report", "add", "-", "--submit", "--password-stdin", stdin=f"{SECRET}\n{lines}\n")
+    assert result.code == 0, result.err
+
+
+def _login(home: Path, server: RunningServer, password: str = PASSWORD) -> Result:
+    return run_cli(
+        home,
+        "login",
+        "--server",
+        server.base_url,
+        "--user",
+        "alice",
+        "--ca-file",
+        str(server.ca_path),
+        "--password-stdin",
+        stdin=f"{SECRET}\n{password}\n",
+    )
+
+
+def test_login_sync_status_round_trip(profile: Path, server: RunningServer) -> None:
+    _queue(profile, 40, seed=1)
+    result = _login(profile, server)
+    assert result.code == 0, result.err
+    assert "Signed in" in result.out
+    synced = run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n")
+    assert synced.code == 0, synced.err
+    assert "40 report(s) sent" in synced.out
+    assert status(profile)["submitted"] == 40
+    assert server.stats()["reports"] == 40
+    assert PASSWORD not in synced.out + synced.err + result.out + result.err
+
+
+def test_progress_json_is_one_object_per_line(profile: Path, server: RunningServer) -> None:
+    _queue(profile, 30, seed=2)
+    assert _login(profile, server).code == 0
+    synced = run_cli(profile, "sync", "--progress", "json", "--password-stdin", stdin=SECRET + "\n")
+    assert synced.code == 0, synced.err
+    events = [json.loads(line) for line in synced.out.splitlines()]
+    sending = [e for e in events if e["event"] == "sending"]
+    assert sending[-1]["sent"] == sending[-1]["total"] == 30
+    assert events[-1]["event"] == "done"
+
+
+def test_wrong_account_password_and_unreachable_server_fail_cleanly(profile: Path, server: RunningServer) -> None:
+    assert_clean_failure(_login(profile, server, password="not the password"))
+    assert_clean_failure(run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n"))  # not linked yet
+    assert _login(profile, server).code == 0
+    _queue(profile, 5, seed=3)
+    down = run_cli(
+        profile,
+        "login",
+        "--server",
+        "https://127.0.0.1:9",  # nothing listens on the discard port
+        "--user",
+        "alice",
+        "--password-stdin",
+        stdin=f"{SECRET}\n{PASSWORD}\n",
+    )
+    assert_clean_failure(down)
+    assert "cannot be reached" in down.err
+    assert status(profile)["queued"] == 5
+
+
+def test_plain_http_and_missing_password_line_are_refused(profile: Path, server: RunningServer) -> None:
+    http = run_cli(
+        profile,
+        "login",
+        "--server",
+        server.base_url.replace("https", "http"),
+        "--user",
+        "alice",
+        "--password-stdin",
+        stdin=f"{SECRET}\n{PASSWORD}\n",
+    )
+    assert_clean_failure(http)
+    assert "https://" in http.err
+    no_password = run_cli(
+        profile, "login", "--server", server.base_url, "--user", "alice", "--password-stdin", stdin=f"{SECRET}\n"
+    )
+    assert_clean_failure(no_password)
+
+
+def test_kill_9_mid_upload_resumes_and_every_report_lands_exactly_once(
+    profile: Path, server: RunningServer
+) -> None:
+    count = 2000
+    _queue(profile, count, seed=4)
+    assert _login(profile, server).code == 0
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pso_desktop", "sync", "--progress", "json", "--password-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(profile),
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write((SECRET + "\n").encode())
+    child.stdin.close()
+    for line in child.stdout:
+        if json.loads(line)["event"] == "sending":  # the first checkpoint is committed
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    held = server.stats()["reports"]
+    assert 0 < held < count, "the kill came too late to interrupt the upload"
+
+    resumed = run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n")
+    assert resumed.code == 0, resumed.err
+    assert status(profile) == {**status(profile), "submitted": count, "queued": 0, "sending": 0}
+    stats = server.stats()
+    assert stats["reports"] == count and stats["revisions"] == count
