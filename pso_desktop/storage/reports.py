@@ -54,15 +54,20 @@ class ReportSummary:
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """A frozen revision claimed for sending: ``wire`` is exactly what was queued, ``sha256`` its hash."""
+    """A frozen revision claimed for sending: ``wire_text`` is exactly the canonical JSON that was queued (the
+    sync engine sends these bytes as they are), ``sha256`` its hash, ``wire`` the same content decoded."""
 
     seq: int
     report_id: str
     revision: int
-    wire: dict[str, Any]
+    wire_text: str
     sha256: str
     size_bytes: int
     attempts: int
+
+    @property
+    def wire(self) -> dict[str, Any]:
+        return _decode(self.wire_text)
 
 
 def utc_now() -> dt.datetime:
@@ -258,7 +263,7 @@ class ReportStore:
                 if items and total + size > max_bytes:
                     break
                 total += size
-                items.append(OutboxItem(seq, report_id, revision, _decode(wire), sha, size, attempts + 1))
+                items.append(OutboxItem(seq, report_id, revision, wire, sha, size, attempts + 1))
             self._conn.executemany(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE seq = ?",
                 [(now, item.seq) for item in items],

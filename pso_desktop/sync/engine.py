@@ -13,11 +13,12 @@ stored at once). A 413 halves the batch. Runs on a worker thread or in the CLI; 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -74,6 +75,16 @@ class SyncSummary:
     remaining: int  # still queued when the run ended (0 means everything was sent)
     status_changes: int
     problem: str | None  # why the run stopped early, in one sentence (None when it finished)
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A batch on its way: what was claimed, the request body, the token it was sent with, its answer."""
+
+    items: Sequence[OutboxItem]
+    body: bytes
+    token: str
+    future: Future[list[dict[str, Any]]]
 
 
 class SyncEngine:
@@ -135,37 +146,70 @@ class SyncEngine:
     # --- upload ------------------------------------------------------------------------------------------
 
     def _push(self) -> None:
-        while not self._should_stop():
-            items = self._reports.claim_batch(self._batch_reports, self._batch_bytes)
-            if not items:
-                return
-            self._send(items)
-
-    def _send(self, items: Sequence[OutboxItem]) -> None:
-        body = json.dumps({"reports": [item.wire for item in items]}, ensure_ascii=False).encode("utf-8")
-        try:
-            results = self._authorised(lambda token: self._api.post_batch(token, body))
-        except PayloadTooLarge:
-            if len(items) == 1:
-                self._checkpoint(
-                    items,
-                    [
-                        {
-                            "id": items[0].report_id,
-                            "revision": items[0].revision,
-                            "status": "rejected",
-                            "errors": [{"field": "", "message": TOO_LARGE}],
-                        }
-                    ],
+        """Claims, sends and checkpoints batch after batch. Two batches are in flight at most: while the server
+        works on one, the next is claimed and queued behind it on the sender thread, and the previous answer is
+        checkpointed, so the client's own work hides behind the server's. Only this thread touches the
+        database; the sender thread only does HTTP."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pso-sync-sender") as sender:
+            in_flight: deque[_Flight] = deque()
+            while True:
+                items = (
+                    []
+                    if self._should_stop()
+                    else self._reports.claim_batch(self._batch_reports, self._batch_bytes)
                 )
+                if items:
+                    in_flight.append(self._launch(sender, items))
+                if not in_flight:
+                    return
+                if len(in_flight) == 2 or not items:
+                    self._land(sender, in_flight.popleft())
+
+    def _launch(self, sender: ThreadPoolExecutor, items: Sequence[OutboxItem]) -> _Flight:
+        # The frozen canonical JSON goes out byte for byte, as it was hashed when queued.
+        body = ('{"reports":[' + ",".join(item.wire_text for item in items) + "]}").encode("utf-8")
+        token = self._access or self._renew_access()
+        return _Flight(items, body, token, sender.submit(self._api.post_batch, token, body))
+
+    def _land(self, sender: ThreadPoolExecutor, flight: _Flight) -> None:
+        """Waits for a batch's answer (retrying and renewing the token as needed) and checkpoints it."""
+        try:
+            results = self._answer(sender, flight)
+        except PayloadTooLarge:
+            items = flight.items
+            if len(items) == 1:
+                rejected = {"id": items[0].report_id, "revision": items[0].revision, "status": "rejected"}
+                self._checkpoint(items, [{**rejected, "errors": [{"field": "", "message": TOO_LARGE}]}])
                 return
             half = len(items) // 2
             self._batch_reports = max(1, min(self._batch_reports, half))  # later batches start smaller
             _log.info("The server refused a batch as too large; sending batches of %d.", self._batch_reports)
-            self._send(items[:half])
-            self._send(items[half:])
+            self._land(sender, self._launch(sender, items[:half]))
+            self._land(sender, self._launch(sender, items[half:]))
             return
-        self._checkpoint(items, results)
+        self._checkpoint(flight.items, results)
+
+    def _answer(self, sender: ThreadPoolExecutor, flight: _Flight) -> list[dict[str, Any]]:
+        failures = 0
+        renewed = False
+        token, future = flight.token, flight.future
+        while True:
+            try:
+                return future.result()
+            except SignInRequired:
+                if token == self._access:  # not yet renewed since this request left: renew, once per batch
+                    if renewed:
+                        raise
+                    self._access, renewed = None, True
+            except Transient as exc:
+                failures += 1
+                if failures >= self._policy.max_attempts or self._should_stop():
+                    raise
+                wait = self._policy.delay(failures, exc.retry_after, self._rng)
+                self._report("waiting", wait_seconds=wait, reason=str(exc))
+                self._sleep(wait)
+            token = self._access or self._renew_access()
+            future = sender.submit(self._api.post_batch, token, flight.body)
 
     def _checkpoint(self, items: Sequence[OutboxItem], results: Sequence[dict[str, Any]]) -> None:
         claimed = {(item.report_id, item.revision) for item in items}

@@ -1,0 +1,177 @@
+"""Bulk upload: the sync engine sending realistic reports from the encrypted store to the reference server over
+loopback TLS, against (a) a bare client that posts the same reports as pre-built batch bodies with no client
+logic, and (b) the same engine sending one report per request.
+
+    .venv/bin/python benchmarks/bench_sync.py [--count 10000] [--rounds 3] [--single 300]
+
+DESIGN.md's goals: the engine reaches at least half the bare client's throughput (ratio >= 0.5) and at least
+20x the throughput of one request per report. Every round starts from a fresh server database (so every report
+is ``created``) and a freshly queued outbox; bare and engine rounds alternate so machine drift hits both, and
+ratios are of medians. The server runs as ``pso-server serve`` in its own process (production settings, SQLite), so
+the figures include the server's own work; both sides pay it alike. The data is fictitious and removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from keyring.backends import fail
+
+from pso_desktop.domain import validate_report
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.security.kdf import KdfParams
+from pso_desktop.security.profiles import ProfileKeys
+from pso_desktop.services import syncing
+from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.sync.transport import ServerSettings
+from pso_server import store
+from pso_server.store import Database
+from pso_server.tls import make_demo_tls
+
+SECRET = "benchmark profile secret"
+PASSWORD = "benchmark password 1"
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    base_url: str
+    ca_path: Path
+    db_url: str
+
+    def reports_held(self) -> int:
+        db = Database.open(self.db_url)
+        try:
+            with db.reader() as tx:
+                return store.stats(tx)["reports"]
+        finally:
+            db.close()
+
+
+@contextmanager
+def _server(folder: Path) -> Iterator[ServerProcess]:
+    """``pso-server serve`` in its own process (as in production: the client's CPU work must not slow the
+    server through the GIL), on a free loopback port, with a fresh SQLite database and certificate."""
+    folder.mkdir(parents=True)
+    tls = make_demo_tls(folder / "tls")
+    db_url = f"sqlite:///{folder / 'server.db'}"
+    command = [sys.executable, "-m", "pso_server"]
+    subprocess.run(
+        [*command, "add-user", "bench", "--role", "reporter", "--password-stdin", "--db", db_url],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    serve = [*command, "serve", "--host", "127.0.0.1", "--port", "0", "--db", db_url, "--no-access-log"]
+    serve += ["--tls-cert", str(tls.server_cert), "--tls-key", str(tls.server_key)]
+    with subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()  # "PSO server listening on https://127.0.0.1:PORT (sqlite)"
+            url = line.split(" on ", 1)[1].split()[0]
+            yield ServerProcess(url, tls.ca_cert, db_url)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+
+
+@contextmanager
+def _queued_profile(folder: Path, reports: list[dict[str, Any]]) -> Iterator[Session]:
+    """A fresh encrypted profile with ``reports`` submitted (frozen and queued)."""
+    # The password-protected key file instead of an OS keyring, and a cheap KDF: neither is what is measured.
+    keys = ProfileKeys(folder, backend=fail.Keyring(), kdf=KdfParams(1024, 1, 1))  # type: ignore[no-untyped-call]
+    workstation = Workstation(folder, keys=keys)
+    workstation.create_profile("bench", SECRET)
+    with workstation.session("bench", SECRET) as session:
+        session.add_reports(reports, submit=True)
+        yield session
+
+
+def bare_upload(folder: Path, bodies: list[bytes]) -> float:
+    """Seconds for a plain requests session to post pre-built batch bodies (login excluded)."""
+    with _server(folder) as server, requests.Session() as http:
+        http.trust_env = False
+        http.verify = str(server.ca_path)
+        answer = http.post(
+            f"{server.base_url}/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}, timeout=30
+        )
+        answer.raise_for_status()
+        http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        http.headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        for body in bodies:
+            http.post(f"{server.base_url}/api/v1/reports/batch", data=body, timeout=120).raise_for_status()
+        elapsed = time.perf_counter() - started
+    assert server.reports_held() == sum(len(json.loads(b)["reports"]) for b in bodies)
+    return elapsed
+
+
+def engine_upload(folder: Path, reports: list[dict[str, Any]], batch_reports: int) -> float:
+    """Seconds for ``pso-desktop sync``'s engine to empty an outbox of ``reports`` (sign-in excluded; the
+    token refresh, status pull and reference fetch of the run included)."""
+    with _server(folder / "server") as server, _queued_profile(folder / "client", reports) as session:
+        syncing.login(session, ServerSettings(server.base_url, ca_file=str(server.ca_path)), "bench", PASSWORD)
+        started = time.perf_counter()
+        summary = syncing.sync(session, batch_reports=batch_reports)
+        elapsed = time.perf_counter() - started
+        assert (summary.submitted, summary.remaining, summary.problem) == (len(reports), 0, None), summary
+    assert server.reports_held() == len(reports)
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000, help="reports per bulk upload")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--single", type=int, default=300, help="reports sent one per request, for comparison")
+    args = parser.parse_args(argv)
+
+    rng = random.Random(20261127)
+    reports = [validate_report(sample_report(rng, n)).export() for n in range(args.count)]
+    bodies = [json.dumps({"reports": reports[i : i + BATCH]}).encode() for i in range(0, len(reports), BATCH)]
+    singles = reports[: args.single]
+    times: dict[str, list[float]] = {"bare": [], "engine": []}
+    with tempfile.TemporaryDirectory(prefix="pso-bench-sync-") as tmp:
+        for round_no in range(args.rounds):
+            order = ("bare", "engine") if round_no % 2 == 0 else ("engine", "bare")
+            for variant in order:
+                folder = Path(tmp) / f"{variant}-{round_no}"
+                seconds = (
+                    bare_upload(folder, bodies) if variant == "bare" else engine_upload(folder, reports, BATCH)
+                )
+                times[variant].append(seconds)
+                print(f"round {round_no + 1}: {variant} {args.count / seconds:.0f} reports/s", file=sys.stderr)
+        one_by_one = engine_upload(Path(tmp) / "single", singles, 1)
+
+    bare = statistics.median(times["bare"])
+    engine = statistics.median(times["engine"])
+    single_rate = args.single / one_by_one
+    engine_rate = args.count / engine
+    print(
+        f"bulk upload: {args.count} reports from the encrypted store in batches of {BATCH} over loopback TLS, "
+        f"median of {args.rounds}"
+    )
+    print(f"  engine {engine_rate:.0f}/s, bare client {args.count / bare:.0f}/s")
+    print(f"  engine / bare throughput ratio: {bare / engine:.2f}   (goal >= 0.5)")
+    print(f"  engine / one-request-per-report ratio: {engine_rate / single_rate:.1f}x   (goal >= 20x)")
+    print(f"  one request per report: {single_rate:.0f}/s ({args.single} reports, same engine, batch size 1)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
