@@ -48,6 +48,7 @@ _SQLITE_CANTOPEN = 14
 _SQLITE_READONLY = 8
 _SQLITE_NOTADB = 26
 
+CACHE_KIB = 32 * 1024
 # Settings read back after open; a mismatch means the engine silently ignored a PRAGMA.
 _EXPECTED_SETTINGS: dict[str, object] = {
     "temp_store": 2,  # MEMORY: no plaintext temp files
@@ -330,6 +331,9 @@ def _apply_settings(conn: Connection) -> None:
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA secure_delete = ON")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Decrypted pages stay cached in this process's memory (where the open profile's data is anyway), so a
+    # busy profile is not decrypted and HMAC-checked again page by page; SQLite's default is 2 MiB.
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
 
 def _enable_wal(conn: Connection) -> None:
