@@ -94,16 +94,31 @@ class AccountStore:
         value = json.loads(row[0])
         return value if isinstance(value, dict) else None
 
-    def record_statuses(self, changes: Sequence[Mapping[str, Any]], cursor: str) -> None:
-        """Applies a page of the status feed and advances the cursor, in one transaction (a replay is harmless:
-        an older change never overwrites a newer one)."""
+    def anonymous_to_follow(self, limit: int = 1000) -> list[str]:
+        """Ids of this profile's anonymous reports the server holds and has not closed. The status feed
+        cannot attribute them to the account (the server stores no link), so sync looks them up by id."""
+        with translate_errors():
+            rows = self._conn.execute(
+                "SELECT r.id FROM reports AS r LEFT JOIN server_status AS s ON s.report_id = r.id "
+                "WHERE r.server_ref IS NOT NULL AND json_extract(r.wire, '$.reporter.anonymous') = 1 "
+                "AND coalesce(s.status, '') <> 'closed' ORDER BY r.pk LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def record_statuses(self, changes: Sequence[Mapping[str, Any]], cursor: str | None) -> int:
+        """Applies status changes (a page of the feed, or looked-up statuses) and advances the feed cursor when
+        one is given, in one transaction; returns how many reports' statuses changed. A replay is harmless: an
+        older change never overwrites a newer one, and the same status again changes nothing."""
+        changed = 0
         with transaction(self._conn):
             for change in changes:
-                self._conn.execute(
+                cursor_row = self._conn.execute(
                     "INSERT INTO server_status (report_id, server_ref, status, note, changed_at) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (report_id) DO UPDATE SET server_ref = excluded.server_ref, "
                     "status = excluded.status, note = excluded.note, changed_at = excluded.changed_at "
-                    "WHERE excluded.changed_at >= server_status.changed_at",
+                    "WHERE excluded.changed_at >= server_status.changed_at AND (excluded.status, "
+                    "coalesce(excluded.note, '')) IS NOT (server_status.status, coalesce(server_status.note, ''))",
                     (
                         str(change["id"]),
                         str(change["server_ref"]),
@@ -112,7 +127,10 @@ class AccountStore:
                         str(change["changed_at"]),
                     ),
                 )
-            self._conn.execute("UPDATE account SET status_cursor = ? WHERE id = 1", (cursor,))
+                changed += max(0, cursor_row.rowcount)
+            if cursor is not None:
+                self._conn.execute("UPDATE account SET status_cursor = ? WHERE id = 1", (cursor,))
+        return changed
 
     def server_status(self, report_id: str) -> ServerStatus | None:
         with translate_errors():

@@ -236,11 +236,15 @@ class SyncEngine:
             cursor = account.status_cursor if account else None
             feed = self._authorised(partial(self._feed_page, since=cursor))
             page = [c for c in feed.get("changes", []) if isinstance(c, dict)]
-            self._account.record_statuses(page, str(feed.get("cursor", cursor or "")))
-            changes += len(page)
+            changes += self._account.record_statuses(page, str(feed.get("cursor", cursor or "")))
             self._report("statuses")
             if not feed.get("has_more") or not page:
-                return changes
+                break
+        anonymous = self._account.anonymous_to_follow()
+        if anonymous:
+            found = self._authorised(partial(self._api.status_lookup, report_ids=anonymous))
+            changes += self._account.record_statuses(found, None)
+        return changes
 
     def _feed_page(self, token: str, *, since: str | None) -> dict[str, Any]:
         return self._api.status_feed(token, since)

@@ -148,6 +148,12 @@ class ApiClient:
         params = {"since": since} if since else None
         return self._call("GET", "/reports/status", params=params, token=access_token)
 
+    def status_lookup(self, access_token: str, report_ids: list[str]) -> list[dict[str, Any]]:
+        """Current statuses of reports named by id (anonymous reports, which the feed cannot attribute)."""
+        answer = self._call("POST", "/reports/status/lookup", body={"ids": report_ids}, token=access_token)
+        statuses = answer.get("statuses")
+        return [s for s in statuses if isinstance(s, dict)] if isinstance(statuses, list) else []
+
     def reference(self, access_token: str) -> dict[str, Any]:
         return self._call("GET", "/reference", token=access_token)
 

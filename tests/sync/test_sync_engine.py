@@ -102,14 +102,11 @@ def test_an_untrusted_certificate_is_refused_before_anything_is_sent(
 def test_sync_sends_everything_once_checkpoints_and_reports_progress(
     session: Session, server: RunningServer
 ) -> None:
-    reports = _reports(1200, seed=1)
-    named = sum(1 for r in reports if not r["reporter"].get("anonymous"))
-    session.add_reports(reports, submit=True)
+    session.add_reports(_reports(1200, seed=1), submit=True)
     _link(session, server)
     seen: list[Progress] = []
     summary = syncing.sync(session, on_progress=seen.append, batch_reports=500)
-    # Each named report's 'received' status comes back; anonymous ones are linked to no account on the server.
-    assert summary == SyncSummary(1200, 0, 0, named, None)
+    assert summary == SyncSummary(1200, 0, 0, 1200, None)  # and each one's 'received' status came back
     assert server.stats()["reports"] == 1200
     assert session.status_counts()["submitted"] == 1200
     sending = [p for p in seen if p.phase == "sending"]
@@ -239,3 +236,25 @@ def test_sign_out_wipes_the_tokens_even_offline(session: Session, server: Runnin
     syncing.sign_out(session)
     assert session.account.get().refresh_token is None  # type: ignore[union-attr]
     assert [e.action for e in session.audit.entries()][-1] == "sign_out"
+
+
+def test_anonymous_reports_are_followed_by_id_though_the_server_links_them_to_no_account(
+    session: Session, server: RunningServer
+) -> None:
+    reports = _reports(60, seed=9)
+    anonymous = [r for r in reports if r["reporter"].get("anonymous")]
+    named = [r for r in reports if not r["reporter"].get("anonymous")]
+    assert anonymous and named
+    session.add_reports(reports, submit=True)
+    _link(session, server)
+    syncing.sync(session)
+    server.set_status(anonymous[0]["id"], "more_info_requested", note="Which pump model?")
+    server.set_status(named[0]["id"], "closed")
+    assert syncing.sync(session).status_changes == 2
+    followed = session.account.server_status(anonymous[0]["id"])
+    assert followed is not None and (followed.status, followed.note) == (
+        "more_info_requested",
+        "Which pump model?",
+    )
+    assert syncing.sync(session).status_changes == 0  # nothing new: nothing counted twice
+    assert anonymous[0]["id"] in session.account.anonymous_to_follow()
