@@ -238,7 +238,7 @@ class TimedBackend(Backend):
     """The real backend, also recording how long each ``list_reports`` took on the worker (seconds)."""
 
     def __init__(self, home: Path) -> None:
-        super().__init__(lambda: make_workstation(home))
+        super().__init__(lambda: make_workstation(home), root=home)
         self.list_times: list[float] = []
 
     def list_reports(self, *, text: str | None, limit: int, offset: int) -> list[Any]:

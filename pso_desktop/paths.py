@@ -16,6 +16,7 @@ import platformdirs
 from pso_desktop.errors import ExpectedError
 
 APP_NAME = "PSO Desktop"
+PROFILE_FILE = "profile.json"  # a profile folder holding this file is a profile
 
 
 class DataFolderError(ExpectedError):
@@ -49,6 +50,18 @@ def valid_profile_name(name: str) -> bool:
 
 def profiles_dir(root: Path | None = None) -> Path:
     return (root or home()) / "profiles"
+
+
+def profile_names(root: Path | None = None) -> list[str]:
+    """The names of all profiles under ``root``, sorted: a folder listing, nothing else loaded or opened."""
+    folder = profiles_dir(root)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if valid_profile_name(entry.name) and (entry / PROFILE_FILE).is_file()
+    )
 
 
 def profile_dir(name: str, root: Path | None = None) -> Path:

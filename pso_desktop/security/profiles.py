@@ -53,7 +53,7 @@ from pso_desktop.security.keyring_guard import (
 )
 
 KEYRING_SERVICE = "PSO Desktop"
-PROFILE_FILE = "profile.json"
+PROFILE_FILE = paths.PROFILE_FILE
 KEY_FILE = "wrapped-key.json"
 ATTEMPTS_FILE = "unlock-attempts.json"
 DATABASE_FILE = "reports.db"
@@ -231,14 +231,7 @@ class ProfileKeys:
 
     def list_profiles(self) -> list[str]:
         """The names of all profiles under this root, sorted."""
-        folder = paths.profiles_dir(self._root)
-        if not folder.is_dir():
-            return []
-        return sorted(
-            entry.name
-            for entry in folder.iterdir()
-            if paths.valid_profile_name(entry.name) and (entry / PROFILE_FILE).is_file()
-        )
+        return paths.profile_names(self._root)
 
     def database_path(self, name: str) -> Path:
         """Where the profile's SQLCipher database lives; the storage layer creates it."""

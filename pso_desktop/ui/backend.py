@@ -8,27 +8,25 @@ it. The GUI never calls these methods directly; it submits them to the worker. N
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pso_desktop import paths
 
 if TYPE_CHECKING:
     from pso_desktop.services.workstation import Session, Workstation
     from pso_desktop.storage.reports import ReportSummary
 
 
-@dataclass(frozen=True)
-class Startup:
-    """What the profile screen needs to show first."""
-
-    profiles: list[str]
-    keyring_warning: str | None
-
-
 class Backend:
     """The workstation and the one open session of the window. Worker thread only."""
 
-    def __init__(self, workstation_factory: Callable[[], Workstation] | None = None) -> None:
-        """``workstation_factory`` defaults to ``Workstation()`` (the data root and keyring of this user)."""
+    def __init__(
+        self, workstation_factory: Callable[[], Workstation] | None = None, *, root: Path | None = None
+    ) -> None:
+        """``workstation_factory`` defaults to ``Workstation()`` (the data root and keyring of this user);
+        ``root`` is the data root whose profiles are listed (default: ``PSO_DESKTOP_HOME`` or the platform's)."""
+        self._root = root
         # Built lazily on the worker: constructing a Workstation already asks the keyring for its backend, and
         # importing the services loads pydantic, SQLCipher and the crypto libraries, which the window need not
         # wait for.
@@ -40,10 +38,15 @@ class Backend:
     def unlocked(self) -> bool:
         return self._session is not None
 
-    def startup(self) -> Startup:
-        """The profiles on this workstation and the keyring warning (a plain sentence, or None)."""
-        workstation = self._get_workstation()
-        return Startup(workstation.keys.list_profiles(), workstation.keys.warning)
+    def list_profiles(self) -> list[str]:
+        """The profiles on this workstation. Only a folder listing: the window is usable at once, before the
+        services (pydantic, SQLCipher, crypto, keyring discovery) are loaded by :meth:`keyring_warning`."""
+        return paths.profile_names(self._root)
+
+    def keyring_warning(self) -> str | None:
+        """A plain sentence when no secure OS keyring is available (the key-file fallback is used), else None.
+        Loads the services and asks the keyring for its backend: the slow part of start-up."""
+        return self._get_workstation().keys.warning
 
     def unlock(self, name: str, secret: str) -> str:
         """Opens profile ``name`` (slow: memory-hard key derivation); returns the name. Any session that was

@@ -14,7 +14,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
 
 from pso_desktop.paths import APP_NAME
-from pso_desktop.ui.backend import Backend, Startup
+from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.idle import DEFAULT_IDLE_LOCK_MINUTES, IdleWatcher
 from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
@@ -29,6 +29,7 @@ class MainWindow(QMainWindow):
     """PSO Desktop's window. Call ``shutdown`` once when the application ends (``run`` does)."""
 
     ready = Signal()  # the profile list has been read
+    keyring_checked = Signal()  # the keyring warning (if any) is shown
     unlocked = Signal(str)  # profile name
     unlock_failed = Signal(str)  # the message shown
     locked = Signal()
@@ -75,7 +76,14 @@ class MainWindow(QMainWindow):
 
         self.profile_screen.set_busy(True, "Reading the profiles on this workstation…")
         self.worker.submit(
-            self.backend.startup, owner=self, on_done=self._on_startup, on_error=self._on_startup_failed
+            self.backend.list_profiles, owner=self, on_done=self._on_profiles, on_error=self._on_startup_failed
+        )
+        # Slower (it loads the services and asks the OS keyring), so it comes second: the window is usable first.
+        self.worker.submit(
+            self.backend.keyring_warning,
+            owner=self,
+            on_done=self._on_keyring_checked,
+            on_error=self._on_keyring_failed,
         )
 
     @property
@@ -84,11 +92,19 @@ class MainWindow(QMainWindow):
 
     # --- startup -----------------------------------------------------------------------------------------
 
-    def _on_startup(self, startup: Startup) -> None:
+    def _on_profiles(self, profiles: list[str]) -> None:
         self.profile_screen.set_busy(False)
-        self.profile_screen.set_keyring_warning(startup.keyring_warning)
-        self.profile_screen.set_profiles(startup.profiles)
+        self.profile_screen.set_profiles(profiles)
         self.ready.emit()
+
+    def _on_keyring_checked(self, warning: str | None) -> None:
+        self.profile_screen.set_keyring_warning(warning)
+        self.keyring_checked.emit()
+
+    def _on_keyring_failed(self, exc: BaseException) -> None:
+        # E.g. an invalid IT policy file: no profile can be unlocked or created until IT fixes it; say why.
+        self.profile_screen.set_busy(True, user_message(exc))
+        self.keyring_checked.emit()
 
     def _on_startup_failed(self, exc: BaseException) -> None:
         # Without the profile list (e.g. an invalid IT policy file) nothing can be unlocked; say why.

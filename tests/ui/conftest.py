@@ -68,7 +68,8 @@ def make_window(qtbot: Any, workstation_factory: Callable[[], Workstation]) -> I
             backend or Backend(workstation_factory), idle_lock_ms=idle_lock_ms, suspend_watcher=suspend_watcher
         )
         windows.append(window)
-        with qtbot.waitSignal(window.ready, timeout=10_000):
+        # Started: the profile list is shown (ready) and the keyring check, which comes after it, is done.
+        with qtbot.waitSignals([window.ready, window.keyring_checked], timeout=10_000):
             window.show()
         return window
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,3 +174,13 @@ def test_keyring_warning_is_shown_as_a_banner(
 def test_no_banner_with_a_secure_keyring(make_window: Callable[..., MainWindow]) -> None:
     window = make_window()
     assert not window.profile_screen.keyring_warning.isVisible()
+
+
+def test_an_invalid_it_policy_is_reported_after_the_window_opens(
+    make_window: Callable[..., MainWindow], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PSO_DESKTOP_POLICY", str(tmp_path / "missing-policy.json"))
+    window = make_window()  # the profile list comes first; the keyring and policy check follows and fails
+    screen = window.profile_screen
+    assert not screen.pages.isEnabled()
+    assert "IT policy" in screen.busy_label.text() and "missing-policy.json" in screen.busy_label.text()
