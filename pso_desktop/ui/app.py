@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from pso_desktop.paths import APP_NAME, resources_dir
+from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.window import MainWindow
 
 STYLE_SHEET = "ui/style.qss"
@@ -18,11 +21,8 @@ _log = logging.getLogger(__name__)
 def run(*, demo: bool = False) -> int:
     """Shows the main window and runs the event loop until it closes; returns the process exit code.
 
-    With ``demo`` (training mode) it prints why that is not possible yet and returns 1.
+    With ``demo``: training mode, a throwaway profile and practice server (see ``services.training``).
     """
-    if demo:
-        print("pso-desktop: training mode (--demo) is not available yet; start without --demo.", file=sys.stderr)
-        return 1
     if not _display_available():
         print(
             "pso-desktop: no graphical display is available here; use the commands in 'pso-desktop --help'.",
@@ -33,12 +33,35 @@ def run(*, demo: bool = False) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
     apply_style(app)
-    window = MainWindow()
+    training = None
+    backend: Backend | None = None
+    if demo:
+        # Imported only here: the services load pydantic and SQLCipher, which a normal start does later.
+        from pso_desktop.services.training import TrainingEnvironment
+        from pso_desktop.ui.backend import TrainingBackend
+
+        training = TrainingEnvironment()
+        backend = TrainingBackend(training)
+    window = MainWindow(backend, training=demo)
     window.show()
+    _quit_on_signals(app)
     try:
         return app.exec()
     finally:
         window.shutdown()
+        if training is not None:
+            training.close()  # stops the practice server and deletes every training file
+
+
+def _quit_on_signals(app: QApplication) -> None:
+    """SIGTERM (logout, shutdown, kill) and SIGINT end the event loop normally, so the session is locked and
+    closed and training files are deleted, instead of the process dying mid-way."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: app.quit())
+    # Python runs signal handlers only when it gets control; an idle timer gives it control four times a second.
+    heartbeat = QTimer(app)
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(250)
 
 
 def apply_style(app: QApplication) -> None:

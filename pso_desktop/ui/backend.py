@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pso_desktop import paths
 
 if TYPE_CHECKING:
+    from pso_desktop.services.training import TrainingEnvironment
     from pso_desktop.services.workstation import Session, Workstation
     from pso_desktop.storage.reports import ReportSummary
 
@@ -90,3 +91,16 @@ class Backend:
             # Reaching here means the GUI asked for reports while locked: a bug, not a user error.
             raise RuntimeError("no profile is unlocked")
         return self._session
+
+
+class TrainingBackend(Backend):
+    """Training mode (``--demo``): the practice environment starts on the worker, before the profiles are
+    listed, so the window opens at once and says what it is doing."""
+
+    def __init__(self, environment: TrainingEnvironment) -> None:
+        super().__init__(environment.workstation, root=environment.home)
+        self._environment = environment
+
+    def list_profiles(self) -> list[str]:
+        self._environment.start()
+        return super().list_profiles()

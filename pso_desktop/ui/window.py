@@ -11,7 +11,7 @@ from functools import partial
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from pso_desktop.paths import APP_NAME
 from pso_desktop.ui.backend import Backend
@@ -23,6 +23,20 @@ from pso_desktop.ui.suspend import SuspendWatcher
 from pso_desktop.ui.worker import DbWorker
 
 STATUS_MESSAGE_MS = 10_000
+
+
+def training_banner() -> QLabel:
+    """The strip across the top of every training window: what this is, and how to get in."""
+    from pso_desktop.services.training import TRAINING_PROFILE, TRAINING_SECRET
+
+    banner = QLabel(
+        f"TRAINING — practice reports on a practice server, deleted when this window closes; nothing reaches your "
+        f"PSO. Profile '{TRAINING_PROFILE}', password '{TRAINING_SECRET}'."
+    )
+    banner.setObjectName("trainingBanner")
+    banner.setWordWrap(True)
+    banner.setAccessibleName("Training mode")
+    return banner
 
 
 class MainWindow(QMainWindow):
@@ -40,10 +54,12 @@ class MainWindow(QMainWindow):
         *,
         idle_lock_ms: int = int(DEFAULT_IDLE_LOCK_MINUTES * 60_000),
         suspend_watcher: SuspendWatcher | None = None,
+        training: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(APP_NAME)
+        self.training = training
+        self.setWindowTitle(self._title())
         self.resize(1100, 700)
         self.backend = backend or Backend()
         self.worker = DbWorker(self)
@@ -65,7 +81,13 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.profile_screen)
         self.stack.addWidget(self.reports_screen)
-        self.setCentralWidget(self.stack)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        if training:
+            layout.addWidget(training_banner())
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
         self.statusBar()  # created now, so the first message does not make the layout jump
 
         self.idle = IdleWatcher(idle_lock_ms, self)
@@ -85,6 +107,11 @@ class MainWindow(QMainWindow):
             on_done=self._on_keyring_checked,
             on_error=self._on_keyring_failed,
         )
+
+    def _title(self, profile: str | None = None) -> str:
+        """The window title: the app, TRAINING in training mode, and the unlocked profile's name (never PHI)."""
+        parts = [APP_NAME, "TRAINING" if self.training else None, profile]
+        return " — ".join(part for part in parts if part)
 
     @property
     def is_unlocked(self) -> bool:
@@ -135,7 +162,7 @@ class MainWindow(QMainWindow):
         self._profile = name
         self.profile_screen.set_busy(False)
         self.profile_screen.show_unlock_page(profile=name)  # empties the password field
-        self.setWindowTitle(f"{APP_NAME} — {name}")
+        self.setWindowTitle(self._title(name))
         self.stack.setCurrentWidget(self.reports_screen)
         self.lock_action.setEnabled(True)
         self.reports_screen.load()
@@ -178,7 +205,7 @@ class MainWindow(QMainWindow):
         self.reports_screen.clear()
         self.stack.setCurrentWidget(self.profile_screen)
         self.profile_screen.show_unlock_page(profile=profile)
-        self.setWindowTitle(APP_NAME)
+        self.setWindowTitle(self._title())
         self.worker.submit(self.backend.lock, owner=self, on_error=self._on_lock_failed)
         self.locked.emit()
 

@@ -1,8 +1,14 @@
-"""Starting the GUI: training mode is refused for now, a missing display fails cleanly, errors are plain."""
+"""Starting the GUI: training mode starts and cleans up, a missing display fails cleanly, errors are plain."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +23,30 @@ from tests.ui.conftest import QT_STRICT
 pytestmark = QT_STRICT
 
 
-def test_demo_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert app.run(demo=True) == 1
-    err = capsys.readouterr().err
-    assert "training mode" in err
-    assert err.count("\n") == 1
+def test_demo_runs_training_mode_and_sigterm_cleans_it_up(tmp_path: Path) -> None:
+    temp = tmp_path / "child-tmp"
+    temp.mkdir()
+    env = {
+        **os.environ,
+        "TMPDIR": str(temp),
+        "PSO_DESKTOP_HOME": str(tmp_path / "home"),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "pso_desktop", "--demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as child:
+        deadline = time.monotonic() + 60
+        # The practice profile's database appears once the worker has started the environment.
+        while not list(temp.glob("pso-desktop-training-*/home/profiles/*/reports.db")):
+            assert child.poll() is None, child.stderr.read() if child.stderr else ""
+            assert time.monotonic() < deadline, "training mode did not start"
+            time.sleep(0.1)
+        child.send_signal(signal.SIGTERM)  # as at logout: the window closes normally
+        _, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert b"Traceback" not in err
+    assert not list(temp.glob("pso-desktop-training-*"))  # every training file deleted
+    assert not (tmp_path / "home" / "profiles").exists()
 
 
 def test_without_a_display_run_fails_with_one_line(
