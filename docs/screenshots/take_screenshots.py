@@ -21,9 +21,10 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from pso_desktop.domain import validate_report  # noqa: E402
 from pso_desktop.domain.samples import sample_report  # noqa: E402
 from pso_desktop.security import ProfileKeys  # noqa: E402
+from pso_desktop.services.training import TRAINING_PROFILE, TRAINING_SECRET, TrainingEnvironment  # noqa: E402
 from pso_desktop.services.workstation import Workstation  # noqa: E402
 from pso_desktop.ui.app import apply_style  # noqa: E402
-from pso_desktop.ui.backend import Backend  # noqa: E402
+from pso_desktop.ui.backend import Backend, TrainingBackend  # noqa: E402
 from pso_desktop.ui.window import MainWindow  # noqa: E402
 from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
 
@@ -81,7 +82,36 @@ def main() -> int:
     window.show()
     code = app.exec()
     window.shutdown()
-    return code
+    return code or training(app)
+
+
+def training(app: QApplication) -> int:
+    """training.png: ``pso-desktop --demo``, unlocked with the practice profile shown on its banner."""
+    environment = TrainingEnvironment()
+    window = MainWindow(TrainingBackend(environment), training=True)
+    window.resize(1280, 760)
+
+    def on_ready() -> None:
+        window.profile_screen.unlock_requested.emit(TRAINING_PROFILE, TRAINING_SECRET)
+
+    def on_loaded(_rows: int) -> None:
+        window.reports_screen.reports_loaded.disconnect(on_loaded)
+
+        def shoot() -> None:
+            window.grab().save(str(HERE / "training.png"))
+            print("saved training.png")
+            app.quit()
+
+        QTimer.singleShot(400, shoot)
+
+    window.ready.connect(on_ready)
+    window.reports_screen.reports_loaded.connect(on_loaded)
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()
+        environment.close()
 
 
 if __name__ == "__main__":
