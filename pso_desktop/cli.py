@@ -86,8 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("logout", parents=[common], help="sign the profile out of its PSO account")
 
+    imp = sub.add_parser(
+        "import",
+        parents=[common],
+        help="import reports from FILE.csv or FILE.jsonl: all rows are checked, then all stored, or none",
+    )
+    imp.add_argument("file", type=Path, help="a .csv file (docs/import-export.md) or a .jsonl file")
+    imp.add_argument("--submit", action="store_true", help="queue the reports for sending to the PSO")
+
     export = sub.add_parser("export", parents=[common], help="export reports (carries the PSWP label)")
-    export.add_argument("--format", choices=["json"], required=True)
+    export.add_argument("--format", choices=["csv", "json"], required=True)
     export.add_argument("--out", required=True, type=Path)
     return parser
 
@@ -178,14 +186,37 @@ def _run_in_session(args: argparse.Namespace, session: Session, stdin: IO[str], 
         syncing.sign_out(session)
         print("Signed out of the PSO account; the tokens on this workstation are wiped.", file=stdout)
         return EXIT_OK
+    if args.command == "import":
+        return _import(args, session, stdout)
     if args.command == "export":
-        count = session.export_json(args.out)
+        count = session.export_csv(args.out) if args.format == "csv" else session.export_json(args.out)
         print(
             f"Exported {count} report(s) to {args.out}. The file is confidential patient safety work product.",
             file=stdout,
         )
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _import(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
+    from pso_desktop.services import importing
+
+    fmt = importing.format_of(args.file)
+    if fmt is None:
+        raise CliFailure(f"{args.file} is not a .csv or .jsonl file; give the file one of those extensions.")
+    try:
+        size = args.file.stat().st_size
+    except OSError:
+        size = 0  # missing or unreadable: _read_input says which, plainly
+    if size > importing.MAX_IMPORT_BYTES:  # refused before reading it all into memory
+        raise CliFailure(
+            f"{args.file} is larger than {importing.MAX_IMPORT_BYTES // (1024 * 1024)} MiB; split it into "
+            "smaller files."
+        )
+    result = importing.import_file(session, _read_input(str(args.file), sys.stdin), fmt, submit=args.submit)
+    queued = " and queued for submission" if result.submitted else ""
+    print(f"{result.count} report(s) imported{queued}.", file=stdout)
+    return EXIT_OK
 
 
 def _sync(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:

@@ -20,6 +20,7 @@ from pso_desktop.domain import CURRENT_FORM_VERSION
 from pso_desktop.errors import ExpectedError
 from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
+from pso_desktop.services import csv_format
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
@@ -103,6 +104,13 @@ class Session:
                 "submit" if submit else "create", actor=self.profile, detail=f"{len(reports)} report(s)"
             )
 
+    def import_reports(self, reports: list[dict[str, Any]], *, submit: bool, detail: str) -> None:
+        """Store validated reports as :meth:`add_reports` does, plus an ``import`` audit entry (``detail``: the
+        format and counts, never content), all in one transaction."""
+        with transaction(self._conn):
+            self.add_reports(reports, submit=submit)
+            self.audit.append("import", actor=self.profile, detail=detail)
+
     def save_draft(self, report: Mapping[str, Any]) -> int:
         """Autosave one report's draft (complete or not) in one transaction; returns the revision now stored.
 
@@ -160,6 +168,15 @@ class Session:
             self.audit.append("export", actor=self.profile, detail=f"json, {len(reports)} report(s)")
             _write_atomically(out, data)
         return len(reports)
+
+    def export_csv(self, out: Path) -> int:
+        """Write every report as CSV (docs/import-export.md), the PSWP label in its first column, to ``out``
+        atomically; returns how many were written. A report the CSV columns cannot carry writes nothing."""
+        data, count = csv_format.write_csv(self.store.export_all(), PSWP_LABEL)
+        with transaction(self._conn):  # as export_json: no file without its audit entry, and no entry without it
+            self.audit.append("export", actor=self.profile, detail=f"csv, {count} report(s)")
+            _write_atomically(out, data)
+        return count
 
     def close(self) -> None:
         try:
