@@ -262,3 +262,39 @@ def test_a_draft_the_columns_cannot_carry_is_refused_by_name_not_content():
 )
 def test_validation_fields_are_told_as_columns(field, column):
     assert csv_format.column_for(field) == column
+
+
+# Text every field accepts (no control characters but tab and line breaks), so few examples are filtered out.
+clean_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("=+-@'\t\r\n\",; "), st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"])
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ingredients=st.lists(clean_text, min_size=1, max_size=20),
+    products=st.lists(st.tuples(clean_text, st.sampled_from(["A15", "A18", "UNK"])), min_size=1, max_size=5),
+    specify=clean_text,
+)
+def test_numbered_columns_and_specify_texts_round_trip(ingredients, products, specify):
+    report = json.loads((resources_dir() / "examples" / "medication-near-miss.json").read_text(encoding="utf-8"))
+    medication = report["modules"]["medication"]
+    medication["medication_type"] = "compounded"
+    medication["compounded_ingredients"] = ingredients
+    medication["products"] = [{"generic_name": name, "prescribed": answer} for name, answer in products]
+    medication["stage"] = "A66"
+    medication["stage_specify"] = specify
+    try:
+        wire = validate_report(report).export()
+    except ReportInvalid:
+        assume(False)
+        raise
+    assert round_trip([wire]) == [wire]
+    data, _ = csv_format.write_csv([wire], PSWP_LABEL)
+    row = dict(zip(*rows_of(data), strict=True))
+    assert row[f"module.medication.compounded_ingredients.{len(ingredients)}"]
+    assert row[f"module.medication.products.{len(products)}.prescribed"] == products[-1][1]
