@@ -42,7 +42,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pso-desktop", description="Patient safety event reporting (AHRQ Common Formats).")
-    parser.add_argument("--demo", action="store_true", help="start the GUI in training mode (not yet available)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="start the GUI in training mode: a practice profile and PSO server, deleted at exit",
+    )
     common = _Parser(add_help=False)
     common.add_argument("--profile", default=os.environ.get("PSO_DESKTOP_PROFILE"), help="clinician profile name")
     common.add_argument(
