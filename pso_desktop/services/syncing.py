@@ -6,6 +6,7 @@ Every one writes an audit entry (no PHI: counts and outcomes only).
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Callable
 
@@ -36,7 +37,8 @@ def login(
             server_url=settings.url,
             username=username,
             device_name=device,
-            ca_file=settings.ca_file,
+            # Absolute: a later sync may run from another folder (a scheduled task, the desktop app).
+            ca_file=os.path.abspath(settings.ca_file) if settings.ca_file else None,
             proxy=settings.proxy,
             refresh_token=tokens.refresh_token,
         )

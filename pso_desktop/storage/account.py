@@ -17,6 +17,8 @@ from sqlcipher3.dbapi2 import Connection
 from pso_desktop.storage.database import transaction, translate_errors
 from pso_desktop.storage.reports import utc_now
 
+_STATUS_KEYS = ("id", "server_ref", "status", "changed_at")
+
 
 @dataclass(frozen=True)
 class Account:
@@ -77,7 +79,8 @@ class AccountStore:
         with transaction(self._conn):
             self._conn.execute("UPDATE account SET refresh_token = ? WHERE id = 1", (token,))
 
-    def set_status_cursor(self, cursor: str) -> None:
+    def set_status_cursor(self, cursor: str | None) -> None:
+        """``None`` reads the status feed from its beginning next time."""
         with transaction(self._conn):
             self._conn.execute("UPDATE account SET status_cursor = ? WHERE id = 1", (cursor,))
 
@@ -94,15 +97,14 @@ class AccountStore:
         value = json.loads(row[0])
         return value if isinstance(value, dict) else None
 
-    def anonymous_to_follow(self, limit: int = 1000) -> list[str]:
-        """Ids of this profile's anonymous reports the server holds and has not closed. The status feed
-        cannot attribute them to the account (the server stores no link), so sync looks them up by id."""
+    def anonymous_to_follow(self) -> list[str]:
+        """Ids of this profile's anonymous reports the server holds and has not closed, oldest first. The status
+        feed cannot attribute them to the account (the server stores no link), so sync looks them up by id."""
         with translate_errors():
             rows = self._conn.execute(
                 "SELECT r.id FROM reports AS r LEFT JOIN server_status AS s ON s.report_id = r.id "
                 "WHERE r.server_ref IS NOT NULL AND json_extract(r.wire, '$.reporter.anonymous') = 1 "
-                "AND coalesce(s.status, '') <> 'closed' ORDER BY r.pk LIMIT ?",
-                (limit,),
+                "AND coalesce(s.status, '') <> 'closed' ORDER BY r.pk"
             ).fetchall()
         return [str(row[0]) for row in rows]
 
@@ -113,6 +115,8 @@ class AccountStore:
         changed = 0
         with transaction(self._conn):
             for change in changes:
+                if not all(isinstance(change.get(key), str) for key in _STATUS_KEYS):
+                    continue  # not a status change this version understands: skipped, never half-applied
                 cursor_row = self._conn.execute(
                     "INSERT INTO server_status (report_id, server_ref, status, note, changed_at) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (report_id) DO UPDATE SET server_ref = excluded.server_ref, "

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.reports import SUCCESS_STATUSES, OutboxItem, ReportStore
-from pso_desktop.sync.errors import NotLinked, PayloadTooLarge, SignInRequired, Transient
+from pso_desktop.sync.errors import NotLinked, PayloadTooLarge, ServerRefused, SignInRequired, Transient
 from pso_desktop.sync.transport import ApiClient
 
 _log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ T = TypeVar("T")
 
 DEFAULT_BATCH_REPORTS = 500  # the reference server's default limit; a smaller server answers 413 and we halve
 DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
+LOOKUP_IDS = 1000  # the most report ids the server's status lookup takes in one request
+WAIT_SLICE = 0.25  # a long wait is slept in slices this short, so a stop request ends it at once
 TOO_LARGE = (
     "This report is larger than the PSO server accepts in one request; shorten its narrative or ask the PSO "
     "to raise the limit, then submit it again."
@@ -207,7 +209,8 @@ class SyncEngine:
                     raise
                 wait = self._policy.delay(failures, exc.retry_after, self._rng)
                 self._report("waiting", wait_seconds=wait, reason=str(exc))
-                self._sleep(wait)
+                if not self._wait(wait):
+                    raise
             token = self._access or self._renew_access()
             future = sender.submit(self._api.post_batch, token, flight.body)
 
@@ -234,15 +237,28 @@ class SyncEngine:
         while True:
             account = self._account.get()
             cursor = account.status_cursor if account else None
-            feed = self._authorised(partial(self._feed_page, since=cursor))
-            page = [c for c in feed.get("changes", []) if isinstance(c, dict)]
-            changes += self._account.record_statuses(page, str(feed.get("cursor", cursor or "")))
+            try:
+                feed = self._authorised(partial(self._feed_page, since=cursor))
+            except ServerRefused as exc:
+                if exc.status != 400 or not cursor:
+                    raise
+                # A cursor this server did not issue (restored, replaced or downgraded): read the feed from the
+                # beginning again; replayed changes are harmless (record_statuses keeps the newest).
+                _log.warning("The PSO server did not accept the status cursor; reading its feed from the start.")
+                self._account.set_status_cursor(None)
+                continue
+            listed = feed.get("changes")
+            page = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+            after = feed.get("cursor")
+            after = after if isinstance(after, str) and after else None  # None keeps the stored cursor
+            changes += self._account.record_statuses(page, after)
             self._report("statuses")
-            if not feed.get("has_more") or not page:
+            if not feed.get("has_more") or not page or after in (None, cursor):
                 break
         anonymous = self._account.anonymous_to_follow()
-        if anonymous:
-            found = self._authorised(partial(self._api.status_lookup, report_ids=anonymous))
+        for start in range(0, len(anonymous), LOOKUP_IDS):
+            ids = anonymous[start : start + LOOKUP_IDS]
+            found = self._authorised(partial(self._api.status_lookup, report_ids=ids))
             changes += self._account.record_statuses(found, None)
         return changes
 
@@ -294,7 +310,17 @@ class SyncEngine:
                     raise
                 wait = self._policy.delay(failures, exc.retry_after, self._rng)
                 self._report("waiting", wait_seconds=wait, reason=str(exc))
-                self._sleep(wait)
+                if not self._wait(wait):
+                    raise
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleeps ``seconds`` unless asked to stop meanwhile (a Retry-After can be minutes); False if stopped."""
+        left = seconds
+        while left > 0 and not self._should_stop():
+            step = min(left, WAIT_SLICE)
+            self._sleep(step)
+            left -= step
+        return not self._should_stop()
 
     def _report(self, phase: str, *, wait_seconds: float | None = None, reason: str | None = None) -> None:
         if self._on_progress is not None:

@@ -43,7 +43,12 @@ class LoginRefused(SyncError):
 
 
 class ServerRefused(SyncError):
-    """The server refused a request in a way retrying cannot fix (4xx other than 401/413/429)."""
+    """The server refused a request in a way retrying cannot fix (4xx other than 401/413/429); ``status`` is
+    the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class PayloadTooLarge(SyncError):

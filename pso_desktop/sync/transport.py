@@ -52,8 +52,20 @@ class ServerSettings:
         parts = urlsplit(self.url)
         if parts.scheme != "https" or not parts.hostname:
             raise InvalidServerAddress(
-                f"The server address must start with https:// and name a host (got {self.url[:100]!r})."
+                f"The server address must start with https:// and name a host (got {_redacted(self.url)!r})."
             )
+        if parts.username is not None or parts.password is not None:
+            # The PSO takes tokens; a password in the address would end up in every message and log line.
+            raise InvalidServerAddress(
+                "The server address must not hold a user name or password; give only https://host[:port]."
+            )
+        if self.proxy is not None and self.proxy != SYSTEM_PROXY:
+            proxy = urlsplit(self.proxy)
+            if proxy.scheme not in ("http", "https") or not proxy.hostname:
+                raise InvalidServerAddress(
+                    "The proxy must be an http:// or https:// address, or 'system' "
+                    f"(got {_redacted(self.proxy)!r})."
+                )
 
     @property
     def base_url(self) -> str:
@@ -90,6 +102,11 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     if ca_file:
         try:
             context.load_verify_locations(cafile=ca_file)
+        except FileNotFoundError:
+            raise CertificateNotTrusted(
+                f"The CA file {ca_file} does not exist (moved or deleted?); ask IT for it, then sign in again "
+                "with --ca-file."
+            ) from None
         except (OSError, ssl.SSLError):
             raise CertificateNotTrusted(
                 f"The CA file {ca_file} cannot be read as PEM certificates; ask IT for the right file."
@@ -107,7 +124,7 @@ class ApiClient:
         adapter = _ContextAdapter(tls_context(settings.ca_file))
         self._http.mount("https://", adapter)
         self._http.proxies = _proxies(settings)
-        self._host = urlsplit(settings.url).netloc
+        self._host = urlsplit(settings.url).netloc  # no user info: ServerSettings refuses it
 
     def close(self) -> None:
         self._http.close()
@@ -155,7 +172,11 @@ class ApiClient:
         return [s for s in statuses if isinstance(s, dict)] if isinstance(statuses, list) else []
 
     def reference(self, access_token: str) -> dict[str, Any]:
-        return self._call("GET", "/reference", token=access_token)
+        answer = self._call("GET", "/reference", token=access_token)
+        if not isinstance(answer.get("units"), list) or not isinstance(answer.get("form_versions"), list):
+            # A middlebox's 200 must not replace the cached reference data the forms rely on offline.
+            raise ServerUnreachable("The PSO server's reference data was not understood; it will be tried again.")
+        return answer
 
     # --- one request -------------------------------------------------------------------------------------
 
@@ -187,7 +208,12 @@ class ApiClient:
                 allow_redirects=False,
             )
             payload = response.content  # read whole inside the try: a cut or stalled body is a network failure
-        except requests.exceptions.SSLError:
+        except requests.exceptions.SSLError as exc:
+            if not _certificate_refused(exc):
+                # A connection closed or reset during the handshake (firewall, failing proxy): the network.
+                raise ServerUnreachable(
+                    f"{self._host} cannot be reached (the secure connection was cut off); reports stay queued."
+                ) from None
             raise CertificateNotTrusted(
                 f"The certificate of {self._host} is not trusted, so nothing was sent. If the hospital network "
                 "inspects TLS, ask IT for its CA file and sign in again with --ca-file."
@@ -243,7 +269,8 @@ class ApiClient:
         message = problem.get("message")
         raise ServerRefused(
             f"The PSO server refused the request (HTTP {code})"
-            + (f": {message}" if isinstance(message, str) else ".")
+            + (f": {message}" if isinstance(message, str) else "."),
+            status=code,
         )
 
 
@@ -257,6 +284,31 @@ def _tokens(answer: dict[str, Any]) -> Tokens:
         )
     except (KeyError, TypeError, ValueError):
         raise ServerRefused("The PSO server's sign-in answer was not understood; is this a PSO server?") from None
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """Whether an SSL failure is the certificate check (rather than a connection cut during the handshake).
+    requests and urllib3 wrap the ``ssl`` error a few levels down, in ``args``, ``reason`` or the cause."""
+    pending: list[object] = [exc]
+    for _ in range(20):  # the chain is short; the bound only guards against a cycle
+        if not pending:
+            return False
+        current = pending.pop()
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(current, BaseException):
+            pending.extend(
+                [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+            )
+    return False
+
+
+def _redacted(url: str) -> str:
+    """``url`` (shortened) without any user name or password, for messages."""
+    parts = urlsplit(url[:200])
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])
+    return parts.geturl()[:100]
 
 
 def _problem(payload: bytes) -> dict[str, Any]:
@@ -289,9 +341,4 @@ def _proxies(settings: ServerSettings) -> dict[str, str]:
         if "https" not in system or urllib.request.proxy_bypass(host):
             return {}
         return {"https": system["https"]}
-    parts = urlsplit(settings.proxy)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidServerAddress(
-            f"The proxy must be an http:// or https:// address, or 'system' (got {settings.proxy[:100]!r})."
-        )
     return {"https": settings.proxy}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,8 @@ import pytest
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.security.kdf import KdfParams
-from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import syncing
-from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.services.workstation import Session
 from pso_desktop.sync.engine import Progress, RetryPolicy, SyncEngine, SyncSummary
 from pso_desktop.sync.errors import CertificateNotTrusted, LoginRefused, NotLinked, SignInRequired
 from pso_desktop.sync.transport import ApiClient, ServerSettings
@@ -32,33 +29,14 @@ from tests.support.fault_proxy import (
     stall_response,
     status,
 )
-from tests.support.memory_keyring import MemoryKeyring
+from tests.sync.conftest import PASSWORD
 
-SECRET = "ward pc secret 123"
-PASSWORD = "nurse1 password"
 FAST_RETRIES = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=4)
 
 
 def _reports(count: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     return [validate_report(sample_report(rng, i)).export() for i in range(count)]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
-        running.add_user("nurse1", PASSWORD)
-        yield running
-
-
-@pytest.fixture
-def session(pso_home: Path, memory_keyring: MemoryKeyring) -> Iterator[Session]:
-    workstation = Workstation(
-        pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1))
-    )
-    workstation.create_profile("nurse1", SECRET)
-    with workstation.session("nurse1", SECRET) as opened:
-        yield opened
 
 
 def _link(session: Session, server: RunningServer) -> None:

@@ -1,0 +1,191 @@
+"""Edges of the sync engine found in review, each against the real reference server over TLS (directly, or
+through the fault-injecting proxy, or a loopback listener that drops connections as a failing firewall does)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pso_desktop.domain import validate_report
+from pso_desktop.services import syncing
+from pso_desktop.services.workstation import Session
+from pso_desktop.sync.engine import Progress
+from pso_desktop.sync.errors import InvalidServerAddress, SyncError
+from pso_desktop.sync.transport import ServerSettings
+from pso_server.testing import RunningServer
+from tests.support.fault_proxy import LOSE_RESPONSE, PASS, FaultProxy, status
+from tests.sync.conftest import PASSWORD
+from tests.sync.test_sync_engine import FAST_RETRIES, _client, _engine, _link, _reports
+
+CREDENTIAL = "s3cr3t-Pass-9"
+
+
+@pytest.fixture
+def dropping_listener() -> Iterator[str]:
+    """An https:// address whose every connection is closed in the middle of the TLS handshake (after the
+    client's hello), as a firewall or a failing proxy does: a network failure, not a certificate problem."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)  # the ClientHello, read whole so the close is a clean EOF, not a reset
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, name="dropping-listener", daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stopping.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_a_connection_dropped_during_the_tls_handshake_is_retried_not_called_untrusted(
+    session: Session, server: RunningServer, dropping_listener: str
+) -> None:
+    session.add_reports(_reports(20, seed=20), submit=True)
+    _link(session, server)
+    with _client(dropping_listener, server.ca_path) as api:
+        summary = _engine(session, api, sleep=lambda _: None).run()  # no exception: the network is down
+    assert summary.problem is not None and "cannot be reached" in summary.problem
+    assert "certificate" not in summary.problem
+    counts = session.status_counts()
+    assert (counts["queued"], counts["sending"]) == (20, 0)
+
+
+def test_a_relative_ca_file_given_at_sign_in_works_from_any_folder(
+    session: Session, server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session.add_reports(_reports(5, seed=21), submit=True)
+    monkeypatch.chdir(server.ca_path.parent)
+    syncing.login(session, ServerSettings(server.base_url, ca_file=server.ca_path.name), "nurse1", PASSWORD)
+    monkeypatch.chdir(tmp_path)  # a scheduled task runs sync from another folder
+    assert syncing.sync(session).submitted == 5
+
+
+def test_a_status_cursor_the_server_does_not_know_restarts_the_feed(
+    session: Session, server: RunningServer
+) -> None:
+    reports = _reports(10, seed=22)
+    session.add_reports(reports, submit=True)
+    _link(session, server)
+    session.account.set_status_cursor("djI6NDI")  # "v2:42": e.g. from a server version that was rolled back
+    summary = syncing.sync(session)
+    assert (summary.submitted, summary.status_changes, summary.problem) == (10, 10, None)
+    cursor = session.account.get().status_cursor  # type: ignore[union-attr]
+    assert cursor and cursor != "djI6NDI"
+    server.set_status(reports[0]["id"], "closed")
+    assert syncing.sync(session).status_changes == 1  # the new cursor works
+
+
+def test_stop_cuts_a_long_retry_after_wait_short(session: Session, server: RunningServer) -> None:
+    session.add_reports(_reports(30, seed=23), submit=True)
+    _link(session, server)
+    seen: list[Progress] = []
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        proxy.plan(PASS, status(503, retry_after=30))  # the refresh, then the PSO asks for half a minute
+        with _client(proxy.url, proxy.ca_path) as api:
+            started = time.monotonic()
+            engine = _engine(
+                session,
+                api,
+                policy=None,  # the real policy and the real sleep: the wait is what is tested
+                on_progress=seen.append,
+                should_stop=lambda: any(p.phase == "waiting" for p in seen),  # the user cancels once it waits
+            )
+            summary = engine.run()
+            elapsed = time.monotonic() - started
+    assert elapsed < 10
+    assert summary.remaining == 30 and summary.problem is not None
+    counts = session.status_counts()
+    assert (counts["queued"], counts["sending"]) == (30, 0)
+    assert server.stats()["reports"] == 0  # nothing was sent after the stop
+
+
+def test_more_than_a_thousand_anonymous_reports_are_all_followed(session: Session, server: RunningServer) -> None:
+    reports = [
+        validate_report({**r, "reporter": {"anonymous": True, "first_reported_by": "A288"}}).export()
+        for r in _reports(1010, seed=24)
+    ]
+    session.add_reports(reports, submit=True)
+    _link(session, server)
+    assert syncing.sync(session).submitted == 1010
+    last = reports[-1]["id"]
+    server.set_status(last, "under_review")  # the server's lookup takes at most 1000 ids at once
+    assert syncing.sync(session).status_changes == 1
+    assert session.account.server_status(last).status == "under_review"  # type: ignore[union-attr]
+
+
+def test_credentials_in_an_address_never_reach_a_message(session: Session) -> None:
+    with pytest.raises(InvalidServerAddress) as refused:
+        ServerSettings(f"https://nurse1:{CREDENTIAL}@127.0.0.1:9")  # the PSO takes tokens, never URL passwords
+    assert CREDENTIAL not in str(refused.value)
+    with pytest.raises(InvalidServerAddress) as wrong_scheme:
+        ServerSettings(f"http://nurse1:{CREDENTIAL}@127.0.0.1:9")
+    assert CREDENTIAL not in str(wrong_scheme.value)
+    with pytest.raises(InvalidServerAddress) as bad_proxy:  # a proxy may need a password, but never echo it
+        ServerSettings("https://127.0.0.1:9", proxy=f"socks5://it:{CREDENTIAL}@proxy.hospital:1080")
+    assert CREDENTIAL not in str(bad_proxy.value)
+    unreachable = ServerSettings("https://127.0.0.1:9", proxy=f"http://it:{CREDENTIAL}@127.0.0.1:9")
+    with pytest.raises(SyncError) as failed:
+        syncing.login(session, unreachable, "nurse1", PASSWORD)
+    assert CREDENTIAL not in str(failed.value) and PASSWORD not in str(failed.value)
+
+
+def test_a_reference_answer_of_the_wrong_shape_keeps_the_cached_reference(
+    session: Session, server: RunningServer
+) -> None:
+    _link(session, server)
+    syncing.sync(session)
+    cached = session.account.reference()
+    assert cached is not None and cached["units"]
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        proxy.plan(PASS, PASS, status(200))  # refresh, status feed, then a 200 that is not reference data
+        with _client(proxy.url, proxy.ca_path) as api:
+            summary = _engine(session, api).run()
+    assert summary.problem is None  # the retry got the real answer
+    assert session.account.reference() == cached
+
+
+def test_a_batch_answer_of_the_wrong_shape_is_sent_again_and_lands_once(
+    session: Session, server: RunningServer
+) -> None:
+    session.add_reports(_reports(40, seed=25), submit=True)
+    _link(session, server)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        proxy.plan(PASS, status(200))  # the refresh; then a middlebox answers the batch 200 with something else
+        with _client(proxy.url, proxy.ca_path) as api:
+            summary = _engine(session, api).run()
+    assert (summary.submitted, summary.remaining, summary.problem) == (40, 0, None)
+    assert server.stats()["reports"] == 40 and session.status_counts()["submitted"] == 40
+
+
+def test_a_lost_refresh_answer_is_retried_with_the_same_token(session: Session, server: RunningServer) -> None:
+    session.add_reports(_reports(10, seed=26), submit=True)
+    _link(session, server)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        proxy.plan(LOSE_RESPONSE)  # the server rotated the refresh token, the answer never arrived
+        with _client(proxy.url, proxy.ca_path) as api:
+            summary = _engine(session, api, policy=FAST_RETRIES).run()
+    assert (summary.submitted, summary.problem) == (10, None)
+    assert session.account.get().refresh_token  # type: ignore[union-attr]  # the successor, still usable
+    assert syncing.sync(session).problem is None
