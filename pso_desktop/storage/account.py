@@ -20,6 +20,20 @@ from pso_desktop.storage.reports import utc_now
 _STATUS_KEYS = ("id", "server_ref", "status", "changed_at")
 
 
+def _sortable_time(value: object) -> str | None:
+    """An ISO time as UTC with all six fraction digits, so that text order is time order: the server writes
+    "...:00Z" on a whole second and "...:00.500000Z" half a second later, which sort the other way round."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 @dataclass(frozen=True)
 class Account:
     server_url: str
@@ -115,7 +129,8 @@ class AccountStore:
         changed = 0
         with transaction(self._conn):
             for change in changes:
-                if not all(isinstance(change.get(key), str) for key in _STATUS_KEYS):
+                changed_at = _sortable_time(change.get("changed_at"))
+                if changed_at is None or not all(isinstance(change.get(key), str) for key in _STATUS_KEYS):
                     continue  # not a status change this version understands: skipped, never half-applied
                 cursor_row = self._conn.execute(
                     "INSERT INTO server_status (report_id, server_ref, status, note, changed_at) "
@@ -128,7 +143,7 @@ class AccountStore:
                         str(change["server_ref"]),
                         str(change["status"]),
                         change.get("note"),
-                        str(change["changed_at"]),
+                        changed_at,
                     ),
                 )
                 changed += max(0, cursor_row.rowcount)

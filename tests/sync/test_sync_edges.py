@@ -17,7 +17,8 @@ from pso_desktop.services.workstation import Session
 from pso_desktop.sync.engine import Progress
 from pso_desktop.sync.errors import InvalidServerAddress, SyncError
 from pso_desktop.sync.transport import ServerSettings
-from pso_server.testing import RunningServer
+from pso_server.config import ServerConfig
+from pso_server.testing import TEST_KDF, RunningServer, run_server
 from tests.support.fault_proxy import LOSE_RESPONSE, PASS, FaultProxy, status
 from tests.sync.conftest import PASSWORD
 from tests.sync.test_sync_engine import FAST_RETRIES, _client, _engine, _link, _reports
@@ -189,3 +190,20 @@ def test_a_lost_refresh_answer_is_retried_with_the_same_token(session: Session, 
     assert (summary.submitted, summary.problem) == (10, None)
     assert session.account.get().refresh_token  # type: ignore[union-attr]  # the successor, still usable
     assert syncing.sync(session).problem is None
+
+
+def test_a_later_status_in_the_same_second_wins_over_one_on_the_whole_second(
+    session: Session, tmp_path: Path
+) -> None:
+    now = [1_800_000_000.0]  # the server's clock: 'received' lands exactly on a whole second
+    config = ServerConfig(kdf=TEST_KDF, clock=lambda: now[0])
+    with run_server(data_dir=tmp_path / "clocked", config=config) as server:
+        server.add_user("nurse1", PASSWORD)
+        report = _reports(1, seed=27)[0]
+        session.add_reports([report], submit=True)
+        _link(session, server)
+        syncing.sync(session)
+        now[0] += 0.5  # half a second later the PSO starts its review ("...:00.500000Z" vs "...:00Z")
+        server.set_status(report["id"], "under_review")
+        assert syncing.sync(session).status_changes == 1
+        assert session.account.server_status(report["id"]).status == "under_review"  # type: ignore[union-attr]
