@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--submit", action="store_true", help="queue the reports for sending to the PSO")
 
     export = sub.add_parser("export", parents=[common], help="export reports (carries the PSWP label)")
-    export.add_argument("--format", choices=["csv", "json"], required=True)
+    export.add_argument("--format", choices=["csv", "fhir", "json"], required=True)
     export.add_argument("--out", required=True, type=Path)
     return parser
 
@@ -193,7 +193,8 @@ def _run_in_session(args: argparse.Namespace, session: Session, stdin: IO[str], 
     if args.command == "import":
         return _import(args, session, stdout)
     if args.command == "export":
-        count = session.export_csv(args.out) if args.format == "csv" else session.export_json(args.out)
+        exporters = {"csv": session.export_csv, "fhir": session.export_fhir, "json": session.export_json}
+        count = exporters[args.format](args.out)
         print(
             f"Exported {count} report(s) to {args.out}. The file is confidential patient safety work product.",
             file=stdout,

@@ -20,7 +20,7 @@ from pso_desktop.domain import CURRENT_FORM_VERSION
 from pso_desktop.errors import ExpectedError
 from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
-from pso_desktop.services import csv_format
+from pso_desktop.services import csv_format, fhir_export
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
@@ -175,6 +175,17 @@ class Session:
         data, count = csv_format.write_csv(self.store.export_all(), PSWP_LABEL)
         with transaction(self._conn):  # as export_json: no file without its audit entry, and no entry without it
             self.audit.append("export", actor=self.profile, detail=f"csv, {count} report(s)")
+            _write_atomically(out, data)
+        return count
+
+    def export_fhir(self, out: Path) -> int:
+        """Write every report as one FHIR R4 Bundle (type ``collection``) of AdverseEvents, labelled PSWP and
+        restricted (docs/import-export.md, "FHIR"), to ``out`` atomically; returns how many were written."""
+        document = fhir_export.bundle(self.store.export_all(), PSWP_LABEL)
+        count = len(document["entry"])
+        data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+        with transaction(self._conn):  # as export_json: no file without its audit entry, and no entry without it
+            self.audit.append("export", actor=self.profile, detail=f"fhir, {count} report(s)")
             _write_atomically(out, data)
         return count
 

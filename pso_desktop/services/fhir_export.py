@@ -1,0 +1,545 @@
+"""FHIR R4 export: each report becomes one ``AdverseEvent``, all of them one ``Bundle`` of type ``collection``.
+
+Pure mapping, no I/O: :func:`adverse_event` turns a report in its wire form into a resource dict and
+:func:`bundle` wraps many. Reports are exported as stored, unfinished drafts included, so the mapping reads
+them defensively: a value it cannot place in a FHIR element is carried in the answers extension rather than
+dropped or altered, and nothing is invented (no time zone, occurrence date, harm judgement or patient).
+docs/import-export.md ("FHIR") documents every decision below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from pso_desktop.domain.catalogue import CURRENT_FORM_VERSION, Catalogue, Question, load_catalogue
+
+# Our own definitions (no web domain of ours to host StructureDefinitions): absolute URIs, documented.
+EXT_ANSWER = "urn:pso-desktop:fhir:extension:common-formats-answer"
+PSWP_TAG_SYSTEM = "urn:pso-desktop:fhir:label"
+PSWP_TAG_CODE = "PSWP"
+CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+REPORT_ID_SYSTEM = "urn:ietf:rfc:3986"
+AHRQ_SYSTEM = "urn:oid:2.16.840.1.113883.3.263.1.12"
+_SYSTEMS = {
+    "ahrq": AHRQ_SYSTEM,
+    "nullflavor": "http://terminology.hl7.org/CodeSystem/v3-NullFlavor",
+    "loinc": "http://loinc.org",
+}
+ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SEVERITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+OUTCOME_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+_V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+_ACTUALITY = {"incident": "actual", "near_miss": "potential", "unsafe_condition": "potential"}
+_GENDER = {"M": "male", "F": "female", "UNK": "unknown"}
+# The AHRQ harm levels whose names are FHIR's severity codes, and Death, which is FHIR's "fatal" outcome.
+_SEVERITY = {"LA20748-2": "severe", "LA20749-0": "moderate", "LA21150-0": "mild"}
+_DEATH = "LA20747-4"
+# Generic fields whose codes come from one of the catalogue's answer sets.
+_ANSWER_SETS = {
+    "patient.gender": "gender",
+    "patient.ethnicity": "ethnicity",
+    "patient.race": "race",
+    "harm.evidence_of_harm": "yes_no_unknown",
+    "harm.duration": "harm_duration",
+    "harm.increased_length_of_stay": "yes_no_unknown",
+    "rescue.attempted": "yes_no_unknown",
+    "contributing_factors": "contributing_factors",
+    "handover_involved": "yes_no_unknown",
+    "preventability": "preventability",
+    "near_miss_reason": "near_miss_reason",
+    "serious_reportable_event": "yes_no_unknown",
+    "family_notified": "yes_no_unknown",
+    "reporter.first_reported_by": "first_reported_by",
+    "reporter.professional_type": "professional_type",
+}
+_KINDS = {
+    "initial_report_date": "date",
+    "discovery.time": "time",
+    "harm.assessed_at": "datetime",
+    "patient.date_of_birth": "date",
+}
+# Who the reporter is: never exported for an anonymous report, whatever else the report holds.
+_IDENTITY = ("name", "telephone", "email", "job")
+# What FHIR strings cannot hold (and XML cannot either); validation refuses these, unvalidated drafts might not.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?")
+_INT32 = 2**31
+
+
+def local_system(form_version: str) -> str:
+    """The code system of the catalogue's local codes (event types, medication answers, ...) of one version."""
+    return f"urn:pso-desktop:common-formats:{form_version}"
+
+
+def security_meta(label: str) -> dict[str, Any]:
+    """``meta`` of the Bundle and of each AdverseEvent: restricted (v3-Confidentiality R), plus the PSWP label."""
+    return {
+        "security": [{"system": CONFIDENTIALITY_SYSTEM, "code": "R", "display": "restricted"}],
+        "tag": [{"system": PSWP_TAG_SYSTEM, "code": PSWP_TAG_CODE, "display": label}],
+    }
+
+
+def bundle(reports: Iterable[Mapping[str, Any]], label: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """One Bundle (type ``collection``) holding one AdverseEvent entry per report, in the given order."""
+    entries = []
+    for report in reports:
+        resource = adverse_event(report, label)
+        entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
+    stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
+    return {
+        "resourceType": "Bundle",
+        "meta": security_meta(label),
+        "type": "collection",
+        "timestamp": stamp,
+        "entry": entries,
+    }
+
+
+def adverse_event(report: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """One report (wire form, draft or not) as a FHIR R4 AdverseEvent with its contained resources."""
+    return _Mapper(report, label).resource()
+
+
+class _Mapper:
+    def __init__(self, report: Mapping[str, Any], label: str) -> None:
+        self.report = report
+        self.label = label
+        version = report.get("form_version", CURRENT_FORM_VERSION)
+        self.version = version if isinstance(version, str) else CURRENT_FORM_VERSION
+        self.catalogue = _catalogue(self.version)
+        self.local = local_system(self.version)
+        self.contained: list[dict[str, Any]] = []
+        self.answers: list[dict[str, Any]] = []
+        self.consumed: set[str] = set()  # paths placed in FHIR elements (everything else goes to answers)
+        reporter = report.get("reporter")
+        # Anonymous unless the report says plainly that it is not: a doubt never exports an identity.
+        self.anonymous = isinstance(reporter, Mapping) and reporter.get("anonymous", False) is not False
+
+    def resource(self) -> dict[str, Any]:
+        r = self.report
+        report_id = str(r.get("id"))
+        self.consumed.update({"id", "revision"})
+        meta = security_meta(self.label)
+        revision = r.get("revision")
+        if isinstance(revision, int) and not isinstance(revision, bool):
+            meta = {"versionId": str(revision), **meta}
+        else:
+            self.consumed.discard("revision")
+        ae: dict[str, Any] = {"resourceType": "AdverseEvent", "id": report_id, "meta": meta}
+        ae["identifier"] = {"system": REPORT_ID_SYSTEM, "value": f"urn:uuid:{report_id}"}
+        event_type = r.get("event_type")
+        if isinstance(event_type, str) and event_type in _ACTUALITY:
+            ae["actuality"] = _ACTUALITY[event_type]
+            ae["event"] = self._event_type(event_type)
+            self.consumed.add("event_type")
+        else:
+            # actuality is 1..1; an unfinished draft has no event type yet, and guessing one would mislead.
+            ae["_actuality"] = _absent("unknown")
+        categories = self._categories()
+        if categories:
+            ae["category"] = categories
+        ae["subject"] = {"reference": "#" + self._subject()}
+        detected = _date_value(_get(r, "discovery.date"))
+        if detected is not None:
+            ae["detected"] = detected
+            self.consumed.add("discovery.date")
+        elif _get(r, "discovery.date_unknown") is True:
+            ae["_detected"] = _absent("unknown")
+        recorded = _date_value(r.get("report_date"))
+        if recorded is not None:
+            ae["recordedDate"] = recorded
+            self.consumed.add("report_date")
+        location = self._location()
+        if location:
+            ae["location"] = {"reference": "#" + location}
+        self._harm(ae)
+        recorder = self._recorder()
+        if recorder:
+            ae["recorder"] = {"reference": "#" + recorder}
+        suspects = self._suspects()
+        if suspects:
+            ae["suspectEntity"] = suspects
+        self._collect_answers()
+        ae["text"] = {"status": "generated", "div": self._narrative_div()}
+        if self.contained:
+            ae["contained"] = self.contained
+        if self.answers:
+            ae["extension"] = self.answers
+        # FHIR's usual element order (resourceType, id, meta, text, contained, extension, ...) for human readers.
+        order = ["resourceType", "id", "meta", "text", "contained", "extension"]
+        return {k: ae[k] for k in order if k in ae} | {k: v for k, v in ae.items() if k not in order}
+
+    # --- coded values ---------------------------------------------------------------------------------------
+
+    def _coding(self, code: str, system_name: str, display: str | None) -> dict[str, Any]:
+        coding: dict[str, Any] = {"system": _SYSTEMS.get(system_name, self.local), "code": code}
+        if display:
+            coding["display"] = display
+        return coding
+
+    def _event_type(self, code: str) -> dict[str, Any]:
+        found = next((a for a in self.catalogue.event_types if a.code == code), None) if self.catalogue else None
+        display = found.display if found else code.replace("_", " ")
+        # Event types are the catalogue's own words, not AHRQ answer codes: the local system.
+        return {"coding": [{"system": self.local, "code": code, "display": display}], "text": display}
+
+    def _categories(self) -> list[dict[str, Any]]:
+        codes = self.report.get("categories")
+        if not isinstance(codes, list) or not codes or not all(_is_code(c) for c in codes):
+            return []
+        other = self.report.get("categories_other")
+        result = []
+        for code in codes:
+            found = self.catalogue.category(code) if self.catalogue else None
+            concept: dict[str, Any] = {"coding": [self._coding(code, "ahrq", found.display if found else None)]}
+            if code == "A66" and isinstance(other, str) and other.strip():
+                concept["text"] = _text(other)
+                self.consumed.add("categories_other")
+            elif found:
+                concept["text"] = found.display
+            result.append(concept)
+        self.consumed.add("categories")
+        return result
+
+    # --- contained resources ------------------------------------------------------------------------------
+
+    def _contain(self, resource: dict[str, Any]) -> str:
+        self.contained.append(resource)
+        return str(resource["id"])
+
+    def _subject(self) -> str:
+        patient = self.report.get("patient")
+        if isinstance(patient, Mapping) and any(_present(v) for v in patient.values()):
+            return self._contain(self._patient(patient))
+        # subject is 1..1. A Group of no one says what the report says: nobody (unsafe condition) or nobody named.
+        group: dict[str, Any] = {"resourceType": "Group", "id": "subject", "type": "person", "actual": True}
+        if self.report.get("event_type") == "unsafe_condition":
+            group |= {"quantity": 0, "name": "No patient involved (unsafe condition)"}
+        else:
+            group["name"] = "Patient not identified in this report"
+        return self._contain(group)
+
+    def _patient(self, patient: Mapping[str, Any]) -> dict[str, Any]:
+        resource: dict[str, Any] = {"resourceType": "Patient", "id": "subject"}
+        mrn = patient.get("mrn")
+        if isinstance(mrn, str) and mrn.strip():
+            mr = {"coding": [{"system": _V2_0203, "code": "MR", "display": "Medical record number"}]}
+            resource["identifier"] = [{"type": mr, "value": _text(mrn)}]
+            self.consumed.add("patient.mrn")
+        name = patient.get("name")
+        if isinstance(name, str) and name.strip():
+            resource["name"] = [{"text": _text(name)}]  # as written: splitting into given/family would guess
+            self.consumed.add("patient.name")
+        gender = patient.get("gender")
+        if isinstance(gender, str) and gender in _GENDER:
+            resource["gender"] = _GENDER[gender]
+            self.consumed.add("patient.gender")
+        birth = _date_value(patient.get("date_of_birth"))
+        if birth is not None:
+            resource["birthDate"] = birth
+            self.consumed.add("patient.date_of_birth")
+        return resource
+
+    def _location(self) -> str | None:
+        location = self.report.get("location")
+        if not isinstance(location, Mapping):
+            return None
+        resource: dict[str, Any] = {"resourceType": "Location", "id": "location"}
+        unit = location.get("unit")
+        if isinstance(unit, str) and unit.strip():
+            resource["identifier"] = [{"system": self.local + ":unit", "value": _text(unit)}]
+            resource["name"] = _text(unit)
+            self.consumed.add("location.unit")
+        description = location.get("description")
+        if isinstance(description, str) and description.strip():
+            resource["description"] = _text(description)
+            self.consumed.add("location.description")
+        return self._contain(resource) if len(resource) > 2 else None
+
+    def _recorder(self) -> str | None:
+        reporter = self.report.get("reporter")
+        if self.anonymous or not isinstance(reporter, Mapping):
+            return None
+        person: dict[str, Any] = {"resourceType": "Practitioner", "id": "reporter"}
+        name = reporter.get("name")
+        if isinstance(name, str) and name.strip():
+            person["name"] = [{"text": _text(name)}]
+            self.consumed.add("reporter.name")
+        telecom = []
+        for field, system in (("telephone", "phone"), ("email", "email")):
+            value = reporter.get(field)
+            if isinstance(value, str) and value.strip():
+                telecom.append({"system": system, "value": _text(value)})
+                self.consumed.add(f"reporter.{field}")
+        if telecom:
+            person["telecom"] = telecom
+        job = reporter.get("job")
+        has_job = isinstance(job, str) and bool(job.strip())
+        if len(person) == 2 and not has_job:
+            return None
+        self._contain(person)
+        if not has_job:
+            return "reporter"
+        self.consumed.add("reporter.job")
+        return self._contain(
+            {
+                "resourceType": "PractitionerRole",
+                "id": "reporter-role",
+                "practitioner": {"reference": "#reporter"},
+                "code": [{"text": _text(str(job))}],
+            }
+        )
+
+    def _suspects(self) -> list[dict[str, Any]]:
+        """Medication products named in the medication module, as contained Medications (the module's answers,
+        strength and manufacturer included, also travel in the answers extension)."""
+        modules = self.report.get("modules")
+        medication = modules.get("medication") if isinstance(modules, Mapping) else None
+        products = medication.get("products") if isinstance(medication, Mapping) else None
+        if not isinstance(products, list):
+            return []
+        suspects = []
+        for n, product in enumerate(products, start=1):
+            if not isinstance(product, Mapping):
+                continue
+            resource = _medication(product, f"medication-{n}")
+            if resource is not None:
+                suspects.append({"instance": {"reference": "#" + self._contain(resource)}})
+        return suspects
+
+    # --- harm -----------------------------------------------------------------------------------------------
+
+    def _harm(self, ae: dict[str, Any]) -> None:
+        level = _get(self.report, "harm.level")
+        if not self.catalogue or not isinstance(level, str):
+            return
+        found = next((h for h in self.catalogue.harm_levels if h.code == level), None)
+        if found is None:
+            return  # not a LOINC answer of the harm scale: carried in the answers extension as given
+        # seriousness has an example binding: the AHRQ Harm Scale answer (LOINC 74560-4) goes there whole.
+        coding = {"system": _SYSTEMS["loinc"], "code": level, "display": found.display}
+        ae["seriousness"] = {"coding": [coding], "text": found.display}
+        if level in _SEVERITY:  # same words, so no judgement is added
+            code = _SEVERITY[level]
+            ae["severity"] = {"coding": [{"system": SEVERITY_SYSTEM, "code": code, "display": code.title()}]}
+        elif level == _DEATH:
+            ae["outcome"] = {"coding": [{"system": OUTCOME_SYSTEM, "code": "fatal", "display": "Fatal"}]}
+        self.consumed.add("harm.level")
+
+    # --- everything else: the answers extension -------------------------------------------------------------
+
+    def _collect_answers(self) -> None:
+        for path, value in _leaves(self.report, ""):
+            if path in self.consumed or not _present(value):
+                continue
+            if self.anonymous and path.startswith("reporter.") and path.split(".")[1] in _IDENTITY:
+                continue  # an anonymous report carries no reporter identity, not even here
+            key, _, question_path = path.removeprefix("modules.").partition(".")
+            if path.startswith("modules.") and question_path:
+                self._module_answer(key, question_path, value)
+            else:
+                self._add_answer(None, path, self.catalogue.labels.get(path) if self.catalogue else None, value)
+
+    def _module_answer(self, key: str, question_path: str, value: Any) -> None:
+        module = self.catalogue.modules.get(key) if self.catalogue else None
+        parts = question_path.split(".")
+        question = module.by_id.get(parts[0]) if module else None
+        if question is not None and len(parts) == 3 and question.type == "group":
+            question = question.children.by_id.get(parts[2])  # products.<n>.<child>
+        elif len(parts) != 1:
+            question = None
+        self._add_answer(key, question_path, question.text if question else None, value, question)
+
+    def _add_answer(
+        self, module: str | None, path: str, text: str | None, value: Any, question: Question | None = None
+    ) -> None:
+        values = value if isinstance(value, list) else [value]
+        typed = [v for v in (self._typed(path, item, question) for item in values) if v is not None]
+        if not typed:
+            return
+        parts: list[dict[str, Any]] = []
+        if module is not None:
+            parts.append({"url": "module", "valueString": _text(module)})
+        parts.append({"url": "question", "valueString": _text(path)})
+        if text:
+            parts.append({"url": "text", "valueString": text})
+        parts.extend({"url": "answer", **v} for v in typed)
+        self.answers.append({"url": EXT_ANSWER, "extension": parts})
+
+    def _typed(self, path: str, value: Any, question: Question | None) -> dict[str, Any] | None:
+        """``value[x]`` for one answer: a Coding for a code the catalogue knows, else the JSON type's own."""
+        if isinstance(value, bool):
+            return {"valueBoolean": value}
+        if isinstance(value, int):
+            return {"valueInteger": value} if -_INT32 <= value < _INT32 else {"valueString": str(value)}
+        if isinstance(value, float):
+            return {"valueDecimal": value} if math.isfinite(value) else {"valueString": str(value)}
+        if not isinstance(value, str):
+            return {"valueString": _text(_json_text(value))} if _present(value) else None
+        if not value.strip():
+            return None
+        kind = _KINDS.get(path) or ("date" if question is not None and question.type == "date" else "")
+        typed = _typed_text(kind, value)
+        if typed is not None:
+            return typed
+        answers = question.answers if question is not None else ()
+        if not answers and self.catalogue and path in _ANSWER_SETS:
+            answers = self.catalogue.answer_sets.get(_ANSWER_SETS[path], ())
+        found = next((a for a in answers if a.code == value), None)
+        if found is not None:
+            return {"valueCoding": self._coding(value, found.system, found.display)}
+        if path == "patient.diagnosis_icd10":
+            return {"valueCoding": {"system": ICD10CM_SYSTEM, "code": value}}
+        return {"valueString": _text(value)}
+
+    # --- narrative ------------------------------------------------------------------------------------------
+
+    def _narrative_div(self) -> str:
+        """The human-readable text: the label, what happened where and when, and the reporter's narrative."""
+        r = self.report
+        summary = []
+        event_type = r.get("event_type")
+        if isinstance(event_type, str) and event_type in _ACTUALITY:
+            summary.append(self._event_type(event_type)["text"])
+        names = [c.get("text") or c["coding"][0]["code"] for c in self._categories()]
+        if names:
+            summary.append("Category: " + ", ".join(names))
+        for path, words in (("report_date", "Reported"), ("location.unit", "Unit")):
+            value = _get(r, path)
+            if isinstance(value, str) and value.strip():
+                summary.append(f"{words}: {value}")
+        paragraphs = [f"<p><b>{_escape(self.label)}</b></p>"]
+        if summary:
+            paragraphs.append(f"<p>{_escape('. '.join(summary))}.</p>")
+        narrative = r.get("narrative")
+        if isinstance(narrative, str) and narrative.strip():
+            lines = _text(narrative).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            paragraphs.append("<p>" + "<br/>".join(_escape(line) for line in lines) + "</p>")
+        return '<div xmlns="http://www.w3.org/1999/xhtml">' + "".join(paragraphs) + "</div>"
+
+
+def _medication(product: Mapping[str, Any], resource_id: str) -> dict[str, Any] | None:
+    """A contained Medication for one product: brand (or generic) name as its code, the generic name and
+    ingredient RxCUI as its ingredient, the dosage form as text. None when the product names nothing."""
+
+    def text(key: str) -> str | None:
+        value = product.get(key)
+        return _text(value) if isinstance(value, str) and value.strip() else None
+
+    generic, brand = text("generic_name"), text("brand_name")
+    ingredient_rxcui, brand_rxcui = text("ingredient_rxcui"), text("brand_rxcui")
+    if not (generic or brand or ingredient_rxcui or brand_rxcui):
+        return None
+    resource: dict[str, Any] = {"resourceType": "Medication", "id": resource_id}
+    code: dict[str, Any] = {}
+    if brand_rxcui:
+        code["coding"] = [{"system": RXNORM_SYSTEM, "code": brand_rxcui}]
+    elif ingredient_rxcui and not brand:
+        code["coding"] = [{"system": RXNORM_SYSTEM, "code": ingredient_rxcui}]
+    if brand or generic:
+        code["text"] = brand or generic
+    if code:
+        resource["code"] = code
+    form = text("dosage_form")
+    if form:
+        resource["form"] = {"text": form}
+    if generic or ingredient_rxcui:
+        item: dict[str, Any] = {}
+        if ingredient_rxcui:
+            item["coding"] = [{"system": RXNORM_SYSTEM, "code": ingredient_rxcui}]
+        if generic:
+            item["text"] = generic
+        resource["ingredient"] = [{"itemCodeableConcept": item}]
+    return resource
+
+
+def _catalogue(version: str) -> Catalogue | None:
+    try:
+        return load_catalogue(version)
+    except KeyError:
+        return None  # a form version this build does not know: codes go out without system or display
+
+
+def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """(dotted path, value) of every answer: lists of plain values stay whole (one question, many answers);
+    list items that are objects (product groups) are numbered from 1, as the CSV columns are."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list) and any(isinstance(item, Mapping | list) for item in value):
+        for n, item in enumerate(value, start=1):
+            yield from _leaves(item, f"{path}.{n}")
+    else:
+        yield path, value
+
+
+def _get(report: Mapping[str, Any], path: str) -> Any:
+    value: Any = report
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
+
+
+def _is_code(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and not any(c.isspace() for c in value)
+
+
+def _date_value(value: Any) -> str | None:
+    """A FHIR date from a wire date (YYYY-MM-DD), or None for anything else (a draft's half-typed text)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat() if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def _typed_text(kind: str, value: str) -> dict[str, Any] | None:
+    if kind == "date":
+        date = _date_value(value)
+        return {"valueDate": date} if date else None
+    if kind == "time":
+        return {"valueTime": value} if _TIME.fullmatch(value) else None
+    if kind == "datetime":
+        try:
+            stamp = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        # FHIR needs a time zone beside a time; the form records local wall-clock time, so a naive value
+        # stays text rather than gaining an invented zone.
+        if stamp.tzinfo is None:
+            return {"valueString": value}
+        return {"valueDateTime": stamp.isoformat()}
+    return None
+
+
+def _absent(reason: str) -> dict[str, Any]:
+    return {"extension": [{"url": DATA_ABSENT, "valueCode": reason}]}
+
+
+def _text(value: str) -> str:
+    """Text as FHIR strings and XHTML may hold it: the characters validation refuses become U+FFFD."""
+    return _FORBIDDEN.sub("\ufffd", value)
+
+
+def _escape(value: str) -> str:
+    return html.escape(_text(value), quote=False)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
