@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlcipher3.dbapi2 import Connection
@@ -41,7 +41,7 @@ class Account:
     device_name: str
     ca_file: str | None = None
     proxy: str | None = None
-    refresh_token: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)  # reprs reach logs and test output
     status_cursor: str | None = None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import ssl
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,8 +74,8 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class Tokens:
-    access_token: str
-    refresh_token: str
+    access_token: str = field(repr=False)  # never in a repr: reprs reach logs, test output, crash reports
+    refresh_token: str = field(repr=False)
     expires_in: int
     user: dict[str, Any]
 
@@ -115,7 +115,9 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
 
 
 class ApiClient:
-    """One keep-alive HTTPS session to the PSO server. Not thread-safe: one client per worker."""
+    """One keep-alive HTTPS session to the PSO server. The sync engine calls it from two threads at once (a
+    token renewal while a batch is on the wire): urllib3's pool gives each request its own connection, and
+    nothing else in the session changes after construction. Other callers: one client per worker."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings

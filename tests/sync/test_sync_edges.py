@@ -15,7 +15,7 @@ from pso_desktop.domain import validate_report
 from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Session
 from pso_desktop.sync.engine import Progress
-from pso_desktop.sync.errors import InvalidServerAddress, SyncError
+from pso_desktop.sync.errors import InvalidServerAddress, SignInRequired, SyncError
 from pso_desktop.sync.transport import ServerSettings
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
@@ -207,3 +207,38 @@ def test_a_later_status_in_the_same_second_wins_over_one_on_the_whole_second(
         server.set_status(report["id"], "under_review")
         assert syncing.sync(session).status_changes == 1
         assert session.account.server_status(report["id"]).status == "under_review"  # type: ignore[union-attr]
+
+
+def test_a_session_revoked_in_the_middle_of_a_pipelined_upload_leaves_nothing_half_sent(
+    session: Session, server: RunningServer
+) -> None:
+    session.add_reports(_reports(400, seed=28), submit=True)
+    _link(session, server)
+
+    def revoke_after_first_batch(progress: Progress) -> None:
+        if progress.phase == "sending" and progress.sent == 100:
+            account = session.account.get()
+            assert account is not None and account.refresh_token
+            with _client(server.base_url, server.ca_path) as it:
+                it.logout(account.refresh_token, None)  # IT ends the session while batch 2 is on the wire
+
+    with _client(server.base_url, server.ca_path) as api, pytest.raises(SignInRequired):
+        _engine(session, api, batch_reports=100, on_progress=revoke_after_first_batch).run()
+    counts = session.status_counts()
+    assert counts["sending"] == 0 and counts["submitted"] + counts["queued"] == 400
+    assert session.account.get().refresh_token is None  # type: ignore[union-attr]
+    _link(session, server)
+    assert syncing.sync(session).remaining == 0
+    stats = server.stats()
+    assert stats["reports"] == 400 and stats["revisions"] == 400
+
+
+def test_tokens_stay_out_of_reprs(session: Session, server: RunningServer) -> None:
+    # A repr lands in assertion output, log lines and crash reports; a refresh token there is a live session.
+    _link(session, server)
+    account = session.account.get()
+    assert account is not None and account.refresh_token
+    assert account.refresh_token not in repr(account)
+    with _client(server.base_url, server.ca_path) as api:
+        tokens = api.refresh(account.refresh_token)
+    assert tokens.refresh_token not in repr(tokens) and tokens.access_token not in repr(tokens)
