@@ -150,7 +150,14 @@ class ApiClient:
 
     def refresh(self, refresh_token: str) -> Tokens:
         answer = self._call("POST", "/auth/refresh", body={"refresh_token": refresh_token})
-        return _tokens(answer)
+        try:
+            return _tokens(answer)
+        except ServerRefused:
+            # Worth retrying at once: if the server rotated the token, only a retry with the same one within
+            # its grace window gets the successor; giving up would end the session at the next sync.
+            raise ServerUnreachable(
+                "The PSO server's answer to a session renewal was not understood; it will be tried again."
+            ) from None
 
     def logout(self, refresh_token: str | None, access_token: str | None) -> None:
         self._call("POST", "/auth/logout", body={"refresh_token": refresh_token}, token=access_token)

@@ -242,3 +242,36 @@ def test_tokens_stay_out_of_reprs(session: Session, server: RunningServer) -> No
     with _client(server.base_url, server.ca_path) as api:
         tokens = api.refresh(account.refresh_token)
     assert tokens.refresh_token not in repr(tokens) and tokens.access_token not in repr(tokens)
+
+
+def test_a_token_renewal_answered_with_something_else_is_tried_again(
+    session: Session, server: RunningServer
+) -> None:
+    # Tried again at once: had the server rotated the token, only a retry within its grace window gets the
+    # successor; giving up would end the session at the next sync.
+    session.add_reports(_reports(10, seed=29), submit=True)
+    _link(session, server)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        proxy.plan(status(200))  # a middlebox answers the renewal 200 with something that is not tokens
+        with _client(proxy.url, proxy.ca_path) as api:
+            summary = _engine(session, api).run()
+    assert (summary.submitted, summary.problem) == (10, None)
+
+
+def test_the_system_proxy_setting_is_used_with_its_bypass_list(
+    session: Session, server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session.add_reports(_reports(10, seed=30), submit=True)
+    _link(session, server)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        monkeypatch.setenv("https_proxy", proxy.proxy_url)  # the OS setting on Linux: the variables
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        with _client(server.base_url, proxy.ca_path, proxy="system") as api:
+            assert _engine(session, api).run().submitted == 10
+        assert [s.path for s in proxy.seen][:2] == ["/api/v1/auth/refresh", "/api/v1/reports/batch"]
+        seen = len(proxy.seen)
+        monkeypatch.setenv("no_proxy", "127.0.0.1")  # bypassed: straight to the server, its own CA
+        with _client(server.base_url, server.ca_path, proxy="system") as api:
+            assert _engine(session, api).run().problem is None
+        assert len(proxy.seen) == seen
