@@ -95,13 +95,15 @@ def bundle(reports: Iterable[Mapping[str, Any]], label: str, *, now: dt.datetime
         resource = adverse_event(report, label)
         entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
     stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
-    return {
+    document: dict[str, Any] = {
         "resourceType": "Bundle",
         "meta": security_meta(label),
         "type": "collection",
         "timestamp": stamp,
-        "entry": entries,
     }
+    if entries:  # FHIR JSON has no empty arrays: an export of no reports is a Bundle without entries
+        document["entry"] = entries
+    return document
 
 
 def adverse_event(report: Mapping[str, Any], label: str) -> dict[str, Any]:

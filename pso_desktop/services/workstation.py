@@ -182,7 +182,7 @@ class Session:
         """Write every report as one FHIR R4 Bundle (type ``collection``) of AdverseEvents, labelled PSWP and
         restricted (docs/import-export.md, "FHIR"), to ``out`` atomically; returns how many were written."""
         document = fhir_export.bundle(self.store.export_all(), PSWP_LABEL)
-        count = len(document["entry"])
+        count = len(document.get("entry", []))
         data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
         with transaction(self._conn):  # as export_json: no file without its audit entry, and no entry without it
             self.audit.append("export", actor=self.profile, detail=f"fhir, {count} report(s)")

@@ -83,6 +83,17 @@ def answers(resource: Json) -> dict[str, list[Json]]:
     return found
 
 
+def assert_no_empty_values(value: typing.Any) -> None:
+    """FHIR JSON has no empty strings, arrays or objects, and no nulls."""
+    assert value not in ("", [], {}) and value is not None
+    if isinstance(value, dict):
+        for item in value.values():
+            assert_no_empty_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            assert_no_empty_values(item)
+
+
 def check_r4(resource: Json) -> None:
     """The R4 rules this exporter must meet, structurally, then fhir.resources' own model check."""
     assert resource["resourceType"] == "AdverseEvent"
@@ -109,17 +120,17 @@ def check_r4(resource: Json) -> None:
     div = ET.fromstring(resource["text"]["div"])  # well-formed XML, or this raises
     assert div.tag == f"{XHTML}div"
     assert resource["text"]["status"] in ("generated", "extensions", "additional", "empty")
-    for s in scalars(resource):
-        assert s != "" and s is not None  # FHIR has no empty strings or nulls
+    assert_no_empty_values(resource)
     AdverseEvent.model_validate(resource)
 
 
 def check_bundle(document: Json) -> None:
     assert document["resourceType"] == "Bundle" and document["type"] == "collection"
     assert "total" not in document  # bdl-1: total only in a searchset or history
-    urls = [e["fullUrl"] for e in document["entry"]]
+    assert_no_empty_values(document)
+    urls = [e["fullUrl"] for e in document.get("entry", [])]
     assert len(set(urls)) == len(urls)  # bdl-7
-    for entry in document["entry"]:
+    for entry in document.get("entry", []):
         assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"
         assert "request" not in entry and "response" not in entry
         check_r4(entry["resource"])
@@ -141,6 +152,12 @@ def test_examples_make_a_valid_labelled_bundle():
     for entry in document["entry"]:
         assert is_labelled(entry["resource"]["meta"])
         assert PSWP_LABEL in ET.fromstring(entry["resource"]["text"]["div"]).findtext(f"{XHTML}p/{XHTML}b", "")
+
+
+def test_no_reports_make_a_bundle_without_entries():
+    document = fhir_export.bundle([], PSWP_LABEL)
+    check_bundle(document)
+    assert "entry" not in document and is_labelled(document["meta"])
 
 
 @pytest.mark.parametrize(
