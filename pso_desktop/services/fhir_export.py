@@ -26,6 +26,7 @@ PSWP_TAG_CODE = "PSWP"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 REPORT_ID_SYSTEM = "urn:ietf:rfc:3986"
+UNIT_SYSTEM = "urn:pso-desktop:unit"  # the facility's unit codes (server reference data, not the form catalogue)
 AHRQ_SYSTEM = "urn:oid:2.16.840.1.113883.3.263.1.12"
 _SYSTEMS = {
     "ahrq": AHRQ_SYSTEM,
@@ -258,7 +259,7 @@ class _Mapper:
         resource: dict[str, Any] = {"resourceType": "Location", "id": "location"}
         unit = location.get("unit")
         if isinstance(unit, str) and unit.strip():
-            resource["identifier"] = [{"system": self.local + ":unit", "value": _text(unit)}]
+            resource["identifier"] = [{"system": UNIT_SYSTEM, "value": _text(unit)}]
             resource["name"] = _text(unit)
             self.consumed.add("location.unit")
         description = location.get("description")

@@ -205,6 +205,7 @@ def test_fall_incident_maps_patient_location_harm_and_reporter():
     assert answers(resource)["patient.age_years"] == [{"valueInteger": 82}]
     location = contained[resource["location"]["reference"][1:]]
     assert location["name"] == "4W-MEDSURG" and location["description"] == "Room 12B, bathroom"
+    assert location["identifier"] == [{"system": fhir_export.UNIT_SYSTEM, "value": "4W-MEDSURG"}]
     assert resource["seriousness"]["coding"] == [
         {"system": "http://loinc.org", "code": "LA21150-0", "display": "Mild harm"}
     ]
