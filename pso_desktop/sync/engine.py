@@ -240,10 +240,10 @@ class SyncEngine:
             try:
                 feed = self._authorised(partial(self._feed_page, since=cursor))
             except ServerRefused as exc:
-                if exc.status != 400 or not cursor:
+                if exc.status not in (400, 422) or not cursor:
                     raise
-                # A cursor this server did not issue (restored, replaced or downgraded): read the feed from the
-                # beginning again; replayed changes are harmless (record_statuses keeps the newest).
+                # A cursor this server did not issue (restored, replaced or downgraded; 422 when too long to
+                # take): read the feed from the beginning again; replayed changes are harmless.
                 _log.warning("The PSO server did not accept the status cursor; reading its feed from the start.")
                 self._account.set_status_cursor(None)
                 continue
