@@ -15,7 +15,7 @@ from pso_desktop.domain import validate_report
 from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Session
 from pso_desktop.sync.engine import Progress
-from pso_desktop.sync.errors import InvalidServerAddress, SignInRequired, SyncError
+from pso_desktop.sync.errors import CertificateNotTrusted, InvalidServerAddress, SignInRequired, SyncError
 from pso_desktop.sync.transport import ServerSettings
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
@@ -280,3 +280,12 @@ def test_the_system_proxy_setting_is_used_with_its_bypass_list(
         with _client(server.base_url, server.ca_path, proxy="system") as api:
             assert _engine(session, api).run().problem is None
         assert len(proxy.seen) == seen
+
+
+def test_a_ca_file_that_does_not_exist_is_named_and_links_nothing(
+    session: Session, server: RunningServer, tmp_path: Path
+) -> None:
+    missing = tmp_path / "hospital-ca.pem"
+    with pytest.raises(CertificateNotTrusted, match="does not exist"):
+        syncing.login(session, ServerSettings(server.base_url, ca_file=str(missing)), "nurse1", PASSWORD)
+    assert session.account.get() is None
