@@ -19,7 +19,7 @@ from pso_desktop.sync.errors import CertificateNotTrusted, InvalidServerAddress,
 from pso_desktop.sync.transport import ServerSettings
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
-from tests.support.fault_proxy import LOSE_RESPONSE, PASS, FaultProxy, status
+from tests.support.fault_proxy import LOSE_RESPONSE, PASS, RESET, FaultProxy, status
 from tests.sync.conftest import PASSWORD
 from tests.sync.test_sync_engine import FAST_RETRIES, _client, _engine, _link, _reports
 
@@ -289,3 +289,24 @@ def test_a_ca_file_that_does_not_exist_is_named_and_links_nothing(
     with pytest.raises(CertificateNotTrusted, match="does not exist"):
         syncing.login(session, ServerSettings(server.base_url, ca_file=str(missing)), "nurse1", PASSWORD)
     assert session.account.get() is None
+
+
+def test_when_the_first_batch_fails_for_good_the_second_in_flight_is_put_back_and_lands_once(
+    session: Session, server: RunningServer
+) -> None:
+    session.add_reports(_reports(300, seed=31), submit=True)
+    _link(session, server)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        # refresh; batch 1 reset; batch 2 (already queued behind it) stored; batch 1's retries all reset
+        proxy.plan(PASS, RESET, PASS, RESET, RESET, RESET)
+        with _client(proxy.url, proxy.ca_path) as api:
+            summary = _engine(session, api, batch_reports=100, sleep=lambda _: None).run()
+        assert proxy.pending() == 0
+    assert summary.problem is not None and summary.submitted == 0
+    counts = session.status_counts()
+    assert (counts["sending"], counts["queued"]) == (0, 300)
+    assert server.stats()["reports"] == 100  # batch 2, whose answer the failed run did not keep
+    again = syncing.sync(session)
+    assert (again.submitted, again.remaining) == (300, 0)  # batch 2 comes back 'duplicate'
+    stats = server.stats()
+    assert stats["reports"] == 300 and stats["revisions"] == 300
