@@ -136,7 +136,8 @@ class SyncEngine:
         if problem is None and not self._should_stop():
             try:
                 changes = self._pull_statuses()
-                self._refresh_reference()
+                if not self._should_stop():
+                    self._refresh_reference()
             except Transient as exc:
                 problem = f"Reports were sent, but their PSO statuses could not be updated: {exc}"
         remaining = self._reports.outbox_counts().get("queued", 0)
@@ -253,9 +254,9 @@ class SyncEngine:
             after = after if isinstance(after, str) and after else None  # None keeps the stored cursor
             changes += self._account.record_statuses(page, after)
             self._report("statuses")
-            if not feed.get("has_more") or not page or after in (None, cursor):
-                break
-        anonymous = self._account.anonymous_to_follow()
+            if not feed.get("has_more") or not page or after in (None, cursor) or self._should_stop():
+                break  # the cursor is stored: a stopped run's successor goes on from here
+        anonymous = [] if self._should_stop() else self._account.anonymous_to_follow()
         for start in range(0, len(anonymous), LOOKUP_IDS):
             ids = anonymous[start : start + LOOKUP_IDS]
             found = self._authorised(partial(self._api.status_lookup, report_ids=ids))

@@ -310,3 +310,18 @@ def test_when_the_first_batch_fails_for_good_the_second_in_flight_is_put_back_an
     assert (again.submitted, again.remaining) == (300, 0)  # batch 2 comes back 'duplicate'
     stats = server.stats()
     assert stats["reports"] == 300 and stats["revisions"] == 300
+
+
+def test_stop_also_ends_the_status_pull_between_pages(session: Session, tmp_path: Path) -> None:
+    config = ServerConfig(kdf=TEST_KDF, status_page_size=10)
+    with run_server(data_dir=tmp_path / "paged", config=config) as server:
+        server.add_user("nurse1", PASSWORD)
+        session.add_reports(_reports(50, seed=32), submit=True)
+        _link(session, server)
+        seen: list[Progress] = []
+        with _client(server.base_url, server.ca_path) as api:
+            summary = _engine(
+                session, api, on_progress=seen.append, should_stop=lambda: any(p.phase == "statuses" for p in seen)
+            ).run()
+        assert (summary.submitted, summary.status_changes) == (50, 10)  # one page of the feed, then stopped
+        assert syncing.sync(session).status_changes == 40  # the next run goes on from the stored cursor
