@@ -119,8 +119,9 @@ class SyncEngine:
 
     def run(self) -> SyncSummary:
         """Pushes the outbox, then pulls statuses and reference data. Raises only for what a person must fix
-        (sign in again, certificate not trusted, not linked); a network that stays down ends the run with
-        ``problem`` set and the rest queued."""
+        (sign in again, certificate not trusted, not linked, a batch the server refuses for good); a network
+        that stays down ends the run with ``problem`` set and the rest queued, and so does any failure of the
+        status pull once the upload is done."""
         if self._account.get() is None:
             raise NotLinked()
         self._reports.requeue_sending()  # left over from a crash: resume where the last checkpoint left off
@@ -138,7 +139,7 @@ class SyncEngine:
                 changes = self._pull_statuses()
                 if not self._should_stop():
                     self._refresh_reference()
-            except Transient as exc:
+            except (Transient, ServerRefused) as exc:  # the upload is done: say so, with what went wrong after
                 problem = f"Reports were sent, but their PSO statuses could not be updated: {exc}"
         remaining = self._reports.outbox_counts().get("queued", 0)
         if problem is None and remaining and self._should_stop():

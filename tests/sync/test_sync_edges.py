@@ -325,3 +325,16 @@ def test_stop_also_ends_the_status_pull_between_pages(session: Session, tmp_path
             ).run()
         assert (summary.submitted, summary.status_changes) == (50, 10)  # one page of the feed, then stopped
         assert syncing.sync(session).status_changes == 40  # the next run goes on from the stored cursor
+
+
+def test_a_status_feed_refused_after_a_full_upload_still_reports_what_was_sent(
+    session: Session, server: RunningServer
+) -> None:
+    session.add_reports(_reports(20, seed=33), submit=True)
+    _link(session, server)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        proxy.plan(PASS, PASS, status(403))  # refresh, batch, then a proxy forbids the status feed
+        with _client(proxy.url, proxy.ca_path) as api:
+            summary = _engine(session, api).run()
+    assert (summary.submitted, summary.remaining) == (20, 0)
+    assert summary.problem is not None and "statuses could not be updated" in summary.problem
