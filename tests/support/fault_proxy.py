@@ -104,6 +104,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
+        self._workers: set[threading.Thread] = set()
         self.seen: list[Seen] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)  # accept() wakes up to notice close()
@@ -133,13 +134,21 @@ class FaultProxy:
         self.close()
 
     def close(self) -> None:
+        """Stops accepting, wakes every connection thread and waits for them. Sockets are only ever closed
+        by the thread that uses them: closing a descriptor another thread is blocked on lets the OS hand the
+        number to a new socket (the next test's TLS connection), which that thread would then read from."""
         self._stopping.set()
+        self._thread.join(timeout=10)  # the accept loop notices within its 0.1 s timeout
         self._listener.close()
         with self._lock:
             connections = list(self._connections)
+            workers = list(self._workers)
         for conn in connections:
-            _close(conn)
-        self._thread.join(timeout=10)
+            # The plain socket's shutdown (not SSLSocket's): it wakes a blocked recv() and frees nothing.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
+        for worker in workers:
+            worker.join(timeout=10)
 
     # --- connections -----------------------------------------------------------------------------------
 
@@ -152,7 +161,10 @@ class FaultProxy:
             except OSError:
                 return
             conn.settimeout(None)
-            threading.Thread(target=self._serve, args=(conn,), name="fault-proxy-conn", daemon=True).start()
+            worker = threading.Thread(target=self._serve, args=(conn,), name="fault-proxy-conn", daemon=True)
+            with self._lock:
+                self._workers.add(worker)
+            worker.start()
 
     def _serve(self, raw: socket.socket) -> None:
         self._track(raw)
@@ -181,6 +193,7 @@ class FaultProxy:
             with self._lock:
                 self._connections.discard(raw)
                 self._connections.discard(conn)
+                self._workers.discard(threading.current_thread())
 
     def _serve_requests(self, conn: socket.socket, upstream: tuple[str, int]) -> None:
         buffered = b""
