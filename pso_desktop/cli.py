@@ -242,10 +242,10 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
             f"{summary.remaining} still queued; {summary.status_changes} status update(s) from the PSO.",
             file=stdout,
         )
-    if summary.problem:
-        return _fail(summary.problem)
     if summary.remaining:
-        return _fail(f"{summary.remaining} report(s) are still queued; run sync again.")
+        return _fail(summary.problem or f"{summary.remaining} report(s) are still queued; run sync again.")
+    if summary.problem:  # every report was sent; only the PSO's statuses could not be brought up to date
+        print(f"pso-desktop: warning: {summary.problem}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -207,12 +207,7 @@ class SyncEngine:
                     self._access, renewed = None, True
             except Transient as exc:
                 failures += 1
-                if failures >= self._policy.max_attempts or self._should_stop():
-                    raise
-                wait = self._policy.delay(failures, exc.retry_after, self._rng)
-                self._report("waiting", wait_seconds=wait, reason=str(exc))
-                if not self._wait(wait):
-                    raise
+                self._back_off(exc, failures)
             token = self._access or self._renew_access()
             future = sender.submit(self._api.post_batch, token, flight.body)
 
@@ -308,12 +303,17 @@ class SyncEngine:
                 return call()
             except Transient as exc:
                 failures += 1
-                if failures >= self._policy.max_attempts or self._should_stop():
-                    raise
-                wait = self._policy.delay(failures, exc.retry_after, self._rng)
-                self._report("waiting", wait_seconds=wait, reason=str(exc))
-                if not self._wait(wait):
-                    raise
+                self._back_off(exc, failures)
+
+    def _back_off(self, exc: Transient, failures: int) -> None:
+        """Waits before the next try after ``failures`` consecutive transient failures; re-raises ``exc`` when
+        the tries are used up or a stop was asked for."""
+        if failures >= self._policy.max_attempts or self._should_stop():
+            raise exc
+        wait = self._policy.delay(failures, exc.retry_after, self._rng)
+        self._report("waiting", wait_seconds=wait, reason=str(exc))
+        if not self._wait(wait):
+            raise exc
 
     def _wait(self, seconds: float) -> bool:
         """Sleeps ``seconds`` unless asked to stop meanwhile (a Retry-After can be minutes); False if stopped."""
