@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+import pytest
 import requests
 
+from pso_server.cli import main
 from pso_server.testing import RunningServer
 
 PASSWORD = "correct horse battery staple"
@@ -87,3 +91,18 @@ class Api:
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = "") -> tuple[int, str, str]:
+    """Runs ``pso-server`` in-process with ``stdin`` as standard input; returns (exit code, stdout, stderr)."""
+    old = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+    finally:
+        sys.stdin = old
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -4,10 +4,8 @@ TLS server on both backends, and the upgrade of a database written before accoun
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import random
-import sys
 from typing import Any
 
 import pytest
@@ -16,30 +14,14 @@ import requests
 from pso_desktop.domain.samples import sample_report
 from pso_server import store
 from pso_server.auth import hash_password
-from pso_server.cli import main
 from pso_server.store import Database
 from pso_server.testing import TEST_KDF
-from tests.server.support import PASSWORD, Api, ServerFactory
+from tests.server.support import PASSWORD, Api, ServerFactory, run_cli
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 REFERENCE = "/api/v1/reference"
 NEW_PASSWORD = "a brand new passphrase"
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = "") -> tuple[int, str, str]:
-    """Runs the command in-process; returns (exit code, stdout, stderr)."""
-    old = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse usage errors
-            code = int(exc.code or 0)
-    finally:
-        sys.stdin = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _login(api: Api, username: str, password: str = PASSWORD) -> requests.Response:
@@ -51,13 +33,13 @@ def _refresh(api: Api, token: str) -> int:
 
 
 def _accounts(db_url: str, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
-    code, out, err = _run(["list-users", "--json", "--db", db_url], capsys)
+    code, out, err = run_cli(["list-users", "--json", "--db", db_url], capsys)
     assert (code, err) == (0, "")
     return {row["username"]: row for row in json.loads(out)}
 
 
 def _ok(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = "") -> str:
-    code, out, err = _run(argv, capsys, stdin)
+    code, out, err = run_cli(argv, capsys, stdin)
     assert (code, err) == (0, ""), err
     return out
 
@@ -108,9 +90,9 @@ def test_set_password_replaces_it_and_ends_every_session(
         server.add_user("nurse1", PASSWORD)
         tokens = api.login("nurse1")
         argv = ["set-password", "nurse1", "--db", db_url]
-        code, _, err = _run(argv, capsys, stdin=NEW_PASSWORD + "\n")
+        code, _, err = run_cli(argv, capsys, stdin=NEW_PASSWORD + "\n")
         assert code == 2 and "--password-stdin" in err
-        code, _, err = _run([*argv, "--password-stdin"], capsys, stdin="short\n")
+        code, _, err = run_cli([*argv, "--password-stdin"], capsys, stdin="short\n")
         assert code == 1 and err.count("\n") == 1 and "at least 10 characters" in err
         assert api.get(REFERENCE, tokens["access_token"]).status_code == 200  # a refused change changes nothing
 
@@ -209,11 +191,11 @@ def test_unknown_accounts_and_bad_usage(db_url: str, capsys: pytest.CaptureFixtu
         (["enable-user", "nobody"], ""),
         (["revoke-sessions", "nobody"], ""),
     ):
-        code, out, err = _run([*argv, "--db", db_url], capsys, stdin)
+        code, out, err = run_cli([*argv, "--db", db_url], capsys, stdin)
         assert (code, out) == (1, ""), argv
         assert err.count("\n") == 1 and "No account is named 'nobody'" in err and "Traceback" not in err
     for argv in (["disable-user"], ["revoke-sessions", "a", "b"], ["list-users", "--verbose"], ["set-password"]):
-        assert _run([*argv, "--db", db_url], capsys)[0] == 2, argv
+        assert run_cli([*argv, "--db", db_url], capsys)[0] == 2, argv
 
 
 def test_a_database_from_before_disabled_accounts_is_upgraded(

@@ -3,7 +3,6 @@ and the SIGTERM drain of a real ``serve`` process."""
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import signal
@@ -19,26 +18,10 @@ import pytest
 import requests
 
 from pso_desktop.domain.samples import sample_report
-from pso_server.cli import main
 from pso_server.tls import TlsFiles
-from tests.server.support import PASSWORD, Api, ServerFactory
+from tests.server.support import PASSWORD, Api, ServerFactory, run_cli
 
 CLI = [sys.executable, "-m", "pso_server.cli"]
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = "") -> tuple[int, str, str]:
-    """Runs the command in-process; returns (exit code, stdout, stderr)."""
-    old = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse usage errors
-            code = int(exc.code or 0)
-    finally:
-        sys.stdin = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _session(ca: str | Path) -> requests.Session:
@@ -51,7 +34,7 @@ def _session(ca: str | Path) -> requests.Session:
 def test_add_user_then_sign_in(
     make_server: ServerFactory, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = _run(
+    code, out, err = run_cli(
         ["add-user", "nurse1", "--role", "reporter", "--facility", "St Mary", "--password-stdin", "--db", db_url],
         capsys,
         stdin=PASSWORD + "\n",
@@ -63,17 +46,17 @@ def test_add_user_then_sign_in(
 
 
 def test_add_user_refusals(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(["add-user", "nurse1", "--role", "reporter", "--db", db_url], capsys)
+    code, _, err = run_cli(["add-user", "nurse1", "--role", "reporter", "--db", db_url], capsys)
     assert code == 2 and "--password-stdin" in err
-    code, _, err = _run(
+    code, _, err = run_cli(
         ["add-user", "nurse1", "--role", "reporter", "--password-stdin", "--db", db_url], capsys, stdin="short\n"
     )
     assert code == 1 and err.count("\n") == 1 and "at least 10 characters" in err
     argv = ["add-user", "nurse1", "--role", "reporter", "--password-stdin", "--db", db_url]
-    assert _run(argv, capsys, stdin=PASSWORD + "\n")[0] == 0
-    code, _, err = _run(argv, capsys, stdin=PASSWORD + "\n")
+    assert run_cli(argv, capsys, stdin=PASSWORD + "\n")[0] == 0
+    code, _, err = run_cli(argv, capsys, stdin=PASSWORD + "\n")
     assert code == 1 and "already exists" in err and "Traceback" not in err
-    code, _, err = _run(["add-user", "x", "--role", "admin", "--password-stdin"], capsys)
+    code, _, err = run_cli(["add-user", "x", "--role", "admin", "--password-stdin"], capsys)
     assert code == 2
 
 
@@ -84,7 +67,7 @@ def test_stats_and_set_status(make_server: ServerFactory, db_url: str, capsys: p
         token = api.user("nurse1")
         results = api.batch(token, reports)
         api.batch(token, reports[:2])
-        code, out, _ = _run(["stats", "--json", "--db", db_url], capsys)
+        code, out, _ = run_cli(["stats", "--json", "--db", db_url], capsys)
         assert code == 0
         assert json.loads(out) == {
             "reports": 3,
@@ -94,31 +77,31 @@ def test_stats_and_set_status(make_server: ServerFactory, db_url: str, capsys: p
             "conflicts": 0,
             "stale": 0,
         }
-        code, out, _ = _run(
+        code, out, _ = run_cli(
             ["set-status", results[0]["server_ref"], "closed", "--note", "Done.", "--db", db_url], capsys
         )
         assert code == 0 and results[0]["server_ref"] in out
         changes = api.statuses(token)["changes"]
         assert [(c["id"], c["status"], c["note"]) for c in changes[-1:]] == [(reports[0]["id"], "closed", "Done.")]
-        code, _, err = _run(["set-status", "PSO-2026-999999", "closed", "--db", db_url], capsys)
+        code, _, err = run_cli(["set-status", "PSO-2026-999999", "closed", "--db", db_url], capsys)
         assert code == 1 and "No report" in err
 
 
 def test_storage_failures_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     for url in (f"{tmp_path}/missing/dir/x.db", "postgresql://nobody:secret@127.0.0.1:9/none", "mysql://x/y"):
-        code, _, err = _run(["stats", "--db", url], capsys)
+        code, _, err = run_cli(["stats", "--db", url], capsys)
         assert code == 1, url
         assert err.count("\n") == 1 and "Traceback" not in err and "secret" not in err
 
 
 def test_serve_refuses_plain_http_except_explicit_loopback(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(["serve"], capsys)
+    code, _, err = run_cli(["serve"], capsys)
     assert code == 2 and "HTTPS is required" in err
-    code, _, err = _run(["serve", "--insecure-loopback", "--host", "0.0.0.0"], capsys)
+    code, _, err = run_cli(["serve", "--insecure-loopback", "--host", "0.0.0.0"], capsys)
     assert code == 2 and "loopback" in err
-    code, _, err = _run(["serve", "--tls-cert", "cert.pem"], capsys)
+    code, _, err = run_cli(["serve", "--tls-cert", "cert.pem"], capsys)
     assert code == 2 and "both" in err
-    code, _, err = _run(["serve", "--tls-cert", "nope.pem", "--tls-key", "nope.pem"], capsys)
+    code, _, err = run_cli(["serve", "--tls-cert", "nope.pem", "--tls-key", "nope.pem"], capsys)
     assert code == 1 and "does not exist" in err
 
 
@@ -227,7 +210,7 @@ def test_set_units_replaces_the_reference_list(
 ) -> None:
     units_csv = tmp_path / "units.csv"
     units_csv.write_text("code,name\n3N-CARD,3 North Cardiology\nED,Emergency Department\n", encoding="utf-8")
-    code, out, err = _run(["set-units", str(units_csv), "--db", db_url], capsys)
+    code, out, err = run_cli(["set-units", str(units_csv), "--db", db_url], capsys)
     assert (code, err) == (0, "") and "2 units" in out
     with make_server() as server, Api(server) as api:
         token = api.user("nurse1")
@@ -239,21 +222,21 @@ def test_set_units_replaces_the_reference_list(
     units_json = tmp_path / "units.json"
     for bad in ('[{"code": "ED"}]', '[{"code": "ED", "name": "A"}, {"code": "ED", "name": "B"}]', "[]", "{"):
         units_json.write_text(bad, encoding="utf-8")
-        code, _, err = _run(["set-units", str(units_json), "--db", db_url], capsys)
+        code, _, err = run_cli(["set-units", str(units_json), "--db", db_url], capsys)
         assert code == 1 and err.count("\n") == 1, bad
-    code, _, err = _run(["set-units", str(tmp_path / "missing.csv"), "--db", db_url], capsys)
+    code, _, err = run_cli(["set-units", str(tmp_path / "missing.csv"), "--db", db_url], capsys)
     assert code == 1 and "Cannot read" in err
 
 
 def test_a_newer_database_is_refused_untouched(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(["stats", "--db", db_url], capsys)[0] == 0  # creates the schema
+    assert run_cli(["stats", "--db", db_url], capsys)[0] == 0  # creates the schema
     from pso_server.store import Database
 
     db = Database(db_url)
     with db.transaction() as tx:
         tx.execute("UPDATE schema_meta SET value = '99' WHERE key = 'version'")
     db.close()
-    code, _, err = _run(["stats", "--db", db_url], capsys)
+    code, _, err = run_cli(["stats", "--db", db_url], capsys)
     assert code == 1 and "newer pso-server" in err and err.count("\n") == 1
 
 
