@@ -23,6 +23,7 @@ from pso_desktop.services.reports_input import InputRejected
 from pso_desktop.services.workstation import Session, Workstation
 
 if TYPE_CHECKING:
+    from pso_desktop.security.profiles import ServerPolicy
     from pso_desktop.sync.engine import Progress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -80,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="link the profile to its PSO account (standard input: the profile secret, then the account password)",
     )
-    login.add_argument("--server", required=True, help="the PSO server, https://host[:port]")
+    login.add_argument(
+        "--server", help="the PSO server, https://host[:port] (not needed when IT's policy names it)"
+    )
     login.add_argument("--user", required=True, help="the PSO account's user name")
     login.add_argument("--ca-file", help="an extra CA certificate (PEM) to trust, e.g. the hospital proxy's")
     login.add_argument("--proxy", help="an http(s):// proxy URL, or 'system' for the computer's proxy settings")
@@ -154,13 +157,14 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
     name = _profile_name(args, workstation)
     secret = _read_secret(args, stdin)
     with workstation.session(name, secret) as session:
-        return _run_in_session(args, session, stdin, stdout)
+        return _run_in_session(args, session, stdin, stdout, workstation.keys.policy.server)
 
 
-def _run_in_session(args: argparse.Namespace, session: Session, stdin: IO[str], stdout: IO[str]) -> int:
+def _run_in_session(
+    args: argparse.Namespace, session: Session, stdin: IO[str], stdout: IO[str], server_policy: ServerPolicy | None
+) -> int:
     # Imported here: the HTTP and TLS libraries are only needed by the commands that talk to the server.
     from pso_desktop.services import syncing
-    from pso_desktop.sync.transport import ServerSettings
 
     if args.command == "report":
         data = _read_input(args.file, stdin)
@@ -179,13 +183,13 @@ def _run_in_session(args: argparse.Namespace, session: Session, stdin: IO[str], 
                 print(f"{state:16} {count}", file=stdout)
         return EXIT_OK
     if args.command == "login":
-        settings = ServerSettings(args.server, ca_file=args.ca_file, proxy=args.proxy)
+        settings = syncing.choose_server(server_policy, args.server, ca_file=args.ca_file, proxy=args.proxy)
         password = _read_account_password(args, stdin)
         user = syncing.login(session, settings, args.user, password)
         print(f"Signed in to {settings.base_url} as {user.get('username', args.user)}.", file=stdout)
         return EXIT_OK
     if args.command == "sync":
-        return _sync(args, session, stdout)
+        return _sync(args, session, stdout, server_policy)
     if args.command == "logout":
         syncing.sign_out(session)
         print("Signed out of the PSO account; the tokens on this workstation are wiped.", file=stdout)
@@ -224,7 +228,7 @@ def _import(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
     return EXIT_OK
 
 
-def _sync(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
+def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], server_policy: ServerPolicy | None) -> int:
     from pso_desktop.services import syncing
 
     def show(progress: Progress) -> None:
@@ -235,7 +239,7 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
         elif progress.phase == "waiting" and progress.wait_seconds is not None:
             print(f"{progress.reason} Trying again in {progress.wait_seconds:.0f} s.", file=sys.stderr)
 
-    summary = syncing.sync(session, on_progress=show)
+    summary = syncing.sync(session, on_progress=show, server_policy=server_policy)
     if args.progress != "json":
         print(
             f"{summary.submitted} report(s) sent, {summary.needs_attention} need attention, "

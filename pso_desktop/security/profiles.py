@@ -70,16 +70,46 @@ _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ServerPolicy:
+    """The PSO server IT has fixed for this workstation (``"pso_server"`` in the policy file)."""
+
+    url: str
+    ca_file: str | None = None
+    proxy: str | None = None
+
+
+def _server_policy(value: Any, path: Path) -> ServerPolicy | None:
+    if value is None:
+        return None
+    url = value.get("url") if isinstance(value, dict) else None
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise PolicyError(
+            f'The IT policy file {path} must give the PSO server as "pso_server": {{"url": "https://..."}}; '
+            "ask IT to correct it."
+        )
+    extra = {key: value.get(key) for key in ("ca_file", "proxy")}
+    if set(value) - {"url", "ca_file", "proxy"} or not all(
+        v is None or (isinstance(v, str) and v) for v in extra.values()
+    ):
+        raise PolicyError(f'The IT policy file {path} has an invalid "pso_server" setting; ask IT to correct it.')
+    return ServerPolicy(url, extra["ca_file"], extra["proxy"])
+
+
+@dataclass(frozen=True)
 class KeyPolicy:
     """What IT allows on this workstation. Loaded from a JSON policy file; every key is optional:
 
     - ``"require_os_keyring": true`` forbids the password-protected key file fallback;
     - ``"kdf": {"memory_kib": ..., "time_cost": ..., "parallelism": ...}`` sets the argon2id cost for new
-      and re-wrapped keys (not below 19 MiB and t=2).
+      and re-wrapped keys (not below 19 MiB and t=2);
+    - ``"pso_server": {"url": "https://...", "ca_file": "...", "proxy": "..."}`` fixes the PSO server every
+      profile signs in to and syncs with, and optionally the extra CA to trust and the proxy (a URL or
+      ``"system"``); people can then no longer choose another server.
     """
 
     allow_file_fallback: bool = True
     kdf: KdfParams | None = None
+    server: ServerPolicy | None = None
 
     @classmethod
     def load(cls, root: Path) -> KeyPolicy:
@@ -110,7 +140,7 @@ class KeyPolicy:
             raise PolicyError(invalid) from exc
         if not isinstance(data, dict):
             raise PolicyError(invalid)
-        unknown = sorted(set(data) - {"require_os_keyring", "kdf"})
+        unknown = sorted(set(data) - {"require_os_keyring", "kdf", "pso_server"})
         if unknown:
             raise PolicyError(
                 f"The IT policy file {path} has unknown settings ({', '.join(unknown)}); ask IT to correct it."
@@ -136,7 +166,7 @@ class KeyPolicy:
                     f"The IT policy file {path} sets a key derivation cost below 19 MiB and 2 passes; "
                     "ask IT to raise it."
                 )
-        return cls(allow_file_fallback=not require, kdf=kdf)
+        return cls(allow_file_fallback=not require, kdf=kdf, server=_server_policy(data.get("pso_server"), path))
 
 
 @dataclass(frozen=True)
@@ -212,6 +242,10 @@ class ProfileKeys:
             _log.warning("no secure keyring: %s", self._verdict.reason)
 
     # -- queries -------------------------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> KeyPolicy:
+        return self._policy
 
     @property
     def warning(self) -> str | None:

@@ -10,10 +10,11 @@ import os
 import platform
 from collections.abc import Callable
 
+from pso_desktop.security.profiles import ServerPolicy
 from pso_desktop.services.workstation import Session
 from pso_desktop.storage.account import Account
 from pso_desktop.sync.engine import DEFAULT_BATCH_REPORTS, Progress, RetryPolicy, SyncEngine, SyncSummary
-from pso_desktop.sync.errors import NotLinked, SyncError
+from pso_desktop.sync.errors import InvalidServerAddress, NotLinked, SignInRequired, SyncError
 from pso_desktop.sync.transport import ApiClient, ServerSettings
 
 
@@ -47,8 +48,42 @@ def login(
     return {key: str(value) for key, value in tokens.user.items()}
 
 
-def settings_of(account: Account) -> ServerSettings:
-    return ServerSettings(account.server_url, ca_file=account.ca_file, proxy=account.proxy)
+class ServerFixedByPolicy(SyncError):
+    """IT's policy names the PSO server; another one was asked for."""
+
+
+def choose_server(
+    server_policy: ServerPolicy | None, url: str | None, *, ca_file: str | None = None, proxy: str | None = None
+) -> ServerSettings:
+    """Where to sign in: the server IT's policy names (its CA file and proxy win over those given), else ``url``."""
+    if server_policy is None:
+        if not url:
+            raise InvalidServerAddress("Give the PSO server's address with --server (IT's policy names none).")
+        return ServerSettings(url, ca_file=ca_file, proxy=proxy)
+    if url and url.rstrip("/") != server_policy.url.rstrip("/"):
+        raise ServerFixedByPolicy(
+            f"IT policy fixes the PSO server at {server_policy.url}; sign in without choosing another server."
+        )
+    return ServerSettings(
+        server_policy.url, ca_file=server_policy.ca_file or ca_file, proxy=server_policy.proxy or proxy
+    )
+
+
+def settings_of(account: Account, server_policy: ServerPolicy | None = None) -> ServerSettings:
+    """How to reach the linked account's server; IT's policy, when it names a server, must name this one,
+    and its CA file and proxy apply (IT may change them after people signed in)."""
+    if server_policy is None:
+        return ServerSettings(account.server_url, ca_file=account.ca_file, proxy=account.proxy)
+    if account.server_url.rstrip("/") != server_policy.url.rstrip("/"):
+        raise SignInRequired(
+            "IT policy now names a different PSO server; sign in again with 'pso-desktop login'. "
+            "Your reports stay queued."
+        )
+    return ServerSettings(
+        account.server_url,
+        ca_file=server_policy.ca_file or account.ca_file,
+        proxy=server_policy.proxy or account.proxy,
+    )
 
 
 def sync(
@@ -58,13 +93,14 @@ def sync(
     should_stop: Callable[[], bool] | None = None,
     policy: RetryPolicy | None = None,
     batch_reports: int = DEFAULT_BATCH_REPORTS,
+    server_policy: ServerPolicy | None = None,
 ) -> SyncSummary:
     """Sends every queued report and pulls the PSO's statuses (see :class:`SyncEngine`)."""
     account = session.account.get()
     if account is None:
         raise NotLinked()
     try:
-        with ApiClient(settings_of(account)) as api:
+        with ApiClient(settings_of(account, server_policy)) as api:
             summary = SyncEngine(
                 session.store,
                 session.account,

@@ -152,3 +152,43 @@ def test_kill_9_mid_upload_resumes_and_every_report_lands_exactly_once(
     assert status(profile) == {**status(profile), "submitted": count, "queued": 0, "sending": 0}
     stats = server.stats()
     assert stats["reports"] == count and stats["revisions"] == count
+
+
+def test_it_policy_fixes_the_server_and_its_ca(profile: Path, server: RunningServer, tmp_path: Path) -> None:
+    policy = tmp_path / "it-policy.json"
+    policy.write_text(json.dumps({"pso_server": {"url": server.base_url, "ca_file": str(server.ca_path)}}))
+    env = {"PSO_DESKTOP_POLICY": str(policy)}
+    _queue(profile, 5, seed=5)
+    # No --server and no --ca-file: both come from IT's policy.
+    signed_in = run_cli(
+        profile, "login", "--user", "alice", "--password-stdin", stdin=f"{SECRET}\n{PASSWORD}\n", **env
+    )
+    assert signed_in.code == 0, signed_in.err
+    other = run_cli(
+        profile,
+        "login",
+        "--server",
+        "https://pso.elsewhere.example",
+        "--user",
+        "alice",
+        "--password-stdin",
+        stdin=f"{SECRET}\n{PASSWORD}\n",
+        **env,
+    )
+    assert_clean_failure(other)
+    assert "IT policy fixes the PSO server" in other.err
+    assert run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n", **env).code == 0
+    assert server.stats()["reports"] == 5
+    # IT moves the workstation to another server: sync asks for a new sign-in and keeps the reports.
+    policy.write_text(json.dumps({"pso_server": {"url": "https://pso.elsewhere.example"}}))
+    _queue(profile, 2, seed=6)
+    moved = run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n", **env)
+    assert_clean_failure(moved)
+    assert "sign in again" in moved.err
+    assert status(profile)["queued"] == 2
+
+
+def test_login_without_a_server_or_policy_says_what_to_give(profile: Path) -> None:
+    result = run_cli(profile, "login", "--user", "alice", "--password-stdin", stdin=f"{SECRET}\n{PASSWORD}\n")
+    assert_clean_failure(result)
+    assert "--server" in result.err

@@ -18,6 +18,7 @@ from pso_desktop.security import (
     ProfileKeys,
     WrongSecretError,
 )
+from pso_desktop.security.profiles import ServerPolicy
 from tests.security.conftest import SECRET_A, SECRET_B, FakeClock, MakeKeys
 from tests.security.fakes import (
     AltEncryptedKeyring,
@@ -170,12 +171,24 @@ def test_policy_file_named_by_environment_wins(
         ('{"kdf": {"time_cost": 1}}', "below 19 MiB"),
         ('{"kdf": {"memory_kib": "lots"}}', "not valid"),
         ('{"kdf": {"salt": "x"}}', "not valid"),
+        ('{"pso_server": {"url": "http://pso.example.org"}}', "https://"),
+        ('{"pso_server": "https://pso.example.org"}', "https://"),
+        ('{"pso_server": {"url": "https://pso.example.org", "proxi": "system"}}', 'invalid "pso_server"'),
+        ('{"pso_server": {"url": "https://pso.example.org", "ca_file": ""}}', 'invalid "pso_server"'),
     ],
 )
 def test_unusable_policy_files_are_refused_not_ignored(pso_home: Path, text: str, message: str) -> None:
     (pso_home / "policy.json").write_text(text)
     with pytest.raises(PolicyError, match=message):
         KeyPolicy.load(pso_home)
+
+
+def test_policy_can_fix_the_pso_server(pso_home: Path) -> None:
+    server = {"url": "https://pso.example.org", "ca_file": "/etc/pso/hospital-ca.pem", "proxy": "system"}
+    (pso_home / "policy.json").write_text(json.dumps({"pso_server": server}))
+    assert KeyPolicy.load(pso_home).server == ServerPolicy(**server)
+    (pso_home / "policy.json").write_text(json.dumps({"pso_server": {"url": "https://pso.example.org"}}))
+    assert KeyPolicy.load(pso_home).server == ServerPolicy("https://pso.example.org")
 
 
 def test_policy_named_by_environment_must_exist(
