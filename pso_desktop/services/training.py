@@ -4,6 +4,7 @@ Everything lives in a new temporary folder that is deleted at the end: its own d
 whose key is in a password-protected key file there (the OS keyring is left alone), and a reference PSO server
 running in this process on loopback with a throwaway CA and a demo account the profile is signed in to.
 Fictitious sample reports are waiting in it, some already sent. Qt-free; the window starts it on its worker.
+Importing this module is cheap (the GUI thread reads its constants); the services load in :meth:`start`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import shutil
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pso_desktop.errors import ExpectedError
-from pso_desktop.services.workstation import Workstation
+
+if TYPE_CHECKING:
+    from pso_desktop.services.workstation import Workstation
 
 TRAINING_PROFILE = "trainee"
 TRAINING_SECRET = "practice makes perfect"  # noqa: S105 - shown on screen: a training profile's only guard
@@ -64,6 +67,7 @@ class TrainingEnvironment:
         from pso_desktop.security.kdf import KdfParams
         from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
         from pso_desktop.services import syncing
+        from pso_desktop.services.workstation import Workstation
         from pso_desktop.sync.transport import ServerSettings
         from pso_server.config import ServerConfig
 
