@@ -13,7 +13,12 @@ export PYTHONDONTWRITEBYTECODE=1
 
 # PostgreSQL for the server's second backend (needs root to manage the cluster; skipped tests say so otherwise).
 if [ -z "${PSO_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null; then
-  if url=$(bash scripts/start-postgres.sh | tail -n 1) && [[ $url == postgresql://* ]]; then
+  pg_ver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  # A cluster this script starts is stopped again at exit, so no server outlives the run.
+  if ! pg_ctlcluster "$pg_ver" main status >/dev/null 2>&1; then
+    trap 'pg_ctlcluster "$pg_ver" main stop >/dev/null 2>&1 || true' EXIT
+  fi
+  if url=$(timeout 180 bash scripts/start-postgres.sh | tail -n 1) && [[ $url == postgresql://* ]]; then
     export PSO_TEST_POSTGRES_URL=$url
   else
     echo "test-all: PostgreSQL could not be started; its server tests will be skipped" >&2
