@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pso_desktop import paths
-from pso_desktop.domain import CURRENT_FORM_VERSION
+from pso_desktop.domain import CURRENT_FORM_VERSION, validate_report
 from pso_desktop.errors import ExpectedError
 from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
@@ -123,6 +123,21 @@ class Session:
             revision = self.store.save_draft(report)
             if is_new:
                 self.audit.append("create", actor=self.profile, report_id=str(report["id"]))
+        return revision
+
+    def submit_report(self, report: Mapping[str, Any], *, today: dt.date | None = None) -> int:
+        """The form's Submit: save the draft, then validate what is stored and queue it; returns the revision.
+
+        The draft is saved first, in its own transaction, so nothing typed is lost when the report cannot be
+        sent yet: an incomplete report raises ReportInvalid (every problem, each with what to fix) and stays a
+        draft.
+        """
+        report_id = str(report.get("id"))
+        revision = self.save_draft(report)
+        stored = self.store.get(report_id)
+        assert stored is not None  # just saved
+        validate_report(stored, today=today)
+        self.submit([report_id])
         return revision
 
     def get_report(self, report_id: str) -> dict[str, Any] | None:

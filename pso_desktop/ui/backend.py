@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pso_desktop import paths
 
 if TYPE_CHECKING:
+    from pso_desktop.domain.catalogue import Catalogue
     from pso_desktop.services.training import TrainingEnvironment
     from pso_desktop.services.workstation import Session, Workstation
     from pso_desktop.storage.reports import ReportSummary
@@ -66,6 +67,36 @@ class Backend:
     def list_reports(self, *, text: str | None, limit: int, offset: int) -> list[ReportSummary]:
         """One page of report summaries (no PHI), newest edit first; ``text`` filters by narrative."""
         return self._require_session().store.list_summaries(limit=limit, offset=offset, state=None, text=text)
+
+    def catalogue(self, version: str | None = None) -> Catalogue:
+        """The form catalogue of ``version`` (default: the current form), read from ``resources/forms``."""
+        from pso_desktop.domain.catalogue import CURRENT_FORM_VERSION, load_catalogue
+
+        return load_catalogue(version or CURRENT_FORM_VERSION)
+
+    def open_report(self, report_id: str) -> tuple[Catalogue, dict[str, Any]]:
+        """A stored report and the catalogue of its form version, for the form."""
+        from pso_desktop.storage.errors import StorageError
+
+        report = self._require_session().get_report(report_id)
+        if report is None:
+            raise StorageError("This report is no longer in the profile; refresh the list.")
+        version = report.get("form_version")
+        try:
+            catalogue = self.catalogue(version if isinstance(version, str) else None)
+        except KeyError:
+            raise StorageError(
+                "This report uses a form version this app does not know; update PSO Desktop to open it."
+            ) from None
+        return catalogue, report
+
+    def save_draft(self, report: dict[str, Any]) -> int:
+        """Autosave: the form's report as a draft; returns the revision stored."""
+        return self._require_session().save_draft(report)
+
+    def submit_report(self, report: dict[str, Any]) -> int:
+        """Save, validate and queue the form's report (ReportInvalid lists what to fix; the draft is kept)."""
+        return self._require_session().submit_report(report)
 
     def status_counts(self) -> dict[str, int]:
         return self._require_session().status_counts()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QModelIndex, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -41,6 +41,8 @@ class ReportsScreen(QWidget):
     reports_loaded = Signal(int)  # rows in the list after a page arrived
     counts_loaded = Signal(object)  # dict state -> count
     failed = Signal(str)  # a plain message for the status bar
+    new_requested = Signal()  # the clinician wants to write a new report
+    open_requested = Signal(str)  # ... or to open this report (its id)
 
     def __init__(
         self, worker: DbWorker, backend: Backend, lock_action: QAction, parent: QWidget | None = None
@@ -76,6 +78,14 @@ class ReportsScreen(QWidget):
         self.addAction(self.refresh_action)
         refresh_button = QToolButton()
         refresh_button.setDefaultAction(self.refresh_action)
+        self.new_action = QAction("&New report", self)
+        self.new_action.setShortcut(QKeySequence(QKeySequence.StandardKey.New))
+        self.new_action.setToolTip("Write a new report (Ctrl+N); it is saved as you type")
+        self.new_action.triggered.connect(self.new_requested)
+        self.addAction(self.new_action)
+        new_button = QToolButton()
+        new_button.setObjectName("newReportButton")
+        new_button.setDefaultAction(self.new_action)
         lock_button = QToolButton()
         lock_button.setObjectName("lockButton")
         lock_button.setDefaultAction(lock_action)
@@ -93,6 +103,7 @@ class ReportsScreen(QWidget):
         self._show_counts(None)
 
         top = QHBoxLayout()
+        top.addWidget(new_button)
         top.addWidget(self.search, 2)
         top.addSpacing(12)
         top.addLayout(counts_row)
@@ -108,6 +119,7 @@ class ReportsScreen(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.activated.connect(self._open_row)  # double-click, or Enter on the selected row
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
@@ -161,6 +173,10 @@ class ReportsScreen(QWidget):
         generation = self.model.restart()
         self.list_status.setText("Reading reports…")
         self._fetch_page(generation, 0)
+
+    def _open_row(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.open_requested.emit(self.model.summary(index.row()).id)
 
     # --- worker round trips ------------------------------------------------------------------------------
 

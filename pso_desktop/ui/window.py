@@ -8,6 +8,7 @@ returns to the unlock screen at once, and closes the session on the worker. The 
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -21,6 +22,10 @@ from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
 from pso_desktop.ui.reports_screen import ReportsScreen
 from pso_desktop.ui.suspend import SuspendWatcher
 from pso_desktop.ui.worker import DbWorker
+
+if TYPE_CHECKING:
+    from pso_desktop.domain.catalogue import Catalogue
+    from pso_desktop.ui.editor_screen import EditorScreen
 
 STATUS_MESSAGE_MS = 10_000
 
@@ -47,6 +52,7 @@ class MainWindow(QMainWindow):
     unlocked = Signal(str)  # profile name
     unlock_failed = Signal(str)  # the message shown
     locked = Signal()
+    editor_opened = Signal()
 
     def __init__(
         self,
@@ -78,6 +84,9 @@ class MainWindow(QMainWindow):
         self.profile_screen.create_requested.connect(self._create_profile)
         self.reports_screen = ReportsScreen(self.worker, self.backend, self.lock_action)
         self.reports_screen.failed.connect(self._show_status)
+        self.reports_screen.new_requested.connect(self.new_report)
+        self.reports_screen.open_requested.connect(self.open_report)
+        self.editor: EditorScreen | None = None  # built when first needed: it loads the form catalogue
         self.stack = QStackedWidget()
         self.stack.addWidget(self.profile_screen)
         self.stack.addWidget(self.reports_screen)
@@ -192,6 +201,66 @@ class MainWindow(QMainWindow):
         self.profile_screen.show_create_error(message, create_error_field(exc))
         self.unlock_failed.emit(message)
 
+    # --- writing reports ---------------------------------------------------------------------------------
+
+    def new_report(self) -> None:
+        """Opens the form on a new report (nothing is stored until the first edit)."""
+        if self.is_unlocked:
+            self.worker.submit(
+                self.backend.catalogue, owner=self, on_done=lambda catalogue: self._show_editor(catalogue, None)
+            )
+
+    def open_report(self, report_id: str) -> None:
+        if self.is_unlocked:
+            self.worker.submit(
+                partial(self.backend.open_report, report_id),
+                owner=self,
+                on_done=lambda opened: self._show_editor(*opened),
+            )
+
+    def _show_editor(self, catalogue: Catalogue, report: dict[str, Any] | None) -> None:
+        if not self.is_unlocked:
+            return  # locked while the report was being read
+        editor = self._editor()
+        if report is None:
+            from pso_desktop.ui.editor_screen import new_report
+
+            editor.open(catalogue, new_report(catalogue), is_new=True)
+        else:
+            editor.open(catalogue, report)
+        self.stack.setCurrentWidget(editor)
+        self.editor_opened.emit()
+
+    def _editor(self) -> EditorScreen:
+        if self.editor is None:
+            # Imported here: the form loads the domain layer (pydantic), which the worker has already loaded by
+            # the time a catalogue arrives, and which a window that only shows the list never needs.
+            from pso_desktop.ui.editor_screen import EditorScreen
+
+            self.editor = EditorScreen(self.worker, self.backend)
+            self.editor.failed.connect(self._show_status)
+            self.editor.closed.connect(self._back_to_list)
+            self.editor.submitted.connect(self._on_report_submitted)
+            self.stack.addWidget(self.editor)
+        return self.editor
+
+    def _back_to_list(self) -> None:
+        if self.is_unlocked:
+            self.stack.setCurrentWidget(self.reports_screen)
+            self.reports_screen.load()  # queued after the editor's last save: the list shows it
+            self.reports_screen.table.setFocus()
+
+    def _on_report_submitted(self, _report_id: str) -> None:
+        self._back_to_list()
+        self._show_status("The report is queued; it is sent to the PSO at the next sync.")
+
+    def _save_and_clear_editor(self) -> None:
+        """The editor's pending edits are saved (queued before anything submitted after this) and every input
+        is emptied."""
+        if self.editor is not None:
+            self.editor.flush()
+            self.editor.clear()
+
     # --- lock --------------------------------------------------------------------------------------------
 
     def lock(self) -> None:
@@ -202,6 +271,7 @@ class MainWindow(QMainWindow):
         profile, self._profile = self._profile, None
         self.idle.stop()
         self.lock_action.setEnabled(False)
+        self._save_and_clear_editor()
         self.reports_screen.clear()
         self.stack.setCurrentWidget(self.profile_screen)
         self.profile_screen.show_unlock_page(profile=profile)
@@ -227,6 +297,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Closes any open session and stops the worker (waits for jobs in flight). Safe to call twice."""
         self.idle.stop()
+        self._save_and_clear_editor()
         self.reports_screen.clear()
         self._profile = None
         try:

@@ -1,0 +1,266 @@
+"""The report editor: the form, autosave, and Submit with every problem listed beside the form.
+
+Every edit restarts a short autosave timer; when it fires, the report as entered is saved as a draft on the
+database worker. Going back to the list, locking and closing the window save at once (``flush``): the save
+is queued on the worker before the lock, and the worker runs jobs in order, so a lock never loses typing.
+Submit saves, validates and queues on the worker; a report that is not complete stays a draft and each
+problem is listed in the nurse's words, with a click (or Enter) taking the cursor to the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from functools import partial
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pso_desktop.domain.catalogue import Catalogue
+from pso_desktop.domain.validation import FieldError, ReportInvalid
+from pso_desktop.ui.backend import Backend
+from pso_desktop.ui.errors import user_message
+from pso_desktop.ui.report_form import ReportForm
+from pso_desktop.ui.worker import DbWorker
+
+AUTOSAVE_DELAY_MS = 1500
+RETRY_DELAY_MS = 10_000
+
+
+def new_report(catalogue: Catalogue, today: dt.date | None = None) -> dict[str, Any]:
+    """The starting point of a new report: its identity and today's report date, nothing else."""
+    return {
+        "id": str(uuid.uuid4()),
+        "revision": 1,
+        "form_version": catalogue.version,
+        "report_date": (today or dt.date.today()).isoformat(),
+    }
+
+
+class EditorScreen(QWidget):
+    """Edits one report at a time. ``open`` shows a report, ``flush`` saves pending edits, ``clear`` empties
+    it (on lock)."""
+
+    closed = Signal()  # the clinician went back to the list
+    saved = Signal(int)  # a draft was saved: the revision stored
+    submitted = Signal(str)  # the report was queued: its id
+    invalid = Signal(object)  # Submit found problems: list[FieldError]
+    failed = Signal(str)  # a plain message for the status bar
+
+    def __init__(self, worker: DbWorker, backend: Backend, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("editorScreen")
+        self._worker = worker
+        self._backend = backend
+        self._forms: dict[str, ReportForm] = {}  # one per form version, built when first needed
+        self.form: ReportForm | None = None
+        self._dirty = False
+        self._generation = 0  # answers for a report no longer shown (after clear or open) are ignored
+
+        self.back_action = QAction("← &Back to the list", self)
+        self.back_action.setShortcut(QKeySequence("Alt+Left"))
+        self.back_action.setToolTip("Save and go back to the report list (Alt+Left)")
+        self.back_action.triggered.connect(self.close_editor)
+        self.submit_action = QAction("&Submit to the PSO", self)
+        self.submit_action.setShortcut(QKeySequence("Ctrl+Return"))
+        self.submit_action.setToolTip("Check the report and queue it for sending (Ctrl+Enter)")
+        self.submit_action.triggered.connect(self.submit)
+        self.addActions([self.back_action, self.submit_action])
+        back = QPushButton(self.back_action.text().replace("&", ""))
+        back.setObjectName("backButton")
+        back.clicked.connect(self.back_action.trigger)
+        self.submit_button = QPushButton(self.submit_action.text().replace("&", ""))
+        self.submit_button.setObjectName("submitButton")
+        self.submit_button.clicked.connect(self.submit_action.trigger)
+
+        self.heading = QLabel()
+        self.heading.setObjectName("editorHeading")
+        self.save_status = QLabel()
+        self.save_status.setObjectName("saveStatus")
+        self.save_status.setAccessibleName("Save status")
+        top = QHBoxLayout()
+        top.addWidget(back)
+        top.addWidget(self.heading)
+        top.addStretch(1)
+        top.addWidget(self.save_status)
+        top.addWidget(self.submit_button)
+
+        self.errors_heading = QLabel()
+        self.errors_heading.setObjectName("errorsHeading")
+        self.errors = QListWidget()
+        self.errors.setObjectName("errorList")
+        self.errors.setAccessibleName("Problems to fix before submitting")
+        self.errors.itemActivated.connect(self._go_to_error)
+        self.errors.itemClicked.connect(self._go_to_error)
+        self.errors.setMaximumHeight(140)
+        self._show_errors([])
+
+        self._layout = QVBoxLayout(self)
+        self._layout.addLayout(top)
+        self._layout.addWidget(self.errors_heading)
+        self._layout.addWidget(self.errors)
+
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave.timeout.connect(self.flush)
+
+    # --- showing a report ------------------------------------------------------------------------------
+
+    def open(self, catalogue: Catalogue, report: dict[str, Any], *, is_new: bool = False) -> None:
+        """Shows ``report`` in the form of its catalogue (building that form the first time)."""
+        self.flush()
+        self._generation += 1
+        form = self._form_for(catalogue)
+        form.load(report)
+        self._dirty = False
+        self._show_errors([])
+        self.heading.setText("New report" if is_new else "Report")
+        self.save_status.setText("Not saved yet: saving starts when you type." if is_new else "")
+        self.submit_button.setEnabled(True)
+        form.verticalScrollBar().setValue(0)
+        form.fields["event_type"].focus_target().setFocus()
+
+    def _form_for(self, catalogue: Catalogue) -> ReportForm:
+        form = self._forms.get(catalogue.version)
+        if form is None:
+            form = ReportForm(catalogue)
+            form.changed.connect(self._on_changed)
+            self._forms[catalogue.version] = form
+            self._layout.addWidget(form, 1)
+        for other in self._forms.values():
+            other.setVisible(other is form)
+        self.form = form
+        return form
+
+    def clear(self) -> None:
+        """Forgets the report on screen (on lock): every input emptied, answers still on their way ignored.
+        Call ``flush`` first to keep the last edits."""
+        self._autosave.stop()
+        self._generation += 1
+        self._dirty = False
+        for form in self._forms.values():
+            form.clear()
+        self._show_errors([])
+        self.save_status.clear()
+
+    # --- saving ----------------------------------------------------------------------------------------
+
+    @property
+    def has_unsaved_changes(self) -> bool:
+        return self._dirty
+
+    def _on_changed(self) -> None:
+        self._dirty = True
+        self.save_status.setText("Editing…")
+        self._autosave.start(AUTOSAVE_DELAY_MS)
+
+    def flush(self) -> None:
+        """Saves pending edits now (queued on the worker ahead of anything submitted after this call)."""
+        self._autosave.stop()
+        if not self._dirty or self.form is None:
+            return
+        self._dirty = False
+        self.save_status.setText("Saving…")
+        self._worker.submit(
+            partial(self._backend.save_draft, self.form.report()),
+            owner=self,
+            on_done=partial(self._on_saved, self._generation),
+            on_error=partial(self._on_save_failed, self._generation),
+        )
+
+    def _on_saved(self, generation: int, revision: int) -> None:
+        if generation != self._generation or self.form is None:
+            return
+        self.form.set_revision(revision)
+        if not self._dirty:
+            self.save_status.setText(f"Draft saved at {dt.datetime.now():%H:%M:%S}")
+        self.saved.emit(revision)
+
+    def _on_save_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        message = user_message(exc)
+        self._dirty = True  # still to be saved: the next edit, Back, or the retry timer tries again
+        self.save_status.setText("Not saved yet")
+        self._autosave.start(RETRY_DELAY_MS)
+        self.failed.emit(f"The draft could not be saved: {message}")
+
+    # --- leaving and submitting ------------------------------------------------------------------------
+
+    def close_editor(self) -> None:
+        self.flush()
+        self.closed.emit()
+
+    def submit(self) -> None:
+        if self.form is None or not self.submit_button.isEnabled():
+            return
+        self._autosave.stop()
+        self._dirty = False
+        self.submit_button.setEnabled(False)
+        self.save_status.setText("Checking the report…")
+        self._worker.submit(
+            partial(self._backend.submit_report, self.form.report()),
+            owner=self,
+            on_done=partial(self._on_submitted, self._generation),
+            on_error=partial(self._on_submit_failed, self._generation),
+        )
+
+    def _on_submitted(self, generation: int, revision: int) -> None:
+        if generation != self._generation or self.form is None:
+            return
+        self.form.set_revision(revision)
+        self.submit_button.setEnabled(True)
+        self.save_status.setText("Queued for sending")
+        self.submitted.emit(self.form.report_id or "")
+
+    def _on_submit_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        self.submit_button.setEnabled(True)
+        if isinstance(exc, ReportInvalid):
+            count = len(exc.errors)
+            self.save_status.setText("Saved as a draft")
+            self._show_errors(exc.errors)
+            self.invalid.emit(list(exc.errors))
+            self.errors.setCurrentRow(0)
+            self.errors.setFocus()
+            self.failed.emit(
+                f"Not submitted: {count} {'thing' if count == 1 else 'things'} to fix, listed above the form. "
+                "Your draft is saved."
+            )
+            return
+        self._dirty = True
+        self.save_status.setText("Not submitted")
+        self.failed.emit(user_message(exc))
+
+    # --- problems --------------------------------------------------------------------------------------
+
+    def _show_errors(self, errors: list[FieldError]) -> None:
+        self.errors.clear()
+        for error in errors:
+            label = self.form.catalogue.label(error.field) if self.form is not None else error.field
+            item = QListWidgetItem(f"{label}: {error.message}" if label != error.field else error.message)
+            item.setData(Qt.ItemDataRole.UserRole, error.field)
+            self.errors.addItem(item)
+        count = len(errors)
+        self.errors_heading.setText(
+            f"Before this report can be submitted, fix {count} {'thing' if count == 1 else 'things'} "
+            "(Enter on one takes you to its field):"
+        )
+        self.errors_heading.setVisible(bool(errors))
+        self.errors.setVisible(bool(errors))
+
+    def _go_to_error(self, item: QListWidgetItem) -> None:
+        if self.form is not None:
+            self.form.focus_field(str(item.data(Qt.ItemDataRole.UserRole)))

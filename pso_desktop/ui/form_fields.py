@@ -1,0 +1,415 @@
+"""Inputs bound to one field of a report: each reads and writes its value in wire form (plain JSON types).
+
+``value()`` returns ``None`` when nothing is entered, so the form can leave the field out of the report. A
+value the form does not offer (an imported code this catalogue lacks) is shown and kept as it is, so opening a
+report never changes it behind the clinician's back; validation then says what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QIntValidator
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pso_desktop.domain.catalogue import Answer, Question
+
+NOT_ANSWERED = "— not answered —"
+
+
+class FormField(QWidget):
+    """Base of every bound input: a widget with a value in wire form and a ``changed`` signal."""
+
+    changed = Signal()
+
+    def value(self) -> Any:
+        raise NotImplementedError
+
+    def set_value(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def focus_target(self) -> QWidget:
+        """The widget that takes the keyboard focus when an error about this field is chosen."""
+        return self
+
+    def _wrap(self, inner: QWidget) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(inner)
+        self.setFocusProxy(inner)
+
+
+class LineField(FormField):
+    """One line of text, kept exactly as typed (blank means not answered)."""
+
+    def __init__(self, *, max_length: int = 200, placeholder: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit()
+        self.edit.setMaxLength(max_length)
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.textChanged.connect(self.changed)
+        self._wrap(self.edit)
+
+    def value(self) -> str | None:
+        text = self.edit.text()
+        return text if text.strip() else None
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setText("" if value is None else str(value))
+
+
+class TimeField(LineField):
+    """A time of day typed as HH:MM; stored as HH:MM:SS, the form the files and the server use."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(max_length=8, placeholder="HH:MM (24-hour)", parent=parent)
+
+    def value(self) -> str | None:
+        text = super().value()
+        if text is None:
+            return None
+        text = text.strip()
+        hours, _, minutes = text.partition(":")
+        if hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2:
+            return f"{int(hours):02d}:{minutes}:00"
+        return text  # validation says what is wrong with it
+
+    def set_value(self, value: Any) -> None:
+        text = "" if value is None else str(value)
+        super().set_value(text[:5] if len(text) == 8 and text.endswith(":00") else text)
+
+
+class IntField(FormField):
+    """A whole number within a range; blank means not answered."""
+
+    def __init__(self, low: int, high: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit()
+        self.edit.setMaxLength(len(str(high)))
+        self.edit.setValidator(QIntValidator(low, high, self.edit))
+        self.edit.textChanged.connect(self.changed)
+        self._wrap(self.edit)
+
+    def value(self) -> int | None:
+        text = self.edit.text().strip()
+        return int(text) if text.isdigit() else None
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setText("" if value is None else str(value))
+
+
+class TextAreaField(FormField):
+    """Several lines of free text. Tab moves on to the next field, so the form works from the keyboard."""
+
+    def __init__(self, *, max_length: int, lines: int = 5, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.max_length = max_length
+        self.edit = QPlainTextEdit()
+        self.edit.setTabChangesFocus(True)
+        self.edit.setMinimumHeight(self.fontMetrics().lineSpacing() * lines + 12)
+        self.edit.textChanged.connect(self.changed)
+        self._wrap(self.edit)
+
+    def value(self) -> str | None:
+        text = self.edit.toPlainText()
+        return text if text.strip() else None
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setPlainText("" if value is None else str(value))
+
+
+class TextListField(TextAreaField):
+    """A list of short texts, one per line (e.g. the ingredients of a compounded preparation)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(max_length=4000, lines=3, parent=parent)
+        self.edit.setPlaceholderText("One per line")
+
+    def value(self) -> list[str] | None:  # type: ignore[override]
+        items = [line.strip() for line in self.edit.toPlainText().splitlines() if line.strip()]
+        return items or None
+
+    def set_value(self, value: Any) -> None:
+        items = value if isinstance(value, list) else []
+        self.edit.setPlainText("\n".join(str(item) for item in items))
+
+
+class CheckField(FormField):
+    """A yes/no tick; always has a value."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.box = QCheckBox(text)
+        self.box.toggled.connect(self.changed)
+        self._wrap(self.box)
+
+    def value(self) -> bool:
+        return self.box.isChecked()
+
+    def set_value(self, value: Any) -> None:
+        self.box.setChecked(value is True)
+
+
+def _tooltip(answer: Answer) -> str:
+    return answer.definition or answer.display
+
+
+class ChoiceField(FormField):
+    """One answer from a list; the first entry means not answered. Each answer's definition is its tooltip."""
+
+    def __init__(self, answers: Sequence[Answer], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.combo = QComboBox()
+        # Not None: PySide6 miscounts references to None held in item data (a crash at exit).
+        self.combo.addItem(NOT_ANSWERED, "")
+        for answer in answers:
+            self.combo.addItem(answer.display, answer.code)
+            self.combo.setItemData(self.combo.count() - 1, _tooltip(answer), Qt.ItemDataRole.ToolTipRole)
+        self.combo.currentIndexChanged.connect(self.changed)
+        self._wrap(self.combo)
+
+    def value(self) -> str | None:
+        code = self.combo.currentData()
+        return code if isinstance(code, str) and code else None
+
+    def set_value(self, value: Any) -> None:
+        if value is None or value == "":
+            self.combo.setCurrentIndex(0)
+            return
+        index = self.combo.findData(value)
+        if index < 0:  # a code this form does not offer: keep it, shown as it is, for validation to explain
+            self.combo.addItem(f"{value} (not an answer of this form)", value)
+            index = self.combo.count() - 1
+        self.combo.setCurrentIndex(index)
+
+
+class RadioField(FormField):
+    """One answer from a few, as radio buttons (arrow keys move between them); each shows its definition."""
+
+    def __init__(self, answers: Sequence[Answer], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.group = QButtonGroup(self)
+        self.buttons: dict[str, QRadioButton] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for answer in answers:
+            text = f"{answer.display}: {answer.definition}" if answer.definition else answer.display
+            button = QRadioButton(text)
+            button.setToolTip(_tooltip(answer))
+            self.group.addButton(button)
+            self.buttons[answer.code] = button
+            layout.addWidget(button)
+        self.group.buttonToggled.connect(self._on_toggled)
+        self._unknown: Any = None
+
+    def _on_toggled(self, _button: QRadioButton, checked: bool) -> None:
+        if checked:  # one signal per choice, not one for the button left as well
+            self.changed.emit()
+
+    def value(self) -> str | None:
+        for code, button in self.buttons.items():
+            if button.isChecked():
+                return code
+        return self._unknown if isinstance(self._unknown, str) else None
+
+    def set_value(self, value: Any) -> None:
+        self.group.setExclusive(False)  # an exclusive group cannot be emptied
+        for button in self.buttons.values():
+            button.setChecked(False)
+        self.group.setExclusive(True)
+        self._unknown = None
+        if value in self.buttons:
+            self.buttons[value].setChecked(True)
+        elif value is not None:
+            self._unknown = value
+
+    def focus_target(self) -> QWidget:
+        checked = self.group.checkedButton()
+        return checked or next(iter(self.buttons.values()))
+
+
+class CheckListField(FormField):
+    """Any number of answers from a list, as check boxes (Space ticks the current one).
+
+    The order of a loaded list is kept, with newly ticked answers after it, so opening and saving a report
+    changes nothing in it.
+    """
+
+    def __init__(self, answers: Sequence[Answer], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._order: list[str] = []
+        for answer in answers:
+            self._add_item(answer.display, answer.code, _tooltip(answer))
+        self.list.itemChanged.connect(self._on_item_changed)
+        self._wrap(self.list)
+        self._fit()
+
+    def _add_item(self, text: str, code: str, tooltip: str) -> QListWidgetItem:
+        item = QListWidgetItem(text)
+        item.setData(Qt.ItemDataRole.UserRole, code)
+        item.setToolTip(tooltip)
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable)
+        item.setCheckState(Qt.CheckState.Unchecked)
+        self.list.addItem(item)
+        return item
+
+    def _fit(self) -> None:
+        """Tall enough for every answer: a list inside the scrolling form should not scroll on its own."""
+        rows = max(1, self.list.count())
+        self.list.setFixedHeight(self.list.sizeHintForRow(0) * rows + 2 * self.list.frameWidth() + 4)
+
+    def items(self) -> list[QListWidgetItem]:
+        return [self.list.item(row) for row in range(self.list.count())]
+
+    def item(self, code: str) -> QListWidgetItem | None:
+        return next((item for item in self.items() if item.data(Qt.ItemDataRole.UserRole) == code), None)
+
+    def checked(self) -> list[str]:
+        return [
+            item.data(Qt.ItemDataRole.UserRole)
+            for item in self.items()
+            if item.checkState() == Qt.CheckState.Checked
+        ]
+
+    def value(self) -> list[str] | None:
+        checked = set(self.checked())
+        kept = [code for code in self._order if code in checked]
+        kept += [code for code in self.checked() if code not in kept]
+        return kept or None
+
+    def set_value(self, value: Any) -> None:
+        codes = [code for code in value if isinstance(code, str)] if isinstance(value, list) else []
+        with QSignalBlocker(self.list):
+            for code in codes:
+                if self.item(code) is None:
+                    self._add_item(f"{code} (not an answer of this form)", code, code)
+            for item in self.items():
+                ticked = item.data(Qt.ItemDataRole.UserRole) in codes
+                item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+        self._order = codes
+        self._fit()
+
+    def _on_item_changed(self, _item: QListWidgetItem) -> None:
+        self.changed.emit()
+
+
+class GroupField(FormField):
+    """A repeating group of questions (e.g. each medication involved): one small form per entry, with buttons
+    to add one (up to the catalogue's maximum) and to remove one. ``applies`` decides, per child question,
+    whether it is asked (e.g. "was it given" only for an incident)."""
+
+    def __init__(
+        self,
+        question: Question,
+        make_field: Callable[[Question], FormField],
+        noun: str = "entry",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.question = question
+        self._make_field = make_field
+        self._noun = noun
+        self.entries: list[dict[str, FormField]] = []
+        self._boxes: list[tuple[QWidget, QFormLayout]] = []
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.add_button = QPushButton(f"Add {noun}")
+        self.add_button.clicked.connect(self._add_clicked)
+        self._layout.addWidget(self.add_button)
+        self.setFocusProxy(self.add_button)
+        self._applies: Callable[[Question], bool] = lambda _q: True
+
+    def _add_clicked(self) -> None:
+        fields = self.add_entry()
+        next(iter(fields.values())).setFocus()
+        self.changed.emit()
+
+    def add_entry(self) -> dict[str, FormField]:
+        box = QWidget()
+        box.setObjectName("groupEntry")
+        form = QFormLayout(box)
+        fields: dict[str, FormField] = {}
+        for child in self.question.questions:
+            field = self._make_field(child)
+            field.changed.connect(self.changed)
+            fields[child.id] = field
+            form.addRow(child.text + ("" if not child.required else " *"), field)
+        remove = QPushButton(f"Remove this {self._noun}")
+        remove.clicked.connect(lambda: self._remove(box))
+        form.addRow("", remove)
+        self._layout.insertWidget(self._layout.count() - 1, box)
+        self.entries.append(fields)
+        self._boxes.append((box, form))
+        self._refresh()
+        return fields
+
+    def _remove(self, box: QWidget) -> None:
+        index = next(i for i, (b, _) in enumerate(self._boxes) if b is box)
+        del self.entries[index], self._boxes[index]
+        box.deleteLater()
+        self._refresh()
+        self.add_button.setFocus()
+        self.changed.emit()
+
+    def set_applies(self, applies: Callable[[Question], bool]) -> None:
+        self._applies = applies
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.add_button.setEnabled(len(self.entries) < self.question.max_items)
+        for fields, (_box, form) in zip(self.entries, self._boxes, strict=True):
+            for child in self.question.questions:
+                form.setRowVisible(fields[child.id], self._applies(child))
+
+    def value(self) -> list[dict[str, Any]] | None:
+        out = []
+        for fields in self.entries:
+            entry = {
+                qid: value
+                for qid, field in fields.items()
+                if self._applies(self.question.children.by_id[qid]) and (value := field.value()) is not None
+            }
+            if entry:
+                out.append(entry)
+        return out or None
+
+    def set_value(self, value: Any) -> None:
+        for box, _form in self._boxes:
+            box.deleteLater()
+        self.entries.clear()
+        self._boxes.clear()
+        for entry in value if isinstance(value, list) else []:
+            fields = self.add_entry()
+            for qid, field in fields.items():
+                field.set_value(entry.get(qid) if isinstance(entry, dict) else None)
+        self._refresh()
+
+
+def row_widget(*widgets: QWidget) -> QWidget:
+    """Several inputs side by side on one form row (e.g. a date and its 'Unknown' tick)."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return row

@@ -1,0 +1,411 @@
+"""The report form, built from the form catalogue: the questions, answers, definitions and branching all come from
+``resources/forms/``, so a catalogue change is a data change here too.
+
+The form holds one report. ``report()`` returns it in wire form: the loaded report with every field the form
+shows replaced by what is entered now, and without the answers that no longer apply (the harm of a near miss,
+the reporter's identity on an anonymous report, a Fall module without the Fall category, a follow-up question
+whose trigger was changed). The same branching rules hide those inputs while the clinician types, so what is
+sent is what was on screen. Fields the form does not show (e.g. from an import) are kept as they were.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from pso_desktop.domain.catalogue import Answer, Catalogue, Module, Question
+from pso_desktop.domain.models import NARRATIVE_MAX
+from pso_desktop.ui.form_fields import (
+    CheckField,
+    CheckListField,
+    ChoiceField,
+    FormField,
+    GroupField,
+    IntField,
+    LineField,
+    RadioField,
+    TextAreaField,
+    TextListField,
+    TimeField,
+    row_widget,
+)
+
+YES, OTHER = "A15", "A66"
+IDENTITY = ("reporter.name", "reporter.telephone", "reporter.email", "reporter.job")
+DATE_HINT = "YYYY-MM-DD"
+# Sections the form may drop when they end up empty, unless the loaded report had them.
+_OPTIONAL_SECTIONS = ("patient", "harm", "rescue", "location", "discovery", "reporter", "modules")
+
+Condition = Callable[[dict[str, Any]], bool]
+
+
+def get_path(data: Any, path: str) -> Any:
+    """The value at a dotted path of nested dicts, or None."""
+    for part in path.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _has_path(data: Any, path: str) -> bool:
+    *parents, last = path.split(".")
+    for part in parents:
+        data = data.get(part) if isinstance(data, dict) else None
+    return isinstance(data, dict) and last in data
+
+
+def _put_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set (or, for None, remove) the value at a dotted path, creating the dicts on the way."""
+    *parents, last = path.split(".")
+    for part in parents:
+        child = data.get(part)
+        if not isinstance(child, dict):
+            if value is None:
+                return
+            child = data[part] = {}
+        data = child
+    if value is None:
+        data.pop(last, None)
+    else:
+        data[last] = value
+
+
+class ReportForm(QScrollArea):
+    """Every question of a report, in sections, scrolling. ``changed`` fires on every edit (not on ``load``)."""
+
+    changed = Signal()
+
+    def __init__(self, catalogue: Catalogue, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reportForm")
+        self.catalogue = catalogue
+        self.fields: dict[str, FormField] = {}
+        self._rows: dict[str, tuple[QFormLayout, QWidget]] = {}
+        self._groups: dict[str, QGroupBox] = {}
+        self._conditions: list[tuple[str, Condition]] = []
+        self._base: dict[str, Any] = {}
+
+        page = QWidget()
+        self._page_layout = QVBoxLayout(page)
+        self._build_event_section()
+        self._build_when_where_section()
+        self._build_patient_section()
+        self._build_harm_section()
+        self._build_near_miss_section()
+        for module in catalogue.modules.values():
+            self._build_module_section(module)
+        self._build_circumstances_section()
+        self._build_reporter_section()
+        self._page_layout.addStretch(1)
+        self.setWidget(page)
+        self.setWidgetResizable(True)
+        for field in self.fields.values():
+            field.changed.connect(self._on_changed)
+        self.refresh_visibility()
+
+    # --- building --------------------------------------------------------------------------------------
+
+    def _section(self, title: str, key: str | None = None) -> QFormLayout:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self._page_layout.addWidget(box)
+        if key is not None:
+            self._groups[key] = box
+        return form
+
+    def _add(self, form: QFormLayout, path: str, field: FormField, label: str | None = None) -> FormField:
+        """One labelled row; the label is the catalogue's name of the field."""
+        text = label if label is not None else self.catalogue.label(path)
+        form.addRow(text, field)
+        self.fields[path] = field
+        self._rows[path] = (form, field)
+        return field
+
+    def _when(self, path: str, condition: Condition) -> None:
+        """``path`` (a field or a section) applies only while ``condition(report)`` holds."""
+        self._conditions.append((path, condition))
+
+    def _answers(self, name: str) -> ChoiceField:
+        return ChoiceField(self.catalogue.answer_set(name))
+
+    def _build_event_section(self) -> None:
+        cat = self.catalogue
+        form = self._section("What happened")
+        self._add(form, "event_type", RadioField(cat.event_types))
+        categories = CheckListField([Answer(code=c.code, display=c.display) for c in cat.categories])
+        self._add(form, "categories", categories)
+        self._add(form, "categories_other", LineField(max_length=2000))
+        self._when("categories_other", self._other_category_chosen)
+        hint = QLabel(
+            "Tick every category that fits. Categories that do not fit the kind of event are greyed out."
+        )
+        hint.setWordWrap(True)
+        form.addRow("", hint)
+
+    def _other_category_chosen(self, report: dict[str, Any]) -> bool:
+        for code in report.get("categories") or ():
+            category = self.catalogue.category(code)
+            if category is not None and category.specify:
+                return True
+        return False
+
+    def _build_when_where_section(self) -> None:
+        form = self._section("When and where")
+        self._add(form, "report_date", LineField(max_length=10, placeholder=DATE_HINT))
+        for part, field in (("date", LineField(max_length=10, placeholder=DATE_HINT)), ("time", TimeField())):
+            unknown = CheckField("Unknown")
+            self.fields[f"discovery.{part}"] = field
+            self.fields[f"discovery.{part}_unknown"] = unknown
+            form.addRow(self.catalogue.label(f"discovery.{part}"), row_widget(field, unknown))
+            self._when(f"discovery.{part}", partial(_not_ticked, f"discovery.{part}_unknown"))
+        self._add(form, "location.unit", LineField(max_length=64, placeholder="e.g. 4W-MEDSURG"))
+        self._add(form, "location.description", LineField(max_length=500))
+        self._add(form, "narrative", TextAreaField(max_length=NARRATIVE_MAX, lines=8))
+
+    def _build_patient_section(self) -> None:
+        form = self._section("Patient", key="patient")
+        self._when("patient", lambda r: r.get("event_type") != "unsafe_condition")
+        self._add(form, "patient.mrn", LineField(max_length=32))
+        self._add(form, "patient.name", LineField(max_length=200))
+        self._add(form, "patient.date_of_birth", LineField(max_length=10, placeholder=DATE_HINT))
+        self._add(form, "patient.age_years", IntField(0, 130))
+        self._add(form, "patient.gender", self._answers("gender"))
+        self._add(form, "patient.ethnicity", self._answers("ethnicity"))
+        self._add(form, "patient.race", CheckListField(self.catalogue.answer_set("race")))
+        self._add(form, "patient.diagnosis_icd10", LineField(max_length=8, placeholder="e.g. S52.5"))
+
+    def _build_harm_section(self) -> None:
+        cat = self.catalogue
+        form = self._section("Harm to the patient", key="harm")
+        self._when("harm", lambda r: r.get("event_type") in (None, "incident"))
+        self._add(form, "harm.evidence_of_harm", self._answers("yes_no_unknown"))
+        guidance = QLabel(cat.harm_guidance)
+        guidance.setWordWrap(True)
+        form.addRow("", guidance)
+        self._add(form, "harm.level", RadioField(cat.harm_levels))
+        self._add(form, "harm.duration", self._answers("harm_duration"))
+        self._add(form, "harm.increased_length_of_stay", self._answers("yes_no_unknown"))
+        # Rescue is asked with harm (of an event that reached the patient), so it is hidden and left out with it.
+        self._when("rescue", lambda r: r.get("event_type") in (None, "incident"))
+        self._add(form, "rescue.attempted", self._answers("yes_no_unknown"))
+        self._add(form, "rescue.interventions", TextAreaField(max_length=2000, lines=2))
+        self._when("rescue.interventions", lambda r: get_path(r, "rescue.attempted") == YES)
+
+    def _build_near_miss_section(self) -> None:
+        form = self._section("Near miss", key="near_miss")
+        self._when("near_miss", lambda r: r.get("event_type") == "near_miss")
+        self._add(form, "near_miss_reason", self._answers("near_miss_reason"))
+        self._add(form, "near_miss_reason_other", LineField(max_length=2000))
+        self._when("near_miss_reason", lambda r: r.get("event_type") == "near_miss")
+        self._when("near_miss_reason_other", lambda r: r.get("near_miss_reason") == OTHER)
+
+    def _build_module_section(self, module: Module) -> None:
+        prefix = f"modules.{module.key}"
+        form = self._section(f"{module.title}: details", key=prefix)
+        self._when(prefix, lambda r: module.category in (r.get("categories") or ()))
+        for question in module.questions:
+            path = f"{prefix}.{question.id}"
+            label = question.text + (" *" if question.required else "")
+            field = self._add(form, path, self._question_field(question), label=label)
+            if question.help:
+                field.setToolTip(question.help)
+            if question.enable_when:
+                self._when(path, partial(_question_applies, question, module.key))
+            if question.specify_codes:
+                specify = f"{prefix}.{question.specify_key}"
+                self._add(form, specify, LineField(max_length=2000), label="Please specify")
+                self._when(specify, partial(_has_specify_answer, question, path))
+
+    def _question_field(self, question: Question) -> FormField:
+        if question.type == "choice":
+            return ChoiceField(question.answers)
+        if question.type == "multi":
+            return CheckListField(question.answers)
+        if question.type == "text_list":
+            return TextListField()
+        if question.type == "date":
+            return LineField(max_length=10, placeholder=DATE_HINT)
+        if question.type == "group":
+            return GroupField(question, self._question_field, noun="medication or substance")
+        if question.max_length > 200:
+            return TextAreaField(max_length=question.max_length, lines=2)
+        return LineField(max_length=question.max_length)
+
+    def _build_circumstances_section(self) -> None:
+        form = self._section("Circumstances")
+        self._add(form, "contributing_factors", CheckListField(self.catalogue.answer_set("contributing_factors")))
+        self._add(form, "contributing_factors_other", LineField(max_length=2000))
+        self._when("contributing_factors_other", lambda r: OTHER in (r.get("contributing_factors") or ()))
+        self._add(form, "handover_involved", self._answers("yes_no_unknown"))
+        self._add(form, "preventability", self._answers("preventability"))
+        self._add(form, "family_notified", self._answers("yes_no_unknown"))
+        self._add(form, "serious_reportable_event", self._answers("yes_no_unknown"))
+
+    def _build_reporter_section(self) -> None:
+        form = self._section("Reporter")
+        anonymous = self._add(form, "reporter.anonymous", CheckField("Report anonymously"), label="")
+        anonymous.setToolTip("An anonymous report stores and sends nothing about who you are.")
+        self._add(form, "reporter.name", LineField(max_length=200))
+        self._add(form, "reporter.job", LineField(max_length=200))
+        self._add(form, "reporter.telephone", LineField(max_length=40))
+        self._add(form, "reporter.email", LineField(max_length=254))
+        for path in IDENTITY:
+            self._when(path, lambda r: get_path(r, "reporter.anonymous") is not True)
+        self._add(form, "reporter.first_reported_by", self._answers("first_reported_by"))
+        self._add(form, "reporter.professional_type", self._answers("professional_type"))
+        for path, cond in self.catalogue.field_conditions.items():
+            self._when(path, partial(_answered_with, cond.field, cond.answers))
+
+    # --- the report ------------------------------------------------------------------------------------
+
+    def load(self, report: dict[str, Any]) -> None:
+        """Shows ``report`` (wire form); emits no ``changed``."""
+        self._base = copy.deepcopy(report)
+        for path, field in self.fields.items():
+            with QSignalBlocker(field):
+                field.set_value(get_path(report, path))
+        self.refresh_visibility()
+
+    def clear(self) -> None:
+        """Empties every input (on lock: nothing about a patient stays in the widgets)."""
+        self.load({})
+
+    @property
+    def report_id(self) -> str | None:
+        value = self._base.get("id")
+        return value if isinstance(value, str) else None
+
+    def report(self) -> dict[str, Any]:
+        """The report as entered, in wire form, without the answers that do not apply."""
+        out = self._entered()
+        self._apply_conditions(out)
+        for key in _OPTIONAL_SECTIONS:
+            if out.get(key) == {} and key not in self._base:
+                out.pop(key)
+        modules = out.get("modules")
+        if isinstance(modules, dict):
+            for key in [k for k, answers in modules.items() if answers == {}]:
+                modules.pop(key)
+        return out
+
+    def set_revision(self, revision: int) -> None:
+        """The revision the store now holds (a saved change to a submitted report becomes a new revision)."""
+        self._base["revision"] = revision
+
+    def _entered(self) -> dict[str, Any]:
+        out = copy.deepcopy(self._base)
+        for path, field in self.fields.items():
+            value = field.value()
+            if value is False and not _has_path(self._base, path):
+                value = None  # an untouched tick box adds nothing to a report that did not have it
+            elif value is None and get_path(self._base, path) in ("", []):
+                continue  # left empty as loaded: keep the loaded form of "nothing"
+            _put_path(out, path, value)
+        return out
+
+    def _apply_conditions(self, report: dict[str, Any]) -> dict[str, bool]:
+        """Removes what does not apply, in order (so a removed answer also removes its follow-ups); returns
+        whether each conditional field or section applies."""
+        shown: dict[str, bool] = {}
+        for path, condition in self._conditions:
+            shown[path] = applies = condition(report)
+            if not applies:
+                _put_path(report, path, None)
+        return shown
+
+    def refresh_visibility(self) -> None:
+        """Shows the inputs that apply to the report as entered and hides the others; greys out the categories
+        that do not fit the kind of event."""
+        entered = self._entered()
+        event = entered.get("event_type")
+        for path, visible in self._apply_conditions(entered).items():
+            if path in self._groups:
+                self._groups[path].setVisible(visible)
+            elif path in self._rows:
+                form, widget = self._rows[path]
+                form.setRowVisible(widget, visible)
+            elif path in self.fields:
+                self.fields[path].setVisible(visible)
+            # Otherwise a part of the report shown inside a section that has its own condition (rescue, with harm).
+        for field in self.fields.values():
+            if isinstance(field, GroupField):
+                field.set_applies(lambda q: q.applies(event if isinstance(event, str) else "", {}))
+        self._grey_out_categories(event)
+
+    def _grey_out_categories(self, event: Any) -> None:
+        categories = self.fields["categories"]
+        assert isinstance(categories, CheckListField)
+        for item in categories.items():
+            category = self.catalogue.category(item.data(Qt.ItemDataRole.UserRole))
+            fits = event is None or category is None or event in category.event_types
+            item.setForeground(categories.palette().text() if fits else categories.palette().mid())
+            if category is not None and not fits:
+                allowed = ", ".join(sorted(category.event_types)).replace("_", " ")
+                item.setToolTip(f"{category.display} is reported only as: {allowed}.")
+            elif category is not None:
+                item.setToolTip(category.display)
+
+    def _on_changed(self) -> None:
+        self.refresh_visibility()
+        self.changed.emit()
+
+    # --- errors ----------------------------------------------------------------------------------------
+
+    def field_for(self, path: str) -> FormField | None:
+        """The input an error at ``path`` belongs to: the field itself, or the nearest enclosing one that the
+        form shows (``categories.1`` -> the category list, ``modules.medication.products.0.generic_name`` -> the
+        products group)."""
+        parts = path.split(".")
+        for end in range(len(parts), 0, -1):
+            candidate = ".".join(parts[:end])
+            if candidate in self.fields:
+                return self.fields[candidate]
+            first_child = next(self._fields_under(candidate), None)
+            if first_child is not None:
+                return first_child
+        return None
+
+    def _fields_under(self, prefix: str) -> Iterator[FormField]:
+        for path, field in self.fields.items():
+            if path.startswith(prefix + ".") and field.isVisibleTo(self):
+                yield field
+
+    def focus_field(self, path: str) -> bool:
+        """Scrolls to the input an error at ``path`` belongs to and gives it the keyboard focus."""
+        field = self.field_for(path)
+        if field is None:
+            return False
+        target = field.focus_target()
+        self.ensureWidgetVisible(field)
+        target.setFocus()
+        return True
+
+
+# Conditions, bound with partial: each takes the report as entered as its last argument.
+
+
+def _not_ticked(path: str, report: dict[str, Any]) -> bool:
+    return get_path(report, path) is not True
+
+
+def _answered_with(path: str, answers: frozenset[str], report: dict[str, Any]) -> bool:
+    return get_path(report, path) in answers
+
+
+def _question_applies(question: Question, module_key: str, report: dict[str, Any]) -> bool:
+    answers = get_path(report, f"modules.{module_key}")
+    event = report.get("event_type")
+    return question.applies(event if isinstance(event, str) else "", answers if isinstance(answers, dict) else {})
+
+
+def _has_specify_answer(question: Question, path: str, report: dict[str, Any]) -> bool:
+    value = get_path(report, path)
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, str) and v in question.specify_codes for v in values)
