@@ -38,12 +38,17 @@ RETRY_DELAY_MS = 10_000
 
 
 def new_report(catalogue: Catalogue, today: dt.date | None = None) -> dict[str, Any]:
-    """The starting point of a new report: its identity and today's report date, nothing else."""
+    """The starting point of a new report: its identity, today's report date, and the empty shape of the parts
+    every report has, so that Submit names the missing field itself (the unit, not "location")."""
     return {
         "id": str(uuid.uuid4()),
         "revision": 1,
         "form_version": catalogue.version,
         "report_date": (today or dt.date.today()).isoformat(),
+        "categories": [],
+        "discovery": {"date_unknown": False, "time_unknown": False},
+        "location": {},
+        "reporter": {"anonymous": False},
     }
 
 

@@ -47,7 +47,8 @@ class FormField(QWidget):
 
     def focus_target(self) -> QWidget:
         """The widget that takes the keyboard focus when an error about this field is chosen."""
-        return self
+        proxy = self.focusProxy()
+        return proxy if proxy is not None else self
 
     def _wrap(self, inner: QWidget) -> None:
         layout = QVBoxLayout(self)

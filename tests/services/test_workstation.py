@@ -230,3 +230,23 @@ def test_autosave_creates_once_in_the_audit_log_and_keeps_half_filled_drafts(wor
     assert sum(1 for e in entries if e.report_id == report_id) == 1
     with workstation.session("alice", SECRET) as session:  # it survives closing the database
         assert session.get_report(report_id)["narrative"] == "Started typing, then more"
+
+
+def test_submit_report_keeps_an_incomplete_report_as_a_draft_and_queues_a_complete_one(workstation: Workstation):
+    """The form's Submit: the draft is saved either way; only a valid report is queued, with an audit entry."""
+    complete = validate_report(sample_report(random.Random(7), 0)).export()
+    incomplete = {**complete, "id": str(uuid.uuid4()), "narrative": "   "}
+    with workstation.session("alice", SECRET) as session:
+        before = session.status_counts()
+        with pytest.raises(ReportInvalid) as caught:
+            session.submit_report(incomplete)
+        assert [e.field for e in caught.value.errors] == ["narrative"]
+        assert session.get_report(incomplete["id"]) == incomplete  # nothing typed is lost
+        assert session.status_counts()["queued"] == before["queued"]
+
+        assert session.submit_report(complete) == complete["revision"]
+        counts = session.status_counts()
+        submits = [e.report_id for e in session.audit.entries() if e.action == "submit"]
+    assert counts["queued"] == before["queued"] + 1
+    assert counts["draft"] == before["draft"] + 1  # the incomplete one
+    assert submits[-1] == complete["id"]
