@@ -74,11 +74,38 @@ def main() -> int:
 
     def on_loaded(_rows: int) -> None:
         window.reports_screen.reports_loaded.disconnect(on_loaded)
-        QTimer.singleShot(400, lambda: (shoot("main-window.png"), app.quit()))
+
+        def open_first_fall() -> None:
+            shoot("main-window.png")
+            model = window.reports_screen.model
+            rows = [model.summary(row) for row in range(model.rowCount())]
+            window.open_report(next((r.id for r in rows if "A48" in r.categories), rows[0].id))
+
+        QTimer.singleShot(400, open_first_fall)
+
+    opened: list[str] = []
+
+    def on_editor_opened() -> None:
+        editor = window.editor
+        assert editor is not None and editor.form is not None
+        if not opened:
+            opened.append("report-form.png")
+            QTimer.singleShot(300, lambda: (shoot("report-form.png"), window.new_report()))
+            return
+        form = editor.form
+        form.fields["event_type"].set_value("incident")
+        form.fields["narrative"].set_value("Found on the floor beside the bed during the 02:00 round.")
+        form.fields["categories"].set_value(["A48"])
+        form.refresh_visibility()
+        editor.invalid.connect(
+            lambda _errors: QTimer.singleShot(300, lambda: (shoot("report-form-errors.png"), app.quit()))
+        )
+        editor.submit()
 
     window.ready.connect(on_ready)
     window.unlock_failed.connect(on_failed)
     window.reports_screen.reports_loaded.connect(on_loaded)
+    window.editor_opened.connect(on_editor_opened)
     window.show()
     code = app.exec()
     window.shutdown()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from pso_desktop.domain.catalogue import Catalogue
 from pso_desktop.domain.validation import FieldError, ReportInvalid
+from pso_desktop.services.workstation import PSWP_LABEL
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.report_form import ReportForm
@@ -35,6 +36,7 @@ from pso_desktop.ui.worker import DbWorker
 
 AUTOSAVE_DELAY_MS = 1500
 RETRY_DELAY_MS = 10_000
+MAX_ERROR_ROWS = 6
 
 
 def new_report(catalogue: Catalogue, today: dt.date | None = None) -> dict[str, Any]:
@@ -107,10 +109,16 @@ class EditorScreen(QWidget):
         self.errors.setAccessibleName("Problems to fix before submitting")
         self.errors.itemActivated.connect(self._go_to_error)
         self.errors.itemClicked.connect(self._go_to_error)
-        self.errors.setMaximumHeight(140)
         self._show_errors([])
 
+        # The same confidentiality notice as on the list: this screen shows a patient's details.
+        self.banner = QLabel(PSWP_LABEL)
+        self.banner.setObjectName("pswpBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setAccessibleName("Confidentiality notice")
+
         self._layout = QVBoxLayout(self)
+        self._layout.addWidget(self.banner)
         self._layout.addLayout(top)
         self._layout.addWidget(self.errors_heading)
         self._layout.addWidget(self.errors)
@@ -255,7 +263,9 @@ class EditorScreen(QWidget):
         self.errors.clear()
         for error in errors:
             label = self.form.catalogue.label(error.field) if self.form is not None else error.field
-            item = QListWidgetItem(f"{label}: {error.message}" if label != error.field else error.message)
+            # The field's name in front, unless the message already says it (or there is no name for it).
+            named = label == error.field or label in error.message
+            item = QListWidgetItem(error.message if named else f"{label}: {error.message}")
             item.setData(Qt.ItemDataRole.UserRole, error.field)
             self.errors.addItem(item)
         count = len(errors)
@@ -265,6 +275,8 @@ class EditorScreen(QWidget):
         )
         self.errors_heading.setVisible(bool(errors))
         self.errors.setVisible(bool(errors))
+        rows = min(max(count, 1), MAX_ERROR_ROWS)  # as tall as the list, up to a limit; it scrolls beyond
+        self.errors.setFixedHeight(self.errors.sizeHintForRow(0) * rows + 2 * self.errors.frameWidth() + 4)
 
     def _go_to_error(self, item: QListWidgetItem) -> None:
         if self.form is not None:

@@ -276,7 +276,7 @@ class CheckListField(FormField):
     def _fit(self) -> None:
         """Tall enough for every answer: a list inside the scrolling form should not scroll on its own."""
         rows = max(1, self.list.count())
-        self.list.setFixedHeight(self.list.sizeHintForRow(0) * rows + 2 * self.list.frameWidth() + 4)
+        self.list.setFixedHeight(self.list.sizeHintForRow(0) * rows + 2 * self.list.frameWidth() + 8)
 
     def items(self) -> list[QListWidgetItem]:
         return [self.list.item(row) for row in range(self.list.count())]
