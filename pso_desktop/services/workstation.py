@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,10 @@ class Workstation:
         ``None`` leaves it to the storage default (small files only), which keeps short CLI commands fast.
         """
         key = self.keys.unlock(name, secret)
-        conn = open_database(self.keys.database_path(name), key, create=False, full_check=full_check)
+        path = self.keys.database_path(name)
+        conn = open_database(path, key, create=False, full_check=full_check)
+        session = Session(name, conn, reopen=partial(open_database, path, key, create=False, full_check=False))
         del key
-        session = Session(name, conn)
         session.audit.append("unlock", actor=name)
         return session
 
@@ -78,12 +80,26 @@ class Workstation:
 class Session:
     """One clinician's unlocked database: reports, outbox and audit log."""
 
-    def __init__(self, profile: str, conn: Any) -> None:
+    def __init__(
+        self, profile: str, conn: Any, *, reopen: Callable[[], Any] | None = None, main: bool = True
+    ) -> None:
+        """``reopen`` opens another connection to the same database (it holds the key while the profile is
+        unlocked); ``main`` is False for such a second connection, whose closing is not a lock."""
         self.profile = profile
         self._conn = conn
+        self._reopen = reopen
+        self._main = main
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
         self.account = AccountStore(conn)
+
+    def second_connection(self) -> Session:
+        """The same unlocked profile on a new connection, for another thread (a sync running beside the form's
+        autosave: SQLite's WAL lets one write while the other reads). Call it on the thread that will use it;
+        closing it does not lock the profile. Raises RuntimeError once this session is closed."""
+        if self._reopen is None:
+            raise RuntimeError("this session cannot open a second connection")
+        return Session(self.profile, self._reopen(), main=False)
 
     def add_from_bytes(self, data: bytes, *, submit: bool = False, dry_run: bool = False) -> list[dict[str, Any]]:
         """Parse, validate and store every report in ``data`` in one transaction; InputRejected stores nothing."""
@@ -205,8 +221,10 @@ class Session:
         return count
 
     def close(self) -> None:
+        self._reopen = None  # the key goes with it
         try:
-            self.audit.append("lock", actor=self.profile)
+            if self._main:
+                self.audit.append("lock", actor=self.profile)
         finally:
             self._conn.close()
 

@@ -8,6 +8,7 @@ it. The GUI never calls these methods directly; it submits them to the worker. N
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,15 @@ if TYPE_CHECKING:
     from pso_desktop.services.training import TrainingEnvironment
     from pso_desktop.services.workstation import Session, Workstation
     from pso_desktop.storage.reports import ReportSummary
+    from pso_desktop.sync.engine import Progress, SyncSummary
+
+
+@dataclass(frozen=True)
+class SignInDefaults:
+    server_url: str
+    fixed_by_policy: bool
+    username: str
+    ca_file: str = ""
 
 
 class Backend:
@@ -97,6 +107,47 @@ class Backend:
     def submit_report(self, report: dict[str, Any]) -> int:
         """Save, validate and queue the form's report (ReportInvalid lists what to fix; the draft is kept)."""
         return self._require_session().submit_report(report)
+
+    # --- the PSO link: these run on the sync thread, each on its own connection to the unlocked profile ---
+
+    def run_sync(self, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> SyncSummary:
+        """Sends the queue and pulls statuses (see ``services.syncing.sync``). Sync thread only: it opens its own
+        connection, so the form's autosave and the list keep working on the database worker meanwhile."""
+        from pso_desktop.services import syncing
+
+        session = self._require_session().second_connection()
+        try:
+            return syncing.sync(
+                session,
+                on_progress=on_progress,
+                should_stop=should_stop,
+                server_policy=self._get_workstation().keys.policy.server,
+            )
+        finally:
+            session.close()
+
+    def sign_in(self, server_url: str | None, username: str, password: str, ca_file: str | None) -> str:
+        """Links the profile to its PSO account (IT's policy server wins); returns the account name. Sync thread."""
+        from pso_desktop.services import syncing
+
+        settings = syncing.choose_server(self._get_workstation().keys.policy.server, server_url, ca_file=ca_file)
+        session = self._require_session().second_connection()
+        try:
+            user = syncing.login(session, settings, username, password)
+        finally:
+            session.close()
+        return user.get("username", username)
+
+    def sign_in_defaults(self) -> SignInDefaults:
+        """What the sign-in dialog starts with: the server (and whether IT's policy fixes it) and the account
+        name last used. Database worker."""
+        policy = self._get_workstation().keys.policy.server
+        account = self._require_session().account.get()
+        if policy is not None:
+            return SignInDefaults(policy.url, True, account.username if account else "")
+        if account is not None:
+            return SignInDefaults(account.server_url, False, account.username, account.ca_file or "")
+        return SignInDefaults("", False, "")
 
     def status_counts(self) -> dict[str, int]:
         return self._require_session().status_counts()

@@ -134,11 +134,15 @@ class ReportsScreen(QWidget):
         self.list_status = QLabel()
         self.list_status.setObjectName("listStatus")
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addLayout(top)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.list_status)
+        self._layout = QVBoxLayout(self)
+        self._layout.addWidget(self.banner)
+        self._layout.addLayout(top)
+        self._layout.addWidget(self.table, 1)
+        self._layout.addWidget(self.list_status)
+
+    def add_bar(self, bar: QWidget) -> None:
+        """A row of controls under the search row (the window adds the sync panel here)."""
+        self._layout.insertWidget(2, bar)
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from pso_desktop.ui.idle import DEFAULT_IDLE_LOCK_MINUTES, IdleWatcher
 from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
 from pso_desktop.ui.reports_screen import ReportsScreen
 from pso_desktop.ui.suspend import SuspendWatcher
+from pso_desktop.ui.sync_panel import SyncPanel
 from pso_desktop.ui.worker import DbWorker
 
 if TYPE_CHECKING:
@@ -70,6 +71,10 @@ class MainWindow(QMainWindow):
         self.backend = backend or Backend()
         self.worker = DbWorker(self)
         self.worker.failed.connect(self._show_status)
+        # Sending reports runs beside the database worker, on its own connection: a long upload never holds up
+        # the list or the form's autosave.
+        self.sync_worker = DbWorker(self, name="pso-sync")
+        self.sync_worker.failed.connect(self._show_status)
         self._profile: str | None = None
 
         self.lock_action = QAction("&Lock", self)
@@ -87,6 +92,9 @@ class MainWindow(QMainWindow):
         self.reports_screen.new_requested.connect(self.new_report)
         self.reports_screen.open_requested.connect(self.open_report)
         self.editor: EditorScreen | None = None  # built when first needed: it loads the form catalogue
+        self.sync_panel = SyncPanel(self.sync_worker, self.worker, self.backend)
+        self.sync_panel.finished.connect(self._on_sync_finished)
+        self.reports_screen.add_bar(self.sync_panel)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.profile_screen)
         self.stack.addWidget(self.reports_screen)
@@ -254,6 +262,10 @@ class MainWindow(QMainWindow):
         self._back_to_list()
         self._show_status("The report is queued; it is sent to the PSO at the next sync.")
 
+    def _on_sync_finished(self, _summary: object) -> None:
+        if self.is_unlocked:
+            self.reports_screen.load()  # new states and the PSO's case references
+
     def _save_and_clear_editor(self) -> None:
         """The editor's pending edits are saved (queued before anything submitted after this) and every input
         is emptied."""
@@ -272,6 +284,7 @@ class MainWindow(QMainWindow):
         self.idle.stop()
         self.lock_action.setEnabled(False)
         self._save_and_clear_editor()
+        self.sync_panel.reset()
         self.reports_screen.clear()
         self.stack.setCurrentWidget(self.profile_screen)
         self.profile_screen.show_unlock_page(profile=profile)
@@ -298,6 +311,7 @@ class MainWindow(QMainWindow):
         """Closes any open session and stops the worker (waits for jobs in flight). Safe to call twice."""
         self.idle.stop()
         self._save_and_clear_editor()
+        self.sync_panel.reset()
         self.reports_screen.clear()
         self._profile = None
         try:
@@ -305,6 +319,8 @@ class MainWindow(QMainWindow):
         except RuntimeError:
             return  # already shut down
         self.worker.shutdown()
+        # A stopped sync ends within a quarter second, or when the request on its way is answered or times out.
+        self.sync_worker.shutdown()
 
     def _final_lock(self) -> None:
         """Runs on the worker at exit, when no callback can be delivered any more: log what went wrong."""

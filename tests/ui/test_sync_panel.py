@@ -1,0 +1,148 @@
+"""Send to PSO from the window, against the real reference server over TLS on loopback: sign in from the dialog,
+progress, the outcome line, a wrong password, an unreachable server with Stop, and a lock in the middle."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from pso_desktop.services import syncing
+from pso_desktop.services.workstation import Workstation
+from pso_desktop.sync.transport import ServerSettings
+from pso_desktop.ui.window import MainWindow
+from pso_server.config import ServerConfig
+from pso_server.testing import TEST_KDF, RunningServer, run_server
+from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
+
+pytestmark = QT_STRICT
+ACCOUNT, PASSWORD = "nurse1", "nurse1 account password"
+QUEUED = 4  # the stored_reports fixture queues its first four reports
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
+        running.add_user(ACCOUNT, PASSWORD)
+        yield running
+
+
+def counts(workstation: Workstation) -> dict[str, int]:
+    with workstation.session(PROFILE, SECRET) as session:
+        return session.status_counts()
+
+
+def press_send(qtbot: Any, window: MainWindow) -> None:
+    qtbot.keyClick(window.reports_screen.table, Qt.Key.Key_F9)
+
+
+def test_first_send_asks_to_sign_in_then_sends_the_queue_with_progress(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    server: RunningServer,
+    workstation_factory: Callable[[], Workstation],
+) -> None:
+    window = make_window()
+    unlock(qtbot, window)
+    panel = window.sync_panel
+    press_send(qtbot, window)
+    qtbot.waitUntil(lambda: panel.dialog is not None and panel.dialog.isVisible(), timeout=10_000)
+    dialog = panel.dialog
+    assert dialog is not None
+
+    # A wrong password: said in the dialog, which stays open with the password selected to type again.
+    dialog.server.setText(server.base_url)
+    dialog.username.setText(ACCOUNT)
+    dialog.ca_file.setText(str(server.ca_path))
+    qtbot.keyClicks(dialog.password, "not the password")
+    qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.password.isEnabled() and dialog.error.text() != "Signing in…", timeout=10_000)
+    assert dialog.isVisible()
+    assert "password" in dialog.error.text().lower() and "Traceback" not in dialog.error.text()
+    assert dialog.password.hasFocus()
+
+    phases: list[str] = []
+    window.sync_panel._relay.progress.connect(lambda _generation, progress: phases.append(progress.phase))
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as done:
+        dialog.password.setText(PASSWORD)
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    summary = done.args[0]
+    assert (summary.submitted, summary.remaining, summary.problem) == (QUEUED, 0, None)
+    assert not dialog.isVisible() and dialog.password.text() == ""
+    assert "sending" in phases and phases[-1] == "done"
+    assert panel.status.text() == f"{QUEUED} reports sent to the PSO."
+    assert not panel.progress.isVisible() and panel.send_action.isEnabled()
+    assert server.stats()["reports"] == QUEUED
+    qtbot.waitUntil(lambda: window.reports_screen.count_labels["submitted"].text() == f"Submitted: {QUEUED}")
+    assert counts(workstation_factory())["queued"] == 0
+
+    # Signed in: the next Send goes without asking again (nothing is waiting now).
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as again:
+        panel.send_action.trigger()
+    assert again.args[0].submitted == 0 and panel.dialog is not None and not panel.dialog.isVisible()
+    assert panel.status.text() == "Nothing was waiting to be sent; statuses are up to date."
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def linked_to_a_server_that_is_down(
+    stored_reports: list[dict[str, Any]], server: RunningServer, workstation_factory: Callable[[], Workstation]
+) -> str:
+    """The profile signed in to the server, whose address then points at a closed port: the network is down."""
+    workstation = workstation_factory()
+    with workstation.session(PROFILE, SECRET) as session:
+        syncing.login(session, ServerSettings(server.base_url, ca_file=str(server.ca_path)), ACCOUNT, PASSWORD)
+        account = session.account.get()
+        assert account is not None
+        down = f"https://127.0.0.1:{_closed_port()}"
+        session.account.link(account.__class__(**{**account.__dict__, "server_url": down}))
+    return down
+
+
+def test_an_unreachable_server_shows_the_wait_and_stop_leaves_the_reports_queued(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    linked_to_a_server_that_is_down: str,
+    workstation_factory: Callable[[], Workstation],
+) -> None:
+    window = make_window()
+    unlock(qtbot, window)
+    panel = window.sync_panel
+    press_send(qtbot, window)
+    qtbot.waitUntil(lambda: "Trying again in" in panel.status.text(), timeout=20_000)
+    assert panel.running and panel.stop_button.isVisible()
+    with qtbot.waitSignal(panel.finished, timeout=10_000) as done:
+        panel.stop_button.click()
+    summary = done.args[0]
+    assert summary.submitted == 0 and summary.remaining == QUEUED and summary.problem
+    assert "still queued" in panel.status.text() and "Traceback" not in panel.status.text()
+    assert counts(workstation_factory())["queued"] == QUEUED
+
+
+def test_locking_during_a_sync_stops_it_and_shows_nothing_of_it_after(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    linked_to_a_server_that_is_down: str,
+    workstation_factory: Callable[[], Workstation],
+) -> None:
+    window = make_window()
+    unlock(qtbot, window)
+    panel = window.sync_panel
+    press_send(qtbot, window)
+    qtbot.waitUntil(lambda: "Trying again in" in panel.status.text(), timeout=20_000)
+    with qtbot.waitSignal(window.locked, timeout=10_000):
+        window.lock_action.trigger()
+    assert not panel.running and panel.status.text() == ""
+    qtbot.waitUntil(lambda: window.sync_worker.pending == 0, timeout=10_000)  # the run ended on its thread
+    assert panel.status.text() == ""  # its outcome, arriving after the lock, was dropped
+    assert counts(workstation_factory())["queued"] == QUEUED
