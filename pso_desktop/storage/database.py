@@ -30,6 +30,7 @@ from sqlcipher3.dbapi2 import Connection
 from pso_desktop.storage.errors import (
     DatabaseMissingError,
     DatabaseTamperedError,
+    StorageBusyError,
     StorageError,
     WrongKeyError,
     classify,
@@ -166,14 +167,42 @@ def transaction(conn: Connection) -> Iterator[Connection]:
                 raise
             conn.execute("RELEASE pso_nested")
             return
-        conn.execute("BEGIN IMMEDIATE")
+        gate = getattr(conn, "write_gate", None)
+        if gate is not None and not gate.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            raise StorageBusyError()
         try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            if gate is not None:
+                gate.release()
+
+
+class _Connection(Connection):  # type: ignore[misc]  # the binding ships no type information
+    """A connection with its database file's in-process write gate (see :func:`_write_gate`)."""
+
+    write_gate: threading.Lock | None = None
+
+
+_write_gates: dict[str, threading.Lock] = {}
+_write_gates_lock = threading.Lock()
+
+
+def _write_gate(path: Path) -> threading.Lock:
+    """One lock per database file for the write transactions of this process's connections to it.
+
+    SQLite's own busy handler polls, sleeping longer after each miss, so a connection that writes often (a sync
+    checkpointing batch after batch) can keep another (the form's autosave) waiting for seconds. Threads
+    waiting on a lock are woken as soon as it is released. Other processes still meet SQLite's busy timeout.
+    """
+    with _write_gates_lock:
+        return _write_gates.setdefault(str(path.resolve()), threading.Lock())
 
 
 def current_settings(conn: Connection) -> dict[str, object]:
@@ -276,15 +305,19 @@ def _connect(path: Path, *, readonly: bool, immutable: bool = False) -> Connecti
         # read-only reader of a WAL database would create -wal/-shm it cannot remove, or update -shm.
         uri += "&immutable=1"
     try:
-        return sqlcipher.connect(
+        conn = sqlcipher.connect(
             uri,
             uri=True,
             isolation_level=None,
             timeout=BUSY_TIMEOUT_SECONDS,
             cached_statements=256,
+            factory=_Connection,
         )
     except sqlcipher.Error as exc:
         raise _classified(exc) from exc
+    if not readonly:
+        conn.write_gate = _write_gate(path)
+    return conn
 
 
 def _key(conn: Connection, key: bytes | None) -> None:
