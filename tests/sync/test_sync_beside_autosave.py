@@ -33,7 +33,7 @@ def test_autosave_keeps_working_while_a_second_connection_syncs(session: Session
         second = session.second_connection()  # opened on the thread that uses it, as the window's sync thread does
         try:
             outcome["summary"] = syncing.sync(second, batch_reports=100, on_progress=lambda _p: started.set())
-        except BaseException as exc:  # noqa: BLE001 -- handed to the main thread's assertions
+        except BaseException as exc:  # handed to the main thread's assertions
             outcome["error"] = exc
         finally:
             started.set()
