@@ -16,20 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 from keyring.backends import fail
+from server_process import PASSWORD, server_process  # benchmarks/ is the script's folder
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
@@ -39,56 +37,9 @@ from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Session, Workstation
 from pso_desktop.sync.engine import Progress
 from pso_desktop.sync.transport import ServerSettings
-from pso_server import store
-from pso_server.store import Database
-from pso_server.tls import make_demo_tls
 
 SECRET = "benchmark profile secret"
-PASSWORD = "benchmark password 1"
 BATCH = 500
-
-
-@dataclass(frozen=True)
-class ServerProcess:
-    base_url: str
-    ca_path: Path
-    db_url: str
-
-    def reports_held(self) -> int:
-        db = Database.open(self.db_url)
-        try:
-            with db.reader() as tx:
-                return store.stats(tx)["reports"]
-        finally:
-            db.close()
-
-
-@contextmanager
-def _server(folder: Path) -> Iterator[ServerProcess]:
-    """``pso-server serve`` in its own process (as in production: the client's CPU work must not slow the
-    server through the GIL), on a free loopback port, with a fresh SQLite database and certificate."""
-    folder.mkdir(parents=True)
-    tls = make_demo_tls(folder / "tls")
-    db_url = f"sqlite:///{folder / 'server.db'}"
-    command = [sys.executable, "-m", "pso_server"]
-    subprocess.run(
-        [*command, "add-user", "bench", "--role", "reporter", "--password-stdin", "--db", db_url],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
-    serve = [*command, "serve", "--host", "127.0.0.1", "--port", "0", "--db", db_url, "--no-access-log"]
-    serve += ["--tls-cert", str(tls.server_cert), "--tls-key", str(tls.server_key)]
-    with subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
-        try:
-            assert process.stdout is not None
-            line = process.stdout.readline()  # "PSO server listening on https://127.0.0.1:PORT (sqlite)"
-            url = line.split(" on ", 1)[1].split()[0]
-            yield ServerProcess(url, tls.ca_cert, db_url)
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
 
 
 @contextmanager
@@ -105,7 +56,7 @@ def _queued_profile(folder: Path, reports: list[dict[str, Any]]) -> Iterator[Ses
 
 def bare_upload(folder: Path, bodies: list[bytes]) -> float:
     """Seconds for a plain requests session to post pre-built batch bodies (login excluded)."""
-    with _server(folder) as server, requests.Session() as http:
+    with server_process(folder) as server, requests.Session() as http:
         http.trust_env = False
         http.verify = str(server.ca_path)
         answer = http.post(
@@ -126,7 +77,7 @@ def engine_upload(folder: Path, reports: list[dict[str, Any]], batch_reports: in
     """Seconds for ``pso-desktop sync``'s engine to empty an outbox of ``reports`` (sign-in excluded): the
     upload (token refresh included, up to the last batch's checkpoint), and the whole run (with the status
     pull and the reference fetch that follow)."""
-    with _server(folder / "server") as server, _queued_profile(folder / "client", reports) as session:
+    with server_process(folder / "server") as server, _queued_profile(folder / "client", reports) as session:
         syncing.login(session, ServerSettings(server.base_url, ca_file=str(server.ca_path)), "bench", PASSWORD)
         last_checkpoint = 0.0
 

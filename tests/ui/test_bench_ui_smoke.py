@@ -32,6 +32,8 @@ def test_bench_ui_prints_every_ratio_with_tiny_sizes() -> None:
     assert "profile: 300 reports built" in result.stdout
     # The list holds 300 reports: scrolling one page past the first must have shown all of them.
     assert "scrolling to the end 1x (to row 300)" in result.stdout, result.stdout
+    # One report in four is queued; the sync round sends them all to the server process while browsing.
+    assert "sending 75 queued reports, searching and scrolling meanwhile" in result.stdout, result.stdout
     for label in RATIOS:
         found = re.search(
             rf"^  {re.escape(label)} +(\d+\.\d\d)x +<=? [\d.]+x +(met|NOT met)$", result.stdout, re.M
