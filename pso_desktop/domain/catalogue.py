@@ -70,6 +70,7 @@ class Question:
     enable_when: tuple[Condition, ...] = ()
     max_length: int = 2000
     max_items: int = 1
+    item_name: str = "entry"  # what one entry of a repeating group is called on the form's buttons
     pattern: str | None = None
     help: str = ""
     verified: bool = True
@@ -269,6 +270,7 @@ def _question(raw: Mapping[str, Any], answer_sets: Mapping[str, tuple[Answer, ..
         enable_when=tuple(_condition(c) for c in raw.get("enable_when", ())),
         max_length=int(raw.get("max_length", 2000)),
         max_items=int(raw.get("max_items", 1)),
+        item_name=str(raw.get("item_name", "entry")),
         pattern=raw.get("pattern"),
         help=str(raw.get("help", "")),
         verified=bool(raw.get("verified", True)),

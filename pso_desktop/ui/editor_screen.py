@@ -201,9 +201,12 @@ class EditorScreen(QWidget):
         self.saved.emit(revision)
 
     def _on_save_failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self._generation:
-            return
         message = user_message(exc)
+        if generation != self._generation:
+            # The form shows another report by now (or none, after a lock): say it, so the clinician can reopen
+            # the report and check it; its last saved state is what the list shows.
+            self.failed.emit(f"The last changes to the previous report could not be saved: {message}")
+            return
         self._dirty = True  # still to be saved: the next edit, Back, or the retry timer tries again
         self.save_status.setText("Not saved yet")
         self._autosave.start(RETRY_DELAY_MS)

@@ -233,7 +233,7 @@ class ReportForm(QScrollArea):
         if question.type == "date":
             return LineField(max_length=10, placeholder=DATE_HINT)
         if question.type == "group":
-            return GroupField(question, self._question_field, noun="medication or substance")
+            return GroupField(question, self._question_field, noun=question.item_name)
         if question.max_length > 200:
             return TextAreaField(max_length=question.max_length, lines=2)
         return LineField(max_length=question.max_length)
