@@ -18,6 +18,7 @@ from typing import Any
 
 from pso_desktop import paths
 from pso_desktop.domain import CURRENT_FORM_VERSION, validate_report
+from pso_desktop.domain.validation import FieldError
 from pso_desktop.errors import ExpectedError
 from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
@@ -31,6 +32,13 @@ from pso_desktop.storage.reports import ReportStore
 PSWP_LABEL = (
     "CONFIDENTIAL - Patient Safety Work Product. Privileged and confidential under the Patient Safety and "
     "Quality Improvement Act of 2005 (42 U.S.C. 299b-22; 42 CFR Part 3). Contains protected health information."
+)
+
+
+RESUBMIT = "Check the report and submit it again; if the PSO refuses it again, contact your PSO."
+CONFLICT_MESSAGE = (
+    "The PSO already holds this revision of the report with different content (it may have been sent from another "
+    "workstation). Change anything in the report, which makes it a new revision, and submit it again."
 )
 
 
@@ -155,6 +163,26 @@ class Session:
         validate_report(stored, today=today)
         self.submit([report_id])
         return revision
+
+    def pso_problems(self, report_id: str) -> list[FieldError]:
+        """Why the PSO did not accept the report's last submitted revision, as problems the form can list
+        ([] unless it needs attention). The server's messages use validation's wording."""
+        attention = self.store.attention(report_id)
+        if attention is None:
+            return []
+        status, errors = attention
+        problems = [
+            FieldError(str(error.get("field") or "report"), str(error["message"]))
+            for error in errors
+            if isinstance(error, dict) and error.get("message")
+        ]
+        if problems:
+            return problems
+        if status == "conflict":
+            return [FieldError("report", CONFLICT_MESSAGE)]
+        return [
+            FieldError("report", f"The PSO did not accept this report (its answer: {status[:40]!r}). " + RESUBMIT)
+        ]
 
     def get_report(self, report_id: str) -> dict[str, Any] | None:
         """The report's current content (its draft, or its last submitted revision), or ``None``."""

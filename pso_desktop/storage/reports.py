@@ -230,14 +230,21 @@ class ReportStore:
 
     def server_errors(self, report_id: str) -> list[Any]:
         """The server's reasons for the report's latest revision needing attention ([] when it does not)."""
+        attention = self.attention(report_id)
+        return [] if attention is None else attention[1]
+
+    def attention(self, report_id: str) -> tuple[str, list[Any]] | None:
+        """Why the PSO did not take the report's latest submitted revision: the server's outcome (``rejected``,
+        ``conflict``, ...) and its errors; ``None`` unless that revision needs attention."""
         with translate_errors():
             row = self._conn.execute(
-                "SELECT state, errors FROM outbox WHERE report_id = ? ORDER BY seq DESC LIMIT 1", (report_id,)
+                "SELECT state, server_status, errors FROM outbox WHERE report_id = ? ORDER BY seq DESC LIMIT 1",
+                (report_id,),
             ).fetchone()
-        if row is None or row[0] != "needs_attention" or row[1] is None:
-            return []
-        errors = json.loads(row[1])
-        return errors if isinstance(errors, list) else [errors]
+        if row is None or row[0] != "needs_attention":
+            return None
+        errors = json.loads(row[2]) if row[2] is not None else []
+        return str(row[1] or ""), errors if isinstance(errors, list) else [errors]
 
     def claim_batch(self, limit: int, max_bytes: int) -> list[OutboxItem]:
         """Move the oldest queued entries to ``sending`` and return their frozen content, in queue order.

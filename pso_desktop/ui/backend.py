@@ -16,6 +16,7 @@ from pso_desktop import paths
 
 if TYPE_CHECKING:
     from pso_desktop.domain.catalogue import Catalogue
+    from pso_desktop.domain.validation import FieldError
     from pso_desktop.services.training import TrainingEnvironment
     from pso_desktop.services.workstation import Session, Workstation
     from pso_desktop.storage.reports import ReportSummary
@@ -84,8 +85,8 @@ class Backend:
 
         return load_catalogue(version or CURRENT_FORM_VERSION)
 
-    def open_report(self, report_id: str) -> tuple[Catalogue, dict[str, Any]]:
-        """A stored report and the catalogue of its form version, for the form."""
+    def open_report(self, report_id: str) -> tuple[Catalogue, dict[str, Any], list[FieldError]]:
+        """A stored report, the catalogue of its form version, and why the PSO did not accept it (if so)."""
         from pso_desktop.storage.errors import StorageError
 
         report = self._require_session().get_report(report_id)
@@ -98,7 +99,7 @@ class Backend:
             raise StorageError(
                 "This report uses a form version this app does not know; update PSO Desktop to open it."
             ) from None
-        return catalogue, report
+        return catalogue, report, self._require_session().pso_problems(report_id)
 
     def save_draft(self, report: dict[str, Any]) -> int:
         """Autosave: the form's report as a draft; returns the revision stored."""

@@ -37,6 +37,7 @@ from pso_desktop.ui.worker import DbWorker
 AUTOSAVE_DELAY_MS = 1500
 RETRY_DELAY_MS = 10_000
 MAX_ERROR_ROWS = 6
+PSO_PROBLEMS_HEADING = "The PSO did not accept this report; fix {things} and submit it again"
 
 
 def new_report(catalogue: Catalogue, today: dt.date | None = None) -> dict[str, Any]:
@@ -130,14 +131,22 @@ class EditorScreen(QWidget):
 
     # --- showing a report ------------------------------------------------------------------------------
 
-    def open(self, catalogue: Catalogue, report: dict[str, Any], *, is_new: bool = False) -> None:
-        """Shows ``report`` in the form of its catalogue (building that form the first time)."""
+    def open(
+        self,
+        catalogue: Catalogue,
+        report: dict[str, Any],
+        *,
+        is_new: bool = False,
+        pso_problems: list[FieldError] | None = None,
+    ) -> None:
+        """Shows ``report`` in the form of its catalogue (building that form the first time), with the PSO's
+        reasons for not accepting it, if it did not."""
         self.flush()
         self._generation += 1
         form = self._form_for(catalogue)
         form.load(report)
         self._dirty = False
-        self._show_errors([])
+        self._show_errors(pso_problems or [], heading=PSO_PROBLEMS_HEADING)
         self.heading.setText("New report" if is_new else "Report")
         self.save_status.setText("Not saved yet: saving starts when you type." if is_new else "")
         self.submit_button.setEnabled(True)
@@ -262,7 +271,7 @@ class EditorScreen(QWidget):
 
     # --- problems --------------------------------------------------------------------------------------
 
-    def _show_errors(self, errors: list[FieldError]) -> None:
+    def _show_errors(self, errors: list[FieldError], *, heading: str | None = None) -> None:
         self.errors.clear()
         for error in errors:
             label = self.form.catalogue.label(error.field) if self.form is not None else error.field
@@ -272,9 +281,10 @@ class EditorScreen(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, error.field)
             self.errors.addItem(item)
         count = len(errors)
+        things = f"{count} {'thing' if count == 1 else 'things'}"
         self.errors_heading.setText(
-            f"Before this report can be submitted, fix {count} {'thing' if count == 1 else 'things'} "
-            "(Enter on one takes you to its field):"
+            (heading or "Before this report can be submitted, fix {things}").format(things=things)
+            + " (Enter on one takes you to its field):"
         )
         self.errors_heading.setVisible(bool(errors))
         self.errors.setVisible(bool(errors))

@@ -42,7 +42,10 @@ def outcome_text(summary: SyncSummary) -> str:
     if summary.submitted:
         parts.append(f"{_plural(summary.submitted, 'report')} sent to the PSO")
     if summary.needs_attention:
-        parts.append(f"{_plural(summary.needs_attention, 'report')} need attention (see their state in the list)")
+        verb = "needs" if summary.needs_attention == 1 else "need"
+        parts.append(
+            f"{_plural(summary.needs_attention, 'report')} {verb} attention (open it from the list to see why)"
+        )
     if summary.remaining:
         parts.append(f"{_plural(summary.remaining, 'report')} still queued")
     text = "; ".join(parts) + "." if parts else "Nothing was waiting to be sent; statuses are up to date."

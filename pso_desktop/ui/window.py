@@ -26,6 +26,7 @@ from pso_desktop.ui.worker import DbWorker
 
 if TYPE_CHECKING:
     from pso_desktop.domain.catalogue import Catalogue
+    from pso_desktop.domain.validation import FieldError
     from pso_desktop.ui.editor_screen import EditorScreen
 
 STATUS_MESSAGE_MS = 10_000
@@ -226,7 +227,9 @@ class MainWindow(QMainWindow):
                 on_done=lambda opened: self._show_editor(*opened),
             )
 
-    def _show_editor(self, catalogue: Catalogue, report: dict[str, Any] | None) -> None:
+    def _show_editor(
+        self, catalogue: Catalogue, report: dict[str, Any] | None, pso_problems: list[FieldError] | None = None
+    ) -> None:
         if not self.is_unlocked:
             return  # locked while the report was being read
         editor = self._editor()
@@ -235,7 +238,7 @@ class MainWindow(QMainWindow):
 
             editor.open(catalogue, new_report(catalogue), is_new=True)
         else:
-            editor.open(catalogue, report)
+            editor.open(catalogue, report, pso_problems=pso_problems or [])
         self.stack.setCurrentWidget(editor)
         self.editor_opened.emit()
 

@@ -250,3 +250,32 @@ def test_submit_report_keeps_an_incomplete_report_as_a_draft_and_queues_a_comple
     assert counts["queued"] == before["queued"] + 1
     assert counts["draft"] == before["draft"] + 1  # the incomplete one
     assert submits[-1] == complete["id"]
+
+
+def test_pso_problems_say_why_the_pso_did_not_take_the_last_revision(workstation: Workstation):
+    """The server's own reasons as they came back; a conflict (which carries none) gets a sentence that says
+    what to do; an accepted or never-sent report has none."""
+    with workstation.session("alice", SECRET) as session:
+        ids = [s.id for s in session.store.list_summaries(limit=3)]
+        session.submit(ids)
+        claimed = session.store.claim_batch(3, 10_000_000)
+        by_id = {item.report_id: item.revision for item in claimed}
+        session.store.record_results(
+            [
+                {
+                    "id": ids[0],
+                    "revision": by_id[ids[0]],
+                    "status": "rejected",
+                    "errors": [{"field": "patient.mrn", "message": "Enter the patient's medical record number."}],
+                },
+                {"id": ids[1], "revision": by_id[ids[1]], "status": "conflict", "errors": []},
+                {"id": ids[2], "revision": by_id[ids[2]], "status": "created", "server_ref": "PSO-1"},
+            ]
+        )
+        rejected, conflict, accepted = (session.pso_problems(report_id) for report_id in ids)
+        never_sent = session.pso_problems(str(uuid.uuid4()))
+    assert [(p.field, p.message) for p in rejected] == [
+        ("patient.mrn", "Enter the patient's medical record number.")
+    ]
+    assert [p.field for p in conflict] == ["report"] and "new revision" in conflict[0].message
+    assert accepted == [] and never_sent == []

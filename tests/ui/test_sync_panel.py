@@ -17,7 +17,7 @@ from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
+from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, sample_reports, unlock
 
 pytestmark = QT_STRICT
 ACCOUNT, PASSWORD = "nurse1", "nurse1 account password"
@@ -146,3 +146,62 @@ def test_locking_during_a_sync_stops_it_and_shows_nothing_of_it_after(
     qtbot.waitUntil(lambda: window.sync_worker.pending == 0, timeout=10_000)  # the run ended on its thread
     assert panel.status.text() == ""  # its outcome, arriving after the lock, was dropped
     assert counts(workstation_factory())["queued"] == QUEUED
+
+
+def test_a_report_the_pso_rejects_opens_with_its_reasons_and_goes_through_once_fixed(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    profile_with_a_report_the_pso_rejects: str,
+    server: RunningServer,
+) -> None:
+    bad_id = profile_with_a_report_the_pso_rejects
+    window = make_window()
+    unlock(qtbot, window)
+    panel = window.sync_panel
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as done:
+        press_send(qtbot, window)
+    assert (done.args[0].submitted, done.args[0].needs_attention) == (1, 1)
+    assert "1 report needs attention (open it from the list to see why)" in panel.status.text()
+
+    model = window.reports_screen.model
+    qtbot.waitUntil(lambda: any(model.summary(r).state == "needs_attention" for r in range(model.rowCount())))
+    row = next(r for r in range(model.rowCount()) if model.summary(r).id == bad_id)
+    assert model.summary(row).state == "needs_attention"
+    table = window.reports_screen.table
+    table.setFocus()
+    table.selectRow(row)
+    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
+        qtbot.keyClick(table, Qt.Key.Key_Return)
+    editor = window.editor
+    assert editor is not None and editor.form is not None
+    assert editor.errors.isVisible()
+    assert editor.errors_heading.text().startswith("The PSO did not accept this report; fix 1 thing")
+    assert "What is being reported" in editor.errors.item(0).text()  # the server's words, the client's wording
+    editor.errors.setCurrentRow(0)
+    editor.errors.setFocus()
+    qtbot.keyClick(editor.errors, Qt.Key.Key_Return)
+    assert editor.form.fields["event_type"].focus_target().hasFocus()
+
+    editor.form.fields["event_type"].buttons["incident"].click()  # type: ignore[attr-defined]
+    with qtbot.waitSignal(editor.submitted, timeout=10_000):
+        editor.submit_button.click()
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as again:
+        panel.send_action.trigger()
+    assert (again.args[0].submitted, again.args[0].needs_attention) == (1, 0)
+    assert server.stats()["reports"] == 2
+
+
+@pytest.fixture
+def profile_with_a_report_the_pso_rejects(
+    workstation_factory: Callable[[], Workstation], server: RunningServer
+) -> str:
+    """A linked profile with two queued reports: one valid, one without its event type (stored as an older
+    app version might have, without validation), which the server refuses with its reasons."""
+    good, bad = sample_reports(2, seed=3)
+    del bad["event_type"]
+    workstation = workstation_factory()
+    workstation.create_profile(PROFILE, SECRET)
+    with workstation.session(PROFILE, SECRET) as session:
+        session.add_reports([good, bad], submit=True)
+        syncing.login(session, ServerSettings(server.base_url, ca_file=str(server.ca_path)), ACCOUNT, PASSWORD)
+    return str(bad["id"])
