@@ -105,6 +105,10 @@ class Backend:
         """Autosave: the form's report as a draft; returns the revision stored."""
         return self._require_session().save_draft(report)
 
+    def delete_draft(self, report_id: str) -> None:
+        """Deletes a never-submitted draft (audited); a submitted report is kept and StorageError says so."""
+        self._require_session().delete_draft(report_id)
+
     def submit_report(self, report: dict[str, Any]) -> int:
         """Save, validate and queue the form's report (ReportInvalid lists what to fix; the draft is kept)."""
         return self._require_session().submit_report(report)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -62,6 +63,7 @@ class EditorScreen(QWidget):
     closed = Signal()  # the clinician went back to the list
     saved = Signal(int)  # a draft was saved: the revision stored
     submitted = Signal(str)  # the report was queued: its id
+    deleted = Signal()  # the draft was deleted (or, never saved, dropped)
     invalid = Signal(object)  # Submit found problems: list[FieldError]
     failed = Signal(str)  # a plain message for the status bar
 
@@ -83,7 +85,11 @@ class EditorScreen(QWidget):
         self.submit_action.setShortcut(QKeySequence("Ctrl+Return"))
         self.submit_action.setToolTip("Check the report and queue it for sending (Ctrl+Enter)")
         self.submit_action.triggered.connect(self.submit)
-        self.addActions([self.back_action, self.submit_action])
+        self.delete_action = QAction("&Delete draft", self)
+        self.delete_action.setToolTip("Delete this draft; only a report never submitted can be deleted")
+        self.delete_action.triggered.connect(self.ask_delete)
+        self.addActions([self.back_action, self.submit_action, self.delete_action])
+        self.confirm_delete: QMessageBox | None = None
         back = QPushButton(self.back_action.text().replace("&", ""))
         back.setObjectName("backButton")
         back.clicked.connect(self.back_action.trigger)
@@ -101,6 +107,10 @@ class EditorScreen(QWidget):
         top.addWidget(self.heading)
         top.addStretch(1)
         top.addWidget(self.save_status)
+        delete = QPushButton(self.delete_action.text().replace("&", ""))
+        delete.setObjectName("deleteButton")
+        delete.clicked.connect(self.delete_action.trigger)
+        top.addWidget(delete)
         top.addWidget(self.submit_button)
 
         self.errors_heading = QLabel()
@@ -171,6 +181,8 @@ class EditorScreen(QWidget):
         self._autosave.stop()
         self._generation += 1
         self._dirty = False
+        if self.confirm_delete is not None:
+            self.confirm_delete.reject()
         for form in self._forms.values():
             form.clear()
         self._show_errors([])
@@ -268,6 +280,47 @@ class EditorScreen(QWidget):
         self._dirty = True
         self.save_status.setText("Not submitted")
         self.failed.emit(user_message(exc))
+
+    def ask_delete(self) -> None:
+        """Asks before deleting (a deleted draft cannot be brought back); the answer comes back to
+        ``_on_delete_answer`` without blocking the event loop."""
+        if self.form is None:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Delete draft",
+            "Delete this draft? It cannot be brought back. A report already submitted is kept.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.finished.connect(partial(self._on_delete_answer, self._generation, box))
+        self.confirm_delete = box
+        box.open()
+
+    def _on_delete_answer(self, generation: int, box: QMessageBox, _result: int) -> None:
+        box.deleteLater()
+        self.confirm_delete = None
+        yes = box.clickedButton() is box.button(QMessageBox.StandardButton.Yes)
+        if not yes or generation != self._generation or self.form is None or self.form.report_id is None:
+            return
+        self._autosave.stop()
+        self._dirty = False  # nothing more to save: the draft goes
+        self._worker.submit(
+            partial(self._backend.delete_draft, self.form.report_id),
+            owner=self,
+            on_done=partial(self._on_deleted, self._generation),
+            on_error=partial(self._on_delete_failed, self._generation),
+        )
+
+    def _on_deleted(self, generation: int, _result: object) -> None:
+        if generation == self._generation:
+            self.clear()
+            self.deleted.emit()
+
+    def _on_delete_failed(self, generation: int, exc: BaseException) -> None:
+        if generation == self._generation:
+            self.failed.emit(user_message(exc))
 
     # --- problems --------------------------------------------------------------------------------------
 

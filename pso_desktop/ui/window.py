@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
             self.editor.failed.connect(self._show_status)
             self.editor.closed.connect(self._back_to_list)
             self.editor.submitted.connect(self._on_report_submitted)
+            self.editor.deleted.connect(self._on_draft_deleted)
             self.stack.addWidget(self.editor)
         return self.editor
 
@@ -260,6 +261,10 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.reports_screen)
             self.reports_screen.load()  # queued after the editor's last save: the list shows it
             self.reports_screen.table.setFocus()
+
+    def _on_draft_deleted(self) -> None:
+        self._back_to_list()
+        self._show_status("The draft was deleted.")
 
     def _on_report_submitted(self, _report_id: str) -> None:
         self._back_to_list()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit, QPlainTextEdit
+from PySide6.QtWidgets import QLineEdit, QMessageBox, QPlainTextEdit
 
 from pso_desktop.domain import load_catalogue, validate_report
 from pso_desktop.paths import resources_dir
@@ -283,3 +283,45 @@ def test_each_module_question_of_the_catalogue_has_an_input(qtbot: Any) -> None:
     for module in catalogue.modules.values():
         for question in module.questions:
             assert f"modules.{module.key}.{question.id}" in form.fields
+
+
+def _answer_delete(qtbot: Any, editor: EditorScreen, button: QMessageBox.StandardButton) -> None:
+    editor.delete_action.trigger()
+    box = editor.confirm_delete
+    assert box is not None and box.isVisible()
+    box.button(button).click()
+
+
+def test_a_draft_can_be_deleted_after_a_question_and_a_submitted_report_cannot(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    workstation_factory: Callable[[], Workstation],
+) -> None:
+    window = make_window()
+    unlock(qtbot, window)
+    editor = open_new_report(qtbot, window)
+    form = form_of(editor)
+    with qtbot.waitSignal(editor.saved, timeout=10_000):
+        type_into(qtbot, form.fields["narrative"], CANARY)
+    report_id = str(form.report_id)
+
+    _answer_delete(qtbot, editor, QMessageBox.StandardButton.No)  # "No" keeps it
+    assert window.stack.currentWidget() is editor and form.fields["narrative"].value() == CANARY
+    with qtbot.waitSignal(editor.deleted, timeout=10_000):
+        _answer_delete(qtbot, editor, QMessageBox.StandardButton.Yes)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.reports_screen)
+    assert form.fields["narrative"].value() is None  # nothing of it left in the form
+    workstation = workstation_factory()
+    assert stored(workstation, report_id) is None
+    with workstation.session(PROFILE, SECRET) as session:
+        assert ("delete", report_id) in [(e.action, e.report_id) for e in session.audit.entries()]
+
+    # A queued report is part of the record: deleting it is refused with a sentence, and it stays.
+    queued = stored_reports[0]
+    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
+        window.open_report(queued["id"])
+    with qtbot.waitSignal(editor.failed, timeout=10_000) as refused:
+        _answer_delete(qtbot, editor, QMessageBox.StandardButton.Yes)
+    assert refused.args[0] == "Only drafts that were never submitted can be deleted; this one was submitted."
+    assert stored(workstation, queued["id"]) == queued
