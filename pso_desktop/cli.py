@@ -127,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("Interrupted; nothing more was changed.")
     except BrokenPipeError:
         # The reader went away (e.g. "| head"); stop quietly as other command-line tools do.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stops the flush at exit from failing again
+        # Python's documented recipe: point the descriptor at devnull, so the flush of what is still buffered
+        # at exit goes nowhere instead of failing again ("Exception ignored ... BrokenPipeError").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
 
 

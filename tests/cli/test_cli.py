@@ -206,3 +206,23 @@ def test_secret_that_is_not_utf8_fails_cleanly(profile: Path):
     assert_clean_failure(result)
     assert "UTF-8" in result.err
     assert db_hash(profile) == before
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(pso_home: Path) -> None:
+    """``pso-desktop report schema | head -c 10``: exit 0 and nothing on stderr (no "Exception ignored")."""
+    import subprocess
+    import sys
+
+    from tests.support.cli import cli_env
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "pso_desktop", "report", "schema"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(pso_home),
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader goes away before the schema is written, like a "head" that is done
+        errors = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    assert (code, errors) == (0, b"")
