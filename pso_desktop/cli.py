@@ -213,19 +213,8 @@ def _run_in_session(
 def _import(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
     from pso_desktop.services import importing
 
-    fmt = importing.format_of(args.file)
-    if fmt is None:
-        raise CliFailure(f"{args.file} is not a .csv or .jsonl file; give the file one of those extensions.")
-    try:
-        size = args.file.stat().st_size
-    except OSError:
-        size = 0  # missing or unreadable: _read_input says which, plainly
-    if size > importing.MAX_IMPORT_BYTES:  # refused before reading it all into memory
-        raise CliFailure(
-            f"{args.file} is larger than {importing.MAX_IMPORT_BYTES // (1024 * 1024)} MiB; split it into "
-            "smaller files."
-        )
-    result = importing.import_file(session, _read_input(str(args.file), sys.stdin), fmt, submit=args.submit)
+    data, fmt = importing.read_import_file(args.file)
+    result = importing.import_file(session, data, fmt, submit=args.submit)
     queued = " and queued for submission" if result.submitted else ""
     print(f"{result.count} report(s) imported{queued}.", file=stdout)
     return EXIT_OK

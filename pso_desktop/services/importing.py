@@ -1,6 +1,6 @@
 """Importing a backlog of reports from a CSV or JSON-lines file: every row validated, then all stored, or none.
 
-Qt-free and synchronous: the CLI calls it directly; the GUI would call it on its database worker thread.
+Qt-free and synchronous: the CLI calls it directly; the GUI calls it on its database worker thread.
 Problems name the row (a spreadsheet's row number, the header being row 1) and the file line it starts on,
 and the column to fix; never a cell's contents, which hold PHI.
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pso_desktop.errors import ExpectedError
 from pso_desktop.services import csv_format
 from pso_desktop.services.reports_input import InputProblem, InputRejected, parse_reports, validate_all
 from pso_desktop.services.workstation import Session
@@ -19,6 +20,10 @@ from pso_desktop.services.workstation import Session
 Format = Literal["csv", "jsonl"]
 MAX_IMPORT_BYTES = 100 * 1024 * 1024  # about 30,000 long reports; a bigger file is split, not half-read
 _FORMATS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+class ImportFileError(ExpectedError):
+    """The file to import cannot be read as one: wrong kind, too large, missing, a folder, no permission."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,25 @@ def _at_row(problem: InputProblem, rows: list[csv_format.CsvRow]) -> InputProble
     row = rows[problem.report_number - 1]
     field = csv_format.column_for(problem.field) if problem.field else ""
     return csv_format.RowProblem(row.row, row.line, field, problem.message)
+
+
+def read_import_file(path: Path) -> tuple[bytes, Format]:
+    """The bytes and format of a file to import; ImportFileError says plainly what is wrong with it."""
+    fmt = format_of(path)
+    if fmt is None:
+        raise ImportFileError(f"{path} is not a .csv or .jsonl file; give the file one of those extensions.")
+    try:
+        if path.stat().st_size > MAX_IMPORT_BYTES:  # refused before reading it all into memory
+            raise ImportFileError(
+                f"{path} is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB; split it into smaller files."
+            )
+        return path.read_bytes(), fmt
+    except FileNotFoundError:
+        raise ImportFileError(f"File not found: {path}") from None
+    except IsADirectoryError:
+        raise ImportFileError(f"{path} is a folder; give a report file.") from None
+    except PermissionError:
+        raise ImportFileError(f"No permission to read {path}.") from None
 
 
 def import_file(session: Session, data: bytes, fmt: Format, *, submit: bool = False) -> ImportResult:

@@ -105,6 +105,20 @@ class Backend:
         """Autosave: the form's report as a draft; returns the revision stored."""
         return self._require_session().save_draft(report)
 
+    def import_file(self, path: Path, submit: bool) -> int:
+        """Imports a CSV or JSON-lines file (all rows or none; InputRejected lists every problem); returns how
+        many reports were stored."""
+        from pso_desktop.services import importing
+
+        data, fmt = importing.read_import_file(path)
+        return importing.import_file(self._require_session(), data, fmt, submit=submit).count
+
+    def export(self, path: Path, fmt: str) -> int:
+        """Writes every report to ``path`` as ``json``, ``csv`` or ``fhir`` (audited); returns how many."""
+        session = self._require_session()
+        exporters = {"json": session.export_json, "csv": session.export_csv, "fhir": session.export_fhir}
+        return exporters[fmt](path)
+
     def delete_draft(self, report_id: str) -> None:
         """Deletes a never-submitted draft (audited); a submitted report is kept and StorageError says so."""
         self._require_session().delete_draft(report_id)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QVBoxLayout, 
 from pso_desktop.paths import APP_NAME
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import user_message
+from pso_desktop.ui.file_actions import FileActions
 from pso_desktop.ui.idle import DEFAULT_IDLE_LOCK_MINUTES, IdleWatcher
 from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
 from pso_desktop.ui.reports_screen import ReportsScreen
@@ -96,6 +97,13 @@ class MainWindow(QMainWindow):
         self.sync_panel = SyncPanel(self.sync_worker, self.worker, self.backend)
         self.sync_panel.finished.connect(self._on_sync_finished)
         self.reports_screen.add_bar(self.sync_panel)
+        self.file_actions = FileActions(self.worker, self.backend, self)
+        self.file_actions.done.connect(self._show_status)
+        self.file_actions.imported.connect(lambda _count: self.reports_screen.load())
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addActions(self.file_actions.actions)
+        file_menu.addSeparator()
+        file_menu.addAction(self.lock_action)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.profile_screen)
         self.stack.addWidget(self.reports_screen)
@@ -183,6 +191,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(self._title(name))
         self.stack.setCurrentWidget(self.reports_screen)
         self.lock_action.setEnabled(True)
+        self.file_actions.set_enabled(True)
         self.reports_screen.load()
         self.reports_screen.search.setFocus()
         self.idle.start()
@@ -291,6 +300,9 @@ class MainWindow(QMainWindow):
         profile, self._profile = self._profile, None
         self.idle.stop()
         self.lock_action.setEnabled(False)
+        self.file_actions.set_enabled(False)
+        if self.file_actions.problems_box is not None:
+            self.file_actions.problems_box.reject()
         self._save_and_clear_editor()
         self.sync_panel.reset()
         self.reports_screen.clear()
