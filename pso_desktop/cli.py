@@ -114,7 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
     try:
         configure_logging()
-        return _dispatch(args, sys.stdin, sys.stdout)
+        code = _dispatch(args, sys.stdin, sys.stdout)
+        sys.stdout.flush()  # a reader that went away fails here, where it is handled, not at exit
+        return code
     except InputRejected as exc:
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             print(f"  {problem}", file=sys.stderr)
