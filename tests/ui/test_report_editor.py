@@ -48,6 +48,12 @@ def open_new_report(qtbot: Any, window: MainWindow) -> EditorScreen:
     return window.editor
 
 
+def unlocked_with_a_new_report(qtbot: Any, window: MainWindow) -> tuple[MainWindow, EditorScreen, ReportForm]:
+    unlock(qtbot, window)
+    editor = open_new_report(qtbot, window)
+    return window, editor, form_of(editor)
+
+
 def form_of(editor: EditorScreen) -> ReportForm:
     assert editor.form is not None
     return editor.form
@@ -95,10 +101,7 @@ def fill_fall_incident(qtbot: Any, form: ReportForm) -> None:
 def test_a_new_report_is_autosaved_then_submitted_and_listed_as_queued(
     qtbot: Any, make_window: Callable[..., MainWindow], profile: Workstation
 ) -> None:
-    window = make_window()
-    unlock(qtbot, window)
-    editor = open_new_report(qtbot, window)
-    form = form_of(editor)
+    window, editor, form = unlocked_with_a_new_report(qtbot, make_window())
     assert form.fields["event_type"].focus_target().hasFocus()  # the keyboard starts at the first question
 
     with qtbot.waitSignal(editor.saved, timeout=10_000):  # the autosave timer, no button pressed
@@ -126,10 +129,7 @@ def test_a_new_report_is_autosaved_then_submitted_and_listed_as_queued(
 def test_submitting_an_incomplete_report_lists_each_problem_and_keeps_the_draft(
     qtbot: Any, make_window: Callable[..., MainWindow], profile: Workstation
 ) -> None:
-    window = make_window()
-    unlock(qtbot, window)
-    editor = open_new_report(qtbot, window)
-    form = form_of(editor)
+    window, editor, form = unlocked_with_a_new_report(qtbot, make_window())
     choose(form.fields["event_type"], "incident")
     type_into(qtbot, form.fields["narrative"], CANARY)
 
@@ -174,10 +174,7 @@ def test_submitting_an_incomplete_report_lists_each_problem_and_keeps_the_draft(
 def test_locking_while_typing_saves_the_last_keystrokes_and_empties_the_form(
     qtbot: Any, make_window: Callable[..., MainWindow], profile: Workstation
 ) -> None:
-    window = make_window()
-    unlock(qtbot, window)
-    editor = open_new_report(qtbot, window)
-    form = form_of(editor)
+    window, editor, form = unlocked_with_a_new_report(qtbot, make_window())
     choose(form.fields["event_type"], "near_miss")
     type_into(qtbot, form.fields["narrative"], CANARY)
     assert editor.has_unsaved_changes  # the autosave timer has not fired yet
@@ -298,10 +295,7 @@ def test_a_draft_can_be_deleted_after_a_question_and_a_submitted_report_cannot(
     stored_reports: list[dict[str, Any]],
     workstation_factory: Callable[[], Workstation],
 ) -> None:
-    window = make_window()
-    unlock(qtbot, window)
-    editor = open_new_report(qtbot, window)
-    form = form_of(editor)
+    window, editor, form = unlocked_with_a_new_report(qtbot, make_window())
     with qtbot.waitSignal(editor.saved, timeout=10_000):
         type_into(qtbot, form.fields["narrative"], CANARY)
     report_id = str(form.report_id)

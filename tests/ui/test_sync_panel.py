@@ -109,17 +109,22 @@ def linked_to_a_server_that_is_down(
     return down
 
 
+def waiting_to_retry(qtbot: Any, window: MainWindow) -> MainWindow:
+    """Unlocks, presses Send, and waits until the run says it will try the unreachable server again."""
+    unlock(qtbot, window)
+    press_send(qtbot, window)
+    qtbot.waitUntil(lambda: "Trying again in" in window.sync_panel.status.text(), timeout=20_000)
+    return window
+
+
 def test_an_unreachable_server_shows_the_wait_and_stop_leaves_the_reports_queued(
     qtbot: Any,
     make_window: Callable[..., MainWindow],
     linked_to_a_server_that_is_down: str,
     workstation_factory: Callable[[], Workstation],
 ) -> None:
-    window = make_window()
-    unlock(qtbot, window)
+    window = waiting_to_retry(qtbot, make_window())
     panel = window.sync_panel
-    press_send(qtbot, window)
-    qtbot.waitUntil(lambda: "Trying again in" in panel.status.text(), timeout=20_000)
     assert panel.running and panel.stop_button.isVisible()
     with qtbot.waitSignal(panel.finished, timeout=10_000) as done:
         panel.stop_button.click()
@@ -135,11 +140,8 @@ def test_locking_during_a_sync_stops_it_and_shows_nothing_of_it_after(
     linked_to_a_server_that_is_down: str,
     workstation_factory: Callable[[], Workstation],
 ) -> None:
-    window = make_window()
-    unlock(qtbot, window)
+    window = waiting_to_retry(qtbot, make_window())
     panel = window.sync_panel
-    press_send(qtbot, window)
-    qtbot.waitUntil(lambda: "Trying again in" in panel.status.text(), timeout=20_000)
     with qtbot.waitSignal(window.locked, timeout=10_000):
         window.lock_action.trigger()
     assert not panel.running and panel.status.text() == ""
