@@ -34,7 +34,11 @@ SUCCESS_STATUSES = frozenset({"created", "duplicate", "updated", "stale"})
 ATTENTION_STATUSES = frozenset({"conflict", "rejected"})
 
 _EXPORT_PAGE = 500
-_SUMMARY = "id, revision, state, event_type, categories, unit, discovered_on, updated_at, server_ref"
+# The PSO's latest status of the report comes from the status feed's table (a primary-key lookup per row).
+_SUMMARY = (
+    "id, revision, state, event_type, categories, unit, discovered_on, updated_at, server_ref, "
+    "(SELECT status FROM server_status WHERE server_status.report_id = reports.id)"
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class ReportSummary:
     discovered_on: str | None
     updated_at: str
     server_ref: str | None
+    pso_status: str | None = None  # received, under_review, more_info_requested, closed (from the status feed)
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ class ReportStore:
                 discovered_on=row[6],
                 updated_at=row[7],
                 server_ref=row[8],
+                pso_status=row[9],
             )
             for row in rows
         ]

@@ -33,7 +33,14 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("discovered_on", "Discovered"),
     ("updated_at", "Last changed"),
     ("server_ref", "Case number"),
+    ("pso_status", "At the PSO"),
 )
+PSO_STATUS_LABELS = {
+    "received": "Received",
+    "under_review": "Under review",
+    "more_info_requested": "More information requested",
+    "closed": "Closed",
+}
 DEFAULT_PAGE_SIZE = 200
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole
 
@@ -82,6 +89,8 @@ def display_text(summary: ReportSummary, column: int) -> str:
         return ", ".join(_category_label(code) for code in summary.categories)
     if key == "updated_at":
         return _local_time(summary.updated_at)
+    if key == "pso_status":
+        return PSO_STATUS_LABELS.get(summary.pso_status or "", summary.pso_status or "")
     value = getattr(summary, key)
     return "" if value is None else str(value)
 

@@ -128,7 +128,7 @@ class ReportsScreen(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
-        for column, width in enumerate((120, 170, 230, 110, 100, 140)):
+        for column, width in enumerate((120, 170, 230, 110, 100, 140, 120)):
             header.resizeSection(column, width)
 
         self.list_status = QLabel()

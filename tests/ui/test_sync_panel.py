@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.sync.transport import ServerSettings
+from pso_desktop.ui.reports_model import COLUMNS
 from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
@@ -86,6 +87,21 @@ def test_first_send_asks_to_sign_in_then_sends_the_queue_with_progress(
         panel.send_action.trigger()
     assert again.args[0].submitted == 0 and panel.dialog is not None and not panel.dialog.isVisible()
     assert panel.status.text() == "Nothing was waiting to be sent; statuses are up to date."
+
+    # The PSO asks for more about one report: the next sync brings it into the list's "At the PSO" column.
+    asked = stored_reports[0]["id"]
+    server.set_status(asked, "more_info_requested")
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as third:
+        panel.send_action.trigger()
+    assert third.args[0].status_changes >= 1
+    model = window.reports_screen.model
+    column = [key for key, _ in COLUMNS].index("pso_status")
+
+    def shown_status() -> str | None:
+        rows = [r for r in range(model.rowCount()) if model.summary(r).id == asked]
+        return model.index(rows[0], column).data() if rows else None
+
+    qtbot.waitUntil(lambda: shown_status() == "More information requested")
 
 
 def _closed_port() -> int:
