@@ -244,9 +244,9 @@ class TimedBackend(Backend):
         super().__init__(lambda: make_workstation(home), root=home)
         self.list_times: list[float] = []
 
-    def list_reports(self, *, text: str | None, limit: int, offset: int) -> list[Any]:
+    def list_reports(self, *, text: str | None, limit: int, offset: int, state: str | None = None) -> list[Any]:
         started = time.perf_counter()
-        rows = super().list_reports(text=text, limit=limit, offset=offset)
+        rows = super().list_reports(text=text, limit=limit, offset=offset, state=state)
         self.list_times.append(time.perf_counter() - started)
         return rows
 

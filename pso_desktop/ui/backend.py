@@ -75,9 +75,12 @@ class Backend:
         self._get_workstation().create_profile(name, secret)
         return self.unlock(name, secret)
 
-    def list_reports(self, *, text: str | None, limit: int, offset: int) -> list[ReportSummary]:
-        """One page of report summaries (no PHI), newest edit first; ``text`` filters by narrative."""
-        return self._require_session().store.list_summaries(limit=limit, offset=offset, state=None, text=text)
+    def list_reports(
+        self, *, text: str | None, limit: int, offset: int, state: str | None = None
+    ) -> list[ReportSummary]:
+        """One page of report summaries (no PHI), newest edit first; ``text`` filters by narrative, ``state``
+        by the report's state."""
+        return self._require_session().store.list_summaries(limit=limit, offset=offset, state=state, text=text)
 
     def catalogue(self, version: str | None = None) -> Catalogue:
         """The form catalogue of ``version`` (default: the current form), read from ``resources/forms``."""

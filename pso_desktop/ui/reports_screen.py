@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QSignalBlocker, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -90,14 +90,18 @@ class ReportsScreen(QWidget):
         lock_button.setObjectName("lockButton")
         lock_button.setDefaultAction(lock_action)
 
-        self.count_labels: dict[str, QLabel] = {}
+        # One chip per state with its count; a chip ticked shows only that state (ticked again: all).
+        self.count_labels: dict[str, QToolButton] = {}
+        self._state_filter: str | None = None
         counts_row = QHBoxLayout()
         counts_row.setSpacing(6)
         for state, label_text in STATE_LABELS.items():
-            chip = QLabel()
+            chip = QToolButton()
             chip.setObjectName("countChip")
+            chip.setCheckable(True)
             chip.setProperty("state", state)
-            chip.setToolTip(f"Reports in the state “{label_text}”")
+            chip.setToolTip(f"Show only the reports in the state “{label_text}” (again: show all)")
+            chip.toggled.connect(partial(self._filter_by_state, state))
             self.count_labels[state] = chip
             counts_row.addWidget(chip)
         self._show_counts(None)
@@ -166,6 +170,10 @@ class ReportsScreen(QWidget):
         self.search.blockSignals(True)
         self.search.clear()
         self.search.blockSignals(False)
+        for chip in self.count_labels.values():
+            with QSignalBlocker(chip):
+                chip.setChecked(False)
+        self._state_filter = None
         self._show_counts(None)
         self.list_status.clear()
 
@@ -184,6 +192,17 @@ class ReportsScreen(QWidget):
 
     # --- worker round trips ------------------------------------------------------------------------------
 
+    def _filter_by_state(self, state: str, ticked: bool) -> None:
+        if ticked:
+            for other, chip in self.count_labels.items():
+                if other != state and chip.isChecked():
+                    with QSignalBlocker(chip):
+                        chip.setChecked(False)
+            self._state_filter = state
+        elif self._state_filter == state:
+            self._state_filter = None
+        self.reload_reports()
+
     def _search_text(self) -> str | None:
         text = self.search.text().strip()
         return text or None
@@ -192,7 +211,11 @@ class ReportsScreen(QWidget):
         if not self._active:
             return
         job = partial(
-            self._backend.list_reports, text=self._search_text(), limit=self.model.page_size, offset=offset
+            self._backend.list_reports,
+            text=self._search_text(),
+            limit=self.model.page_size,
+            offset=offset,
+            state=self._state_filter,
         )
         self._worker.submit(
             job,
@@ -207,10 +230,14 @@ class ReportsScreen(QWidget):
         shown = self.model.rowCount()
         noun = "report" if shown == 1 else "reports"
         more = "; scroll down for more" if self.model.canFetchMore(self.table.rootIndex()) else ""
-        if self._search_text() is not None:
-            self.list_status.setText(
-                f"{shown} matching {noun} shown{more}." if shown else "No report matches the search."
-            )
+        searching, filtering = self._search_text() is not None, self._state_filter is not None
+        if searching or filtering:
+            if shown:
+                self.list_status.setText(f"{shown} matching {noun} shown{more}.")
+            elif searching:
+                self.list_status.setText(f"No report matches the search{' in this state' if filtering else ''}.")
+            else:
+                self.list_status.setText("No report is in this state.")
         else:
             self.list_status.setText(
                 f"{shown} {noun} shown{more}." if shown else "No reports in this profile yet."

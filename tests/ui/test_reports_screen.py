@@ -143,3 +143,31 @@ def test_a_page_for_an_older_generation_is_ignored(
     model.clear()
     assert model.rowCount() == 0
     assert not model.canFetchMore(QModelIndex())
+
+
+def test_a_state_chip_filters_the_list_and_ticking_it_again_shows_all(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
+) -> None:
+    window = make_window()
+    unlock(qtbot, window)
+    screen = window.reports_screen
+    queued = {report["id"] for report in stored_reports[:4]}
+
+    with qtbot.waitSignal(screen.reports_loaded, timeout=10_000):
+        screen.count_labels["queued"].click()
+    assert shown_ids(window) == queued
+    assert screen.list_status.text() == "4 matching reports shown."
+    with qtbot.waitSignal(screen.reports_loaded, timeout=10_000):  # another chip replaces the filter
+        screen.count_labels["draft"].click()
+    assert not screen.count_labels["queued"].isChecked()
+    assert shown_ids(window) == {report["id"] for report in stored_reports[4:]}
+    with qtbot.waitSignal(screen.reports_loaded, timeout=10_000):
+        screen.count_labels["draft"].click()  # ticked again: every report
+    assert len(shown_ids(window)) == REPORT_COUNT
+
+    with qtbot.waitSignal(screen.reports_loaded, timeout=10_000):
+        screen.count_labels["needs_attention"].click()
+    assert shown_ids(window) == set() and screen.list_status.text() == "No report is in this state."
+    with qtbot.waitSignal(window.locked, timeout=10_000):
+        window.lock()
+    assert not any(chip.isChecked() for chip in screen.count_labels.values())  # a lock forgets the filter
