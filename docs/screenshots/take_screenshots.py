@@ -98,7 +98,7 @@ def main() -> int:
         form.fields["categories"].set_value(["A48"])
         form.refresh_visibility()
         editor.invalid.connect(
-            lambda _errors: QTimer.singleShot(300, lambda: (shoot("report-form-errors.png"), app.quit()))
+            lambda _errors: QTimer.singleShot(300, lambda: (shoot("report-form-errors.png"), window.show_trends()))
         )
         editor.submit()
 
@@ -106,6 +106,7 @@ def main() -> int:
     window.unlock_failed.connect(on_failed)
     window.reports_screen.reports_loaded.connect(on_loaded)
     window.editor_opened.connect(on_editor_opened)
+    window.trends_shown.connect(lambda: QTimer.singleShot(300, lambda: (shoot("trends.png"), app.quit())))
     window.show()
     code = app.exec()
     window.shutdown()

@@ -189,6 +189,23 @@ class ReportStore:
             for row in rows
         ]
 
+    def trend_counts(self, since: str, until: str) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
+        """Counts for the risk manager's trends, no PHI: reports per discovery month (``YYYY-MM``) and event
+        type for events discovered from ``since`` up to, not including, ``until`` (ISO dates), and the incidents
+        among them per harm level (``''`` when none is given; only an incident reached a patient)."""
+        with translate_errors():
+            by_month = self._conn.execute(
+                "SELECT substr(discovered_on, 1, 7) AS month, coalesce(event_type, ''), count(*) FROM reports "
+                "WHERE discovered_on >= ? AND discovered_on < ? GROUP BY month, event_type ORDER BY month",
+                (since, until),
+            ).fetchall()
+            by_harm = self._conn.execute(
+                "SELECT coalesce(json_extract(wire, '$.harm.level'), '') AS level, count(*) FROM reports "
+                "WHERE discovered_on >= ? AND discovered_on < ? AND event_type = 'incident' GROUP BY level",
+                (since, until),
+            ).fetchall()
+        return [(str(m), str(e), int(n)) for m, e, n in by_month], [(str(h), int(n)) for h, n in by_harm]
+
     def export_all(self) -> Iterator[dict[str, Any]]:
         """Every report's current content, oldest first, read page by page (memory stays flat)."""
         last_pk = 0

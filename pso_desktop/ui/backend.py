@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pso_desktop.domain.catalogue import Catalogue
     from pso_desktop.domain.validation import FieldError
     from pso_desktop.services.training import TrainingEnvironment
+    from pso_desktop.services.trends import Trends
     from pso_desktop.services.workstation import Session, Workstation
     from pso_desktop.storage.reports import ReportSummary
     from pso_desktop.sync.engine import Progress, SyncSummary
@@ -121,6 +122,12 @@ class Backend:
         session = self._require_session()
         exporters = {"json": session.export_json, "csv": session.export_csv, "fhir": session.export_fhir}
         return exporters[fmt](path)
+
+    def trends(self) -> Trends:
+        """Counts per month, kind and harm over the last 12 months (no report content)."""
+        from pso_desktop.services.trends import trends
+
+        return trends(self._require_session())
 
     def delete_draft(self, report_id: str) -> None:
         """Deletes a never-submitted draft (audited); a submitted report is kept and StorageError says so."""

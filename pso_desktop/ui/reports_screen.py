@@ -43,6 +43,7 @@ class ReportsScreen(QWidget):
     failed = Signal(str)  # a plain message for the status bar
     new_requested = Signal()  # the clinician wants to write a new report
     open_requested = Signal(str)  # ... or to open this report (its id)
+    trends_requested = Signal()  # ... or to see the trends
 
     def __init__(
         self, worker: DbWorker, backend: Backend, lock_action: QAction, parent: QWidget | None = None
@@ -86,6 +87,13 @@ class ReportsScreen(QWidget):
         new_button = QToolButton()
         new_button.setObjectName("newReportButton")
         new_button.setDefaultAction(self.new_action)
+        self.trends_action = QAction("&Trends", self)
+        self.trends_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.trends_action.setToolTip("Events per month, by kind and by harm, as charts (Ctrl+T)")
+        self.trends_action.triggered.connect(self.trends_requested)
+        self.addAction(self.trends_action)
+        trends_button = QToolButton()
+        trends_button.setDefaultAction(self.trends_action)
         lock_button = QToolButton()
         lock_button.setObjectName("lockButton")
         lock_button.setDefaultAction(lock_action)
@@ -112,6 +120,7 @@ class ReportsScreen(QWidget):
         top.addSpacing(12)
         top.addLayout(counts_row)
         top.addStretch(1)
+        top.addWidget(trends_button)
         top.addWidget(refresh_button)
         top.addWidget(lock_button)
 

@@ -23,11 +23,13 @@ from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
 from pso_desktop.ui.reports_screen import ReportsScreen
 from pso_desktop.ui.suspend import SuspendWatcher
 from pso_desktop.ui.sync_panel import SyncPanel
+from pso_desktop.ui.trends_screen import TrendsScreen
 from pso_desktop.ui.worker import DbWorker
 
 if TYPE_CHECKING:
     from pso_desktop.domain.catalogue import Catalogue
     from pso_desktop.domain.validation import FieldError
+    from pso_desktop.services.trends import Trends
     from pso_desktop.ui.editor_screen import EditorScreen
 
 STATUS_MESSAGE_MS = 10_000
@@ -56,6 +58,7 @@ class MainWindow(QMainWindow):
     unlock_failed = Signal(str)  # the message shown
     locked = Signal()
     editor_opened = Signal()
+    trends_shown = Signal()
 
     def __init__(
         self,
@@ -93,6 +96,9 @@ class MainWindow(QMainWindow):
         self.reports_screen.failed.connect(self._show_status)
         self.reports_screen.new_requested.connect(self.new_report)
         self.reports_screen.open_requested.connect(self.open_report)
+        self.reports_screen.trends_requested.connect(self.show_trends)
+        self.trends_screen = TrendsScreen()
+        self.trends_screen.closed.connect(self._back_to_list)
         self.editor: EditorScreen | None = None  # built when first needed: it loads the form catalogue
         self.sync_panel = SyncPanel(self.sync_worker, self.worker, self.backend)
         self.sync_panel.finished.connect(self._on_sync_finished)
@@ -107,6 +113,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.profile_screen)
         self.stack.addWidget(self.reports_screen)
+        self.stack.addWidget(self.trends_screen)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -251,6 +258,16 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(editor)
         self.editor_opened.emit()
 
+    def show_trends(self) -> None:
+        if self.is_unlocked:
+            self.worker.submit(self.backend.trends, owner=self, on_done=self._on_trends)
+
+    def _on_trends(self, trends: Trends) -> None:
+        if self.is_unlocked:
+            self.trends_screen.show_trends(trends)
+            self.stack.setCurrentWidget(self.trends_screen)
+            self.trends_shown.emit()
+
     def _editor(self) -> EditorScreen:
         if self.editor is None:
             # Imported here: the form loads the domain layer (pydantic), which the worker has already loaded by
@@ -306,6 +323,7 @@ class MainWindow(QMainWindow):
         self._save_and_clear_editor()
         self.sync_panel.reset()
         self.reports_screen.clear()
+        self.trends_screen.clear()
         self.stack.setCurrentWidget(self.profile_screen)
         self.profile_screen.show_unlock_page(profile=profile)
         self.setWindowTitle(self._title())
