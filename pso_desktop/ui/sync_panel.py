@@ -42,13 +42,15 @@ def outcome_text(summary: SyncSummary) -> str:
     if summary.submitted:
         parts.append(f"{_plural(summary.submitted, 'report')} sent to the PSO")
     if summary.needs_attention:
-        verb = "needs" if summary.needs_attention == 1 else "need"
+        verb, which = ("needs", "it") if summary.needs_attention == 1 else ("need", "each")
         parts.append(
-            f"{_plural(summary.needs_attention, 'report')} {verb} attention (open it from the list to see why)"
+            f"{_plural(summary.needs_attention, 'report')} {verb} attention (open {which} from the list to see why)"
         )
     if summary.remaining:
         parts.append(f"{_plural(summary.remaining, 'report')} still queued")
-    text = "; ".join(parts) + "." if parts else "Nothing was waiting to be sent; statuses are up to date."
+    if not parts:
+        return summary.problem or "Nothing was waiting to be sent; statuses are up to date."
+    text = "; ".join(parts) + "."
     if summary.problem:
         text += f" {summary.problem}"
     return text[0].upper() + text[1:]

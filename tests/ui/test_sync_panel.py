@@ -223,3 +223,21 @@ def profile_with_a_report_the_pso_rejects(
         session.add_reports([good, bad], submit=True)
         syncing.login(session, ServerSettings(server.base_url, ca_file=str(server.ca_path)), ACCOUNT, PASSWORD)
     return str(bad["id"])
+
+
+def test_the_outcome_line_says_what_went_what_needs_attention_and_what_is_left() -> None:
+    from pso_desktop.sync.engine import SyncSummary
+    from pso_desktop.ui.sync_panel import outcome_text
+
+    assert outcome_text(SyncSummary(1, 0, 0, 0, None)) == "1 report sent to the PSO."
+    assert outcome_text(SyncSummary(1200, 2, 30, 0, "The PSO could not be reached.")) == (
+        "1,200 reports sent to the PSO; 2 reports need attention (open each from the list to see why); "
+        "30 reports still queued. The PSO could not be reached."
+    )
+    assert (
+        outcome_text(SyncSummary(0, 0, 0, 0, None)) == "Nothing was waiting to be sent; statuses are up to date."
+    )
+    # Nothing to send, but the statuses could not be fetched: the problem alone, not "up to date".
+    assert (
+        outcome_text(SyncSummary(0, 0, 0, 0, "Statuses could not be updated.")) == "Statuses could not be updated."
+    )
