@@ -30,6 +30,7 @@ class SignInDefaults:
     fixed_by_policy: bool
     username: str
     ca_file: str = ""
+    proxy: str = ""
 
 
 class Backend:
@@ -155,11 +156,16 @@ class Backend:
         finally:
             session.close()
 
-    def sign_in(self, server_url: str | None, username: str, password: str, ca_file: str | None) -> str:
-        """Links the profile to its PSO account (IT's policy server wins); returns the account name. Sync thread."""
+    def sign_in(
+        self, server_url: str | None, username: str, password: str, ca_file: str | None, proxy: str | None = None
+    ) -> str:
+        """Links the profile to its PSO account (IT's policy server, CA and proxy win); returns the account name.
+        Sync thread."""
         from pso_desktop.services import syncing
 
-        settings = syncing.choose_server(self._get_workstation().keys.policy.server, server_url, ca_file=ca_file)
+        settings = syncing.choose_server(
+            self._get_workstation().keys.policy.server, server_url, ca_file=ca_file, proxy=proxy
+        )
         session = self._require_session().second_connection()
         try:
             user = syncing.login(session, settings, username, password)
@@ -175,7 +181,9 @@ class Backend:
         if policy is not None:
             return SignInDefaults(policy.url, True, account.username if account else "")
         if account is not None:
-            return SignInDefaults(account.server_url, False, account.username, account.ca_file or "")
+            return SignInDefaults(
+                account.server_url, False, account.username, account.ca_file or "", account.proxy or ""
+            )
         return SignInDefaults("", False, "")
 
     def status_counts(self) -> dict[str, int]:

@@ -1,5 +1,5 @@
-"""Sign in to the PSO account: server address (fixed when IT's policy names it), account, password, and the
-hospital's CA certificate when a TLS-inspecting proxy needs one.
+"""Sign in to the PSO account: server address (fixed when IT's policy names it), account, password, and, when
+the hospital's network needs them, its CA certificate (a TLS-inspecting proxy) and its proxy.
 
 The dialog only collects input; the sync panel signs in on the sync thread and reports back. The password
 field is emptied whenever the dialog closes or fails, and is never stored: the account's refresh token is
@@ -26,7 +26,7 @@ from pso_desktop.ui.backend import SignInDefaults
 
 
 class SignInDialog(QDialog):
-    sign_in_requested = Signal(str, str, str, str)  # server URL, account, password, CA file
+    sign_in_requested = Signal(str, str, str, str, str)  # server URL, account, password, CA file, proxy
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -42,6 +42,9 @@ class SignInDialog(QDialog):
         self.password.setInputMethodHints(Qt.InputMethodHint.ImhHiddenText | Qt.InputMethodHint.ImhSensitiveData)
         self.ca_file = QLineEdit()
         self.ca_file.setPlaceholderText("Only if IT gave you one (PEM file)")
+        self.proxy = QLineEdit()
+        self.proxy.setPlaceholderText("Only if IT says so: http://proxy.hospital:3128, or 'system'")
+        self.proxy.setToolTip("The proxy to reach the PSO through; 'system' uses this computer's proxy settings")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         ca_row = QWidget()
@@ -59,6 +62,7 @@ class SignInDialog(QDialog):
         form.addRow("Account", self.username)
         form.addRow("Password", self.password)
         form.addRow("Hospital CA certificate", ca_row)
+        form.addRow("Proxy", self.proxy)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -81,6 +85,7 @@ class SignInDialog(QDialog):
         self.server.setReadOnly(defaults.fixed_by_policy)
         self.server.setToolTip("Set by IT's policy" if defaults.fixed_by_policy else "")
         self.ca_file.setText(defaults.ca_file)
+        self.proxy.setText(defaults.proxy)
         self.username.setText(defaults.username)
         self.password.clear()
         self.show_error("")
@@ -88,7 +93,7 @@ class SignInDialog(QDialog):
         (self.password if defaults.username else self.username if defaults.server_url else self.server).setFocus()
 
     def set_busy(self, busy: bool) -> None:
-        for widget in (self.server, self.username, self.password, self.ca_file, self.buttons):
+        for widget in (self.server, self.username, self.password, self.ca_file, self.proxy, self.buttons):
             widget.setEnabled(not busy)
         if busy:
             self.error.setText("Signing in…")
@@ -119,6 +124,7 @@ class SignInDialog(QDialog):
             self.username.text().strip(),
             self.password.text(),
             self.ca_file.text().strip(),
+            self.proxy.text().strip(),
         )
 
     def _browse(self) -> None:

@@ -203,10 +203,12 @@ class SyncPanel(QWidget):
         self.dialog.prepare(defaults, reason)
         self.dialog.open()
 
-    def _sign_in(self, server_url: str, username: str, password: str, ca_file: str) -> None:
+    def _sign_in(self, server_url: str, username: str, password: str, ca_file: str, proxy: str) -> None:
         assert self.dialog is not None
         self.dialog.set_busy(True)
-        job = partial(self._backend.sign_in, server_url or None, username, password, ca_file or None)
+        job = partial(
+            self._backend.sign_in, server_url or None, username, password, ca_file or None, proxy or None
+        )
         del password
         self._sync_worker.submit(
             job,

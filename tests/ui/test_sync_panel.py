@@ -18,6 +18,7 @@ from pso_desktop.ui.reports_model import COLUMNS
 from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
+from tests.support.fault_proxy import FaultProxy
 from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, sample_reports, unlock
 
 pytestmark = QT_STRICT
@@ -241,3 +242,32 @@ def test_the_outcome_line_says_what_went_what_needs_attention_and_what_is_left()
     assert (
         outcome_text(SyncSummary(0, 0, 0, 0, "Statuses could not be updated.")) == "Statuses could not be updated."
     )
+
+
+def test_signing_in_and_sending_through_the_hospital_inspecting_proxy(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    server: RunningServer,
+) -> None:
+    """The ward PC reaches the PSO only through a TLS-inspecting proxy with the hospital's own CA: the dialog's
+    CA file and proxy fields are what make it work, and every request goes through the proxy."""
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        window = make_window()
+        unlock(qtbot, window)
+        panel = window.sync_panel
+        press_send(qtbot, window)
+        qtbot.waitUntil(lambda: panel.dialog is not None and panel.dialog.isVisible(), timeout=10_000)
+        dialog = panel.dialog
+        assert dialog is not None
+        dialog.server.setText(server.base_url)
+        dialog.username.setText(ACCOUNT)
+        dialog.ca_file.setText(str(proxy.ca_path))  # the hospital's CA, not the PSO's
+        dialog.proxy.setText(proxy.proxy_url)
+        dialog.password.setText(PASSWORD)
+        with qtbot.waitSignal(panel.finished, timeout=30_000) as done:
+            qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+        assert (done.args[0].submitted, done.args[0].remaining) == (QUEUED, 0)
+        paths = [seen.path for seen in proxy.seen]
+    assert "/api/v1/auth/login" in paths and "/api/v1/reports/batch" in paths
+    assert server.stats()["reports"] == QUEUED
