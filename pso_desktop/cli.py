@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING
 
 from pso_desktop.domain import report_json_schema
 from pso_desktop.errors import ExpectedError
+from pso_desktop.files import read_user_file
 from pso_desktop.logs import configure_logging
 from pso_desktop.services.reports_input import InputRejected
 from pso_desktop.services.workstation import Session, Workstation
@@ -317,14 +318,7 @@ def _read_new_secret(args: argparse.Namespace, stdin: IO[str]) -> str:
 def _read_input(file: str, stdin: IO[str]) -> bytes:
     if file == "-":
         return stdin.read().encode("utf-8", errors="surrogateescape")
-    try:
-        return Path(file).read_bytes()
-    except FileNotFoundError:
-        raise CliFailure(f"File not found: {file}") from None
-    except IsADirectoryError:
-        raise CliFailure(f"{file} is a folder; give a report file.") from None
-    except PermissionError:
-        raise CliFailure(f"No permission to read {file}.") from None
+    return read_user_file(Path(file))
 
 
 def _launch_gui(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Small private files (profile records, wrapped keys, exports): written atomically, readable by the owner only."""
+"""Small private files (profile records, wrapped keys, exports): written atomically, readable by the owner only;
+and reading a file the user named, with a plain sentence when it cannot be read."""
 
 from __future__ import annotations
 
@@ -10,8 +11,26 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from pso_desktop.errors import ExpectedError
+
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
+
+
+class UnreadableFile(ExpectedError):
+    """A file the user named is missing, is a folder, or may not be read."""
+
+
+def read_user_file(path: Path) -> bytes:
+    """The bytes of a file the user named (for ``report add`` or an import); UnreadableFile says what is wrong."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UnreadableFile(f"File not found: {path}") from None
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path} is a folder; give a report file.") from None
+    except PermissionError:
+        raise UnreadableFile(f"No permission to read {path}.") from None
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -7,12 +7,14 @@ and the column to fix; never a cell's contents, which hold PHI.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pso_desktop.errors import ExpectedError
+from pso_desktop.files import read_user_file
 from pso_desktop.services import csv_format
 from pso_desktop.services.reports_input import InputProblem, InputRejected, parse_reports, validate_all
 from pso_desktop.services.workstation import Session
@@ -101,18 +103,12 @@ def read_import_file(path: Path) -> tuple[bytes, Format]:
     fmt = format_of(path)
     if fmt is None:
         raise ImportFileError(f"{path} is not a .csv or .jsonl file; give the file one of those extensions.")
-    try:
+    with contextlib.suppress(OSError):  # missing or unreadable: read_user_file says which, plainly
         if path.stat().st_size > MAX_IMPORT_BYTES:  # refused before reading it all into memory
             raise ImportFileError(
                 f"{path} is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB; split it into smaller files."
             )
-        return path.read_bytes(), fmt
-    except FileNotFoundError:
-        raise ImportFileError(f"File not found: {path}") from None
-    except IsADirectoryError:
-        raise ImportFileError(f"{path} is a folder; give a report file.") from None
-    except PermissionError:
-        raise ImportFileError(f"No permission to read {path}.") from None
+    return read_user_file(path), fmt
 
 
 def import_file(session: Session, data: bytes, fmt: Format, *, submit: bool = False) -> ImportResult:

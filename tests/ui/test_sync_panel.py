@@ -15,6 +15,7 @@ from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.reports_model import COLUMNS
+from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
@@ -42,6 +43,15 @@ def press_send(qtbot: Any, window: MainWindow) -> None:
     qtbot.keyClick(window.reports_screen.table, Qt.Key.Key_F9)
 
 
+def sign_in_dialog_after_send(qtbot: Any, window: MainWindow) -> SignInDialog:
+    """Presses Send on a profile not linked yet and returns the sign-in dialog that opens."""
+    press_send(qtbot, window)
+    panel = window.sync_panel
+    qtbot.waitUntil(lambda: panel.dialog is not None and panel.dialog.isVisible(), timeout=10_000)
+    assert panel.dialog is not None
+    return panel.dialog
+
+
 def test_first_send_asks_to_sign_in_then_sends_the_queue_with_progress(
     qtbot: Any,
     make_window: Callable[..., MainWindow],
@@ -52,10 +62,7 @@ def test_first_send_asks_to_sign_in_then_sends_the_queue_with_progress(
     window = make_window()
     unlock(qtbot, window)
     panel = window.sync_panel
-    press_send(qtbot, window)
-    qtbot.waitUntil(lambda: panel.dialog is not None and panel.dialog.isVisible(), timeout=10_000)
-    dialog = panel.dialog
-    assert dialog is not None
+    dialog = sign_in_dialog_after_send(qtbot, window)
 
     # A wrong password: said in the dialog, which stays open with the password selected to type again.
     dialog.server.setText(server.base_url)
@@ -256,10 +263,7 @@ def test_signing_in_and_sending_through_the_hospital_inspecting_proxy(
         window = make_window()
         unlock(qtbot, window)
         panel = window.sync_panel
-        press_send(qtbot, window)
-        qtbot.waitUntil(lambda: panel.dialog is not None and panel.dialog.isVisible(), timeout=10_000)
-        dialog = panel.dialog
-        assert dialog is not None
+        dialog = sign_in_dialog_after_send(qtbot, window)
         dialog.server.setText(server.base_url)
         dialog.username.setText(ACCOUNT)
         dialog.ca_file.setText(str(proxy.ca_path))  # the hospital's CA, not the PSO's
