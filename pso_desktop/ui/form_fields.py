@@ -117,11 +117,11 @@ class IntField(FormField):
 
 
 class TextAreaField(FormField):
-    """Several lines of free text. Tab moves on to the next field, so the form works from the keyboard."""
+    """Several lines of free text. Tab moves on to the next field, so the form works from the keyboard. Text is
+    never cut short here: validation says when it is too long, so nothing typed is silently lost."""
 
-    def __init__(self, *, max_length: int, lines: int = 5, parent: QWidget | None = None) -> None:
+    def __init__(self, *, lines: int = 5, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.max_length = max_length
         self.edit = QPlainTextEdit()
         self.edit.setTabChangesFocus(True)
         self.edit.setMinimumHeight(self.fontMetrics().lineSpacing() * lines + 12)
@@ -140,7 +140,7 @@ class TextListField(TextAreaField):
     """A list of short texts, one per line (e.g. the ingredients of a compounded preparation)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(max_length=4000, lines=3, parent=parent)
+        super().__init__(lines=3, parent=parent)
         self.edit.setPlaceholderText("One per line")
 
     def value(self) -> list[str] | None:  # type: ignore[override]

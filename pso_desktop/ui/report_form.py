@@ -19,7 +19,6 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from pso_desktop.domain.catalogue import Answer, Catalogue, Module, Question
-from pso_desktop.domain.models import NARRATIVE_MAX
 from pso_desktop.ui.form_fields import (
     CheckField,
     CheckListField,
@@ -167,7 +166,7 @@ class ReportForm(QScrollArea):
             self._when(f"discovery.{part}", partial(_not_ticked, f"discovery.{part}_unknown"))
         self._add(form, "location.unit", LineField(max_length=64, placeholder="e.g. 4W-MEDSURG"))
         self._add(form, "location.description", LineField(max_length=500))
-        self._add(form, "narrative", TextAreaField(max_length=NARRATIVE_MAX, lines=8))
+        self._add(form, "narrative", TextAreaField(lines=8))
 
     def _build_patient_section(self) -> None:
         form = self._section("Patient", key="patient")
@@ -195,7 +194,7 @@ class ReportForm(QScrollArea):
         # Rescue is asked with harm (of an event that reached the patient), so it is hidden and left out with it.
         self._when("rescue", lambda r: r.get("event_type") in (None, "incident"))
         self._add(form, "rescue.attempted", self._answers("yes_no_unknown"))
-        self._add(form, "rescue.interventions", TextAreaField(max_length=2000, lines=2))
+        self._add(form, "rescue.interventions", TextAreaField(lines=2))
         self._when("rescue.interventions", lambda r: get_path(r, "rescue.attempted") == YES)
 
     def _build_near_miss_section(self) -> None:
@@ -235,7 +234,7 @@ class ReportForm(QScrollArea):
         if question.type == "group":
             return GroupField(question, self._question_field, noun=question.item_name)
         if question.max_length > 200:
-            return TextAreaField(max_length=question.max_length, lines=2)
+            return TextAreaField(lines=2)
         return LineField(max_length=question.max_length)
 
     def _build_circumstances_section(self) -> None:

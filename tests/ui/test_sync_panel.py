@@ -52,6 +52,14 @@ def sign_in_dialog_after_send(qtbot: Any, window: MainWindow) -> SignInDialog:
     return panel.dialog
 
 
+def fill_sign_in(dialog: SignInDialog, server_url: str, *, ca_file: Path, proxy: str = "") -> None:
+    """Everything but the password, as a clinician would type it."""
+    dialog.server.setText(server_url)
+    dialog.username.setText(ACCOUNT)
+    dialog.ca_file.setText(str(ca_file))
+    dialog.proxy.setText(proxy)
+
+
 def test_first_send_asks_to_sign_in_then_sends_the_queue_with_progress(
     qtbot: Any,
     make_window: Callable[..., MainWindow],
@@ -65,9 +73,7 @@ def test_first_send_asks_to_sign_in_then_sends_the_queue_with_progress(
     dialog = sign_in_dialog_after_send(qtbot, window)
 
     # A wrong password: said in the dialog, which stays open with the password selected to type again.
-    dialog.server.setText(server.base_url)
-    dialog.username.setText(ACCOUNT)
-    dialog.ca_file.setText(str(server.ca_path))
+    fill_sign_in(dialog, server.base_url, ca_file=server.ca_path)
     qtbot.keyClicks(dialog.password, "not the password")
     qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.password.isEnabled() and dialog.error.text() != "Signing in…", timeout=10_000)
@@ -264,10 +270,7 @@ def test_signing_in_and_sending_through_the_hospital_inspecting_proxy(
         unlock(qtbot, window)
         panel = window.sync_panel
         dialog = sign_in_dialog_after_send(qtbot, window)
-        dialog.server.setText(server.base_url)
-        dialog.username.setText(ACCOUNT)
-        dialog.ca_file.setText(str(proxy.ca_path))  # the hospital's CA, not the PSO's
-        dialog.proxy.setText(proxy.proxy_url)
+        fill_sign_in(dialog, server.base_url, ca_file=proxy.ca_path, proxy=proxy.proxy_url)  # the hospital's CA
         dialog.password.setText(PASSWORD)
         with qtbot.waitSignal(panel.finished, timeout=30_000) as done:
             qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
