@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what PSO Desktop needs on a Debian/Ubuntu machine with Python 3.11+.
-#   scripts/setup.sh app    system libraries for Qt, a virtualenv in .venv, the app
-#   scripts/setup.sh test   the above plus PostgreSQL, gnome-keyring/dbus and the test dependencies
+#   scripts/setup.sh app    system libraries for Qt, a virtualenv in .venv, the app (requirements/app.lock)
+#   scripts/setup.sh test   the above plus PostgreSQL, gnome-keyring/dbus and the test tools (requirements/dev.lock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-app}
@@ -28,6 +28,10 @@ py=${PYTHON:-python3}
 "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python 3.11+ is required" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-if [ "$what" = test ]; then extras='.[dev]'; else extras='.'; fi
-.venv/bin/python -m pip install -q -e "$extras"
+# Two steps: every dependency exactly as locked, each file checked against its hash (requirements/*.lock, see
+# README), then the app itself without dependencies (pip refuses an editable install beside hashes). The test
+# lock holds the app lock's versions plus the tools, so CI tests exactly what ships.
+if [ "$what" = test ]; then lock=requirements/dev.lock; else lock=requirements/app.lock; fi
+.venv/bin/python -m pip install -q --require-hashes -r "$lock"
+.venv/bin/python -m pip install -q --no-deps -e .
 echo "setup: ready ($what)"
