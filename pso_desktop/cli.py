@@ -113,9 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdin, io.TextIOWrapper):
         # Keep undecodable input bytes so a non-UTF-8 file gets a clear message instead of a crash.
         sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
+    # Said after the command's own result or error, never instead of it (a profile that could not record its
+    # closing, e.g. on a full disk, after the command's work was committed).
+    afterwards: list[str] = []
     try:
         configure_logging()
-        code = _dispatch(args, sys.stdin, sys.stdout)
+        code = _dispatch(args, sys.stdin, sys.stdout, afterwards)
         sys.stdout.flush()  # a reader that went away fails here, where it is handled, not at exit
         return code
     except InputRejected as exc:
@@ -135,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        for warning in afterwards:
+            print(f"pso-desktop: warning: {warning}", file=sys.stderr)
 
 
 def _fail(message: str) -> int:
@@ -142,7 +148,7 @@ def _fail(message: str) -> int:
     return EXIT_FAILURE
 
 
-def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
+def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], afterwards: list[str]) -> int:
     if args.command is None:
         return _launch_gui(args)
     if args.command == "report" and args.report_command == "schema":
@@ -162,7 +168,7 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
         return EXIT_OK
     name = _profile_name(args, workstation)
     secret = _read_secret(args, stdin)
-    with workstation.session(name, secret) as session:
+    with workstation.session(name, secret, on_close_problem=afterwards.append) as session:
         return _run_in_session(args, session, stdin, stdout, workstation.keys.policy.server)
 
 

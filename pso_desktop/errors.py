@@ -7,6 +7,9 @@ is a bug. Pure Python: every layer may import it.
 
 from __future__ import annotations
 
+import os
+import traceback
+
 
 class ExpectedError(Exception):
     """An expected failure whose message is safe to show to the user as it is."""
@@ -18,3 +21,13 @@ class ExpectedError(Exception):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def where(exc: BaseException) -> str:
+    """File, line and function of the innermost frame of ``exc``: enough to find a bug, with no values (no
+    message, no arguments), so it may be logged whatever the exception carried."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"

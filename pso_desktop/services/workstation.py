@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Any
 from pso_desktop import paths
 from pso_desktop.domain import CURRENT_FORM_VERSION, validate_report
 from pso_desktop.domain.validation import FieldError
-from pso_desktop.errors import ExpectedError
+from pso_desktop.errors import ExpectedError, where
 from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import csv_format, fhir_export
@@ -27,7 +28,10 @@ from pso_desktop.services.reports_input import decode_text, parse_reports, valid
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import open_database, transaction
+from pso_desktop.storage.errors import DiskFullError
 from pso_desktop.storage.reports import ReportStore
+
+_log = logging.getLogger(__name__)
 
 PSWP_LABEL = (
     "CONFIDENTIAL - Patient Safety Work Product. Privileged and confidential under the Patient Safety and "
@@ -39,6 +43,12 @@ RESUBMIT = "Check the report and submit it again; if the PSO refuses it again, c
 CONFLICT_MESSAGE = (
     "The PSO already holds this revision of the report with different content (it may have been sent from another "
     "workstation). Change anything in the report, which makes it a new revision, and submit it again."
+)
+
+
+CLOSE_NOT_RECORDED = (
+    "The profile was closed and what was saved before stays saved, but its audit log could not record the "
+    "closing ({reason}); free some disk space, and tell IT if it happens again."
 )
 
 
@@ -73,16 +83,33 @@ class Workstation:
         conn = open_database(path, key, create=False, full_check=full_check)
         session = Session(name, conn, reopen=partial(open_database, path, key, create=False, full_check=False))
         del key
-        session.audit.append("unlock", actor=name)
+        try:
+            session.audit.append("unlock", actor=name)
+        except BaseException:
+            conn.close()  # no session to hand back: the connection and its key go now
+            raise
         return session
 
     @contextmanager
-    def session(self, name: str, secret: str) -> Iterator[Session]:
+    def session(
+        self, name: str, secret: str, *, on_close_problem: Callable[[str], None] | None = None
+    ) -> Iterator[Session]:
+        """An unlocked session, closed when the block ends.
+
+        Closing never replaces the block's own outcome: if the closing audit entry cannot be written (a full
+        disk), the failure is logged, and after a block that succeeded its sentence goes to ``on_close_problem``
+        (the CLI prints it as a warning after its result); after a block that failed, its own error is what
+        propagates.
+        """
         session = self.open(name, secret)
         try:
             yield session
-        finally:
-            session.close()
+        except BaseException:
+            session.close_noting_problem()
+            raise
+        problem = session.close_noting_problem()
+        if problem is not None and on_close_problem is not None:
+            on_close_problem(problem)
 
 
 class Session:
@@ -249,12 +276,26 @@ class Session:
         return count
 
     def close(self) -> None:
+        """Records the lock in the audit log and closes the connection. The connection is closed even when the
+        entry cannot be written; that failure is raised afterwards (see :meth:`close_noting_problem`)."""
         self._reopen = None  # the key goes with it
         try:
             if self._main:
                 self.audit.append("lock", actor=self.profile)
         finally:
             self._conn.close()
+
+    def close_noting_problem(self) -> str | None:
+        """:meth:`close`, for callers whose own outcome must stay what the user sees: a failure to record the
+        closing is logged (its type and place only) and returned as a sentence to show beside that outcome,
+        never raised. ``None`` when all went well."""
+        try:
+            self.close()
+        except Exception as exc:
+            _log.warning("profile closed without its lock audit entry: %s at %s", type(exc).__name__, where(exc))
+            reason = "the disk is full" if isinstance(exc, DiskFullError) else "the database could not be written"
+            return CLOSE_NOT_RECORDED.format(reason=reason)
+        return None
 
 
 def _write_atomically(out: Path, data: bytes) -> None:

@@ -189,11 +189,14 @@ class Backend:
     def status_counts(self) -> dict[str, int]:
         return self._require_session().status_counts()
 
-    def lock(self) -> None:
-        """Closes the open session, if any: the connection and its key go away. Safe to call twice."""
+    def lock(self) -> str | None:
+        """Closes the open session, if any: the connection and its key go away. Safe to call twice. Returns a
+        sentence when the closing could not be recorded in the audit log (e.g. a full disk): the lock itself
+        still happened, and the drafts saved before it stay saved."""
         session, self._session = self._session, None
         if session is not None:
-            session.close()
+            return session.close_noting_problem()
+        return None
 
     def _get_workstation(self) -> Workstation:
         if self._workstation is None:

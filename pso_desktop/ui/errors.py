@@ -9,10 +9,8 @@ user gets a generic sentence.
 from __future__ import annotations
 
 import logging
-import os
-import traceback
 
-from pso_desktop.errors import ExpectedError
+from pso_desktop.errors import ExpectedError, where
 
 UNEXPECTED_MESSAGE = (
     "An unexpected problem stopped this action; nothing more was changed. Try again, and contact IT support "
@@ -31,14 +29,5 @@ def user_message(exc: BaseException) -> str:
     """The plain sentence to show for ``exc``; logs a bug's type and location, never its message."""
     if is_expected(exc):
         return str(exc)
-    _log.error("unexpected %s at %s", type(exc).__name__, _where(exc))
+    _log.error("unexpected %s at %s", type(exc).__name__, where(exc))
     return UNEXPECTED_MESSAGE
-
-
-def _where(exc: BaseException) -> str:
-    """File, line and function of the innermost frame: enough to find the bug, with no values in it."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "an unknown place"
-    last = frames[-1]
-    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"

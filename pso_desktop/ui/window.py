@@ -327,7 +327,9 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.profile_screen)
         self.profile_screen.show_unlock_page(profile=profile)
         self.setWindowTitle(self._title())
-        self.worker.submit(self.backend.lock, owner=self, on_error=self._on_lock_failed)
+        self.worker.submit(
+            self.backend.lock, owner=self, on_done=self._on_lock_done, on_error=self._on_lock_failed
+        )
         self.locked.emit()
 
     def _on_idle(self) -> None:
@@ -338,6 +340,10 @@ class MainWindow(QMainWindow):
         if self.is_unlocked:
             self.lock()
             self._show_status("Locked because the computer went to sleep.")
+
+    def _on_lock_done(self, problem: str | None) -> None:
+        if problem is not None:  # locked all the same; only the audit entry of the lock is missing
+            self._show_status(problem)
 
     def _on_lock_failed(self, exc: BaseException) -> None:
         # The connection is closed even when the final audit entry could not be written.
