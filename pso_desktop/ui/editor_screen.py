@@ -155,6 +155,7 @@ class EditorScreen(QWidget):
         self._generation += 1
         form = self._form_for(catalogue)
         form.load(report)
+        self._autosave.stop()  # loading is not an edit
         self._dirty = False
         self._show_errors(pso_problems or [], heading=PSO_PROBLEMS_HEADING)
         self.heading.setText("New report" if is_new else "Report")
@@ -178,13 +179,15 @@ class EditorScreen(QWidget):
     def clear(self) -> None:
         """Forgets the report on screen (on lock): every input emptied, answers still on their way ignored.
         Call ``flush`` first to keep the last edits."""
-        self._autosave.stop()
         self._generation += 1
-        self._dirty = False
         if self.confirm_delete is not None:
             self.confirm_delete.reject()
         for form in self._forms.values():
             form.clear()
+        # After emptying, not before: an emptied form is never an edit still to save (it would save on a locked
+        # profile and say that saving failed).
+        self._autosave.stop()
+        self._dirty = False
         self._show_errors([])
         self.save_status.clear()
 

@@ -341,15 +341,18 @@ class ReportForm(QScrollArea):
     def _grey_out_categories(self, event: Any) -> None:
         categories = self.fields["categories"]
         assert isinstance(categories, CheckListField)
-        for item in categories.items():
-            category = self.catalogue.category(item.data(Qt.ItemDataRole.UserRole))
-            fits = event is None or category is None or event in category.event_types
-            item.setForeground(categories.palette().text() if fits else categories.palette().mid())
-            if category is not None and not fits:
-                allowed = ", ".join(sorted(category.event_types)).replace("_", " ")
-                item.setToolTip(f"{category.display} is reported only as: {allowed}.")
-            elif category is not None:
-                item.setToolTip(category.display)
+        # Greying is not an edit: unblocked, each item's itemChanged reached ``changed``, so a form just loaded or
+        # cleared at lock counted as edited and autosaved (on a locked profile: "could not be saved").
+        with QSignalBlocker(categories.list):
+            for item in categories.items():
+                category = self.catalogue.category(item.data(Qt.ItemDataRole.UserRole))
+                fits = event is None or category is None or event in category.event_types
+                item.setForeground(categories.palette().text() if fits else categories.palette().mid())
+                if category is not None and not fits:
+                    allowed = ", ".join(sorted(category.event_types)).replace("_", " ")
+                    item.setToolTip(f"{category.display} is reported only as: {allowed}.")
+                elif category is not None:
+                    item.setToolTip(category.display)
 
     def _on_changed(self) -> None:
         self.refresh_visibility()

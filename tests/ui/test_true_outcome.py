@@ -1,0 +1,86 @@
+"""What the window says is what happened: no "could not be saved" when nothing failed (after a lock, on
+opening a report), and opening or clearing the form is not an edit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pso_desktop.ui import editor_screen
+from pso_desktop.ui.window import MainWindow
+from tests.ui.conftest import QT_STRICT, unlock
+from tests.ui.test_report_editor import form_of, type_into
+
+pytestmark = QT_STRICT
+FAST_AUTOSAVE_MS = 100
+QUIET_MS = 600  # several autosave delays: any save the form wrongly thought it needed has happened by then
+
+
+@pytest.fixture(autouse=True)
+def fast_autosave(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(editor_screen, "AUTOSAVE_DELAY_MS", FAST_AUTOSAVE_MS)
+
+
+def a_draft_that_greys_categories(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stored draft whose kind of event greys out categories: loading it changes how the list looks."""
+    drafts = [r for r in reports[4:] if r.get("event_type") in ("near_miss", "unsafe_condition")]
+    assert drafts, "the sample data has no such draft"
+    return drafts[0]
+
+
+def open_report(qtbot: Any, window: MainWindow, report_id: str) -> editor_screen.EditorScreen:
+    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
+        window.open_report(report_id)
+    assert window.editor is not None
+    return window.editor
+
+
+def status_messages(window: MainWindow) -> list[str]:
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(lambda text: messages.append(text) if text else None)
+    return messages
+
+
+def test_opening_a_draft_is_not_an_edit(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
+) -> None:
+    window = make_window()
+    messages = status_messages(window)
+    unlock(qtbot, window)
+    editor = open_report(qtbot, window, a_draft_that_greys_categories(stored_reports)["id"])
+    assert not editor.has_unsaved_changes
+    assert editor.save_status.text() == ""
+    with qtbot.assertNotEmitted(editor.saved, wait=QUIET_MS):
+        pass
+    assert messages == []
+
+
+def test_after_a_lock_and_unlock_and_on_reopening_the_draft_nothing_says_it_failed(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
+) -> None:
+    window = make_window()
+    messages = status_messages(window)
+    unlock(qtbot, window)
+    draft = a_draft_that_greys_categories(stored_reports)
+    editor = open_report(qtbot, window, draft["id"])
+    with qtbot.waitSignal(editor.saved, timeout=10_000):
+        type_into(qtbot, form_of(editor).fields["narrative"], " and then")
+    failures: list[str] = []
+    editor.failed.connect(failures.append)
+
+    with qtbot.waitSignal(window.locked, timeout=10_000):
+        window.lock_action.trigger()
+    assert not editor.has_unsaved_changes  # the form was emptied, not edited
+    qtbot.wait(QUIET_MS)
+    unlock(qtbot, window)
+    qtbot.wait(QUIET_MS)
+    editor = open_report(qtbot, window, draft["id"])
+    assert " and then" in form_of(editor).report()["narrative"]  # the edit before the lock was kept
+    qtbot.wait(QUIET_MS)
+
+    assert failures == []
+    assert not [m for m in messages if "could not be saved" in m], messages
+    assert not editor.has_unsaved_changes
+    assert editor.save_status.text() == ""
