@@ -6,10 +6,12 @@ Design (see docs/server.md "Authentication"):
 - Access and refresh tokens are opaque 256-bit random strings; only their SHA-256 is stored. Opaque rather
   than signed tokens because every request already reads the database (one indexed lookup), logout and
   account removal take effect at once, and there is no signing key to guard, rotate or share between workers.
-- Refresh tokens rotate on every use. The successor is kept encrypted under a key derived from the token it
-  replaces, so a client whose answer was lost can retry once within the grace window and receive the same
-  successor, while the database alone never yields a usable token. Any other reuse of a rotated token is
-  treated as theft: the whole session is revoked.
+- Refresh tokens rotate on every use. The previous token may be presented again, always getting the same
+  successor, until that successor is first used: a client killed after the server rotated but before it stored
+  the answer keeps its session, however long it stays off. The successor is kept encrypted under a key derived
+  from the token it replaces (whose plain SHA-256 is all the database holds), so the database alone never
+  yields a usable token and there is no server key to guard or share between workers. Reuse of a rotated
+  token once its successor was used is treated as theft: the whole session is revoked.
 - Failed sign-ins are counted per account and per client address in the database (so all workers agree);
   past the limit the server answers 429 with Retry-After without checking the password at all.
 - A disabled account signs in like an unknown one (same answer, same cost, counted as a failure), and the token
@@ -27,6 +29,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pso_server import store
@@ -226,8 +229,9 @@ class Authenticator:
         return TokenPair(access, refresh, ttl, user)
 
     def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotates a refresh token into a new pair. A retry with the previous token within the grace window
-        gets the same successor (once); any other reuse revokes the session. Raises AuthFailed."""
+        """Rotates a refresh token into a new pair. The previous token, presented again, gets the same successor
+        until that successor is first used (its answer may have been lost, however long ago); after that, any
+        reuse revokes the session. Raises AuthFailed."""
         now = self._config.clock()
         hashed = token_hash(refresh_token)
         with self._db.transaction() as tx:
@@ -243,24 +247,25 @@ class Authenticator:
                     return self._issue(tx, record.user, record.session_id, now, refresh=successor)
                 record = store.find_refresh_token(tx, hashed)  # rotated by a concurrent request
                 assert record is not None and record.rotated_at is not None
-            pair = self._grace_retry(tx, record, refresh_token, hashed, now)
+            pair = self._replay(tx, record, refresh_token, now)
             if pair is not None:
                 return pair
-            # Reuse of a rotated token outside the one allowed retry: someone else may hold it.
+            # The successor was used, so whoever holds this token now is not the client that lost an answer.
             store.revoke_session(tx, record.session_id, now)
         raise AuthFailed(_SESSION_ENDED)
 
-    def _grace_retry(
-        self, tx: store.Tx, record: store.RefreshRecord, old: str, hashed: str, now: float
-    ) -> TokenPair | None:
-        assert record.rotated_at is not None
-        if record.successor is None or now - record.rotated_at > self._config.refresh_grace_seconds:
+    def _replay(self, tx: store.Tx, record: store.RefreshRecord, old: str, now: float) -> TokenPair | None:
+        """The same successor again (with a new access token) while it has not been used, else None."""
+        if record.successor is None:
             return None
-        if not store.use_refresh_grace(tx, hashed):
+        try:
+            successor = _unwrap_successor(old, record.successor)
+        except InvalidTag:
+            return None  # not written by this server: refuse as a replay
+        # Locked (PostgreSQL): a first use of the successor racing this replay either commits before it, and
+        # this is refused, or waits until this replay has answered.
+        if not store.refresh_token_live(tx, token_hash(successor), now, lock=True):
             return None
-        successor = _unwrap_successor(old, record.successor)
-        if not store.refresh_token_live(tx, token_hash(successor), now):
-            return None  # the client already moved on with the successor: this is not a lost answer
         return self._issue(tx, record.user, record.session_id, now, refresh=successor)
 
     def logout(self, access_token: str | None, refresh_token: str | None) -> bool:

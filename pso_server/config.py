@@ -16,7 +16,7 @@ import platformdirs
 APP_NAME = "PSO Server"
 
 Clock = Callable[[], float]
-"""Seconds since the epoch; injectable so tests can move time forward (token expiry, grace windows)."""
+"""Seconds since the epoch; injectable so tests can move time forward (token expiry, sign-in limits)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,6 @@ class ServerConfig:
     kdf: KdfParams = field(default_factory=KdfParams)
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    refresh_grace_seconds: int = 60
     drain_seconds: float = 5.0  # after SIGTERM: answer 503 this long, then stop
     retry_after_seconds: int = 5  # what 503 answers tell clients to wait
     status_page_size: int = 500

@@ -48,8 +48,8 @@ class UserInfo(BaseModel):
 class TokenResponse(BaseModel):
     access_token: str = Field(description="Send as 'Authorization: Bearer <token>'; valid for expires_in seconds.")
     refresh_token: str = Field(
-        description="Single use: /auth/refresh returns a new one. A retry with the previous token within 60 "
-        "seconds of its use returns the same successor once; any other reuse ends the session."
+        description="Single use: /auth/refresh returns a new one. The previous token presented again returns "
+        "the same successor until that successor is first used; reuse after that ends the session."
     )
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  (a scheme name, not a secret)
     expires_in: int = Field(description="Seconds until the access token expires.")

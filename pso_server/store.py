@@ -15,6 +15,7 @@ transactions racing on the same report id or (id, revision) resolve to one row.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import sqlite3
@@ -34,6 +35,8 @@ from pso_server.errors import (
     UnknownReport,
     UserExists,
 )
+
+_log = logging.getLogger("pso_server")
 
 SCHEMA_VERSION = 2
 ROLES = ("reporter", "risk_manager")
@@ -73,7 +76,7 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     expires_at {float} NOT NULL,
     rotated_at {float},
     successor {blob},
-    grace_used INTEGER NOT NULL DEFAULT 0
+    grace_used INTEGER NOT NULL DEFAULT 0  -- unused since replays are allowed until the successor's first use
 );
 CREATE INDEX IF NOT EXISTS access_tokens_session ON access_tokens (session_id);
 CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens (session_id);
@@ -225,12 +228,26 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+# SQLite primary result codes that say the storage failed, not the SQL: BUSY, LOCKED, READONLY, IOERR, FULL
+# (a full disk: 'database or disk is full'), CANTOPEN, PROTOCOL. Extended codes carry these in their low byte.
+_SQLITE_STORAGE_CODES = frozenset({5, 6, 8, 10, 13, 14, 15})
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.OperationalError):
-        # sqlite3 also reports SQL mistakes as OperationalError: only busy/locked/I-O failures are transient.
+        # sqlite3 also reports SQL mistakes as OperationalError: only storage failures are transient.
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return code & 0xFF in _SQLITE_STORAGE_CODES
         text = str(exc).lower()
-        return any(word in text for word in ("locked", "busy", "unable to open", "disk i/o", "readonly"))
-    return True
+        return any(word in text for word in ("locked", "busy", "unable to open", "disk i/o", "readonly", "full"))
+    return True  # psycopg's OperationalError covers class 53 (DiskFull 53100, out of memory) and lost connections
+
+
+def _storage_code(exc: BaseException) -> str:
+    """The driver's error name or SQLSTATE, for the log (never the message, which may quote data)."""
+    name = getattr(exc, "sqlite_errorname", None) or getattr(exc, "sqlstate", None)
+    return f"{type(exc).__name__} {name}" if name else type(exc).__name__
 
 
 # Advisory lock keys (PostgreSQL) for the few places where transactions must take turns.
@@ -317,6 +334,8 @@ class Database:
             if not _is_transient(exc):
                 raise
             broken = True  # a fresh connection is cheap; a half-dead one is not
+            # IT needs to see a full disk or a lost database in the log; the client only gets 503 + Retry-After.
+            _log.warning("The database failed (%s); answering 503 storage_unavailable.", _storage_code(exc))
             raise StorageUnavailable(
                 f"The report store is busy or unreachable ({type(exc).__name__}); try again shortly."
             ) from exc
@@ -561,14 +580,13 @@ class RefreshRecord:
     expires_at: float
     rotated_at: float | None
     successor: bytes | None
-    grace_used: bool
     session_revoked: bool
     user_disabled: bool
 
 
 def find_refresh_token(tx: Tx, token_hash: str) -> RefreshRecord | None:
     row = tx.one(
-        f"SELECT {_USER_COLUMNS}, s.id, r.expires_at, r.rotated_at, r.successor, r.grace_used, "  # noqa: S608
+        f"SELECT {_USER_COLUMNS}, s.id, r.expires_at, r.rotated_at, r.successor, "  # noqa: S608
         "s.revoked_at, u.disabled "
         "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id "
         "WHERE r.token_hash = ?",
@@ -582,9 +600,8 @@ def find_refresh_token(tx: Tx, token_hash: str) -> RefreshRecord | None:
         expires_at=float(row[5]),
         rotated_at=None if row[6] is None else float(row[6]),
         successor=None if row[7] is None else bytes(row[7]),
-        grace_used=bool(row[8]),
-        session_revoked=row[9] is not None,
-        user_disabled=bool(row[10]),
+        session_revoked=row[8] is not None,
+        user_disabled=bool(row[9]),
     )
 
 
@@ -597,18 +614,12 @@ def mark_refresh_rotated(tx: Tx, token_hash: str, now: float, successor: bytes) 
     return bool(cursor.rowcount == 1)
 
 
-def use_refresh_grace(tx: Tx, token_hash: str) -> bool:
-    """Spends the one retry allowed with a just-rotated token; False when it was already spent."""
-    cursor = tx.execute(
-        "UPDATE refresh_tokens SET grace_used = 1 WHERE token_hash = ? AND grace_used = 0", (token_hash,)
-    )
-    return bool(cursor.rowcount == 1)
-
-
-def refresh_token_live(tx: Tx, token_hash: str, now: float) -> bool:
-    """True when the token exists, has not been rotated and has not expired."""
+def refresh_token_live(tx: Tx, token_hash: str, now: float, *, lock: bool = False) -> bool:
+    """True when the token exists, has not been rotated and has not expired. ``lock`` holds its row until the
+    transaction ends (PostgreSQL re-checks the condition after waiting for a concurrent rotation)."""
     row = tx.one(
-        "SELECT 1 FROM refresh_tokens WHERE token_hash = ? AND rotated_at IS NULL AND expires_at > ?",
+        "SELECT 1 FROM refresh_tokens "  # noqa: S608
+        f"WHERE token_hash = ? AND rotated_at IS NULL AND expires_at > ?{tx.dialect.for_update if lock else ''}",
         (token_hash, now),
     )
     return row is not None

@@ -153,8 +153,8 @@ class ApiClient:
         try:
             return _tokens(answer)
         except ServerRefused:
-            # Worth retrying at once: if the server rotated the token, only a retry with the same one within
-            # its grace window gets the successor; giving up would end the session at the next sync.
+            # Worth retrying: if the server rotated the token, the same one presented again gets the same
+            # successor (until that is used), so nothing is lost by trying again.
             raise ServerUnreachable(
                 "The PSO server's answer to a session renewal was not understood; it will be tried again."
             ) from None

@@ -1,4 +1,4 @@
-"""Sign-in, token rotation with its grace retry, sign-out and failed-login limits, over real TLS."""
+"""Sign-in, token rotation with its replay of a lost answer, sign-out and failed-login limits, over real TLS."""
 
 from __future__ import annotations
 
@@ -91,41 +91,64 @@ def test_a_refresh_token_is_not_an_access_token_and_vice_versa(api: Api) -> None
     assert _refresh(api, tokens["access_token"])[0] == 401
 
 
-def test_retry_with_the_previous_token_returns_the_same_successor_once(api: Api) -> None:
+def test_retries_with_the_previous_token_return_the_same_successor_until_it_is_used(api: Api) -> None:
     api.server.add_user("nurse1", PASSWORD)
     first = api.login("nurse1")["refresh_token"]
     status, rotated = _refresh(api, first)
     assert status == 200
-    # The client lost that answer and retries with the token it still holds: same successor.
-    status, retried = _refresh(api, first)
+    # The client lost that answer (and the next one) and retries with the token it still holds: same successor.
+    for _ in range(3):
+        status, retried = _refresh(api, first)
+        assert status == 200
+        assert retried["refresh_token"] == rotated["refresh_token"]
+        assert api.get(REFERENCE, retried["access_token"]).status_code == 200
+    # The successor's first use: from now on the old token is a replay, and the session ends, successor included.
+    status, third = _refresh(api, rotated["refresh_token"])
     assert status == 200
-    assert retried["refresh_token"] == rotated["refresh_token"]
-    assert api.get(REFERENCE, retried["access_token"]).status_code == 200
-    # A second retry is not a lost answer any more: the session ends, the successor included.
     status, body = _refresh(api, first)
     assert status == 401 and body["error"] == "session_ended"
-    assert _refresh(api, rotated["refresh_token"])[0] == 401
-    assert api.get(REFERENCE, retried["access_token"]).status_code == 401
+    assert _refresh(api, third["refresh_token"])[0] == 401
+    assert api.get(REFERENCE, third["access_token"]).status_code == 401
 
 
-def test_reuse_after_the_grace_window_revokes_the_session(api: Api, clock: FakeClock) -> None:
+def test_a_client_killed_before_storing_the_successor_gets_it_again_much_later(api: Api, clock: FakeClock) -> None:
     api.server.add_user("nurse1", PASSWORD)
     first = api.login("nurse1")["refresh_token"]
-    status, rotated = _refresh(api, first)
+    status, rotated = _refresh(api, first)  # rotated on the server; the client died before storing the answer
+    assert status == 200
+    clock.advance(61)  # the old 60 s grace window has long passed...
+    status, retried = _refresh(api, first)
+    assert status == 200 and retried["refresh_token"] == rotated["refresh_token"]
+    clock.advance(3 * 24 * 3600)  # ...and a long weekend offline later, still the same successor
+    status, again = _refresh(api, first)
+    assert status == 200 and again["refresh_token"] == rotated["refresh_token"]
+    assert api.get(REFERENCE, again["access_token"]).status_code == 200
+    # Used once, the successor retires its predecessor for good: a later replay is theft.
+    status, next_pair = _refresh(api, again["refresh_token"])
     assert status == 200
     clock.advance(61)
     assert _refresh(api, first)[0] == 401
-    assert _refresh(api, rotated["refresh_token"])[0] == 401
-    assert api.get(REFERENCE, rotated["access_token"]).status_code == 401
+    assert _refresh(api, next_pair["refresh_token"])[0] == 401
+    assert api.get(REFERENCE, next_pair["access_token"]).status_code == 401
 
 
-def test_retry_after_the_successor_was_used_is_refused(api: Api) -> None:
+def test_a_replay_after_the_successor_was_used_ends_the_session(api: Api) -> None:
     api.server.add_user("nurse1", PASSWORD)
     first = api.login("nurse1")["refresh_token"]
     _, second = _refresh(api, first)
-    status, _ = _refresh(api, second["refresh_token"])
+    status, third = _refresh(api, second["refresh_token"])
     assert status == 200
     assert _refresh(api, first)[0] == 401  # the client had moved on: this is a replay, not a lost answer
+    assert _refresh(api, third["refresh_token"])[0] == 401  # the whole device session ended
+
+
+def test_a_rotated_token_expires_with_its_own_lifetime(api: Api, clock: FakeClock) -> None:
+    api.server.add_user("nurse1", PASSWORD)
+    first = api.login("nurse1")["refresh_token"]
+    assert _refresh(api, first)[0] == 200
+    clock.advance(api.server.config.refresh_token_ttl_seconds + 1)
+    status, body = _refresh(api, first)
+    assert status == 401 and body["error"] == "session_ended"
 
 
 def test_concurrent_refreshes_with_one_token_agree_on_one_successor(api: Api) -> None:

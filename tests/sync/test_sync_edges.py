@@ -252,8 +252,7 @@ def test_tokens_stay_out_of_reprs(session: Session, server: RunningServer) -> No
 def test_a_token_renewal_answered_with_something_else_is_tried_again(
     session: Session, server: RunningServer
 ) -> None:
-    # Tried again at once: had the server rotated the token, only a retry within its grace window gets the
-    # successor; giving up would end the session at the next sync.
+    # Tried again: had the server rotated the token, the same token presented again gets the same successor.
     session.add_reports(_reports(10, seed=29), submit=True)
     _link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
