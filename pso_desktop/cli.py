@@ -22,6 +22,7 @@ from pso_desktop.files import read_user_file
 from pso_desktop.logs import configure_logging
 from pso_desktop.services.reports_input import InputRejected
 from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.texts import LOCKOUT_NOTE
 
 if TYPE_CHECKING:
     from pso_desktop.security.profiles import ServerPolicy
@@ -164,12 +165,26 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], afterwa
                 print(name, file=stdout)
             return EXIT_OK
         workstation.create_profile(args.name, _read_new_secret(args, stdin))
-        print(f"Created profile {args.name}.", file=stdout)
+        print(f"Created profile {args.name}. {LOCKOUT_NOTE}", file=stdout)
         return EXIT_OK
     name = _profile_name(args, workstation)
     secret = _read_secret(args, stdin)
     with workstation.session(name, secret, on_close_problem=afterwards.append) as session:
-        return _run_in_session(args, session, stdin, stdout, workstation.keys.policy.server)
+        code = _run_in_session(args, session, stdin, stdout, workstation.keys.policy.server)
+        _back_up(session, after_sync=args.command == "sync", afterwards=afterwards)
+        return code
+
+
+def _back_up(session: Session, *, after_sync: bool, afterwards: list[str]) -> None:
+    """The automatic backup, when one is due (docs/storage.md). Its failure is a warning after the command's own
+    outcome, never instead of it."""
+    from pso_desktop.storage import backup
+    from pso_desktop.storage.errors import StorageError
+
+    try:
+        session.back_up_if_due(max_age=backup.DUE_AFTER_SYNC if after_sync else backup.DUE_AFTER)
+    except StorageError as exc:
+        afterwards.append(str(exc))
 
 
 def _run_in_session(

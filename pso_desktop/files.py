@@ -63,7 +63,7 @@ def write_private_file(path: Path, data: bytes, *, exclusive: bool = False) -> N
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    _sync_dir(path.parent)
+    sync_dir(path.parent)
 
 
 def write_private_json(path: Path, value: Any, *, exclusive: bool = False) -> None:
@@ -86,7 +86,7 @@ def _publish_exclusive(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
-def _sync_dir(directory: Path) -> None:
+def sync_dir(directory: Path) -> None:
     """Makes a rename durable on POSIX; a no-op where directories cannot be opened."""
     if not hasattr(os, "O_DIRECTORY"):
         return

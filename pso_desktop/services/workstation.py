@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,11 @@ from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import csv_format, fhir_export
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
+from pso_desktop.storage import backup
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import open_database, transaction
-from pso_desktop.storage.errors import DiskFullError
+from pso_desktop.storage.errors import DiskFullError, StorageError
 from pso_desktop.storage.reports import ReportStore
 
 _log = logging.getLogger(__name__)
@@ -81,7 +82,12 @@ class Workstation:
         key = self.keys.unlock(name, secret)
         path = self.keys.database_path(name)
         conn = open_database(path, key, create=False, full_check=full_check)
-        session = Session(name, conn, reopen=partial(open_database, path, key, create=False, full_check=False))
+        session = Session(
+            name,
+            conn,
+            reopen=partial(open_database, path, key, create=False, full_check=False),
+            back_up=partial(backup.back_up_if_due, db_path=path, key=key),
+        )
         del key
         try:
             session.audit.append("unlock", actor=name)
@@ -116,13 +122,21 @@ class Session:
     """One clinician's unlocked database: reports, outbox and audit log."""
 
     def __init__(
-        self, profile: str, conn: Any, *, reopen: Callable[[], Any] | None = None, main: bool = True
+        self,
+        profile: str,
+        conn: Any,
+        *,
+        reopen: Callable[[], Any] | None = None,
+        main: bool = True,
+        back_up: Callable[..., backup.BackupFile | None] | None = None,
     ) -> None:
-        """``reopen`` opens another connection to the same database (it holds the key while the profile is
-        unlocked); ``main`` is False for such a second connection, whose closing is not a lock."""
+        """``reopen`` opens another connection to the same database and ``back_up`` backs it up
+        (:func:`storage.backup.back_up_if_due` bound to its path and key); both hold the key while the profile is
+        unlocked. ``main`` is False for a second connection, whose closing is not a lock."""
         self.profile = profile
         self._conn = conn
         self._reopen = reopen
+        self._backup = back_up
         self._main = main
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
@@ -134,7 +148,30 @@ class Session:
         closing it does not lock the profile. Raises RuntimeError once this session is closed."""
         if self._reopen is None:
             raise RuntimeError("this session cannot open a second connection")
-        return Session(self.profile, self._reopen(), main=False)
+        return Session(self.profile, self._reopen(), main=False, back_up=self._backup)
+
+    def back_up_if_due(
+        self, *, max_age: dt.timedelta = backup.DUE_AFTER, should_stop: Callable[[], bool] | None = None
+    ) -> backup.BackupFile | None:
+        """Takes an encrypted backup into the profile's ``backups/`` folder when the newest is older than
+        ``max_age`` (see docs/storage.md, "Backups and recovery"); returns it, or None when none was due.
+
+        Reads one snapshot on this session's connection, so run it where that connection lives (the GUI: the
+        sync thread, on a second connection, so a lock never waits for it). ``should_stop`` abandons it
+        (BackupAbandoned); a failure raises BackupError and is audited. Nothing is done once locked.
+        """
+        take = self._backup
+        if take is None:
+            return None
+        try:
+            taken: backup.BackupFile | None = take(self._conn, max_age=max_age, should_stop=should_stop)
+        except backup.BackupError as exc:
+            with suppress(StorageError):  # the audit entry must not replace the reason the backup failed
+                self.audit.append("backup", actor=self.profile, detail=f"failed: {type(exc).__name__}")
+            raise
+        if taken is not None:
+            self.audit.append("backup", actor=self.profile, detail="written")
+        return taken
 
     def add_from_bytes(self, data: bytes, *, submit: bool = False, dry_run: bool = False) -> list[dict[str, Any]]:
         """Parse, validate and store every report in ``data`` in one transaction; InputRejected stores nothing."""
@@ -279,6 +316,7 @@ class Session:
         """Records the lock in the audit log and closes the connection. The connection is closed even when the
         entry cannot be written; that failure is raised afterwards (see :meth:`close_noting_problem`)."""
         self._reopen = None  # the key goes with it
+        self._backup = None
         try:
             if self._main:
                 self.audit.append("lock", actor=self.profile)

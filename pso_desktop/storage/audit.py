@@ -37,6 +37,8 @@ ACTIONS = frozenset(
         "import",
         "sync",
         "key_change",
+        "backup",
+        "recover",
     }
 )
 _MAX_DETAIL = 200

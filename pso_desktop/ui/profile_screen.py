@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pso_desktop.texts import LOCKOUT_NOTE
+
 NAME, SECRET, FORM = "name", "secret", "form"
 
 
@@ -167,11 +169,9 @@ class ProfileScreen(QWidget):
         self.back_button.setFlat(True)
         self.back_button.clicked.connect(lambda: self.show_unlock_page())
 
-        hint = QLabel(
-            "Your reports are encrypted with a key that only this password opens. "
-            "Nobody can recover it for you, so choose one you will remember."
-        )
+        hint = QLabel(f"Your reports are encrypted with a key that only this password opens. {LOCKOUT_NOTE}")
         hint.setObjectName("hint")
+        self.create_hint = hint
         hint.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Profile &name:", self.new_name)

@@ -1,0 +1,12 @@
+"""Sentences the command line and the window both show, kept in one place so they cannot drift apart.
+
+Pure Python with no imports: the window's first screen reads it before any service is loaded.
+"""
+
+from __future__ import annotations
+
+# The commonest lock-out is a forgotten password: said once, at profile creation, before it can happen.
+LOCKOUT_NOTE = (
+    "If this password is forgotten, nobody can reset it: reports not yet sent to the PSO stay locked in this "
+    "profile for good, while reports already sent are kept at the PSO."
+)
