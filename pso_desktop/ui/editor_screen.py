@@ -205,8 +205,8 @@ class EditorScreen(QWidget):
     def flush(self) -> None:
         """Saves pending edits now (queued on the worker ahead of anything submitted after this call)."""
         self._autosave.stop()
-        if not self._dirty or self.form is None:
-            return
+        if not self._dirty or self.form is None or self._worker.stopped:
+            return  # (a stopped worker: the window closed, after saving the draft; a later change is dropped)
         self._dirty = False
         self.save_status.setText("Saving…")
         self._worker.submit(

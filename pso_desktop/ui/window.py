@@ -352,19 +352,22 @@ class MainWindow(QMainWindow):
     # --- shutdown ----------------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Closes any open session and stops the worker (waits for jobs in flight). Safe to call twice."""
-        self.idle.stop()
-        self._save_and_clear_editor()
-        self.sync_panel.reset()
-        self.reports_screen.clear()
-        self._profile = None
+        """Saves the draft, closes any open session and stops the workers (waits for jobs in flight); callbacks
+        arriving later are dropped. Safe to call twice (``closeEvent`` and then ``run`` both call it)."""
+        if self.worker.stopped:
+            return  # the second call must not flush again: nothing can be saved once the worker is gone
         try:
+            self.idle.stop()
+            self._save_and_clear_editor()  # first, so the draft's save is queued ahead of the final lock
+            self.sync_panel.reset()
+            self.reports_screen.clear()
+            self._profile = None
             self.worker.submit(self._final_lock)
-        except RuntimeError:
-            return  # already shut down
-        self.worker.shutdown()
-        # A stopped sync ends within a quarter second, or when the request on its way is answered or times out.
-        self.sync_worker.shutdown()
+        finally:
+            # Whatever failed above, the threads stop: a QThread still running at exit aborts the process.
+            self.worker.shutdown()
+            # A stopped sync ends within a quarter second, or when the request on its way is answered or times out.
+            self.sync_worker.shutdown()
 
     def _final_lock(self) -> None:
         """Runs on the worker at exit, when no callback can be delivered any more: log what went wrong."""

@@ -79,6 +79,11 @@ class DbWorker(QObject):
         self._thread.start()
 
     @property
+    def stopped(self) -> bool:
+        """True once ``shutdown`` has begun: nothing more can be submitted."""
+        return self._stopped
+
+    @property
     def pending(self) -> int:
         """Jobs submitted whose outcome has not been delivered yet."""
         return self._pending

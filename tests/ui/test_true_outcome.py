@@ -1,16 +1,23 @@
 """What the window says is what happened: no "could not be saved" when nothing failed (after a lock, on
-opening a report), and opening or clearing the form is not an edit."""
+opening a report), opening or clearing the form is not an edit, and closing the window after editing saves the
+draft and ends cleanly (exit 0, nothing on stderr)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pso_desktop.ui import editor_screen
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import QT_STRICT, unlock
+from tests.support.cli import SECRET as CLI_SECRET
+from tests.support.cli import cli_env, run_cli
+from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
 from tests.ui.test_report_editor import form_of, type_into
 
 pytestmark = QT_STRICT
@@ -84,3 +91,55 @@ def test_after_a_lock_and_unlock_and_on_reopening_the_draft_nothing_says_it_fail
     assert not [m for m in messages if "could not be saved" in m], messages
     assert not editor.has_unsaved_changes
     assert editor.save_status.text() == ""
+
+
+CANARY = "Zebulon Quaxworth slipped by the ice machine"
+QT_OFFSCREEN_NOTICE = "This plugin does not support propagateSizeHints()"
+
+
+def test_closing_the_window_after_editing_saves_the_draft_and_exits_cleanly(tmp_path: Path) -> None:
+    """The real command in a subprocess: unlock, edit, close the window before the autosave."""
+    home = tmp_path / "home"
+    created = run_cli(home, "profile", "create", "nurse", "--password-stdin", stdin=CLI_SECRET + "\n")
+    assert created.code == 0, created.err
+    env = cli_env(home, QT_QPA_PLATFORM="offscreen", GUI_TEST_SECRET=CLI_SECRET)
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.support.gui_edit_close", "nurse", CANARY],
+        capture_output=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    err = child.stderr.decode("utf-8", "replace")
+    assert child.returncode == 0, err
+    assert [line for line in err.splitlines() if line != QT_OFFSCREEN_NOTICE] == [], err
+
+    out = tmp_path / "reports.json"
+    exported = run_cli(
+        home, "export", "--format", "json", "--out", str(out), "--password-stdin", stdin=CLI_SECRET + "\n"
+    )
+    assert exported.code == 0, exported.err
+    (report,) = json.loads(out.read_text())["reports"]
+    assert report["narrative"] == CANARY and report["event_type"] == "near_miss"  # saved at close
+
+
+def test_an_edit_that_arrives_after_the_window_closed_is_dropped_quietly(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
+) -> None:
+    window = make_window()
+    unlock(qtbot, window)
+    draft = a_draft_that_greys_categories(stored_reports)
+    editor = open_report(qtbot, window, draft["id"])
+    narrative = form_of(editor).fields["narrative"]
+    type_into(qtbot, narrative, "typed just before closing ")
+    window.close()  # closeEvent: flushes the draft, locks, stops the workers
+
+    # A keystroke still in the queue, then the second shutdown that ``run`` does after the event loop ends.
+    type_into(qtbot, narrative, "late")
+    window.shutdown()
+    qtbot.wait(QUIET_MS)  # the autosave delay passes: an exception in a slot would fail this test
+
+    workstation = window.backend._get_workstation()
+    with workstation.session(PROFILE, SECRET) as session:
+        stored = session.get_report(draft["id"])
+    assert stored is not None and stored["narrative"].startswith("typed just before closing ")
