@@ -173,21 +173,13 @@ class ReportStore:
         sql = f"SELECT {_SUMMARY} FROM reports {where} ORDER BY updated_at DESC, pk DESC LIMIT ? OFFSET ?"  # noqa: S608
         with translate_errors():
             rows = self._conn.execute(sql, (*params, limit, offset)).fetchall()
-        return [
-            ReportSummary(
-                id=row[0],
-                revision=row[1],
-                state=row[2],
-                event_type=row[3],
-                categories=tuple(json.loads(row[4])),
-                unit=row[5],
-                discovered_on=row[6],
-                updated_at=row[7],
-                server_ref=row[8],
-                pso_status=row[9],
-            )
-            for row in rows
-        ]
+        return [_summary(row) for row in rows]
+
+    def summary(self, report_id: str) -> ReportSummary | None:
+        """One report's list row (state, case number, the PSO's status), or ``None``."""
+        with translate_errors():
+            row = self._conn.execute(f"SELECT {_SUMMARY} FROM reports WHERE id = ?", (report_id,)).fetchone()  # noqa: S608
+        return None if row is None else _summary(row)
 
     def trend_counts(self, since: str, until: str) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
         """Counts for the risk manager's trends, no PHI: reports per discovery month (``YYYY-MM``) and event
@@ -449,6 +441,21 @@ def _decode(wire: str) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise StorageError("A stored report could not be read; run an integrity check and contact IT support.")
     return content
+
+
+def _summary(row: Sequence[Any]) -> ReportSummary:
+    return ReportSummary(
+        id=row[0],
+        revision=row[1],
+        state=row[2],
+        event_type=row[3],
+        categories=tuple(json.loads(row[4])),
+        unit=row[5],
+        discovered_on=row[6],
+        updated_at=row[7],
+        server_ref=row[8],
+        pso_status=row[9],
+    )
 
 
 def _summary_columns(report: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, str]:

@@ -33,6 +33,18 @@ class SignInDefaults:
     proxy: str = ""
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where a stored report stands, for the form's header: its state and revision, the PSO's case number, and
+    the PSO's latest status and note (from the status feed)."""
+
+    state: str
+    revision: int
+    server_ref: str | None = None
+    pso_status: str | None = None
+    pso_note: str | None = None
+
+
 class Backend:
     """The workstation and the one open session of the window. Worker thread only."""
 
@@ -90,12 +102,15 @@ class Backend:
 
         return load_catalogue(version or CURRENT_FORM_VERSION)
 
-    def open_report(self, report_id: str) -> tuple[Catalogue, dict[str, Any], list[FieldError]]:
-        """A stored report, the catalogue of its form version, and why the PSO did not accept it (if so)."""
+    def open_report(self, report_id: str) -> tuple[Catalogue, dict[str, Any], list[FieldError], Standing]:
+        """A stored report, the catalogue of its form version, why the PSO did not accept it (if so), and where
+        it stands (state, case number, the PSO's status)."""
         from pso_desktop.storage.errors import StorageError
 
-        report = self._require_session().get_report(report_id)
-        if report is None:
+        session = self._require_session()
+        report = session.get_report(report_id)
+        summary = session.store.summary(report_id)
+        if report is None or summary is None:
             raise StorageError("This report is no longer in the profile; refresh the list.")
         version = report.get("form_version")
         try:
@@ -104,7 +119,15 @@ class Backend:
             raise StorageError(
                 "This report uses a form version this app does not know; update PSO Desktop to open it."
             ) from None
-        return catalogue, report, self._require_session().pso_problems(report_id)
+        status = session.account.server_status(report_id)
+        standing = Standing(
+            summary.state,
+            summary.revision,
+            summary.server_ref or (status.server_ref if status else None),
+            status.status if status else None,
+            status.note if status else None,
+        )
+        return catalogue, report, session.pso_problems(report_id), standing
 
     def save_draft(self, report: dict[str, Any]) -> int:
         """Autosave: the form's report as a draft; returns the revision stored."""

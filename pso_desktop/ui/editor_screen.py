@@ -5,6 +5,10 @@ database worker. Going back to the list, locking and closing the window save at 
 is queued on the worker before the lock, and the worker runs jobs in order, so a lock never loses typing.
 Submit saves, validates and queues on the worker; a report that is not complete stays a draft and each
 problem is listed in the nurse's words, with a click (or Enter) taking the cursor to the field.
+
+A report submitted (queued or on its way) or sent opens read-only, with its case number and the PSO's status:
+no stray click or key changes it and nothing is saved. Amend makes it editable; the first change is saved as
+its next revision, a draft (the store never changes a submitted revision).
 """
 
 from __future__ import annotations
@@ -30,15 +34,53 @@ from PySide6.QtWidgets import (
 from pso_desktop.domain.catalogue import Catalogue
 from pso_desktop.domain.validation import FieldError, ReportInvalid
 from pso_desktop.services.workstation import PSWP_LABEL
-from pso_desktop.ui.backend import Backend
+from pso_desktop.ui.backend import Backend, Standing
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.report_form import ReportForm
+from pso_desktop.ui.reports_model import PSO_STATUS_LABELS
 from pso_desktop.ui.worker import DbWorker
 
 AUTOSAVE_DELAY_MS = 1500
 RETRY_DELAY_MS = 10_000
 MAX_ERROR_ROWS = 6
 PSO_PROBLEMS_HEADING = "The PSO did not accept this report; fix {things} and submit it again"
+# Submitted (waiting or on its way) or taken by the PSO: only Amend changes these. A draft, and a report the PSO
+# did not accept (needs_attention), open editable.
+READ_ONLY_STATES = frozenset({"queued", "sending", "submitted"})
+AMEND_SHORTCUT = "Ctrl+E"
+
+
+def standing_text(standing: Standing, *, amending: bool = False) -> str:
+    """One line on where the report stands (no report content): its case number, the PSO's status and note,
+    and what Amend does. Empty for a draft never sent and for a report the PSO did not accept (its reasons are
+    listed instead)."""
+    case = f"case number {standing.server_ref}" if standing.server_ref else "no case number yet"
+    following = standing.revision + 1
+    if amending:
+        return (
+            f"Amending ({case}): your changes are saved as revision {following}, a draft until you submit it; "
+            f"revision {standing.revision} stays as it was submitted."
+        )
+    if standing.state == "queued":
+        where = f"Submitted and queued: it goes to the PSO at the next sync ({case})."
+    elif standing.state == "sending":
+        where = f"Submitted: being sent to the PSO now ({case})."
+    elif standing.state == "submitted":
+        where = f"Sent to the PSO, {case}."
+    elif standing.state == "draft" and standing.server_ref:
+        where = f"Revision {standing.revision} of {case}, a draft: it goes to the PSO when you submit it."
+    else:
+        return ""
+    if standing.pso_status:
+        where += f" At the PSO: {PSO_STATUS_LABELS.get(standing.pso_status, standing.pso_status)}."
+    if standing.pso_note:
+        where += f" The PSO's note: {standing.pso_note}"
+    if standing.state in READ_ONLY_STATES:
+        where += (
+            f" Read-only. To change it, choose Amend ({AMEND_SHORTCUT}): your changes become revision {following}, "
+            "sent when you submit it."
+        )
+    return where
 
 
 def new_report(catalogue: Catalogue, today: dt.date | None = None) -> dict[str, Any]:
@@ -88,7 +130,14 @@ class EditorScreen(QWidget):
         self.delete_action = QAction("&Delete draft", self)
         self.delete_action.setToolTip("Delete this draft; only a report never submitted can be deleted")
         self.delete_action.triggered.connect(self.ask_delete)
-        self.addActions([self.back_action, self.submit_action, self.delete_action])
+        self.amend_action = QAction("&Amend", self)
+        self.amend_action.setShortcut(QKeySequence(AMEND_SHORTCUT))
+        self.amend_action.setToolTip(
+            f"Change this submitted report: your changes become its next revision ({AMEND_SHORTCUT})"
+        )
+        self.amend_action.triggered.connect(self.amend)
+        self.amend_action.setEnabled(False)
+        self.addActions([self.back_action, self.submit_action, self.delete_action, self.amend_action])
         self.confirm_delete: QMessageBox | None = None
         back = QPushButton(self.back_action.text().replace("&", ""))
         back.setObjectName("backButton")
@@ -107,11 +156,28 @@ class EditorScreen(QWidget):
         top.addWidget(self.heading)
         top.addStretch(1)
         top.addWidget(self.save_status)
-        delete = QPushButton(self.delete_action.text().replace("&", ""))
-        delete.setObjectName("deleteButton")
-        delete.clicked.connect(self.delete_action.trigger)
-        top.addWidget(delete)
+        self.delete_button = QPushButton(self.delete_action.text().replace("&", ""))
+        self.delete_button.setObjectName("deleteButton")
+        self.delete_button.clicked.connect(self.delete_action.trigger)
+        top.addWidget(self.delete_button)
         top.addWidget(self.submit_button)
+        self.amend_button = QPushButton(self.amend_action.text())
+        self.amend_button.setObjectName("amendButton")
+        self.amend_button.setAccessibleName("Amend this report")
+        self.amend_button.setToolTip(self.amend_action.toolTip())
+        self.amend_button.clicked.connect(self.amend_action.trigger)
+        self.amend_button.hide()
+        top.addWidget(self.amend_button)
+
+        # Where the report stands; selectable, so the case number can be copied.
+        self.standing = QLabel()
+        self.standing.setObjectName("reportStanding")
+        self.standing.setWordWrap(True)
+        self.standing.setAccessibleName("Where this report stands")
+        self.standing.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.standing.hide()
+        self._standing: Standing | None = None
+        self._read_only = False
 
         self.errors_heading = QLabel()
         self.errors_heading.setObjectName("errorsHeading")
@@ -131,6 +197,7 @@ class EditorScreen(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.addWidget(self.banner)
         self._layout.addLayout(top)
+        self._layout.addWidget(self.standing)
         self._layout.addWidget(self.errors_heading)
         self._layout.addWidget(self.errors)
 
@@ -148,17 +215,20 @@ class EditorScreen(QWidget):
         *,
         is_new: bool = False,
         pso_problems: list[FieldError] | None = None,
+        standing: Standing | None = None,
     ) -> None:
         """Shows ``report`` in the form of its catalogue (building that form the first time), with the PSO's
-        reasons for not accepting it, if it did not."""
+        reasons for not accepting it, if it did not; read-only when ``standing`` says it was submitted."""
         self.flush()
         self._generation += 1
         form = self._form_for(catalogue)
         form.load(report)
         self._autosave.stop()  # loading is not an edit
         self._dirty = False
+        self._standing = standing
+        self._set_read_only(standing is not None and standing.state in READ_ONLY_STATES)
         self._show_errors(pso_problems or [], heading=PSO_PROBLEMS_HEADING)
-        self.heading.setText("New report" if is_new else "Report")
+        self.heading.setText("New report" if is_new else "Submitted report" if self._read_only else "Report")
         self.save_status.setText("Not saved yet: saving starts when you type." if is_new else "")
         self.submit_button.setEnabled(True)
         form.verticalScrollBar().setValue(0)
@@ -176,6 +246,37 @@ class EditorScreen(QWidget):
         self.form = form
         return form
 
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    def _set_read_only(self, read_only: bool) -> None:
+        self._read_only = read_only
+        if self.form is not None:
+            self.form.set_read_only(read_only)
+        self.amend_action.setEnabled(read_only)
+        self.amend_button.setVisible(read_only)
+        for action, button in ((self.submit_action, self.submit_button), (self.delete_action, self.delete_button)):
+            action.setEnabled(not read_only)
+            button.setVisible(not read_only)
+        text = standing_text(self._standing, amending=False) if self._standing is not None else ""
+        self.standing.setText(text)
+        self.standing.setVisible(bool(text))
+
+    def amend(self) -> None:
+        """Makes the submitted report on screen editable. Nothing is written until the first change, which is
+        saved (autosave, as for any draft) as the report's next revision."""
+        if not self._read_only or self.form is None:
+            return
+        on_button = self.amend_button.hasFocus()
+        self._set_read_only(False)
+        self.heading.setText("Report")
+        if self._standing is not None:
+            self.standing.setText(standing_text(self._standing, amending=True))
+            self.standing.show()
+        if on_button:  # the button is gone; otherwise the keyboard stays on the field the clinician chose
+            self.form.fields["event_type"].focus_target().setFocus()
+
     def clear(self) -> None:
         """Forgets the report on screen (on lock): every input emptied, answers still on their way ignored.
         Call ``flush`` first to keep the last edits."""
@@ -190,6 +291,9 @@ class EditorScreen(QWidget):
         self._dirty = False
         self._show_errors([])
         self.save_status.clear()
+        self._standing = None  # the PSO's note may name a patient
+        self.standing.clear()
+        self.standing.hide()
 
     # --- saving ----------------------------------------------------------------------------------------
 
@@ -198,6 +302,8 @@ class EditorScreen(QWidget):
         return self._dirty
 
     def _on_changed(self) -> None:
+        if self._read_only:
+            return  # only Amend changes a submitted report: never save one behind the clinician's back
         self._dirty = True
         self.save_status.setText("Editing…")
         self._autosave.start(AUTOSAVE_DELAY_MS)
@@ -243,7 +349,7 @@ class EditorScreen(QWidget):
         self.closed.emit()
 
     def submit(self) -> None:
-        if self.form is None or not self.submit_button.isEnabled():
+        if self.form is None or self._read_only or not self.submit_button.isEnabled():
             return
         self._autosave.stop()
         self._dirty = False
@@ -287,7 +393,7 @@ class EditorScreen(QWidget):
     def ask_delete(self) -> None:
         """Asks before deleting (a deleted draft cannot be brought back); the answer comes back to
         ``_on_delete_answer`` without blocking the event loop."""
-        if self.form is None:
+        if self.form is None or self._read_only:
             return
         box = QMessageBox(
             QMessageBox.Icon.Question,

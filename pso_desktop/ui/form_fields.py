@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QIntValidator
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -32,6 +32,62 @@ from PySide6.QtWidgets import (
 from pso_desktop.domain.catalogue import Answer, Question
 
 NOT_ANSWERED = "— not answered —"
+_TAB_KEYS = frozenset({Qt.Key.Key_Tab, Qt.Key.Key_Backtab})
+_LIST_KEYS = frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Home, Qt.Key.Key_End})
+_ARROWS = {Qt.Key.Key_Up: -1, Qt.Key.Key_Left: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_Right: 1}
+_CLICKS = frozenset({QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick})
+
+
+class InputGuard(QObject):
+    """While ``on``, no click, key or wheel turn reaches the watched inputs, so none can change its answer
+    (tick boxes, radio buttons, lists and drop-downs have no read-only mode of their own). Tab still moves
+    on and a click still gives focus, so the answers can be read; ``reading_keys`` (moving within a list)
+    get through, and with ``ring`` the arrow keys move the focus along those buttons without choosing one.
+    A wheel turn goes on to the scrolling form."""
+
+    def __init__(
+        self,
+        parent: QWidget,
+        *,
+        reading_keys: frozenset[Qt.Key] = frozenset(),
+        ring: Sequence[QWidget] = (),
+    ) -> None:
+        super().__init__(parent)
+        self.on = False
+        self._reading_keys = _TAB_KEYS | reading_keys
+        self._ring = list(ring)
+
+    def watch(self, *widgets: QWidget) -> None:
+        for widget in widgets:
+            widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not self.on:
+            return False
+        kind = event.type()
+        if kind in _CLICKS:
+            if isinstance(watched, QWidget):
+                # A list's clicks land on its viewport, which takes no focus itself: focus the list.
+                target = watched if watched.focusPolicy() != Qt.FocusPolicy.NoFocus else watched.parentWidget()
+                if target is not None:
+                    target.setFocus(Qt.FocusReason.MouseFocusReason)
+            return True
+        if kind == QEvent.Type.MouseButtonRelease:
+            return True
+        if kind == QEvent.Type.Wheel:
+            event.ignore()  # handled here, but not accepted: Qt passes it on to the parent, which scrolls
+            return True
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(event, QKeyEvent):
+            key = Qt.Key(event.key())
+            if key in self._reading_keys:
+                return False
+            if key in _ARROWS and watched in self._ring:
+                if kind == QEvent.Type.KeyPress:
+                    index = self._ring.index(watched) + _ARROWS[key]
+                    self._ring[max(0, min(index, len(self._ring) - 1))].setFocus(Qt.FocusReason.OtherFocusReason)
+                return True
+            return True
+        return False
 
 
 class FormField(QWidget):
@@ -43,6 +99,11 @@ class FormField(QWidget):
         raise NotImplementedError
 
     def set_value(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Shows the answer without letting any input change it; the field still takes focus, so a keyboard
+        user can read it (and copy text)."""
         raise NotImplementedError
 
     def focus_target(self) -> QWidget:
@@ -74,6 +135,9 @@ class LineField(FormField):
 
     def set_value(self, value: Any) -> None:
         self.edit.setText("" if value is None else str(value))
+
+    def set_read_only(self, read_only: bool) -> None:
+        self.edit.setReadOnly(read_only)
 
 
 class TimeField(LineField):
@@ -115,6 +179,9 @@ class IntField(FormField):
     def set_value(self, value: Any) -> None:
         self.edit.setText("" if value is None else str(value))
 
+    def set_read_only(self, read_only: bool) -> None:
+        self.edit.setReadOnly(read_only)
+
 
 class TextAreaField(FormField):
     """Several lines of free text. Tab moves on to the next field, so the form works from the keyboard. Text is
@@ -134,6 +201,13 @@ class TextAreaField(FormField):
 
     def set_value(self, value: Any) -> None:
         self.edit.setPlainText("" if value is None else str(value))
+
+    def set_read_only(self, read_only: bool) -> None:
+        self.edit.setReadOnly(read_only)
+        if read_only:  # a caret the arrow keys move, so the text can be read and selected from the keyboard
+            self.edit.setTextInteractionFlags(
+                Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+            )
 
 
 class TextListField(TextAreaField):
@@ -160,12 +234,17 @@ class CheckField(FormField):
         self.box = QCheckBox(text)
         self.box.toggled.connect(self.changed)
         self._wrap(self.box)
+        self._guard = InputGuard(self)
+        self._guard.watch(self.box)
 
     def value(self) -> bool:
         return self.box.isChecked()
 
     def set_value(self, value: Any) -> None:
         self.box.setChecked(value is True)
+
+    def set_read_only(self, read_only: bool) -> None:
+        self._guard.on = read_only
 
 
 def _tooltip(answer: Answer) -> str:
@@ -185,6 +264,8 @@ class ChoiceField(FormField):
             self.combo.setItemData(self.combo.count() - 1, _tooltip(answer), Qt.ItemDataRole.ToolTipRole)
         self.combo.currentIndexChanged.connect(self.changed)
         self._wrap(self.combo)
+        self._guard = InputGuard(self)
+        self._guard.watch(self.combo)
 
     def value(self) -> str | None:
         code = self.combo.currentData()
@@ -199,6 +280,9 @@ class ChoiceField(FormField):
             self.combo.addItem(f"{value} (not an answer of this form)", value)
             index = self.combo.count() - 1
         self.combo.setCurrentIndex(index)
+
+    def set_read_only(self, read_only: bool) -> None:
+        self._guard.on = read_only
 
 
 class RadioField(FormField):
@@ -219,6 +303,8 @@ class RadioField(FormField):
             layout.addWidget(button)
         self.group.buttonToggled.connect(self._on_toggled)
         self._unknown: Any = None
+        self._guard = InputGuard(self, ring=list(self.buttons.values()))
+        self._guard.watch(*self.buttons.values())
 
     def _on_toggled(self, _button: QRadioButton, checked: bool) -> None:
         if checked:  # one signal per choice, not one for the button left as well
@@ -245,6 +331,9 @@ class RadioField(FormField):
         checked = self.group.checkedButton()
         return checked or next(iter(self.buttons.values()))
 
+    def set_read_only(self, read_only: bool) -> None:
+        self._guard.on = read_only
+
 
 class CheckListField(FormField):
     """Any number of answers from a list, as check boxes (Space ticks the current one).
@@ -263,6 +352,8 @@ class CheckListField(FormField):
         self.list.itemChanged.connect(self._on_item_changed)
         self._wrap(self.list)
         self._fit()
+        self._guard = InputGuard(self, reading_keys=_LIST_KEYS)
+        self._guard.watch(self.list, self.list.viewport())
 
     def _add_item(self, text: str, code: str, tooltip: str) -> QListWidgetItem:
         item = QListWidgetItem(text)
@@ -309,6 +400,9 @@ class CheckListField(FormField):
         self._order = codes
         self._fit()
 
+    def set_read_only(self, read_only: bool) -> None:
+        self._guard.on = read_only
+
     def _on_item_changed(self, _item: QListWidgetItem) -> None:
         self.changed.emit()
 
@@ -338,6 +432,8 @@ class GroupField(FormField):
         self._layout.addWidget(self.add_button)
         self.setFocusProxy(self.add_button)
         self._applies: Callable[[Question], bool] = lambda _q: True
+        self._read_only = False
+        self._removers: list[QPushButton] = []
 
     def _add_clicked(self) -> None:
         fields = self.add_entry()
@@ -360,12 +456,15 @@ class GroupField(FormField):
         self._layout.insertWidget(self._layout.count() - 1, box)
         self.entries.append(fields)
         self._boxes.append((box, form))
+        self._removers.append(remove)
+        for field in fields.values():
+            field.set_read_only(self._read_only)
         self._refresh()
         return fields
 
     def _remove(self, box: QWidget) -> None:
         index = next(i for i, (b, _) in enumerate(self._boxes) if b is box)
-        del self.entries[index], self._boxes[index]
+        del self.entries[index], self._boxes[index], self._removers[index]
         box.deleteLater()
         self._refresh()
         self.add_button.setFocus()
@@ -375,8 +474,19 @@ class GroupField(FormField):
         self._applies = applies
         self._refresh()
 
+    def set_read_only(self, read_only: bool) -> None:
+        """Read-only: the entries' answers cannot change, and no entry can be added or removed."""
+        self._read_only = read_only
+        for fields in self.entries:
+            for field in fields.values():
+                field.set_read_only(read_only)
+        self._refresh()
+
     def _refresh(self) -> None:
         self.add_button.setEnabled(len(self.entries) < self.question.max_items)
+        self.add_button.setVisible(not self._read_only)
+        for remove in self._removers:
+            remove.setVisible(not self._read_only)
         for fields, (_box, form) in zip(self.entries, self._boxes, strict=True):
             for child in self.question.questions:
                 form.setRowVisible(fields[child.id], self._applies(child))
@@ -398,6 +508,7 @@ class GroupField(FormField):
             box.deleteLater()
         self.entries.clear()
         self._boxes.clear()
+        self._removers.clear()
         for entry in value if isinstance(value, list) else []:
             fields = self.add_entry()
             for qid, field in fields.items():

@@ -89,6 +89,7 @@ class ReportForm(QScrollArea):
         self._groups: dict[str, QGroupBox] = {}
         self._conditions: list[tuple[str, Condition]] = []
         self._base: dict[str, Any] = {}
+        self.read_only = False
 
         page = QWidget()
         self._page_layout = QVBoxLayout(page)
@@ -275,6 +276,12 @@ class ReportForm(QScrollArea):
     def clear(self) -> None:
         """Empties every input (on lock: nothing about a patient stays in the widgets)."""
         self.load({})
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Read-only: every answer shows, takes focus and can be copied, but no input changes it."""
+        self.read_only = read_only
+        for field in self.fields.values():
+            field.set_read_only(read_only)
 
     @property
     def report_id(self) -> str | None:

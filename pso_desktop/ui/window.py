@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pso_desktop.domain.catalogue import Catalogue
     from pso_desktop.domain.validation import FieldError
     from pso_desktop.services.trends import Trends
+    from pso_desktop.ui.backend import Standing
     from pso_desktop.ui.editor_screen import EditorScreen
 
 STATUS_MESSAGE_MS = 10_000
@@ -244,7 +245,11 @@ class MainWindow(QMainWindow):
             )
 
     def _show_editor(
-        self, catalogue: Catalogue, report: dict[str, Any] | None, pso_problems: list[FieldError] | None = None
+        self,
+        catalogue: Catalogue,
+        report: dict[str, Any] | None,
+        pso_problems: list[FieldError] | None = None,
+        standing: Standing | None = None,
     ) -> None:
         if not self.is_unlocked:
             return  # locked while the report was being read
@@ -254,7 +259,7 @@ class MainWindow(QMainWindow):
 
             editor.open(catalogue, new_report(catalogue), is_new=True)
         else:
-            editor.open(catalogue, report, pso_problems=pso_problems or [])
+            editor.open(catalogue, report, pso_problems=pso_problems or [], standing=standing)
         self.stack.setCurrentWidget(editor)
         self.editor_opened.emit()
 

@@ -191,7 +191,7 @@ def test_locking_while_typing_saves_the_last_keystrokes_and_empties_the_form(
     assert draft is not None and draft["narrative"] == CANARY and draft["event_type"] == "near_miss"
 
 
-def test_opening_a_submitted_report_and_editing_it_makes_a_new_draft_revision(
+def test_a_submitted_report_opens_read_only_and_after_amend_an_edit_makes_a_new_draft_revision(
     qtbot: Any,
     make_window: Callable[..., MainWindow],
     stored_reports: list[dict[str, Any]],
@@ -212,7 +212,13 @@ def test_opening_a_submitted_report_and_editing_it_makes_a_new_draft_revision(
     form = form_of(editor)
     original = next(r for r in stored_reports if r["id"] == report_id)
     assert form.report() == original  # opening changes nothing
+    assert editor.read_only
+    type_into(qtbot, form.fields["location.description"], " (corrected)")
+    assert form.report() == original and not editor.has_unsaved_changes  # typing changes nothing until Amend
 
+    qtbot.keyClick(
+        form.fields["location.description"].focus_target(), Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier
+    )
     with qtbot.waitSignal(editor.saved, timeout=10_000) as saved:
         type_into(qtbot, form.fields["location.description"], " (corrected)")
     assert saved.args == [original["revision"] + 1]
@@ -311,10 +317,13 @@ def test_a_draft_can_be_deleted_after_a_question_and_a_submitted_report_cannot(
     with workstation.session(PROFILE, SECRET) as session:
         assert ("delete", report_id) in [(e.action, e.report_id) for e in session.audit.entries()]
 
-    # A queued report is part of the record: deleting it is refused with a sentence, and it stays.
+    # A queued report is part of the record: it opens without Delete, and even amended, deleting it is refused
+    # with a sentence, and it stays.
     queued = stored_reports[0]
     with qtbot.waitSignal(window.editor_opened, timeout=10_000):
         window.open_report(queued["id"])
+    assert editor.read_only and not editor.delete_action.isEnabled() and not editor.delete_button.isVisible()
+    editor.amend_action.trigger()
     with qtbot.waitSignal(editor.failed, timeout=10_000) as refused:
         _answer_delete(qtbot, editor, QMessageBox.StandardButton.Yes)
     assert refused.args[0] == "Only drafts that were never submitted can be deleted; this one was submitted."
