@@ -11,6 +11,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from pso_desktop.paths import APP_NAME, resources_dir
+from pso_desktop.ui import crash
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.window import MainWindow
 
@@ -43,12 +44,14 @@ def run(*, demo: bool = False) -> int:
         training = TrainingEnvironment()
         backend = TrainingBackend(training)
     window = MainWindow(backend, training=demo)
+    guard = crash.install(window)  # an uncaught exception locks the window and keeps the data
     window.show()
     _quit_on_signals(app)
     try:
         return app.exec()
     finally:
         window.shutdown()
+        guard.uninstall()
         if training is not None:
             training.close()  # stops the practice server and deletes every training file
 

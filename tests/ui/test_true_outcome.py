@@ -5,20 +5,23 @@ draft and ends cleanly (exit 0, nothing on stderr)."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pso_desktop.ui import editor_screen
+from pso_desktop.ui import crash, editor_screen
 from pso_desktop.ui.window import MainWindow
 from tests.support.cli import SECRET as CLI_SECRET
 from tests.support.cli import cli_env, run_cli
 from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
-from tests.ui.test_report_editor import form_of, type_into
+from tests.ui.test_report_editor import form_of, open_new_report, type_into
 
 pytestmark = QT_STRICT
 FAST_AUTOSAVE_MS = 100
@@ -143,3 +146,80 @@ def test_an_edit_that_arrives_after_the_window_closed_is_dropped_quietly(
     with workstation.session(PROFILE, SECRET) as session:
         stored = session.get_report(draft["id"])
     assert stored is not None and stored["narrative"].startswith("typed just before closing ")
+
+
+def stored_narratives(qtbot: Any, window: MainWindow) -> list[str]:
+    qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=10_000)  # the lock's save and close are done
+    with window.backend._get_workstation().session(PROFILE, SECRET) as session:
+        return [
+            str((session.get_report(summary.id) or {}).get("narrative"))
+            for summary in session.store.list_summaries(limit=100)
+        ]
+
+
+def assert_locked_and_told(window: MainWindow, guard: crash.CrashGuard) -> None:
+    assert not window.is_unlocked
+    assert window.stack.currentWidget() is window.profile_screen
+    assert guard.box is not None and guard.box.isVisible()
+    assert guard.box.text() == crash.CRASH_MESSAGE
+    assert window.statusBar().currentMessage() == crash.CRASH_MESSAGE
+
+
+def test_an_exception_in_a_slot_is_logged_without_values_and_locks_the_window_keeping_the_draft(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real_on_changed = editor_screen.EditorScreen._on_changed
+
+    def on_changed_with_a_bug(self: editor_screen.EditorScreen) -> None:
+        real_on_changed(self)  # the edit counts (the draft has it to save), then a bug, its message holding PHI
+        narrative = form_of(self).report().get("narrative") or ""
+        if narrative.endswith("!"):
+            raise ValueError(f"cannot handle {narrative}")
+
+    monkeypatch.setattr(editor_screen.EditorScreen, "_on_changed", on_changed_with_a_bug)
+    window = make_window()
+    guard = crash.install(window)  # as ui.app.run does
+    try:
+        unlock(qtbot, window)
+        editor = open_new_report(qtbot, window)
+        type_into(qtbot, form_of(editor).fields["narrative"], CANARY)
+        with caplog.at_level(logging.ERROR), qtbot.waitSignal(guard.handled, timeout=10_000):
+            qtbot.keyClicks(form_of(editor).fields["narrative"].focus_target(), "!")
+        assert_locked_and_told(window, guard)
+        assert stored_narratives(qtbot, window).count(CANARY + "!") == 1  # every keystroke kept
+    finally:
+        guard.uninstall()
+    lines = [r.getMessage() for r in caplog.records if r.name == crash.__name__]
+    assert len(lines) == 1 and re.fullmatch(
+        r"uncaught ValueError at test_true_outcome\.py:\d+ in on_changed_with_a_bug", lines[0]
+    )
+    assert "Zebulon" not in caplog.text and "cannot handle" not in caplog.text
+
+
+def test_an_exception_on_a_background_thread_locks_the_window_too(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    window = make_window()
+    guard = crash.install(window)
+    try:
+        unlock(qtbot, window)
+
+        def background_bug() -> None:
+            raise KeyError(CANARY)
+
+        with caplog.at_level(logging.ERROR), qtbot.waitSignal(guard.handled, timeout=10_000):
+            thread = threading.Thread(target=background_bug)
+            thread.start()
+            thread.join()
+        assert_locked_and_told(window, guard)
+    finally:
+        guard.uninstall()
+    assert "uncaught KeyError at " in caplog.text and "on a background thread" in caplog.text
+    assert "Zebulon" not in caplog.text
