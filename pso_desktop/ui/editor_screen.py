@@ -228,7 +228,9 @@ class EditorScreen(QWidget):
         self._standing = standing
         self._set_read_only(standing is not None and standing.state in READ_ONLY_STATES)
         self._show_errors(pso_problems or [], heading=PSO_PROBLEMS_HEADING)
-        self.heading.setText("New report" if is_new else "Submitted report" if self._read_only else "Report")
+        self.heading.setText(
+            "New report" if is_new else "Submitted report (read-only)" if self._read_only else "Report"
+        )
         self.save_status.setText("Not saved yet: saving starts when you type." if is_new else "")
         self.submit_button.setEnabled(True)
         form.verticalScrollBar().setValue(0)
@@ -270,6 +272,9 @@ class EditorScreen(QWidget):
             return
         on_button = self.amend_button.hasFocus()
         self._set_read_only(False)
+        # It was submitted, so it is part of the record: there is no draft to delete.
+        self.delete_action.setEnabled(False)
+        self.delete_button.hide()
         self.heading.setText("Report")
         if self._standing is not None:
             self.standing.setText(standing_text(self._standing, amending=True))

@@ -90,6 +90,15 @@ class InputGuard(QObject):
         return False
 
 
+def _set_read_only(edit: QLineEdit | QPlainTextEdit, read_only: bool) -> None:
+    if edit.isReadOnly() == read_only:
+        return
+    edit.setReadOnly(read_only)
+    # The style sheet shades read-only text boxes; Qt applies a changed property only when re-polished.
+    edit.style().unpolish(edit)
+    edit.style().polish(edit)
+
+
 class FormField(QWidget):
     """Base of every bound input: a widget with a value in wire form and a ``changed`` signal."""
 
@@ -137,7 +146,7 @@ class LineField(FormField):
         self.edit.setText("" if value is None else str(value))
 
     def set_read_only(self, read_only: bool) -> None:
-        self.edit.setReadOnly(read_only)
+        _set_read_only(self.edit, read_only)
 
 
 class TimeField(LineField):
@@ -180,7 +189,7 @@ class IntField(FormField):
         self.edit.setText("" if value is None else str(value))
 
     def set_read_only(self, read_only: bool) -> None:
-        self.edit.setReadOnly(read_only)
+        _set_read_only(self.edit, read_only)
 
 
 class TextAreaField(FormField):
@@ -203,7 +212,7 @@ class TextAreaField(FormField):
         self.edit.setPlainText("" if value is None else str(value))
 
     def set_read_only(self, read_only: bool) -> None:
-        self.edit.setReadOnly(read_only)
+        _set_read_only(self.edit, read_only)
         if read_only:  # a caret the arrow keys move, so the text can be read and selected from the keyboard
             self.edit.setTextInteractionFlags(
                 Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard

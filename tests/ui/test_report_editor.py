@@ -317,14 +317,24 @@ def test_a_draft_can_be_deleted_after_a_question_and_a_submitted_report_cannot(
     with workstation.session(PROFILE, SECRET) as session:
         assert ("delete", report_id) in [(e.action, e.report_id) for e in session.audit.entries()]
 
-    # A queued report is part of the record: it opens without Delete, and even amended, deleting it is refused
-    # with a sentence, and it stays.
+    # A queued report is part of the record: it opens without Delete, and amending it does not offer Delete.
     queued = stored_reports[0]
     with qtbot.waitSignal(window.editor_opened, timeout=10_000):
         window.open_report(queued["id"])
     assert editor.read_only and not editor.delete_action.isEnabled() and not editor.delete_button.isVisible()
     editor.amend_action.trigger()
+    assert not editor.delete_action.isEnabled() and not editor.delete_button.isVisible()
+    with qtbot.waitSignal(editor.saved, timeout=10_000):
+        type_into(qtbot, form.fields["location.description"], " (corrected)")
+    # Its next revision, reopened later, is a draft the form offers to delete: that is refused with a sentence,
+    # and the report stays.
+    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
+        window.open_report(queued["id"])
+    assert editor.delete_action.isEnabled()
     with qtbot.waitSignal(editor.failed, timeout=10_000) as refused:
         _answer_delete(qtbot, editor, QMessageBox.StandardButton.Yes)
     assert refused.args[0] == "Only drafts that were never submitted can be deleted; this one was submitted."
-    assert stored(workstation, queued["id"]) == queued
+    kept = stored(workstation, queued["id"])
+    assert kept is not None and kept["revision"] == 2
+    with workstation.session(PROFILE, SECRET) as session:
+        assert session.store.get_revision(queued["id"], 1) == queued

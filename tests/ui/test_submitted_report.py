@@ -196,7 +196,7 @@ def test_a_sent_report_shows_its_case_number_and_status_and_amend_starts_its_nex
     window = make_window()
     unlock(qtbot, window)
     editor, form = open_from_list(qtbot, window, sent["id"])
-    assert editor.read_only and editor.heading.text() == "Submitted report"
+    assert editor.read_only and editor.heading.text() == "Submitted report (read-only)"
     assert editor.standing.isVisible()
     assert CASE_NUMBER in editor.standing.text() and "At the PSO: Under review." in editor.standing.text()
     assert PSO_NOTE in editor.standing.text()
