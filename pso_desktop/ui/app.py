@@ -50,10 +50,12 @@ def run(*, demo: bool = False) -> int:
     try:
         return app.exec()
     finally:
-        window.shutdown()
-        guard.uninstall()
-        if training is not None:
-            training.close()  # stops the practice server and deletes every training file
+        try:
+            window.shutdown()
+        finally:
+            guard.uninstall()
+            if training is not None:
+                training.close()  # stops the practice server and deletes every training file, whatever happened
 
 
 def _quit_on_signals(app: QApplication) -> None:

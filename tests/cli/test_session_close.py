@@ -1,8 +1,9 @@
 """A profile that cannot record its closing (the disk fills while the "lock" audit entry is written) never
 changes what the command tells the user: its own result and exit code, or its own error, come first; the failed
-close is logged (type and place only) and, after a success, said on a second line.
+close is logged (type and place only) and, after a success, said on a second line. The window's lock says it is
+locked and that the closing was not recorded, not that something was not saved.
 
-The disk is filled for real: the CLI runs under ``strace``, which makes the database's WAL writes fail with
+The disk is filled for real: the process runs under ``strace``, which makes the database's WAL writes fail with
 ENOSPC from the last one on. A first run on a copy of the same profile counts those writes, so the last one is
 the closing entry's (the last transaction of every command).
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,32 +19,22 @@ import pytest
 
 from pso_desktop.paths import profile_names
 from tests.support.cli import SECRET, Result, cli_env, run_cli
+from tests.support.enospc import STRACE, run_with_wal_writes_failing
 
-STRACE = shutil.which("strace")
 EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "examples" / "fall-incident.json"
 PROFILE = "nurse"
-
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace injects the full disk")
 
 
 def run_traced(home: Path, *args: str, fail_from: int | None = None) -> tuple[Result, int]:
-    """Runs ``pso-desktop ARGS --password-stdin`` under strace; returns its result and how many writes it made
-    to the profile's WAL. With ``fail_from``, that write and every later one fail with ENOSPC."""
-    assert STRACE is not None
-    wal = home / "profiles" / PROFILE / "reports.db-wal"
-    trace = home.parent / f"{home.name}.strace"
-    inject = [] if fail_from is None else ["-e", f"inject=pwrite64:error=ENOSPC:when={fail_from}+"]
-    command = [sys.executable, "-m", "pso_desktop", *args, "--profile", PROFILE, "--password-stdin"]
-    proc = subprocess.run(
-        [STRACE, "-f", "-qq", "-o", str(trace), "-e", "trace=pwrite64", *inject, "-P", str(wal), *command],
-        input=(SECRET + "\n").encode(),
-        capture_output=True,
+    """Runs ``pso-desktop ARGS --password-stdin`` under strace (see ``run_with_wal_writes_failing``)."""
+    return run_with_wal_writes_failing(
+        [sys.executable, "-m", "pso_desktop", *args, "--profile", PROFILE, "--password-stdin"],
+        home / "profiles" / PROFILE / "reports.db-wal",
         env=cli_env(home),
-        timeout=120,
-        check=False,
+        stdin=(SECRET + "\n").encode(),
+        fail_from=fail_from,
     )
-    writes = sum(1 for line in trace.read_text().splitlines() if "pwrite64(" in line)
-    return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode()), writes
 
 
 @pytest.fixture
@@ -108,3 +98,28 @@ def test_a_command_that_failed_keeps_its_own_error_when_the_closing_cannot_be_re
     lines = [line for line in result.err.splitlines() if "keyring" not in line]
     assert lines == [f"pso-desktop: The folder {out.parent} does not exist; create it or choose another place."]
     assert_close_logged(homes[0])
+
+
+def test_the_window_locked_on_a_full_disk_says_it_is_locked_not_that_something_was_not_saved(
+    homes: tuple[Path, Path],
+) -> None:
+    """The real window in a subprocess (tests/support/gui_driver.py): unlock, Ctrl+L; the status bar's line."""
+    home, copy = homes
+
+    def lock_in_the_window(at: Path, fail_from: int | None = None) -> tuple[Result, int]:
+        return run_with_wal_writes_failing(
+            [sys.executable, "-m", "tests.support.gui_driver", PROFILE, "lock"],
+            at / "profiles" / PROFILE / "reports.db-wal",
+            env=cli_env(at, QT_QPA_PLATFORM="offscreen", GUI_TEST_SECRET=SECRET),
+            fail_from=fail_from,
+        )
+
+    counted, writes = lock_in_the_window(copy)
+    assert counted.code == 0 and counted.out == "\n", counted.err  # locked, nothing to say
+    assert writes >= 2
+    result, _ = lock_in_the_window(home, fail_from=writes)
+    assert result.code == 0, result.err
+    assert result.out.startswith("The profile was closed and what was saved before stays saved"), result.out
+    assert "not saved" not in result.out
+    assert "Traceback" not in result.err
+    assert_close_logged(home)

@@ -107,7 +107,7 @@ def test_closing_the_window_after_editing_saves_the_draft_and_exits_cleanly(tmp_
     assert created.code == 0, created.err
     env = cli_env(home, QT_QPA_PLATFORM="offscreen", GUI_TEST_SECRET=CLI_SECRET)
     child = subprocess.run(
-        [sys.executable, "-m", "tests.support.gui_edit_close", "nurse", CANARY],
+        [sys.executable, "-m", "tests.support.gui_driver", "nurse", "edit-close", CANARY],
         capture_output=True,
         env=env,
         timeout=180,

@@ -1,10 +1,12 @@
-"""Child process for the window-close test: the real app (``pso-desktop`` with no command), driven from inside
-its own event loop.
+"""Child process for window tests that need a process of their own: the real app (``pso-desktop`` with no
+command), driven from inside its own event loop as a user would.
 
-Usage: python -m tests.support.gui_edit_close PROFILE TEXT  (GUI_TEST_SECRET and PSO_DESKTOP_HOME set)
-Unlocks PROFILE like a user, opens a new report, ticks "near miss" (which greys out some categories), types TEXT
-into the description and, without waiting for the autosave, closes the window as its close button does. The
-exit code and stderr are the command's own.
+Usage: python -m tests.support.gui_driver PROFILE ACTION [TEXT]  (GUI_TEST_SECRET and PSO_DESKTOP_HOME set)
+Unlocks PROFILE by typing the secret, then ACTION:
+- ``edit-close``: opens a new report, ticks "near miss" (which greys out some categories), types TEXT into the
+  description and, without waiting for the autosave, closes the window as its close button does;
+- ``lock``: locks with Ctrl+L, prints the status bar's message once the lock is done, and closes the window.
+The exit code and stderr are the command's own.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ DEADLINE_MS = 120_000
 
 
 def main() -> int:
-    profile, text = sys.argv[1], sys.argv[2]
+    profile, action, text = sys.argv[1], sys.argv[2], (sys.argv[3:] or [""])[0]
     secret = os.environ.pop("GUI_TEST_SECRET")  # not stdin: the command reconfigures it before reading
     qapp = QApplication(sys.argv[:1])
+    poll = QTimer()
 
     def window() -> MainWindow:
         return next(w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow))
@@ -33,8 +36,11 @@ def main() -> int:
     def start() -> None:
         win = window()
         win.ready.connect(lambda: unlock(win))
-        win.unlocked.connect(lambda _name: win.new_report())
-        win.editor_opened.connect(lambda: type_and_close(win))
+        if action == "edit-close":
+            win.unlocked.connect(lambda _name: win.new_report())
+            win.editor_opened.connect(lambda: type_and_close(win))
+        else:
+            win.unlocked.connect(lambda _name: lock(win))
         if win.profile_screen.profile_box.count():  # the list was read before we connected
             unlock(win)
 
@@ -54,6 +60,18 @@ def main() -> int:
         target.setFocus()
         QTest.keyClicks(target, text)
         win.close()  # before the autosave timer: closing must save it
+
+    def lock(win: MainWindow) -> None:
+        QTest.keyClick(win.reports_screen.search, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+
+        def when_locked() -> None:
+            if not win.is_unlocked and win.worker.pending == 0:  # the session's close has answered
+                poll.stop()
+                print(win.statusBar().currentMessage(), flush=True)
+                win.close()
+
+        poll.timeout.connect(when_locked)
+        poll.start(50)
 
     QTimer.singleShot(0, start)
     QTimer.singleShot(DEADLINE_MS, lambda: qapp.exit(3))  # never hang the test run
