@@ -29,6 +29,7 @@ from pso_desktop.ui.window import MainWindow  # noqa: E402
 from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
 
 PROFILE, SECRET = "jsmith", "screenshot secret"
+CASE_NUMBER = "PSO-2026-000042"
 
 
 def main() -> int:
@@ -46,6 +47,13 @@ def main() -> int:
     with setup.session(PROFILE, SECRET) as session:
         session.add_reports(reports[:25], submit=True)
         session.add_reports(reports[25:])
+        # The oldest queued report as a sync leaves it: taken by the PSO, with a case number and a status.
+        (sent,) = session.store.claim_batch(1, 10**7)
+        session.store.record_results(
+            [{"id": sent.report_id, "revision": 1, "status": "created", "server_ref": CASE_NUMBER, "errors": []}]
+        )
+        change = {"id": sent.report_id, "server_ref": CASE_NUMBER, "status": "under_review"}
+        session.account.record_statuses([{**change, "changed_at": "2026-12-01T10:00:00Z"}], cursor=None)
 
     app = QApplication(sys.argv[:1])
     apply_style(app)
@@ -92,6 +100,10 @@ def main() -> int:
             opened.append("report-form.png")
             QTimer.singleShot(300, lambda: (shoot("report-form.png"), window.new_report()))
             return
+        if editor.read_only:
+            window.statusBar().clearMessage()  # the previous shot's message is not about this report
+            QTimer.singleShot(300, lambda: (shoot("report-read-only.png"), app.quit()))
+            return
         form = editor.form
         form.fields["event_type"].set_value("incident")
         form.fields["narrative"].set_value("Found on the floor beside the bed during the 02:00 round.")
@@ -106,7 +118,9 @@ def main() -> int:
     window.unlock_failed.connect(on_failed)
     window.reports_screen.reports_loaded.connect(on_loaded)
     window.editor_opened.connect(on_editor_opened)
-    window.trends_shown.connect(lambda: QTimer.singleShot(300, lambda: (shoot("trends.png"), app.quit())))
+    window.trends_shown.connect(
+        lambda: QTimer.singleShot(300, lambda: (shoot("trends.png"), window.open_report(sent.report_id)))
+    )
     window.show()
     code = app.exec()
     window.shutdown()
