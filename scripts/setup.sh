@@ -34,4 +34,10 @@ py=${PYTHON:-python3}
 if [ "$what" = test ]; then lock=requirements/dev.lock; else lock=requirements/app.lock; fi
 .venv/bin/python -m pip install -q --require-hashes -r "$lock"
 .venv/bin/python -m pip install -q --no-deps -e .
+# --no-deps skips the app's own requirements: say so now if the lock no longer covers them.
+if ! problems=$(.venv/bin/python -m pip check 2>&1); then
+  echo "$problems" >&2
+  echo "setup: $lock does not cover pyproject.toml; regenerate the locks (README, 'Pinned dependencies')" >&2
+  exit 1
+fi
 echo "setup: ready ($what)"
