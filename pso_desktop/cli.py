@@ -25,7 +25,7 @@ from pso_desktop.services.workstation import Session, Workstation
 from pso_desktop.texts import LOCKOUT_NOTE
 
 if TYPE_CHECKING:
-    from pso_desktop.security.profiles import ServerPolicy
+    from pso_desktop.security.profiles import KeyPolicy
     from pso_desktop.sync.engine import Progress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -170,7 +170,7 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], afterwa
     name = _profile_name(args, workstation)
     secret = _read_secret(args, stdin)
     with workstation.session(name, secret, on_close_problem=afterwards.append) as session:
-        code = _run_in_session(args, session, stdin, stdout, workstation.keys.policy.server)
+        code = _run_in_session(args, session, stdin, stdout, workstation.keys.policy)
         _back_up(session, after_sync=args.command == "sync", afterwards=afterwards)
         return code
 
@@ -188,7 +188,7 @@ def _back_up(session: Session, *, after_sync: bool, afterwards: list[str]) -> No
 
 
 def _run_in_session(
-    args: argparse.Namespace, session: Session, stdin: IO[str], stdout: IO[str], server_policy: ServerPolicy | None
+    args: argparse.Namespace, session: Session, stdin: IO[str], stdout: IO[str], policy: KeyPolicy
 ) -> int:
     # Imported here: the HTTP and TLS libraries are only needed by the commands that talk to the server.
     from pso_desktop.services import syncing
@@ -210,13 +210,19 @@ def _run_in_session(
                 print(f"{state:16} {count}", file=stdout)
         return EXIT_OK
     if args.command == "login":
-        settings = syncing.choose_server(server_policy, args.server, ca_file=args.ca_file, proxy=args.proxy)
+        settings = syncing.choose_server(
+            policy.server,
+            args.server,
+            ca_file=args.ca_file,
+            proxy=args.proxy,
+            proxy_from_environment=policy.proxy_from_environment,
+        )
         password = _read_account_password(args, stdin)
         user = syncing.login(session, settings, args.user, password)
         print(f"Signed in to {settings.base_url} as {user.get('username', args.user)}.", file=stdout)
         return EXIT_OK
     if args.command == "sync":
-        return _sync(args, session, stdout, server_policy)
+        return _sync(args, session, stdout, policy)
     if args.command == "logout":
         syncing.sign_out(session)
         print("Signed out of the PSO account; the tokens on this workstation are wiped.", file=stdout)
@@ -244,7 +250,7 @@ def _import(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
     return EXIT_OK
 
 
-def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], server_policy: ServerPolicy | None) -> int:
+def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], policy: KeyPolicy) -> int:
     from pso_desktop.services import syncing
 
     def show(progress: Progress) -> None:
@@ -255,7 +261,12 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], server_po
         elif progress.phase == "waiting" and progress.wait_seconds is not None:
             print(f"{progress.reason} Trying again in {progress.wait_seconds:.0f} s.", file=sys.stderr)
 
-    summary = syncing.sync(session, on_progress=show, server_policy=server_policy)
+    summary = syncing.sync(
+        session,
+        on_progress=show,
+        server_policy=policy.server,
+        proxy_from_environment=policy.proxy_from_environment,
+    )
     if args.progress != "json":
         print(
             f"{summary.submitted} report(s) sent, {summary.needs_attention} need attention, "

@@ -104,12 +104,16 @@ class KeyPolicy:
       and re-wrapped keys (not below 19 MiB and t=2);
     - ``"pso_server": {"url": "https://...", "ca_file": "...", "proxy": "..."}`` fixes the PSO server every
       profile signs in to and syncs with, and optionally the extra CA to trust and the proxy (a URL or
-      ``"system"``); people can then no longer choose another server.
+      ``"system"``); people can then no longer choose another server;
+    - ``"proxy_from_environment": true`` makes the proxy variables (``HTTPS_PROXY``, ``ALL_PROXY``,
+      ``NO_PROXY``) the "system" proxy on Linux, where no other system setting exists (never on Windows or
+      macOS, whose own settings are read); without it, no environment variable chooses a proxy.
     """
 
     allow_file_fallback: bool = True
     kdf: KdfParams | None = None
     server: ServerPolicy | None = None
+    proxy_from_environment: bool = False
 
     @classmethod
     def load(cls, root: Path) -> KeyPolicy:
@@ -140,13 +144,14 @@ class KeyPolicy:
             raise PolicyError(invalid) from exc
         if not isinstance(data, dict):
             raise PolicyError(invalid)
-        unknown = sorted(set(data) - {"require_os_keyring", "kdf", "pso_server"})
+        unknown = sorted(set(data) - {"require_os_keyring", "kdf", "pso_server", "proxy_from_environment"})
         if unknown:
             raise PolicyError(
                 f"The IT policy file {path} has unknown settings ({', '.join(unknown)}); ask IT to correct it."
             )
         require = data.get("require_os_keyring", False)
-        if not isinstance(require, bool):
+        proxy_from_environment = data.get("proxy_from_environment", False)
+        if not isinstance(require, bool) or not isinstance(proxy_from_environment, bool):
             raise PolicyError(invalid)
         kdf: KdfParams | None = None
         if "kdf" in data:
@@ -166,7 +171,12 @@ class KeyPolicy:
                     f"The IT policy file {path} sets a key derivation cost below 19 MiB and 2 passes; "
                     "ask IT to raise it."
                 )
-        return cls(allow_file_fallback=not require, kdf=kdf, server=_server_policy(data.get("pso_server"), path))
+        return cls(
+            allow_file_fallback=not require,
+            kdf=kdf,
+            server=_server_policy(data.get("pso_server"), path),
+            proxy_from_environment=proxy_from_environment,
+        )
 
 
 @dataclass(frozen=True)

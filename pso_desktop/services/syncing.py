@@ -53,27 +53,43 @@ class ServerFixedByPolicy(SyncError):
 
 
 def choose_server(
-    server_policy: ServerPolicy | None, url: str | None, *, ca_file: str | None = None, proxy: str | None = None
+    server_policy: ServerPolicy | None,
+    url: str | None,
+    *,
+    ca_file: str | None = None,
+    proxy: str | None = None,
+    proxy_from_environment: bool = False,
 ) -> ServerSettings:
-    """Where to sign in: the server IT's policy names (its CA file and proxy win over those given), else ``url``."""
+    """Where to sign in: the server IT's policy names (its CA file and proxy win over those given), else ``url``.
+    ``proxy_from_environment`` is IT policy's (see ``KeyPolicy``), never a person's choice."""
     if server_policy is None:
         if not url:
             raise InvalidServerAddress("Give the PSO server's address with --server (IT's policy names none).")
-        return ServerSettings(url, ca_file=ca_file, proxy=proxy)
+        return ServerSettings(url, ca_file=ca_file, proxy=proxy, proxy_from_environment=proxy_from_environment)
     if url and url.rstrip("/") != server_policy.url.rstrip("/"):
         raise ServerFixedByPolicy(
             f"IT policy fixes the PSO server at {server_policy.url}; sign in without choosing another server."
         )
     return ServerSettings(
-        server_policy.url, ca_file=server_policy.ca_file or ca_file, proxy=server_policy.proxy or proxy
+        server_policy.url,
+        ca_file=server_policy.ca_file or ca_file,
+        proxy=server_policy.proxy or proxy,
+        proxy_from_environment=proxy_from_environment,
     )
 
 
-def settings_of(account: Account, server_policy: ServerPolicy | None = None) -> ServerSettings:
+def settings_of(
+    account: Account, server_policy: ServerPolicy | None = None, *, proxy_from_environment: bool = False
+) -> ServerSettings:
     """How to reach the linked account's server; IT's policy, when it names a server, must name this one,
     and its CA file and proxy apply (IT may change them after people signed in)."""
     if server_policy is None:
-        return ServerSettings(account.server_url, ca_file=account.ca_file, proxy=account.proxy)
+        return ServerSettings(
+            account.server_url,
+            ca_file=account.ca_file,
+            proxy=account.proxy,
+            proxy_from_environment=proxy_from_environment,
+        )
     if account.server_url.rstrip("/") != server_policy.url.rstrip("/"):
         raise SignInRequired(
             "IT policy now names a different PSO server; sign in again with 'pso-desktop login'. "
@@ -83,6 +99,7 @@ def settings_of(account: Account, server_policy: ServerPolicy | None = None) -> 
         account.server_url,
         ca_file=server_policy.ca_file or account.ca_file,
         proxy=server_policy.proxy or account.proxy,
+        proxy_from_environment=proxy_from_environment,
     )
 
 
@@ -94,13 +111,15 @@ def sync(
     policy: RetryPolicy | None = None,
     batch_reports: int = DEFAULT_BATCH_REPORTS,
     server_policy: ServerPolicy | None = None,
+    proxy_from_environment: bool = False,
 ) -> SyncSummary:
     """Sends every queued report and pulls the PSO's statuses (see :class:`SyncEngine`)."""
     account = session.account.get()
     if account is None:
         raise NotLinked()
     try:
-        with ApiClient(settings_of(account, server_policy)) as api:
+        settings = settings_of(account, server_policy, proxy_from_environment=proxy_from_environment)
+        with ApiClient(settings) as api:
             summary = SyncEngine(
                 session.store,
                 session.account,

@@ -34,6 +34,11 @@ class CertificateNotTrusted(SyncError):
     """TLS verification failed. Never retried and never weakened: IT must supply the right CA."""
 
 
+class TlsNotNegotiated(SyncError):
+    """The server (or a proxy on the way) offers only TLS versions or ciphers we refuse. Never retried and
+    never weakened: the server's TLS settings must change."""
+
+
 class SignInRequired(SyncError):
     """No usable session: never signed in, signed out, or the server ended the session."""
 

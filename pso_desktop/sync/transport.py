@@ -1,10 +1,13 @@
 """The HTTPS client of the sync protocol (DESIGN.md, "Sync protocol"): one method per endpoint.
 
-Security: HTTPS only, certificate verification always on, the OS trust store (``truststore``) plus an optional
-site CA file (a hospital's inspecting proxy), and ``trust_env=False`` so environment variables cannot silently
-swap the CA bundle or route traffic through a proxy; a proxy is used only when configured (an URL, or
-``system`` for the operating system's proxy settings). Every request has connect and read timeouts; the read
-timeout is also the stall watchdog (no byte for that long ends the request).
+Security: HTTPS only (TLS 1.2 or later), certificate verification always on, the OS trust store plus an
+optional site CA file (a hospital's inspecting proxy), and nothing the process environment says: not
+``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` or proxy variables (``trust_env=False``), and not OpenSSL's
+``SSL_CERT_FILE``/``SSL_CERT_DIR`` either (on Linux the distribution's CA bundle is loaded from fixed paths
+instead of OpenSSL's default paths, which those variables override; on Windows and macOS ``truststore`` asks
+the OS). A proxy is used only when configured (an URL, or ``system`` for the operating system's proxy
+settings; on Linux the proxy variables count as those only where IT policy says so). Every request has connect
+and read timeouts; the read timeout is also the stall watchdog (no byte for that long ends the request).
 
 Failures become the exceptions of :mod:`pso_desktop.sync.errors`; no message carries a token or report content.
 """
@@ -12,7 +15,10 @@ Failures become the exceptions of :mod:`pso_desktop.sync.errors`; no message car
 from __future__ import annotations
 
 import json
+import os
+import re
 import ssl
+import sys
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +37,7 @@ from pso_desktop.sync.errors import (
     ServerRefused,
     ServerUnreachable,
     SignInRequired,
+    TlsNotNegotiated,
 )
 
 API = "/api/v1"
@@ -47,6 +54,8 @@ class ServerSettings:
     proxy: str | None = None  # None: direct; "system": the OS settings; else an http(s):// proxy URL
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # Only IT policy sets this: on Linux the proxy variables (HTTPS_PROXY...) then are the "system" proxy.
+    proxy_from_environment: bool = False
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -95,10 +104,68 @@ class _ContextAdapter(HTTPAdapter):
         kwargs["ssl_context"] = self._context
         return super().proxy_manager_for(proxy, **kwargs)
 
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
+        # requests would hand urllib3 certifi's bundle, which urllib3 then adds to our context at every
+        # connection: the trust store is the OS's plus the site CA file, nothing else.
+        super().cert_verify(conn, url, True, cert)
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
+
+# Where Linux and BSD distributions keep the system CA bundle (what OpenSSL's default paths point to, unless
+# SSL_CERT_FILE says otherwise). The first one that exists is loaded, after OpenSSL's compiled-in default.
+SYSTEM_CA_FILES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Arch, Gentoo
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  # Fedora, RHEL, CentOS
+    "/etc/pki/tls/certs/ca-bundle.crt",  # older Fedora, RHEL, CentOS
+    "/etc/ssl/ca-bundle.pem",  # openSUSE, SLES
+    "/etc/ssl/cert.pem",  # Alpine, Arch, the BSDs
+    "/etc/pki/tls/cacert.pem",  # OpenELEC
+    "/usr/local/share/certs/ca-root-nss.crt",  # FreeBSD
+)
+_HASHED_CERT = re.compile(r"^[0-9a-fA-F]{8}\.[0-9]+$")
+
+
+def system_context() -> ssl.SSLContext:
+    """A client context that trusts the operating system's CAs and nothing the environment names.
+
+    Windows and macOS: ``truststore`` verifies through the OS (its APIs ignore OpenSSL's variables). Elsewhere
+    the distribution's bundle is loaded from fixed paths: OpenSSL's compiled-in default file and directory
+    (``openssl_cafile``/``openssl_capath`` are the build's constants, unlike ``cafile``/``capath``, which
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` replace), else the first known distribution bundle. Nothing global is
+    changed (no variable is unset for a moment), so contexts may be built on any thread at any time.
+    """
+    if sys.platform in ("win32", "darwin"):
+        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    built_in = ssl.get_default_verify_paths()
+    for cafile in (built_in.openssl_cafile, *SYSTEM_CA_FILES):
+        if cafile and os.path.isfile(cafile):
+            try:
+                context.load_verify_locations(cafile=cafile)
+            except (OSError, ssl.SSLError):
+                continue  # unreadable or damaged: try the next place
+            break
+    capath = built_in.openssl_capath
+    if capath and _holds_hashed_certs(capath):
+        context.load_verify_locations(capath=capath)
+    return context
+
+
+def _holds_hashed_certs(folder: str) -> bool:
+    try:
+        return any(_HASHED_CERT.match(name) for name in os.listdir(folder))
+    except OSError:
+        return False
+
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """The OS trust store, plus ``ca_file`` when given. Verification and host names are always checked."""
-    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    """The OS trust store, plus ``ca_file`` when given. Verification and host names are always checked, and
+    nothing older than TLS 1.2 is offered (whatever an ``OPENSSL_CONF`` file says)."""
+    context = system_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
     if ca_file:
         try:
             context.load_verify_locations(cafile=ca_file)
@@ -218,14 +285,18 @@ class ApiClient:
             )
             payload = response.content  # read whole inside the try: a cut or stalled body is a network failure
         except requests.exceptions.SSLError as exc:
-            if not _certificate_refused(exc):
-                # A connection closed or reset during the handshake (firewall, failing proxy): the network.
-                raise ServerUnreachable(
-                    f"{self._host} cannot be reached (the secure connection was cut off); reports stay queued."
+            failure = _ssl_failure(exc)
+            if isinstance(failure, ssl.SSLCertVerificationError):
+                raise CertificateNotTrusted(
+                    f"The certificate of {self._host} is not trusted, so nothing was sent. If the hospital "
+                    "network inspects TLS, ask IT for its CA file and sign in again with --ca-file."
                 ) from None
-            raise CertificateNotTrusted(
-                f"The certificate of {self._host} is not trusted, so nothing was sent. If the hospital network "
-                "inspects TLS, ask IT for its CA file and sign in again with --ca-file."
+            mismatch = _mismatch(failure)
+            if mismatch is not None:
+                raise TlsNotNegotiated(mismatch.format(host=self._host)) from None
+            # A connection closed or reset during the handshake (firewall, failing proxy): the network.
+            raise ServerUnreachable(
+                f"{self._host} cannot be reached (the secure connection was cut off); reports stay queued."
             ) from None
         except requests.exceptions.ProxyError:
             raise ServerUnreachable(
@@ -295,21 +366,59 @@ def _tokens(answer: dict[str, Any]) -> Tokens:
         raise ServerRefused("The PSO server's sign-in answer was not understood; is this a PSO server?") from None
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    """Whether an SSL failure is the certificate check (rather than a connection cut during the handshake).
-    requests and urllib3 wrap the ``ssl`` error a few levels down, in ``args``, ``reason`` or the cause."""
+def _ssl_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The ``ssl`` error under a requests failure (requests and urllib3 wrap it a few levels down, in ``args``,
+    ``reason`` or the cause): a certificate check, a failed negotiation, or a connection cut mid-handshake."""
     pending: list[object] = [exc]
+    found: ssl.SSLError | None = None
     for _ in range(20):  # the chain is short; the bound only guards against a cycle
         if not pending:
-            return False
+            break
         current = pending.pop()
         if isinstance(current, ssl.SSLCertVerificationError):
-            return True
+            return current
+        if isinstance(current, ssl.SSLError) and found is None:
+            found = current
         if isinstance(current, BaseException):
             pending.extend(
                 [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
             )
-    return False
+    return found
+
+
+_OLD_VERSION = (
+    "{host} offers only a TLS version older than 1.2, which this app does not accept, so nothing was sent; "
+    "ask IT or the PSO to enable TLS 1.2 or later."
+)
+_NO_CIPHER = (
+    "{host} and this app share no acceptable cipher or other TLS setting (the other side offers only weak or "
+    "outdated ones), so nothing was sent; ask IT or the PSO to update its TLS settings."
+)
+# OpenSSL's reasons for a handshake that cannot succeed however often it is tried (a connection cut or reset
+# during the handshake has none of these: that is the network, and is retried).
+_MISMATCHES = {
+    "UNSUPPORTED_PROTOCOL": _OLD_VERSION,
+    "TLSV1_ALERT_PROTOCOL_VERSION": _OLD_VERSION,
+    "NO_PROTOCOLS_AVAILABLE": _OLD_VERSION,
+    "WRONG_SSL_VERSION": _OLD_VERSION,
+    "UNSUPPORTED_SSL_VERSION": _OLD_VERSION,
+    "VERSION_TOO_LOW": _OLD_VERSION,
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": _NO_CIPHER,
+    "NO_SHARED_CIPHER": _NO_CIPHER,
+    "NO_CIPHERS_AVAILABLE": _NO_CIPHER,
+    "NO_SUITABLE_SIGNATURE_ALGORITHM": _NO_CIPHER,
+    "NO_SHARED_SIGNATURE_ALGORITHMS": _NO_CIPHER,
+    "NO_SUITABLE_KEY_SHARE": _NO_CIPHER,
+    "TLSV1_ALERT_INSUFFICIENT_SECURITY": _NO_CIPHER,
+    "DH_KEY_TOO_SMALL": _NO_CIPHER,
+    "UNSAFE_LEGACY_RENEGOTIATION_DISABLED": _NO_CIPHER,
+}
+
+
+def _mismatch(failure: ssl.SSLError | None) -> str | None:
+    """The message (with ``{host}``) when ``failure`` is a TLS version or cipher mismatch, else None."""
+    reason = getattr(failure, "reason", None)
+    return _MISMATCHES.get(reason) if isinstance(reason, str) else None
 
 
 def _redacted(url: str) -> str:
@@ -343,11 +452,32 @@ def _proxies(settings: ServerSettings) -> dict[str, str]:
     if settings.proxy is None:
         return {}
     if settings.proxy == SYSTEM_PROXY:
-        # The operating system's settings (registry on Windows, System Configuration on macOS, variables
-        # elsewhere), applied explicitly, with its bypass list honoured.
-        host = urlsplit(settings.url).hostname or ""
-        system = urllib.request.getproxies()
-        if "https" not in system or urllib.request.proxy_bypass(host):
-            return {}
-        return {"https": system["https"]}
+        proxy = system_proxy(
+            urlsplit(settings.url).hostname or "", from_environment=settings.proxy_from_environment
+        )
+        return {"https": proxy} if proxy else {}
     return {"https": settings.proxy}
+
+
+def system_proxy(host: str, *, from_environment: bool) -> str | None:
+    """The operating system's proxy for ``https://host``, with its bypass list honoured; None: direct.
+
+    Windows: the registry (Internet Options); macOS: System Configuration; never the variables, which
+    ``urllib.request.getproxies`` would let override both. Linux and the rest have no proxy setting that the
+    environment cannot change (even the desktop's settings move with ``XDG_CONFIG_HOME``), so there the proxy
+    variables (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) count only when IT policy says so
+    (``"proxy_from_environment": true``); otherwise "system" means a direct connection.
+    """
+    if sys.platform == "win32":
+        proxies = urllib.request.getproxies_registry()
+        bypass = bool(urllib.request.proxy_bypass_registry(host))
+    elif sys.platform == "darwin":
+        proxies = urllib.request.getproxies_macosx_sysconf()
+        bypass = bool(urllib.request.proxy_bypass_macosx_sysconf(host))
+    elif from_environment:
+        proxies = urllib.request.getproxies_environment()
+        bypass = bool(urllib.request.proxy_bypass(host))  # on these platforms: NO_PROXY only
+    else:
+        return None
+    proxy = proxies.get("https") or proxies.get("all")
+    return None if bypass or not proxy else proxy

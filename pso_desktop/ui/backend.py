@@ -168,13 +168,15 @@ class Backend:
         connection, so the form's autosave and the list keep working on the database worker meanwhile."""
         from pso_desktop.services import syncing
 
+        policy = self._get_workstation().keys.policy
         session = self._require_session().second_connection()
         try:
             return syncing.sync(
                 session,
                 on_progress=on_progress,
                 should_stop=should_stop,
-                server_policy=self._get_workstation().keys.policy.server,
+                server_policy=policy.server,
+                proxy_from_environment=policy.proxy_from_environment,
             )
         finally:
             session.close()
@@ -186,8 +188,13 @@ class Backend:
         Sync thread."""
         from pso_desktop.services import syncing
 
+        policy = self._get_workstation().keys.policy
         settings = syncing.choose_server(
-            self._get_workstation().keys.policy.server, server_url, ca_file=ca_file, proxy=proxy
+            policy.server,
+            server_url,
+            ca_file=ca_file,
+            proxy=proxy,
+            proxy_from_environment=policy.proxy_from_environment,
         )
         session = self._require_session().second_connection()
         try:

@@ -175,6 +175,8 @@ def test_policy_file_named_by_environment_wins(
         ('{"pso_server": "https://pso.example.org"}', "https://"),
         ('{"pso_server": {"url": "https://pso.example.org", "proxi": "system"}}', 'invalid "pso_server"'),
         ('{"pso_server": {"url": "https://pso.example.org", "ca_file": ""}}', 'invalid "pso_server"'),
+        ('{"proxy_from_environment": "yes"}', "not valid"),
+        ('{"proxy_from_environmnet": true}', "unknown settings"),
     ],
 )
 def test_unusable_policy_files_are_refused_not_ignored(pso_home: Path, text: str, message: str) -> None:
@@ -189,6 +191,12 @@ def test_policy_can_fix_the_pso_server(pso_home: Path) -> None:
     assert KeyPolicy.load(pso_home).server == ServerPolicy(**server)
     (pso_home / "policy.json").write_text(json.dumps({"pso_server": {"url": "https://pso.example.org"}}))
     assert KeyPolicy.load(pso_home).server == ServerPolicy("https://pso.example.org")
+
+
+def test_only_policy_makes_the_proxy_variables_the_system_proxy(pso_home: Path) -> None:
+    assert KeyPolicy.load(pso_home).proxy_from_environment is False
+    (pso_home / "policy.json").write_text(json.dumps({"proxy_from_environment": True}))
+    assert KeyPolicy.load(pso_home).proxy_from_environment is True
 
 
 def test_policy_named_by_environment_must_exist(

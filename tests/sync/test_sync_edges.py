@@ -262,21 +262,25 @@ def test_a_token_renewal_answered_with_something_else_is_tried_again(
     assert (summary.submitted, summary.problem) == (10, None)
 
 
-def test_the_system_proxy_setting_is_used_with_its_bypass_list(
+def test_the_proxy_variables_are_the_system_proxy_with_their_bypass_list_only_where_it_policy_says_so(
     session: Session, server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session.add_reports(_reports(10, seed=30), submit=True)
     _link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
-        monkeypatch.setenv("https_proxy", proxy.proxy_url)  # the OS setting on Linux: the variables
+        monkeypatch.setenv("https_proxy", proxy.proxy_url)  # on Linux, IT policy may make these the OS setting
         monkeypatch.delenv("no_proxy", raising=False)
         monkeypatch.delenv("NO_PROXY", raising=False)
-        with _client(server.base_url, proxy.ca_path, proxy="system") as api:
+        with _client(server.base_url, server.ca_path, proxy="system") as api:  # policy silent: direct
+            assert _engine(session, api).run().problem is None
+        assert proxy.seen == []
+        session.add_reports(_reports(10, seed=32), submit=True)
+        with _client(server.base_url, proxy.ca_path, proxy="system", proxy_from_environment=True) as api:
             assert _engine(session, api).run().submitted == 10
         assert [s.path for s in proxy.seen][:2] == ["/api/v1/auth/refresh", "/api/v1/reports/batch"]
         seen = len(proxy.seen)
         monkeypatch.setenv("no_proxy", "127.0.0.1")  # bypassed: straight to the server, its own CA
-        with _client(server.base_url, server.ca_path, proxy="system") as api:
+        with _client(server.base_url, server.ca_path, proxy="system", proxy_from_environment=True) as api:
             assert _engine(session, api).run().problem is None
         assert len(proxy.seen) == seen
 

@@ -48,8 +48,23 @@ def _engine(session: Session, api: ApiClient, **options: Any) -> SyncEngine:
     return SyncEngine(session.store, session.account, api, **options)
 
 
-def _client(url: str, ca: Path, *, proxy: str | None = None, read_timeout: float = 30.0) -> ApiClient:
-    return ApiClient(ServerSettings(url, ca_file=str(ca), proxy=proxy, read_timeout=read_timeout))
+def _client(
+    url: str,
+    ca: Path,
+    *,
+    proxy: str | None = None,
+    read_timeout: float = 30.0,
+    proxy_from_environment: bool = False,
+) -> ApiClient:
+    return ApiClient(
+        ServerSettings(
+            url,
+            ca_file=str(ca),
+            proxy=proxy,
+            read_timeout=read_timeout,
+            proxy_from_environment=proxy_from_environment,
+        )
+    )
 
 
 def test_login_links_the_profile_and_keeps_only_the_refresh_token(session: Session, server: RunningServer) -> None:
