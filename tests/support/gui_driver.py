@@ -6,7 +6,8 @@ Unlocks PROFILE by typing the secret, then ACTION:
 - ``edit-close``: opens a new report, ticks "near miss" (which greys out some categories), types TEXT into the
   description and, without waiting for the autosave, closes the window as its close button does;
 - ``lock``: locks with Ctrl+L, prints the status bar's message once the lock is done, and closes the window.
-The exit code and stderr are the command's own.
+With GUI_TEST_DEMO=1 the command is ``pso-desktop --demo`` (training mode). The exit code and stderr are the
+command's own.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def main() -> int:
 
     QTimer.singleShot(0, start)
     QTimer.singleShot(DEADLINE_MS, lambda: qapp.exit(3))  # never hang the test run
-    return cli_main([])  # the bare command: logging set up as in production, then the window
+    # The bare command: logging set up as in production, then the window.
+    return cli_main(["--demo"] if os.environ.get("GUI_TEST_DEMO") == "1" else [])
 
 
 if __name__ == "__main__":

@@ -126,6 +126,34 @@ def test_closing_the_window_after_editing_saves_the_draft_and_exits_cleanly(tmp_
     assert report["narrative"] == CANARY and report["event_type"] == "near_miss"  # saved at close
 
 
+def test_closing_the_training_window_after_editing_exits_cleanly_and_deletes_the_training_files(
+    tmp_path: Path,
+) -> None:
+    """``pso-desktop --demo``: before, the failed second shutdown skipped the clean-up of the training files."""
+    from pso_desktop.services.training import TRAINING_PROFILE, TRAINING_SECRET
+
+    temp = tmp_path / "child-tmp"
+    temp.mkdir()
+    env = cli_env(
+        tmp_path / "home",
+        QT_QPA_PLATFORM="offscreen",
+        GUI_TEST_SECRET=TRAINING_SECRET,
+        GUI_TEST_DEMO="1",
+        TMPDIR=str(temp),
+    )
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.support.gui_driver", TRAINING_PROFILE, "edit-close", CANARY],
+        capture_output=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    err = child.stderr.decode("utf-8", "replace")
+    assert child.returncode == 0, err
+    assert [line for line in err.splitlines() if line != QT_OFFSCREEN_NOTICE] == [], err
+    assert list(temp.iterdir()) == []  # every training file deleted
+
+
 def test_an_edit_that_arrives_after_the_window_closed_is_dropped_quietly(
     qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
 ) -> None:
