@@ -48,6 +48,9 @@ PSO_PROBLEMS_HEADING = "The PSO did not accept this report; fix {things} and sub
 # did not accept (needs_attention), open editable.
 READ_ONLY_STATES = frozenset({"queued", "sending", "submitted"})
 AMEND_SHORTCUT = "Ctrl+E"
+NOTE_SHOWN = (
+    300  # characters of the PSO's note in the case line (up to 2000 are allowed); all of it in its tooltip
+)
 
 
 def standing_text(standing: Standing, *, amending: bool = False) -> str:
@@ -74,7 +77,8 @@ def standing_text(standing: Standing, *, amending: bool = False) -> str:
     if standing.pso_status:
         where += f" At the PSO: {PSO_STATUS_LABELS.get(standing.pso_status, standing.pso_status)}."
     if standing.pso_note:
-        where += f" The PSO's note: {standing.pso_note}"
+        note = " ".join(standing.pso_note.split())
+        where += f" The PSO's note: {note if len(note) <= NOTE_SHOWN else note[: NOTE_SHOWN - 1] + '…'}"
     if standing.state in READ_ONLY_STATES:
         where += (
             f" Read-only. To change it, choose Amend ({AMEND_SHORTCUT}): your changes become revision {following}, "
@@ -173,6 +177,7 @@ class EditorScreen(QWidget):
         self.standing = QLabel()
         self.standing.setObjectName("reportStanding")
         self.standing.setWordWrap(True)
+        self.standing.setTextFormat(Qt.TextFormat.PlainText)  # the PSO's note is shown as written, never as markup
         self.standing.setAccessibleName("Where this report stands")
         self.standing.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.standing.hide()
@@ -264,6 +269,8 @@ class EditorScreen(QWidget):
         text = standing_text(self._standing, amending=False) if self._standing is not None else ""
         self.standing.setText(text)
         self.standing.setVisible(bool(text))
+        note = self._standing.pso_note if self._standing is not None else None
+        self.standing.setToolTip(f"The PSO's note: {note}" if note else "")
 
     def amend(self) -> None:
         """Makes the submitted report on screen editable. Nothing is written until the first change, which is
@@ -298,6 +305,7 @@ class EditorScreen(QWidget):
         self.save_status.clear()
         self._standing = None  # the PSO's note may name a patient
         self.standing.clear()
+        self.standing.setToolTip("")
         self.standing.hide()
 
     # --- saving ----------------------------------------------------------------------------------------

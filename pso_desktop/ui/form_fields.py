@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from pso_desktop.domain.catalogue import Answer, Question
 
 NOT_ANSWERED = "— not answered —"
+READ_ONLY = "Read-only"
 _TAB_KEYS = frozenset({Qt.Key.Key_Tab, Qt.Key.Key_Backtab})
 _LIST_KEYS = frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Home, Qt.Key.Key_End})
 _ARROWS = {Qt.Key.Key_Up: -1, Qt.Key.Key_Left: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_Right: 1}
@@ -56,10 +57,19 @@ class InputGuard(QObject):
         self.on = False
         self._reading_keys = _TAB_KEYS | reading_keys
         self._ring = list(ring)
+        self._watched: list[QWidget] = []
 
     def watch(self, *widgets: QWidget) -> None:
         for widget in widgets:
             widget.installEventFilter(self)
+            self._watched.append(widget)
+
+    def set_on(self, on: bool) -> None:
+        self.on = on
+        # A screen reader cannot tell from a tick box or a drop-down that it will not change: say so.
+        for widget in self._watched:
+            if widget.focusPolicy() != Qt.FocusPolicy.NoFocus:
+                widget.setAccessibleDescription(READ_ONLY if on else "")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if not self.on:
@@ -253,7 +263,7 @@ class CheckField(FormField):
         self.box.setChecked(value is True)
 
     def set_read_only(self, read_only: bool) -> None:
-        self._guard.on = read_only
+        self._guard.set_on(read_only)
 
 
 def _tooltip(answer: Answer) -> str:
@@ -291,7 +301,7 @@ class ChoiceField(FormField):
         self.combo.setCurrentIndex(index)
 
     def set_read_only(self, read_only: bool) -> None:
-        self._guard.on = read_only
+        self._guard.set_on(read_only)
 
 
 class RadioField(FormField):
@@ -341,7 +351,7 @@ class RadioField(FormField):
         return checked or next(iter(self.buttons.values()))
 
     def set_read_only(self, read_only: bool) -> None:
-        self._guard.on = read_only
+        self._guard.set_on(read_only)
 
 
 class CheckListField(FormField):
@@ -410,7 +420,7 @@ class CheckListField(FormField):
         self._fit()
 
     def set_read_only(self, read_only: bool) -> None:
-        self._guard.on = read_only
+        self._guard.set_on(read_only)
 
     def _on_item_changed(self, _item: QListWidgetItem) -> None:
         self.changed.emit()

@@ -13,7 +13,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QStyle, QWidget
 
 from pso_desktop.services.workstation import Workstation
-from pso_desktop.ui.editor_screen import AUTOSAVE_DELAY_MS, EditorScreen
+from pso_desktop.ui.backend import Standing
+from pso_desktop.ui.editor_screen import AUTOSAVE_DELAY_MS, NOTE_SHOWN, EditorScreen, standing_text
 from pso_desktop.ui.form_fields import CheckField, CheckListField, ChoiceField, LineField, RadioField
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
@@ -21,7 +22,7 @@ from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, sample_reports, unlock
 
 pytestmark = QT_STRICT
 CASE_NUMBER = "PSO-2026-000042"
-PSO_NOTE = "Reviewed with the falls team on Tuesday."
+PSO_NOTE = "Reviewed with the <b>falls team</b> on Tuesday."  # markup from the server is shown as written
 
 
 @pytest.fixture
@@ -199,7 +200,8 @@ def test_a_sent_report_shows_its_case_number_and_status_and_amend_starts_its_nex
     assert editor.read_only and editor.heading.text() == "Submitted report (read-only)"
     assert editor.standing.isVisible()
     assert CASE_NUMBER in editor.standing.text() and "At the PSO: Under review." in editor.standing.text()
-    assert PSO_NOTE in editor.standing.text()
+    assert PSO_NOTE in editor.standing.text() and editor.standing.textFormat() == Qt.TextFormat.PlainText
+    assert PSO_NOTE in editor.standing.toolTip()
     assert editor.amend_button.isVisible() and editor.amend_button.accessibleName() == "Amend this report"
     assert not editor.submit_button.isVisible() and not editor.submit_action.isEnabled()
     description = line_edit_of(form, "location.description")
@@ -209,6 +211,7 @@ def test_a_sent_report_shows_its_case_number_and_status_and_amend_starts_its_nex
     description.setFocus()
     qtbot.keyClick(description, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     assert not editor.read_only and not editor.amend_button.isVisible() and editor.submit_button.isVisible()
+    assert form.fields["patient.gender"].focus_target().accessibleDescription() == ""
     assert description.hasFocus() and not description.isReadOnly()
     assert "revision 2, a draft until you submit it" in editor.standing.text()
     assert stored_row(workstation, sent["id"])[0][:2] == (1, "submitted")  # Amend alone writes nothing
@@ -276,6 +279,9 @@ def test_a_read_only_report_can_be_read_with_the_keyboard(
     unlock(qtbot, window)
     editor, form = open_from_list(qtbot, window, reports_at_each_stage["sent"]["id"])
     f = form.fields
+    # A screen reader hears that a tick box or a drop-down will not change (a text box says so itself).
+    for path in ("discovery.date_unknown", "patient.gender", "categories"):
+        assert f[path].focus_target().accessibleDescription() == "Read-only"
     # Tab visits the answers (text boxes, tick boxes, drop-downs, lists), as in a draft.
     wanted = {
         f[path].focus_target()
@@ -353,3 +359,11 @@ def test_locking_empties_the_case_line(
     assert not any(
         PSO_NOTE in label.text() or CASE_NUMBER in label.text() for label in window.findChildren(QLabel)
     )
+
+
+def test_a_long_note_from_the_pso_is_cut_short_in_the_case_line() -> None:
+    note = "Please add the time the fall was found. " * 50
+    text = standing_text(Standing("submitted", 3, CASE_NUMBER, "more_info_requested", note))
+    assert text.startswith(f"Sent to the PSO, case number {CASE_NUMBER}. At the PSO: More information requested.")
+    assert "…" in text and len(text) < NOTE_SHOWN + 300
+    assert "revision 4" in text  # Amend makes the next one
