@@ -23,8 +23,12 @@ if TYPE_CHECKING:
     from pso_desktop.ui.window import MainWindow
 
 CRASH_MESSAGE = (
-    "Something went wrong inside PSO Desktop, so it kept your work and locked the window; unlock to carry on, "
+    "Something went wrong inside PSO Desktop, so it saved your draft and locked the window; unlock to carry on, "
     "and tell IT support if it happens again."
+)
+CRASH_MESSAGE_UNSAVED = (
+    "Something went wrong inside PSO Desktop, so it locked the window, but your last changes could not be saved; "
+    "unlock to check the report, and tell IT support if it happens again."
 )
 
 _log = logging.getLogger(__name__)
@@ -75,17 +79,15 @@ class CrashGuard(QObject):
     def _on_caught(self) -> None:
         """GUI thread, after the failed slot has returned. Must never raise itself: it would come back here."""
         try:
-            self._window.lock()  # saves the draft first, then closes the session (see MainWindow.lock)
-            self._window.statusBar().showMessage(CRASH_MESSAGE)
+            saved = self._window.lock()  # saves the draft first, then closes the session (see MainWindow.lock)
+            message = CRASH_MESSAGE if saved else CRASH_MESSAGE_UNSAVED
+            self._window.statusBar().showMessage(message)
             if self.box is None:
                 self.box = QMessageBox(
-                    QMessageBox.Icon.Warning,
-                    "PSO Desktop",
-                    CRASH_MESSAGE,
-                    QMessageBox.StandardButton.Ok,
-                    self._window,
+                    QMessageBox.Icon.Warning, "PSO Desktop", message, QMessageBox.StandardButton.Ok, self._window
                 )
                 self.box.setObjectName("crashMessage")
+            self.box.setText(message)
             self.box.open()  # not exec(): the event loop, and the save queued by the lock, carry on
         except Exception as exc:
             _log.error("the crash handler failed: %s at %s", type(exc).__name__, where(exc))

@@ -326,10 +326,11 @@ class EditorScreen(QWidget):
         self._autosave.stop()
         if not self._dirty or self.form is None or self._worker.stopped:
             return  # (a stopped worker: the window closed, after saving the draft; a later change is dropped)
+        report = self.form.report()  # before the edits count as saved: if this fails, they are still unsaved
         self._dirty = False
         self.save_status.setText("Saving…")
         self._worker.submit(
-            partial(self._backend.save_draft, self.form.report()),
+            partial(self._backend.save_draft, report),
             owner=self,
             on_done=partial(self._on_saved, self._generation),
             on_error=partial(self._on_save_failed, self._generation),

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from pso_desktop.ui.editor_screen import EditorScreen
 
 STATUS_MESSAGE_MS = 10_000
+LOCKED_UNSAVED = (
+    "Locked, but the last changes to the report could not be saved because of an unexpected problem; unlock to "
+    "check the report, and tell IT support if it happens again."
+)
 
 
 def training_banner() -> QLabel:
@@ -305,27 +309,36 @@ class MainWindow(QMainWindow):
         if self.is_unlocked:
             self.reports_screen.load()  # new states and the PSO's case references
 
-    def _save_and_clear_editor(self) -> None:
+    def _save_and_clear_editor(self) -> bool:
         """The editor's pending edits are saved (queued before anything submitted after this) and every input
-        is emptied."""
-        if self.editor is not None:
+        is emptied, even when saving fails. False when the edits could not be handed to the worker (a bug: its
+        type and place are logged)."""
+        if self.editor is None:
+            return True
+        try:
             self.editor.flush()
+        except Exception as exc:
+            user_message(exc)  # logs a bug's type and place, never its message
+            return False
+        finally:
             self.editor.clear()
+        return True
 
     # --- lock --------------------------------------------------------------------------------------------
 
-    def lock(self) -> None:
+    def lock(self) -> bool:
         """Clears the report data from the window, shows the unlock screen and closes the session on the
-        worker. Does nothing while locked."""
+        worker. Does nothing while locked. Returns False when the form's last edits could not be saved (a bug);
+        the lock happens all the same."""
         if self._profile is None:
-            return
+            return True
         profile, self._profile = self._profile, None
         self.idle.stop()
         self.lock_action.setEnabled(False)
         self.file_actions.set_enabled(False)
         if self.file_actions.problems_box is not None:
             self.file_actions.problems_box.reject()
-        self._save_and_clear_editor()
+        saved = self._save_and_clear_editor()
         self.sync_panel.reset()
         self.reports_screen.clear()
         self.trends_screen.clear()
@@ -336,6 +349,9 @@ class MainWindow(QMainWindow):
             self.backend.lock, owner=self, on_done=self._on_lock_done, on_error=self._on_lock_failed
         )
         self.locked.emit()
+        if not saved:
+            self._show_status(LOCKED_UNSAVED)
+        return saved
 
     def _on_idle(self) -> None:
         self.lock()

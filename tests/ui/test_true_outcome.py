@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pso_desktop.ui import crash, editor_screen
+from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
 from tests.support.cli import SECRET as CLI_SECRET
 from tests.support.cli import cli_env, run_cli
@@ -251,3 +252,39 @@ def test_an_exception_on_a_background_thread_locks_the_window_too(
         guard.uninstall()
     assert "uncaught KeyError at " in caplog.text and "on a background thread" in caplog.text
     assert "Zebulon" not in caplog.text
+
+
+def test_a_bug_in_saving_the_draft_still_locks_the_window_and_says_the_last_changes_were_not_saved(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real_report = ReportForm.report
+
+    def report_with_a_bug(self: ReportForm) -> dict[str, Any]:
+        report = real_report(self)
+        if str(report.get("narrative")).endswith("!"):
+            raise ValueError(f"cannot save {report['narrative']}")
+        return report
+
+    monkeypatch.setattr(ReportForm, "report", report_with_a_bug)
+    window = make_window()
+    guard = crash.install(window)
+    try:
+        unlock(qtbot, window)
+        editor = open_new_report(qtbot, window)
+        with qtbot.waitSignal(editor.saved, timeout=10_000):
+            type_into(qtbot, form_of(editor).fields["narrative"], CANARY)
+        with caplog.at_level(logging.ERROR), qtbot.waitSignal(guard.handled, timeout=10_000):
+            qtbot.keyClicks(form_of(editor).fields["narrative"].focus_target(), "!")  # the autosave fails
+        assert guard.box is not None and guard.box.text() == crash.CRASH_MESSAGE_UNSAVED
+        assert not window.is_unlocked and window.stack.currentWidget() is window.profile_screen
+        assert form_of(editor).fields["narrative"].value() is None  # nothing left on screen
+        assert CANARY in stored_narratives(qtbot, window)  # what was saved before stays
+        assert not window.backend.unlocked  # the database was closed all the same
+    finally:
+        guard.uninstall()
+    assert "Zebulon" not in caplog.text and "cannot save" not in caplog.text
+    assert "uncaught ValueError at test_true_outcome.py:" in caplog.text
