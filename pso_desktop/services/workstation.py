@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import stat
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -337,10 +339,10 @@ class Session:
 
 
 def _write_atomically(out: Path, data: bytes) -> None:
-    """Write beside the target and rename, so an interrupted export never leaves half a file."""
+    """Write beside the target and rename, so an interrupted export never leaves half a file. Exports go only
+    to files: a new name, or a regular file to replace (see :func:`_refuse_non_file`)."""
     out = out.expanduser()
-    if out.is_dir():
-        raise ExportFailed(f"{out} is a folder; give the export a file name, like {out / 'reports.json'}.")
+    _refuse_non_file(out)
     if not out.parent.is_dir():
         raise ExportFailed(f"The folder {out.parent} does not exist; create it or choose another place.")
     try:
@@ -351,3 +353,35 @@ def _write_atomically(out: Path, data: bytes) -> None:
         # Disk full, read-only medium, a name the file system refuses: the reason, never the file's contents.
         reason = exc.strerror or type(exc).__name__
         raise ExportFailed(f"The export could not be written to {out} ({reason}); choose another place.") from None
+
+
+_NOT_A_FILE = {
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFIFO: "a pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _refuse_non_file(out: Path) -> None:
+    """Refuses an export target that is not a regular file or a new name: the rename that publishes an export
+    would replace a device node (as root: /dev/full, /dev/null), a pipe or a socket with the file, and would
+    replace a symbolic link itself rather than what it points to. Nothing is touched. The check looks at the
+    name itself (``lstat``); what appears there between this check and the rename is replaced, never written
+    through, and only someone who may write to that folder can put it there."""
+    try:
+        mode = os.lstat(out).st_mode
+    except FileNotFoundError:
+        return  # a new name
+    except OSError:
+        return  # e.g. a parent that is not a folder: the write says why
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise ExportFailed(f"{out} is a folder; give the export a file name, like {out / 'reports.json'}.")
+    if stat.S_ISLNK(mode):
+        raise ExportFailed(
+            f"{out} is a symbolic link, and exports go only to files; give the path of a regular file or a new name."
+        )
+    kind = _NOT_A_FILE.get(stat.S_IFMT(mode), "not a regular file")
+    raise ExportFailed(f"{out} is {kind}, and exports go only to files; give a new file name instead.")

@@ -5,6 +5,7 @@ while locked."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -87,3 +88,22 @@ def test_a_file_with_bad_rows_is_refused_row_by_row_and_nothing_is_stored(
     unlock(qtbot, window)
     window.file_actions.import_file(missing, submit=False)
     qtbot.waitUntil(lambda: window.statusBar().currentMessage() == f"File not found: {missing}")
+
+
+def test_export_goes_only_to_files(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    # The same service as the CLI's (tests/cli/test_export_targets.py): a pipe or a link is refused, untouched.
+    window = make_window()
+    unlock(qtbot, window)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    to_null = tmp_path / "to-null"
+    to_null.symlink_to("/dev/null")
+    for target, words in ((fifo, "pipe"), (to_null, "link")):
+        before = os.lstat(target)
+        with qtbot.waitSignal(window.file_actions.done, timeout=10_000) as done:
+            window.file_actions.export_file(target, "json")
+        assert words in done.args[0] and "exported" not in done.args[0]
+        after = os.lstat(target)
+        assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
