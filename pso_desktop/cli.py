@@ -11,7 +11,9 @@ import getpass
 import io
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 MAX_PROBLEMS_SHOWN = 50
+# How long 'sync' keeps retrying a server that does not answer, unless --max-wait or IT policy says otherwise:
+# enough for a server restart, short enough for a scheduled script to end and run again later.
+SYNC_MAX_WAIT = 120.0
 
 
 class CliFailure(ExpectedError):
@@ -92,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", parents=[common], help="send queued reports and fetch their PSO statuses")
     sync.add_argument("--progress", choices=["json"], help="print progress as one JSON object per line")
+    sync.add_argument(
+        "--max-wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long to keep retrying a PSO server that does not answer before giving up, the rest staying "
+        f"queued (default: IT policy's, else {SYNC_MAX_WAIT:.0f}); Ctrl+C stops sooner",
+    )
 
     sub.add_parser("logout", parents=[common], help="sign the profile out of its PSO account")
 
@@ -107,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "fhir", "json"], required=True)
     export.add_argument("--out", required=True, type=Path)
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"give a number of seconds from 0 to 86400, not {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,6 +274,7 @@ def _import(args: argparse.Namespace, session: Session, stdout: IO[str]) -> int:
 
 def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], policy: KeyPolicy) -> int:
     from pso_desktop.services import syncing
+    from pso_desktop.sync.engine import RetryPolicy
 
     def show(progress: Progress) -> None:
         if args.progress == "json":
@@ -261,12 +284,32 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], policy: K
         elif progress.phase == "waiting" and progress.wait_seconds is not None:
             print(f"{progress.reason} Trying again in {progress.wait_seconds:.0f} s.", file=sys.stderr)
 
-    summary = syncing.sync(
-        session,
-        on_progress=show,
-        server_policy=policy.server,
-        proxy_from_environment=policy.proxy_from_environment,
-    )
+    max_wait = args.max_wait
+    if max_wait is None:
+        max_wait = SYNC_MAX_WAIT if policy.sync_max_wait_seconds is None else policy.sync_max_wait_seconds
+    # Ctrl+C stops the run as the window's Stop does (a wait ends at once, the batch on its way is answered and
+    # checkpointed, the rest stays queued); a second Ctrl+C interrupts at once.
+    stop = threading.Event()
+
+    def interrupted(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:  # started with Ctrl+C ignored (nohup, a background job): leave it so
+        signal.signal(signal.SIGINT, interrupted)
+    try:
+        summary = syncing.sync(
+            session,
+            on_progress=show,
+            should_stop=stop.is_set,
+            policy=RetryPolicy(max_wait_seconds=max_wait),
+            server_policy=policy.server,
+            proxy_from_environment=policy.proxy_from_environment,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if args.progress != "json":
         print(
             f"{summary.submitted} report(s) sent, {summary.needs_attention} need attention, "

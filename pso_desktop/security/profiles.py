@@ -95,6 +95,27 @@ def _server_policy(value: Any, path: Path) -> ServerPolicy | None:
     return ServerPolicy(url, extra["ca_file"], extra["proxy"])
 
 
+MAX_SYNC_WAIT = 24 * 3600.0  # beyond a day a sync is better run again than kept waiting
+
+
+def _sync_max_wait(value: Any, path: Path) -> float | None:
+    if value is None:
+        return None
+    seconds = value.get("max_wait_seconds") if isinstance(value, dict) else None
+    if (
+        not isinstance(value, dict)
+        or set(value) - {"max_wait_seconds"}
+        or isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 <= seconds <= MAX_SYNC_WAIT
+    ):
+        raise PolicyError(
+            f'The IT policy file {path} must give "sync" as {{"max_wait_seconds": N}} with N from 0 to '
+            f"{MAX_SYNC_WAIT:.0f}; ask IT to correct it."
+        )
+    return float(seconds)
+
+
 @dataclass(frozen=True)
 class KeyPolicy:
     """What IT allows on this workstation. Loaded from a JSON policy file; every key is optional:
@@ -107,13 +128,16 @@ class KeyPolicy:
       ``"system"``); people can then no longer choose another server;
     - ``"proxy_from_environment": true`` makes the proxy variables (``HTTPS_PROXY``, ``ALL_PROXY``,
       ``NO_PROXY``) the "system" proxy on Linux, where no other system setting exists (never on Windows or
-      macOS, whose own settings are read); without it, no environment variable chooses a proxy.
+      macOS, whose own settings are read); without it, no environment variable chooses a proxy;
+    - ``"sync": {"max_wait_seconds": N}`` is how long a sync keeps retrying a server that does not answer
+      (the window, the agent and ``pso-desktop sync`` without ``--max-wait``).
     """
 
     allow_file_fallback: bool = True
     kdf: KdfParams | None = None
     server: ServerPolicy | None = None
     proxy_from_environment: bool = False
+    sync_max_wait_seconds: float | None = None
 
     @classmethod
     def load(cls, root: Path) -> KeyPolicy:
@@ -144,7 +168,7 @@ class KeyPolicy:
             raise PolicyError(invalid) from exc
         if not isinstance(data, dict):
             raise PolicyError(invalid)
-        unknown = sorted(set(data) - {"require_os_keyring", "kdf", "pso_server", "proxy_from_environment"})
+        unknown = sorted(set(data) - {"require_os_keyring", "kdf", "pso_server", "proxy_from_environment", "sync"})
         if unknown:
             raise PolicyError(
                 f"The IT policy file {path} has unknown settings ({', '.join(unknown)}); ask IT to correct it."
@@ -176,6 +200,7 @@ class KeyPolicy:
             kdf=kdf,
             server=_server_policy(data.get("pso_server"), path),
             proxy_from_environment=proxy_from_environment,
+            sync_max_wait_seconds=_sync_max_wait(data.get("sync"), path),
         )
 
 

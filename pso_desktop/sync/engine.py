@@ -7,7 +7,8 @@ is re-sent next time; the server's permanent dedupe on (id, revision) turns thos
 ``duplicate`` results, so each revision lands exactly once.
 
 Transient failures are retried: the server's ``Retry-After`` when it gives one, otherwise capped exponential
-back-off with full jitter. An expired access token is renewed once from the stored refresh token (rotated and
+back-off with full jitter, for as long as the policy's time budget allows (minutes by default: a server restart
+or a short outage is waited out); a stop request ends any wait at once. An expired access token is renewed once from the stored refresh token (rotated and
 stored at once). A 413 halves the batch. Runs on a worker thread or in the CLI; never on the GUI thread.
 """
 
@@ -33,6 +34,7 @@ T = TypeVar("T")
 
 DEFAULT_BATCH_REPORTS = 500  # the reference server's default limit; a smaller server answers 413 and we halve
 DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_WAIT = 600.0  # the window and the agent: a restart or a short outage is waited out; Stop ends it
 LOOKUP_IDS = 1000  # the most report ids the server's status lookup takes in one request
 WAIT_SLICE = 0.25  # a long wait is slept in slices this short, so a stop request ends it at once
 TOO_LARGE = (
@@ -43,12 +45,17 @@ TOO_LARGE = (
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long to keep trying within one run before leaving the rest queued for the next."""
+    """How long to keep trying within one run before leaving the rest queued for the next.
+
+    ``max_wait_seconds`` is a time budget, not a number of tries: a request that keeps failing is tried again
+    until that long after its first failure (the last wait is shortened to end at the budget), then the run
+    stops with the reason. 0 means no retries.
+    """
 
     base_seconds: float = 1.0
     cap_seconds: float = 60.0
-    max_attempts: int = 6  # tries of one request (the first included)
-    max_retry_after: float = 300.0  # a Retry-After beyond this is capped
+    max_wait_seconds: float = DEFAULT_MAX_WAIT
+    max_retry_after: float = 300.0  # a Retry-After beyond this is capped (a server's clock may be far off)
 
     def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""
@@ -102,6 +109,7 @@ class SyncEngine:
         on_progress: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self._reports = reports
@@ -113,6 +121,7 @@ class SyncEngine:
         self._on_progress = on_progress
         self._should_stop = should_stop or (lambda: False)
         self._sleep = sleep
+        self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter spreads retries; it guards no secret
         self._access: str | None = None
         self._sent = self._submitted = self._attention = self._total = 0
@@ -142,7 +151,7 @@ class SyncEngine:
             except (Transient, ServerRefused) as exc:  # the upload is done: say so, with what went wrong after
                 problem = f"Reports were sent, but their PSO statuses could not be updated: {exc}"
         remaining = self._reports.outbox_counts().get("queued", 0)
-        if problem is None and remaining and self._should_stop():
+        if remaining and self._should_stop():  # asked for: a wait it cut short is not the reason to give
             problem = "Stopped; the remaining reports stay queued."
         self._report("done")
         return SyncSummary(self._submitted, self._attention, remaining, changes, problem)
@@ -195,6 +204,7 @@ class SyncEngine:
 
     def _answer(self, sender: ThreadPoolExecutor, flight: _Flight) -> list[dict[str, Any]]:
         failures = 0
+        first_failure = 0.0
         renewed = False
         token, future = flight.token, flight.future
         while True:
@@ -207,7 +217,8 @@ class SyncEngine:
                     self._access, renewed = None, True
             except Transient as exc:
                 failures += 1
-                self._back_off(exc, failures)
+                first_failure = self._clock() if failures == 1 else first_failure
+                self._back_off(exc, failures, first_failure)
             token = self._access or self._renew_access()
             future = sender.submit(self._api.post_batch, token, flight.body)
 
@@ -298,19 +309,25 @@ class SyncEngine:
 
     def _retrying(self, call: Callable[[], T]) -> T:
         failures = 0
+        first_failure = 0.0
         while True:
             try:
                 return call()
             except Transient as exc:
                 failures += 1
-                self._back_off(exc, failures)
+                first_failure = self._clock() if failures == 1 else first_failure
+                self._back_off(exc, failures, first_failure)
 
-    def _back_off(self, exc: Transient, failures: int) -> None:
-        """Waits before the next try after ``failures`` consecutive transient failures; re-raises ``exc`` when
-        the tries are used up or a stop was asked for."""
-        if failures >= self._policy.max_attempts or self._should_stop():
+    def _back_off(self, exc: Transient, failures: int, first_failure: float) -> None:
+        """Waits before the next try after ``failures`` consecutive transient failures, the first of them at
+        ``first_failure`` (``clock`` time); raises when the time budget is spent or a stop was asked for."""
+        if self._should_stop():
             raise exc
-        wait = self._policy.delay(failures, exc.retry_after, self._rng)
+        budget = self._policy.max_wait_seconds
+        left = budget - (self._clock() - first_failure)
+        if left <= 0:
+            raise _gave_up(exc, budget)
+        wait = min(self._policy.delay(failures, exc.retry_after, self._rng), left)
         self._report("waiting", wait_seconds=wait, reason=str(exc))
         if not self._wait(wait):
             raise exc
@@ -329,3 +346,16 @@ class SyncEngine:
             self._on_progress(
                 Progress(phase, self._sent, self._total, self._submitted, self._attention, wait_seconds, reason)
             )
+
+
+def _gave_up(exc: Transient, budget: float) -> Transient:
+    """``exc`` with how long it was retried, for the one line the user reads."""
+    if budget <= 0:
+        return exc
+    return type(exc)(f"{exc} Still failing after {_duration(budget)} of retries.", retry_after=exc.retry_after)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    return f"{seconds / 60:.3g} minutes"

@@ -14,13 +14,16 @@ Failures become the exceptions of :mod:`pso_desktop.sync.errors`; no message car
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
 import os
 import re
 import ssl
 import sys
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -438,14 +441,37 @@ def _problem(payload: bytes) -> dict[str, Any]:
 
 
 def _retry_after(response: requests.Response) -> float | None:
+    """Seconds the server asks us to wait: ``Retry-After`` as seconds or as an HTTP date (RFC 9110 10.2.3).
+    None when absent or unreadable (back-off applies instead); the engine caps what it honours."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
+    seconds: float | None
     try:
         seconds = float(value)
     except ValueError:
-        return None  # an HTTP date: rare; back-off applies instead
+        seconds = _seconds_until(value, response.headers.get("Date"))
+    if seconds is None or not math.isfinite(seconds):
+        return None
     return max(0.0, seconds)
+
+
+def _seconds_until(http_date: str, answer_date: str | None) -> float | None:
+    when = _http_date(http_date)
+    if when is None:
+        return None
+    # Against the answer's own Date when it has one: the wait the server meant, even when this workstation's
+    # clock is minutes or hours off.
+    now = _http_date(answer_date) if answer_date else None
+    return (when - (now or datetime.now(UTC))).total_seconds()
+
+
+def _http_date(text: str) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)  # "-0000": UTC by convention
 
 
 def _proxies(settings: ServerSettings) -> dict[str, str]:

@@ -167,14 +167,17 @@ class Backend:
         """Sends the queue and pulls statuses (see ``services.syncing.sync``). Sync thread only: it opens its own
         connection, so the form's autosave and the list keep working on the database worker meanwhile."""
         from pso_desktop.services import syncing
+        from pso_desktop.sync.engine import DEFAULT_MAX_WAIT, RetryPolicy
 
         policy = self._get_workstation().keys.policy
+        max_wait = DEFAULT_MAX_WAIT if policy.sync_max_wait_seconds is None else policy.sync_max_wait_seconds
         session = self._require_session().second_connection()
         try:
             return syncing.sync(
                 session,
                 on_progress=on_progress,
                 should_stop=should_stop,
+                policy=RetryPolicy(max_wait_seconds=max_wait),
                 server_policy=policy.server,
                 proxy_from_environment=policy.proxy_from_environment,
             )

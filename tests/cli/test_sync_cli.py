@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
 from tests.cli.test_cli import assert_clean_failure, status
 from tests.support.cli import SECRET, Result, cli_env, run_cli
+from tests.support.fault_proxy import PASS, RESET, FaultProxy
+from tests.support.fault_proxy import status as answer
 
 PASSWORD = "nurse account password"
 
@@ -192,3 +195,101 @@ def test_login_without_a_server_or_policy_says_what_to_give(profile: Path) -> No
     result = run_cli(profile, "login", "--user", "alice", "--password-stdin", stdin=f"{SECRET}\n{PASSWORD}\n")
     assert_clean_failure(result)
     assert "--server" in result.err
+
+
+def _login_through(home: Path, proxy: FaultProxy) -> None:
+    """Signs in with the fault proxy as the server (a reverse proxy with the hospital's own CA)."""
+    result = run_cli(
+        home,
+        "login",
+        "--server",
+        proxy.url,
+        "--user",
+        "alice",
+        "--ca-file",
+        str(proxy.ca_path),
+        "--password-stdin",
+        stdin=f"{SECRET}\n{PASSWORD}\n",
+    )
+    assert result.code == 0, result.err
+
+
+def test_sync_waits_out_a_server_busy_for_more_than_six_tries(profile: Path, server: RunningServer) -> None:
+    _queue(profile, 10, seed=7)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        _login_through(profile, proxy)
+        proxy.plan(PASS, *[answer(503, retry_after=0)] * 9)  # the renewal, then a restart answering 503
+        synced = run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n")
+        assert proxy.pending() == 0
+    assert synced.code == 0, synced.err
+    assert "10 report(s) sent" in synced.out
+    assert server.stats()["reports"] == 10
+
+
+@pytest.mark.parametrize("how", ["flag", "policy"])
+def test_sync_gives_up_after_its_time_budget_with_one_line(
+    profile: Path, server: RunningServer, tmp_path: Path, how: str
+) -> None:
+    _queue(profile, 5, seed=8)
+    policy = tmp_path / "it-policy.json"
+    policy.write_text(json.dumps({"sync": {"max_wait_seconds": 2}}))
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        _login_through(profile, proxy)
+        proxy.plan(*[RESET] * 10_000)  # the server stays down
+        started = time.monotonic()
+        if how == "flag":
+            down = run_cli(profile, "sync", "--max-wait", "2", "--password-stdin", stdin=SECRET + "\n")
+        else:
+            down = run_cli(
+                profile, "sync", "--password-stdin", stdin=SECRET + "\n", PSO_DESKTOP_POLICY=str(policy)
+            )
+        took = time.monotonic() - started
+    assert_clean_failure(down)
+    reason = down.err.strip().splitlines()[-1]  # after the waits it announced on the way
+    assert reason.startswith("pso-desktop: ") and "cannot be reached" in reason, down.err
+    assert reason.endswith("Still failing after 2 s of retries.")
+    assert 2 <= took < 20, took
+    assert status(profile)["queued"] == 5
+
+
+def test_max_wait_must_be_a_number_of_seconds(profile: Path) -> None:
+    for bad in ("soon", "-1", "nan", "100000"):
+        result = run_cli(profile, "sync", "--max-wait", bad, "--password-stdin", stdin=SECRET + "\n")
+        assert_clean_failure(result, code=2)
+
+
+SLOW_SYNC = ("--max-wait", "600", "--progress", "json", "--password-stdin")
+
+
+def test_ctrl_c_ends_a_long_wait_at_once_and_keeps_the_queue(profile: Path, server: RunningServer) -> None:
+    _queue(profile, 5, seed=9)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        _login_through(profile, proxy)
+        proxy.plan(PASS, answer(503, retry_after=300))  # the renewal, then "come back in 5 minutes"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "pso_desktop", "sync", *SLOW_SYNC],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(profile),
+        )
+        assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+        child.stdin.write((SECRET + "\n").encode())
+        child.stdin.close()
+        for line in child.stdout:
+            event = json.loads(line)
+            if event["event"] == "waiting":
+                assert event["wait_seconds"] == 300
+                break
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=30)
+        took = time.monotonic() - started
+        err = child.stderr.read().decode()
+        child.stdout.close()
+        child.stderr.close()
+    assert child.returncode == 1 and took < 5, (child.returncode, took, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == (
+        "pso-desktop: Stopped; the remaining reports stay queued."
+    )
+    assert status(profile) == {**status(profile), "queued": 5, "sending": 0}

@@ -220,3 +220,21 @@ def test_profile_keys_reads_the_policy_and_its_kdf_cost(
     stored = entry(memory_keyring, pso_home, "ward3")
     assert stored is not None
     assert json.loads(stored)["kdf"]["memory_kib"] == 19456
+
+
+def test_policy_sets_how_long_a_sync_keeps_retrying(pso_home: Path) -> None:
+    assert KeyPolicy.load(pso_home).sync_max_wait_seconds is None  # each tool's own default
+    for seconds in (0, 1.5, 900):
+        (pso_home / "policy.json").write_text(json.dumps({"sync": {"max_wait_seconds": seconds}}))
+        assert KeyPolicy.load(pso_home).sync_max_wait_seconds == seconds
+    for bad in (
+        {"max_wait_seconds": -1},
+        {"max_wait_seconds": True},
+        {"max_wait_seconds": "10 min"},
+        {"max_wait_seconds": 90_000},
+        {"max_wait": 60},
+        600,
+    ):
+        (pso_home / "policy.json").write_text(json.dumps({"sync": bad}))
+        with pytest.raises(PolicyError, match='"sync"'):
+            KeyPolicy.load(pso_home)

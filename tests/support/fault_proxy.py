@@ -43,7 +43,8 @@ class Fault:
     - ``pass``: forward it and relay the answer;
     - ``reset``: drop the connection (TCP RST) before forwarding - the server never sees the request;
     - ``stall``: never answer, until the client gives up or the proxy stops - the server never sees it;
-    - ``status``: answer ``status`` itself (with ``Retry-After`` when ``retry_after`` is set), not forwarding;
+    - ``status``: answer ``status`` itself (with ``Retry-After`` when ``retry_after`` is set: seconds, or a
+      string sent as it is, e.g. an HTTP date; and ``Date`` when ``date`` is set), not forwarding;
     - ``lose_response``: forward it (the server acts on it), then drop the connection before any answer;
     - ``cut_response``: forward it, relay the answer's head and the first ``after_bytes`` bytes of its body,
       then drop the connection (the client sees a body shorter than its Content-Length);
@@ -52,8 +53,9 @@ class Fault:
 
     kind: str
     status: int = 503
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     after_bytes: int = 0
+    date: str | None = None
 
 
 PASS = Fault("pass")
@@ -62,8 +64,8 @@ STALL = Fault("stall")
 LOSE_RESPONSE = Fault("lose_response")
 
 
-def status(code: int, retry_after: float | None = None) -> Fault:
-    return Fault("status", status=code, retry_after=retry_after)
+def status(code: int, retry_after: float | str | None = None, *, date: str | None = None) -> Fault:
+    return Fault("status", status=code, retry_after=retry_after, date=date)
 
 
 def cut_response(after_bytes: int) -> Fault:
@@ -320,8 +322,12 @@ def _query(target: str) -> str:
 def _status_answer(fault: Fault) -> bytes:
     body = b'{"detail": "injected by the test proxy"}'
     lines = [f"HTTP/1.1 {fault.status} Injected", "Content-Type: application/json", f"Content-Length: {len(body)}"]
-    if fault.retry_after is not None:
+    if isinstance(fault.retry_after, str):
+        lines.append(f"Retry-After: {fault.retry_after}")
+    elif fault.retry_after is not None:
         lines.append(f"Retry-After: {max(0, round(fault.retry_after))}")
+    if fault.date is not None:
+        lines.append(f"Date: {fault.date}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 

@@ -21,7 +21,7 @@ from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
 from tests.support.fault_proxy import LOSE_RESPONSE, PASS, RESET, FaultProxy, status
 from tests.sync.conftest import PASSWORD
-from tests.sync.test_sync_engine import FAST_RETRIES, _client, _engine, _link, _reports
+from tests.sync.test_sync_engine import FAST_RETRIES, FakeTime, _client, _engine, _link, _reports
 
 CREDENTIAL = "s3cr3t-Pass-9"
 
@@ -66,7 +66,7 @@ def test_a_connection_dropped_during_the_tls_handshake_is_retried_not_called_unt
     session.add_reports(_reports(20, seed=20), submit=True)
     _link(session, server)
     with _client(dropping_listener, server.ca_path) as api:
-        summary = _engine(session, api, sleep=lambda _: None).run()  # no exception: the network is down
+        summary = _engine(session, api, **FakeTime().engine_options()).run()  # no exception: the network is down
     assert summary.problem is not None and "cannot be reached" in summary.problem
     assert "certificate" not in summary.problem
     counts = session.status_counts()
@@ -301,10 +301,10 @@ def test_when_the_first_batch_fails_for_good_the_second_in_flight_is_put_back_an
     _link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         # refresh; batch 1 reset; batch 2 (already queued behind it) stored; batch 1's retries all reset
-        proxy.plan(PASS, RESET, PASS, RESET, RESET, RESET)
+        proxy.plan(PASS, RESET, PASS, *[RESET] * 500)
         with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api, batch_reports=100, sleep=lambda _: None).run()
-        assert proxy.pending() == 0
+            summary = _engine(session, api, batch_reports=100, **FakeTime().engine_options()).run()
+        assert proxy.pending() > 0
     assert summary.problem is not None and summary.submitted == 0
     counts = session.status_counts()
     assert (counts["sending"], counts["queued"]) == (0, 300)

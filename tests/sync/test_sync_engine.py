@@ -31,7 +31,26 @@ from tests.support.fault_proxy import (
 )
 from tests.sync.conftest import PASSWORD
 
-FAST_RETRIES = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=4)
+FAST_RETRIES = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_wait_seconds=0.2)
+
+
+class FakeTime:
+    """The engine's sleep and clock for a test that must not wait: each sleep only moves the clock, so the
+    retry budget is spent (and every wait recorded) in no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"sleep": self.sleep, "clock": self.clock, "rng": random.Random(7)}
 
 
 def _reports(count: int, seed: int) -> list[dict[str, Any]]:
@@ -147,16 +166,19 @@ def test_a_network_that_stays_down_leaves_the_rest_queued_and_nothing_half_sent(
 ) -> None:
     session.add_reports(_reports(300, seed=3), submit=True)
     _link(session, server)
-    waits: list[float] = []
+    time = FakeTime()
     with FaultProxy(server.base_url, server.ca_path) as proxy:
-        proxy.plan(PASS, PASS, *[RESET] * 20)  # the token refresh and the first batch get through; then nothing
+        proxy.plan(PASS, PASS, *[RESET] * 500)  # the token refresh and the first batch get through; then nothing
         with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api, batch_reports=100, sleep=waits.append).run()
+            summary = _engine(session, api, batch_reports=100, **time.engine_options()).run()
+        assert proxy.pending() > 0  # it gave up while the network was still down
     assert (summary.submitted, summary.remaining) == (100, 200)
     assert summary.problem is not None and "cannot be reached" in summary.problem
+    assert "Still failing after 0.2 s of retries" in summary.problem
     counts = session.status_counts()
     assert counts.get("sending", 0) == 0 and counts["queued"] == summary.remaining
-    assert waits and all(w <= FAST_RETRIES.cap_seconds for w in waits)
+    assert time.waits and all(w <= FAST_RETRIES.cap_seconds for w in time.waits)
+    assert sum(time.waits) == pytest.approx(FAST_RETRIES.max_wait_seconds)  # the last wait ends at the budget
 
 
 def test_an_expired_access_token_is_renewed_from_the_stored_refresh_token(
