@@ -115,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path, help="a .csv file (docs/import-export.md) or a .jsonl file")
     imp.add_argument("--submit", action="store_true", help="queue the reports for sending to the PSO")
 
+    recover = sub.add_parser(
+        "recover",
+        parents=[common],
+        help="check a damaged profile and list its backups; with --password-stdin, restore it from the newest good "
+        "backup and what the damaged file still holds (the damaged file is kept)",
+    )
+    recover.add_argument(
+        "--set-aside",
+        action="store_true",
+        help="move the damaged database (and its -wal/-shm) into the profile's set-aside folder for IT",
+    )
+
     export = sub.add_parser("export", parents=[common], help="export reports (carries the PSWP label)")
     export.add_argument("--format", choices=["csv", "fhir", "json"], required=True)
     export.add_argument("--out", required=True, type=Path)
@@ -190,6 +202,8 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], afterwa
         print(f"Created profile {args.name}. {LOCKOUT_NOTE}", file=stdout)
         return EXIT_OK
     name = _profile_name(args, workstation)
+    if args.command == "recover":
+        return _recover(args, workstation, name, stdin, stdout, afterwards)
     secret = _read_secret(args, stdin)
     with workstation.session(name, secret, on_close_problem=afterwards.append) as session:
         code = _run_in_session(args, session, stdin, stdout, workstation.keys.policy)
@@ -207,6 +221,34 @@ def _back_up(session: Session, *, after_sync: bool, afterwards: list[str]) -> No
         session.back_up_if_due(max_age=backup.DUE_AFTER_SYNC if after_sync else backup.DUE_AFTER)
     except StorageError as exc:
         afterwards.append(str(exc))
+
+
+def _recover(
+    args: argparse.Namespace,
+    workstation: Workstation,
+    name: str,
+    stdin: IO[str],
+    stdout: IO[str],
+    afterwards: list[str],
+) -> int:
+    """Without the secret: check and list (exit 1 when the files look damaged), or set aside. With it: restore."""
+    from pso_desktop.services import recovery
+
+    if args.password_stdin:
+        restored = recovery.restore(workstation, name, _read_secret(args, stdin))
+        print(recovery.restored_sentence(name, restored), file=stdout)
+        afterwards.extend(restored.warnings)
+        return EXIT_OK
+    inspection = recovery.inspect(workstation, name)
+    for line in recovery.inspection_lines(inspection):
+        print(line, file=stdout)
+    if args.set_aside:
+        aside = recovery.set_aside_damaged(workstation, name)
+        print(recovery.set_aside_sentence(name, aside), file=stdout)
+        return EXIT_OK
+    if inspection.files.problems:
+        raise CliFailure(recovery.damaged_sentence(name))
+    return EXIT_OK
 
 
 def _run_in_session(

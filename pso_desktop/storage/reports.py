@@ -353,7 +353,7 @@ class ReportStore:
             self._conn.execute(
                 "INSERT INTO reports (id, revision, state, event_type, unit, discovered_on, categories, "
                 "created_at, updated_at, sha256, wire) VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (report_id, revision, *_summary_columns(report), now, now, sha, wire),
+                (report_id, revision, *summary_columns(report), now, now, sha, wire),
             )
             return revision
         pk, stored_revision, state, stored_sha = row
@@ -369,7 +369,7 @@ class ReportStore:
         self._conn.execute(
             "UPDATE reports SET revision = ?, state = 'draft', event_type = ?, unit = ?, discovered_on = ?, "
             "categories = ?, updated_at = ?, sha256 = ?, wire = ? WHERE pk = ?",
-            (revision, *_summary_columns(report), now, sha, wire, pk),
+            (revision, *summary_columns(report), now, sha, wire, pk),
         )
         return int(revision)
 
@@ -458,7 +458,7 @@ def _summary(row: Sequence[Any]) -> ReportSummary:
     )
 
 
-def _summary_columns(report: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, str]:
+def summary_columns(report: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, str]:
     """event_type, unit, discovered_on and categories (JSON) for the list; never narrative or patient data."""
     location = report.get("location")
     discovery = report.get("discovery")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,262 @@ def test_a_command_takes_a_backup_when_one_is_due(profile: Path):
     assert len(first) == 1
     add_reports(profile, 2, seed=2)
     assert backups(profile) == first  # the newest is minutes old: not due yet
+
+
+# --- recover ----------------------------------------------------------------------------------------------
+
+
+def profile_key(home: Path) -> bytes:
+    from keyring.backends.null import Keyring
+
+    from pso_desktop.security.profiles import ProfileKeys
+
+    return ProfileKeys(home, backend=Keyring()).unlock("alice", SECRET)
+
+
+def db_file(home: Path) -> Path:
+    return home / "profiles" / "alice" / "reports.db"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def stored(home: Path) -> dict[str, dict]:
+    """The profile's reports as the app exports them, by id (through the real CLI)."""
+    out = home.parent / "export.json"
+    result = run_cli(
+        home, "export", "--format", "json", "--out", str(out), "--password-stdin", stdin=SECRET + "\n"
+    )
+    assert result.code == 0, result.err
+    return {report["id"]: report for report in json.loads(out.read_text(encoding="utf-8"))["reports"]}
+
+
+def status(home: Path) -> dict[str, int]:
+    result = run_cli(home, "status", "--json", "--password-stdin", stdin=SECRET + "\n")
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def unreadable_ids(path: Path, key: bytes, ids: list[str]) -> set[str]:
+    """Which reports a plain keyed reader can no longer read from the (damaged) file at ``path``; a fresh
+    connection per report, since SQLCipher fails every read on a connection after its first HMAC failure."""
+    import sqlcipher3.dbapi2 as sqlcipher
+
+    from pso_desktop.storage.database import apply_cipher_settings
+
+    lost = set()
+    for report_id in ids:
+        conn = sqlcipher.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            conn.execute("PRAGMA cipher_log_level = NONE")
+            conn.set_key(f"x'{key.hex()}'".encode())
+            apply_cipher_settings(conn)
+            conn.execute("SELECT wire FROM reports WHERE id = ?", (report_id,)).fetchone()
+        except sqlcipher.DatabaseError:
+            lost.add(report_id)
+        finally:
+            conn.close()
+    return lost
+
+
+def flip_page(data: bytes, page: int) -> bytes:
+    damaged = bytearray(data)
+    damaged[page * 4096 + 300] ^= 0x5A
+    return bytes(damaged)
+
+
+def assert_clean(result, code: int) -> None:
+    assert result.code == code, (result.out, result.err)
+    assert "Traceback" not in result.err
+
+
+@pytest.fixture
+def history(profile: Path) -> tuple[list[dict], list[dict]]:
+    """30 reports queued before the automatic backup, then 10 drafts and a new revision of one report after it."""
+    before = add_reports(profile, 30, seed=1, submit=True)
+    assert len(backups(profile)) == 1
+    after = add_reports(profile, 10, seed=2)
+    amended = dict(before[0], narrative="Amended after the backup: the pump was reprogrammed by a second nurse.")
+    result = run_cli(profile, "report", "add", "-", "--password-stdin", stdin=SECRET + "\n" + json.dumps(amended))
+    assert result.code == 0, result.err
+    assert len(backups(profile)) == 1  # no second backup yet: what came after it lives only in the database
+    return before, after
+
+
+def test_check_without_the_secret_lists_backups_and_changes_nothing(profile: Path, history):
+    db = db_file(profile)
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) - 1000])  # cut short, mid-page
+    before = digest(db)
+
+    result = run_cli(profile, "recover", "--profile", "alice")
+
+    assert_clean(result, 1)
+    assert "not a whole number of 4,096-byte pages" in result.out
+    assert backups(profile)[0].name in result.out
+    assert (
+        result.err.strip()
+        .splitlines()[-1]
+        .startswith("pso-desktop: The database of profile 'alice' looks damaged")
+    )
+    assert digest(db) == before
+    assert sorted(p.name for p in db.parent.iterdir()) == [
+        "backups",
+        "profile.json",
+        "reports.db",
+        "wrapped-key.json",
+    ]
+
+
+def test_check_of_a_sound_profile_exits_0(profile: Path, history):
+    result = run_cli(profile, "recover")
+    assert_clean(result, 0)
+    assert "problem:" not in result.out
+
+
+def test_set_aside_moves_the_files_for_it_and_restore_brings_the_backup_back(profile: Path, history):
+    before, _after = history
+    db = db_file(profile)
+    wal = db.with_name("reports.db-wal")
+    wal.write_bytes(b"\x37\x7f\x06\x82" + bytes(28))  # a crash's leftover WAL header: it must travel with the file
+    original = digest(db)
+
+    result = run_cli(profile, "recover", "--set-aside")
+
+    assert_clean(result, 0)
+    folders = list((db.parent / "set-aside").iterdir())
+    assert len(folders) == 1
+    assert sorted(p.name for p in folders[0].iterdir()) == ["reports.db", "reports.db-wal"]
+    assert digest(folders[0] / "reports.db") == original
+    assert not db.exists() and not wal.exists()
+    assert str(folders[0]) in result.out
+
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+
+    assert_clean(result, 0)
+    assert "only from the backup" in result.out
+    restored = stored(profile)
+    assert set(restored) == {r["id"] for r in before}  # what the backup held; the later drafts went with the file
+    assert status(profile)["queued"] == 30
+    assert digest(folders[0] / "reports.db") == original  # the set-aside copy is never touched
+
+
+def test_restore_merges_the_backup_with_what_the_damaged_file_still_holds(profile: Path, history):
+    before, after = history
+    db = db_file(profile)
+    key = profile_key(profile)
+    data = db.read_bytes()
+    early = [r["id"] for r in before]
+    # Choose a page whose damage costs some of the early reports (those in the backup) and none of the later.
+    scratch = profile.parent / "probe.db"
+    for page in range(2, len(data) // 4096):
+        scratch.write_bytes(flip_page(data, page))
+        lost = unreadable_ids(scratch, key, early + [r["id"] for r in after])
+        if lost and lost <= set(early):
+            break
+    else:
+        pytest.fail("no page holds only early reports")
+    db.write_bytes(flip_page(data, page))
+    damaged = digest(db)
+    assert run_cli(profile, "status", "--password-stdin", stdin=SECRET + "\n").code == 1  # the app refuses it
+
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+
+    assert_clean(result, 0)
+    assert result.out.startswith("Recovered profile 'alice': 40 report(s)")
+    counts = re.search(r"(\d+) read from the damaged database, (\d+) only from the backup", result.out)
+    assert counts is not None and int(counts[1]) + int(counts[2]) == 40
+    restored = stored(profile)
+    assert set(restored) == set(early) | {r["id"] for r in after}
+    for report in after:  # written after the backup: read back from the damaged file
+        assert restored[report["id"]]["narrative"] == report["narrative"]
+    # The amended report: its revision 2 (a draft, only in the damaged file) wins over the backup's revision 1
+    # (queued), unless its own row was on the damaged page; then its frozen, queued revision 1 is back.
+    first = restored[early[0]]
+    if early[0] in lost:
+        assert first["revision"] == 1 and first["narrative"] == before[0]["narrative"]
+    else:
+        assert first["revision"] == 2 and first["narrative"].startswith("Amended after the backup")
+    counts = status(profile)
+    assert counts["queued"] == 30  # every frozen revision still waits to be sent, exactly once
+    assert counts["draft"] == 10 + (early[0] not in lost)
+    aside = next((db.parent / "set-aside").iterdir())
+    assert digest(aside / "reports.db") == damaged  # kept for IT, byte for byte
+
+    entries = audit_actions(profile, key)  # the chain verifies
+    assert entries[0] == "profile_create"
+    assert entries.count("recover") == 1
+    assert entries.count("submit") == 1  # the history from before the damage is carried over
+
+
+def audit_actions(home: Path, key: bytes) -> list[str]:
+    from pso_desktop.storage.audit import AuditLog
+    from pso_desktop.storage.database import open_database
+
+    conn = open_database(db_file(home), key, full_check=True)
+    try:
+        log = AuditLog(conn)
+        assert log.verify()
+        return [entry.action for entry in log.entries()]
+    finally:
+        conn.close()
+
+
+def test_restore_after_truncation_says_what_was_lost(profile: Path, history):
+    before, after = history
+    db = db_file(profile)
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 3])
+
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+
+    assert_clean(result, 0)
+    restored = stored(profile)
+    assert {r["id"] for r in before} <= set(restored)  # everything in the backup is back
+    missing = {r["id"] for r in after} - set(restored)
+    assert missing  # two thirds of the file are gone: the later drafts with them
+    assert (
+        f"{len(missing)} report(s) known to the damaged database could not be read" in result.err
+        or "Parts of the damaged database could not be read; reports written or changed after the backup"
+        in result.err
+    )
+    assert "recover" in audit_actions(profile, profile_key(profile))
+
+
+def test_restore_of_a_deleted_database_uses_the_backup(profile: Path, history):
+    before, _after = history
+    db_file(profile).unlink()
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+    assert_clean(result, 0)
+    assert set(stored(profile)) == {r["id"] for r in before}
+
+
+def test_a_sound_database_is_left_alone(profile: Path, history):
+    original = digest(db_file(profile))
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+    assert_clean(result, 0)
+    assert "passed every check" in result.out
+    assert digest(db_file(profile)) == original
+    assert not (db_file(profile).parent / "set-aside").exists()
+
+
+def test_wrong_secret_changes_nothing(profile: Path, history):
+    db = db_file(profile)
+    db.write_bytes(flip_page(db.read_bytes(), 3))
+    damaged = digest(db)
+    result = run_cli(profile, "recover", "--password-stdin", stdin="not the secret at all\n")
+    assert_clean(result, 1)
+    assert len(result.err.strip().splitlines()) == 2  # the keyring warning, then the one-line reason
+    assert digest(db) == damaged
+    assert not (db.parent / "set-aside").exists()
+
+
+def test_nothing_to_restore_from_is_a_clean_failure(profile: Path):
+    add_reports(profile, 2, seed=1)
+    for backup_file in backups(profile):
+        backup_file.unlink()
+    db_file(profile).unlink()
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+    assert_clean(result, 1)
+    assert "no usable backup exists" in result.err
