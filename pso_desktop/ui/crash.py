@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pso_desktop.ui.window import MainWindow
 
 CRASH_MESSAGE = (
-    "Something went wrong inside PSO Desktop, so it saved your draft and locked the window; unlock to carry on, "
+    "Something went wrong inside PSO Desktop, so it saved your work and locked the window; unlock to carry on, "
     "and tell IT support if it happens again."
 )
 CRASH_MESSAGE_UNSAVED = (
