@@ -31,7 +31,7 @@ from pso_desktop.storage import backup
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import open_database, transaction
-from pso_desktop.storage.errors import DiskFullError, StorageError
+from pso_desktop.storage.errors import INTERRUPTED_WRITE_DETAIL, DiskFullError, StorageError
 from pso_desktop.storage.reports import ReportStore
 
 _log = logging.getLogger(__name__)
@@ -83,16 +83,20 @@ class Workstation:
         """
         key = self.keys.unlock(name, secret)
         path = self.keys.database_path(name)
-        conn = open_database(path, key, create=False, full_check=full_check)
+        # The key came out of its AEAD-wrapped entry, so it is this database's: a page that cannot be read is
+        # damage (not "wrong key"), and a -wal left by a crash may be replayed.
+        conn = open_database(path, key, create=False, full_check=full_check, key_proven=True)
         session = Session(
             name,
             conn,
-            reopen=partial(open_database, path, key, create=False, full_check=False),
+            reopen=partial(open_database, path, key, create=False, full_check=False, key_proven=True),
             back_up=partial(backup.back_up_if_due, db_path=path, key=key),
         )
         del key
         try:
-            session.audit.append("unlock", actor=name)
+            # An interrupted write replayed at open is said once, in the unlock entry (no content, no path).
+            detail = INTERRUPTED_WRITE_DETAIL if getattr(conn, "wal_replayed", False) else ""
+            session.audit.append("unlock", actor=name, detail=detail)
         except BaseException:
             conn.close()  # no session to hand back: the connection and its key go now
             raise

@@ -1,15 +1,26 @@
 """Opening the encrypted per-profile database: key, settings, verification, tamper check, migrations.
 
 Order of operations when opening an existing file (the point is that a wrong key or a damaged file leaves
-every byte of the database, its ``-wal`` and ``-shm`` as they were):
+every byte of the database, its ``-wal`` and ``-shm`` as they were, and that a crash never locks anyone out):
 
 1. refuse a missing or empty file unless ``create`` (never make a new database by accident), and an
    unencrypted SQLite file put in its place (:class:`DatabaseTamperedError`);
-2. on a **read-only, immutable** connection (main file only: no locks, no ``-wal``/``-shm`` opened, created
-   or recovered): set the raw key, first read (wrong key -> :class:`WrongKeyError`), then
-   ``PRAGMA cipher_integrity_check`` (HMAC of every page -> :class:`DatabaseTamperedError`) and the schema
-   version (newer app -> :class:`DatabaseTooNewError`). Nothing on this connection can change a byte;
-3. only then the read-write connection: key, settings, WAL, migrations, and a read-back of every setting.
+2. unless the caller already proved the key (``key_proven``: the keyring entry's AEAD unwrapped it), decrypt
+   page 1 of the main file on a **read-only, immutable** connection (no locks, no ``-wal``/``-shm`` opened,
+   created or recovered): "not a database" there is :class:`WrongKeyError`. From here on the key is right,
+   so any read failure is damage (:class:`DatabaseTamperedError`), never "wrong key";
+3. no hot ``-wal`` (a clean close removes it): the HMAC of every page and the schema version are checked on
+   the immutable connection (nothing on it can change a byte);
+   a hot ``-wal`` (a crash, a kill or a full disk, maybe in the middle of a checkpoint, so the main file can
+   be a mix of old and new pages): first a read-only WAL-aware reader (it rebuilds the ``-shm`` index, the
+   only file it writes) reads page 1 and the schema version; then the WAL is replayed into the main file
+   (the one write allowed before verification: it copies committed pages only, and leaves every other page,
+   damaged or not, as it was) and the main file is checked as above;
+4. the read-write connection: key, settings, WAL, migrations, and a read-back of every setting.
+
+Durability: every top-level :func:`transaction` ends with ``PRAGMA wal_checkpoint(TRUNCATE)``, so what a
+caller acknowledges is in the main file, not only in the ``-wal`` (a damaged, cut or deleted ``-wal`` then
+loses nothing); a checkpoint that cannot complete raises, so nothing is acknowledged that is not there.
 
 Threading: a connection belongs to the one worker thread that opened it (``check_same_thread`` stays on).
 """
@@ -17,6 +28,7 @@ Threading: a connection belongs to the one worker thread that opened it (``check
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 import threading
@@ -28,6 +40,7 @@ import sqlcipher3.dbapi2 as sqlcipher
 from sqlcipher3.dbapi2 import Connection
 
 from pso_desktop.storage.errors import (
+    INTERRUPTED_WRITE_DETAIL,
     DatabaseMissingError,
     DatabaseTamperedError,
     StorageBusyError,
@@ -48,6 +61,7 @@ FULL_CHECK_MAX_BYTES = 8 * 1024 * 1024
 _SQLITE_CANTOPEN = 14
 _SQLITE_READONLY = 8
 _SQLITE_NOTADB = 26
+_SQLITE_CORRUPT = 11
 
 CACHE_KIB = 32 * 1024
 # Settings read back after open; a mismatch means the engine silently ignored a PRAGMA.
@@ -59,17 +73,32 @@ _EXPECTED_SETTINGS: dict[str, object] = {
     "journal_mode": "wal",
 }
 
+_log = logging.getLogger(__name__)
 _logging_lock = threading.Lock()
 _logging_quieted = False
 
 
-def open_database(path: Path, key: bytes, *, create: bool = False, full_check: bool | None = None) -> Connection:
+def open_database(
+    path: Path,
+    key: bytes,
+    *,
+    create: bool = False,
+    full_check: bool | None = None,
+    key_proven: bool = False,
+) -> Connection:
     """Open (or with ``create=True`` create) the SQLCipher database at ``path`` with a raw 256-bit key.
 
     Promises: the key is verified before anything is written; a wrong key raises :class:`WrongKeyError`, a
     page failing its HMAC :class:`DatabaseTamperedError`, a newer schema :class:`DatabaseTooNewError`, and in
-    each case the file, ``-wal`` and ``-shm`` are byte-identical afterwards. ``create=False`` on a missing or
-    empty path raises :class:`DatabaseMissingError` and creates nothing. The returned connection is in
+    each case the file, ``-wal`` and ``-shm`` are byte-identical afterwards, except that with a proven key a
+    hot ``-wal`` left by a crash is replayed (see the module docstring). ``create=False`` on a missing or
+    empty path raises :class:`DatabaseMissingError` and creates nothing.
+
+    ``key_proven=True`` says the caller knows the key is this database's (it came out of the profile's
+    AEAD-wrapped keyring entry): an unreadable page 1 is then damage (:class:`DatabaseTamperedError`), not a
+    wrong key, and a hot ``-wal`` may be replayed. Without it, an unreadable page 1 of the main file can only
+    be reported as :class:`WrongKeyError`. The returned connection's ``wal_replayed`` is True when a crash's
+    committed transactions were replayed from the ``-wal`` (an interrupted write, not damage). The returned connection is in
     autocommit mode (use :func:`transaction`), has the settings in ``_EXPECTED_SETTINGS``, denies ATTACH and
     DETACH, and is migrated to the latest schema. New files are created with mode 0600.
 
@@ -81,7 +110,7 @@ def open_database(path: Path, key: bytes, *, create: bool = False, full_check: b
     """
     if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
         raise ValueError("the database key must be exactly 32 raw bytes")
-    return _open(Path(path), bytes(key), create=create, full_check=full_check)
+    return _open(Path(path), bytes(key), create=create, full_check=full_check, key_proven=key_proven)
 
 
 def _open_unencrypted_for_benchmark(path: Path, *, create: bool = False) -> Connection:
@@ -91,7 +120,7 @@ def _open_unencrypted_for_benchmark(path: Path, *, create: bool = False) -> Conn
     must never call this: it writes patient data in clear text. It is private and named so a review catches
     any other caller.
     """
-    return _open(Path(path), None, create=create, full_check=False)
+    return _open(Path(path), None, create=create, full_check=False, key_proven=True)
 
 
 def check_integrity(path: Path, key: bytes) -> list[str]:
@@ -116,7 +145,7 @@ def check_integrity(path: Path, key: bytes) -> list[str]:
     conn = _connect(path, readonly=True, immutable=not has_wal)
     try:
         _key(conn, bytes(key))
-        _first_read(conn)
+        _first_read(conn, key_proven=False)
         with translate_errors():
             problems = [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check")]
         if problems:
@@ -179,15 +208,34 @@ def transaction(conn: Connection) -> Iterator[Connection]:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            # Before the caller says "saved": the commit moves into the main file, so a damaged, cut or deleted
+            # -wal cannot take it away. Inside the gate, so this process's other connection is not writing.
+            checkpoint(conn)
         finally:
             if gate is not None:
                 gate.release()
 
 
 class _Connection(Connection):  # type: ignore[misc]  # the binding ships no type information
-    """A connection with its database file's in-process write gate (see :func:`_write_gate`)."""
+    """A connection with its database file's in-process write gate (see :func:`_write_gate`), and whether
+    opening it replayed a crash's ``-wal`` (an interrupted write, see :func:`open_database`)."""
 
     write_gate: threading.Lock | None = None
+    wal_replayed: bool = False
+
+
+def checkpoint(conn: Connection) -> None:
+    """Copy every committed page from the ``-wal`` into the main file, sync it and empty the ``-wal``.
+
+    ``TRUNCATE``, not ``FULL``: a ``-wal`` that keeps already-copied frames could, once damaged, let a reader
+    prefer an older copy of a page over the main file's. SQLite waits for readers (busy timeout); if one
+    still holds the ``-wal`` the commit is not yet in the main file, and :class:`StorageBusyError` says so
+    rather than letting the caller report a save it cannot vouch for. Disk full raises :class:`DiskFullError`.
+    """
+    with translate_errors():
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if row is not None and row[0] != 0:
+        raise StorageBusyError()
 
 
 _write_gates: dict[str, threading.Lock] = {}
@@ -217,10 +265,11 @@ def current_settings(conn: Connection) -> dict[str, object]:
 # --- internals -------------------------------------------------------------------------------------------
 
 
-def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | None) -> Connection:
+def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | None, key_proven: bool) -> Connection:
     _quiet_sqlcipher_logging()
     is_new = not path.is_file() or path.stat().st_size == 0
     verified = False
+    hot_wal = False
     if is_new:
         if not create:
             raise DatabaseMissingError()
@@ -231,13 +280,24 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
             raise DatabaseTamperedError()
         if full_check is None:
             full_check = path.stat().st_size <= FULL_CHECK_MAX_BYTES
-        verified = _verify_without_writing(path, key, full_check=full_check)
+        if not key_proven and key is not None:
+            key_proven = _prove_key(path, key)
+        hot_wal = _has_hot_wal(path)
+        if hot_wal and key_proven:
+            # The main file alone may be a mix of old and new pages (a checkpoint cut short): read through the
+            # -wal instead, without writing anything but the -shm index, before the replay below.
+            _read_through_wal(path, key, full_check=full_check)
+        else:
+            verified = _verify_without_writing(path, key, full_check=full_check, key_proven=key_proven)
 
     conn = _connect(path, readonly=False)
     try:
         _key(conn, key)
         _apply_settings(conn)
-        _first_read(conn)  # again, on this connection: the file may have been swapped since step 2
+        # Again, on this connection: the file may have been swapped since the checks above.
+        _first_read(conn, key_proven=key_proven)
+        if hot_wal and key_proven:
+            conn.wal_replayed = _replay_wal(conn)
         with translate_errors():
             version = refuse_too_new(conn)
         if not is_new and not verified and key is not None and (full_check or version < LATEST_VERSION):
@@ -253,16 +313,107 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
     return conn
 
 
-def _verify_without_writing(path: Path, key: bytes | None, *, full_check: bool) -> bool:
+def _has_hot_wal(path: Path) -> bool:
+    """A non-empty ``-wal``: committed transactions may sit there and not (or only partly) in the main file."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return wal.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _prove_key(path: Path, key: bytes) -> bool:
+    """Decrypt page 1 of the main file on an immutable connection; "not a database" is a wrong key.
+
+    Page 1 is always in the main file (creating a database writes it before WAL mode starts), and nothing on
+    this connection can change a byte. Returns ``False`` when the read-only open itself is impossible; the
+    caller then runs the same check on the read-write connection.
+    """
+    try:
+        conn = _connect(path, readonly=True, immutable=True)
+    except StorageError:
+        return False
+    try:
+        _key(conn, key)
+        try:
+            # Reads the header on page 1 and nothing else: other pages are judged below, through the -wal when
+            # there is one, since a checkpoint cut short leaves a mix of old and new pages in the main file.
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlcipher.Error as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in (_SQLITE_CANTOPEN, _SQLITE_READONLY):
+                return False
+            if code == _SQLITE_NOTADB:
+                raise WrongKeyError() from exc
+            if code == _SQLITE_CORRUPT:
+                # Page 1 decrypted and passed its HMAC (so the key is right) but describes pages the main file
+                # lacks: a checkpoint cut short. The -wal, read below, holds the rest.
+                return True
+            raise _classified(exc) from exc
+        return True
+    finally:
+        conn.close()
+
+
+def _read_through_wal(path: Path, key: bytes | None, *, full_check: bool) -> None:
+    """First read, schema version and (``full_check``) every page in use, read through the ``-wal``, on a
+    read-only (not immutable) connection, before the replay copies anything.
+
+    Such a reader rebuilds the ``-shm`` index from the ``-wal`` (the only file it may write) and never writes
+    the database or the ``-wal``; closing it does not checkpoint. The key is proven, so an unreadable page
+    here is damage (SQLCipher checks the HMAC of every page it reads, from the ``-wal`` or the main file).
+    """
+    try:
+        conn = _connect(path, readonly=True)
+    except StorageError:
+        return  # the read-write connection runs the same checks
+    try:
+        _key(conn, key)
+        _first_read(conn, key_proven=True)
+        with translate_errors():
+            refuse_too_new(conn)
+        if full_check and key is not None:
+            # cipher_integrity_check reads the main file only; quick_check walks every b-tree page through
+            # the -wal, so a damaged committed page is found before it is copied into the main file.
+            try:
+                result = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+            except sqlcipher.Error as exc:
+                raise _damage_or_classified(exc) from exc
+            if result != ["ok"]:
+                raise DatabaseTamperedError()
+    finally:
+        conn.close()
+
+
+def _replay_wal(conn: Connection) -> bool:
+    """Copy a crash's committed ``-wal`` pages into the main file (the interrupted write, finished).
+
+    Returns True when pages were replayed. Another connection of this app may hold the ``-wal`` (a second
+    connection opening beside the first): then the replay is theirs to finish, not an error.
+    """
+    with translate_errors():
+        # PASSIVE first, for the number of frames found (TRUNCATE reports the emptied log's size, 0).
+        passive = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if row is None or row[0] != 0:
+        return False
+    replayed = passive is not None and int(passive[1]) > 0
+    if replayed:
+        _log.info("%s", INTERRUPTED_WRITE_DETAIL)
+    return replayed
+
+
+def _verify_without_writing(path: Path, key: bytes | None, *, full_check: bool, key_proven: bool) -> bool:
     """Key, tamper and version checks on a read-only connection (see the module docstring).
 
-    The connection is immutable: it reads the main file only, so a hot WAL left by a crash is neither
-    recovered nor touched, and nothing is created. Page 1 is always in the main file (creating a database
-    writes it before WAL mode starts), so decrypting it proves the key; the schema version is checked again
-    on the read-write connection (a newer version may sit in the WAL) before anything is written. Caveat:
-    another process checkpointing at this very moment could make a page read torn; one app instance per
-    profile makes that moot. Returns ``False`` when the read-only open itself is impossible; the caller then
-    runs the same checks on the read-write connection.
+    The connection is immutable: it reads the main file only, so a hot WAL is neither recovered nor touched,
+    and nothing is created. It is used when there is no hot WAL, or when the key could not be proven (then
+    the WAL must stay untouched). Page 1 is always in the main file (creating a database writes it before WAL
+    mode starts), so decrypting it proves the key; the schema version is checked again on the read-write
+    connection (a newer version may sit in the WAL) before anything is written. Caveat: another process
+    checkpointing at this very moment could make a page read torn; one app instance per profile makes that
+    moot. Returns ``False`` when the read-only open itself is impossible; the caller then runs the same
+    checks on the read-write connection.
     """
     try:
         conn = _connect(path, readonly=True, immutable=True)
@@ -276,9 +427,9 @@ def _verify_without_writing(path: Path, key: bytes | None, *, full_check: bool) 
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
             if code in (_SQLITE_CANTOPEN, _SQLITE_READONLY):
                 return False
-            if code == _SQLITE_NOTADB:
+            if code == _SQLITE_NOTADB and not key_proven:
                 raise WrongKeyError() from exc
-            raise _classified(exc) from exc
+            raise _damage_or_classified(exc) from exc
         with translate_errors():
             version = refuse_too_new(conn)
         # Before a migration rewrites the schema, every page is checked whatever the file size.
@@ -348,14 +499,15 @@ def apply_cipher_settings(conn: Connection) -> None:
     conn.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA256")
 
 
-def _first_read(conn: Connection) -> None:
-    """The first read decrypts page 1: "file is not a database" here means the key is wrong."""
+def _first_read(conn: Connection, *, key_proven: bool) -> None:
+    """The first read decrypts page 1: "file is not a database" means a wrong key, or damage once the key is
+    proven (a key that decrypted page 1 before, or came out of its AEAD-wrapped keyring entry, is right)."""
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher.Error as exc:
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_NOTADB:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_NOTADB and not key_proven:
             raise WrongKeyError() from exc
-        raise _classified(exc) from exc
+        raise _damage_or_classified(exc) from exc
 
 
 def _apply_settings(conn: Connection) -> None:
@@ -420,6 +572,13 @@ def _is_plaintext_sqlite(path: Path) -> bool:
 
 def _classified(exc: sqlcipher.Error) -> StorageError:
     return classify(exc) or StorageError()
+
+
+def _damage_or_classified(exc: sqlcipher.Error) -> StorageError:
+    """A failed read with a proven key: "not a database" or "malformed" is damage; busy, I/O, full as usual."""
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_NOTADB:
+        return DatabaseTamperedError()
+    return _classified(exc)
 
 
 def _quiet_sqlcipher_logging() -> None:

@@ -36,11 +36,17 @@ class WrongKeyError(StorageError):
 
 
 class DatabaseTamperedError(StorageError):
-    """A page failed its HMAC check: the file was changed outside the app or is damaged."""
+    """A page failed its HMAC check (with a key known to be right): the file is damaged or was changed."""
 
     default_message = (
-        "The local report database failed its integrity check and was left untouched; contact IT support."
+        "The local report database is damaged and was left untouched; contact IT support, who can restore it "
+        "with 'pso-desktop recover'."
     )
+
+
+# Not an error: the last session was cut off (crash, kill, full disk) after committing; opening replayed its
+# committed changes from the -wal and the profile opened normally. Said in the log and the unlock audit entry.
+INTERRUPTED_WRITE_DETAIL = "the last session was interrupted while writing; its saved changes were recovered"
 
 
 class DatabaseTooNewError(StorageError):

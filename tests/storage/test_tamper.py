@@ -60,6 +60,27 @@ def test_every_single_byte_change_is_detected(small_database: Path, key: bytes, 
     assert outcomes.get("DatabaseTamperedError", 0) > 0, outcomes
 
 
+def test_with_a_proven_key_every_single_byte_change_is_said_as_damage(
+    small_database: Path, key: bytes, tmp_path: Path
+) -> None:
+    """The app's key comes out of its AEAD-wrapped keyring entry, so it is right: page 1 damage too is damage."""
+    rng = random.Random(4343)
+    for run in range(RUNS // 4):
+        copy = tmp_path / f"tampered-{run}" / "reports.db"
+        copy.parent.mkdir()
+        offset = _flip_one_byte(small_database, copy, rng if run else random.Random(1))
+        if run == 0:  # one run on page 1 for certain
+            data = bytearray(small_database.read_bytes())
+            data[100] ^= 0x20
+            copy.write_bytes(bytes(data))
+            offset = 100
+        before = file_set_digest(copy)
+        with pytest.raises(DatabaseTamperedError) as raised:
+            open_database(copy, key, key_proven=True).close()
+        assert "damaged" in str(raised.value), f"run {run}: byte {offset}"
+        assert file_set_digest(copy) == before, f"run {run}: byte {offset} flipped, the files changed"
+
+
 def test_untampered_copy_opens(small_database: Path, key: bytes, tmp_path: Path) -> None:
     """The control for the test above: a byte-for-byte copy opens fine, so detection is not an artefact."""
     copy = tmp_path / "copy.db"

@@ -1,0 +1,232 @@
+"""Never locked out by a crash, and no silent loss of an acknowledged save (issue 6, items 2 and 3).
+
+Each database here was written by a real child process that died with ``os._exit`` (no close, no checkpoint),
+so its ``-wal`` is what a kill -9 leaves; the faults after that (a checkpoint cut short, a full disk, a
+damaged, cut or deleted ``-wal``) are applied to those files.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.storage.database import check_integrity, open_database
+from pso_desktop.storage.errors import DatabaseTamperedError, WrongKeyError
+from pso_desktop.storage.reports import ReportStore
+from tests.storage.conftest import file_set_digest
+from tests.support.wal import (
+    committed_pages,
+    cut_checkpoint_short,
+    save_then_die,
+    tear_checkpoint_at_end_of_file,
+    wal_path,
+)
+
+DAMAGE_SENTENCE = "damaged"
+WRONG_KEY_SENTENCE = "could not be unlocked with this key"
+
+
+@pytest.fixture
+def many_reports() -> list[dict[str, Any]]:
+    rng = random.Random(6)
+    return [sample_report(rng, index) for index in range(40)]
+
+
+@pytest.fixture
+def hot_wal(db_path: Path, key: bytes, many_reports: list[dict[str, Any]]) -> Path:
+    """Twenty reports closed cleanly, then twenty more committed by a process killed before any checkpoint."""
+    conn = open_database(db_path, key, create=True)
+    ReportStore(conn).add_reports(many_reports[:20])
+    conn.close()
+    save_then_die(db_path, key, many_reports[20:], checkpoint=False)
+    assert wal_path(db_path).stat().st_size > 0
+    assert len(committed_pages(db_path)[1]) > 5
+    return db_path
+
+
+def _ids_in(db_path: Path, key: bytes) -> set[str]:
+    conn = open_database(db_path, key, key_proven=True)
+    try:
+        return {summary.id for summary in ReportStore(conn).list_summaries(limit=1000)}
+    finally:
+        conn.close()
+
+
+def _all_ids(reports: list[dict[str, Any]]) -> set[str]:
+    return {str(report["id"]) for report in reports}
+
+
+# --- item 2: a profile always opens after a crash ------------------------------------------------------------
+
+
+def test_a_hot_wal_is_replayed_and_said(hot_wal: Path, key: bytes, many_reports: list[dict[str, Any]]) -> None:
+    conn = open_database(hot_wal, key, key_proven=True)
+    try:
+        assert conn.wal_replayed  # an interrupted write, told apart from damage
+        assert len(ReportStore(conn).list_summaries(limit=1000)) == len(many_reports)
+    finally:
+        conn.close()
+    assert check_integrity(hot_wal, key) == []
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.9])
+@pytest.mark.parametrize("key_proven", [True, False])
+def test_a_checkpoint_cut_short_opens_with_every_commit(
+    hot_wal: Path, key: bytes, many_reports: list[dict[str, Any]], fraction: float, key_proven: bool
+) -> None:
+    """The main file is a mix of old and new pages; read alone it looked damaged ("contact IT" forever)."""
+    assert cut_checkpoint_short(hot_wal, fraction) > 0
+    conn = open_database(hot_wal, key, key_proven=key_proven, full_check=True)
+    try:
+        found = {summary.id for summary in ReportStore(conn).list_summaries(limit=1000)}
+    finally:
+        conn.close()
+    assert found == _all_ids(many_reports)
+    assert check_integrity(hot_wal, key) == []
+
+
+def test_a_checkpoint_that_ran_out_of_disk_opens_with_every_commit(
+    hot_wal: Path, key: bytes, many_reports: list[dict[str, Any]]
+) -> None:
+    tear_checkpoint_at_end_of_file(hot_wal)
+    assert hot_wal.stat().st_size % 4096 != 0  # a short write at the end of the main file
+    assert _ids_in(hot_wal, key) == _all_ids(many_reports)
+    assert check_integrity(hot_wal, key) == []
+
+
+def test_a_wrong_key_leaves_a_cut_checkpoint_untouched(hot_wal: Path, key: bytes) -> None:
+    cut_checkpoint_short(hot_wal, 0.5)
+    before = file_set_digest(hot_wal)
+    with pytest.raises(WrongKeyError) as raised:
+        open_database(hot_wal, os.urandom(32))
+    assert WRONG_KEY_SENTENCE in str(raised.value)
+    assert file_set_digest(hot_wal) == before
+
+
+def test_damage_to_page_1_with_a_proven_key_says_damage(
+    db_path: Path, key: bytes, reports: list[dict[str, Any]]
+) -> None:
+    conn = open_database(db_path, key, create=True)
+    ReportStore(conn).add_reports(reports)
+    conn.close()
+    data = bytearray(db_path.read_bytes())
+    data[200] ^= 0x40  # inside page 1, past the salt
+    db_path.write_bytes(bytes(data))
+    before = file_set_digest(db_path)
+    with pytest.raises(DatabaseTamperedError) as raised:
+        open_database(db_path, key, key_proven=True)
+    assert DAMAGE_SENTENCE in str(raised.value) and "recover" in str(raised.value)
+    assert WRONG_KEY_SENTENCE not in str(raised.value)
+    assert file_set_digest(db_path) == before
+    # Without the proof, page 1 alone cannot tell damage from a wrong key: still nothing is touched.
+    with pytest.raises(WrongKeyError):
+        open_database(db_path, key)
+    assert file_set_digest(db_path) == before
+
+
+def test_damage_beside_a_hot_wal_is_said_and_the_damaged_page_kept(hot_wal: Path, key: bytes) -> None:
+    """Replaying the -wal is the one write allowed; a damaged page it does not cover stays byte-identical."""
+    page_size, pages = committed_pages(hot_wal)
+    size = hot_wal.stat().st_size
+    untouched = next(n for n in range(2, size // page_size + 1) if n not in pages)
+    offset = (untouched - 1) * page_size + 300
+    data = bytearray(hot_wal.read_bytes())
+    data[offset] ^= 0x08
+    hot_wal.write_bytes(bytes(data))
+    damaged_page = bytes(data[(untouched - 1) * page_size : untouched * page_size])
+    with pytest.raises(DatabaseTamperedError) as raised:
+        open_database(hot_wal, key, key_proven=True, full_check=True)
+    assert DAMAGE_SENTENCE in str(raised.value)
+    assert hot_wal.read_bytes()[(untouched - 1) * page_size : untouched * page_size] == damaged_page
+
+
+def test_a_damaged_page_in_the_wal_is_said_and_not_copied(hot_wal: Path, key: bytes) -> None:
+    """A frame whose checksum is right but whose page fails its HMAC (a bad disk, a hostile edit): damage,
+    found before the replay, so neither the main file nor the -wal changes."""
+    data = bytearray(wal_path(hot_wal).read_bytes())
+    page_size = struct.unpack(">I", data[8:12])[0]
+    frames = (len(data) - 32) // (24 + page_size)
+    last = 32 + (frames - 1) * (24 + page_size)  # the newest image of its page: the one a reader uses
+    data[last + 24 + 500] ^= 0x01
+    _rechecksum(data, page_size)
+    wal_path(hot_wal).write_bytes(bytes(data))
+    before = file_set_digest(hot_wal)
+    with pytest.raises(DatabaseTamperedError) as raised:
+        open_database(hot_wal, key, key_proven=True, full_check=True)
+    assert DAMAGE_SENTENCE in str(raised.value) and WRONG_KEY_SENTENCE not in str(raised.value)
+    after = file_set_digest(hot_wal)
+    assert (after["db"], after["-wal"]) == (before["db"], before["-wal"])  # the -shm index may be rebuilt
+
+
+def _rechecksum(data: bytearray, page_size: int) -> None:
+    """Recompute the WAL's cumulative frame checksums (SQLite's algorithm; the magic number says the byte
+    order of the words)."""
+    magic = struct.unpack(">I", data[0:4])[0]
+    big = magic & 1
+    fmt = ">" if big else "<"
+
+    def checksum(chunk: bytes, s0: int, s1: int) -> tuple[int, int]:
+        words = struct.unpack(f"{fmt}{len(chunk) // 4}I", chunk)
+        for i in range(0, len(words), 2):
+            s0 = (s0 + words[i] + s1) & 0xFFFFFFFF
+            s1 = (s1 + words[i + 1] + s0) & 0xFFFFFFFF
+        return s0, s1
+
+    s0, s1 = checksum(bytes(data[0:24]), 0, 0)
+    assert (s0, s1) == struct.unpack(">II", data[24:32])
+    offset = 32
+    while offset + 24 + page_size <= len(data):
+        s0, s1 = checksum(bytes(data[offset : offset + 8]), s0, s1)
+        s0, s1 = checksum(bytes(data[offset + 24 : offset + 24 + page_size]), s0, s1)
+        data[offset + 16 : offset + 24] = struct.pack(">II", s0, s1)
+        offset += 24 + page_size
+
+
+# --- item 3: what was acknowledged is kept, whatever happens to the -wal ------------------------------------
+
+
+def _flip(path: Path, rng: random.Random) -> None:
+    data = bytearray(path.read_bytes())
+    if not data:
+        return
+    data[rng.randrange(len(data))] ^= rng.randrange(1, 256)
+    path.write_bytes(bytes(data))
+
+
+def _cut(path: Path, rng: random.Random) -> None:
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.truncate(rng.randrange(size) if size else 0)
+
+
+def _delete(path: Path, rng: random.Random) -> None:
+    path.unlink()
+    path.with_name(path.name.replace("-wal", "-shm")).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("fault", [_flip, _cut, _delete], ids=["flipped-byte", "truncated", "deleted"])
+def test_an_acknowledged_save_survives_damage_to_the_wal(
+    db_path: Path, key: bytes, many_reports: list[dict[str, Any]], fault: Any
+) -> None:
+    rng = random.Random(fault.__name__)
+    conn = open_database(db_path, key, create=True)
+    ReportStore(conn).add_reports(many_reports[:10])
+    conn.close()
+    for run in range(5):
+        batch = many_reports[10 + run * 6 : 16 + run * 6]
+        save_then_die(db_path, key, batch)  # acknowledged, then killed: the -wal stays as the kill left it
+        wal = wal_path(db_path)
+        if wal.exists():
+            fault(wal, rng)
+        try:
+            found = _ids_in(db_path, key)
+        except DatabaseTamperedError:
+            continue  # said, not silent (the storage promise is that it is not needed: see the assert below)
+        assert _all_ids(many_reports[: 16 + run * 6]) <= found, f"run {run}: an acknowledged save vanished"
+    assert _ids_in(db_path, key) == _all_ids(many_reports[:40])
