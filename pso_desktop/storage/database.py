@@ -28,9 +28,11 @@ Threading: a connection belongs to the one worker thread that opened it (``check
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import stat
+import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,12 +41,15 @@ from typing import Any
 import sqlcipher3.dbapi2 as sqlcipher
 from sqlcipher3.dbapi2 import Connection
 
+from pso_desktop.files import sync_dir, write_private_file
 from pso_desktop.storage.errors import (
     INTERRUPTED_WRITE_DETAIL,
     DatabaseMissingError,
     DatabaseTamperedError,
+    JournalLostError,
     StorageBusyError,
     StorageError,
+    StorageIOError,
     WrongKeyError,
     classify,
 )
@@ -62,6 +67,12 @@ _SQLITE_CANTOPEN = 14
 _SQLITE_READONLY = 8
 _SQLITE_NOTADB = 26
 _SQLITE_CORRUPT = 11
+
+# How long a checkpoint after a commit waits for readers before leaving the commit in the -wal (with a mark).
+CHECKPOINT_WAIT_MS = 200
+WAL_MARK_SUFFIX = "-walmark"
+_WAL_HEADER_BYTES = 32
+_WAL_FRAME_HEADER_BYTES = 24
 
 CACHE_KIB = 32 * 1024
 # Settings read back after open; a mismatch means the engine silently ignored a PRAGMA.
@@ -222,20 +233,135 @@ class _Connection(Connection):  # type: ignore[misc]  # the binding ships no typ
 
     write_gate: threading.Lock | None = None
     wal_replayed: bool = False
+    db_path: Path | None = None
+
+    def close(self) -> None:
+        path = self.db_path
+        if path is not None and _wal_mark_path(path).exists():
+            # A mark left by a commit that readers kept in the -wal: empty the -wal now if they are gone.
+            with contextlib.suppress(sqlcipher.Error, StorageError):
+                checkpoint(self)
+        super().close()
+        if path is not None and not path.with_name(path.name + "-wal").exists():
+            # SQLite removes the -wal at the last close only after copying all of it into the main file.
+            with contextlib.suppress(OSError):
+                _clear_wal_mark(path)
 
 
 def checkpoint(conn: Connection) -> None:
     """Copy every committed page from the ``-wal`` into the main file, sync it and empty the ``-wal``.
 
     ``TRUNCATE``, not ``FULL``: a ``-wal`` that keeps already-copied frames could, once damaged, let a reader
-    prefer an older copy of a page over the main file's. SQLite waits for readers (busy timeout); if one
-    still holds the ``-wal`` the commit is not yet in the main file, and :class:`StorageBusyError` says so
-    rather than letting the caller report a save it cannot vouch for. Disk full raises :class:`DiskFullError`.
+    prefer an older copy of a page over the main file's. A reader holding an older snapshot (a backup, a
+    long export on another connection) keeps the commit in the ``-wal``; it is durable there (``synchronous=
+    FULL``), and a mark beside the database records how much of which ``-wal`` must be found at the next open,
+    so losing that ``-wal`` is said (:class:`JournalLostError`) instead of silently dropping the saves. The
+    wait for readers is short: a lock or an autosave never waits for a backup. Disk full raises
+    :class:`DiskFullError` (the caller then says the change was not saved).
     """
     with translate_errors():
-        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    if row is not None and row[0] != 0:
-        raise StorageBusyError()
+        conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    path = getattr(conn, "db_path", None)
+    if path is None or row is None:
+        return
+    try:
+        if row[0] == 0:
+            _clear_wal_mark(path)
+        else:
+            _write_wal_mark(path, frames=int(row[1]))
+    except OSError as exc:
+        raise StorageIOError() from exc
+
+
+def _wal_mark_path(path: Path) -> Path:
+    return path.with_name(path.name + WAL_MARK_SUFFIX)
+
+
+def _write_wal_mark(path: Path, *, frames: int) -> None:
+    """Record (fsynced) the -wal's salt and how many of its frames hold acknowledged commits."""
+    with path.with_name(path.name + "-wal").open("rb") as handle:
+        header = handle.read(_WAL_HEADER_BYTES)
+    if len(header) < _WAL_HEADER_BYTES:
+        return
+    mark = {"salt": header[16:24].hex(), "frames": frames}
+    write_private_file(_wal_mark_path(path), json.dumps(mark).encode("ascii"))
+
+
+def _clear_wal_mark(path: Path) -> None:
+    mark = _wal_mark_path(path)
+    if mark.exists():
+        mark.unlink(missing_ok=True)
+        sync_dir(path.parent)  # a mark that came back after a power cut would be a false alarm
+
+
+def _check_wal_mark(path: Path) -> None:
+    """Refuse to open (changing nothing) when the -wal lost acknowledged commits that a mark says it holds.
+
+    The -wal must exist with a valid header; the same salt means the same -wal, which must still hold the
+    marked number of valid frames (SQLite would silently stop at the first damaged or missing one). Another
+    salt means SQLite restarted the -wal, which it does only after every frame was copied into the main file.
+    """
+    mark_path = _wal_mark_path(path)
+    try:
+        mark = json.loads(mark_path.read_text(encoding="ascii"))
+        salt, frames = bytes.fromhex(str(mark["salt"])), int(mark["frames"])
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError):
+        raise JournalLostError() from None
+    found = _valid_wal_frames(path.with_name(path.name + "-wal"))
+    if found is None:
+        raise JournalLostError()
+    found_salt, valid = found
+    if found_salt == salt and valid < frames:
+        raise JournalLostError()
+
+
+def _valid_wal_frames(wal: Path) -> tuple[bytes, int] | None:
+    """The -wal's salt and its number of frames up to the last valid commit, as SQLite's recovery counts them
+    (salts and cumulative checksums); ``None`` when the -wal is missing or its header is invalid."""
+    try:
+        data = wal.read_bytes()
+    except FileNotFoundError:
+        return None
+    if len(data) < _WAL_HEADER_BYTES:
+        return None
+    magic, _version, page_size = struct.unpack(">III", data[:12])
+    if magic not in (0x377F0682, 0x377F0683) or page_size < 512 or page_size & (page_size - 1):
+        return None
+    order = ">" if magic & 1 else "<"
+    s0, s1 = _wal_checksum(data[:24], order, 0, 0)
+    if (s0, s1) != struct.unpack(">II", data[24:32]):
+        return None
+    salt = data[16:24]
+    frame_bytes = _WAL_FRAME_HEADER_BYTES + page_size
+    valid = frame = 0
+    offset = _WAL_HEADER_BYTES
+    while offset + frame_bytes <= len(data):
+        header = data[offset : offset + _WAL_FRAME_HEADER_BYTES]
+        if header[8:16] != salt:
+            break
+        s0, s1 = _wal_checksum(header[:8], order, s0, s1)
+        s0, s1 = _wal_checksum(data[offset + _WAL_FRAME_HEADER_BYTES : offset + frame_bytes], order, s0, s1)
+        if (s0, s1) != struct.unpack(">II", header[16:24]):
+            break
+        frame += 1
+        if struct.unpack(">I", header[4:8])[0]:  # a commit frame
+            valid = frame
+        offset += frame_bytes
+    return salt, valid
+
+
+def _wal_checksum(chunk: bytes, order: str, s0: int, s1: int) -> tuple[int, int]:
+    words = struct.unpack(f"{order}{len(chunk) // 4}I", chunk)
+    for index in range(0, len(words), 2):
+        s0 = (s0 + words[index] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[index + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
 
 
 _write_gates: dict[str, threading.Lock] = {}
@@ -282,6 +408,7 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
             full_check = path.stat().st_size <= FULL_CHECK_MAX_BYTES
         if not key_proven and key is not None:
             key_proven = _prove_key(path, key)
+        _check_wal_mark(path)  # before anything reads the -wal: SQLite would stop at a damaged frame silently
         hot_wal = _has_hot_wal(path)
         if hot_wal and key_proven:
             # The main file alone may be a mix of old and new pages (a checkpoint cut short): read through the
@@ -297,7 +424,7 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
         # Again, on this connection: the file may have been swapped since the checks above.
         _first_read(conn, key_proven=key_proven)
         if hot_wal and key_proven:
-            conn.wal_replayed = _replay_wal(conn)
+            conn.wal_replayed = _replay_wal(conn, path)
         with translate_errors():
             version = refuse_too_new(conn)
         if not is_new and not verified and key is not None and (full_check or version < LATEST_VERSION):
@@ -309,6 +436,7 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
     except BaseException:
         conn.close()
         raise
+    conn.db_path = path  # only now: closing a connection that failed its checks must not checkpoint
     _restrict_permissions(path)
     return conn
 
@@ -385,7 +513,7 @@ def _read_through_wal(path: Path, key: bytes | None, *, full_check: bool) -> Non
         conn.close()
 
 
-def _replay_wal(conn: Connection) -> bool:
+def _replay_wal(conn: Connection, path: Path) -> bool:
     """Copy a crash's committed ``-wal`` pages into the main file (the interrupted write, finished).
 
     Returns True when pages were replayed. Another connection of this app may hold the ``-wal`` (a second
@@ -397,6 +525,10 @@ def _replay_wal(conn: Connection) -> bool:
         row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     if row is None or row[0] != 0:
         return False
+    try:
+        _clear_wal_mark(path)
+    except OSError as exc:
+        raise StorageIOError() from exc
     replayed = passive is not None and int(passive[1]) > 0
     if replayed:
         _log.info("%s", INTERRUPTED_WRITE_DETAIL)

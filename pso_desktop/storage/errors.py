@@ -44,6 +44,16 @@ class DatabaseTamperedError(StorageError):
     )
 
 
+class JournalLostError(DatabaseTamperedError):
+    """Saves acknowledged while a reader kept them in the ``-wal`` are gone: that file was damaged or removed."""
+
+    default_message = (
+        "Changes saved in an earlier session are missing because a file beside the local report database was "
+        "damaged or removed; nothing was changed, contact IT support, who can restore them with "
+        "'pso-desktop recover'."
+    )
+
+
 # Not an error: the last session was cut off (crash, kill, full disk) after committing; opening replayed its
 # committed changes from the -wal and the profile opened normally. Said in the log and the unlock audit entry.
 INTERRUPTED_WRITE_DETAIL = "the last session was interrupted while writing; its saved changes were recovered"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.storage.database import check_integrity, open_database
-from pso_desktop.storage.errors import DatabaseTamperedError, WrongKeyError
+from pso_desktop.storage.database import WAL_MARK_SUFFIX, check_integrity, open_database
+from pso_desktop.storage.errors import DatabaseTamperedError, JournalLostError, WrongKeyError
 from pso_desktop.storage.reports import ReportStore
 from tests.storage.conftest import file_set_digest
 from tests.support.wal import (
@@ -230,3 +230,58 @@ def test_an_acknowledged_save_survives_damage_to_the_wal(
             continue  # said, not silent (the storage promise is that it is not needed: see the assert below)
         assert _all_ids(many_reports[: 16 + run * 6]) <= found, f"run {run}: an acknowledged save vanished"
     assert _ids_in(db_path, key) == _all_ids(many_reports[:40])
+
+
+@pytest.mark.parametrize("fault", [_flip, _cut, _delete], ids=["flipped-byte", "truncated", "deleted"])
+def test_saves_a_reader_kept_in_the_wal_are_said_when_the_wal_is_lost(
+    db_path: Path, key: bytes, many_reports: list[dict[str, Any]], fault: Any
+) -> None:
+    """A reader's snapshot (a backup) keeps acknowledged saves in the -wal; if that -wal is then damaged, cut or
+    removed, opening says so (nothing changed) instead of opening without them."""
+    conn = open_database(db_path, key, create=True)
+    ReportStore(conn).add_reports(many_reports[:10])
+    conn.close()
+    save_then_die(db_path, key, many_reports[10:16], reader=True)
+    assert db_path.with_name(db_path.name + WAL_MARK_SUFFIX).exists()
+    fault(wal_path(db_path), random.Random(fault.__name__))
+    before = file_set_digest(db_path)
+    with pytest.raises(JournalLostError) as raised:
+        open_database(db_path, key, key_proven=True)
+    assert "missing" in str(raised.value) and "recover" in str(raised.value)
+    assert file_set_digest(db_path) == before
+
+
+def test_saves_a_reader_kept_in_the_wal_are_there_and_the_mark_goes(
+    db_path: Path, key: bytes, many_reports: list[dict[str, Any]]
+) -> None:
+    """The control: an intact -wal opens with every save, and the mark is gone once the -wal is replayed."""
+    conn = open_database(db_path, key, create=True)
+    ReportStore(conn).add_reports(many_reports[:10])
+    conn.close()
+    save_then_die(db_path, key, many_reports[10:16], reader=True)
+    mark = db_path.with_name(db_path.name + WAL_MARK_SUFFIX)
+    assert mark.exists()
+    assert _ids_in(db_path, key) == _all_ids(many_reports[:16])
+    assert not mark.exists()
+
+
+def test_a_reader_on_the_same_process_leaves_no_mark_after_close(
+    db_path: Path, key: bytes, many_reports: list[dict[str, Any]]
+) -> None:
+    """A backup on a second connection during autosaves: once both close, nothing is left to cause a false alarm."""
+    conn = open_database(db_path, key, create=True)
+    store = ReportStore(conn)
+    store.add_reports(many_reports[:10])
+    reader = open_database(db_path, key, key_proven=True)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM reports").fetchone()
+    for report in many_reports[10:14]:
+        store.save_draft(report)
+    mark = db_path.with_name(db_path.name + WAL_MARK_SUFFIX)
+    assert mark.exists()
+    reader.execute("COMMIT")
+    store.save_draft(many_reports[14])  # the reader is gone: this checkpoint empties the -wal
+    assert not mark.exists()
+    reader.close()
+    conn.close()
+    assert _ids_in(db_path, key) == _all_ids(many_reports[:15])

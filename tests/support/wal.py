@@ -31,6 +31,11 @@ _CHILD = textwrap.dedent(
         database.checkpoint = lambda conn: None  # killed after COMMIT, before the checkpoint
     conn = database.open_database(Path(sys.argv[1]), key, create=True, key_proven=True)
     store = ReportStore(conn)
+    if sys.argv[3] == "reader":
+        # Another connection in the middle of a long read (a backup, an export): the -wal cannot be emptied.
+        reader = database.open_database(Path(sys.argv[1]), key, key_proven=True)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM reports").fetchone()
     for report in reports:
         store.save_draft(report)  # one transaction each, as autosave does
     print("saved", flush=True)  # the acknowledgement
@@ -39,13 +44,23 @@ _CHILD = textwrap.dedent(
 )
 
 
-def save_then_die(db_path: Path, key: bytes, reports: list[dict[str, Any]], *, checkpoint: bool = True) -> None:
-    """Autosave ``reports`` in a child process that acknowledges, then dies without closing anything."""
+def save_then_die(
+    db_path: Path, key: bytes, reports: list[dict[str, Any]], *, checkpoint: bool = True, reader: bool = False
+) -> None:
+    """Autosave ``reports`` in a child process that acknowledges, then dies without closing anything;
+    ``reader``: while another connection holds a read snapshot."""
     import json
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(db_path), "checkpoint" if checkpoint else "no-checkpoint"],
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(db_path),
+            "checkpoint" if checkpoint else "no-checkpoint",
+            "reader" if reader else "alone",
+        ],
         input=key.hex() + "\n" + json.dumps(reports) + "\n",
         capture_output=True,
         text=True,
