@@ -183,6 +183,8 @@ class EditorScreen(QWidget):
         self.standing.hide()
         self._standing: Standing | None = None
         self._read_only = False
+        self._shown: dict[str, Any] = {}  # the report as opened, put back if anything changes it while read-only
+        self._undo_pending = False
 
         self.errors_heading = QLabel()
         self.errors_heading.setObjectName("errorsHeading")
@@ -229,6 +231,7 @@ class EditorScreen(QWidget):
         form = self._form_for(catalogue)
         form.load(report)
         self._autosave.stop()  # loading is not an edit
+        self._shown = report
         self._dirty = False
         self._standing = standing
         self._set_read_only(standing is not None and standing.state in READ_ONLY_STATES)
@@ -289,6 +292,11 @@ class EditorScreen(QWidget):
         if on_button:  # the button is gone; otherwise the keyboard stays on the field the clinician chose
             self.form.fields["event_type"].focus_target().setFocus()
 
+    def _undo_change(self, generation: int) -> None:
+        if generation == self._generation and self._read_only and self.form is not None:
+            self.form.load(self._shown)
+        self._undo_pending = False  # after loading: whatever loading itself emits is not undone again
+
     def clear(self) -> None:
         """Forgets the report on screen (on lock): every input emptied, answers still on their way ignored.
         Call ``flush`` first to keep the last edits."""
@@ -304,6 +312,7 @@ class EditorScreen(QWidget):
         self._show_errors([])
         self.save_status.clear()
         self._standing = None  # the PSO's note may name a patient
+        self._shown = {}
         self.standing.clear()
         self.standing.setToolTip("")
         self.standing.hide()
@@ -316,7 +325,12 @@ class EditorScreen(QWidget):
 
     def _on_changed(self) -> None:
         if self._read_only:
-            return  # only Amend changes a submitted report: never save one behind the clinician's back
+            # Only Amend changes a submitted report: never save it. A change that got past the inputs' guards
+            # (an assistive technology's "press", say) is undone once its signal has been handled.
+            if not self._undo_pending:
+                self._undo_pending = True
+                QTimer.singleShot(0, partial(self._undo_change, self._generation))
+            return
         self._dirty = True
         self.save_status.setText("Editing…")
         self._autosave.start(AUTOSAVE_DELAY_MS)

@@ -82,8 +82,8 @@ class InputGuard(QObject):
                 if target is not None:
                     target.setFocus(Qt.FocusReason.MouseFocusReason)
             return True
-        if kind == QEvent.Type.MouseButtonRelease:
-            return True
+        if kind in (QEvent.Type.MouseButtonRelease, QEvent.Type.Shortcut):
+            return True  # Shortcut: a button's mnemonic (an '&' in a catalogue's answer text) would click it
         if kind == QEvent.Type.Wheel:
             event.ignore()  # handled here, but not accepted: Qt passes it on to the parent, which scrolls
             return True

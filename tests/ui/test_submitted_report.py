@@ -367,3 +367,26 @@ def test_a_long_note_from_the_pso_is_cut_short_in_the_case_line() -> None:
     assert text.startswith(f"Sent to the PSO, case number {CASE_NUMBER}. At the PSO: More information requested.")
     assert "…" in text and len(text) < NOTE_SHOWN + 300
     assert "revision 4" in text  # Amend makes the next one
+
+
+def test_a_change_that_gets_past_the_inputs_is_undone_and_not_saved(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    reports_at_each_stage: dict[str, dict[str, Any]],
+    workstation_factory: Callable[[], Workstation],
+) -> None:
+    sent = reports_at_each_stage["sent"]
+    before = stored_row(workstation_factory(), sent["id"])
+    window = make_window()
+    unlock(qtbot, window)
+    editor, form = open_from_list(qtbot, window, sent["id"])
+    date_unknown = form.fields["discovery.date_unknown"]
+    gender = form.fields["patient.gender"]
+    assert isinstance(date_unknown, CheckField) and isinstance(gender, ChoiceField)
+    # What a screen reader's or voice control's "press" does: the widget's own slot, no mouse or key event.
+    date_unknown.box.click()
+    gender.combo.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: form.report() == sent)
+    assert not date_unknown.box.isChecked() and not editor.has_unsaved_changes
+    back_to_the_list(qtbot, window, editor)
+    assert stored_row(workstation_factory(), sent["id"]) == before
