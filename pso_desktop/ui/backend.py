@@ -184,6 +184,29 @@ class Backend:
         finally:
             session.close()
 
+    def back_up_if_due(self, after_sync: bool, should_stop: Callable[[], bool]) -> Path | None:
+        """The automatic encrypted backup when one is due (docs/storage.md); the file written, or None. Sync thread:
+        it reads on a connection of its own, so a lock on the database worker never waits for it, and
+        ``should_stop`` (set at lock) abandons it at its next step."""
+        from pso_desktop.storage import backup
+
+        session = self._session
+        if session is None or should_stop():
+            return None
+        try:
+            second = session.second_connection()
+        except RuntimeError:
+            return None  # locked in the meantime
+        try:
+            taken = second.back_up_if_due(
+                max_age=backup.DUE_AFTER_SYNC if after_sync else backup.DUE_AFTER, should_stop=should_stop
+            )
+        except backup.BackupAbandoned:
+            return None
+        finally:
+            second.close()
+        return taken.path if taken is not None else None
+
     def sign_in(
         self, server_url: str | None, username: str, password: str, ca_file: str | None, proxy: str | None = None
     ) -> str:

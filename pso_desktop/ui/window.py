@@ -7,6 +7,7 @@ returns to the unlock screen at once, and closes the session on the worker. The 
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
     locked = Signal()
     editor_opened = Signal()
     trends_shown = Signal()
+    backup_done = Signal(object)  # the automatic backup's file when one was taken, else None (for tests)
 
     def __init__(
         self,
@@ -86,6 +88,7 @@ class MainWindow(QMainWindow):
         self.sync_worker = DbWorker(self, name="pso-sync")
         self.sync_worker.failed.connect(self._show_status)
         self._profile: str | None = None
+        self._backup_stop = threading.Event()
 
         self.lock_action = QAction("&Lock", self)
         self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
@@ -207,6 +210,8 @@ class MainWindow(QMainWindow):
         self.reports_screen.load()
         self.reports_screen.search.setFocus()
         self.idle.start()
+        self._backup_stop = threading.Event()
+        self._back_up(after_sync=False)
         self.unlocked.emit(name)
 
     def _on_created(self, name: str) -> None:
@@ -308,6 +313,24 @@ class MainWindow(QMainWindow):
     def _on_sync_finished(self, _summary: object) -> None:
         if self.is_unlocked:
             self.reports_screen.load()  # new states and the PSO's case references
+            self._back_up(after_sync=True)
+
+    # --- automatic backups -------------------------------------------------------------------------------
+
+    def _back_up(self, *, after_sync: bool) -> None:
+        """An encrypted backup when one is due, on the sync thread and its own connection: the form and the list
+        keep working, and a lock never waits for it (the stop event abandons it at its next step)."""
+        self.sync_worker.submit(
+            partial(self.backend.back_up_if_due, after_sync, self._backup_stop.is_set),
+            owner=self,
+            on_done=self.backup_done.emit,
+            on_error=self._on_backup_failed,
+        )
+
+    def _on_backup_failed(self, exc: BaseException) -> None:
+        if self.is_unlocked:
+            self._show_status(user_message(exc))
+        self.backup_done.emit(None)
 
     def _save_and_clear_editor(self) -> bool:
         """The editor's pending edits are saved (queued before anything submitted after this) and every input
@@ -333,6 +356,7 @@ class MainWindow(QMainWindow):
         if self._profile is None:
             return True
         profile, self._profile = self._profile, None
+        self._backup_stop.set()  # first: a backup in progress stops at its next step and keeps nothing
         self.idle.stop()
         self.lock_action.setEnabled(False)
         self.file_actions.set_enabled(False)
@@ -378,6 +402,7 @@ class MainWindow(QMainWindow):
         if self.worker.stopped:
             return  # the second call must not flush again: nothing can be saved once the worker is gone
         try:
+            self._backup_stop.set()
             self.idle.stop()
             self._save_and_clear_editor()  # first, so the draft's save is queued ahead of the final lock
             self.sync_panel.reset()
