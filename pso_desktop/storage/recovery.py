@@ -35,7 +35,13 @@ from sqlcipher3.dbapi2 import Connection
 
 from pso_desktop.files import ensure_private_dir, sync_dir
 from pso_desktop.storage.audit import AuditLog
-from pso_desktop.storage.database import apply_cipher_settings, check_integrity, open_database, transaction
+from pso_desktop.storage.database import (
+    WAL_MARK_SUFFIX,
+    apply_cipher_settings,
+    check_integrity,
+    open_database,
+    transaction,
+)
 from pso_desktop.storage.errors import StorageError
 from pso_desktop.storage.reports import summary_columns
 
@@ -44,7 +50,8 @@ PAGE_SIZE = 4096  # SQLCipher 4's page size; the app never changes it
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
 _WAL_HEADER = 32
 _WAL_FRAME_HEADER = 24
-_SIDE_FILES = ("-wal", "-shm")
+# The -walmark (database.WAL_MARK_SUFFIX) goes with its -wal: left behind, it would say a restored file lost it.
+_SIDE_FILES = ("-wal", "-shm", WAL_MARK_SUFFIX)
 # Rowids probed past the highest one known, in case the pages that told the highest were the damaged ones.
 _PROBE_MARGIN = 1000
 

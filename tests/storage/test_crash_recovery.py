@@ -285,3 +285,19 @@ def test_a_reader_on_the_same_process_leaves_no_mark_after_close(
     reader.close()
     conn.close()
     assert _ids_in(db_path, key) == _all_ids(many_reports[:15])
+
+
+def test_setting_a_database_aside_takes_its_mark_along(
+    db_path: Path, key: bytes, many_reports: list[dict[str, Any]]
+) -> None:
+    """pso-desktop recover moves the damaged files aside; a mark left behind would accuse the restored file."""
+    from pso_desktop.storage.recovery import set_aside
+
+    conn = open_database(db_path, key, create=True)
+    ReportStore(conn).add_reports(many_reports[:4])
+    conn.close()
+    save_then_die(db_path, key, many_reports[4:6], reader=True)
+    aside = set_aside(db_path)
+    assert aside is not None
+    assert not db_path.with_name(db_path.name + WAL_MARK_SUFFIX).exists()
+    assert (aside.folder / (db_path.name + WAL_MARK_SUFFIX)).exists()
