@@ -149,6 +149,10 @@ def check_integrity(path: Path, key: bytes) -> list[str]:
         raise DatabaseMissingError()
     if _is_plaintext_sqlite(path):
         return ["the file is an unencrypted SQLite database, not this profile's encrypted one"]
+    try:
+        _check_wal_mark(path)
+    except JournalLostError:
+        return ["saved changes are missing: the -wal beside the database was damaged or removed"]
     # A closed database (no -wal) is read as immutable so nothing is created beside it; when a -wal exists
     # (the app has it open, or a crash left it) a normal reader takes locks and sees committed WAL pages,
     # and may update the -shm read marks, but never the database or the -wal.
@@ -157,10 +161,14 @@ def check_integrity(path: Path, key: bytes) -> list[str]:
     try:
         _key(conn, bytes(key))
         _first_read(conn, key_proven=False)
-        with translate_errors():
-            problems = [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check")]
-        if problems:
-            return problems  # the structural check would only stumble over the same pages
+        if not _has_hot_wal(path):
+            with translate_errors():
+                problems = [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check")]
+            if problems:
+                return problems  # the structural check would only stumble over the same pages
+        # With a hot -wal the main file alone can be a mix of old and new pages, or end in a torn page, that the
+        # -wal supersedes (a checkpoint cut short); the structural check below reads every page in use through
+        # the -wal, and SQLCipher checks the HMAC of each.
         try:
             structural = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
         except sqlcipher.DatabaseError as exc:
