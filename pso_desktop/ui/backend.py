@@ -109,8 +109,8 @@ class Backend:
 
         session = self._require_session()
         report = session.get_report(report_id)
-        summary = session.store.summary(report_id)
-        if report is None or summary is None:
+        standing = self.standing(report_id)
+        if report is None or standing is None:
             raise StorageError("This report is no longer in the profile; refresh the list.")
         version = report.get("form_version")
         try:
@@ -119,15 +119,22 @@ class Backend:
             raise StorageError(
                 "This report uses a form version this app does not know; update PSO Desktop to open it."
             ) from None
+        return catalogue, report, session.pso_problems(report_id), standing
+
+    def standing(self, report_id: str) -> Standing | None:
+        """Where a stored report stands now (state, case number, the PSO's status and note); None when gone."""
+        session = self._require_session()
+        summary = session.store.summary(report_id)
+        if summary is None:
+            return None
         status = session.account.server_status(report_id)
-        standing = Standing(
+        return Standing(
             summary.state,
             summary.revision,
             summary.server_ref or (status.server_ref if status else None),
             status.status if status else None,
             status.note if status else None,
         )
-        return catalogue, report, session.pso_problems(report_id), standing
 
     def save_draft(self, report: dict[str, Any]) -> int:
         """Autosave: the form's report as a draft; returns the revision stored."""

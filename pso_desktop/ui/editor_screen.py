@@ -269,11 +269,25 @@ class EditorScreen(QWidget):
         for action, button in ((self.submit_action, self.submit_button), (self.delete_action, self.delete_button)):
             action.setEnabled(not read_only)
             button.setVisible(not read_only)
-        text = standing_text(self._standing, amending=False) if self._standing is not None else ""
+        self._show_standing(standing_text(self._standing) if self._standing is not None else "")
+
+    def _show_standing(self, text: str) -> None:
         self.standing.setText(text)
         self.standing.setVisible(bool(text))
         note = self._standing.pso_note if self._standing is not None else None
         self.standing.setToolTip(f"The PSO's note: {note}" if note else "")
+
+    def update_standing(self, report_id: str, standing: Standing | None) -> None:
+        """A sync moved the read-only report on screen along: its case line says where it stands now."""
+        if standing is None or not self._read_only or self.form is None or self.form.report_id != report_id:
+            return
+        self._standing = standing
+        if standing.state in READ_ONLY_STATES:
+            self._show_standing(standing_text(standing))
+        else:  # the PSO did not accept it: its reasons are listed when it is opened again
+            self._show_standing(
+                "The PSO did not accept this report. Go back to the list and open it again to see why and fix it."
+            )
 
     def amend(self) -> None:
         """Makes the submitted report on screen editable. Nothing is written until the first change, which is
@@ -287,8 +301,7 @@ class EditorScreen(QWidget):
         self.delete_button.hide()
         self.heading.setText("Report")
         if self._standing is not None:
-            self.standing.setText(standing_text(self._standing, amending=True))
-            self.standing.show()
+            self._show_standing(standing_text(self._standing, amending=True))
         if on_button:  # the button is gone; otherwise the keyboard stays on the field the clinician chose
             self.form.fields["event_type"].focus_target().setFocus()
 

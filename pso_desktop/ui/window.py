@@ -313,6 +313,15 @@ class MainWindow(QMainWindow):
     def _on_sync_finished(self, _summary: object) -> None:
         if self.is_unlocked:
             self.reports_screen.load()  # new states and the PSO's case references
+            editor = self.editor
+            if editor is not None and editor.read_only and editor.form is not None and editor.form.report_id:
+                # A submitted report on screen: its case line follows the sync (sent, case number, status).
+                report_id = editor.form.report_id
+                self.worker.submit(
+                    partial(self.backend.standing, report_id),
+                    owner=editor,
+                    on_done=partial(editor.update_standing, report_id),
+                )
             self._back_up(after_sync=True)
 
     # --- automatic backups -------------------------------------------------------------------------------

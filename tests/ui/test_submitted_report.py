@@ -4,7 +4,8 @@ starts its next revision."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +13,16 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QStyle, QWidget
 
+from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Workstation
+from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.backend import Standing
 from pso_desktop.ui.editor_screen import AUTOSAVE_DELAY_MS, NOTE_SHOWN, EditorScreen, standing_text
 from pso_desktop.ui.form_fields import CheckField, CheckListField, ChoiceField, LineField, RadioField
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
+from pso_server.config import ServerConfig
+from pso_server.testing import TEST_KDF, RunningServer, run_server
 from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, sample_reports, unlock
 
 pytestmark = QT_STRICT
@@ -390,3 +395,35 @@ def test_a_change_that_gets_past_the_inputs_is_undone_and_not_saved(
     assert not date_unknown.box.isChecked() and not editor.has_unsaved_changes
     back_to_the_list(qtbot, window, editor)
     assert stored_row(workstation_factory(), sent["id"]) == before
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
+        running.add_user("nurse1", "nurse1 account password")
+        yield running
+
+
+def test_the_case_line_follows_a_sync_that_ends_while_the_report_is_open(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    workstation_factory: Callable[[], Workstation],
+    server: RunningServer,
+) -> None:
+    (queued,) = sample_reports(1, seed=12)
+    workstation = workstation_factory()
+    workstation.create_profile(PROFILE, SECRET)
+    with workstation.session(PROFILE, SECRET) as session:
+        session.add_reports([queued], submit=True)
+        settings = ServerSettings(server.base_url, ca_file=str(server.ca_path))
+        syncing.login(session, settings, "nurse1", "nurse1 account password")
+    window = make_window()
+    unlock(qtbot, window)
+    editor, form = open_from_list(qtbot, window, queued["id"])
+    assert "no case number yet" in editor.standing.text()
+
+    with qtbot.waitSignal(window.sync_panel.finished, timeout=30_000):
+        window.sync_panel.send_action.trigger()
+    qtbot.waitUntil(lambda: editor.standing.text().startswith("Sent to the PSO, case number "))
+    assert editor.read_only and "Amend (Ctrl+E)" in editor.standing.text()
+    assert form.report() == queued and stored_row(workstation, queued["id"])[0][:2] == (1, "submitted")
