@@ -1,7 +1,10 @@
 """Batch intake: validate each report with the shared domain rules, then store the batch in one transaction.
 
 Validation (CPU only) happens before the transaction opens, so the write lock is held only for the inserts.
-One bad report never fails its batch: it gets its own ``rejected`` result and the rest are stored.
+One bad report never fails its batch: it gets its own ``rejected`` result and the rest are stored. Nothing
+the client typed comes back: a rejected report's ``id`` is echoed only when it is a report ID (a UUID), and
+the errors are the shared rules' wording, which locates unknown names by position (a lone surrogate in an id
+once made the answer unencodable: a 500 after the rest of the batch was committed).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,8 +47,14 @@ class ItemResult:
 
 
 def _echo_id(raw: Any) -> str | None:
+    """The report's id in canonical form when it is a UUID; anything else may be typed text (a name)."""
     value = raw.get("id") if isinstance(raw, dict) else None
-    return value[:64] if isinstance(value, str) else None
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def _echo_revision(raw: Any) -> int | None:
@@ -56,8 +66,9 @@ def prepare(raw: Any, today: dt.date) -> IncomingRevision | ItemResult:
     """A storable revision, or the ``rejected`` result carrying the client's own wording of each problem."""
     try:
         report = validate_report(raw, today=today)
+        body = canonical_json(report.export())
     except ReportInvalid as exc:
-        return ItemResult(_echo_id(raw), _echo_revision(raw), "rejected", None, exc.as_json())
+        return _rejected(raw, exc.as_json())
     except Exception as exc:  # one bad report must never fail its batch
         # The shared rules raised something other than ReportInvalid for a malformed value (e.g. an object
         # where a code belongs). Only the exception type is logged: its text may quote the report's content.
@@ -67,7 +78,6 @@ def prepare(raw: Any, today: dt.date) -> IncomingRevision | ItemResult:
         return ItemResult(
             _echo_id(raw), _echo_revision(raw), "rejected", None, [{"field": "", "message": UNREADABLE}]
         )
-    body = canonical_json(report.export())
     return IncomingRevision(
         report_id=str(report.id),
         revision=report.revision,
@@ -79,6 +89,19 @@ def prepare(raw: Any, today: dt.date) -> IncomingRevision | ItemResult:
         event_type=report.event_type,
         is_anonymous=report.is_anonymous,
     )
+
+
+def _rejected(raw: Any, errors: list[dict[str, str]]) -> ItemResult:
+    """The ``rejected`` result; errors that could not be sent as UTF-8 (a rule that let a lone surrogate
+    through) are replaced by the plain sentence, so the answer can always be encoded."""
+    try:
+        for error in errors:
+            error["field"].encode("utf-8")
+            error["message"].encode("utf-8")
+    except (UnicodeEncodeError, KeyError, AttributeError):
+        log.warning("A rejection message could not be encoded; the report is answered with a plain sentence.")
+        errors = [{"field": "", "message": UNREADABLE}]
+    return ItemResult(_echo_id(raw), _echo_revision(raw), "rejected", None, errors)
 
 
 def ingest_batch(db: Database, reports: Sequence[Any], uploader: Uploader, clock: Clock) -> list[ItemResult]:

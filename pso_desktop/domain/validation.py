@@ -2,6 +2,11 @@
 
 ``validate_report`` is the single entry point used by the form, the CLI, imports and the reference server, so
 every one of them shows the same words for the same mistake.
+
+No message (and no field path) repeats what was typed: not a value, and not a field name or form version the
+form does not know (a field named after a patient would show the name). Unknown names are located by their
+position in their JSON object ("Field 14 at the top level ...", "Answer 3 of the Fall form ..."); everything
+else a message names comes from the models and the catalogue.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def validate_report(data: Mapping[str, Any], *, today: dt.date | None = None) ->
             [
                 FieldError(
                     "form_version",
-                    f"This app does not know the form version {str(version)[:40]!r}; "
+                    "This app does not know the report's form version; "
                     "update PSO Desktop or use form version 'hospital-2.0'.",
                 )
             ]
@@ -69,7 +74,7 @@ def validate_report(data: Mapping[str, Any], *, today: dt.date | None = None) ->
     try:
         report = Report.model_validate(dict(data))
     except ValidationError as exc:
-        raise ReportInvalid(_translate(exc, catalogue)) from None
+        raise ReportInvalid(_translate(exc, catalogue, data)) from None
     errors = _rules(report, catalogue, today or dt.date.today())
     if errors:
         raise ReportInvalid(errors)
@@ -116,18 +121,71 @@ _TYPE_WORDS = {
 }
 
 
-def _translate(exc: ValidationError, catalogue: Catalogue) -> list[FieldError]:
+def _model_names(model: Any) -> set[str]:
+    """Every field name of ``model`` and of the models inside it: the names a path may show as they are."""
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        names.add(name)
+        for inner in (info.annotation, *getattr(info.annotation, "__args__", ())):
+            if isinstance(inner, type) and hasattr(inner, "model_fields"):
+                names |= _model_names(inner)
+    return names
+
+
+_MODEL_NAMES = frozenset(_model_names(Report))
+
+
+def _known_part(loc: tuple[Any, ...], catalogue: Catalogue) -> int:
+    """How many leading parts of a pydantic error location are the form's own names (or list positions); the
+    part after them, if any, is a name that was typed (an unknown field, a module key)."""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            continue
+        if part in _MODEL_NAMES and not (i == 1 and loc[0] == "modules"):
+            continue
+        if i == 1 and loc[0] == "modules" and part in catalogue.modules:
+            continue
+        return i
+    return len(loc)
+
+
+def _position(data: Any, parents: tuple[Any, ...], key: Any) -> int | None:
+    """The 1-based position of ``key`` among the keys of the object at ``parents`` in the input, as written."""
+    node = data
+    for part in parents:
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    if not isinstance(node, Mapping):
+        return None
+    for number, name in enumerate(node, start=1):
+        if name == key:
+            return number
+    return None
+
+
+def _translate(exc: ValidationError, catalogue: Catalogue, data: Any) -> list[FieldError]:
     errors: list[FieldError] = []
-    # The input is read only to tell text from lists; it never goes into a message.
+    # The input is read only to tell text from lists and to count positions; it never goes into a message.
     for err in exc.errors(include_url=False):
-        path = ".".join(str(p) for p in err["loc"]) or "report"
+        loc = tuple(err["loc"])
         kind = err["type"]
+        known = _known_part(loc, catalogue)
+        if kind == "extra_forbidden":
+            known = min(known, len(loc) - 1)  # the unknown name itself, even if it is a name used elsewhere
+        parents = loc[:known]
+        path = ".".join(str(p) for p in parents) or "report"
         if kind in ("too_short", "too_long") and isinstance(err.get("input"), str):
             kind = f"string_{kind}"
         ctx = err.get("ctx") or {}
-        label = _label(catalogue, err["loc"])
-        if kind == "extra_forbidden":
-            label = f"'{path[:80]}'"
+        label = _label(catalogue, parents)
+        if known < len(loc):  # a name that was typed: said by its position in its object, never repeated
+            number = _position(data, parents, loc[known])
+            field = f"Field {number}" if number else "A field"
+            label = f"{field} at the top level" if not parents else f"{field} of {label}"
         if kind in _TYPE_WORDS:
             words = _TYPE_WORDS[kind]
         elif kind == "string_too_long":
@@ -175,7 +233,7 @@ def _label(catalogue: Catalogue, loc: Iterable[Any]) -> str:
         key = key.rpartition(".")[0]
     if key:
         return f"'{catalogue.labels[key]}'"
-    return f"'{'.'.join(named)[:80]}'" if named else "The report"
+    return f"'{'.'.join(named)[:80]}'" if named else "The report"  # named: the form's own names only
 
 
 # --- catalogue rules ---------------------------------------------------------------------------------------------
@@ -479,10 +537,11 @@ def _field_value(r: Report, path: str) -> Any:
 
 def _module_rules(r: Report, cat: Catalogue, errors: list[FieldError]) -> None:
     chosen = {c.module: c for code in r.categories if (c := cat.category(code)) is not None and c.module}
-    for key in r.modules:
+    for number, key in enumerate(r.modules, start=1):
         if key not in cat.modules:
+            # Located by position: a key that was typed may be anything, a patient's name included.
             errors.append(
-                FieldError(f"modules.{key}", f"{key!r} is not a category form of this report; remove it.")
+                FieldError("modules", f"Category form {number} is not a category form of this report; remove it.")
             )
         elif key not in chosen:
             errors.append(
@@ -512,12 +571,11 @@ def _module_answers(
     errors: list[FieldError],
 ) -> None:
     known = index.known_keys
-    for key in answers:
+    for number, key in enumerate(answers, start=1):
         if key not in known:
+            # Located by position: a key that was typed may be anything, a patient's name included.
             errors.append(
-                FieldError(
-                    f"{prefix}.{key[:64]}", f"{key[:64]!r} is not a question of the {title} form; remove it."
-                )
+                FieldError(prefix, f"Answer {number} of the {title} form is not one of its questions; remove it.")
             )
     for q in index.questions:
         value = answers.get(q.id)

@@ -322,19 +322,22 @@ def _header_problems(names: list[str], mapping: ColumnMapping) -> Iterator[Input
         )
         return
     seen: set[str] = set()
-    for name in names:
+    for number, name in enumerate(names, start=1):
         if not name:
             continue
-        if name in seen:
-            yield RowProblem(None, 1, name[:80], "this column appears twice; keep one")
-        elif name != LABEL_COLUMN and name not in mapping.by_name:
+        known = name == LABEL_COLUMN or name in mapping.by_name
+        # An unknown name is located by its position, never repeated: a file without a header row has a
+        # report's cells (a patient's name) where the column names should be.
+        if not known:
             yield RowProblem(
                 None,
                 1,
-                name[:80],
+                f"column {number}",
                 "is not a column of the PSO Desktop CSV format; rename or remove it (docs/import-export.md "
                 "lists the columns)",
             )
+        elif name in seen:
+            yield RowProblem(None, 1, name, "this column appears twice; keep one")
         seen.add(name)
 
 

@@ -151,7 +151,7 @@ def test_bom_unknown_column_and_multi_line_narrative(home: Path, tmp_path: Path)
     bad = sheet(tmp_path, [row + ",x", row + ",y"], name="extra.csv", header=HEADER + ",Ward Notes")
     problems = assert_clean_failure(cli(home, "alice", "import", str(bad)))
     assert problems == [
-        "line 1: Ward Notes: is not a column of the PSO Desktop CSV format; rename or remove it "
+        f"line 1: column {HEADER.count(',') + 2}: is not a column of the PSO Desktop CSV format; rename or remove it "
         "(docs/import-export.md lists the columns)"
     ]
     assert stored(home) == before

@@ -1,6 +1,6 @@
 """Regenerate tests/domain/data/validation_golden.json: validate_report's outcome for a few hundred varied reports.
 
-Run from the repository root:  .venv/bin/python -m tests.domain.make_validation_golden
+Run from the repository root:  .venv/bin/python -m tests.domain.make_validation_golden [--rerecord]
 The cases are generated deterministically (fixed seeds, hypothesis included) and stored with their outcome,
 so test_validation_equivalence.py checks the current code against the outcomes recorded when this was run.
 Only regenerate when a change to the validation rules or messages is intended.
@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +206,15 @@ def cases() -> list[Any]:
 
 
 def main() -> None:
+    """``--rerecord``: keep the stored inputs and record their outcomes again (for a deliberate change of
+    messages or paths: the diff of the file then shows exactly what changed, case by case). Without it the
+    inputs are generated again too (hypothesis may then vary a few of them)."""
     GOLDEN.parent.mkdir(exist_ok=True)
-    golden = [{"input": data, "outcome": outcome(data)} for data in cases()]
+    if "--rerecord" in sys.argv[1:]:
+        inputs = [case["input"] for case in json.loads(GOLDEN.read_text(encoding="ascii"))]
+    else:
+        inputs = cases()
+    golden = [{"input": data, "outcome": outcome(data)} for data in inputs]
     # Key order kept: the order of errors follows the order of the input's keys (modules, answers).
     # ASCII only: lone surrogates in the inputs survive as \ud800 escapes.
     GOLDEN.write_text(json.dumps(golden, separators=(",", ":")) + "\n", encoding="ascii")

@@ -8,6 +8,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pso_desktop.domain import ReportInvalid, load_catalogue, report_json_schema, validate_report
 from pso_desktop.domain.samples import sample_report
@@ -131,19 +133,29 @@ def test_named_reporter_needs_a_name():
     assert "tick 'Report anonymously'" in errors_of(data)["reporter.name"]
 
 
-def test_unknown_codes_and_fields_are_named():
+def test_unknown_codes_and_fields_are_located_by_position():
     data = example("fall-incident")
     data["categories"] = ["A48", "Z99"]
     data["modules"]["fall"]["DE999"] = "A15"
     errs = errors_of(data)
     assert "Event category 2 is not a category of this form" in errs["categories.1"]
-    assert "not a question of the Fall form" in errs["modules.fall.DE999"]
+    position = list(data["modules"]["fall"]).index("DE999") + 1
+    assert f"Answer {position} of the Fall form is not one of its questions" in errs["modules.fall"]
+    assert "DE999" not in json.dumps(errs)
 
 
-def test_unknown_field_is_named():
+def test_unknown_field_is_located_by_position_never_named():
     data = example("fall-incident")
-    data["surprise"] = True
-    assert "'surprise' is not part of the report form" in errors_of(data)["surprise"]
+    data["Jane Roe MRN 4471"] = True
+    data["patient"]["Zelda Quux"] = "x"
+    data["modules"]["Zelda_Quux"] = {}
+    errs = errors_of(data)
+    top = list(data).index("Jane Roe MRN 4471") + 1  # the key's position in the object as written, from 1
+    assert errs["report"] == f"Field {top} at the top level is not part of the report form; remove it."
+    patient = list(data["patient"]).index("Zelda Quux") + 1
+    assert errs["patient"].startswith(f"Field {patient} of 'Patient")
+    assert "is not part of the report form" in errs["patient"]
+    assert "Jane" not in json.dumps(errs) and "Zelda" not in json.dumps(errs)
 
 
 def test_dates_in_words():
@@ -157,10 +169,16 @@ def test_dates_in_words():
     assert "future" in errs["discovery.date"]
 
 
-def test_unknown_form_version_is_refused_plainly():
-    data = example("fall-incident")
-    data["form_version"] = "hospital-9.9"
-    assert "update PSO Desktop" in errors_of(data)["form_version"]
+def test_unknown_form_version_is_refused_plainly_without_repeating_it():
+    for version in ("hospital-9.9", "Jane Roe MRN 4471", "\ud800", 7):
+        data = example("fall-incident")
+        data["form_version"] = version
+        with pytest.raises(ReportInvalid) as info:
+            validate_report(data)
+        assert [e.field for e in info.value.errors] == ["form_version"]
+        assert "update PSO Desktop" in info.value.errors[0].message
+        shown = json.dumps(info.value.as_json(), ensure_ascii=False) + str(info.value)
+        assert str(version) not in shown
 
 
 def test_form_version_is_a_name_never_a_path():
@@ -362,3 +380,32 @@ def test_medication_branch_opens_and_closes(question: str):
         validate_report(_medication(opens))
     closed = errors_of(_medication({question: answer}))  # answered while closed: refused
     assert "applies only when" in closed[f"modules.medication.{question}"]
+
+
+# Keys that are nobody's field names: a canary prefix, then anything (lone surrogates included).
+_CANARY = "Zqj"
+unknown_keys = st.builds(
+    lambda a, b: f"{_CANARY}{a}{b}",
+    st.text(alphabet=st.characters(codec=None), max_size=20),
+    st.sampled_from(["", "\ud800", "\udfff x", " Jane Roe", ".", "[key]", "0"]),
+)
+_PLACES = ["", "patient", "discovery", "location", "harm", "reporter", "modules", "modules.fall", "rescue"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(key=unknown_keys, place=st.sampled_from(_PLACES), version=st.one_of(st.none(), unknown_keys))
+def test_no_message_repeats_a_field_name_or_form_version_that_was_typed(key: str, place: str, version: str | None):
+    data = example("fall-incident")
+    target: Any = data
+    for part in filter(None, place.split(".")):
+        target = target.setdefault(part, {})
+    target[key] = "x"
+    if version is not None:
+        data["form_version"] = version
+    with pytest.raises(ReportInvalid) as info:
+        validate_report(data)
+    shown = json.dumps(info.value.as_json(), ensure_ascii=False) + str(info.value)
+    assert _CANARY not in shown and "\ud800" not in shown and "\udfff" not in shown
+    shown.encode("utf-8")  # nothing unencodable reaches a message (a server answer, a terminal)
+    for error in info.value.errors:
+        assert error.message and error.field

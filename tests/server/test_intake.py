@@ -7,11 +7,14 @@ import copy
 import json
 import random
 import sqlite3
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pso_desktop.domain import ReportInvalid, content_hash, validate_report
 from pso_desktop.domain.samples import sample_report
@@ -334,3 +337,80 @@ def test_an_anonymous_report_can_be_revised_from_its_facility(api: Api) -> None:
     api.batch(first, [report])
     (updated,) = api.batch(colleague, [_revised(report, 2)])
     assert updated["status"] == "updated"
+
+
+# --- nothing the client typed comes back, and no body gets a 500 (issue 9, item 3) ---------------------------
+
+PATIENT = "Jane Roe MRN 99887766"
+
+
+def test_typed_ids_field_names_and_form_versions_are_never_echoed_and_never_500(
+    api: Api, server: RunningServer
+) -> None:
+    token = api.user("nurse1")
+    good = _named(40)
+    surrogate_id = _named(41) | {"id": "\ud800"}
+    named_id = _named(42) | {"id": PATIENT}
+    unknown_field = _named(43) | {PATIENT: "x"}
+    nested_field = _named(44)
+    nested_field["patient"] = {**nested_field.get("patient", {}), PATIENT: 1}
+    odd_version = _named(45) | {"form_version": PATIENT}
+    surrogate_key = _named(46) | {"\ud800": 1}
+    batch = [good, surrogate_id, named_id, unknown_field, nested_field, odd_version, surrogate_key]
+    response = api.post("/api/v1/reports/batch", token, json={"reports": batch})
+    assert response.status_code == 200, response.status_code
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["created"] + ["rejected"] * 6
+    assert [r["id"] for r in results] == [good["id"], None, None] + [r["id"] for r in batch[3:]]
+    assert "Jane" not in response.text and "\\ud800" not in response.text
+    assert all(r["errors"] and all(e["message"] for e in r["errors"]) for r in results[1:])
+    assert server.stats()["reports"] == 1
+    # Sent again: the same answer (nothing half-stored by an earlier failure), still no 500.
+    again = api.post("/api/v1/reports/batch", token, json={"reports": batch})
+    assert again.status_code == 200
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate"] + ["rejected"] * 6
+
+
+_CANARY = "Zqj"
+_typed = st.builds(
+    lambda a, b: f"{_CANARY}{a}{b}",
+    st.text(alphabet=st.characters(codec=None), max_size=16),
+    st.sampled_from(["", "\ud800", "x\udfff", " Jane Roe", "."]),
+)
+
+
+def test_fuzzed_ids_and_field_names_get_a_result_each_and_never_a_500(api: Api, server: RunningServer) -> None:
+    token = api.user("nurse1")
+    sent: list[int] = [0]
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(
+        typed=_typed,
+        where=st.sampled_from(["id", "key", "patient key", "module", "answer key", "form_version"]),
+    )
+    def run(typed: str, where: str) -> None:
+        sent[0] += 1
+        good = _named(1000 + sent[0])
+        good["id"] = str(uuid.uuid4())
+        odd = _named(2000 + sent[0])
+        odd["id"] = str(uuid.uuid4())
+        if where == "id":
+            odd["id"] = typed
+        elif where == "key":
+            odd[typed] = "x"
+        elif where == "patient key":
+            odd["patient"] = {**(odd.get("patient") or {}), typed: "x"}
+        elif where == "module":
+            odd.setdefault("modules", {})[typed] = {}
+        elif where == "answer key":
+            odd["modules"] = {**odd.get("modules", {}), "fall": {typed: "A15"}}
+        else:
+            odd["form_version"] = typed
+        response = api.post("/api/v1/reports/batch", token, json={"reports": [good, odd]})
+        assert response.status_code == 200, (where, response.status_code)
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["created", "rejected"], where
+        assert _CANARY not in response.text and "\\ud8" not in response.text.lower(), where
+
+    run()
+    assert server.stats()["reports"] == sent[0]
