@@ -23,7 +23,7 @@ from pso_desktop.files import sync_dir
 from pso_desktop.security.errors import ProfileNotFoundError
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.storage.backup import BackupFile, backups_dir, list_backups
-from pso_desktop.storage.database import check_integrity
+from pso_desktop.storage.database import WAL_MARK_SUFFIX, check_integrity
 from pso_desktop.storage.errors import DatabaseMissingError, StorageError, WrongKeyError
 from pso_desktop.storage.recovery import (
     FileCheck,
@@ -126,7 +126,7 @@ def restore(workstation: Workstation, name: str, secret: str) -> Restored:
         os.link(temp, db)  # never replaces a file: the damaged one was moved aside just before
         sync_dir(db.parent)
     finally:
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", WAL_MARK_SUFFIX):
             with contextlib.suppress(FileNotFoundError):
                 temp.with_name(temp.name + suffix).unlink()
     _log.info("profile %s recovered: %s", name, detail)

@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlcipher3.dbapi2 import Connection
 
 from pso_desktop.files import ensure_private_dir, sync_dir
-from pso_desktop.storage.database import check_integrity, open_database, translate_errors
+from pso_desktop.storage.database import WAL_MARK_SUFFIX, check_integrity, open_database, translate_errors
 from pso_desktop.storage.errors import DatabaseTamperedError, DiskFullError, StorageError
 
 BACKUP_FOLDER = "backups"
@@ -230,7 +230,7 @@ def _fsync(path: Path) -> None:
 
 
 def _remove_temp(temp: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", WAL_MARK_SUFFIX):
         with contextlib.suppress(FileNotFoundError):
             temp.with_name(temp.name + suffix).unlink()
 

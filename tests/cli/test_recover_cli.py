@@ -6,13 +6,16 @@ import hashlib
 import json
 import random
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from pso_desktop.domain.samples import sample_report
 from pso_desktop.texts import LOCKOUT_NOTE
-from tests.support.cli import SECRET, run_cli
+from tests.support.cli import SECRET, cli_env, run_cli
 
 
 def add_reports(home: Path, count: int, *, seed: int, submit: bool = False) -> list[dict]:
@@ -87,26 +90,49 @@ def status(home: Path) -> dict[str, int]:
     return json.loads(result.out)
 
 
-def unreadable_ids(path: Path, key: bytes, ids: list[str]) -> set[str]:
-    """Which reports a plain keyed reader can no longer read from the (damaged) file at ``path``; a fresh
-    connection per report, since SQLCipher fails every read on a connection after its first HMAC failure."""
+def unreadable_ids(db: Path, key: bytes, ids: list[str], *, damaged_main: bytes) -> set[str]:
+    """Which reports a plain keyed reader could no longer read if ``db`` held ``damaged_main`` (its -wal, if any,
+    replayed). Read on copies, with a fresh connection per report, since SQLCipher fails every read on a
+    connection after its first HMAC failure."""
+    import shutil
+
     import sqlcipher3.dbapi2 as sqlcipher
 
     from pso_desktop.storage.database import apply_cipher_settings
 
     lost = set()
     for report_id in ids:
-        conn = sqlcipher.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
+        folder = Path(tempfile.mkdtemp(dir=db.parent.parent.parent))
         try:
-            conn.execute("PRAGMA cipher_log_level = NONE")
-            conn.set_key(f"x'{key.hex()}'".encode())
-            apply_cipher_settings(conn)
-            conn.execute("SELECT wire FROM reports WHERE id = ?", (report_id,)).fetchone()
-        except sqlcipher.DatabaseError:
-            lost.add(report_id)
+            copy = folder / "probe.db"
+            copy.write_bytes(damaged_main)
+            if db.with_name(db.name + "-wal").exists():
+                shutil.copyfile(db.with_name(db.name + "-wal"), folder / "probe.db-wal")
+            conn = sqlcipher.connect(str(copy))
+            try:
+                conn.execute("PRAGMA cipher_log_level = NONE")
+                conn.set_key(f"x'{key.hex()}'".encode())
+                apply_cipher_settings(conn)
+                conn.execute("SELECT wire FROM reports WHERE id = ?", (report_id,)).fetchone()
+            except sqlcipher.DatabaseError:
+                lost.add(report_id)
+            finally:
+                conn.close()
         finally:
-            conn.close()
+            shutil.rmtree(folder)
     return lost
+
+
+def damage_a_page_of(db: Path, key: bytes, only: list[str], spare: list[str]) -> set[str]:
+    """Flips a byte in a page whose loss costs some of the ``only`` reports and none of ``spare``; returns the
+    reports a reader can no longer read."""
+    data = db.read_bytes()
+    for page in range(2, len(data) // 4096):
+        lost = unreadable_ids(db, key, only + spare, damaged_main=flip_page(data, page))
+        if lost and lost <= set(only):
+            db.write_bytes(flip_page(data, page))
+            return lost
+    raise AssertionError("no page holds only the reports to lose")
 
 
 def flip_page(data: bytes, page: int) -> bytes:
@@ -195,18 +221,8 @@ def test_restore_merges_the_backup_with_what_the_damaged_file_still_holds(profil
     before, after = history
     db = db_file(profile)
     key = profile_key(profile)
-    data = db.read_bytes()
     early = [r["id"] for r in before]
-    # Choose a page whose damage costs some of the early reports (those in the backup) and none of the later.
-    scratch = profile.parent / "probe.db"
-    for page in range(2, len(data) // 4096):
-        scratch.write_bytes(flip_page(data, page))
-        lost = unreadable_ids(scratch, key, early + [r["id"] for r in after])
-        if lost and lost <= set(early):
-            break
-    else:
-        pytest.fail("no page holds only early reports")
-    db.write_bytes(flip_page(data, page))
+    lost = damage_a_page_of(db, key, early, [r["id"] for r in after])
     damaged = digest(db)
     assert run_cli(profile, "status", "--password-stdin", stdin=SECRET + "\n").code == 1  # the app refuses it
 
@@ -309,3 +325,46 @@ def test_nothing_to_restore_from_is_a_clean_failure(profile: Path):
     result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
     assert_clean(result, 1)
     assert "no usable backup exists" in result.err
+
+
+CRASHING_WRITER = """
+import json, os, sys
+from pso_desktop.services.workstation import Workstation
+secret = sys.stdin.readline().rstrip("\\n")
+session = Workstation().open("alice", secret)
+reader = session.second_connection()  # holds a snapshot, as a backup does: the commit stays in the -wal
+reader._conn.execute("BEGIN")
+reader._conn.execute("SELECT count(*) FROM reports").fetchone()
+session.add_from_bytes(sys.stdin.read().encode())
+os._exit(0)  # killed: the -wal is never folded into the database file
+"""
+
+
+def test_restore_reads_what_a_crash_left_in_the_wal(profile: Path, history):
+    before, after = history
+    rng = random.Random(7)
+    crashed = [sample_report(rng, i) for i in range(4)]
+    subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER],
+        input=(SECRET + "\n" + json.dumps(crashed)).encode(),
+        env=cli_env(profile),
+        check=True,
+        timeout=120,
+    )
+    db = db_file(profile)
+    assert db.with_name("reports.db-wal").stat().st_size > 0
+    key = profile_key(profile)
+    early = [r["id"] for r in before]
+    damage_a_page_of(db, key, early, [r["id"] for r in after + crashed])
+
+    check = run_cli(profile, "recover")
+    assert "reports.db-wal is present" in check.out
+
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+
+    assert_clean(result, 0)
+    assert result.out.startswith("Recovered profile 'alice': 44 report(s)")
+    restored = stored(profile)
+    assert set(restored) == set(early) | {r["id"] for r in after + crashed}  # the WAL's reports are back
+    aside = next((db.parent / "set-aside").iterdir())
+    assert {"reports.db", "reports.db-wal", "reports.db-walmark"} <= {p.name for p in aside.iterdir()}
