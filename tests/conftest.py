@@ -9,9 +9,14 @@ from pathlib import Path
 import keyring
 import pytest
 
+from pso_desktop.security.keyring_guard import admit_for_tests
 from tests.support.memory_keyring import MemoryKeyring
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The in-memory keyring is not a keychain production trusts: the test suite admits it here, explicitly, for the
+# processes pytest runs (CLI subprocesses do not load this file, and tests/cli/test_keyring_allow_list.py shows
+# a production process refusing it).
+admit_for_tests(MemoryKeyring)
 
 
 @pytest.fixture(autouse=True)

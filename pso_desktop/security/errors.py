@@ -52,6 +52,12 @@ class InsecureKeyringError(SecurityError):
     )
 
 
+class KeyringConfigError(SecurityError):
+    """The keyring backend configured for this session (PYTHON_KEYRING_BACKEND, keyringrc.cfg) cannot be loaded."""
+
+    default_message = "The configured keyring backend cannot be loaded; correct the setting or ask IT for help."
+
+
 class KeyringUnavailableError(SecurityError):
     default_message = "The system keyring could not be used; unlock it or sign in to your desktop, then try again."
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import keyring
 from keyring.backend import KeyringBackend
 
 from pso_desktop import paths
@@ -49,8 +48,11 @@ from pso_desktop.security.keyring_guard import (
     backend_name,
     classify_backend,
     describe_backend,
+    is_valid_backend_name,
     names_reachable,
+    system_backend,
 )
+from pso_desktop.security.winvault import ensure_local_persistence, persist_locally
 
 KEYRING_SERVICE = "PSO Desktop"
 PROFILE_FILE = paths.PROFILE_FILE
@@ -116,6 +118,17 @@ def _sync_max_wait(value: Any, path: Path) -> float | None:
     return float(seconds)
 
 
+def _allowed_backends(value: Any, path: Path) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and is_valid_backend_name(v) for v in value):
+        raise PolicyError(
+            f'The IT policy file {path} must give "allowed_keyring_backends" as a list of keyring backend '
+            'classes ("module.Class"); ask IT to correct it.'
+        )
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class KeyPolicy:
     """What IT allows on this workstation. Loaded from a JSON policy file; every key is optional:
@@ -130,7 +143,9 @@ class KeyPolicy:
       ``NO_PROXY``) the "system" proxy on Linux, where no other system setting exists (never on Windows or
       macOS, whose own settings are read); without it, no environment variable chooses a proxy;
     - ``"sync": {"max_wait_seconds": N}`` is how long a sync keeps retrying a server that does not answer
-      (the window, the agent and ``pso-desktop sync`` without ``--max-wait``).
+      (the window, the agent and ``pso-desktop sync`` without ``--max-wait``);
+    - ``"allowed_keyring_backends": ["module.Class", ...]`` names keyring backends trusted besides the known
+      platform keychains (e.g. a vendor's keychain); every other backend is not secure.
     """
 
     allow_file_fallback: bool = True
@@ -138,6 +153,7 @@ class KeyPolicy:
     server: ServerPolicy | None = None
     proxy_from_environment: bool = False
     sync_max_wait_seconds: float | None = None
+    allowed_keyring_backends: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, root: Path) -> KeyPolicy:
@@ -168,7 +184,15 @@ class KeyPolicy:
             raise PolicyError(invalid) from exc
         if not isinstance(data, dict):
             raise PolicyError(invalid)
-        unknown = sorted(set(data) - {"require_os_keyring", "kdf", "pso_server", "proxy_from_environment", "sync"})
+        known = {
+            "require_os_keyring",
+            "kdf",
+            "pso_server",
+            "proxy_from_environment",
+            "sync",
+            "allowed_keyring_backends",
+        }
+        unknown = sorted(set(data) - known)
         if unknown:
             raise PolicyError(
                 f"The IT policy file {path} has unknown settings ({', '.join(unknown)}); ask IT to correct it."
@@ -201,6 +225,7 @@ class KeyPolicy:
             server=_server_policy(data.get("pso_server"), path),
             proxy_from_environment=proxy_from_environment,
             sync_max_wait_seconds=_sync_max_wait(data.get("sync"), path),
+            allowed_keyring_backends=_allowed_backends(data.get("allowed_keyring_backends"), path),
         )
 
 
@@ -268,9 +293,11 @@ class ProfileKeys:
         session; ``policy`` to ``KeyPolicy.load(root)``; ``kdf`` (cost for new wrappings) to the policy's
         or the production default."""
         self._root = root
-        self._backend = backend if backend is not None else keyring.get_keyring()
-        self._verdict: BackendVerdict = classify_backend(self._backend)
         self._policy = policy if policy is not None else KeyPolicy.load(root)
+        self._backend = backend if backend is not None else system_backend()
+        self._verdict: BackendVerdict = classify_backend(self._backend, self._policy.allowed_keyring_backends)
+        if self._verdict.effective is not None:
+            persist_locally(self._verdict.effective)  # Windows: this machine only, never roaming
         self._kdf = kdf if kdf is not None else (self._policy.kdf or PRODUCTION_KDF)
         self._clock = clock
         if not self._verdict.secure:
@@ -385,6 +412,13 @@ class ProfileKeys:
             raise
         throttle.reset()
         self._after_unlock(record, wrapped, data_key, secret)
+        if record.storage_mode == STORAGE_OS_KEYRING and record.keyring_username and self._verdict.effective:
+            try:
+                ensure_local_persistence(self._verdict.effective, KEYRING_SERVICE, record.keyring_username)
+            except Exception as exc:  # a Windows credential error: the unlock stands, the move waits
+                _log.warning(
+                    "keeping the key of profile %s on this machine postponed: %s", name, type(exc).__name__
+                )
         return data_key
 
     def change_secret(self, name: str, old: str, new: str) -> None:

@@ -30,6 +30,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from pso_desktop.security import KdfParams, ProfileKeys
+from pso_desktop.security.keyring_guard import admit_for_tests
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.editor_screen import EditorScreen
@@ -198,6 +199,7 @@ def open_new_report(window: MainWindow, keyboard: Keyboard) -> EditorScreen:
 
 def soak(total: int) -> dict[str, Any]:
     home = Path(os.environ["PSO_DESKTOP_HOME"])
+    admit_for_tests(MemoryKeyring)  # this child process is a test too, outside pytest's conftest
     backend = MemoryKeyring()
     keyring.set_keyring(backend)
 
