@@ -330,13 +330,18 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], policy: K
     if max_wait is None:
         max_wait = SYNC_MAX_WAIT if policy.sync_max_wait_seconds is None else policy.sync_max_wait_seconds
     # Ctrl+C stops the run as the window's Stop does (a wait ends at once, the batch on its way is answered and
-    # checkpointed, the rest stays queued); a second Ctrl+C interrupts at once.
+    # checkpointed, the rest stays queued). A second Ctrl+C quits at once, even with a request hanging on a
+    # silent network (a KeyboardInterrupt would still wait for it, up to the read timeout): the process ends as
+    # after a kill, which the outbox is built to survive - what was in flight is sent again next time and the
+    # server's dedupe keeps it once. os.write, not print: this runs between any two bytecodes of the main thread.
     stop = threading.Event()
 
     def interrupted(signum: int, frame: object) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            os.write(2, b"pso-desktop: Interrupted; unsent reports stay queued and are sent by the next sync.\n")
+            os._exit(EXIT_FAILURE)
         stop.set()
+        os.write(2, b"pso-desktop: stopping after the request on its way; Ctrl+C again to quit now.\n")
 
     previous = signal.getsignal(signal.SIGINT)
     if previous is not signal.SIG_IGN:  # started with Ctrl+C ignored (nohup, a background job): leave it so

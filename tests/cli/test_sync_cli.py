@@ -20,7 +20,7 @@ from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
 from tests.cli.test_cli import assert_clean_failure, status
 from tests.support.cli import SECRET, Result, cli_env, run_cli
-from tests.support.fault_proxy import PASS, RESET, FaultProxy
+from tests.support.fault_proxy import PASS, RESET, FaultProxy, stall_response
 from tests.support.fault_proxy import status as answer
 
 PASSWORD = "nurse account password"
@@ -293,3 +293,49 @@ def test_ctrl_c_ends_a_long_wait_at_once_and_keeps_the_queue(profile: Path, serv
         "pso-desktop: Stopped; the remaining reports stay queued."
     )
     assert status(profile) == {**status(profile), "queued": 5, "sending": 0}
+
+
+def test_a_second_ctrl_c_quits_at_once_with_a_request_hanging_and_nothing_is_lost(
+    profile: Path, server: RunningServer
+) -> None:
+    _queue(profile, 5, seed=10)
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        _login_through(profile, proxy)
+        # The renewal passes; the batch reaches the server, which stores it, but its answer hangs (the client's
+        # read timeout is a minute).
+        proxy.plan(PASS, stall_response(0))
+        child = subprocess.Popen(
+            [sys.executable, "-m", "pso_desktop", "sync", "--password-stdin"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=cli_env(profile),
+        )
+        assert child.stdin is not None and child.stderr is not None
+        child.stdin.write((SECRET + "\n").encode())
+        child.stdin.close()
+        deadline = time.monotonic() + 30
+        while server.stats()["reports"] < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.stats()["reports"] == 5  # the batch is on the server; the client waits for its answer
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert child.poll() is None  # the first Ctrl+C waits for the request on its way
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=30)
+        took = time.monotonic() - started
+        err = child.stderr.read().decode()
+        child.stderr.close()
+        assert child.returncode == 1 and took < 5, (child.returncode, took, err)
+        lines = err.strip().splitlines()
+        assert "Traceback" not in err and lines[-2:] == [
+            "pso-desktop: stopping after the request on its way; Ctrl+C again to quit now.",
+            "pso-desktop: Interrupted; unsent reports stay queued and are sent by the next sync.",
+        ]
+        # The next sync (the proxy now passes everything) resends the batch whose answer never came: the
+        # server's dedupe answers 'duplicate', and each report is held once.
+        resumed = run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n")
+    assert resumed.code == 0, resumed.err
+    assert status(profile) == {**status(profile), "submitted": 5, "queued": 0, "sending": 0}
+    assert server.stats()["reports"] == 5 and server.stats()["duplicates_refused"] == 5
