@@ -4,6 +4,7 @@ progress, the outcome line, a wrong password, an unreachable server with Stop, a
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
-from tests.support.fault_proxy import FaultProxy
+from tests.support.fault_proxy import PASS, FaultProxy, status
 from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, sample_reports, unlock
 
 pytestmark = QT_STRICT
@@ -278,3 +279,31 @@ def test_signing_in_and_sending_through_the_hospital_inspecting_proxy(
         paths = [seen.path for seen in proxy.seen]
     assert "/api/v1/auth/login" in paths and "/api/v1/reports/batch" in paths
     assert server.stats()["reports"] == QUEUED
+
+
+def test_stop_ends_a_five_minute_retry_after_at_once(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    server: RunningServer,
+    workstation_factory: Callable[[], Workstation],
+) -> None:
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        with workstation_factory().session(PROFILE, SECRET) as session:
+            syncing.login(session, ServerSettings(proxy.url, ca_file=str(proxy.ca_path)), ACCOUNT, PASSWORD)
+        proxy.plan(PASS, status(503, retry_after=300))  # the renewal, then "come back in 5 minutes"
+        window = make_window()
+        unlock(qtbot, window)
+        panel = window.sync_panel
+        press_send(qtbot, window)
+        qtbot.waitUntil(lambda: "Trying again in 300 s" in panel.status.text(), timeout=20_000)
+        started = time.monotonic()
+        with qtbot.waitSignal(panel.finished, timeout=10_000) as done:
+            panel.stop_button.click()
+        assert time.monotonic() - started < 2
+    assert (done.args[0].remaining, done.args[0].problem) == (
+        QUEUED,
+        "Stopped; the remaining reports stay queued.",
+    )
+    assert "still queued" in panel.status.text()
+    assert counts(workstation_factory())["queued"] == QUEUED
