@@ -485,6 +485,14 @@ def _proxies(settings: ServerSettings) -> dict[str, str]:
     return {"https": settings.proxy}
 
 
+# The operating system's own proxy settings and bypass list, read without the variables (which
+# urllib.request.getproxies and proxy_bypass would let override them).
+_OS_PROXY_READERS = {
+    "win32": ("getproxies_registry", "proxy_bypass_registry"),
+    "darwin": ("getproxies_macosx_sysconf", "proxy_bypass_macosx_sysconf"),
+}
+
+
 def system_proxy(host: str, *, from_environment: bool) -> str | None:
     """The operating system's proxy for ``https://host``, with its bypass list honoured; None: direct.
 
@@ -494,12 +502,11 @@ def system_proxy(host: str, *, from_environment: bool) -> str | None:
     variables (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) count only when IT policy says so
     (``"proxy_from_environment": true``); otherwise "system" means a direct connection.
     """
-    if sys.platform == "win32":
-        proxies = urllib.request.getproxies_registry()
-        bypass = bool(urllib.request.proxy_bypass_registry(host))
-    elif sys.platform == "darwin":
-        proxies = urllib.request.getproxies_macosx_sysconf()
-        bypass = bool(urllib.request.proxy_bypass_macosx_sysconf(host))
+    if sys.platform in _OS_PROXY_READERS:
+        # By name: typeshed declares neither pair, and each exists only on its platform.
+        read, bypasses = _OS_PROXY_READERS[sys.platform]
+        proxies: dict[str, str] = getattr(urllib.request, read)()
+        bypass = bool(getattr(urllib.request, bypasses)(host))
     elif from_environment:
         proxies = urllib.request.getproxies_environment()
         bypass = bool(urllib.request.proxy_bypass(host))  # on these platforms: NO_PROXY only

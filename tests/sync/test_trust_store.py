@@ -1,19 +1,23 @@
 """The trust store is the operating system's plus the site CA file, and nothing else (issue 9, item 1): not
-what OpenSSL's variables name, at context creation or at handshake time, and not certifi's bundle either."""
+what OpenSSL's variables name, at context creation or at handshake time, and not certifi's bundle either.
+And the "system" proxy is the OS's setting; the proxy variables count only where IT policy says so."""
 
 from __future__ import annotations
 
 import os
 import ssl
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import trustme
 
+from pso_desktop.sync import transport
 from pso_desktop.sync.errors import CertificateNotTrusted, SignInRequired
-from pso_desktop.sync.transport import SYSTEM_CA_FILES, ApiClient, ServerSettings, tls_context
+from pso_desktop.sync.transport import SYSTEM_CA_FILES, ApiClient, ServerSettings, system_proxy, tls_context
 from pso_server.testing import RunningServer
 from tests.support.recording_server import FakePsoServer, running, server_context
 
@@ -63,3 +67,32 @@ def test_requests_does_not_add_certifi_to_the_context(server: RunningServer) -> 
         with pytest.raises(SignInRequired):  # any answer will do: the connection is what counts
             api.status_feed("not a token", None)
         assert _subjects(context) == before
+
+
+def test_the_system_proxy_on_windows_and_macos_is_the_os_setting_never_the_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://attacker.example:8080")
+    monkeypatch.setenv("NO_PROXY", "*")
+    for platform, read, bypasses in (
+        ("win32", "getproxies_registry", "proxy_bypass_registry"),
+        ("darwin", "getproxies_macosx_sysconf", "proxy_bypass_macosx_sysconf"),
+    ):
+        monkeypatch.setattr(transport, "sys", SimpleNamespace(platform=platform))
+        monkeypatch.setattr(urllib.request, read, lambda: {"https": "http://it-proxy:3128"}, raising=False)
+        monkeypatch.setattr(urllib.request, bypasses, lambda host: host == "intranet.local", raising=False)
+        for from_environment in (False, True):
+            assert system_proxy("pso.example.org", from_environment=from_environment) == "http://it-proxy:3128"
+        assert system_proxy("intranet.local", from_environment=True) is None
+
+
+def test_the_proxy_variables_are_the_system_proxy_on_linux_only_by_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "http://site-proxy:3128")
+    assert system_proxy("pso.example.org", from_environment=False) is None
+    assert system_proxy("pso.example.org", from_environment=True) == "http://site-proxy:3128"
+    monkeypatch.setenv("HTTPS_PROXY", "http://tls-proxy:3128")
+    assert system_proxy("pso.example.org", from_environment=True) == "http://tls-proxy:3128"
+    monkeypatch.setenv("NO_PROXY", "example.org")
+    assert system_proxy("pso.example.org", from_environment=True) is None
