@@ -321,7 +321,13 @@ def _check_wal_mark(path: Path) -> None:
         return
     except (OSError, ValueError, KeyError, TypeError):
         raise JournalLostError() from None
-    found = _valid_wal_frames(path.with_name(path.name + "-wal"))
+    wal = path.with_name(path.name + "-wal")
+    with contextlib.suppress(FileNotFoundError):
+        if wal.stat().st_size == 0:
+            # Emptied by a complete TRUNCATE checkpoint (everything is in the main file), and the process died
+            # before it removed the mark: only SQLite empties a -wal to nothing; a deleted one is missing.
+            return
+    found = _valid_wal_frames(wal)
     if found is None:
         raise JournalLostError()
     found_salt, valid = found

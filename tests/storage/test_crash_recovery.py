@@ -303,3 +303,27 @@ def test_setting_a_database_aside_takes_its_mark_along(
     assert aside is not None
     assert not db_path.with_name(db_path.name + WAL_MARK_SUFFIX).exists()
     assert (aside.folder / (db_path.name + WAL_MARK_SUFFIX)).exists()
+
+
+def test_a_kill_between_emptying_the_wal_and_removing_the_mark_is_no_false_alarm(
+    db_path: Path, key: bytes, many_reports: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from tests.storage.conftest import raw_connection
+
+    conn = open_database(db_path, key, create=True)
+    ReportStore(conn).add_reports(many_reports[:4])
+    conn.close()
+    save_then_die(db_path, key, many_reports[4:8], reader=True)
+    raw = raw_connection(db_path, key)
+    try:
+        assert raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        killed = tmp_path / "killed" / db_path.name
+        killed.parent.mkdir()
+        for suffix in ("", "-wal", WAL_MARK_SUFFIX):  # what a kill right after the checkpoint leaves
+            source = db_path.with_name(db_path.name + suffix)
+            killed.with_name(killed.name + suffix).write_bytes(source.read_bytes())
+    finally:
+        raw.close()
+    assert killed.with_name(killed.name + "-wal").stat().st_size == 0
+    assert _ids_in(killed, key) == _all_ids(many_reports[:8])
+    assert not killed.with_name(killed.name + WAL_MARK_SUFFIX).exists()
