@@ -18,6 +18,7 @@ from pso_desktop.domain.samples import sample_report
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import check_integrity, open_database
+from pso_desktop.storage.errors import INTERRUPTED_WRITE_DETAIL
 from pso_desktop.storage.reports import ReportStore
 from tests.support.cli import SECRET, cli_env, run_cli
 from tests.support.wal import cut_checkpoint_short, wal_path
@@ -117,6 +118,59 @@ def test_a_profile_opens_after_a_checkpoint_cut_short(pso_home: Path):
     assert result.code == 0, result.err
     assert json.loads(result.out)["draft"] == 30
     assert not wal_path(path).exists() or wal_path(path).stat().st_size == 0  # replayed into the main file
+    key = ProfileKeys(pso_home, backend=keyring.backends.null.Keyring()).unlock("nurse", SECRET)
+    conn = open_database(path, key, key_proven=True)
+    try:  # the interrupted write is said once, in the unlock entry that replayed it
+        unlocks = [entry.detail for entry in AuditLog(conn).entries() if entry.action == "unlock"]
+    finally:
+        conn.close()
+    assert unlocks.count(INTERRUPTED_WRITE_DETAIL) == 1, unlocks
+
+
+@pytest.mark.parametrize("fault", ["deleted", "truncated", "flipped"])
+def test_a_save_acknowledged_before_a_kill_survives_losing_the_wal(pso_home: Path, fault: str):
+    """Issue 6 item 3: the autosave child acknowledges saves, is killed -9, and the -wal is then deleted, cut or
+    damaged: the last acknowledged save is still there (it was checkpointed before it was acknowledged)."""
+    assert run_cli(pso_home, "profile", "create", "nurse", "--password-stdin", stdin=SECRET + "\n").code == 0
+    report_id = str(uuid.uuid4())
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.autosave_loop", "nurse", report_id],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(pso_home),
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write((SECRET + "\n").encode())
+    child.stdin.close()
+    last = 0
+    for line in child.stdout:
+        last = json.loads(line)["ack"]
+        if last >= 25:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+    keys = ProfileKeys(pso_home, backend=keyring.backends.null.Keyring())
+    path = keys.database_path("nurse")
+    wal = wal_path(path)
+    if wal.exists():
+        data = wal.read_bytes()
+        if fault == "deleted":
+            wal.unlink()
+            path.with_name(path.name + "-shm").unlink(missing_ok=True)
+        elif fault == "truncated":
+            wal.write_bytes(data[: len(data) // 2])
+        elif data:
+            wal.write_bytes(data[:40] + bytes([data[40] ^ 0xFF]) + data[41:])
+    out = pso_home / "export.json"
+    result = run_cli(
+        pso_home, "export", "--format", "json", "--out", str(out), "--password-stdin", stdin=SECRET + "\n"
+    )
+    assert result.code == 0, result.err
+    stored = {r["id"]: r for r in json.loads(out.read_text(encoding="utf-8"))["reports"]}
+    assert report_id in stored, "an acknowledged draft vanished"
+    assert int(stored[report_id]["narrative"].split()[1]) >= last
 
 
 def test_damage_to_page_1_says_damage_not_wrong_password(pso_home: Path):
