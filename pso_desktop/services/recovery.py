@@ -26,11 +26,14 @@ from pso_desktop.storage.backup import BackupFile, backups_dir, list_backups
 from pso_desktop.storage.database import WAL_MARK_SUFFIX, check_integrity
 from pso_desktop.storage.errors import DatabaseMissingError, StorageError, WrongKeyError
 from pso_desktop.storage.recovery import (
+    RESULT_INFIX,
     FileCheck,
     SetAside,
+    in_use,
     inspect_files,
     merge,
     read_contents,
+    remove_stale_scratch,
     set_aside,
     set_aside_folders,
     write_database,
@@ -41,6 +44,10 @@ _log = logging.getLogger(__name__)
 
 class NothingToSetAside(ExpectedError):
     """``--set-aside`` found no database file (and no ``-wal``/``-shm``) to move."""
+
+
+class ProfileInUse(ExpectedError):
+    """Another process (the window, a command, the agent) has the profile's database open."""
 
 
 class RecoveryFailed(ExpectedError):
@@ -54,6 +61,7 @@ class Inspection:
     files: FileCheck
     backups: list[BackupFile]
     set_aside: list[Path]
+    in_use: bool
 
 
 @dataclass(frozen=True)
@@ -70,12 +78,13 @@ class Restored:
 def inspect(workstation: Workstation, name: str) -> Inspection:
     """What can be told without the key: the database files, the backups, what was set aside before."""
     db = _database(workstation, name)
-    return Inspection(name, db, inspect_files(db), list_backups(db), set_aside_folders(db))
+    return Inspection(name, db, inspect_files(db), list_backups(db), set_aside_folders(db), in_use(db))
 
 
 def set_aside_damaged(workstation: Workstation, name: str) -> SetAside:
     """Moves the profile's database and its ``-wal``/``-shm`` into ``set-aside/<time>/`` for IT."""
     db = _database(workstation, name)
+    _refuse_in_use(db, name)
     aside = set_aside(db)
     if aside is None:
         raise NothingToSetAside(f"Profile '{name}' has no database file to set aside.")
@@ -91,8 +100,9 @@ def restore(workstation: Workstation, name: str, secret: str) -> Restored:
     takes the database's name. Raises RecoveryFailed when there is nothing to restore from; a wrong secret
     raises as unlocking does (and counts as a failed unlock).
     """
-    key = workstation.keys.unlock(name, secret)
     db = workstation.keys.database_path(name)
+    _refuse_in_use(db, name)
+    key = workstation.keys.unlock(name, secret)
     state = _state(db, key)
     if state == "intact":
         return Restored(intact=True)
@@ -118,7 +128,8 @@ def restore(workstation: Workstation, name: str, secret: str) -> Restored:
         f"{len(merged.reports)} report(s): {merged.from_damaged} from the damaged file, {merged.from_backup} "
         f"from backup {stamp}; {merged.lost_reports} lost"
     )
-    temp = db.with_name(f".{db.name}.recovered-{secrets.token_hex(4)}.tmp")
+    remove_stale_scratch(db)
+    temp = db.with_name(f".{db.name}{RESULT_INFIX}{secrets.token_hex(4)}.tmp")
     try:
         write_database(temp, key, merged, actor=name, detail=detail)
         _fsync(temp)
@@ -166,6 +177,11 @@ def inspection_lines(inspection: Inspection) -> list[str]:
         lines = [f"Profile '{inspection.profile}': no {name}."]
     lines += [f"  problem: {problem}" for problem in files.problems]
     lines += [f"  note: {note}" for note in files.notes]
+    if inspection.in_use:
+        lines.append(
+            "  note: the profile is open now in PSO Desktop or another command; lock or close it there before "
+            "--set-aside or a restore."
+        )
     lines.append(
         "  Without the password only sizes and layout can be checked; with --password-stdin every page is checked."
     )
@@ -216,6 +232,14 @@ def _database(workstation: Workstation, name: str) -> Path:
     if not workstation.keys.exists(name):
         raise ProfileNotFoundError(f"There is no profile named '{name}'; check the name.")
     return workstation.keys.database_path(name)
+
+
+def _refuse_in_use(db: Path, name: str) -> None:
+    if in_use(db):
+        raise ProfileInUse(
+            f"Profile '{name}' is open in PSO Desktop or in another command; lock or close it there, then run "
+            "recover again. Nothing was changed."
+        )
 
 
 def _state(db: Path, key: bytes) -> str:

@@ -25,6 +25,8 @@ import os
 import secrets
 import shutil
 import struct
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,10 @@ PAGE_SIZE = 4096  # SQLCipher 4's page size; the app never changes it
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
 _WAL_HEADER = 32
 _WAL_FRAME_HEADER = 24
+SCRATCH_PREFIX = ".recover-"  # a damaged file's copy, read there (see read_contents)
+RESULT_INFIX = ".recovered-"  # the rebuilt database before it takes the database's name
+# The -shm byte every open connection holds a shared lock on (SQLite's os_unix.c: UNIX_SHM_DMS).
+_SHM_DMS_BYTE = 128
 # The -walmark (database.WAL_MARK_SUFFIX) goes with its -wal: left behind, it would say a restored file lost it.
 _SIDE_FILES = ("-wal", "-shm", WAL_MARK_SUFFIX)
 # Rowids probed past the highest one known, in case the pages that told the highest were the damaged ones.
@@ -129,6 +135,45 @@ def inspect_files(db_path: Path) -> FileCheck:
     return FileCheck(info is not None, info.st_size if info is not None else 0, changed, problems, notes)
 
 
+def in_use(db_path: Path) -> bool:
+    """True when another process has the database open: SQLite (unix VFS) holds a shared lock on one byte of the
+    ``-shm`` for as long as a connection to a WAL database is open. False where that cannot be told (Windows,
+    no ``-shm``). Setting aside or replacing a file that is open would send that process's next saves into the
+    file set aside."""
+    if sys.platform == "win32":
+        return False
+    import fcntl
+
+    try:
+        fd = os.open(db_path.with_name(db_path.name + "-shm"), os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_BYTE)
+        except OSError:
+            return True
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_BYTE)
+        return False
+    finally:
+        os.close(fd)
+
+
+def remove_stale_scratch(db_path: Path, *, older_than: float = 3600.0) -> None:
+    """Scratch copies and unfinished results of a recovery that was killed (encrypted, but they take space).
+    Only old ones: a younger one may belong to a recovery running now."""
+    cutoff = time.time() - older_than
+    for entry in db_path.parent.iterdir():
+        if not entry.name.startswith((SCRATCH_PREFIX, f".{db_path.name}{RESULT_INFIX}")):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat().st_mtime < cutoff:
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+
+
 @dataclass(frozen=True)
 class SetAside:
     folder: Path
@@ -194,7 +239,7 @@ def read_contents(path: Path, key: bytes, *, damaged: bool) -> Contents:
     """
     if not damaged:
         return _read_all(_Reader(path, key, immutable=True))
-    scratch = path.parent / f".recover-{secrets.token_hex(6)}"
+    scratch = path.parent / f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
     ensure_private_dir(scratch)
     try:
         copy = scratch / path.name

@@ -368,3 +368,24 @@ def test_restore_reads_what_a_crash_left_in_the_wal(profile: Path, history):
     assert set(restored) == set(early) | {r["id"] for r in after + crashed}  # the WAL's reports are back
     aside = next((db.parent / "set-aside").iterdir())
     assert {"reports.db", "reports.db-wal", "reports.db-walmark"} <= {p.name for p in aside.iterdir()}
+
+
+def test_a_profile_open_elsewhere_is_neither_set_aside_nor_replaced(profile: Path, history):
+    from pso_desktop.storage.database import open_database
+
+    db = db_file(profile)
+    original = digest(db)
+    conn = open_database(db, profile_key(profile))  # the window has the profile open
+    try:
+        check = run_cli(profile, "recover")
+        assert_clean(check, 0)
+        assert "the profile is open now" in check.out
+        for args, stdin in ((["--set-aside"], ""), (["--password-stdin"], SECRET + "\n")):
+            result = run_cli(profile, "recover", *args, stdin=stdin)
+            assert_clean(result, 1)
+            assert "is open in PSO Desktop or in another command" in result.err
+    finally:
+        conn.close()
+    assert digest(db) == original
+    assert not (db.parent / "set-aside").exists()
+    assert_clean(run_cli(profile, "recover", "--set-aside"), 0)  # closed: now it can

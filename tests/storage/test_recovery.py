@@ -144,3 +144,25 @@ def test_the_audit_chain_is_carried_over_with_a_recover_entry(db_path: Path, key
         assert actions == ["profile_create", "submit", "recover"]
     finally:
         conn.close()
+
+
+def test_leftovers_of_a_killed_recovery_are_removed_once_old(db_path: Path):
+    import os
+    import time
+
+    folder = db_path.parent
+    folder.mkdir(parents=True)
+    old_scratch, young_scratch = folder / ".recover-aaaa", folder / ".recover-bbbb"
+    old_result = folder / ".reports.db.recovered-cccc.tmp"
+    for item in (old_scratch, young_scratch):
+        item.mkdir()
+        (item / "reports.db").write_bytes(b"encrypted pages")
+    old_result.write_bytes(b"encrypted pages")
+    hours_ago = time.time() - 7200
+    for item in (old_scratch, old_result):
+        os.utime(item, (hours_ago, hours_ago))
+    (folder / "reports.db").write_bytes(b"the database")
+
+    recovery.remove_stale_scratch(db_path)
+
+    assert sorted(p.name for p in folder.iterdir()) == [".recover-bbbb", "reports.db"]
