@@ -288,7 +288,9 @@ def _run_in_session(
     if args.command == "sync":
         return _sync(args, session, stdout, policy)
     if args.command == "logout":
-        syncing.sign_out(session)
+        syncing.sign_out(
+            session, server_policy=policy.server, proxy_from_environment=policy.proxy_from_environment
+        )
         print("Signed out of the PSO account; the tokens on this workstation are wiped.", file=stdout)
         return EXIT_OK
     if args.command == "import":

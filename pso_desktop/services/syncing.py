@@ -141,14 +141,18 @@ def sync(
     return summary
 
 
-def sign_out(session: Session) -> None:
-    """Ends the PSO session on the server when reachable, and always forgets the tokens locally."""
+def sign_out(
+    session: Session, *, server_policy: ServerPolicy | None = None, proxy_from_environment: bool = False
+) -> None:
+    """Ends the PSO session on the server when reachable, and always forgets the tokens locally. IT's policy
+    (CA file, proxy) applies as it does to sync, so the server can be reached to revoke the token."""
     account = session.account.get()
     if account is None:
         return
     try:
         if account.refresh_token:
-            with ApiClient(settings_of(account)) as api:
+            settings = settings_of(account, server_policy, proxy_from_environment=proxy_from_environment)
+            with ApiClient(settings) as api:
                 api.logout(account.refresh_token, None)
     except SyncError:
         pass  # offline: the refresh token is wiped below and expires on the server by itself

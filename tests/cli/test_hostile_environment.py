@@ -279,3 +279,26 @@ def test_a_tls_version_or_cipher_mismatch_is_said_as_such_and_not_retried(
     login = _login(profile, fake_pso.base_url, "--ca-file", str(hospital_pem))
     assert_clean_failure(login)
     assert words in login.err
+
+
+def test_logout_reaches_the_server_through_it_policy_like_sync(
+    profile: Path, fake_pso: FakePsoServer, hospital_ca: trustme.CA, tmp_path: Path
+) -> None:
+    # IT replaces the inspecting proxy's CA after people signed in: sync and logout both follow the policy.
+    first, second = tmp_path / "first-ca.pem", tmp_path / "second-ca.pem"
+    hospital_ca.cert_pem.write_to_path(str(first))
+    replacement = trustme.CA(organization_name="Hospital CA, renewed")
+    replacement.cert_pem.write_to_path(str(second))
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"pso_server": {"url": fake_pso.base_url, "ca_file": str(first)}}))
+    env = {"PSO_DESKTOP_POLICY": str(policy)}
+    signed_in = run_cli(
+        profile, "login", "--user", "alice", "--password-stdin", stdin=f"{SECRET}\n{PASSWORD}\n", **env
+    )
+    assert signed_in.code == 0, signed_in.err
+    policy.write_text(json.dumps({"pso_server": {"url": fake_pso.base_url, "ca_file": str(second)}}))
+    fake_pso.context = server_context(replacement)
+    fake_pso.recording.clear()
+    assert run_cli(profile, "logout", "--password-stdin", stdin=SECRET + "\n", **env).code == 0
+    assert [r.path for r in fake_pso.recording.requests] == ["/api/v1/auth/logout"]
+    assert json.loads(fake_pso.recording.requests[0].body) == {"refresh_token": "fake-refresh"}
