@@ -118,6 +118,20 @@ def _sync_max_wait(value: Any, path: Path) -> float | None:
     return float(seconds)
 
 
+MAX_IDLE_LOCK_MINUTES = 24 * 60.0
+
+
+def _idle_lock_minutes(value: Any, path: Path) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_IDLE_LOCK_MINUTES:
+        raise PolicyError(
+            f'The IT policy file {path} must give "idle_lock_minutes" as a number of minutes above 0 and at most '
+            f"{MAX_IDLE_LOCK_MINUTES:.0f}; ask IT to correct it."
+        )
+    return float(value)
+
+
 def _allowed_backends(value: Any, path: Path) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -145,7 +159,8 @@ class KeyPolicy:
     - ``"sync": {"max_wait_seconds": N}`` is how long a sync keeps retrying a server that does not answer
       (the window, the agent and ``pso-desktop sync`` without ``--max-wait``);
     - ``"allowed_keyring_backends": ["module.Class", ...]`` names keyring backends trusted besides the known
-      platform keychains (e.g. a vendor's keychain); every other backend is not secure.
+      platform keychains (e.g. a vendor's keychain); every other backend is not secure;
+    - ``"idle_lock_minutes": N`` is how long the window may go without input before it locks (default 10).
     """
 
     allow_file_fallback: bool = True
@@ -154,6 +169,7 @@ class KeyPolicy:
     proxy_from_environment: bool = False
     sync_max_wait_seconds: float | None = None
     allowed_keyring_backends: tuple[str, ...] = ()
+    idle_lock_minutes: float | None = None
 
     @classmethod
     def load(cls, root: Path) -> KeyPolicy:
@@ -191,6 +207,7 @@ class KeyPolicy:
             "proxy_from_environment",
             "sync",
             "allowed_keyring_backends",
+            "idle_lock_minutes",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -226,6 +243,7 @@ class KeyPolicy:
             proxy_from_environment=proxy_from_environment,
             sync_max_wait_seconds=_sync_max_wait(data.get("sync"), path),
             allowed_keyring_backends=_allowed_backends(data.get("allowed_keyring_backends"), path),
+            idle_lock_minutes=_idle_lock_minutes(data.get("idle_lock_minutes"), path),
         )
 
 

@@ -75,6 +75,10 @@ class Backend:
         Loads the services and asks the keyring for its backend: the slow part of start-up."""
         return self._get_workstation().keys.warning
 
+    def idle_lock_minutes(self) -> float | None:
+        """The idle time IT policy sets for the window's lock (``idle_lock_minutes``), or None for the default."""
+        return self._get_workstation().keys.policy.idle_lock_minutes
+
     def unlock(self, name: str, secret: str) -> str:
         """Opens profile ``name`` (slow: memory-hard key derivation); returns the name. Any session that was
         open is closed first, so at most one profile is ever unlocked."""

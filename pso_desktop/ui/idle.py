@@ -50,6 +50,14 @@ class IdleWatcher(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.check_now)
 
+    def set_timeout(self, timeout_ms: int) -> None:
+        """Changes the idle limit (IT policy); a running count keeps its last input and is checked again."""
+        if timeout_ms <= 0:
+            raise ValueError("the idle timeout must be positive")
+        self.timeout_ms = timeout_ms
+        if self._active:
+            self.check_now()
+
     @property
     def active(self) -> bool:
         return self._active

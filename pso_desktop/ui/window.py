@@ -1,12 +1,14 @@
 """The main window: the profile screen while locked, the report list while unlocked.
 
 The window owns the database worker and the ``Backend`` that lives on it, and is the only place that
-unlocks and locks. Locking (the Lock action, the idle lock, or the computer going to sleep) clears every widget that shows report data,
+unlocks and locks. Locking (the Lock action, the idle lock, the computer going to sleep, the OS session locking
+or a remote desktop disconnecting) clears every widget that shows report data,
 returns to the unlock screen at once, and closes the session on the worker. The title never shows PHI.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from pso_desktop.ui.file_actions import FileActions
 from pso_desktop.ui.idle import DEFAULT_IDLE_LOCK_MINUTES, IdleWatcher
 from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
 from pso_desktop.ui.reports_screen import ReportsScreen
+from pso_desktop.ui.session_lock import REASON_DISCONNECT, WorkstationLockWatcher
 from pso_desktop.ui.suspend import SuspendWatcher
 from pso_desktop.ui.sync_panel import SyncPanel
 from pso_desktop.ui.trends_screen import TrendsScreen
@@ -73,6 +76,7 @@ class MainWindow(QMainWindow):
         *,
         idle_lock_ms: int = int(DEFAULT_IDLE_LOCK_MINUTES * 60_000),
         suspend_watcher: SuspendWatcher | None = None,
+        lock_watcher: WorkstationLockWatcher | None = None,
         training: bool = False,
         parent: QWidget | None = None,
     ) -> None:
@@ -136,6 +140,11 @@ class MainWindow(QMainWindow):
         self.suspend = suspend_watcher or SuspendWatcher()
         self.suspend.setParent(self)
         self.suspend.suspended.connect(self._on_suspended)
+        self.workstation_lock = lock_watcher or WorkstationLockWatcher()
+        self.workstation_lock.setParent(self)
+        self.workstation_lock.workstation_locked.connect(self._on_workstation_locked)
+        if sys.platform.startswith("win"):
+            self.workstation_lock.attach_window(int(self.winId()))  # WM_WTSSESSION_CHANGE comes to a window
 
         self.profile_screen.set_busy(True, "Reading the profiles on this workstation…")
         self.worker.submit(
@@ -147,6 +156,10 @@ class MainWindow(QMainWindow):
             owner=self,
             on_done=self._on_keyring_checked,
             on_error=self._on_keyring_failed,
+        )
+        # IT's idle time; read before any unlock can be (the worker runs jobs in order).
+        self.worker.submit(
+            self.backend.idle_lock_minutes, owner=self, on_done=self._on_idle_policy, on_error=lambda _exc: None
         )
 
     def _title(self, profile: str | None = None) -> str:
@@ -173,6 +186,10 @@ class MainWindow(QMainWindow):
         # E.g. an invalid IT policy file: no profile can be unlocked or created until IT fixes it; say why.
         self.profile_screen.set_busy(True, user_message(exc))
         self.keyring_checked.emit()
+
+    def _on_idle_policy(self, minutes: float | None) -> None:
+        if minutes is not None:
+            self.idle.set_timeout(max(1, round(minutes * 60_000)))
 
     def _on_startup_failed(self, exc: BaseException) -> None:
         # Without the profile list (e.g. an invalid IT policy file) nothing can be unlocked; say why.
@@ -395,6 +412,14 @@ class MainWindow(QMainWindow):
             self.lock()
             self._show_status("Locked because the computer went to sleep.")
 
+    def _on_workstation_locked(self, reason: str) -> None:
+        if self.is_unlocked:
+            self.lock()
+            if reason == REASON_DISCONNECT:
+                self._show_status("Locked because the remote desktop session was disconnected.")
+            else:
+                self._show_status("Locked because the workstation was locked.")
+
     def _on_lock_done(self, problem: str | None) -> None:
         if problem is not None:  # locked all the same; only the audit entry of the lock is missing
             self._show_status(problem)
@@ -413,6 +438,7 @@ class MainWindow(QMainWindow):
         try:
             self._backup_stop.set()
             self.idle.stop()
+            self.workstation_lock.stop()
             self._save_and_clear_editor()  # first, so the draft's save is queued ahead of the final lock
             self.sync_panel.reset()
             self.reports_screen.clear()

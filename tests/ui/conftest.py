@@ -16,6 +16,7 @@ from pso_desktop.domain.samples import sample_report
 from pso_desktop.security import KdfParams, ProfileKeys
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.backend import Backend
+from pso_desktop.ui.session_lock import WorkstationLockWatcher
 from pso_desktop.ui.suspend import SuspendWatcher
 from pso_desktop.ui.window import MainWindow
 from tests.support.memory_keyring import MemoryKeyring
@@ -63,9 +64,13 @@ def make_window(qtbot: Any, workstation_factory: Callable[[], Workstation]) -> I
         idle_lock_ms: int = 600_000,
         backend: Backend | None = None,
         suspend_watcher: SuspendWatcher | None = None,
+        lock_watcher: WorkstationLockWatcher | None = None,
     ) -> MainWindow:
         window = MainWindow(
-            backend or Backend(workstation_factory), idle_lock_ms=idle_lock_ms, suspend_watcher=suspend_watcher
+            backend or Backend(workstation_factory),
+            idle_lock_ms=idle_lock_ms,
+            suspend_watcher=suspend_watcher,
+            lock_watcher=lock_watcher,
         )
         windows.append(window)
         # Started: the profile list is shown (ready) and the keyring check, which comes after it, is done.
