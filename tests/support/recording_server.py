@@ -92,8 +92,8 @@ class _Base:
         try:
             conn.settimeout(5)
             self._serve(conn)
-        except (OSError, ValueError):
-            pass  # a refused handshake, a reset, a timeout: all expected here
+        except Exception:  # a refused handshake, a reset, a timeout, a body it cannot parse
+            pass  # all expected from the clients under test; a thread's exception would only fail the test run
         finally:
             conn.close()
 
