@@ -104,6 +104,9 @@ def restore(workstation: Workstation, name: str, secret: str) -> Restored:
     _refuse_in_use(db, name)
     key = workstation.keys.unlock(name, secret)
     state = _state(db, key)
+    # A mark beside the database: commits were acknowledged while a reader kept them in the -wal; if the database
+    # is damaged now, that -wal may be what was lost.
+    wal_marked = db.with_name(db.name + WAL_MARK_SUFFIX).exists()
     if state == "intact":
         return Restored(intact=True)
     damaged = read_contents(db, key, damaged=True) if state == "damaged" else None
@@ -155,6 +158,11 @@ def restore(workstation: Workstation, name: str, secret: str) -> Restored:
         since = f" after the backup of {stamp}" if used else ""
         warnings.append(
             f"Parts of the damaged database could not be read; reports written or changed{since} may be missing."
+        )
+    if state == "damaged" and wal_marked:
+        warnings.append(
+            f"Changes saved while {db.name}-wal held them may be missing: that file was damaged or removed; what "
+            "is left of it was set aside with the database."
         )
     if merged.lost_audit:
         warnings.append(

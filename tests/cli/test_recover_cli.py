@@ -389,3 +389,25 @@ def test_a_profile_open_elsewhere_is_neither_set_aside_nor_replaced(profile: Pat
     assert digest(db) == original
     assert not (db.parent / "set-aside").exists()
     assert_clean(run_cli(profile, "recover", "--set-aside"), 0)  # closed: now it can
+
+
+def test_a_lost_wal_is_restored_around_and_said(profile: Path, history):
+    before, after = history
+    rng = random.Random(8)
+    in_wal = [sample_report(rng, i) for i in range(3)]
+    subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER],
+        input=(SECRET + "\n" + json.dumps(in_wal)).encode(),
+        env=cli_env(profile),
+        check=True,
+        timeout=120,
+    )
+    db = db_file(profile)
+    db.with_name("reports.db-wal").unlink()  # the saves it held are gone
+    assert_clean(run_cli(profile, "status", "--password-stdin", stdin=SECRET + "\n"), 1)
+
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+
+    assert_clean(result, 0)
+    assert "Changes saved while reports.db-wal held them may be missing" in result.err
+    assert set(stored(profile)) == {r["id"] for r in before + after}  # all that the database itself held
