@@ -46,6 +46,24 @@ def test_profile_create_says_what_a_forgotten_password_costs(pso_home: Path):
     assert "not yet sent" in LOCKOUT_NOTE and "kept at the PSO" in LOCKOUT_NOTE
 
 
+def test_a_failed_backup_is_a_warning_after_the_commands_own_outcome(profile: Path):
+    (profile / "profiles" / "alice" / "backups").write_bytes(b"a file in the way")
+    rng = random.Random(3)
+    result = run_cli(
+        profile, "report", "add", "-", "--password-stdin", stdin=SECRET + "\n" + json.dumps(sample_report(rng))
+    )
+    assert result.code == 0, result.err
+    assert result.out.strip() == "1 report(s) added."
+    assert (
+        result.err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "pso-desktop: warning: The automatic backup of this profile could not be written; your reports are unchanged."
+        )
+    )
+    assert "Traceback" not in result.err
+
+
 def test_a_command_takes_a_backup_when_one_is_due(profile: Path):
     assert backups(profile) == []  # an empty profile has nothing to back up
     add_reports(profile, 3, seed=1)
