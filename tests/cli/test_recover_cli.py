@@ -429,3 +429,45 @@ def test_a_lost_wal_is_restored_around_and_said(profile: Path, history):
     assert_clean(result, 0)
     assert "Changes saved while reports.db-wal held them may be missing" in result.err
     assert set(stored(profile)) == {r["id"] for r in before + after}  # all that the database itself held
+
+
+def age_backups(home: Path, hours: float) -> None:
+    """Make the existing backups look ``hours`` older (their time is in their name)."""
+    import datetime as dt
+
+    for path in backups(home):
+        taken = dt.datetime.strptime(path.name[len("reports-") : -len("Z.db")], "%Y%m%dT%H%M%S.%f")
+        older = (taken - dt.timedelta(hours=hours)).strftime("%Y%m%dT%H%M%S.%f")
+        path.rename(path.with_name(f"reports-{older}Z.db"))
+
+
+def test_a_sync_takes_a_backup_so_a_restore_does_not_lose_what_was_sent(profile: Path, tmp_path: Path):
+    from pso_server.config import ServerConfig
+    from pso_server.testing import TEST_KDF, run_server
+
+    sent = add_reports(profile, 12, seed=5, submit=True)
+    age_backups(profile, 2)  # the newest backup is two hours old: a sync takes a new one
+    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as server:
+        server.add_user("alice", "nurse account password")
+        login = run_cli(
+            profile,
+            "login",
+            "--server",
+            server.base_url,
+            "--user",
+            "alice",
+            "--ca-file",
+            str(server.ca_path),
+            "--password-stdin",
+            stdin=f"{SECRET}\nnurse account password\n",
+        )
+        assert login.code == 0, login.err
+        synced = run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n")
+        assert synced.code == 0, synced.err
+    assert len(backups(profile)) == 2
+
+    db_file(profile).unlink()
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+
+    assert_clean(result, 0)
+    assert status(profile)["submitted"] == len(sent)  # the restored profile knows they were sent
