@@ -246,7 +246,9 @@ def read_contents(path: Path, key: bytes, *, damaged: bool) -> Contents:
         for suffix in ("", "-wal"):  # not -shm: SQLite rebuilds it from the WAL
             source = path.with_name(path.name + suffix)
             if source.is_file():
-                shutil.copyfile(source, copy.with_name(copy.name + suffix))
+                target = copy.with_name(copy.name + suffix)
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner-only from the start
+                shutil.copyfile(source, target)
         if not copy.is_file():
             return Contents()
         return _read_all(_Reader(copy, key, immutable=False))
