@@ -40,6 +40,8 @@ STEP_PAGES = 256
 # A temporary file this old belongs to a backup that was killed; younger ones may be another process's.
 _STALE_TEMP_SECONDS = 3600
 
+# Backups stamped further ahead than this were taken with a wrong clock (see list_backups).
+_CLOCK_SLACK = dt.timedelta(minutes=5)
 _NAME = re.compile(r"^reports-(\d{8}T\d{6}\.\d{6})Z\.db$")
 _STAMP = "%Y%m%dT%H%M%S.%f"
 _TEMP_PREFIX = ".reports-"
@@ -72,12 +74,16 @@ def backups_dir(db_path: Path) -> Path:
     return Path(db_path).parent / BACKUP_FOLDER
 
 
-def list_backups(db_path: Path) -> list[BackupFile]:
-    """The published backups of the database at ``db_path``, newest first (temporary files are not listed)."""
-    return _published(backups_dir(db_path))
+def list_backups(db_path: Path, *, now: dt.datetime | None = None) -> list[BackupFile]:
+    """The published backups of the database at ``db_path``, newest first (temporary files are not listed).
+
+    A backup stamped in the future was taken while the clock was wrong, so its time says nothing: it is listed
+    last (taken as the oldest), so it is neither restored first nor kept forever by the rotation.
+    """
+    return _published(backups_dir(db_path), now or dt.datetime.now(dt.UTC))
 
 
-def _published(folder: Path) -> list[BackupFile]:
+def _published(folder: Path, now: dt.datetime) -> list[BackupFile]:
     if not folder.is_dir():
         return []
     found: list[BackupFile] = []
@@ -85,20 +91,24 @@ def _published(folder: Path) -> list[BackupFile]:
         match = _NAME.match(entry.name)
         if match is None or not entry.is_file():
             continue
-        taken = dt.datetime.strptime(match.group(1), _STAMP).replace(tzinfo=dt.UTC)
+        try:
+            taken = dt.datetime.strptime(match.group(1), _STAMP).replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue  # not a time (e.g. month 13): not one of ours
         found.append(BackupFile(entry, taken, entry.stat().st_size))
-    return sorted(found, key=lambda backup: backup.taken_at, reverse=True)
+    horizon = now + _CLOCK_SLACK
+
+    def order(backup: BackupFile) -> dt.datetime:
+        return backup.taken_at if backup.taken_at <= horizon else dt.datetime.min.replace(tzinfo=dt.UTC)
+
+    return sorted(found, key=order, reverse=True)
 
 
 def is_due(db_path: Path, max_age: dt.timedelta, *, now: dt.datetime | None = None) -> bool:
-    """True when there is no backup, the newest is older than ``max_age``, or it lies in the future (a clock
-    that was wrong when it was taken must not stop backups until that time comes)."""
+    """True when no backup was taken within ``max_age`` before ``now`` (one stamped in the future does not count)."""
     now = now or dt.datetime.now(dt.UTC)
-    backups = list_backups(db_path)
-    if not backups:
-        return True
-    newest = backups[0].taken_at
-    return newest > now or now - newest >= max_age
+    recent = [b for b in list_backups(db_path, now=now) if b.taken_at <= now + _CLOCK_SLACK]
+    return not recent or now - recent[0].taken_at >= max_age
 
 
 def take_backup(
@@ -153,7 +163,7 @@ def take_backup(
         raise BackupError() from exc
     finally:
         _remove_temp(temp)
-    _rotate(folder, keep)
+    _rotate(folder, keep, taken_at)
     _log.info("backup written (%d bytes)", final.stat().st_size)
     return BackupFile(final, taken_at, final.stat().st_size)
 
@@ -245,7 +255,7 @@ def _remove_stale_temps(folder: Path) -> None:
                     entry.unlink()
 
 
-def _rotate(folder: Path, keep: int) -> None:
-    for old in _published(folder)[keep:]:
+def _rotate(folder: Path, keep: int, now: dt.datetime) -> None:
+    for old in _published(folder, now)[keep:]:
         with contextlib.suppress(OSError):  # a backup that cannot be removed now goes at the next rotation
             old.path.unlink()

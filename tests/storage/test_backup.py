@@ -86,8 +86,16 @@ def test_due_after_the_interval_and_never_for_an_empty_profile(conn: Connection,
     backup.take_backup(conn, db_path, key, now=T0)
     assert not backup.is_due(db_path, dt.timedelta(hours=4), now=T0 + dt.timedelta(hours=3, minutes=59))
     assert backup.is_due(db_path, dt.timedelta(hours=4), now=T0 + dt.timedelta(hours=4))
-    # A backup stamped in the future (the clock was wrong) does not hold the next one back.
+    # A backup stamped in the future (the clock was wrong) does not hold the next one back, and is listed as
+    # the oldest: it is neither restored first nor kept forever by the rotation.
     assert backup.is_due(db_path, dt.timedelta(hours=4), now=T0 - dt.timedelta(days=1))
+    earlier = T0 - dt.timedelta(days=1)
+    backup.take_backup(conn, db_path, key, now=earlier)
+    assert [b.taken_at for b in backup.list_backups(db_path, now=earlier)] == [earlier, T0]
+    assert not backup.is_due(db_path, dt.timedelta(hours=4), now=earlier + dt.timedelta(hours=1))
+    for hour in range(1, 5):
+        backup.take_backup(conn, db_path, key, now=earlier + dt.timedelta(hours=hour), keep=4)
+    assert T0 not in [b.taken_at for b in backup.list_backups(db_path, now=earlier)]  # rotated out first
 
 
 def test_stop_request_abandons_the_backup_and_keeps_nothing(conn: Connection, db_path: Path, key: bytes):
