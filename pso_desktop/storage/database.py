@@ -28,6 +28,7 @@ Threading: a connection belongs to the one worker thread that opened it (``check
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from pso_desktop.storage.errors import (
     INTERRUPTED_WRITE_DETAIL,
     DatabaseMissingError,
     DatabaseTamperedError,
+    DiskFullError,
     JournalLostError,
     StorageBusyError,
     StorageError,
@@ -282,7 +284,11 @@ def checkpoint(conn: Connection) -> None:
         else:
             _write_wal_mark(path, frames=int(row[1]))
     except OSError as exc:
-        raise StorageIOError() from exc
+        raise _os_error(exc) from exc
+
+
+def _os_error(exc: OSError) -> StorageError:
+    return DiskFullError() if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageIOError()
 
 
 def _wal_mark_path(path: Path) -> Path:
@@ -542,7 +548,7 @@ def _replay_wal(conn: Connection, path: Path) -> bool:
     try:
         _clear_wal_mark(path)
     except OSError as exc:
-        raise StorageIOError() from exc
+        raise _os_error(exc) from exc
     replayed = passive is not None and int(passive[1]) > 0
     if replayed:
         _log.info("%s", INTERRUPTED_WRITE_DETAIL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pso_desktop.storage.database import check_integrity, open_database
 from pso_desktop.storage.errors import INTERRUPTED_WRITE_DETAIL
 from pso_desktop.storage.reports import ReportStore
 from tests.support.cli import SECRET, cli_env, run_cli
+from tests.support.enospc import STRACE, run_with_wal_writes_failing
 from tests.support.wal import cut_checkpoint_short, wal_path
 
 RUNS = 20
@@ -186,3 +188,34 @@ def test_damage_to_page_1_says_damage_not_wrong_password(pso_home: Path):
     assert "damaged" in result.err and "recover" in result.err, result.err
     assert "could not be unlocked" not in result.err and "Traceback" not in result.err
     assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(STRACE is None, reason="needs strace (installed by scripts/setup.sh)")
+def test_a_full_disk_during_the_checkpoint_never_loses_or_locks_out(pso_home: Path, tmp_path: Path):
+    """ENOSPC on the main file's writes, which only checkpoints make, from each write of `report add` on: the
+    command either succeeds or says the disk is full, and the profile then opens with every report it said
+    was added (a full disk mid-checkpoint used to leave a profile reported as failing its integrity check)."""
+    assert run_cli(pso_home, "profile", "create", "nurse", "--password-stdin", stdin=SECRET + "\n").code == 0
+    rng = random.Random(13)
+    reports = [sample_report(rng, i) for i in range(30)]
+    stdin = (SECRET + "\n" + json.dumps(reports)).encode()
+    command = [sys.executable, "-m", "pso_desktop", "report", "add", "-", "--password-stdin"]
+    db_name = ProfileKeys(pso_home, backend=keyring.backends.null.Keyring()).database_path("nurse")
+    relative = db_name.relative_to(pso_home)
+    dry = tmp_path / "dry"
+    shutil.copytree(pso_home, dry)
+    result, writes = run_with_wal_writes_failing(command, dry / relative, env=cli_env(dry), stdin=stdin)
+    assert result.code == 0 and writes >= 3, (result.err, writes)
+    for fail_from in sorted({1, 2, writes // 2, writes - 1, writes}):
+        home = tmp_path / f"full-{fail_from}"
+        shutil.copytree(pso_home, home)
+        result, _ = run_with_wal_writes_failing(
+            command, home / relative, env=cli_env(home), stdin=stdin, fail_from=fail_from
+        )
+        assert result.code in (0, 1) and "Traceback" not in result.err, result.err
+        if result.code == 1:
+            assert "disk is full" in result.err, result.err
+        status = run_cli(home, "status", "--json", "--password-stdin", stdin=SECRET + "\n")
+        assert status.code == 0, f"write {fail_from}: {status.err}"
+        if result.code == 0:
+            assert json.loads(status.out)["draft"] == len(reports), f"write {fail_from}: acknowledged, then lost"
