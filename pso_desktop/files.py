@@ -57,7 +57,7 @@ def write_private_file(path: Path, data: bytes, *, exclusive: bool = False) -> N
         finally:
             os.close(fd)
         if exclusive:
-            _publish_exclusive(tmp, path)
+            publish_exclusive(tmp, path)
         else:
             os.replace(tmp, path)
     finally:
@@ -70,7 +70,9 @@ def write_private_json(path: Path, value: Any, *, exclusive: bool = False) -> No
     write_private_file(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode(), exclusive=exclusive)
 
 
-def _publish_exclusive(tmp: Path, path: Path) -> None:
+def publish_exclusive(tmp: Path, path: Path) -> None:
+    """Gives the complete file ``tmp`` the name ``path`` too, unless that name is taken (FileExistsError); the
+    caller removes ``tmp``."""
     try:
         # link() fails with EEXIST if the name is taken, atomically; the complete file appears at once.
         os.link(tmp, path)

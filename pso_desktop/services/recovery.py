@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pso_desktop.errors import ExpectedError
-from pso_desktop.files import sync_dir
+from pso_desktop.files import publish_exclusive, sync_dir
 from pso_desktop.security.errors import ProfileNotFoundError
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.storage.backup import BackupFile, backups_dir, list_backups
@@ -85,7 +85,13 @@ def set_aside_damaged(workstation: Workstation, name: str) -> SetAside:
     """Moves the profile's database and its ``-wal``/``-shm`` into ``set-aside/<time>/`` for IT."""
     db = _database(workstation, name)
     _refuse_in_use(db, name)
-    aside = set_aside(db)
+    try:
+        aside = set_aside(db)
+    except OSError as exc:
+        raise RecoveryFailed(
+            f"The database of profile '{name}' could not be moved aside ({_reason(exc)}); nothing was deleted. "
+            "Ask IT to check the profile folder's permissions and free space."
+        ) from None
     if aside is None:
         raise NothingToSetAside(f"Profile '{name}' has no database file to set aside.")
     _log.info("database of profile %s set aside (%d files)", name, len(aside.moved))
@@ -103,6 +109,22 @@ def restore(workstation: Workstation, name: str, secret: str) -> Restored:
     db = workstation.keys.database_path(name)
     _refuse_in_use(db, name)
     key = workstation.keys.unlock(name, secret)
+    try:
+        return _restore(db, key, name)
+    except FileExistsError:
+        raise RecoveryFailed(
+            f"A new database for profile '{name}' appeared while it was being recovered (is PSO Desktop open?); "
+            "it was not replaced, and the damaged files are in the set-aside folder. Close the app and run "
+            "recover again."
+        ) from None
+    except OSError as exc:
+        raise RecoveryFailed(
+            f"Profile '{name}' could not be recovered ({_reason(exc)}); nothing was deleted. Ask IT to check the "
+            "profile folder's permissions and free space."
+        ) from None
+
+
+def _restore(db: Path, key: bytes, name: str) -> Restored:
     state = _state(db, key)
     # A mark beside the database: commits were acknowledged while a reader kept them in the -wal; if the database
     # is damaged now, that -wal may be what was lost.
@@ -137,7 +159,7 @@ def restore(workstation: Workstation, name: str, secret: str) -> Restored:
         write_database(temp, key, merged, actor=name, detail=detail)
         _fsync(temp)
         aside = set_aside(db)
-        os.link(temp, db)  # never replaces a file: the damaged one was moved aside just before
+        publish_exclusive(temp, db)  # never replaces a file: the damaged one was moved aside just before
         sync_dir(db.parent)
     finally:
         for suffix in ("", "-wal", "-shm", WAL_MARK_SUFFIX):
@@ -240,6 +262,10 @@ def _database(workstation: Workstation, name: str) -> Path:
     if not workstation.keys.exists(name):
         raise ProfileNotFoundError(f"There is no profile named '{name}'; check the name.")
     return workstation.keys.database_path(name)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def _refuse_in_use(db: Path, name: str) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sqlcipher3.dbapi2 import Connection
 
-from pso_desktop.files import ensure_private_dir, sync_dir
+from pso_desktop.files import ensure_private_dir, publish_exclusive, sync_dir
 from pso_desktop.storage.database import WAL_MARK_SUFFIX, check_integrity, open_database, translate_errors
 from pso_desktop.storage.errors import DatabaseTamperedError, DiskFullError, StorageError
 
@@ -155,7 +155,7 @@ def take_backup(
                 "are unchanged. Ask IT to check the disk."
             )
         _fsync(temp)
-        os.link(temp, final)  # never replaces another backup, even one of the same microsecond
+        publish_exclusive(temp, final)  # never replaces another backup, even one of the same microsecond
         sync_dir(folder)
     except StorageError:
         raise
