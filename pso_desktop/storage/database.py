@@ -269,12 +269,7 @@ def checkpoint(conn: Connection) -> None:
     wait for readers is short: a lock or an autosave never waits for a backup. Disk full raises
     :class:`DiskFullError` (the caller then says the change was not saved).
     """
-    with translate_errors():
-        conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
-        try:
-            row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    row = _truncate_wal(conn)
     path = getattr(conn, "db_path", None)
     if path is None or row is None:
         return
@@ -285,6 +280,16 @@ def checkpoint(conn: Connection) -> None:
             _write_wal_mark(path, frames=int(row[1]))
     except OSError as exc:
         raise _os_error(exc) from exc
+
+
+def _truncate_wal(conn: Connection) -> Any:
+    """``wal_checkpoint(TRUNCATE)``, waiting for readers only briefly; its row is (busy, frames, copied)."""
+    with translate_errors():
+        conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            return conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
 
 def _os_error(exc: OSError) -> StorageError:
@@ -444,7 +449,10 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
         # Again, on this connection: the file may have been swapped since the checks above.
         _first_read(conn, key_proven=key_proven)
         if hot_wal and key_proven:
-            conn.wal_replayed = _replay_wal(conn, path)
+            completed, conn.wal_replayed = _replay_wal(conn, path)
+            # Not completed: the main file may be mid-checkpoint (another connection's); every page in use was
+            # already checked through the -wal when the full check applies.
+            verified = not completed and bool(full_check)
         with translate_errors():
             version = refuse_too_new(conn)
         if not is_new and not verified and key is not None and (full_check or version < LATEST_VERSION):
@@ -533,18 +541,18 @@ def _read_through_wal(path: Path, key: bytes | None, *, full_check: bool) -> Non
         conn.close()
 
 
-def _replay_wal(conn: Connection, path: Path) -> bool:
+def _replay_wal(conn: Connection, path: Path) -> tuple[bool, bool]:
     """Copy a crash's committed ``-wal`` pages into the main file (the interrupted write, finished).
 
-    Returns True when pages were replayed. Another connection of this app may hold the ``-wal`` (a second
-    connection opening beside the first): then the replay is theirs to finish, not an error.
+    Returns whether the replay completed and whether it copied anything. Another connection may hold the
+    ``-wal`` (a second connection opening beside the first): then the replay is theirs to finish, not an error.
     """
     with translate_errors():
         # PASSIVE first, for the number of frames found (TRUNCATE reports the emptied log's size, 0).
         passive = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    row = _truncate_wal(conn)
     if row is None or row[0] != 0:
-        return False
+        return False, False
     try:
         _clear_wal_mark(path)
     except OSError as exc:
@@ -552,7 +560,7 @@ def _replay_wal(conn: Connection, path: Path) -> bool:
     replayed = passive is not None and int(passive[1]) > 0
     if replayed:
         _log.info("%s", INTERRUPTED_WRITE_DETAIL)
-    return replayed
+    return True, replayed
 
 
 def _verify_without_writing(path: Path, key: bytes | None, *, full_check: bool, key_proven: bool) -> bool:

@@ -327,3 +327,34 @@ def test_a_kill_between_emptying_the_wal_and_removing_the_mark_is_no_false_alarm
     assert killed.with_name(killed.name + "-wal").stat().st_size == 0
     assert _ids_in(killed, key) == _all_ids(many_reports[:8])
     assert not killed.with_name(killed.name + WAL_MARK_SUFFIX).exists()
+
+
+def test_a_second_connection_opens_quickly_beside_a_reader_holding_the_wal(
+    db_path: Path, key: bytes, many_reports: list[dict[str, Any]]
+) -> None:
+    """The sync thread's connection opening while a backup's snapshot keeps saves in the -wal: not a crash, no
+    wait for the reader, no false alarm from the main file being behind the -wal."""
+    import time
+
+    conn = open_database(db_path, key, create=True)
+    store = ReportStore(conn)
+    store.add_reports(many_reports[:10])
+    reader = open_database(db_path, key, key_proven=True)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM reports").fetchone()
+        for report in many_reports[10:13]:
+            store.save_draft(report)
+        assert wal_path(db_path).stat().st_size > 0
+        started = time.monotonic()
+        second = open_database(db_path, key, key_proven=True, full_check=True)
+        try:
+            assert time.monotonic() - started < 2.0
+            assert not second.wal_replayed
+            assert len(ReportStore(second).list_summaries(limit=100)) == 13
+        finally:
+            second.close()
+    finally:
+        reader.close()
+        conn.close()
+    assert not db_path.with_name(db_path.name + WAL_MARK_SUFFIX).exists()
