@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", parents=[common], help="export reports (carries the PSWP label)")
     export.add_argument("--format", choices=["csv", "fhir", "json"], required=True)
     export.add_argument("--out", required=True, type=Path)
+    export.add_argument(
+        "--view",
+        metavar="NAME",
+        help="only the reports a view saved in the window's list shows (its filters, search and order)",
+    )
     return parser
 
 
@@ -297,7 +302,14 @@ def _run_in_session(
         return _import(args, session, stdout)
     if args.command == "export":
         exporters = {"csv": session.export_csv, "fhir": session.export_fhir, "json": session.export_json}
-        count = exporters[args.format](args.out)
+        query = None
+        if args.view is not None:
+            query = session.views.get(args.view)
+            if query is None:
+                raise ExpectedError(
+                    "This profile has no saved view of that name; its list's Views menu shows them."
+                )
+        count = exporters[args.format](args.out, query)
         print(
             f"Exported {count} report(s) to {args.out}. The file is confidential patient safety work product.",
             file=stdout,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pso_desktop.domain import load_catalogue
 from pso_desktop.services.workstation import Session
+from pso_desktop.storage.report_query import ReportQuery
 
 NO_HARM_GIVEN = "Not given"
 
@@ -34,12 +35,15 @@ def _month_starts(months: int, today: dt.date) -> list[dt.date]:
     return [_shift_month(first, -back) for back in range(months - 1, -1, -1)]
 
 
-def trends(session: Session, *, months: int = 12, today: dt.date | None = None) -> Trends:
-    """Events discovered in the last ``months`` calendar months (this one included)."""
+def trends(
+    session: Session, *, months: int = 12, today: dt.date | None = None, query: ReportQuery | None = None
+) -> Trends:
+    """Events discovered in the last ``months`` calendar months (this one included); with ``query``, only the
+    reports the list shows for it."""
     starts = _month_starts(months, today or dt.date.today())
     end = _shift_month(starts[-1], 1)  # the first day after this month
     labels = [start.strftime("%Y-%m") for start in starts]
-    by_month, by_harm = session.store.trend_counts(starts[0].isoformat(), end.isoformat())
+    by_month, by_harm = session.store.trend_counts(starts[0].isoformat(), end.isoformat(), query)
     catalogue = load_catalogue()
     index = {month: position for position, month in enumerate(labels)}
     counts: dict[str, list[int]] = {answer.code: [0] * months for answer in catalogue.event_types}

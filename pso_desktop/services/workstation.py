@@ -32,7 +32,9 @@ from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import open_database, transaction
 from pso_desktop.storage.errors import INTERRUPTED_WRITE_DETAIL, DiskFullError, StorageError
+from pso_desktop.storage.report_query import ReportQuery
 from pso_desktop.storage.reports import ReportStore
+from pso_desktop.storage.views import SavedViews
 
 _log = logging.getLogger(__name__)
 
@@ -147,6 +149,7 @@ class Session:
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
         self.account = AccountStore(conn)
+        self.views = SavedViews(conn)
 
     def second_connection(self) -> Session:
         """The same unlocked profile on a new connection, for another thread (a sync running beside the form's
@@ -280,9 +283,14 @@ class Session:
     def status_counts(self) -> dict[str, int]:
         return self.store.outbox_counts()
 
-    def export_json(self, out: Path) -> int:
-        """Write every report, under the PSWP label, to ``out`` atomically; returns how many were written."""
-        reports = list(self.store.export_all())
+    def reports_to_export(self, query: ReportQuery | None = None) -> Iterator[dict[str, Any]]:
+        """Every report (oldest first), or with ``query`` exactly the reports the list shows for it, in its order."""
+        return self.store.export_all() if query is None else self.store.export_matching(query)
+
+    def export_json(self, out: Path, query: ReportQuery | None = None) -> int:
+        """Write every report (or, with ``query``, what the list shows), under the PSWP label, to ``out``
+        atomically; returns how many were written."""
+        reports = list(self.reports_to_export(query))
         document = {
             "confidentiality": PSWP_LABEL,
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -294,29 +302,36 @@ class Session:
         # The audit entry commits only if the file was written: no export without its entry, and no entry
         # for an export that failed (the commit itself failing after the rename is the one remaining gap).
         with transaction(self._conn):
-            self.audit.append("export", actor=self.profile, detail=f"json, {len(reports)} report(s)")
+            self.audit.append("export", actor=self.profile, detail=_export_detail("json", len(reports), query))
             _write_atomically(out, data)
         return len(reports)
 
-    def export_csv(self, out: Path) -> int:
-        """Write every report as CSV (docs/import-export.md), the PSWP label in its first column, to ``out``
-        atomically; returns how many were written. A report the CSV columns cannot carry writes nothing."""
-        data, count = csv_format.write_csv(self.store.export_all(), PSWP_LABEL)
+    def export_csv(self, out: Path, query: ReportQuery | None = None) -> int:
+        """Write every report (or, with ``query``, what the list shows) as CSV (docs/import-export.md), the PSWP
+        label in its first column, to ``out`` atomically; returns how many were written. A report the CSV
+        columns cannot carry writes nothing."""
+        data, count = csv_format.write_csv(self.reports_to_export(query), PSWP_LABEL)
         with transaction(self._conn):  # as export_json: no file without its audit entry, and no entry without it
-            self.audit.append("export", actor=self.profile, detail=f"csv, {count} report(s)")
+            self.audit.append("export", actor=self.profile, detail=_export_detail("csv", count, query))
             _write_atomically(out, data)
         return count
 
-    def export_fhir(self, out: Path) -> int:
-        """Write every report as one FHIR R4 Bundle (type ``collection``) of AdverseEvents, labelled PSWP and
-        restricted (docs/import-export.md, "FHIR"), to ``out`` atomically; returns how many were written."""
-        document = fhir_export.bundle(self.store.export_all(), PSWP_LABEL)
+    def export_fhir(self, out: Path, query: ReportQuery | None = None) -> int:
+        """Write every report (or, with ``query``, what the list shows) as one FHIR R4 Bundle (type
+        ``collection``) of AdverseEvents, labelled PSWP and restricted (docs/import-export.md, "FHIR"), to
+        ``out`` atomically; returns how many were written."""
+        document = fhir_export.bundle(self.reports_to_export(query), PSWP_LABEL)
         count = len(document.get("entry", []))
         data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
         with transaction(self._conn):  # as export_json: no file without its audit entry, and no entry without it
-            self.audit.append("export", actor=self.profile, detail=f"fhir, {count} report(s)")
+            self.audit.append("export", actor=self.profile, detail=_export_detail("fhir", count, query))
             _write_atomically(out, data)
         return count
+
+    def record_print(self, kind: str, count: int, report_id: str | None = None) -> None:
+        """Audits a printout or PDF (``kind``: e.g. ``pdf, report`` or ``print, list summary``) of ``count``
+        reports; never its content or the list's search."""
+        self.audit.append("print", actor=self.profile, report_id=report_id, detail=f"{kind}, {count} report(s)")
 
     def close(self) -> None:
         """Records the lock in the audit log and closes the connection. The connection is closed even when the
@@ -340,6 +355,12 @@ class Session:
             reason = "the disk is full" if isinstance(exc, DiskFullError) else "the database could not be written"
             return CLOSE_NOT_RECORDED.format(reason=reason)
         return None
+
+
+def _export_detail(fmt: str, count: int, query: ReportQuery | None) -> str:
+    """The audit detail of an export: format, count, and whether the list's filters chose the reports (never
+    which filters: a search can be PHI)."""
+    return f"{fmt}, {count} report(s)" + (", as the list shows them" if query is not None else "")
 
 
 def _write_atomically(out: Path, data: bytes) -> None:

@@ -34,6 +34,7 @@ ACTIONS = frozenset(
         "submit",
         "delete",
         "export",
+        "print",
         "import",
         "sync",
         "key_change",

@@ -130,7 +130,85 @@ _V3_SYNC: tuple[str, ...] = (
     ) STRICT""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_REPORTS, _V2_AUDIT, _V3_SYNC)
+_V4_LIST: tuple[str, ...] = (
+    # The list at 100,000 reports (issue 12, item 3): every filter and sort of the list runs over one covering
+    # index, never over the wide rows (a report's ``wire`` fills most of a page), so a query costs at most one
+    # scan of about 5,000 small pages plus a top-N sort, whatever filters are combined.
+    # Harm as the reporter gave it, for the harm filter and the list (a virtual column: nothing to keep in step).
+    "ALTER TABLE reports ADD COLUMN harm TEXT GENERATED ALWAYS AS (json_extract(wire, '$.harm.level')) VIRTUAL",
+    # The PSO's latest status, copied from the status feed's table by the triggers below, so it can be filtered
+    # and sorted without a lookup per row.
+    "ALTER TABLE reports ADD COLUMN pso_status TEXT",
+    "UPDATE reports SET pso_status = (SELECT status FROM server_status WHERE server_status.report_id = reports.id)",
+    """CREATE TRIGGER server_status_to_reports_insert AFTER INSERT ON server_status BEGIN
+        UPDATE reports SET pso_status = new.status WHERE id = new.report_id;
+    END""",
+    """CREATE TRIGGER server_status_to_reports_update AFTER UPDATE OF status ON server_status BEGIN
+        UPDATE reports SET pso_status = new.status WHERE id = new.report_id;
+    END""",
+    """CREATE TRIGGER reports_pso_status_insert AFTER INSERT ON reports
+       WHEN EXISTS (SELECT 1 FROM server_status WHERE report_id = new.id) BEGIN
+        UPDATE reports SET pso_status = (SELECT status FROM server_status WHERE report_id = new.id)
+        WHERE pk = new.pk;
+    END""",
+    """CREATE INDEX reports_list ON reports (updated_at DESC, pk DESC, state, event_type, unit, discovered_on, harm,
+        pso_status, server_ref, revision, id, categories)""",
+    # One row per (category, report): the category filter is an index range, not JSON parsed per row.
+    """CREATE TABLE report_categories (
+        code TEXT NOT NULL,
+        report_pk INTEGER NOT NULL,
+        PRIMARY KEY (code, report_pk)
+    ) STRICT, WITHOUT ROWID""",
+    "INSERT OR IGNORE INTO report_categories (code, report_pk) "
+    "SELECT CAST(c.value AS TEXT), r.pk FROM reports AS r, json_each(r.categories) AS c",
+    """CREATE TRIGGER report_categories_insert AFTER INSERT ON reports BEGIN
+        INSERT OR IGNORE INTO report_categories (code, report_pk)
+        SELECT CAST(value AS TEXT), new.pk FROM json_each(new.categories);
+    END""",
+    """CREATE TRIGGER report_categories_update AFTER UPDATE OF categories ON reports BEGIN
+        DELETE FROM report_categories WHERE report_pk = old.pk
+            AND code IN (SELECT CAST(value AS TEXT) FROM json_each(old.categories));
+        INSERT OR IGNORE INTO report_categories (code, report_pk)
+        SELECT CAST(value AS TEXT), new.pk FROM json_each(new.categories);
+    END""",
+    """CREATE TRIGGER report_categories_delete AFTER DELETE ON reports BEGIN
+        DELETE FROM report_categories WHERE report_pk = old.pk
+            AND code IN (SELECT CAST(value AS TEXT) FROM json_each(old.categories));
+    END""",
+    # Search covers the narrative, the unit and the PSO's case number: the index is rebuilt with three columns.
+    "DROP TRIGGER reports_search_insert",
+    "DROP TRIGGER reports_search_update",
+    "DROP TRIGGER reports_search_delete",
+    "DROP TABLE report_search",
+    """CREATE VIRTUAL TABLE report_search USING fts5(
+        narrative, unit, case_ref, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'
+    )""",
+    "INSERT INTO report_search (rowid, narrative, unit, case_ref) "
+    "SELECT pk, json_extract(wire, '$.narrative'), unit, server_ref FROM reports",
+    """CREATE TRIGGER reports_search_insert AFTER INSERT ON reports BEGIN
+        INSERT INTO report_search (rowid, narrative, unit, case_ref)
+        VALUES (new.pk, json_extract(new.wire, '$.narrative'), new.unit, new.server_ref);
+    END""",
+    """CREATE TRIGGER reports_search_update AFTER UPDATE OF wire, unit, server_ref ON reports BEGIN
+        DELETE FROM report_search WHERE rowid = old.pk;
+        INSERT INTO report_search (rowid, narrative, unit, case_ref)
+        VALUES (new.pk, json_extract(new.wire, '$.narrative'), new.unit, new.server_ref);
+    END""",
+    """CREATE TRIGGER reports_search_delete AFTER DELETE ON reports BEGIN
+        DELETE FROM report_search WHERE rowid = old.pk;
+    END""",
+    # The units offered by the filter, without a scan.
+    "CREATE INDEX reports_by_unit ON reports (unit)",
+    # Saved views of the list (filters, sort and search text). A search can be PHI, so views live here, in the
+    # encrypted profile, never in settings.
+    """CREATE TABLE saved_views (
+        name TEXT PRIMARY KEY,
+        query TEXT NOT NULL,
+        saved_at TEXT NOT NULL
+    ) STRICT""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_REPORTS, _V2_AUDIT, _V3_SYNC, _V4_LIST)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from sqlcipher3.dbapi2 import Connection
 from pso_desktop.domain.wire import canonical_json
 from pso_desktop.storage.database import transaction, translate_errors
 from pso_desktop.storage.errors import StorageError
+from pso_desktop.storage.report_query import LIST_SOURCE, ReportQuery, order_clause, where_clause
 
 STATES: tuple[str, ...] = ("draft", "queued", "sending", "submitted", "needs_attention")
 # Server result statuses (see DESIGN.md, sync protocol) and the outbox state each one leads to.
@@ -35,10 +35,8 @@ ATTENTION_STATUSES = frozenset({"conflict", "rejected"})
 
 _EXPORT_PAGE = 500
 # The PSO's latest status of the report comes from the status feed's table (a primary-key lookup per row).
-_SUMMARY = (
-    "id, revision, state, event_type, categories, unit, discovered_on, updated_at, server_ref, "
-    "(SELECT status FROM server_status WHERE server_status.report_id = reports.id)"
-)
+# (kept in ``reports.pso_status`` by triggers; see migration 4).
+_SUMMARY = "id, revision, state, event_type, categories, unit, discovered_on, updated_at, server_ref, pso_status"
 
 
 @dataclass(frozen=True)
@@ -146,34 +144,65 @@ class ReportStore:
     # --- listing and search ------------------------------------------------------------------------------
 
     def list_summaries(
-        self, *, state: str | None = None, text: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        state: str | None = None,
+        text: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        query: ReportQuery | None = None,
     ) -> list[ReportSummary]:
-        """Reports newest edit first, optionally in one state and/or matching ``text`` in the narrative.
+        """One page of the list: the reports ``query`` selects, in its order (default: newest edit first).
 
-        ``text`` is plain user input, not query syntax: every word must occur (prefix match on each word,
-        case- and accent-insensitive). Text with no words matches nothing.
+        ``state`` and ``text`` are shorthands for a query with that one state and that search. ``text`` is plain
+        user input, not query syntax: every word must occur in the narrative, the unit or the case number
+        (prefix match on each word, case- and accent-insensitive). Text with no words matches nothing.
         """
-        if state is not None and state not in STATES:
-            raise ValueError(f"unknown report state {state!r}")
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
-        clauses: list[str] = []
-        params: list[Any] = []
-        if state is not None:
-            clauses.append("state = ?")
-            params.append(state)
-        if text is not None and text.strip():
-            query = _match_expression(text)
-            if query is None:
-                return []
-            clauses.append("pk IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)")
-            params.append(query)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        # Only the fixed clauses above are joined in; every value is a bound parameter.
-        sql = f"SELECT {_SUMMARY} FROM reports {where} ORDER BY updated_at DESC, pk DESC LIMIT ? OFFSET ?"  # noqa: S608
+        query = _combined(query, state, text)
+        where = where_clause(query)
+        if where is None:
+            return []
+        clause, params = where
+        # Only fixed fragments are joined in (report_query.py); every value is a bound parameter.
+        sql = f"SELECT {_SUMMARY} FROM {LIST_SOURCE} {clause} {order_clause(query)} LIMIT ? OFFSET ?"  # noqa: S608
         with translate_errors():
             rows = self._conn.execute(sql, (*params, limit, offset)).fetchall()
         return [_summary(row) for row in rows]
+
+    def count_by_state(self, query: ReportQuery) -> dict[str, int]:
+        """How many reports pass every filter of ``query`` except its states, per state (each report counted
+        once, by the state the list shows): the counts beside the list, following its filters."""
+        counts = dict.fromkeys(STATES, 0)
+        where = where_clause(query, with_states=False)
+        if where is None:
+            return counts
+        clause, params = where
+        sql = f"SELECT state, count(*) FROM {LIST_SOURCE} {clause} GROUP BY state"  # noqa: S608
+        with translate_errors():
+            for state, count in self._conn.execute(sql, params).fetchall():
+                counts[state] = int(count)
+        return counts
+
+    def count_matching(self, query: ReportQuery) -> int:
+        """How many reports the list shows for ``query``."""
+        where = where_clause(query)
+        if where is None:
+            return 0
+        clause, params = where
+        with translate_errors():
+            row = self._conn.execute(f"SELECT count(*) FROM {LIST_SOURCE} {clause}", params).fetchone()  # noqa: S608
+        return int(row[0])
+
+    def units(self) -> list[str]:
+        """Every unit named by a report, sorted (for the unit filter; an index walk, no scan of the reports)."""
+        with translate_errors():
+            rows = self._conn.execute(
+                "SELECT DISTINCT unit FROM reports INDEXED BY reports_by_unit WHERE unit IS NOT NULL AND unit != '' "
+                "ORDER BY unit"
+            ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def summary(self, report_id: str) -> ReportSummary | None:
         """One report's list row (state, case number, the PSO's status), or ``None``."""
@@ -181,20 +210,30 @@ class ReportStore:
             row = self._conn.execute(f"SELECT {_SUMMARY} FROM reports WHERE id = ?", (report_id,)).fetchone()  # noqa: S608
         return None if row is None else _summary(row)
 
-    def trend_counts(self, since: str, until: str) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
+    def trend_counts(
+        self, since: str, until: str, query: ReportQuery | None = None
+    ) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
         """Counts for the risk manager's trends, no PHI: reports per discovery month (``YYYY-MM``) and event
         type for events discovered from ``since`` up to, not including, ``until`` (ISO dates), and the incidents
-        among them per harm level (``''`` when none is given; only an incident reached a patient)."""
+        among them per harm level (``''`` when none is given; only an incident reached a patient). With
+        ``query``, only the reports the list shows for it count (its sort is ignored)."""
+        where = where_clause(query or ReportQuery())
+        if where is None:
+            return [], []
+        clause, params = where
+        extra = clause.replace("WHERE ", "AND ", 1)
+        # Fixed fragments only (report_query.py); every value is bound.
         with translate_errors():
             by_month = self._conn.execute(
-                "SELECT substr(discovered_on, 1, 7) AS month, coalesce(event_type, ''), count(*) FROM reports "
-                "WHERE discovered_on >= ? AND discovered_on < ? GROUP BY month, event_type ORDER BY month",
-                (since, until),
+                "SELECT substr(discovered_on, 1, 7) AS month, coalesce(event_type, ''), count(*) "  # noqa: S608
+                f"FROM {LIST_SOURCE} WHERE discovered_on >= ? AND discovered_on < ? {extra} "
+                "GROUP BY month, event_type ORDER BY month",
+                (since, until, *params),
             ).fetchall()
             by_harm = self._conn.execute(
-                "SELECT coalesce(json_extract(wire, '$.harm.level'), '') AS level, count(*) FROM reports "
-                "WHERE discovered_on >= ? AND discovered_on < ? AND event_type = 'incident' GROUP BY level",
-                (since, until),
+                f"SELECT coalesce(harm, '') AS level, count(*) FROM {LIST_SOURCE} "  # noqa: S608
+                f"WHERE discovered_on >= ? AND discovered_on < ? AND event_type = 'incident' {extra} GROUP BY level",
+                (since, until, *params),
             ).fetchall()
         return [(str(m), str(e), int(n)) for m, e, n in by_month], [(str(h), int(n)) for h, n in by_harm]
 
@@ -211,6 +250,32 @@ class ReportStore:
             for _pk, wire in rows:
                 yield _decode(wire)
             last_pk = rows[-1][0]
+
+    def export_matching(self, query: ReportQuery) -> Iterator[dict[str, Any]]:
+        """The current content of exactly the reports the list shows for ``query``, in the list's order, read
+        page by page (the ordered keys first, then the content of ``_EXPORT_PAGE`` reports at a time)."""
+        where = where_clause(query)
+        if where is None:
+            return
+        clause, params = where
+        with translate_errors():
+            keys = [
+                int(row[0])
+                for row in self._conn.execute(
+                    f"SELECT pk FROM {LIST_SOURCE} {clause} {order_clause(query)}",  # noqa: S608
+                    params,
+                ).fetchall()
+            ]
+        for start in range(0, len(keys), _EXPORT_PAGE):
+            chunk = keys[start : start + _EXPORT_PAGE]
+            marks = ", ".join("?" * len(chunk))
+            with translate_errors():
+                wires = dict(
+                    self._conn.execute(f"SELECT pk, wire FROM reports WHERE pk IN ({marks})", chunk).fetchall()  # noqa: S608
+                )
+            for pk in chunk:
+                if pk in wires:  # deleted meanwhile (another connection): left out
+                    yield _decode(wires[pk])
 
     # --- submitting and the outbox -----------------------------------------------------------------------
 
@@ -400,8 +465,6 @@ class ReportStore:
 
 # --- helpers -----------------------------------------------------------------------------------------------
 
-_WORD = re.compile(r"\w+")
-
 
 def _checked(report: Mapping[str, Any]) -> Mapping[str, Any]:
     """The minimal shape storage relies on (full validation belongs to the domain layer)."""
@@ -473,9 +536,13 @@ def summary_columns(report: Mapping[str, Any]) -> tuple[str | None, str | None, 
     )
 
 
-def _match_expression(text: str) -> str | None:
-    """User text → an FTS5 query: every word quoted (so no operator syntax leaks through) and prefix-matched."""
-    words = _WORD.findall(text)
-    if not words:
-        return None
-    return " ".join(f'"{word}"*' for word in words)
+def _combined(query: ReportQuery | None, state: str | None, text: str | None) -> ReportQuery:
+    """``query`` with the shorthand ``state`` and ``text`` of :meth:`ReportStore.list_summaries` applied."""
+    query = query or ReportQuery()
+    if state is not None:
+        if state not in STATES:
+            raise ValueError(f"unknown report state {state!r}")
+        query = query.with_changes(states=(state,))
+    if text is not None:
+        query = query.with_changes(text=text)
+    return query

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pso_desktop.services.training import TrainingEnvironment
     from pso_desktop.services.trends import Trends
     from pso_desktop.services.workstation import Session, Workstation
+    from pso_desktop.storage.report_query import ReportQuery
     from pso_desktop.storage.reports import ReportSummary
     from pso_desktop.sync.engine import Progress, SyncSummary
 
@@ -94,11 +95,48 @@ class Backend:
         return self.unlock(name, secret)
 
     def list_reports(
-        self, *, text: str | None, limit: int, offset: int, state: str | None = None
+        self,
+        *,
+        text: str | None = None,
+        limit: int,
+        offset: int,
+        state: str | None = None,
+        query: ReportQuery | None = None,
     ) -> list[ReportSummary]:
-        """One page of report summaries (no PHI), newest edit first; ``text`` filters by narrative, ``state``
-        by the report's state."""
-        return self._require_session().store.list_summaries(limit=limit, offset=offset, state=state, text=text)
+        """One page of report summaries (no PHI) for ``query`` (filters, search, sort; default newest edit first);
+        ``text`` and ``state`` are shorthands for a search and one state. All in SQL, here on the worker."""
+        return self._require_session().store.list_summaries(
+            limit=limit, offset=offset, state=state, text=text, query=query
+        )
+
+    def list_counts(self, query: ReportQuery) -> tuple[dict[str, int], int]:
+        """The counts beside the list: reports per state passing every filter of ``query`` but its states, and
+        how many the list shows."""
+        store = self._require_session().store
+        per_state = store.count_by_state(query)
+        shown = sum(per_state[s] for s in query.states) if query.states else sum(per_state.values())
+        return per_state, shown
+
+    def units(self) -> list[str]:
+        """The units the profile's reports name (for the unit filter)."""
+        return self._require_session().store.units()
+
+    def view_names(self) -> list[str]:
+        return self._require_session().views.names()
+
+    def load_view(self, name: str) -> ReportQuery | None:
+        return self._require_session().views.get(name)
+
+    def save_view(self, name: str, query: ReportQuery) -> list[str]:
+        """Saves the list's view under ``name`` in the encrypted profile; returns every view's name."""
+        views = self._require_session().views
+        views.save(name, query)
+        return views.names()
+
+    def delete_view(self, name: str) -> list[str]:
+        views = self._require_session().views
+        views.delete(name)
+        return views.names()
 
     def catalogue(self, version: str | None = None) -> Catalogue:
         """The form catalogue of ``version`` (default: the current form), read from ``resources/forms``."""
@@ -152,17 +190,19 @@ class Backend:
         data, fmt = importing.read_import_file(path)
         return importing.import_file(self._require_session(), data, fmt, submit=submit).count
 
-    def export(self, path: Path, fmt: str) -> int:
-        """Writes every report to ``path`` as ``json``, ``csv`` or ``fhir`` (audited); returns how many."""
+    def export(self, path: Path, fmt: str, query: ReportQuery | None = None) -> int:
+        """Writes every report (with ``query``: exactly what the list shows, in its order) to ``path`` as
+        ``json``, ``csv`` or ``fhir`` (audited); returns how many."""
         session = self._require_session()
         exporters = {"json": session.export_json, "csv": session.export_csv, "fhir": session.export_fhir}
-        return exporters[fmt](path)
+        return exporters[fmt](path, query)
 
-    def trends(self) -> Trends:
-        """Counts per month, kind and harm over the last 12 months (no report content)."""
+    def trends(self, query: ReportQuery | None = None) -> Trends:
+        """Counts per month, kind and harm over the last 12 months (no report content); with ``query``, of
+        the reports the list shows."""
         from pso_desktop.services.trends import trends
 
-        return trends(self._require_session())
+        return trends(self._require_session(), query=query)
 
     def delete_draft(self, report_id: str) -> None:
         """Deletes a never-submitted draft (audited); a submitted report is kept and StorageError says so."""

@@ -1,0 +1,183 @@
+"""What the report list shows: filters, search and sort as one value, and the SQL that answers it.
+
+A :class:`ReportQuery` is plain data (it is what a saved view keeps, as JSON). :func:`where_clause` turns it into
+a WHERE clause of fixed SQL fragments with every value bound, and :func:`order_clause` into an ORDER BY whose
+column comes from a fixed table, never from the caller's text. Every list query reads the covering index
+``reports_list`` (migration 4), so filtering and sorting 100,000 reports is at most one scan of that index.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+STATES: tuple[str, ...] = ("draft", "queued", "sending", "submitted", "needs_attention")
+PSO_STATUSES: tuple[str, ...] = ("received", "under_review", "more_info_requested", "closed")
+NOT_GIVEN = ""  # in a harm, event type, unit or PSO status filter: the reports with none
+# The list reads only this index (see migration 4); forcing it keeps the query plan the same for every filter.
+LIST_SOURCE = "reports INDEXED BY reports_list"
+
+_STATE_ORDER = "CASE state " + " ".join(f"WHEN '{s}' THEN {n}" for n, s in enumerate(STATES)) + " END"
+_PSO_ORDER = (
+    "CASE pso_status " + " ".join(f"WHEN '{s}' THEN {n}" for n, s in enumerate(PSO_STATUSES, 1)) + " ELSE 0 END"
+)
+# Sort keys (the list's columns, plus harm) -> the SQL expression. The last tie-breaker is always ``pk``.
+SORT_COLUMNS: dict[str, str] = {
+    "state": _STATE_ORDER,
+    "event_type": "event_type",
+    "categories": "categories",
+    "unit": "unit",
+    "discovered_on": "discovered_on",
+    "updated_at": "updated_at",
+    "server_ref": "server_ref",
+    "pso_status": _PSO_ORDER,
+    "harm": "harm",
+}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """Which reports the list shows and in what order. Every filter is a set of accepted values (empty: any);
+    a report must pass all of them. ``categories`` accepts a report with any of the codes. Dates are ISO days,
+    both ends included. ``text`` is plain user input (every word must begin a word of the narrative, the unit
+    or the case number) and may be PHI: it is never logged."""
+
+    text: str | None = None
+    states: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    harm_levels: tuple[str, ...] = ()
+    pso_statuses: tuple[str, ...] = ()
+    discovered_from: str | None = None
+    discovered_to: str | None = None
+    sort: str = "updated_at"
+    descending: bool = True
+    # Reserved for the review workflow (issue 12, item 2): accepted and kept in saved views, not applied yet.
+    review_states: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in (
+            "states",
+            "event_types",
+            "categories",
+            "units",
+            "harm_levels",
+            "pso_statuses",
+            "review_states",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name} must be a sequence of strings")
+            object.__setattr__(self, name, tuple(dict.fromkeys(value)))  # hashable, no duplicates
+        unknown = set(self.states) - set(STATES)
+        if unknown:
+            raise ValueError(f"unknown report state {sorted(unknown)[0]!r}")
+        if self.sort not in SORT_COLUMNS:
+            raise ValueError(f"unknown sort column {self.sort!r}")
+        for name in ("discovered_from", "discovered_to"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and _DATE.match(value)):
+                raise ValueError(f"{name} must be an ISO date (YYYY-MM-DD)")
+
+    @property
+    def searching(self) -> bool:
+        return bool(self.text and self.text.strip())
+
+    @property
+    def filtered(self) -> bool:
+        """True when any filter or search narrows the list (sorting alone does not)."""
+        return self.narrowed_except_state or bool(self.states)
+
+    @property
+    def narrowed_except_state(self) -> bool:
+        return (
+            self.searching
+            or any((self.event_types, self.categories, self.units, self.harm_levels, self.pso_statuses))
+            or self.discovered_from is not None
+            or self.discovered_to is not None
+        )
+
+    def with_changes(self, **changes: Any) -> ReportQuery:
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ReportQuery:
+        """A query saved by :meth:`to_json`; unknown keys (from a newer app) are ignored. ValueError when
+        the text is not a query."""
+        data = json.loads(text)
+        if not isinstance(data, Mapping):
+            raise ValueError("a saved view must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known
+        }
+        return cls(**values)
+
+
+def match_expression(text: str) -> str | None:
+    """User text -> an FTS5 query: every word quoted (so no operator syntax leaks through) and prefix-matched."""
+    words = _WORD.findall(text)
+    if not words:
+        return None
+    return " ".join(f'"{word}"*' for word in words)
+
+
+def _any_of(column: str, values: tuple[str, ...], clauses: list[str], params: list[Any]) -> None:
+    if not values:
+        return
+    given = [v for v in values if v != NOT_GIVEN]
+    parts = []
+    if given:
+        parts.append(f"{column} IN ({', '.join('?' * len(given))})")
+        params.extend(given)
+    if NOT_GIVEN in values:
+        parts.append(f"{column} IS NULL OR {column} = ''")
+    clauses.append("(" + " OR ".join(parts) + ")")
+
+
+def where_clause(query: ReportQuery, *, with_states: bool = True) -> tuple[str, list[Any]] | None:
+    """``(WHERE ..., params)`` for ``query`` over :data:`LIST_SOURCE` (``""`` when nothing narrows it), or None
+    when nothing can match (a search with no words). ``with_states=False`` leaves the state filter out (the
+    counts per state that follow the other filters)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if with_states:
+        _any_of("state", query.states, clauses, params)
+    _any_of("event_type", query.event_types, clauses, params)
+    _any_of("unit", query.units, clauses, params)
+    _any_of("harm", query.harm_levels, clauses, params)
+    _any_of("pso_status", query.pso_statuses, clauses, params)
+    if query.categories:
+        marks = ", ".join("?" * len(query.categories))
+        clauses.append(f"pk IN (SELECT report_pk FROM report_categories WHERE code IN ({marks}))")  # noqa: S608
+        params.extend(query.categories)
+    if query.discovered_from is not None:
+        clauses.append("discovered_on >= ?")
+        params.append(query.discovered_from)
+    if query.discovered_to is not None:
+        clauses.append("discovered_on <= ?")
+        params.append(query.discovered_to)
+    if query.text is not None and query.text.strip():
+        expression = match_expression(query.text)
+        if expression is None:
+            return None
+        clauses.append("pk IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)")
+        params.append(expression)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def order_clause(query: ReportQuery) -> str:
+    direction = "DESC" if query.descending else "ASC"
+    expression = SORT_COLUMNS[query.sort]
+    if query.sort == "updated_at":
+        return f"ORDER BY updated_at {direction}, pk {direction}"
+    return f"ORDER BY {expression} {direction}, updated_at DESC, pk DESC"

@@ -1,0 +1,286 @@
+"""The list's filters, sort and search (issue 12, item 3) against a plain Python filter of the same data.
+
+A seeded database of reports with varied units, categories, event types, harm, dates, states, PSO statuses,
+case numbers and narratives; hypothesis draws queries, and every page of the answer, put together, must be
+exactly the reports the Python reference selects, in an order that respects the sort.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlcipher3.dbapi2 import Connection
+
+from pso_desktop.storage.account import AccountStore
+from pso_desktop.storage.database import open_database
+from pso_desktop.storage.report_query import PSO_STATUSES, STATES, ReportQuery
+from pso_desktop.storage.reports import ReportStore
+
+UNITS = ("4W-MEDSURG", "ICU-2", "ED", "PEDS-3", None)
+CATEGORIES = ("A48", "A50", "A52", "A56", "A62")
+EVENT_TYPES = ("incident", "near_miss", "unsafe_condition", None)
+HARM = ("LA21151-8", "LA21152-6", "LA21153-4", None)
+WORDS = ("patient", "floor", "heparin", "pump", "bedside", "alarm", "zoë", "rounding")
+DATES = (*tuple(f"2026-{month:02d}-{day:02d}" for month in (1, 4, 7, 11) for day in (1, 15, 28)), None)
+SORTS = (
+    "state",
+    "event_type",
+    "categories",
+    "unit",
+    "discovered_on",
+    "updated_at",
+    "server_ref",
+    "pso_status",
+    "harm",
+)
+COUNT = 160
+
+
+def _report(rng: random.Random, index: int) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "revision": 1,
+        "categories": rng.sample(CATEGORIES, rng.randint(0, 2)),
+        "narrative": " ".join(rng.sample(WORDS, 3)) + f" note{index}",
+    }
+    event_type, unit, harm, day = (rng.choice(EVENT_TYPES), rng.choice(UNITS), rng.choice(HARM), rng.choice(DATES))
+    if event_type:
+        report["event_type"] = event_type
+    if unit:
+        report["location"] = {"unit": unit}
+    if harm:
+        report["harm"] = {"level": harm}
+    if day:
+        report["discovery"] = {"date": day}
+    return report
+
+
+class Seeded:
+    """The database and, beside it, what the list should know about each report."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.store = ReportStore(conn)
+        rng = random.Random(12)
+        reports = [_report(rng, i) for i in range(COUNT)]
+        for report in reports:  # one at a time: distinct updated_at, like autosaves
+            self.store.save_draft(report)
+        self.store.submit([r["id"] for r in reports[::2]])
+        sent = [r["id"] for r in reports[::4]]
+        claimed = self.store.claim_batch(len(sent) * 2, 10**9)
+        self.store.record_results(
+            [
+                {
+                    "id": item.report_id,
+                    "revision": item.revision,
+                    "status": "created",
+                    "server_ref": f"PSO-2026-{n:05d}",
+                }
+                for n, item in enumerate(claimed)
+                if item.report_id in sent
+            ]
+        )
+        self.store.requeue_sending()
+        statuses = [
+            {
+                "id": item.report_id,
+                "server_ref": f"PSO-2026-{n:05d}",
+                "status": rng.choice(PSO_STATUSES),
+                "changed_at": "2026-12-01T00:00:00Z",
+            }
+            for n, item in enumerate(claimed)
+            if item.report_id in sent and n % 3
+        ]
+        AccountStore(conn).record_statuses(statuses, None)
+        self.rows = self._rows()
+
+    def _rows(self) -> dict[str, dict[str, Any]]:
+        rows = {}
+        for pk, report_id, state, server_ref, updated_at, _wire in self.conn.execute(
+            "SELECT pk, id, state, server_ref, updated_at, wire FROM reports"
+        ):
+            status = self.conn.execute(
+                "SELECT status FROM server_status WHERE report_id = ?", (report_id,)
+            ).fetchone()
+            report = self.store.get(report_id)
+            assert report is not None
+            rows[report_id] = {
+                "pk": pk,
+                "report": report,
+                "state": state,
+                "server_ref": server_ref,
+                "updated_at": updated_at,
+                "pso_status": status[0] if status else None,
+            }
+        return rows
+
+
+def _tokens(text: str | None) -> list[str]:
+    return re.findall(r"\w+", (text or "").casefold().replace("ë", "e"))
+
+
+def expected(seeded: Seeded, query: ReportQuery) -> set[str]:
+    """The Python reference: the ids of the reports ``query`` selects."""
+    found = set()
+    for report_id, row in seeded.rows.items():
+        report = row["report"]
+        values = {
+            "states": row["state"],
+            "event_types": report.get("event_type"),
+            "units": (report.get("location") or {}).get("unit"),
+            "harm_levels": (report.get("harm") or {}).get("level"),
+            "pso_statuses": row["pso_status"],
+        }
+        if any(
+            getattr(query, name) and (value or "") not in getattr(query, name) for name, value in values.items()
+        ):
+            continue
+        if query.categories and not set(query.categories) & set(report.get("categories", [])):
+            continue
+        day = (report.get("discovery") or {}).get("date")
+        if query.discovered_from and (day is None or day < query.discovered_from):
+            continue
+        if query.discovered_to and (day is None or day > query.discovered_to):
+            continue
+        if query.text is not None and query.text.strip():
+            words = _tokens(query.text)
+            haystack = _tokens(report.get("narrative")) + _tokens(values["units"]) + _tokens(row["server_ref"])
+            if not words or not all(any(token.startswith(w) for token in haystack) for w in words):
+                continue
+        found.add(report_id)
+    return found
+
+
+def _sort_value(seeded: Seeded, report_id: str, sort: str) -> Any:
+    row = seeded.rows[report_id]
+    report = row["report"]
+    value: Any = {
+        "state": STATES.index(row["state"]),
+        "event_type": report.get("event_type"),
+        "categories": None,
+        "unit": (report.get("location") or {}).get("unit"),
+        "discovered_on": (report.get("discovery") or {}).get("date"),
+        "updated_at": row["updated_at"],
+        "server_ref": row["server_ref"],
+        "pso_status": PSO_STATUSES.index(row["pso_status"]) + 1 if row["pso_status"] else 0,
+        "harm": (report.get("harm") or {}).get("level"),
+    }[sort]
+    if sort == "categories":
+        import json
+
+        value = json.dumps(report.get("categories", []))
+    return (0, "") if value is None else (1, value)  # SQLite puts NULL first in ascending order
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    path: Path = tmp_path_factory.mktemp("query") / "reports.db"
+    conn = open_database(path, bytes(range(32)), create=True)
+    try:
+        yield Seeded(conn)
+    finally:
+        conn.close()
+
+
+def _subset(values: tuple[Any, ...]) -> st.SearchStrategy[tuple[str, ...]]:
+    return st.lists(st.sampled_from([v or "" for v in values]), max_size=3, unique=True).map(tuple)
+
+
+queries = st.builds(
+    ReportQuery,
+    text=st.one_of(
+        st.none(),
+        st.lists(
+            st.sampled_from([*WORDS, "pat", "ICU", "4w", "PSO-2026-0000", "zoe", "note1", "nothing"]), max_size=2
+        ).map(" ".join),
+    ),
+    states=_subset(STATES),
+    event_types=_subset(EVENT_TYPES),
+    categories=st.lists(st.sampled_from(CATEGORIES), max_size=2, unique=True).map(tuple),
+    units=_subset(UNITS),
+    harm_levels=_subset(HARM),
+    pso_statuses=_subset((*PSO_STATUSES, None)),
+    discovered_from=st.sampled_from(DATES),
+    discovered_to=st.sampled_from(DATES),
+    sort=st.sampled_from(SORTS),
+    descending=st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=queries, page=st.integers(min_value=1, max_value=40))
+def test_pages_hold_exactly_the_filtered_reports_in_sort_order(
+    seeded: Seeded, query: ReportQuery, page: int
+) -> None:
+    listed: list[str] = []
+    offset = 0
+    while True:
+        rows = seeded.store.list_summaries(query=query, limit=page, offset=offset)
+        listed += [row.id for row in rows]
+        offset += page
+        if len(rows) < page:
+            break
+    want = expected(seeded, query)
+    assert len(listed) == len(set(listed))  # paging neither repeats nor skips
+    assert set(listed) == want
+    assert seeded.store.count_matching(query) == len(want)
+    keys = [_sort_value(seeded, report_id, query.sort) for report_id in listed]
+    assert keys == sorted(keys, reverse=query.descending)
+    # The counts beside the list follow every filter but the state.
+    everyone = expected(seeded, query.with_changes(states=()))
+    counts = seeded.store.count_by_state(query)
+    assert counts == {s: sum(1 for r in everyone if seeded.rows[r]["state"] == s) for s in STATES}
+    # Exports of what the list shows: exactly these reports, in the list's order.
+    assert [r["id"] for r in seeded.store.export_matching(query)] == listed
+
+
+def test_seeded_data_covers_every_filter(seeded: Seeded) -> None:
+    """The data the property test runs on has every kind of value (else it would prove little)."""
+    rows = seeded.rows.values()
+    assert {row["state"] for row in rows} >= {"draft", "queued", "submitted"}
+    assert {row["pso_status"] for row in rows} >= {None, *PSO_STATUSES}
+    assert sum(1 for row in rows if row["server_ref"]) > 10
+
+
+def test_search_reaches_unit_and_case_number(seeded: Seeded) -> None:
+    ref = next(row["server_ref"] for row in seeded.rows.values() if row["server_ref"])
+    assert {s.server_ref for s in seeded.store.list_summaries(text=ref, limit=1000)} == {ref}
+    icu = {s.id for s in seeded.store.list_summaries(text="icu", limit=1000)}
+    assert icu == {
+        r for r, row in seeded.rows.items() if (row["report"].get("location") or {}).get("unit") == "ICU-2"
+    }
+
+
+def test_a_category_change_moves_the_report_between_category_filters(seeded: Seeded, tmp_path: Path) -> None:
+    conn = open_database(tmp_path / "one.db", bytes(32), create=True)
+    try:
+        store = ReportStore(conn)
+        report = {"id": str(uuid.uuid4()), "revision": 1, "categories": ["A48"], "narrative": "x"}
+        store.save_draft(report)
+        assert [s.id for s in store.list_summaries(query=ReportQuery(categories=("A48",)))] == [report["id"]]
+        store.save_draft({**report, "categories": ["A50"]})
+        assert store.list_summaries(query=ReportQuery(categories=("A48",))) == []
+        assert len(store.list_summaries(query=ReportQuery(categories=("A50",)))) == 1
+        store.delete(report["id"])
+        assert conn.execute("SELECT count(*) FROM report_categories").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_query_round_trips_as_json_and_refuses_nonsense() -> None:
+    query = ReportQuery(text="fall", units=("ICU-2",), sort="unit", descending=False, discovered_from="2026-01-01")
+    assert ReportQuery.from_json(query.to_json()) == query
+    with pytest.raises(ValueError):
+        ReportQuery(sort="wire; DROP TABLE reports")
+    with pytest.raises(ValueError):
+        ReportQuery(discovered_from="yesterday")
+    with pytest.raises(ValueError):
+        ReportQuery(states=("archived",))
