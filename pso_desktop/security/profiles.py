@@ -132,6 +132,20 @@ def _idle_lock_minutes(value: Any, path: Path) -> float | None:
     return float(value)
 
 
+MAX_CLIPBOARD_SECONDS = 3600.0
+
+
+def _clipboard_clear_seconds(value: Any, path: Path) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_CLIPBOARD_SECONDS:
+        raise PolicyError(
+            f'The IT policy file {path} must give "clipboard_clear_seconds" as a number of seconds above 0 and at '
+            f"most {MAX_CLIPBOARD_SECONDS:.0f}; ask IT to correct it."
+        )
+    return float(value)
+
+
 def _allowed_backends(value: Any, path: Path) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -160,7 +174,8 @@ class KeyPolicy:
       (the window, the agent and ``pso-desktop sync`` without ``--max-wait``);
     - ``"allowed_keyring_backends": ["module.Class", ...]`` names keyring backends trusted besides the known
       platform keychains (e.g. a vendor's keychain); every other backend is not secure;
-    - ``"idle_lock_minutes": N`` is how long the window may go without input before it locks (default 10).
+    - ``"idle_lock_minutes": N`` is how long the window may go without input before it locks (default 10);
+    - ``"clipboard_clear_seconds": N`` is how long a copy from the window stays on the clipboard (default 120).
     """
 
     allow_file_fallback: bool = True
@@ -170,6 +185,7 @@ class KeyPolicy:
     sync_max_wait_seconds: float | None = None
     allowed_keyring_backends: tuple[str, ...] = ()
     idle_lock_minutes: float | None = None
+    clipboard_clear_seconds: float | None = None
 
     @classmethod
     def load(cls, root: Path) -> KeyPolicy:
@@ -208,6 +224,7 @@ class KeyPolicy:
             "sync",
             "allowed_keyring_backends",
             "idle_lock_minutes",
+            "clipboard_clear_seconds",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -244,6 +261,7 @@ class KeyPolicy:
             sync_max_wait_seconds=_sync_max_wait(data.get("sync"), path),
             allowed_keyring_backends=_allowed_backends(data.get("allowed_keyring_backends"), path),
             idle_lock_minutes=_idle_lock_minutes(data.get("idle_lock_minutes"), path),
+            clipboard_clear_seconds=_clipboard_clear_seconds(data.get("clipboard_clear_seconds"), path),
         )
 
 

@@ -76,9 +76,11 @@ class Backend:
         Loads the services and asks the keyring for its backend: the slow part of start-up."""
         return self._get_workstation().keys.warning
 
-    def idle_lock_minutes(self) -> float | None:
-        """The idle time IT policy sets for the window's lock (``idle_lock_minutes``), or None for the default."""
-        return self._get_workstation().keys.policy.idle_lock_minutes
+    def window_policy(self) -> tuple[float | None, float | None]:
+        """What IT policy sets for the window: the idle lock's minutes and the clipboard's clearing time in
+        seconds (``idle_lock_minutes``, ``clipboard_clear_seconds``); None where the default applies."""
+        policy = self._get_workstation().keys.policy
+        return policy.idle_lock_minutes, policy.clipboard_clear_seconds
 
     def unlock(self, name: str, secret: str) -> str:
         """Opens profile ``name`` (slow: memory-hard key derivation); returns the name. Any session that was

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QVBoxLayout, 
 
 from pso_desktop.paths import APP_NAME
 from pso_desktop.ui.backend import Backend
+from pso_desktop.ui.clipboard import ClipboardGuard
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.file_actions import FileActions
 from pso_desktop.ui.idle import DEFAULT_IDLE_LOCK_MINUTES, IdleWatcher
@@ -143,6 +144,8 @@ class MainWindow(QMainWindow):
         self.workstation_lock = lock_watcher or WorkstationLockWatcher()
         self.workstation_lock.setParent(self)
         self.workstation_lock.workstation_locked.connect(self._on_workstation_locked)
+        # Copies of report text are concealed from clipboard history and cleared at lock, quit and after a time.
+        self.clipboard_guard = ClipboardGuard(self)
         if sys.platform.startswith("win"):
             self.workstation_lock.attach_window(int(self.winId()))  # WM_WTSSESSION_CHANGE comes to a window
 
@@ -157,9 +160,9 @@ class MainWindow(QMainWindow):
             on_done=self._on_keyring_checked,
             on_error=self._on_keyring_failed,
         )
-        # IT's idle time; read before any unlock can be (the worker runs jobs in order).
+        # IT's idle time and clipboard time; read before any unlock can be (the worker runs jobs in order).
         self.worker.submit(
-            self.backend.idle_lock_minutes, owner=self, on_done=self._on_idle_policy, on_error=lambda _exc: None
+            self.backend.window_policy, owner=self, on_done=self._on_window_policy, on_error=lambda _exc: None
         )
 
     def _title(self, profile: str | None = None) -> str:
@@ -187,9 +190,12 @@ class MainWindow(QMainWindow):
         self.profile_screen.set_busy(True, user_message(exc))
         self.keyring_checked.emit()
 
-    def _on_idle_policy(self, minutes: float | None) -> None:
-        if minutes is not None:
-            self.idle.set_timeout(max(1, round(minutes * 60_000)))
+    def _on_window_policy(self, policy: tuple[float | None, float | None]) -> None:
+        idle_minutes, clipboard_seconds = policy
+        if idle_minutes is not None:
+            self.idle.set_timeout(max(1, round(idle_minutes * 60_000)))
+        if clipboard_seconds is not None:
+            self.clipboard_guard.set_clear_after(max(1, round(clipboard_seconds * 1000)))
 
     def _on_startup_failed(self, exc: BaseException) -> None:
         # Without the profile list (e.g. an invalid IT policy file) nothing can be unlocked; say why.
@@ -384,6 +390,7 @@ class MainWindow(QMainWindow):
         profile, self._profile = self._profile, None
         self._backup_stop.set()  # first: a backup in progress stops at its next step and keeps nothing
         self.idle.stop()
+        self._clear_clipboard()
         self.lock_action.setEnabled(False)
         self.file_actions.set_enabled(False)
         if self.file_actions.problems_box is not None:
@@ -402,6 +409,14 @@ class MainWindow(QMainWindow):
         if not saved:
             self._show_status(LOCKED_UNSAVED)
         return saved
+
+    def _clear_clipboard(self) -> None:
+        """PHI does not outlive a lock: our copy leaves the clipboard (if it is still there) and the selection."""
+        try:
+            self.clipboard_guard.clear_if_ours()
+            self.clipboard_guard.clear_selection_if_ours()
+        except Exception as exc:  # never let the clipboard stop a lock
+            user_message(exc)  # logs a bug's type and place
 
     def _on_idle(self) -> None:
         self.lock()
@@ -439,6 +454,7 @@ class MainWindow(QMainWindow):
             self._backup_stop.set()
             self.idle.stop()
             self.workstation_lock.stop()
+            self._clear_clipboard()
             self._save_and_clear_editor()  # first, so the draft's save is queued ahead of the final lock
             self.sync_panel.reset()
             self.reports_screen.clear()
