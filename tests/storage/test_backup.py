@@ -224,3 +224,58 @@ def test_lock_does_not_wait_for_a_running_backup(workstation: Workstation, pso_h
         assert AuditLog(conn).entries()[-1].action == "lock"
     finally:
         conn.close()
+
+
+KILLED_BACKUP = """
+import sys, time
+from pathlib import Path
+from pso_desktop.storage import backup
+from pso_desktop.storage.database import open_database
+path, key = Path(sys.argv[1]), bytes.fromhex(sys.stdin.readline().strip())
+conn = open_database(path, key)
+def hold() -> bool:
+    print("copying", flush=True)
+    time.sleep(60)  # killed here, halfway through the copy
+    return False
+backup.take_backup(conn, path, key, should_stop=hold)
+"""
+
+
+def test_a_backup_killed_halfway_leaves_the_database_whole_and_publishes_nothing(
+    conn: Connection, db_path: Path, key: bytes
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    added = reports(40)
+    ReportStore(conn).add_reports(added, submit=True)
+    conn.close()
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_BACKUP, str(db_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(key.hex() + "\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "copying"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+
+    assert backup.list_backups(db_path) == []  # the half-made copy was never given a backup's name
+    leftovers = folder_listing(db_path.parent / "backups")
+    assert leftovers and all(name.startswith(".reports-") for name in leftovers)
+    assert len(contents(db_path, key)) == 40  # the database opens, whole
+
+    hours_ago = time.time() - 7200
+    for name in leftovers:
+        os.utime(db_path.parent / "backups" / name, (hours_ago, hours_ago))
+    conn = open_database(db_path, key)
+    try:
+        taken = backup.take_backup(conn, db_path, key, now=T0)  # the next backup clears the old leftovers
+    finally:
+        conn.close()
+    assert folder_listing(db_path.parent / "backups") == [taken.path.name]
