@@ -377,7 +377,9 @@ def test_restore_reads_what_a_crash_left_in_the_wal(profile: Path, history):
 
     check = run_cli(profile, "recover")
     assert "reports.db-wal is present" in check.out
-    assert_clean(check, 0)  # a sound WAL (its header is not encrypted) and whole pages: nothing seen without the key
+    assert_clean(
+        check, 0
+    )  # a sound WAL (its header is not encrypted) and whole pages: nothing seen without the key
 
     result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
 
