@@ -553,6 +553,14 @@ class ProfileKeys:
                     f"The key file of profile '{name}' cannot be read; ask IT to check the profile folder."
                 ) from exc
         stored_in = describe_backend(record.keyring_backend or "")
+        if not self._verdict.secure and record.keyring_backend in names_reachable(self._backend):
+            # The keyring that holds the key is here, but is not one we trust (e.g. a custom backend used before
+            # the allow-list, or one IT no longer names): its entry is not read.
+            raise BackendChangedError(
+                f"The key of profile '{name}' is kept in the keyring backend {record.keyring_backend}, which is not "
+                "a known system keychain and is not named by IT policy; ask IT to name it in the policy "
+                "(allowed_keyring_backends) or to move the profile to a system keychain."
+            )
         if not self._verdict.secure:
             raise BackendChangedError(
                 f"The key of profile '{name}' is kept in {stored_in}, but {self._verdict.reason} now; "

@@ -125,3 +125,24 @@ def test_a_bad_policy_list_is_one_sentence(pso_home: Path, tmp_path: Path) -> No
     result = _create(pso_home, tmp_path, FILE_KEYRING, {"allowed_keyring_backends": "tests.support.file_keyring"})
     assert result.code == 1
     assert "allowed_keyring_backends" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_a_profile_kept_in_a_backend_policy_no_longer_names_is_not_read(pso_home: Path, tmp_path: Path) -> None:
+    # As a profile made while the custom backend was trusted (before the allow-list, or before IT dropped it).
+    assert _create(pso_home, tmp_path, FILE_KEYRING, {"allowed_keyring_backends": [FILE_KEYRING]}).code == 0
+    (tmp_path / "policy.json").write_text(json.dumps({}))
+    entries_before = (tmp_path / "kr").read_bytes()
+    result = run_cli(
+        pso_home,
+        "status",
+        "--password-stdin",
+        stdin=SECRET + "\n",
+        PYTHONPATH=str(REPO),
+        PYTHON_KEYRING_BACKEND=FILE_KEYRING,
+        PSO_TEST_FILE_KEYRING=str(tmp_path / "kr"),
+        PSO_DESKTOP_POLICY=str(tmp_path / "policy.json"),
+    )
+    assert result.code == 1
+    last = result.err.strip().splitlines()[-1]
+    assert "not a known system keychain" in last and "allowed_keyring_backends" in last, result.err
+    assert (tmp_path / "kr").read_bytes() == entries_before
