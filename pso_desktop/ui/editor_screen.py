@@ -21,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -36,11 +37,13 @@ from pso_desktop.domain.validation import FieldError, ReportInvalid
 from pso_desktop.services.workstation import PSWP_LABEL
 from pso_desktop.ui.backend import Backend, Standing
 from pso_desktop.ui.errors import user_message
+from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.reports_model import PSO_STATUS_LABELS
 from pso_desktop.ui.worker import DbWorker
 
 AUTOSAVE_DELAY_MS = 1500
+SECTION_LIST_WIDTH = 190  # pixels; a long section name wraps
 RETRY_DELAY_MS = 10_000
 MAX_ERROR_ROWS = 6
 PSO_PROBLEMS_HEADING = "The PSO did not accept this report; fix {things} and submit it again"
@@ -119,6 +122,7 @@ class EditorScreen(QWidget):
         self._worker = worker
         self._backend = backend
         self._forms: dict[str, ReportForm] = {}  # one per form version, built when first needed
+        self._pages: dict[str, QWidget] = {}  # each form with its section list
         self.form: ReportForm | None = None
         self._dirty = False
         self._generation = 0  # answers for a report no longer shown (after clear or open) are ignored
@@ -143,7 +147,7 @@ class EditorScreen(QWidget):
         self.amend_action.setEnabled(False)
         self.addActions([self.back_action, self.submit_action, self.delete_action, self.amend_action])
         self.confirm_delete: QMessageBox | None = None
-        back = QPushButton(self.back_action.text().replace("&", ""))
+        back = self.back_button = QPushButton(self.back_action.text().replace("&", ""))
         back.setObjectName("backButton")
         back.clicked.connect(self.back_action.trigger)
         self.submit_button = QPushButton(self.submit_action.text().replace("&", ""))
@@ -196,9 +200,8 @@ class EditorScreen(QWidget):
         self._show_errors([])
 
         # The same confidentiality notice as on the list: this screen shows a patient's details.
-        self.banner = QLabel(PSWP_LABEL)
+        self.banner = OneLineLabel(PSWP_LABEL, short=PSWP_SHORT)
         self.banner.setObjectName("pswpBanner")
-        self.banner.setWordWrap(True)
         self.banner.setAccessibleName("Confidentiality notice")
 
         self._layout = QVBoxLayout(self)
@@ -212,6 +215,29 @@ class EditorScreen(QWidget):
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_DELAY_MS)
         self._autosave.timeout.connect(self.flush)
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab and Shift+Tab go round the screen in reading order: the buttons, the problems, the sections, then
+        every input of the form as it reads (see ``ReportForm.focusNextPrevChild``), and back to the buttons."""
+        current = QApplication.focusWidget()
+        outside = [
+            widget
+            for widget in (
+                self.back_button,
+                self.delete_button,
+                self.submit_button,
+                self.amend_button,
+                self.errors,
+                self.form.section_list if self.form is not None else None,
+            )
+            if widget is not None and widget.isVisible() and widget.isEnabled()
+        ]
+        stops = outside + (self.form.tab_stops() if self.form is not None else [])
+        if current is None or current not in stops:
+            return super().focusNextPrevChild(next)
+        index = (stops.index(current) + (1 if next else -1)) % len(stops)
+        stops[index].setFocus(Qt.FocusReason.TabFocusReason if next else Qt.FocusReason.BacktabFocusReason)
+        return True
 
     # --- showing a report ------------------------------------------------------------------------------
 
@@ -241,7 +267,7 @@ class EditorScreen(QWidget):
         )
         self.save_status.setText("Not saved yet: saving starts when you type." if is_new else "")
         self.submit_button.setEnabled(True)
-        form.verticalScrollBar().setValue(0)
+        form.scroll_to_start()
         form.fields["event_type"].focus_target().setFocus()
 
     def _form_for(self, catalogue: Catalogue) -> ReportForm:
@@ -250,9 +276,18 @@ class EditorScreen(QWidget):
             form = ReportForm(catalogue)
             form.changed.connect(self._on_changed)
             self._forms[catalogue.version] = form
-            self._layout.addWidget(form, 1)
-        for other in self._forms.values():
-            other.setVisible(other is form)
+            # The sections beside the form: where am I, what is left, which sections have problems.
+            page = QWidget()
+            page.setObjectName("formWithSections")
+            row = QHBoxLayout(page)
+            row.setContentsMargins(0, 0, 0, 0)
+            form.section_list.setFixedWidth(SECTION_LIST_WIDTH)
+            row.addWidget(form.section_list, 0)
+            row.addWidget(form, 1)
+            self._pages[catalogue.version] = page
+            self._layout.addWidget(page, 1)
+        for version, other in self._pages.items():
+            other.setVisible(self._forms[version] is form)
         self.form = form
         return form
 
@@ -491,6 +526,8 @@ class EditorScreen(QWidget):
         )
         self.errors_heading.setVisible(bool(errors))
         self.errors.setVisible(bool(errors))
+        if self.form is not None:
+            self.form.mark_problems([error.field for error in errors])
         rows = min(max(count, 1), MAX_ERROR_ROWS)  # as tall as the list, up to a limit; it scrolls beyond
         self.errors.setFixedHeight(self.errors.sizeHintForRow(0) * rows + 2 * self.errors.frameWidth() + 4)
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -96,6 +97,22 @@ class InputGuard(QObject):
                     index = self._ring.index(watched) + _ARROWS[key]
                     self._ring[max(0, min(index, len(self._ring) - 1))].setFocus(Qt.FocusReason.OtherFocusReason)
                 return True
+            return True
+        return False
+
+
+class WheelGuard(QObject):
+    """A wheel turn over a drop-down (or spin box) that does not have the keyboard focus scrolls the page and
+    never changes the answer: the watched input takes focus only by click or Tab (``StrongFocus``), and a turn
+    while it is unfocused is passed on to the scrolling form."""
+
+    def watch(self, widget: QWidget) -> None:
+        widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus():
+            event.ignore()  # not accepted: Qt passes it on to the parent, which scrolls
             return True
         return False
 
@@ -283,6 +300,8 @@ class ChoiceField(FormField):
             self.combo.setItemData(self.combo.count() - 1, _tooltip(answer), Qt.ItemDataRole.ToolTipRole)
         self.combo.currentIndexChanged.connect(self.changed)
         self._wrap(self.combo)
+        self._wheel = WheelGuard(self)
+        self._wheel.watch(self.combo)
         self._guard = InputGuard(self)
         self._guard.watch(self.combo)
 
@@ -305,7 +324,10 @@ class ChoiceField(FormField):
 
 
 class RadioField(FormField):
-    """One answer from a few, as radio buttons (arrow keys move between them); each shows its definition."""
+    """One answer from a few, as radio buttons. As on every platform, the group is one Tab stop (the chosen
+    answer, or the first) and the arrow keys move along it *and* choose. Definitions are not repeated on every
+    option: the definition of the option with the focus is shown under the group (and is each option's tooltip
+    and accessible description)."""
 
     def __init__(self, answers: Sequence[Answer], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -313,21 +335,64 @@ class RadioField(FormField):
         self.buttons: dict[str, QRadioButton] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self._definitions: dict[QRadioButton, str] = {}
         for answer in answers:
-            text = f"{answer.display}: {answer.definition}" if answer.definition else answer.display
-            button = QRadioButton(text)
+            button = QRadioButton(answer.display)
             button.setToolTip(_tooltip(answer))
+            if answer.definition:
+                button.setAccessibleDescription(answer.definition)
+                self._definitions[button] = f"{answer.display}: {answer.definition}"
             self.group.addButton(button)
             self.buttons[answer.code] = button
             layout.addWidget(button)
+            button.installEventFilter(self)
+        self.help = QLabel()
+        self.help.setObjectName("fieldHelp")
+        self.help.setWordWrap(True)
+        self.help.hide()
+        layout.addWidget(self.help)
         self.group.buttonToggled.connect(self._on_toggled)
         self._unknown: Any = None
+        self._read_only = False
         self._guard = InputGuard(self, ring=list(self.buttons.values()))
         self._guard.watch(*self.buttons.values())
+        self._update_tab_stop()
 
     def _on_toggled(self, _button: QRadioButton, checked: bool) -> None:
+        self._update_tab_stop()
         if checked:  # one signal per choice, not one for the button left as well
             self.changed.emit()
+
+    def _update_tab_stop(self) -> None:
+        """Only one button of the group is a Tab stop: the chosen one, else the first."""
+        stop = self.group.checkedButton() or next(iter(self.buttons.values()), None)
+        for button in self.buttons.values():
+            button.setFocusPolicy(Qt.FocusPolicy.StrongFocus if button is stop else Qt.FocusPolicy.ClickFocus)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind == QEvent.Type.FocusIn and watched in self._definitions:
+            self.help.setText(self._definitions[watched])
+            self.help.show()
+        elif kind == QEvent.Type.FocusIn or (
+            kind == QEvent.Type.FocusOut and not any(b.hasFocus() for b in self.buttons.values())
+        ):
+            self.help.hide()
+        elif (
+            kind == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and not self._read_only
+            and event.modifiers() in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+            and Qt.Key(event.key()) in _ARROWS
+        ):
+            buttons = list(self.buttons.values())
+            index = buttons.index(watched) + _ARROWS[Qt.Key(event.key())]  # type: ignore[arg-type]
+            target = buttons[max(0, min(index, len(buttons) - 1))]
+            target.setChecked(True)
+            target.setFocus(Qt.FocusReason.OtherFocusReason)
+            return True
+        return False
 
     def value(self) -> str | None:
         for code, button in self.buttons.items():
@@ -345,17 +410,23 @@ class RadioField(FormField):
             self.buttons[value].setChecked(True)
         elif value is not None:
             self._unknown = value
+        self._update_tab_stop()
 
     def focus_target(self) -> QWidget:
         checked = self.group.checkedButton()
         return checked or next(iter(self.buttons.values()))
 
     def set_read_only(self, read_only: bool) -> None:
+        self._read_only = read_only
         self._guard.set_on(read_only)
 
 
+GREYED_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
 class CheckListField(FormField):
-    """Any number of answers from a list, as check boxes (Space ticks the current one).
+    """Any number of answers from a list, as check boxes (Space ticks the current one). The arrow keys pass
+    over answers that are greyed out (``set_greyed``); a ticked one stays reachable, so it can be unticked.
 
     The order of a loaded list is kept, with newly ticked answers after it, so opening and saving a report
     changes nothing in it.
@@ -373,6 +444,40 @@ class CheckListField(FormField):
         self._fit()
         self._guard = InputGuard(self, reading_keys=_LIST_KEYS)
         self._guard.watch(self.list, self.list.viewport())
+        self.list.installEventFilter(self)
+
+    def set_greyed(self, item: QListWidgetItem, greyed: bool) -> None:
+        item.setData(GREYED_ROLE, greyed)
+        item.setForeground(self.palette().mid() if greyed else self.palette().text())
+
+    def _reachable(self, item: QListWidgetItem) -> bool:
+        return not item.data(GREYED_ROLE) or item.checkState() == Qt.CheckState.Checked
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.list
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.modifiers() in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+            and Qt.Key(event.key()) in _LIST_KEYS
+        ):
+            items = self.items()
+            reachable = [row for row, item in enumerate(items) if self._reachable(item)]
+            if not reachable:
+                return True
+            current = self.list.currentRow()
+            key = Qt.Key(event.key())
+            if key == Qt.Key.Key_Home:
+                row = reachable[0]
+            elif key == Qt.Key.Key_End:
+                row = reachable[-1]
+            elif key == Qt.Key.Key_Down:
+                row = next((r for r in reachable if r > current), reachable[-1] if current >= 0 else reachable[0])
+            else:
+                row = next((r for r in reversed(reachable) if r < current), reachable[0])
+            self.list.setCurrentRow(row)
+            return True
+        return False
 
     def _add_item(self, text: str, code: str, tooltip: str) -> QListWidgetItem:
         item = QListWidgetItem(text)
@@ -468,7 +573,10 @@ class GroupField(FormField):
             field = self._make_field(child)
             field.changed.connect(self.changed)
             fields[child.id] = field
-            form.addRow(child.text + ("" if not child.required else " *"), field)
+            caption = QLabel(child.text + ("" if not child.required else " *"))
+            caption.setWordWrap(True)  # a long question wraps instead of widening the form
+            caption.setBuddy(field.focus_target())
+            form.addRow(caption, field)
         remove = QPushButton(f"Remove this {self._noun}")
         remove.clicked.connect(lambda: self._remove(box))
         form.addRow("", remove)

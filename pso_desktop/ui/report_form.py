@@ -15,8 +15,18 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import QPoint, QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pso_desktop.domain.catalogue import Answer, Catalogue, Module, Question
 from pso_desktop.ui.form_fields import (
@@ -39,6 +49,9 @@ IDENTITY = ("reporter.name", "reporter.telephone", "reporter.email", "reporter.j
 DATE_HINT = "YYYY-MM-DD"
 # Sections the form may drop when they end up empty, unless the loaded report had them.
 _OPTIONAL_SECTIONS = ("patient", "harm", "rescue", "location", "discovery", "reporter", "modules")
+# Room kept around the field with the focus when the form scrolls to it (pixels).
+FOCUS_MARGIN_X, FOCUS_MARGIN_Y = 16, 48
+NOT_STARTED, STARTED, PROBLEMS = "○", "●", "⚠"
 
 Condition = Callable[[dict[str, Any]], bool]
 
@@ -75,8 +88,17 @@ def _put_path(data: dict[str, Any], path: str, value: Any) -> None:
         data[last] = value
 
 
+def wrapped_label(text: str) -> QLabel:
+    """A question's label that wraps instead of widening the form (no sideways scrolling at 1024×600)."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
+
+
 class ReportForm(QScrollArea):
-    """Every question of a report, in sections, scrolling. ``changed`` fires on every edit (not on ``load``)."""
+    """Every question of a report, in sections, scrolling vertically only. ``changed`` fires on every edit (not
+    on ``load``). ``section_list`` (placed beside the form by the editor) lists the sections that apply, marks
+    those started and those with problems, follows the focus, and Enter on one goes to it."""
 
     changed = Signal()
 
@@ -90,8 +112,23 @@ class ReportForm(QScrollArea):
         self._conditions: list[tuple[str, Condition]] = []
         self._base: dict[str, Any] = {}
         self.read_only = False
+        self._sections: list[QGroupBox] = []
+        self._section_of: dict[str, int] = {}  # field path -> index in _sections
+        self._problems: dict[int, int] = {}  # section index -> problems listed
+        self.section_list = QListWidget()
+        self.section_list.setObjectName("sectionList")
+        self.section_list.setAccessibleName("Sections of the report")
+        self.section_list.setWordWrap(True)
+        self.section_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.section_list.setToolTip(
+            f"{NOT_STARTED} not started, {STARTED} started, {PROBLEMS} has problems to fix. "
+            "Enter goes to the section."
+        )
+        self.section_list.itemActivated.connect(self._go_to_section)
+        self.section_list.itemClicked.connect(self._go_to_section)
 
-        page = QWidget()
+        page = self._page = QWidget()
+        page.setObjectName("formPage")
         self._page_layout = QVBoxLayout(page)
         self._build_event_section()
         self._build_when_where_section()
@@ -105,9 +142,97 @@ class ReportForm(QScrollArea):
         self._page_layout.addStretch(1)
         self.setWidget(page)
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a Tab stop of its own would only be one more key
         for field in self.fields.values():
             field.changed.connect(self._on_changed)
         self.refresh_visibility()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._on_focus_changed)
+
+    # --- where the keyboard is -------------------------------------------------------------------------
+
+    def tab_stops(self) -> list[QWidget]:
+        """The inputs Tab visits, in reading order (top to bottom, then left to right)."""
+        page = self._page
+        stops = [
+            widget
+            for widget in page.findChildren(QWidget)
+            if widget.isVisible()
+            and widget.isEnabled()
+            and widget.focusProxy() is None
+            and widget.focusPolicy() & Qt.FocusPolicy.TabFocus == Qt.FocusPolicy.TabFocus
+        ]
+        origin = QPoint(0, 0)
+        return sorted(stops, key=lambda w: (w.mapTo(page, origin).y(), w.mapTo(page, origin).x()))
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab and Shift+Tab follow the form as it reads. Qt's own chain follows the order widgets were made in,
+        so inputs added later (a medication's entry) would come after the whole form, and Tab would skip from
+        them to Back, passing over Add, Circumstances and Reporter."""
+        current = QApplication.focusWidget()
+        if current is None or not self._page.isAncestorOf(current):
+            return super().focusNextPrevChild(next)
+        stops = self.tab_stops()
+        if current in stops:
+            index = stops.index(current) + (1 if next else -1)
+            if 0 <= index < len(stops):
+                reason = Qt.FocusReason.TabFocusReason if next else Qt.FocusReason.BacktabFocusReason
+                stops[index].setFocus(reason)
+                return True
+        # Leaving the form: the screen around it decides (the editor goes on to its buttons).
+        return super().focusNextPrevChild(next)
+
+    def _on_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """The field with the focus is always in view, with room around it, and its section is the current one
+        in the section list."""
+        if new is None or not self._page.isAncestorOf(new):
+            return
+        self.ensureWidgetVisible(new, FOCUS_MARGIN_X, FOCUS_MARGIN_Y)
+        self.horizontalScrollBar().setValue(0)
+        for index, box in enumerate(self._sections):
+            if box.isAncestorOf(new):
+                with QSignalBlocker(self.section_list):
+                    self.section_list.setCurrentRow(index)
+                break
+
+    def _go_to_section(self, item: QListWidgetItem) -> None:
+        box = self._sections[self.section_list.row(item)]
+        self.verticalScrollBar().setValue(box.y())
+        first = next((widget for widget in self.tab_stops() if box.isAncestorOf(widget)), None)
+        if first is not None:
+            first.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def mark_problems(self, paths: list[str]) -> None:
+        """Marks the sections holding the fields of these problems (empty: none)."""
+        self._problems = {}
+        for path in paths:
+            field = self.field_for(path)
+            index = next((i for i, box in enumerate(self._sections) if field and box.isAncestorOf(field)), None)
+            if index is not None:
+                self._problems[index] = self._problems.get(index, 0) + 1
+        self._refresh_section_list()
+
+    def _refresh_section_list(self) -> None:
+        started: set[int] = set()
+        entered = self._entered()
+        for path, index in self._section_of.items():
+            field = self.fields.get(path)
+            if (
+                field is not None
+                and field.isVisibleTo(self)
+                and get_path(entered, path) not in (None, "", [], False)
+            ):
+                started.add(index)
+        for index, box in enumerate(self._sections):
+            item = self.section_list.item(index)
+            problems = self._problems.get(index, 0)
+            if problems:
+                item.setText(f"{PROBLEMS} {box.title()} ({problems} to fix)")
+            else:
+                item.setText(f"{STARTED if index in started else NOT_STARTED} {box.title()}")
+            item.setHidden(box.isHidden())
 
     # --- building --------------------------------------------------------------------------------------
 
@@ -116,6 +241,8 @@ class ReportForm(QScrollArea):
         form = QFormLayout(box)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self._page_layout.addWidget(box)
+        self._sections.append(box)
+        self.section_list.addItem(f"{NOT_STARTED} {title}")
         if key is not None:
             self._groups[key] = box
         return form
@@ -123,7 +250,13 @@ class ReportForm(QScrollArea):
     def _add(self, form: QFormLayout, path: str, field: FormField, label: str | None = None) -> FormField:
         """One labelled row; the label is the catalogue's name of the field."""
         text = label if label is not None else self.catalogue.label(path)
-        form.addRow(text, field)
+        if text:
+            caption = wrapped_label(text)
+            caption.setBuddy(field.focus_target())
+            form.addRow(caption, field)
+        else:
+            form.addRow(field)
+        self._section_of[path] = len(self._sections) - 1
         self.fields[path] = field
         self._rows[path] = (form, field)
         return field
@@ -147,7 +280,8 @@ class ReportForm(QScrollArea):
             "Tick every category that fits. Categories that do not fit the kind of event are greyed out."
         )
         hint.setWordWrap(True)
-        form.addRow("", hint)
+        hint.setObjectName("fieldHelp")
+        form.addRow(hint)
 
     def _other_category_chosen(self, report: dict[str, Any]) -> bool:
         for code in report.get("categories") or ():
@@ -163,7 +297,10 @@ class ReportForm(QScrollArea):
             unknown = CheckField("Unknown")
             self.fields[f"discovery.{part}"] = field
             self.fields[f"discovery.{part}_unknown"] = unknown
-            form.addRow(self.catalogue.label(f"discovery.{part}"), row_widget(field, unknown))
+            self._section_of[f"discovery.{part}"] = len(self._sections) - 1
+            caption = wrapped_label(self.catalogue.label(f"discovery.{part}"))
+            caption.setBuddy(field.focus_target())
+            form.addRow(caption, row_widget(field, unknown))
             self._when(f"discovery.{part}", partial(_not_ticked, f"discovery.{part}_unknown"))
         self._add(form, "location.unit", LineField(max_length=64, placeholder="e.g. 4W-MEDSURG"))
         self._add(form, "location.description", LineField(max_length=500))
@@ -188,7 +325,8 @@ class ReportForm(QScrollArea):
         self._add(form, "harm.evidence_of_harm", self._answers("yes_no_unknown"))
         guidance = QLabel(cat.harm_guidance)
         guidance.setWordWrap(True)
-        form.addRow("", guidance)
+        guidance.setObjectName("fieldHelp")
+        form.addRow(guidance)
         self._add(form, "harm.level", RadioField(cat.harm_levels))
         self._add(form, "harm.duration", self._answers("harm_duration"))
         self._add(form, "harm.increased_length_of_stay", self._answers("yes_no_unknown"))
@@ -344,6 +482,7 @@ class ReportForm(QScrollArea):
             if isinstance(field, GroupField):
                 field.set_applies(lambda q: q.applies(event if isinstance(event, str) else "", {}))
         self._grey_out_categories(event)
+        self._refresh_section_list()
 
     def _grey_out_categories(self, event: Any) -> None:
         categories = self.fields["categories"]
@@ -354,7 +493,7 @@ class ReportForm(QScrollArea):
             for item in categories.items():
                 category = self.catalogue.category(item.data(Qt.ItemDataRole.UserRole))
                 fits = event is None or category is None or event in category.event_types
-                item.setForeground(categories.palette().text() if fits else categories.palette().mid())
+                categories.set_greyed(item, not fits)
                 if category is not None and not fits:
                     allowed = ", ".join(sorted(category.event_types)).replace("_", " ")
                     item.setToolTip(f"{category.display} is reported only as: {allowed}.")
@@ -392,9 +531,14 @@ class ReportForm(QScrollArea):
         if field is None:
             return False
         target = field.focus_target()
-        self.ensureWidgetVisible(field)
+        self.ensureWidgetVisible(field, FOCUS_MARGIN_X, FOCUS_MARGIN_Y)
         target.setFocus()
         return True
+
+    def scroll_to_start(self) -> None:
+        """Top left, as a new report should open."""
+        self.verticalScrollBar().setValue(0)
+        self.horizontalScrollBar().setValue(0)
 
 
 # Conditions, bound with partial: each takes the report as entered as its last argument.

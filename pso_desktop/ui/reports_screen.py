@@ -10,8 +10,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QSignalBlocker, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import user_message
+from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel
 from pso_desktop.ui.reports_model import STATE_LABELS, ReportTableModel
 from pso_desktop.ui.worker import DbWorker
 
@@ -54,9 +55,9 @@ class ReportsScreen(QWidget):
         self._backend = backend
         self._active = False
 
-        self.banner = QLabel()  # its text is set in load(): the screen is only shown once unlocked
+        # Its text is set in load(): the screen is only shown once unlocked.
+        self.banner = OneLineLabel(short=PSWP_SHORT)
         self.banner.setObjectName("pswpBanner")
-        self.banner.setWordWrap(True)
         self.banner.setAccessibleName("Confidentiality notice")
 
         self.search = QLineEdit()
@@ -64,13 +65,15 @@ class ReportsScreen(QWidget):
         self.search.setPlaceholderText("Search report narratives")
         self.search.setAccessibleName("Search report narratives")
         self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(260)
+        self.search.setToolTip("Type to search; Down or Enter goes to the list")
+        self.search.setMinimumWidth(160)
+        self.search.installEventFilter(self)
         self._search_delay = QTimer(self)
         self._search_delay.setSingleShot(True)
         self._search_delay.setInterval(SEARCH_DELAY_MS)
         self._search_delay.timeout.connect(self.reload_reports)
         self.search.textChanged.connect(self._search_delay.start)
-        self.search.returnPressed.connect(self.reload_reports)
+        self.search.returnPressed.connect(self._on_search_entered)
 
         self.refresh_action = QAction("&Refresh", self)
         self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
@@ -114,15 +117,18 @@ class ReportsScreen(QWidget):
             counts_row.addWidget(chip)
         self._show_counts(None)
 
-        top = QHBoxLayout()
-        top.addWidget(new_button)
-        top.addWidget(self.search, 2)
-        top.addSpacing(12)
+        # Two rows, so the list fits a 1024-pixel screen with no sideways scrolling: actions and search, then
+        # the count chips.
+        top = QVBoxLayout()
+        actions_row = QHBoxLayout()
+        actions_row.addWidget(new_button)
+        actions_row.addWidget(self.search, 1)
+        actions_row.addWidget(trends_button)
+        actions_row.addWidget(refresh_button)
+        actions_row.addWidget(lock_button)
+        top.addLayout(actions_row)
+        counts_row.addStretch(1)
         top.addLayout(counts_row)
-        top.addStretch(1)
-        top.addWidget(trends_button)
-        top.addWidget(refresh_button)
-        top.addWidget(lock_button)
 
         self.model = ReportTableModel(self)
         self.model.fetch_requested.connect(self._fetch_page)
@@ -141,7 +147,8 @@ class ReportsScreen(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
-        for column, width in enumerate((120, 170, 230, 110, 100, 140, 120)):
+        # Narrow enough for a 1024-pixel screen with no sideways scrolling; the last column takes what is left.
+        for column, width in enumerate((100, 140, 200, 100, 95, 130, 100)):
             header.resizeSection(column, width)
 
         self.list_status = QLabel()
@@ -152,6 +159,29 @@ class ReportsScreen(QWidget):
         self._layout.addLayout(top)
         self._layout.addWidget(self.table, 1)
         self._layout.addWidget(self.list_status)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Down in the search box goes to the list (one key, not a Tab through every chip)."""
+        if (
+            watched is self.search
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Down
+            and event.modifiers() == Qt.KeyboardModifier.NoModifier
+        ):
+            self.focus_table()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _on_search_entered(self) -> None:
+        self.reload_reports()
+        self.focus_table()
+
+    def focus_table(self) -> None:
+        """The keyboard goes to the list, on its current row (the first when none is chosen yet)."""
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        if not self.table.currentIndex().isValid() and self.model.rowCount() > 0:
+            self.table.setCurrentIndex(self.model.index(0, 0))
 
     def add_bar(self, bar: QWidget) -> None:
         """A row of controls under the search row (the window adds the sync panel here)."""
@@ -237,6 +267,8 @@ class ReportsScreen(QWidget):
         if not self._active or not self.model.add_page(generation, offset, rows):
             return
         shown = self.model.rowCount()
+        if shown and self.table.hasFocus() and not self.table.currentIndex().isValid():
+            self.table.setCurrentIndex(self.model.index(0, 0))  # Enter in the search box came before the rows
         noun = "report" if shown == 1 else "reports"
         more = "; scroll down for more" if self.model.canFetchMore(self.table.rootIndex()) else ""
         searching, filtering = self._search_text() is not None, self._state_filter is not None

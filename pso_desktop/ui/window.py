@@ -13,9 +13,9 @@ import threading
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from pso_desktop.paths import APP_NAME
 from pso_desktop.ui.backend import Backend
@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.training = training
         self.setWindowTitle(self._title())
-        self.resize(1100, 700)
+        self._fit_to_screen()
         self.backend = backend or Backend()
         self.worker = DbWorker(self)
         self.worker.failed.connect(self._show_status)
@@ -95,7 +95,8 @@ class MainWindow(QMainWindow):
         self._profile: str | None = None
         self._backup_stop = threading.Event()
 
-        self.lock_action = QAction("&Lock", self)
+        # No mnemonic: a letter typed into the File menu (or its menu bar, after Esc) must never lock the window.
+        self.lock_action = QAction("Lock", self)
         self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_action.setToolTip("Lock the profile now (Ctrl+L); unlock with your password")
         self.lock_action.setEnabled(False)
@@ -123,6 +124,10 @@ class MainWindow(QMainWindow):
         file_menu.addActions(self.file_actions.actions)
         file_menu.addSeparator()
         file_menu.addAction(self.lock_action)
+        file_menu.installEventFilter(self)
+        file_menu.aboutToShow.connect(self._remember_focus)
+        self._file_menu = file_menu
+        self._focus_before_menu: QWidget | None = None
         self.stack = QStackedWidget()
         self.stack.addWidget(self.profile_screen)
         self.stack.addWidget(self.reports_screen)
@@ -164,6 +169,45 @@ class MainWindow(QMainWindow):
         self.worker.submit(
             self.backend.window_policy, owner=self, on_done=self._on_window_policy, on_error=lambda _exc: None
         )
+
+    def _fit_to_screen(self) -> None:
+        """1100×700 where it fits, else the screen's free area (a 1024×600 laptop)."""
+        screen = self.screen()
+        area = screen.availableGeometry() if screen is not None else None
+        if area is None or (area.width() >= 1100 and area.height() >= 700):
+            self.resize(1100, 700)
+        else:
+            self.resize(min(1100, area.width()), min(700, area.height()))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Esc in the File menu closes it and gives the keyboard back to where it was: Qt would leave the menu bar
+        holding the keyboard, where the next letters typed open menus and choose their items."""
+        if (
+            watched is self._file_menu
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):
+            QTimer.singleShot(0, self._leave_menu_bar)
+        return super().eventFilter(watched, event)
+
+    def _remember_focus(self) -> None:
+        focus = QApplication.focusWidget() or self.focusWidget()
+        self._focus_before_menu = focus if focus is not None and self.isAncestorOf(focus) else None
+
+    def _leave_menu_bar(self) -> None:
+        if self._file_menu.isVisible():
+            return
+        bar = self.menuBar()
+        if bar.activeAction() is not None:
+            # Esc on the menu bar itself ends its keyboard mode (where letters open menus and choose items).
+            for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+                QApplication.sendEvent(bar, QKeyEvent(kind, Qt.Key.Key_Escape, Qt.KeyboardModifier.NoModifier))
+        previous = self._focus_before_menu
+        if previous is not None and previous.isVisible():
+            previous.setFocus(Qt.FocusReason.PopupFocusReason)
+        if QApplication.activeWindow() is not self:
+            self.activateWindow()  # (without a window manager nothing else gives it back)
 
     def _title(self, profile: str | None = None) -> str:
         """The window title: the app, TRAINING in training mode, and the unlocked profile's name (never PHI)."""

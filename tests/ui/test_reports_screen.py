@@ -39,7 +39,7 @@ def test_list_shows_every_stored_report_with_counts_and_banner(
     }
     assert screen.count_labels["queued"].text() == "Queued: 4"
     assert screen.count_labels["draft"].text() == f"Draft: {REPORT_COUNT - 4}"
-    assert screen.banner.text() == PSWP_LABEL
+    assert screen.banner.full_text() == PSWP_LABEL
     assert screen.banner.isVisible()
 
     by_id = {report["id"]: report for report in stored_reports}

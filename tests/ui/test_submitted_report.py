@@ -226,6 +226,9 @@ def test_a_sent_report_shows_its_case_number_and_status_and_amend_starts_its_nex
 
     def changed(what: str) -> None:
         now = form.report()
+        if what == "the wheel over a drop-down":  # not focused: it scrolls the page, even when editable (issue 8)
+            assert now == seen[-1], "the wheel over an unfocused drop-down changed its answer"
+            return
         assert now != seen[-1], f"{what} did not change an amended report"
         seen.append(now)
 
