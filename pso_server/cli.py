@@ -1,5 +1,5 @@
 """``pso-server``: serve, accounts (add-user, list-users, set-password, disable-user, enable-user,
-revoke-sessions), set-status, set-units, stats and a one-command demo.
+revoke-sessions), set-status, set-units, stats, catalogue check and a one-command demo.
 
 Exit codes: 0 success, 1 failure (one plain line on stderr, no traceback), 2 usage error.
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 from uvicorn.config import LOGGING_CONFIG
 
+from pso_desktop.domain.catalogue_check import check_file, summary
 from pso_server import store
 from pso_server.admission import AdmissionState
 from pso_server.app import create_app
@@ -120,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="counts of reports held and intake outcomes")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     _db_arg(stats)
+
+    catalogue = commands.add_parser("catalogue", help="form catalogues (the Common Formats as data)")
+    catalogue_commands = catalogue.add_subparsers(dest="catalogue_command", required=True, metavar="COMMAND")
+    check = catalogue_commands.add_parser(
+        "check", help="list every problem of a catalogue file with its JSON path (exit 1 if any)"
+    )
+    check.add_argument("file", type=Path, help="a catalogue JSON file (resources/forms/catalogue.schema.json)")
 
     demo = commands.add_parser("demo", help="a throwaway TLS server with demo accounts on loopback")
     demo.add_argument("--port", type=int, default=8443, help="0 picks a free port")
@@ -370,6 +378,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    if args.catalogue_command == "check":
+        return cmd_catalogue_check(args)
+    raise UsageError(f"unknown catalogue command {args.catalogue_command!r}")
+
+
+def cmd_catalogue_check(args: argparse.Namespace) -> int:
+    """Every problem on its own line (``$.path: what to fix``) on stdout, then one line on stderr; exit 1.
+    A clean catalogue: one summary line on stdout; exit 0."""
+    problems, data = check_file(args.file)
+    if problems:
+        for problem in problems:
+            print(problem)
+        count = len(problems)
+        print(
+            f"pso-server: {args.file.name}: {count} problem{'s' if count != 1 else ''}; the catalogue is not valid.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{args.file.name}: {summary(data)}")
+    return 0
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "add-user": cmd_add_user,
@@ -381,6 +412,7 @@ COMMANDS = {
     "set-status": cmd_set_status,
     "set-units": cmd_set_units,
     "stats": cmd_stats,
+    "catalogue": cmd_catalogue,
     "demo": cmd_demo,
 }
 

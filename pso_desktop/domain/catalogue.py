@@ -2,13 +2,20 @@
 
 The catalogue lives in ``resources/forms/<version>.json`` so that a PSO can correct a code, add a category
 module or ship a later form version without a code change. Validation and the UI both read it from here.
+``resources/forms/catalogue.schema.json`` describes the file; :mod:`pso_desktop.domain.catalogue_check` lists
+every problem of one (``pso-server catalogue check FILE``).
+
+Every element may say where it comes from: ``source`` (ids of the catalogue's ``sources``), ``verified``
+(seen in a primary AHRQ/USHIK/PSOPPC/LOINC text), ``cf_version`` (the Common Formats version of its wording)
+and ``status`` (V2.0 "core" or "supplemental", where known). Answers may carry equivalent codes in other code
+systems (``codings``, e.g. the LOINC answer code of the LOINC panel) beside the code a report stores.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -21,6 +28,25 @@ CURRENT_FORM_VERSION = "hospital-2.0"
 _VERSION_NAME = re.compile(r"[a-z0-9][a-z0-9.\-]{0,39}")
 
 
+CATALOGUE_FORMAT = 2  # the catalogue file format this code reads (``format`` in the file; absent means 1)
+QUESTION_TYPES = ("choice", "multi", "text", "text_list", "number", "date", "datetime", "group")
+CHOICE_TYPES = frozenset({"choice", "multi"})
+
+# Looks up a value of the report by its dotted wire path ("categories", "patient.gender",
+# "modules.medication.characterisation"), for conditions that reach outside their own module's answers.
+Lookup = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Coding:
+    """The same answer in another code system (e.g. its LOINC answer code), for exports and mapping."""
+
+    system: str
+    code: str
+    display: str = ""
+    verified: bool = True
+
+
 @dataclass(frozen=True)
 class Answer:
     code: str
@@ -29,6 +55,8 @@ class Answer:
     specify: bool = False  # "Other: please specify" - needs free text beside the code
     system: str = "ahrq"
     verified: bool = True
+    codings: tuple[Coding, ...] = ()
+    source: tuple[str, ...] = ()
 
 
 def choices_text(answers: Sequence[Answer]) -> str:
@@ -40,16 +68,24 @@ def choices_text(answers: Sequence[Answer]) -> str:
 class Condition:
     """One clause of a question's enable_when; all clauses of a question must hold for it to apply."""
 
-    question: str | None = None
+    question: str | None = None  # a question of the same module (or of the same repeating-group entry)
     answers: frozenset[str] = frozenset()
     event_types: frozenset[str] = frozenset()
+    field: str | None = None  # or any value of the report, by wire path: across sections and modules
+    negate: bool = False  # "not_in": holds unless the answer is one of ``answers`` (also when unanswered)
 
-    def holds(self, event_type: str, answers: Mapping[str, Any]) -> bool:
+    def holds(self, event_type: str, answers: Mapping[str, Any], lookup: Lookup | None = None) -> bool:
         if self.event_types and event_type not in self.event_types:
             return False
-        if self.question is None:
+        if self.question is not None:
+            given = answers.get(self.question)
+        elif self.field is not None:
+            given = lookup(self.field) if lookup is not None else None
+        else:
             return True
-        given = answers.get(self.question)
+        return self._matches(given) != self.negate
+
+    def _matches(self, given: Any) -> bool:
         # Answers are untrusted JSON: only text can be a code (a dict or list would not even be hashable).
         if isinstance(given, str):
             return given in self.answers
@@ -75,6 +111,14 @@ class Question:
     help: str = ""
     verified: bool = True
     questions: tuple[Question, ...] = ()  # the repeating group's own questions
+    unit: str = ""  # number: the unit the value is in (UCUM where one exists), shown beside the input
+    minimum: float | None = None  # number: the smallest and largest value accepted
+    maximum: float | None = None
+    decimals: int = 0  # number: digits allowed after the decimal point (0: whole numbers only)
+    loinc: str | None = None
+    source: tuple[str, ...] = ()
+    cf_version: str = ""
+    status: str | None = None  # V2.0 "core" or "supplemental"; None where no source says
 
     def answer(self, code: str) -> Answer | None:
         return self._answer_index.get(code)
@@ -113,25 +157,29 @@ class Question:
         """The repeating group's own questions, indexed (empty for other types)."""
         return QuestionIndex.of(self.questions)
 
-    def applies(self, event_type: str, answers: Mapping[str, Any]) -> bool:
+    def applies(self, event_type: str, answers: Mapping[str, Any], lookup: Lookup | None = None) -> bool:
         # Most questions always apply, and the others have one clause: this is the hot path of server intake,
         # where a plain loop costs a third of all() over a generator.
         for cond in self.enable_when:  # noqa: SIM110
-            if not cond.holds(event_type, answers):
+            if not cond.holds(event_type, answers, lookup):
                 return False
         return True
 
-    def describe_condition(self, questions: Mapping[str, Question]) -> str:
+    def describe_condition(
+        self, questions: Mapping[str, Question], labels: Callable[[str], Question | None] | None = None
+    ) -> str:
         """Words for when this question applies, e.g. "when 'Prior to the fall ...' is 'Yes'"."""
         parts = []
         for cond in self.enable_when:
-            if cond.question is not None and cond.question in questions:
-                source = questions[cond.question]
+            source = questions.get(cond.question) if cond.question is not None else None
+            if source is None and cond.field is not None and labels is not None:
+                source = labels(cond.field)
+            if source is not None:
                 shown = (
                     " or ".join(f"'{a.display}'" for a in source.answers if a.code in cond.answers)
                     or "a matching answer"
                 )
-                parts.append(f"'{source.text}' is {shown}")
+                parts.append(f"'{source.text}' is {'not ' if cond.negate else ''}{shown}")
             if cond.event_types:
                 parts.append("the event is " + " or ".join(sorted(cond.event_types)).replace("_", " "))
         return " and ".join(parts)
@@ -160,6 +208,14 @@ class Module:
     title: str
     category: str
     questions: tuple[Question, ...]
+    # Whether choosing the category demands the module's answers. A module whose content no AHRQ source
+    # confirms is offered but not demanded (its required questions count once any of it is answered).
+    required: bool = True
+    guide: str = ""
+    loinc_panel: str | None = None
+    source: tuple[str, ...] = ()
+    verified: bool = True
+    cf_version: str = ""
 
     @cached_property
     def index(self) -> QuestionIndex:
@@ -178,6 +234,17 @@ class Category:
     module: str | None = None
     specify: bool = False
     verified: bool = True
+    source: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Source:
+    """A public text the catalogue's content was taken from."""
+
+    id: str
+    title: str
+    url: str = ""
+    kind: str = ""  # primary | secondary | local
 
 
 @dataclass(frozen=True)
@@ -204,6 +271,16 @@ class Catalogue:
     # Branching between fields of the generic form: field path -> the answers of another field it needs,
     # e.g. "reporter.professional_type" applies only when "reporter.first_reported_by" is A288.
     field_conditions: Mapping[str, FieldCondition] = field(default_factory=dict)
+    sources: Mapping[str, Source] = field(default_factory=dict)
+
+    def question_at(self, path: str) -> Question | None:
+        """The module question at a wire path like ``modules.medication.characterisation`` (or None)."""
+        head, _, rest = path.partition(".")
+        if head != "modules":
+            return None
+        key, _, qid = rest.partition(".")
+        module = self.modules.get(key)
+        return module.by_id.get(qid) if module is not None else None
 
     def category(self, code: str) -> Category | None:
         return self._category_index.get(code)
@@ -236,6 +313,11 @@ class Catalogue:
         return self.labels.get(path, path)
 
 
+def _sources(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    value = raw.get("source", ())
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
 def _answer(raw: Mapping[str, Any]) -> Answer:
     return Answer(
         code=str(raw["code"]),
@@ -244,15 +326,32 @@ def _answer(raw: Mapping[str, Any]) -> Answer:
         specify=bool(raw.get("specify", False)),
         system=str(raw.get("system", "ahrq")),
         verified=bool(raw.get("verified", True)),
+        codings=tuple(
+            Coding(
+                system=str(c["system"]),
+                code=str(c["code"]),
+                display=str(c.get("display", "")),
+                verified=bool(c.get("verified", True)),
+            )
+            for c in raw.get("codings", ())
+        ),
+        source=_sources(raw),
     )
 
 
 def _condition(raw: Mapping[str, Any]) -> Condition:
+    negate = "not_in" in raw
     return Condition(
         question=raw.get("question"),
-        answers=frozenset(raw.get("in", ())),
+        answers=frozenset(raw.get("not_in" if negate else "in", ())),
         event_types=frozenset(raw.get("event_type", ())),
+        field=raw.get("field"),
+        negate=negate,
     )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _question(raw: Mapping[str, Any], answer_sets: Mapping[str, tuple[Answer, ...]]) -> Question:
@@ -275,6 +374,14 @@ def _question(raw: Mapping[str, Any], answer_sets: Mapping[str, tuple[Answer, ..
         help=str(raw.get("help", "")),
         verified=bool(raw.get("verified", True)),
         questions=tuple(_question(q, answer_sets) for q in raw.get("questions", ())),
+        unit=str(raw.get("unit", "")),
+        minimum=_number(raw.get("min")),
+        maximum=_number(raw.get("max")),
+        decimals=int(raw.get("decimals", 0)),
+        loinc=raw.get("loinc"),
+        source=_sources(raw),
+        cf_version=str(raw.get("cf_version", "")),
+        status=raw.get("status"),
     )
 
 
@@ -286,6 +393,12 @@ def parse_catalogue(raw: Mapping[str, Any]) -> Catalogue:
             title=str(m["title"]),
             category=str(m["category"]),
             questions=tuple(_question(q, answer_sets) for q in m["questions"]),
+            required=bool(m.get("required", True)),
+            guide=str(m.get("guide", "")),
+            loinc_panel=m.get("loinc_panel"),
+            source=_sources(m),
+            verified=bool(m.get("verified", True)),
+            cf_version=str(m.get("cf_version", "")),
         )
         for key, m in raw["modules"].items()
     }
@@ -297,6 +410,7 @@ def parse_catalogue(raw: Mapping[str, Any]) -> Catalogue:
             module=c.get("module"),
             specify=bool(c.get("specify", False)),
             verified=bool(c.get("verified", True)),
+            source=_sources(c),
         )
         for c in raw["categories"]
     )
@@ -320,6 +434,10 @@ def parse_catalogue(raw: Mapping[str, Any]) -> Catalogue:
             )
             for path, cond in raw.get("field_conditions", {}).items()
         },
+        sources={
+            key: Source(id=key, title=str(v["title"]), url=str(v.get("url", "")), kind=str(v.get("kind", "")))
+            for key, v in raw.get("sources", {}).items()
+        },
     )
 
 
@@ -328,14 +446,16 @@ def catalogue_path(version: str) -> Path:
 
 
 def available_versions() -> Sequence[str]:
-    return sorted(p.stem for p in (resources_dir() / "forms").glob("*.json"))
+    return sorted(
+        p.stem for p in (resources_dir() / "forms").glob("*.json") if not p.name.endswith(".schema.json")
+    )
 
 
 @cache
 def load_catalogue(version: str = CURRENT_FORM_VERSION) -> Catalogue:
     """The parsed catalogue for one form version; raises KeyError for a version this build does not know
     (anything that is not a plain version name, such as a path, included)."""
-    if not _VERSION_NAME.fullmatch(version):
+    if not _VERSION_NAME.fullmatch(version) or version.endswith(".schema"):
         raise KeyError(version)
     path = catalogue_path(version)
     if not path.is_file():

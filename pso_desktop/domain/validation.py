@@ -15,12 +15,19 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from pydantic import ValidationError
 
-from pso_desktop.domain.catalogue import Catalogue, Question, QuestionIndex, choices_text, load_catalogue
+from pso_desktop.domain.catalogue import (
+    Catalogue,
+    Lookup,
+    Question,
+    QuestionIndex,
+    choices_text,
+    load_catalogue,
+)
 from pso_desktop.domain.models import _FORBIDDEN, Report
 from pso_desktop.errors import ExpectedError
 
@@ -535,8 +542,23 @@ def _field_value(r: Report, path: str) -> Any:
     return value
 
 
+def _report_value(r: Report, path: str) -> Any:
+    """A value of the report by wire path, for conditions that look outside their module: module answers as
+    sent ("modules.medication.characterisation"), other fields as validated ("categories", "patient.gender")."""
+    parts = _path_parts(path)
+    if parts[0] == "modules":
+        value: Any = r.modules
+        for part in parts[1:]:
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(part)
+        return value
+    return _field_value(r, path)
+
+
 def _module_rules(r: Report, cat: Catalogue, errors: list[FieldError]) -> None:
     chosen = {c.module: c for code in r.categories if (c := cat.category(code)) is not None and c.module}
+    lookup: Lookup = partial(_report_value, r)
     for number, key in enumerate(r.modules, start=1):
         if key not in cat.modules:
             # Located by position: a key that was typed may be anything, a patient's name included.
@@ -557,9 +579,10 @@ def _module_rules(r: Report, cat: Catalogue, errors: list[FieldError]) -> None:
             continue
         answers = r.modules.get(key)
         if answers is None:
-            errors.append(FieldError(f"modules.{key}", f"You chose {category.display}: answer its questions."))
+            if module.required:
+                errors.append(FieldError(f"modules.{key}", f"You chose {category.display}: answer its questions."))
             continue
-        _module_answers(f"modules.{key}", module.title, module.index, answers, r.event_type, errors)
+        _module_answers(f"modules.{key}", module.title, module.index, answers, r.event_type, errors, lookup, cat)
 
 
 def _module_answers(
@@ -569,6 +592,8 @@ def _module_answers(
     answers: Mapping[str, Any],
     event_type: str,
     errors: list[FieldError],
+    lookup: Lookup | None = None,
+    cat: Catalogue | None = None,
 ) -> None:
     known = index.known_keys
     for number, key in enumerate(answers, start=1):
@@ -581,13 +606,13 @@ def _module_answers(
         value = answers.get(q.id)
         if value is None and not q.required:
             continue  # unanswered optional question: nothing can be wrong with it (the common case)
-        if q.enable_when and not q.applies(event_type, answers):
+        if q.enable_when and not q.applies(event_type, answers, lookup):
             if value is not None:
+                where = q.describe_condition(index.by_id, cat.question_at if cat is not None else None)
                 errors.append(
                     FieldError(
                         f"{prefix}.{q.id}",
-                        f"'{q.text}' applies only when {q.describe_condition(index.by_id)}: clear "
-                        "this answer or change that one.",
+                        f"'{q.text}' applies only when {where}: clear this answer or change that one.",
                     )
                 )
             continue
@@ -596,7 +621,7 @@ def _module_answers(
                 hint = " (Unknown is allowed)" if q.answer("UNK") else ""
                 errors.append(FieldError(f"{prefix}.{q.id}", f"Answer '{q.text}'{hint}."))
             continue
-        _answer_errors(prefix, q, value, event_type, errors)
+        _answer_errors(prefix, q, value, event_type, errors, lookup, cat)
         text = answers.get(q.specify_key)
         if text is not None or q.specify_codes:  # most questions have no 'Other' answer and no text beside
             _specify_text_errors(prefix, q, value, text, errors)
@@ -615,7 +640,15 @@ def _specify_text_errors(prefix: str, q: Question, value: Any, text: Any, errors
         errors.append(FieldError(path, problem))
 
 
-def _answer_errors(prefix: str, q: Question, value: Any, event_type: str, errors: list[FieldError]) -> None:
+def _answer_errors(
+    prefix: str,
+    q: Question,
+    value: Any,
+    event_type: str,
+    errors: list[FieldError],
+    lookup: Lookup | None = None,
+    cat: Catalogue | None = None,
+) -> None:
     """An answer given to a question that applies: its type, codes and limits. Paths are built only for errors."""
     kind = q.type
     if kind == "choice":
@@ -656,6 +689,16 @@ def _answer_errors(prefix: str, q: Question, value: Any, event_type: str, errors
     elif kind == "date":
         if not isinstance(value, str) or not _is_iso_date(value):
             errors.append(FieldError(f"{prefix}.{q.id}", f"'{q.text}' must be a date written like 2026-11-27."))
+    elif kind == "datetime":
+        if not isinstance(value, str) or not _is_iso_datetime(value):
+            errors.append(
+                FieldError(
+                    f"{prefix}.{q.id}", f"'{q.text}' must be a date and time written like 2026-11-27T14:30:00."
+                )
+            )
+    elif kind == "number":
+        if problem := _number_problem(q, value):
+            errors.append(FieldError(f"{prefix}.{q.id}", problem))
     elif kind == "group":
         if not isinstance(value, list) or len(value) > q.max_items:
             errors.append(FieldError(f"{prefix}.{q.id}", f"'{q.text}': list at most {q.max_items} entries."))
@@ -666,7 +709,7 @@ def _answer_errors(prefix: str, q: Question, value: Any, event_type: str, errors
                     FieldError(f"{prefix}.{q.id}.{i}", f"Each entry of '{q.text}' must be a group of answers.")
                 )
                 continue
-            _module_answers(f"{prefix}.{q.id}.{i}", q.text, q.children, item, event_type, errors)
+            _module_answers(f"{prefix}.{q.id}.{i}", q.text, q.children, item, event_type, errors, lookup, cat)
 
 
 def _text_problem(question: str, value: Any, max_length: int, pattern: re.Pattern[str] | None) -> str | None:
@@ -680,6 +723,33 @@ def _text_problem(question: str, value: Any, max_length: int, pattern: re.Patter
     if pattern is not None and not pattern.match(value):
         return f"'{question}' must be digits only."
     return None
+
+
+def _number_problem(q: Question, value: Any) -> str | None:
+    """What is wrong with a numeric answer (a JSON number, in the question's unit), or None."""
+    unit = f" {q.unit}" if q.unit else ""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:  # NaN is not a number
+        return f"'{q.text}' must be a number{' in' + unit if unit else ''}."
+    if q.decimals == 0 and not (isinstance(value, int) or value.is_integer()):
+        return f"'{q.text}' must be a whole number{' of' + unit if unit else ''}."
+    if q.decimals and isinstance(value, float) and round(value, q.decimals) != value:
+        return f"'{q.text}' may have at most {q.decimals} digits after the decimal point."
+    if q.minimum is not None and value < q.minimum:
+        return f"'{q.text}' must be at least {q.minimum:g}{unit}."
+    if q.maximum is not None and value > q.maximum:
+        return f"'{q.text}' must be at most {q.maximum:g}{unit}."
+    return None
+
+
+def _is_iso_datetime(value: str) -> bool:
+    """``YYYY-MM-DDTHH:MM:SS`` (local time of the ward, as the form's other times; no zone)."""
+    if len(value) != 19 or value[10] != "T":
+        return False
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_iso_date(value: str) -> bool:

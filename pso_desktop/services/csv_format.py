@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from pso_desktop.domain.catalogue import CURRENT_FORM_VERSION, Question, load_ca
 from pso_desktop.errors import ExpectedError
 from pso_desktop.services.reports_input import InputProblem, InputRejected
 
-Kind = Literal["text", "code", "codes", "int", "bool"]
+Kind = Literal["text", "code", "codes", "int", "number", "bool"]
 WirePath = tuple[str | int, ...]
 
 LABEL_COLUMN = "confidentiality"
@@ -95,6 +96,8 @@ GENERIC_COLUMNS: tuple[tuple[str, str, Kind], ...] = (
 _REQUIRED_SECTIONS = ("discovery", "location", "reporter")
 _BOOLEANS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 _DIGITS = re.compile(r"[0-9]{1,9}")
+_INTEGER = re.compile(r"-?[0-9]{1,15}")
+_NUMBER = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?(e[-+]?[0-9]{1,3})?")
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,15 @@ def _question_columns(prefix: str, path: WirePath, questions: Iterable[Question]
             for n in range(q.max_items):
                 yield Column(f"{name}.{n + 1}", (*where, n), "text")
         else:
-            kind: Kind = "codes" if q.type == "multi" else "text" if q.type == "text" else "code"
+            kind: Kind = (
+                "codes"
+                if q.type == "multi"
+                else "text"
+                if q.type == "text"
+                else "number"
+                if q.type == "number"
+                else "code"
+            )
             yield Column(name, where, kind)
         if q.specify_codes:
             yield Column(f"{prefix}.{q.specify_key}", (*path, q.specify_key), "text")
@@ -230,6 +241,9 @@ def _format(value: Any, kind: Kind) -> str | None:
         return ("true" if value else "false") if isinstance(value, bool) else None
     if kind == "int":
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    if kind == "number":  # repr: the shortest text that reads back as the same float (38.5, 4120.0)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return repr(value) if ok else None
     if kind == "codes":
         ok = isinstance(value, list) and all(
             isinstance(v, str) and v.strip() == v and v and LIST_SEPARATOR not in v for v in value
@@ -350,6 +364,8 @@ def _parse(cell: str, kind: Kind) -> Any:
         return [code.strip() for code in value.split(LIST_SEPARATOR) if code.strip()]
     if kind == "int" and _DIGITS.fullmatch(value):
         return int(value)
+    if kind == "number" and _NUMBER.fullmatch(value):
+        return int(value) if _INTEGER.fullmatch(value) else float(value)
     if kind == "bool":
         return _BOOLEANS.get(value.lower(), value)
     return value

@@ -219,6 +219,70 @@ class IntField(FormField):
         _set_read_only(self.edit, read_only)
 
 
+class NumberField(FormField):
+    """A number in a given unit (shown beside the input), e.g. a birthweight in g; blank means not answered.
+    Stored as a JSON number (whole numbers as integers). Text that is not a number is kept as typed, so
+    validation says what is wrong with it and nothing typed is lost."""
+
+    def __init__(self, unit: str = "", decimals: int = 0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit()
+        self.edit.setMaxLength(16)
+        self.edit.textChanged.connect(self.changed)
+        self.unit = QLabel(unit)
+        self._decimals = decimals
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit)
+        if unit:
+            layout.addWidget(self.unit)
+        layout.addStretch(1)
+        self._wrap(row)
+        self.setFocusProxy(self.edit)
+
+    def value(self) -> int | float | str | None:
+        text = self.edit.text().strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        if number != number or number in (float("inf"), float("-inf")):
+            return text
+        return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setText("" if value is None else str(value))
+
+    def set_read_only(self, read_only: bool) -> None:
+        _set_read_only(self.edit, read_only)
+
+
+class DateTimeField(LineField):
+    """A date and time typed as YYYY-MM-DD HH:MM; stored as YYYY-MM-DDTHH:MM:00, the form files use."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(max_length=19, placeholder="YYYY-MM-DD HH:MM (24-hour)", parent=parent)
+
+    def value(self) -> str | None:
+        text = super().value()
+        if text is None:
+            return None
+        date, _, time = text.strip().replace("T", " ").partition(" ")
+        hours, _, minutes = time.strip().partition(":")
+        if len(date) == 10 and hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2:
+            return f"{date}T{int(hours):02d}:{minutes}:00"
+        return text  # validation says what is wrong with it
+
+    def set_value(self, value: Any) -> None:
+        text = "" if value is None else str(value)
+        if len(text) == 19 and text[10] == "T" and text.endswith(":00"):
+            text = f"{text[:10]} {text[11:16]}"
+        super().set_value(text)
+
+
 class TextAreaField(FormField):
     """Several lines of free text. Tab moves on to the next field, so the form works from the keyboard. Text is
     never cut short here: validation says when it is too long, so nothing typed is silently lost."""

@@ -33,10 +33,12 @@ from pso_desktop.ui.form_fields import (
     CheckField,
     CheckListField,
     ChoiceField,
+    DateTimeField,
     FormField,
     GroupField,
     IntField,
     LineField,
+    NumberField,
     RadioField,
     TextAreaField,
     TextListField,
@@ -370,6 +372,10 @@ class ReportForm(QScrollArea):
             return TextListField()
         if question.type == "date":
             return LineField(max_length=10, placeholder=DATE_HINT)
+        if question.type == "datetime":
+            return DateTimeField()
+        if question.type == "number":
+            return NumberField(question.unit, question.decimals)
         if question.type == "group":
             return GroupField(question, self._question_field, noun=question.item_name)
         if question.max_length > 200:
@@ -478,9 +484,10 @@ class ReportForm(QScrollArea):
             elif path in self.fields:
                 self.fields[path].setVisible(visible)
             # Otherwise a part of the report shown inside a section that has its own condition (rescue, with harm).
+        lookup = partial(get_path, entered)
         for field in self.fields.values():
             if isinstance(field, GroupField):
-                field.set_applies(lambda q: q.applies(event if isinstance(event, str) else "", {}))
+                field.set_applies(lambda q: q.applies(event if isinstance(event, str) else "", {}, lookup))
         self._grey_out_categories(event)
         self._refresh_section_list()
 
@@ -555,7 +562,11 @@ def _answered_with(path: str, answers: frozenset[str], report: dict[str, Any]) -
 def _question_applies(question: Question, module_key: str, report: dict[str, Any]) -> bool:
     answers = get_path(report, f"modules.{module_key}")
     event = report.get("event_type")
-    return question.applies(event if isinstance(event, str) else "", answers if isinstance(answers, dict) else {})
+    return question.applies(
+        event if isinstance(event, str) else "",
+        answers if isinstance(answers, dict) else {},
+        partial(get_path, report),
+    )
 
 
 def _has_specify_answer(question: Question, path: str, report: dict[str, Any]) -> bool:

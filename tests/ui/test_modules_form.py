@@ -1,0 +1,159 @@
+"""Every category module in the real form: ticking its category opens it, every example reads back unchanged,
+and the new question kinds (number with unit, date-time) are typed from the keyboard, shown and left out with
+their branching."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from pso_desktop.domain import load_catalogue, validate_report
+from pso_desktop.paths import resources_dir
+from pso_desktop.ui.form_fields import (
+    CheckListField,
+    ChoiceField,
+    DateTimeField,
+    FormField,
+    GroupField,
+    NumberField,
+    RadioField,
+)
+from pso_desktop.ui.report_form import ReportForm
+from tests.ui.conftest import QT_STRICT
+
+pytestmark = QT_STRICT
+EXAMPLES = sorted((resources_dir() / "examples").glob("*.json"))
+
+
+def new_form(qtbot: Any) -> ReportForm:
+    form = ReportForm(load_catalogue())
+    qtbot.addWidget(form)
+    form.show()
+    return form
+
+
+def example(name: str) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(
+        (resources_dir() / "examples" / f"{name}.json").read_text(encoding="utf-8")
+    )
+    return report
+
+
+def choose(field: FormField, code: str) -> None:
+    if isinstance(field, ChoiceField):
+        field.combo.setCurrentIndex(field.combo.findData(code))
+    elif isinstance(field, RadioField):
+        field.buttons[code].click()
+    else:
+        assert isinstance(field, CheckListField)
+        item = field.item(code)
+        assert item is not None
+        field.list.setCurrentItem(item)
+        item.setCheckState(Qt.CheckState.Checked)
+
+
+def untick(field: FormField, code: str) -> None:
+    assert isinstance(field, CheckListField)
+    item = field.item(code)
+    assert item is not None
+    item.setCheckState(Qt.CheckState.Unchecked)
+
+
+def type_over(qtbot: Any, field: FormField, text: str) -> None:
+    target = field.focus_target()
+    target.setFocus()
+    qtbot.keyClick(target, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(target, Qt.Key.Key_Delete)
+    qtbot.keyClicks(target, text)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_opens_and_reads_back_unchanged(qtbot: Any, path: Any) -> None:
+    report = json.loads(path.read_text(encoding="utf-8"))
+    form = new_form(qtbot)
+    form.load(report)
+    assert form.report() == report
+
+
+def test_ticking_each_category_opens_its_module(qtbot: Any) -> None:
+    catalogue = load_catalogue()
+    form = new_form(qtbot)
+    form.load({"id": "6f1c2a8e-3b4d-4e5f-9a0b-1c2d3e4f5a61", "revision": 1})
+    choose(form.fields["event_type"], "incident")
+    for module in catalogue.modules.values():
+        first = form.fields[f"modules.{module.key}.{module.questions[0].id}"]
+        assert not first.isVisible(), module.key
+        choose(form.fields["categories"], module.category)
+        assert first.isVisible(), module.key
+        untick(form.fields["categories"], module.category)
+        assert not first.isVisible(), module.key
+
+
+def test_a_number_with_its_unit_is_typed_shown_and_left_out_when_it_stops_applying(qtbot: Any) -> None:
+    form = new_form(qtbot)
+    form.load(example("perinatal-mother"))
+    f = form.fields
+    weight = f["modules.perinatal.birthweight"]
+    assert isinstance(weight, NumberField) and weight.unit.text() == "g"
+    assert not weight.isVisible()  # no neonate affected: no birthweight asked
+    choose(f["modules.perinatal.neonate_affected"], "A15")
+    assert weight.isVisible() and f["modules.perinatal.neonate_name"].isVisible()
+    type_over(qtbot, weight, "3350")
+    type_over(qtbot, f["modules.perinatal.neonate_name"], "Baby Boy Example")
+    type_over(qtbot, f["modules.perinatal.neonate_mrn"], "MRN90000006")
+    choose(f["modules.perinatal.neonate_gender"], "M")
+    answers = form.report()["modules"]["perinatal"]
+    assert answers["birthweight"] == 3350 and isinstance(answers["birthweight"], int)
+    assert answers["gestational_age"] == 38.5  # a decimal kept as it was loaded
+    validate_report(form.report())
+
+    choose(f["modules.perinatal.neonate_affected"], "A18")  # the trigger changes: the neonate's answers go
+    assert not weight.isVisible()
+    answers = form.report()["modules"]["perinatal"]
+    assert not {"birthweight", "neonate_name", "neonate_mrn", "neonate_gender"} & set(answers)
+    validate_report(form.report())
+
+    type_over(qtbot, f["modules.perinatal.gestational_age"], "thirty")  # not a number: kept for validation to say
+    assert form.report()["modules"]["perinatal"]["gestational_age"] == "thirty"
+
+
+def test_a_date_time_is_typed_and_a_multi_choice_follow_up_is_left_out(qtbot: Any) -> None:
+    form = new_form(qtbot)
+    form.load(example("vte-pe"))
+    f = form.fields
+    onset = f["modules.vte.onset"]
+    assert isinstance(onset, DateTimeField) and onset.isVisible()
+    type_over(qtbot, onset, "2026-11-17 21:05")
+    assert form.report()["modules"]["vte"]["onset"] == "2026-11-17T21:05:00"
+    assert onset.edit.text() == "2026-11-17 21:05"
+
+    location = f["modules.vte.dvt_location"]
+    assert not location.isVisible()
+    choose(f["modules.vte.DE1003"], "dvt")
+    assert location.isVisible()
+    choose(location, "lower")
+    report = form.report()
+    assert report["modules"]["vte"]["DE1003"] == ["pe", "dvt"] and report["modules"]["vte"]["dvt_location"] == [
+        "lower"
+    ]
+    validate_report(report)
+    untick(f["modules.vte.DE1003"], "dvt")
+    assert not location.isVisible()
+    report = form.report()
+    assert "dvt_location" not in report["modules"]["vte"]
+    validate_report(report)
+
+
+def test_a_repeating_group_of_a_new_module_adds_and_keeps_its_entries(qtbot: Any) -> None:
+    form = new_form(qtbot)
+    report = example("device-incident")
+    form.load(report)
+    devices = form.fields["modules.device.devices"]
+    assert form.report() == report
+    assert isinstance(devices, GroupField)
+    devices.add_button.click()
+    type_over(qtbot, devices.entries[1]["name"], "Pressure bag")
+    assert form.report()["modules"]["device"]["devices"][1] == {"name": "Pressure bag"}
