@@ -52,7 +52,7 @@ DATE_HINT = "YYYY-MM-DD"
 # Sections the form may drop when they end up empty, unless the loaded report had them.
 _OPTIONAL_SECTIONS = ("patient", "harm", "rescue", "location", "discovery", "reporter", "modules")
 # Room kept around the field with the focus when the form scrolls to it (pixels).
-FOCUS_MARGIN_X, FOCUS_MARGIN_Y = 16, 48
+FOCUS_MARGIN_Y = 48
 NOT_STARTED, STARTED, PROBLEMS = "○", "●", "⚠"
 
 Condition = Callable[[dict[str, Any]], bool]
@@ -191,13 +191,30 @@ class ReportForm(QScrollArea):
         in the section list."""
         if new is None or not self._page.isAncestorOf(new):
             return
-        self.ensureWidgetVisible(new, FOCUS_MARGIN_X, FOCUS_MARGIN_Y)
-        self.horizontalScrollBar().setValue(0)
+        self.reveal(new)
         for index, box in enumerate(self._sections):
             if box.isAncestorOf(new):
                 with QSignalBlocker(self.section_list):
                     self.section_list.setCurrentRow(index)
                 break
+
+    def reveal(self, widget: QWidget) -> None:
+        """Scrolls so that ``widget`` (with its whole question, when that fits) is in view with FOCUS_MARGIN_Y
+        pixels of room above and below. (``ensureWidgetVisible`` keeps no margin for a widget already in view,
+        however close to the edge, and for a text box it looks at the caret only.)"""
+        field: QWidget | None = widget
+        while field is not None and not isinstance(field, FormField) and field is not self._page:
+            field = field.parentWidget()
+        view = self.viewport().height()
+        shown = field if isinstance(field, FormField) and field.height() + 2 * FOCUS_MARGIN_Y <= view else widget
+        top = shown.mapTo(self._page, QPoint(0, 0)).y()
+        bottom = top + min(shown.height(), view - 2 * FOCUS_MARGIN_Y)
+        bar = self.verticalScrollBar()
+        if top - FOCUS_MARGIN_Y < bar.value():
+            bar.setValue(top - FOCUS_MARGIN_Y)
+        elif bottom + FOCUS_MARGIN_Y > bar.value() + view:
+            bar.setValue(bottom + FOCUS_MARGIN_Y - view)
+        self.horizontalScrollBar().setValue(0)
 
     def _go_to_section(self, item: QListWidgetItem) -> None:
         box = self._sections[self.section_list.row(item)]
@@ -538,8 +555,8 @@ class ReportForm(QScrollArea):
         if field is None:
             return False
         target = field.focus_target()
-        self.ensureWidgetVisible(field, FOCUS_MARGIN_X, FOCUS_MARGIN_Y)
         target.setFocus()
+        self.reveal(target)
         return True
 
     def scroll_to_start(self) -> None:
