@@ -8,8 +8,10 @@ problem by row and column (never a cell's contents) and stores nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
@@ -18,6 +20,9 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.worker import DbWorker
+
+if TYPE_CHECKING:
+    from pso_desktop.storage.report_query import ReportQuery
 
 MAX_PROBLEMS_SHOWN = 30
 EXPORT_FORMATS = {  # the file dialog's filter -> the export format
@@ -50,8 +55,20 @@ class FileActions(QObject):
         self.import_submit_action.triggered.connect(partial(self._choose_import, True))
         self.export_action = QAction("&Export reports…", self)
         self.export_action.setToolTip("Write every report to a file (JSON, CSV or FHIR), labelled confidential")
-        self.export_action.triggered.connect(self._choose_export)
-        self.actions = [self.import_action, self.import_submit_action, self.export_action]
+        self.export_action.triggered.connect(partial(self._choose_export, False))
+        self.export_shown_action = QAction("Export the &list as shown…", self)
+        self.export_shown_action.setToolTip(
+            "Write exactly the reports the list shows (its filters, search and order) to a file, labelled confidential"
+        )
+        self.export_shown_action.triggered.connect(partial(self._choose_export, True))
+        # What the list shows; the window connects it to the report list.
+        self.query_source: Callable[[], ReportQuery | None] = lambda: None
+        self.actions = [
+            self.import_action,
+            self.import_submit_action,
+            self.export_action,
+            self.export_shown_action,
+        ]
         self.set_enabled(False)
 
     def set_enabled(self, enabled: bool) -> None:
@@ -67,12 +84,14 @@ class FileActions(QObject):
         if path:
             self.import_file(Path(path), submit=submit)
 
-    def _choose_export(self) -> None:
-        path, chosen = QFileDialog.getSaveFileName(
-            self._parent, "Export reports", "reports.json", ";;".join(EXPORT_FORMATS)
-        )
+    def _choose_export(self, as_shown: bool) -> None:
+        query = self.query_source() if as_shown else None  # read now: the list may change while the dialog is open
+        title = "Export the list as shown" if as_shown else "Export reports"
+        # A default name with no PHI in it (never the search or a filter).
+        default = "reports-as-listed.json" if as_shown else "reports.json"
+        path, chosen = QFileDialog.getSaveFileName(self._parent, title, default, ";;".join(EXPORT_FORMATS))
         if path:
-            self.export_file(Path(path), EXPORT_FORMATS.get(chosen, "json"))
+            self.export_file(Path(path), EXPORT_FORMATS.get(chosen, "json"), query)
 
     # --- the work (database worker) ----------------------------------------------------------------------
 
@@ -85,9 +104,10 @@ class FileActions(QObject):
             on_error=self._on_import_failed,
         )
 
-    def export_file(self, path: Path, fmt: str) -> None:
+    def export_file(self, path: Path, fmt: str, query: ReportQuery | None = None) -> None:
+        """Exports every report, or with ``query`` exactly what the list shows for it, on the worker."""
         self._worker.submit(
-            partial(self._backend.export, path, fmt),
+            partial(self._backend.export, path, fmt, query),
             owner=self,
             on_done=partial(self._on_exported, path),
             on_error=lambda exc: self.done.emit(user_message(exc)),

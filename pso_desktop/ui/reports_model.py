@@ -48,7 +48,8 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 @cache
-def _catalogue() -> Catalogue:
+def catalogue() -> Catalogue:
+    """The current form's catalogue, for labels (cached)."""
     # Loaded when the first row is shown, not at start (the domain package imports pydantic).
     from pso_desktop.domain import load_catalogue
 
@@ -58,12 +59,12 @@ def _catalogue() -> Catalogue:
 def _event_type_label(code: str | None) -> str:
     if not code:
         return ""
-    found = next((a for a in _catalogue().event_types if a.code == code), None)
+    found = next((a for a in catalogue().event_types if a.code == code), None)
     return found.display if found else code
 
 
 def _category_label(code: str) -> str:
-    found = _catalogue().category(code)
+    found = catalogue().category(code)
     return found.display if found else code
 
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QTableView,
@@ -26,11 +27,13 @@ from PySide6.QtWidgets import (
 
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import user_message
+from pso_desktop.ui.filter_bar import FilterBar
 from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel
-from pso_desktop.ui.reports_model import STATE_LABELS, ReportTableModel
+from pso_desktop.ui.reports_model import COLUMNS, STATE_LABELS, ReportTableModel, catalogue
 from pso_desktop.ui.worker import DbWorker
 
 if TYPE_CHECKING:
+    from pso_desktop.storage.report_query import ReportQuery
     from pso_desktop.storage.reports import ReportSummary
 
 SEARCH_DELAY_MS = 250
@@ -62,8 +65,8 @@ class ReportsScreen(QWidget):
 
         self.search = QLineEdit()
         self.search.setObjectName("searchBox")
-        self.search.setPlaceholderText("Search report narratives")
-        self.search.setAccessibleName("Search report narratives")
+        self.search.setPlaceholderText("Search narratives, units, case numbers")
+        self.search.setAccessibleName("Search report narratives, units and case numbers")
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip("Type to search; Down or Enter goes to the list")
         self.search.setMinimumWidth(160)
@@ -130,6 +133,18 @@ class ReportsScreen(QWidget):
         counts_row.addStretch(1)
         top.addLayout(counts_row)
 
+        # Filters, sort and saved views (filter_bar.py); every change reloads the list and its counts.
+        self.filter_bar = FilterBar()
+        self.filter_bar.changed.connect(self.reload_reports)
+        self.filter_bar.clear_requested.connect(self._clear_filters)
+        self.filter_bar.save_view_requested.connect(self._ask_view_name)
+        self.filter_bar.view_chosen.connect(self._apply_view)
+        self.filter_bar.delete_view_requested.connect(self._delete_view)
+        self._choices_loaded = False
+        self._counts_generation = 0
+        self._matching: int | None = None  # how many reports the current query selects (from the counts)
+        self.view_dialog: QInputDialog | None = None
+
         self.model = ReportTableModel(self)
         self.model.fetch_requested.connect(self._fetch_page)
         self.table = QTableView()
@@ -147,6 +162,11 @@ class ReportsScreen(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
+        # A click on a column's heading sorts by it (again: the other way), in SQL on the worker.
+        header.setSectionsClickable(True)
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(_column("updated_at"), Qt.SortOrder.DescendingOrder)
+        header.sectionClicked.connect(self._on_header_clicked)
         # Narrow enough for a 1024-pixel screen with no sideways scrolling; the last column takes what is left.
         for column, width in enumerate((100, 140, 200, 100, 95, 130, 100)):
             header.resizeSection(column, width)
@@ -157,6 +177,7 @@ class ReportsScreen(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.addWidget(self.banner)
         self._layout.addLayout(top)
+        self._layout.addWidget(self.filter_bar)
         self._layout.addWidget(self.table, 1)
         self._layout.addWidget(self.list_status)
 
@@ -197,7 +218,7 @@ class ReportsScreen(QWidget):
 
         self.banner.setText(PSWP_LABEL)
         self._active = True
-        self._load_counts()
+        self._load_choices()
         self.reload_reports()
 
     def clear(self) -> None:
@@ -215,15 +236,36 @@ class ReportsScreen(QWidget):
         self._state_filter = None
         self._show_counts(None)
         self.list_status.clear()
+        self.filter_bar.reset()
+        self.filter_bar.set_units([])
+        self.filter_bar.set_view_names([])
+        self._sync_header()
+        self._choices_loaded = False
+        self._matching = None
+        if self.view_dialog is not None:
+            self.view_dialog.reject()
 
     def reload_reports(self) -> None:
-        """Starts the list over for the current search text."""
+        """Starts the list over for the current search, filters and sort, and reads the counts that follow them."""
         self._search_delay.stop()
         if not self._active:
             return
         generation = self.model.restart()
         self.list_status.setText("Reading reports…")
+        self._matching = None
         self._fetch_page(generation, 0)
+        self._load_counts()
+
+    def current_query(self) -> ReportQuery:
+        """What the list shows: the filter bar's filters and sort, the search text and the state chip. May hold
+        PHI (the search): never log it."""
+        query = self.filter_bar.filters()
+        return query.with_changes(
+            text=self._search_text(), states=(self._state_filter,) if self._state_filter else ()
+        )
+
+    def is_filtered(self) -> bool:
+        return self.current_query().filtered
 
     def _open_row(self, index: QModelIndex) -> None:
         if index.isValid():
@@ -250,11 +292,7 @@ class ReportsScreen(QWidget):
         if not self._active:
             return
         job = partial(
-            self._backend.list_reports,
-            text=self._search_text(),
-            limit=self.model.page_size,
-            offset=offset,
-            state=self._state_filter,
+            self._backend.list_reports, limit=self.model.page_size, offset=offset, query=self.current_query()
         )
         self._worker.submit(
             job,
@@ -269,21 +307,34 @@ class ReportsScreen(QWidget):
         shown = self.model.rowCount()
         if shown and self.table.hasFocus() and not self.table.currentIndex().isValid():
             self.table.setCurrentIndex(self.model.index(0, 0))  # Enter in the search box came before the rows
+        self._show_list_status()
+        self.reports_loaded.emit(shown)
+
+    def _show_list_status(self) -> None:
+        shown = self.model.rowCount()
         noun = "report" if shown == 1 else "reports"
         more = "; scroll down for more" if self.model.canFetchMore(self.table.rootIndex()) else ""
-        searching, filtering = self._search_text() is not None, self._state_filter is not None
+        query = self.current_query()
+        searching = self._search_text() is not None
+        filtering = self._state_filter is not None or (query.filtered and not searching)
+        total = self._matching
+        if total is not None and total > shown:
+            matching = "matching " if searching or filtering else ""
+            self.list_status.setText(f"{shown:,} of {total:,} {matching}reports shown{more}.")
+            return
         if searching or filtering:
             if shown:
                 self.list_status.setText(f"{shown} matching {noun} shown{more}.")
             elif searching:
                 self.list_status.setText(f"No report matches the search{' in this state' if filtering else ''}.")
-            else:
+            elif self._state_filter is not None and not query.narrowed_except_state:
                 self.list_status.setText("No report is in this state.")
+            else:
+                self.list_status.setText("No report matches these filters.")
         else:
             self.list_status.setText(
                 f"{shown} {noun} shown{more}." if shown else "No reports in this profile yet."
             )
-        self.reports_loaded.emit(shown)
 
     def _on_page_failed(self, generation: int, exc: BaseException) -> None:
         if not self._active or generation != self.model.generation:
@@ -294,14 +345,23 @@ class ReportsScreen(QWidget):
         self.failed.emit(message)
 
     def _load_counts(self) -> None:
+        """The counts per state that follow the search and filters (each chip: how many it would show)."""
+        self._counts_generation += 1
         self._worker.submit(
-            self._backend.status_counts, owner=self, on_done=self._on_counts, on_error=self._on_counts_failed
+            partial(self._backend.list_counts, self.current_query()),
+            owner=self,
+            on_done=partial(self._on_counts, self._counts_generation),
+            on_error=self._on_counts_failed,
         )
 
-    def _on_counts(self, counts: dict[str, int]) -> None:
-        if not self._active:
+    def _on_counts(self, generation: int, answer: tuple[dict[str, int], int]) -> None:
+        if not self._active or generation != self._counts_generation:
             return
+        counts, matching = answer
+        self._matching = matching
         self._show_counts(counts)
+        if self.model.rowCount() or not self.model.canFetchMore(self.table.rootIndex()):
+            self._show_list_status()
         self.counts_loaded.emit(dict(counts))
 
     def _on_counts_failed(self, exc: BaseException) -> None:
@@ -314,3 +374,99 @@ class ReportsScreen(QWidget):
             value = "–" if counts is None else str(counts.get(state, 0))
             chip.setText(f"{label}: {value}")
             chip.setAccessibleName(f"{label}: {value}")
+
+    # --- filters, sort, views ----------------------------------------------------------------------------
+
+    def _load_choices(self) -> None:
+        """The filter bar's choices: the form's categories, event types and harm levels, the profile's units
+        and saved views (once per unlock; units again on refresh)."""
+        if not self._choices_loaded:
+            self._worker.submit(self._backend.catalogue, owner=self, on_done=self._on_catalogue)
+            self._worker.submit(self._backend.view_names, owner=self, on_done=self._on_view_names)
+        self._worker.submit(self._backend.units, owner=self, on_done=self._on_units)
+
+    def _on_catalogue(self, _catalogue: object) -> None:
+        if self._active:
+            self.filter_bar.set_catalogue(catalogue())
+            self._choices_loaded = True
+
+    def _on_units(self, units: list[str]) -> None:
+        if self._active:
+            self.filter_bar.set_units(units)
+
+    def _on_view_names(self, names: list[str]) -> None:
+        if self._active:
+            self.filter_bar.set_view_names(names)
+
+    def _clear_filters(self) -> None:
+        self.filter_bar.reset()
+        for chip in self.count_labels.values():
+            with QSignalBlocker(chip):
+                chip.setChecked(False)
+        self._state_filter = None
+        self._sync_header()
+        self.reload_reports()
+
+    def _on_header_clicked(self, column: int) -> None:
+        key = COLUMNS[column][0]
+        first_way = key in ("updated_at", "discovered_on")  # newest first; text columns A to Z
+        descending = not self.filter_bar.descending if key == self.filter_bar.sort_key else first_way
+        self.filter_bar.set_sort(key, descending)  # emits changed -> reload
+        self._sync_header()
+
+    def _sync_header(self) -> None:
+        """The header's sort indicator shows the filter bar's sort (none for a sort by harm, not a column)."""
+        header = self.table.horizontalHeader()
+        keys = [key for key, _ in COLUMNS]
+        order = Qt.SortOrder.DescendingOrder if self.filter_bar.descending else Qt.SortOrder.AscendingOrder
+        with QSignalBlocker(header):
+            if self.filter_bar.sort_key in keys:
+                header.setSortIndicatorShown(True)
+                header.setSortIndicator(keys.index(self.filter_bar.sort_key), order)
+            else:
+                header.setSortIndicatorShown(False)
+
+    def _ask_view_name(self) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Save view")
+        dialog.setLabelText("Name of this view (its filters, order and search are kept in your profile):")
+        dialog.textValueSelected.connect(self.save_view)
+        self.view_dialog = dialog
+        dialog.open()
+
+    def save_view(self, name: str) -> None:
+        """Saves the list's current query as view ``name`` (in the encrypted profile, on the worker)."""
+        if not self._active or not name.strip():
+            return
+        self._worker.submit(
+            partial(self._backend.save_view, name, self.current_query()),
+            owner=self,
+            on_done=self._on_view_names,
+            on_error=self._on_counts_failed,
+        )
+
+    def _apply_view(self, name: str) -> None:
+        self._worker.submit(partial(self._backend.load_view, name), owner=self, on_done=self.apply_view)
+
+    def apply_view(self, query: ReportQuery | None) -> None:
+        """Shows the list as ``query`` says (a saved view): filters, order, search text and state."""
+        if not self._active or query is None:
+            return
+        state = query.states[0] if len(query.states) == 1 else None
+        for name, chip in self.count_labels.items():
+            with QSignalBlocker(chip):
+                chip.setChecked(name == state)
+        self._state_filter = state
+        with QSignalBlocker(self.search):
+            self.search.setText(query.text or "")
+        with QSignalBlocker(self.filter_bar):
+            self.filter_bar.apply(query)
+        self._sync_header()
+        self.reload_reports()
+
+    def _delete_view(self, name: str) -> None:
+        self._worker.submit(partial(self._backend.delete_view, name), owner=self, on_done=self._on_view_names)
+
+
+def _column(key: str) -> int:
+    return [k for k, _ in COLUMNS].index(key)

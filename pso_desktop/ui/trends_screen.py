@@ -155,9 +155,11 @@ class TrendsScreen(QWidget):
         layout.addWidget(self.harm, 1)
         layout.addWidget(self.summary)
 
-    def show_trends(self, trends: Trends) -> None:
+    def show_trends(self, trends: Trends, *, filtered: bool = False) -> None:
+        """Shows ``trends``; ``filtered`` when they count only the reports the list shows (its filters)."""
         first, last = trends.months[0], trends.months[-1]
-        self.heading.setText(f"Trends, {first} to {last}: {trends.total:,} events discovered")
+        scope = " among the reports the list shows" if filtered else ""
+        self.heading.setText(f"Trends, {first} to {last}: {trends.total:,} events discovered{scope}")
         self.monthly.show_trends(trends)
         self.harm.show_trends(trends)
         kinds = "; ".join(f"{name}: {sum(values):,}" for name, values in trends.series)

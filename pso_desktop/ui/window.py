@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self.file_actions = FileActions(self.worker, self.backend, self)
         self.file_actions.done.connect(self._show_status)
         self.file_actions.imported.connect(lambda _count: self.reports_screen.load())
+        self.file_actions.query_source = self.reports_screen.current_query
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions(self.file_actions.actions)
         file_menu.addSeparator()
@@ -340,12 +341,19 @@ class MainWindow(QMainWindow):
         self.editor_opened.emit()
 
     def show_trends(self) -> None:
+        """Trends of what the list shows (all reports when nothing narrows it)."""
         if self.is_unlocked:
-            self.worker.submit(self.backend.trends, owner=self, on_done=self._on_trends)
+            query = self.reports_screen.current_query()
+            scope = query if query.filtered else None
+            self.worker.submit(
+                partial(self.backend.trends, scope),
+                owner=self,
+                on_done=partial(self._on_trends, scope is not None),
+            )
 
-    def _on_trends(self, trends: Trends) -> None:
+    def _on_trends(self, filtered: bool, trends: Trends) -> None:
         if self.is_unlocked:
-            self.trends_screen.show_trends(trends)
+            self.trends_screen.show_trends(trends, filtered=filtered)
             self.stack.setCurrentWidget(self.trends_screen)
             self.trends_shown.emit()
 

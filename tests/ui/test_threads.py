@@ -46,7 +46,7 @@ def test_kdf_keyring_and_database_run_only_on_the_worker_thread(
     monkeypatch.setattr("pso_desktop.security.envelope.derive_kek", _recording(calls, "kdf", derive_kek))
     monkeypatch.setattr("pso_desktop.services.workstation.open_database", _recording(calls, "open", open_database))
     monkeypatch.setattr(memory_keyring, "get_password", _recording(calls, "keyring", memory_keyring.get_password))
-    for method in ("list_summaries", "outbox_counts"):
+    for method in ("list_summaries", "count_by_state", "units"):
         monkeypatch.setattr(ReportStore, method, _recording(calls, method, getattr(ReportStore, method)))
     monkeypatch.setattr(Session, "close", _recording(calls, "close", Session.close))
 
@@ -65,7 +65,7 @@ def test_kdf_keyring_and_database_run_only_on_the_worker_thread(
     window.shutdown()
 
     gui = threading.get_ident()
-    assert set(calls) == {"kdf", "open", "keyring", "list_summaries", "outbox_counts", "close"}
+    assert set(calls) == {"kdf", "open", "keyring", "list_summaries", "count_by_state", "units", "close"}
     threads = set().union(*calls.values())
     assert gui not in threads
     # One worker owns the profile's connection for its whole life; the automatic backup after unlock opens and

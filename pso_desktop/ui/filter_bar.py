@@ -1,0 +1,278 @@
+"""The list's filter bar: unit, category, event type, harm, PSO status, discovery dates, sort, and saved views.
+
+Each filter is a button with a menu of checkable choices (Space or Enter opens it, arrows and Enter tick), so
+everything works from the keyboard. The bar only holds choices: ``filters()`` gives them as a ``ReportQuery``
+(without the search text and state, which the screen adds); the screen runs the query on the database worker.
+Saved views (``views_requested`` and friends) are read and written by the screen through the worker too,
+because a view can hold a search, which may be PHI, and so lives only in the encrypted profile.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QDate, QSignalBlocker, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDateEdit, QHBoxLayout, QMenu, QToolButton, QWidget
+
+from pso_desktop.ui.reports_model import COLUMNS, PSO_STATUS_LABELS
+
+if TYPE_CHECKING:
+    from pso_desktop.domain import Catalogue
+    from pso_desktop.storage.report_query import ReportQuery
+
+NOT_GIVEN_LABEL = "Not given"
+NO_DATE = QDate(2000, 1, 1)  # the date edits' minimum, shown as "any"
+SORT_LABELS = dict(COLUMNS)
+
+
+class ChoiceButton(QToolButton):
+    """A filter: a button whose menu ticks any number of choices. Its text says how many are ticked."""
+
+    changed = Signal()
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.setObjectName("filterButton")
+        self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.setAccessibleName(f"Filter by {title.lower()}")
+        self.setToolTip(f"Show only the reports with the {title.lower()} you tick (none ticked: any)")
+        self._menu = QMenu(self)
+        self.setMenu(self._menu)
+        self._actions: dict[str, QAction] = {}
+        self._update_text()
+
+    def set_choices(self, choices: list[tuple[str, str]]) -> None:
+        """(code, label) pairs; ticks of codes still offered are kept."""
+        ticked = set(self.selected())
+        self._menu.clear()
+        self._actions = {}
+        for code, label in choices:
+            action = QAction(label, self._menu)
+            action.setCheckable(True)
+            action.setChecked(code in ticked)
+            action.toggled.connect(self._on_toggled)
+            self._menu.addAction(action)
+            self._actions[code] = action
+        self._update_text()
+
+    def selected(self) -> tuple[str, ...]:
+        return tuple(code for code, action in self._actions.items() if action.isChecked())
+
+    def set_selected(self, codes: tuple[str, ...]) -> None:
+        """Ticks exactly ``codes`` (codes not offered are added as their own label, e.g. a unit no report has)."""
+        for code in codes:
+            if code not in self._actions:
+                self.set_choices([*self.choices(), (code, code or NOT_GIVEN_LABEL)])
+        for code, action in self._actions.items():
+            with QSignalBlocker(action):
+                action.setChecked(code in codes)
+        self._update_text()
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(code, action.text()) for code, action in self._actions.items()]
+
+    def _on_toggled(self, _checked: bool) -> None:
+        self._update_text()
+        self.changed.emit()
+
+    def _update_text(self) -> None:
+        chosen = [action.text() for action in self._actions.values() if action.isChecked()]
+        if not chosen:
+            text = f"{self.title}: any"
+        elif len(chosen) == 1:
+            text = f"{self.title}: {chosen[0]}"
+        else:
+            text = f"{self.title}: {len(chosen)}"
+        self.setText(text)
+        self.setAccessibleDescription(", ".join(chosen) if chosen else "any")
+
+
+class FilterBar(QWidget):
+    """The filters, sort and saved views of the list. ``changed`` is emitted whenever the query changes."""
+
+    changed = Signal()
+    save_view_requested = Signal()
+    view_chosen = Signal(str)  # the name of a saved view to apply
+    delete_view_requested = Signal(str)
+    clear_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("filterBar")
+        self.unit = ChoiceButton("Unit")
+        self.category = ChoiceButton("Category")
+        self.event_type = ChoiceButton("Event type")
+        self.harm = ChoiceButton("Harm")
+        self.pso_status = ChoiceButton("At the PSO")
+        self.pso_status.set_choices([("", "Not sent yet"), *PSO_STATUS_LABELS.items()])
+        self.choice_buttons = (self.unit, self.category, self.event_type, self.harm, self.pso_status)
+        for button in self.choice_buttons:
+            button.changed.connect(self.changed)
+
+        self.date_from = self._date_edit("Discovered from", "from: any")
+        self.date_to = self._date_edit("Discovered up to", "to: any")
+
+        self.sort_key = "updated_at"
+        self.descending = True
+        self.sort_button = QToolButton()
+        self.sort_button.setObjectName("filterButton")
+        self.sort_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.sort_button.setAccessibleName("Sort the list")
+        self.sort_button.setToolTip("Sort the list by a column (or click a column's heading)")
+        sort_menu = QMenu(self.sort_button)
+        self._sort_actions: dict[str, QAction] = {}
+        for key, label in (*COLUMNS, ("harm", "Harm")):
+            action = sort_menu.addAction(label)
+            action.setCheckable(True)
+            action.triggered.connect(partial(self._choose_sort, key))
+            self._sort_actions[key] = action
+        sort_menu.addSeparator()
+        self._descending_action = sort_menu.addAction("Descending (largest, newest first)")
+        self._descending_action.setCheckable(True)
+        self._descending_action.triggered.connect(self._toggle_direction)
+        self.sort_button.setMenu(sort_menu)
+
+        self.views_button = QToolButton()
+        self.views_button.setObjectName("filterButton")
+        self.views_button.setText("Views")
+        self.views_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.views_button.setAccessibleName("Saved views")
+        self.views_button.setToolTip("Save these filters as a view, or apply a saved one (kept in your profile)")
+        self._views_menu = QMenu(self.views_button)
+        self.views_button.setMenu(self._views_menu)
+        self.set_view_names([])
+
+        self.clear_button = QToolButton()
+        self.clear_button.setText("Clear")
+        self.clear_button.setAccessibleName("Clear filters")
+        self.clear_button.setToolTip("Show every report again (the search box is kept)")
+        self.clear_button.clicked.connect(self.clear_requested)
+
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        for button in self.choice_buttons:
+            row.addWidget(button)
+        row.addWidget(self.date_from)
+        row.addWidget(self.date_to)
+        row.addWidget(self.sort_button)
+        row.addWidget(self.views_button)
+        row.addWidget(self.clear_button)
+        row.addStretch(1)
+        self._update_sort()
+
+    def _date_edit(self, name: str, any_text: str) -> QDateEdit:
+        # Typed (or stepped with the arrow keys); no calendar pop-up, so the bar fits a 1024-pixel screen.
+        edit = QDateEdit()
+        edit.setDisplayFormat("yyyy-MM-dd")
+        edit.setMinimumDate(NO_DATE)
+        edit.setSpecialValueText(any_text)
+        edit.setButtonSymbols(QDateEdit.ButtonSymbols.NoButtons)
+        edit.setDate(NO_DATE)
+        edit.setAccessibleName(name)
+        edit.setToolTip(f"{name} this day (the earliest day shows 'any': no limit)")
+        edit.dateChanged.connect(lambda _date: self.changed.emit())
+        return edit
+
+    # --- choices -----------------------------------------------------------------------------------------
+
+    def set_catalogue(self, catalogue: Catalogue) -> None:
+        """The category, event type and harm choices, with the form's labels (called once, after unlock)."""
+        self.category.set_choices([(c.code, c.display) for c in catalogue.categories])
+        self.event_type.set_choices([(a.code, a.display) for a in catalogue.event_types])
+        self.harm.set_choices([*((a.code, a.display) for a in catalogue.harm_levels), ("", NOT_GIVEN_LABEL)])
+
+    def set_units(self, units: list[str]) -> None:
+        self.unit.set_choices([(unit, unit) for unit in units] + [("", NOT_GIVEN_LABEL)])
+
+    def set_view_names(self, names: list[str]) -> None:
+        self._views_menu.clear()
+        save = self._views_menu.addAction("Save these filters as a view…")
+        save.triggered.connect(self.save_view_requested)
+        if names:
+            self._views_menu.addSeparator()
+        for name in names:
+            action = self._views_menu.addAction(name)
+            action.triggered.connect(partial(self.view_chosen.emit, name))
+        if names:
+            delete = self._views_menu.addMenu("Delete a view")
+            for name in names:
+                action = delete.addAction(name)
+                action.triggered.connect(partial(self.delete_view_requested.emit, name))
+
+    # --- the query ---------------------------------------------------------------------------------------
+
+    def filters(self) -> ReportQuery:
+        """The bar's filters and sort (no search text, no state)."""
+        from pso_desktop.storage.report_query import ReportQuery
+
+        return ReportQuery(
+            units=self.unit.selected(),
+            categories=self.category.selected(),
+            event_types=self.event_type.selected(),
+            harm_levels=self.harm.selected(),
+            pso_statuses=self.pso_status.selected(),
+            discovered_from=self._day(self.date_from),
+            discovered_to=self._day(self.date_to),
+            sort=self.sort_key,
+            descending=self.descending,
+        )
+
+    def apply(self, query: ReportQuery) -> None:
+        """Shows ``query``'s filters and sort (a saved view); emits ``changed`` once."""
+        for button, codes in (
+            (self.unit, query.units),
+            (self.category, query.categories),
+            (self.event_type, query.event_types),
+            (self.harm, query.harm_levels),
+            (self.pso_status, query.pso_statuses),
+        ):
+            with QSignalBlocker(button):
+                button.set_selected(codes)
+        for edit, day in ((self.date_from, query.discovered_from), (self.date_to, query.discovered_to)):
+            with QSignalBlocker(edit):
+                edit.setDate(QDate.fromString(day, "yyyy-MM-dd") if day else NO_DATE)
+        self.sort_key, self.descending = query.sort, query.descending
+        self._update_sort()
+        self.changed.emit()
+
+    def reset(self) -> None:
+        """Every filter back to 'any' and the default order, without signals (on lock, and Clear filters)."""
+        for button in self.choice_buttons:
+            with QSignalBlocker(button):
+                button.set_selected(())
+        for edit in (self.date_from, self.date_to):
+            with QSignalBlocker(edit):
+                edit.setDate(NO_DATE)
+        self.sort_key, self.descending = "updated_at", True
+        self._update_sort()
+
+    def set_sort(self, key: str, descending: bool) -> None:
+        """Sort by ``key`` (a column, e.g. from the table's header); emits ``changed`` when it changed."""
+        if (key, descending) != (self.sort_key, self.descending):
+            self.sort_key, self.descending = key, descending
+            self._update_sort()
+            self.changed.emit()
+
+    @staticmethod
+    def _day(edit: QDateEdit) -> str | None:
+        date = edit.date()
+        return None if date == NO_DATE else date.toString("yyyy-MM-dd")
+
+    def _choose_sort(self, key: str) -> None:
+        self.set_sort(key, self.descending)
+        self._update_sort()  # the menu's own tick toggled; show the real one
+
+    def _toggle_direction(self) -> None:
+        self.set_sort(self.sort_key, not self.descending)
+
+    def _update_sort(self) -> None:
+        for key, action in self._sort_actions.items():
+            action.setChecked(key == self.sort_key)
+        self._descending_action.setChecked(self.descending)
+        arrow = "↓" if self.descending else "↑"
+        label = SORT_LABELS.get(self.sort_key, "Harm")
+        self.sort_button.setText(f"Sort: {label} {arrow}")
