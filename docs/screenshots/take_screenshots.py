@@ -1,7 +1,8 @@
 """Re-creates the screenshots in this folder from synthetic sample data (no real PHI).
 
 Run under a real X server, for example: ``xvfb-run -a .venv/bin/python docs/screenshots/take_screenshots.py``
-from the repository root. Uses a throwaway PSO_DESKTOP_HOME and an in-memory keyring.
+from the repository root. Uses a throwaway PSO_DESKTOP_HOME and an in-memory keyring. The window is 1024×600,
+the smallest screen the app is made for (issue 8); ``PSO_SHOTS_SIZE=1366x768`` takes them at another size.
 """
 
 from __future__ import annotations
@@ -29,12 +30,17 @@ from pso_desktop.ui.window import MainWindow  # noqa: E402
 from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
 
 PROFILE, SECRET = "jsmith", "screenshot secret"
+WIDTH, HEIGHT = (int(part) for part in os.environ.get("PSO_SHOTS_SIZE", "1024x600").split("x"))
 CASE_NUMBER = "PSO-2026-000042"
 
 
 def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="pso-shots-"))
     os.environ["PSO_DESKTOP_HOME"] = str(root)
+    # The in-memory keyring stands in for the OS keychain: IT policy names it, so no keyring warning shows.
+    policy = root / "policy.json"
+    policy.write_text('{"allowed_keyring_backends": ["tests.support.memory_keyring.MemoryKeyring"]}')
+    os.environ["PSO_DESKTOP_POLICY"] = str(policy)
     backend_keyring = MemoryKeyring()
 
     def workstation() -> Workstation:
@@ -58,7 +64,7 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     apply_style(app)
     window = MainWindow(Backend(workstation))
-    window.resize(1280, 760)
+    window.resize(WIDTH, HEIGHT)
 
     def shoot(name: str) -> None:
         window.grab().save(str(HERE / name))
@@ -131,7 +137,7 @@ def training(app: QApplication) -> int:
     """training.png: ``pso-desktop --demo``, unlocked with the practice profile shown on its banner."""
     environment = TrainingEnvironment()
     window = MainWindow(TrainingBackend(environment), training=True)
-    window.resize(1280, 760)
+    window.resize(WIDTH, HEIGHT)
 
     def on_ready() -> None:
         window.profile_screen.unlock_requested.emit(TRAINING_PROFILE, TRAINING_SECRET)

@@ -168,7 +168,7 @@ class ReportsScreen(QWidget):
         header.setSortIndicator(_column("updated_at"), Qt.SortOrder.DescendingOrder)
         header.sectionClicked.connect(self._on_header_clicked)
         # Narrow enough for a 1024-pixel screen with no sideways scrolling; the last column takes what is left.
-        for column, width in enumerate((100, 140, 200, 100, 95, 130, 100)):
+        for column, width in enumerate((100, 140, 185, 95, 95, 130, 125)):
             header.resizeSection(column, width)
 
         self.list_status = QLabel()

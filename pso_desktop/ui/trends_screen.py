@@ -26,7 +26,7 @@ class MonthlyChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.trends: Trends | None = None
-        self.setMinimumHeight(260)
+        self.setMinimumHeight(180)  # fits a 1024x600 screen; grows with the window
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def show_trends(self, trends: Trends | None) -> None:
@@ -90,7 +90,7 @@ class HarmChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.trends: Trends | None = None
-        self.setMinimumHeight(180)
+        self.setMinimumHeight(120)
 
     def show_trends(self, trends: Trends | None) -> None:
         self.trends = trends

@@ -257,6 +257,21 @@ def test_nothing_scrolls_sideways_at_1024x600_and_the_focused_field_is_in_view(
     assert field_path(form, focused()) == "event_type"
 
 
+def test_every_screen_fits_1024x600(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = small_window(qtbot, make_window, workstation_factory())
+    keys = KeyCounter(qtbot)
+    new_report(qtbot, window, keys)
+    with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
+        keys.key(Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    with qtbot.waitSignal(window.trends_shown, timeout=10_000):
+        keys.key(Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= WIDTH and hint.height() <= HEIGHT, hint
+    assert window.size().width() == WIDTH and window.size().height() == HEIGHT
+
+
 def test_the_section_list_goes_to_a_section_and_marks_the_ones_with_problems(
     qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
 ) -> None:
