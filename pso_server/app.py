@@ -25,7 +25,7 @@ from pso_server.admission import AdmissionMiddleware, AdmissionState
 from pso_server.auth import Authenticator, AuthFailed, Principal, TokenPair, TooManyAttempts
 from pso_server.config import ServerConfig
 from pso_server.errors import StorageUnavailable, UnknownReport
-from pso_server.intake import ingest_batch
+from pso_server.intake import ingest_batch, owner_key_hashes
 from pso_server.store import Database, Uploader
 
 API = "/api/v1"
@@ -258,7 +258,7 @@ def create_app(
                 limit=limits.max_reports_per_batch,
             )
         uploader = Uploader(who.user.id, who.user.role, who.user.facility)
-        results = ingest_batch(db, body.reports, uploader, config.clock)
+        results = ingest_batch(db, body.reports, uploader, config.clock, body.owner_keys)
         return schemas.BatchResponse(
             results=[
                 schemas.BatchResult(
@@ -303,10 +303,11 @@ def create_app(
     )
     def status_lookup(body: schemas.StatusLookupRequest, who: Authenticated) -> schemas.StatusLookupResponse:
         """Current status of reports named by id, for anonymous reports (which the feed cannot attribute to
-        you). Reports you may not see are left out."""
+        you; send each one's owner key). Reports you may not see are left out."""
         ids = sorted({str(i) for i in body.ids})
+        hashes = {k: v for k, v in owner_key_hashes(body.owner_keys).items() if v is not None}
         with db.reader() as tx:
-            found = store.current_statuses(tx, who.user, ids)
+            found = store.current_statuses(tx, who.user, ids, hashes)
         return schemas.StatusLookupResponse(statuses=[_change_out(c) for c in found])
 
     @app.post(

@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pso_desktop.domain import ReportInvalid, canonical_json, validate_report
@@ -30,9 +31,39 @@ UNREADABLE = (
     "if it keeps happening."
 )
 NOT_YOURS = (
-    "This report was first sent from another account; only that account or a risk manager of its "
-    "facility can send new versions of it."
+    "This report id is already held for another sender; only the account or app that first sent a report "
+    "can send new versions of it. Submit your report as a new one."
 )
+ANONYMITY = (
+    "This report was first sent {was}, and a report stays as it was first sent: send the change {was} too, "
+    "or submit it as a new report."
+)
+BAD_KEY = (
+    "The owner key sent with this report is not one this app generates; send the report again from the app "
+    "that first sent it."
+)
+# What a client's owner key looks like: at least 256 bits, URL-safe base64 (secrets.token_urlsafe(32) gives 43).
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{43,128}")
+
+
+def owner_key_hash(key: Any) -> str | None:
+    """The SHA-256 (hex) the server keeps of a client's per-report owner key; None when ``key`` is not one."""
+    if not isinstance(key, str) or _KEY_SHAPE.fullmatch(key) is None:
+        return None
+    return hashlib.sha256(key.encode("ascii")).hexdigest()
+
+
+def owner_key_hashes(keys: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """Report id (canonical UUID text) → hash of the key sent for it, or None for a malformed key. Entries
+    whose name is not a report id are dropped (they can match no report)."""
+    hashes: dict[str, str | None] = {}
+    for name, key in (keys or {}).items():
+        try:
+            report_id = str(uuid.UUID(name))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        hashes[report_id] = owner_key_hash(key)
+    return hashes
 
 
 @dataclass(frozen=True)
@@ -104,8 +135,15 @@ def _rejected(raw: Any, errors: list[dict[str, str]]) -> ItemResult:
     return ItemResult(_echo_id(raw), _echo_revision(raw), "rejected", None, errors)
 
 
-def ingest_batch(db: Database, reports: Sequence[Any], uploader: Uploader, clock: Clock) -> list[ItemResult]:
-    """Validates and stores a batch; returns one result per report, in the order received.
+def ingest_batch(
+    db: Database,
+    reports: Sequence[Any],
+    uploader: Uploader,
+    clock: Clock,
+    owner_keys: Mapping[str, Any] | None = None,
+) -> list[ItemResult]:
+    """Validates and stores a batch; returns one result per report, in the order received. ``owner_keys`` maps
+    report ids to the per-report owner keys the client sent (only their hashes go further).
 
     All accepted revisions and the outcome tally are committed in one transaction; if it fails nothing is
     stored and the error propagates (the client re-sends the batch, and dedupe makes that safe).
@@ -114,19 +152,24 @@ def ingest_batch(db: Database, reports: Sequence[Any], uploader: Uploader, clock
     moment = dt.datetime.fromtimestamp(now, dt.UTC)
     results: list[ItemResult | None] = [None] * len(reports)
     ready: list[tuple[int, IncomingRevision]] = []
+    hashes = owner_key_hashes(owner_keys)
     for index, raw in enumerate(reports):
         prepared = prepare(raw, moment.date())
         if isinstance(prepared, ItemResult):
             results[index] = prepared
+        elif prepared.report_id in hashes and hashes[prepared.report_id] is None:
+            results[index] = ItemResult(
+                prepared.report_id, prepared.revision, "rejected", None, [{"field": "id", "message": BAD_KEY}]
+            )
         else:
-            ready.append((index, prepared))
+            ready.append((index, replace(prepared, owner_key_hash=hashes.get(prepared.report_id))))
     # A fixed lock order (by id, then revision) keeps concurrent PostgreSQL batches from deadlocking.
     ready.sort(key=lambda pair: (pair[1].report_id, pair[1].revision))
     with db.transaction() as tx:
         received: list[tuple[str, float]] = []
         for index, item in ready:
             outcome = store.ingest_revision(tx, item, uploader, now, moment.year)
-            errors = [{"field": "id", "message": NOT_YOURS}] if outcome.denied else []
+            errors = _refusal(outcome.refused, item.is_anonymous)
             results[index] = ItemResult(item.report_id, item.revision, outcome.status, outcome.server_ref, errors)
             if outcome.received_at is not None:
                 received.append((item.report_id, outcome.received_at))
@@ -135,3 +178,13 @@ def ingest_batch(db: Database, reports: Sequence[Any], uploader: Uploader, clock
         store.record_received(tx, received)  # last: it serialises with every other status writer until commit
     assert len(final) == len(reports)
     return final
+
+
+def _refusal(refused: str | None, anonymous: bool) -> list[dict[str, str]]:
+    if refused == store.NOT_OWNER:
+        return [{"field": "id", "message": NOT_YOURS}]
+    if refused == store.ANONYMITY:
+        # Said only to the report's proven owner: the held report is the opposite of this revision.
+        was = "named" if anonymous else "anonymously"
+        return [{"field": "reporter", "message": ANONYMITY.format(was=was)}]
+    return []

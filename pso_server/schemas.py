@@ -65,6 +65,12 @@ class BatchRequest(_In):
         description="Reports in the client's wire form (JSON Schema: `pso-desktop report schema`), each with "
         "its id and revision. At most the server's report and byte limits per request (413 otherwise)."
     )
+    owner_keys: dict[str, Any] | None = Field(
+        default=None,
+        description="Report id → the per-report owner key the client generated when it first sent the report "
+        "(URL-safe base64, at least 256 bits). The server keeps only its SHA-256; a new revision of an anonymous "
+        "report is accepted only with the key it was first sent with.",
+    )
 
 
 class FieldErrorOut(BaseModel):
@@ -104,6 +110,11 @@ class StatusFeed(BaseModel):
 
 class StatusLookupRequest(_In):
     ids: Annotated[list[uuid.UUID], Field(max_length=1000)]
+    owner_keys: dict[str, Any] | None = Field(
+        default=None,
+        description="Report id → owner key, for anonymous reports: their status is shown only with the key "
+        "they were sent with.",
+    )
 
 
 class StatusLookupResponse(BaseModel):

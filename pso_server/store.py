@@ -15,12 +15,13 @@ transactions racing on the same report id or (id, revision) resolve to one row.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from pso_server.errors import (
 
 _log = logging.getLogger("pso_server")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ROLES = ("reporter", "risk_manager")
 STATUSES = ("received", "under_review", "more_info_requested", "closed")
 OUTCOMES = ("created", "duplicate", "updated", "stale", "conflict", "rejected")
@@ -98,6 +99,7 @@ CREATE TABLE IF NOT EXISTS reports (
     facility TEXT NOT NULL,
     submitter_id BIGINT REFERENCES users (id),
     is_anonymous INTEGER NOT NULL,
+    owner_key_hash TEXT,
     status TEXT NOT NULL,
     status_note TEXT,
     status_changed_at {float} NOT NULL,
@@ -137,6 +139,9 @@ CREATE TABLE IF NOT EXISTS intake_tally (
 # database gets it whole); these steps bring a file written by an older pso-server up to it. Portable SQL only.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",),
+    # The SHA-256 of the per-report owner key the sending client generated (see ingest_revision). Reports held
+    # before it keep NULL: an anonymous one of those can no longer be revised by anyone.
+    3: ("ALTER TABLE reports ADD COLUMN owner_key_hash TEXT",),
 }
 
 # Units offered to the client until a PSO loads its own list (codes are the hospital's, names are shown).
@@ -698,7 +703,8 @@ class Uploader:
 
 @dataclass(frozen=True)
 class IncomingRevision:
-    """One validated report revision, ready to store."""
+    """One validated report revision, ready to store. ``owner_key_hash`` is the SHA-256 (hex) of the owner key
+    the client sent with it, or None when it sent none (the key itself never reaches this module)."""
 
     report_id: str
     revision: int
@@ -707,13 +713,21 @@ class IncomingRevision:
     form_version: str
     event_type: str
     is_anonymous: bool
+    owner_key_hash: str | None = None
+
+
+# Why a revision of a held report was refused (answered 'rejected'): NOT_OWNER says nothing about the report (the
+# same for a report held elsewhere, held by another account, or anonymous with another key), so a sender who is
+# not its owner learns no more than that the id is taken; ANONYMITY is said only to its proven owner.
+NOT_OWNER = "not_owner"
+ANONYMITY = "anonymity"
 
 
 @dataclass(frozen=True)
 class IngestOutcome:
     status: str
     server_ref: str | None
-    denied: bool = False  # True when the report belongs to another account (answered as 'rejected')
+    refused: str | None = None  # NOT_OWNER or ANONYMITY when answered 'rejected'
     received_at: float | None = None  # for 'created': the arrival time its 'received' status carries
 
 
@@ -724,12 +738,15 @@ def _day_start(now: float) -> float:
 
 
 def ingest_revision(tx: Tx, item: IncomingRevision, uploader: Uploader, now: float, year: int) -> IngestOutcome:
-    """Stores one revision under the protocol's dedupe rules; call inside :meth:`Database.transaction`.
+    """Stores one revision under the protocol's dedupe and ownership rules; call inside
+    :meth:`Database.transaction`.
 
     created: first revision of an unknown report (the caller then records its ``received`` status with
-    :func:`record_received`, last in the transaction). duplicate: (id, revision) held with the same content hash.
-    conflict: held with a different hash (nothing changes). updated: newer than the newest held. stale: older
-    than the newest held and not held itself (nothing changes).
+    :func:`record_received`, last in the transaction); its owner key's hash is kept. For a held report, only its
+    owner gets any other answer (see :func:`_owns`); anyone else gets ``rejected`` (NOT_OWNER). Then:
+    rejected (ANONYMITY) when the revision would make an anonymous report named or a named one anonymous;
+    duplicate: (id, revision) held with the same content hash; conflict: held with a different hash (nothing
+    changes); updated: newer than the newest held; stale: older than the newest held and not held itself.
     """
     when = _day_start(now) if item.is_anonymous else now
     report = _lock_report(tx, item.report_id)
@@ -737,8 +754,8 @@ def ingest_revision(tx: Tx, item: IncomingRevision, uploader: Uploader, now: flo
         submitter = None if item.is_anonymous else uploader.user_id
         row = tx.one(
             "INSERT INTO reports (id, received_year, latest_revision, facility, submitter_id, is_anonymous, "
-            "status, status_changed_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?, ?) "
+            "owner_key_hash, status, status_changed_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?) "
             "ON CONFLICT (id) DO NOTHING RETURNING seq",
             (
                 item.report_id,
@@ -747,6 +764,7 @@ def ingest_revision(tx: Tx, item: IncomingRevision, uploader: Uploader, now: flo
                 uploader.facility,
                 submitter,
                 int(item.is_anonymous),
+                item.owner_key_hash,
                 when,
                 when,
                 when,
@@ -758,42 +776,67 @@ def ingest_revision(tx: Tx, item: IncomingRevision, uploader: Uploader, now: flo
         # Another transaction created it between our read and our insert (PostgreSQL): lock and go on.
         report = _lock_report(tx, item.report_id)
         assert report is not None
-    seq, ref_year, latest, facility, submitter_id, _anonymous = report
+    seq, ref_year, latest, facility, submitter_id, anonymous, key_hash = report
     ref = format_ref(int(ref_year), int(seq))
-    if not _may_revise(uploader, facility, submitter_id):
-        return IngestOutcome("rejected", None, denied=True)
     held = tx.one(
         "SELECT content_hash FROM report_revisions WHERE report_id = ? AND revision = ?",
         (item.report_id, item.revision),
     )
+    if not _owns(uploader, item, facility, submitter_id, bool(anonymous), key_hash):
+        if (
+            held is not None
+            and held[0] == item.content_hash
+            and _keyless_anonymous(uploader, facility, anonymous, key_hash)
+        ):
+            # An identical re-send of a revision held before owner keys existed (a client upgraded with it in
+            # flight): nothing changes and the sender holds the very content, so it learns nothing new.
+            return IngestOutcome("duplicate", ref)
+        return IngestOutcome("rejected", None, refused=NOT_OWNER)
+    if bool(anonymous) != item.is_anonymous:
+        return IngestOutcome("rejected", None, refused=ANONYMITY)
     if held is not None:
         return IngestOutcome("duplicate" if held[0] == item.content_hash else "conflict", ref)
     if item.revision < int(latest):
         return IngestOutcome("stale", ref)
     _insert_revision(tx, item, when)
-    submitter = None if item.is_anonymous else (submitter_id or uploader.user_id)
     tx.execute(
-        "UPDATE reports SET latest_revision = ?, is_anonymous = ?, submitter_id = ?, updated_at = ? WHERE id = ?",
-        (item.revision, int(item.is_anonymous), submitter, when, item.report_id),
+        "UPDATE reports SET latest_revision = ?, updated_at = ? WHERE id = ?",
+        (item.revision, when, item.report_id),
     )
     return IngestOutcome("updated", ref)
 
 
 def _lock_report(tx: Tx, report_id: str) -> tuple[Any, ...] | None:
     return tx.one(
-        "SELECT seq, received_year, latest_revision, facility, submitter_id, is_anonymous "  # noqa: S608
-        "FROM reports "
+        "SELECT seq, received_year, latest_revision, facility, submitter_id, is_anonymous, "  # noqa: S608
+        "owner_key_hash FROM reports "
         f"WHERE id = ?{tx.dialect.for_update}",
         (report_id,),
     )
 
 
-def _may_revise(uploader: Uploader, facility: str, submitter_id: int | None) -> bool:
-    """Who may send a new revision of a held report: its submitter; anyone at its facility when it is
-    anonymous (knowing the random report id is the capability); its facility's risk managers."""
+def _owns(
+    uploader: Uploader,
+    item: IncomingRevision,
+    facility: str,
+    submitter_id: int | None,
+    anonymous: bool,
+    key_hash: str | None,
+) -> bool:
+    """Whether the sender is the report's original sender: for a named report the account that first sent it;
+    for an anonymous one (linked to no account) whoever presents the owner key it was first sent with. Nobody
+    else, not even the facility's risk managers (they review through review records, not new versions)."""
     if facility != uploader.facility:
         return False
-    return submitter_id is None or submitter_id == uploader.user_id or uploader.role == "risk_manager"
+    if not anonymous:
+        return submitter_id is not None and int(submitter_id) == uploader.user_id
+    if key_hash is None or item.owner_key_hash is None:
+        return False  # an anonymous report held without a key (sent before keys existed) cannot be revised
+    return hmac.compare_digest(str(key_hash), item.owner_key_hash)
+
+
+def _keyless_anonymous(uploader: Uploader, facility: str, anonymous: Any, key_hash: str | None) -> bool:
+    return bool(anonymous) and key_hash is None and facility == uploader.facility
 
 
 def _insert_revision(tx: Tx, item: IncomingRevision, when: float) -> None:
@@ -956,25 +999,40 @@ def latest_status_seq(tx: Tx) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def current_statuses(tx: Tx, viewer: User, report_ids: Sequence[str]) -> list[StatusChange]:
-    """The current status of each listed report the viewer may see: their own named reports, anonymous
-    reports of their facility (the random id is the capability), any report of a risk manager's facility."""
+def current_statuses(
+    tx: Tx, viewer: User, report_ids: Sequence[str], key_hashes: Mapping[str, str] | None = None
+) -> list[StatusChange]:
+    """The current status of each listed report the viewer may see: their own named reports, any report of a
+    risk manager's facility, and anonymous reports of their facility whose owner key the caller presented
+    (``key_hashes``: report id → SHA-256 of the key). An anonymous report held without a key (sent before
+    keys existed) is shown to any account of its facility that names it, as before."""
     if not report_ids:
         return []
+    keys = key_hashes or {}
     marks = ", ".join("?" for _ in report_ids)
     rows = tx.all(
         "SELECT (SELECT MAX(c.seq) FROM status_changes c WHERE c.report_id = r.id), "  # noqa: S608
         "r.id, r.received_year, "
-        "r.seq, r.status, r.status_note, r.status_changed_at, r.facility, r.submitter_id "
+        "r.seq, r.status, r.status_note, r.status_changed_at, r.facility, r.submitter_id, r.is_anonymous, "
+        "r.owner_key_hash "
         f"FROM reports r WHERE r.id IN ({marks})",
         list(report_ids),
     )
     visible = []
     for row in rows:
-        facility, submitter_id = row[7], row[8]
+        facility, submitter_id, anonymous, key_hash = row[7], row[8], bool(row[9]), row[10]
         if facility != viewer.facility:
             continue
-        if viewer.role == "risk_manager" or submitter_id is None or int(submitter_id) == viewer.id:
+        if viewer.role == "risk_manager":
+            shown = True
+        elif not anonymous:
+            shown = submitter_id is not None and int(submitter_id) == viewer.id
+        elif key_hash is None:
+            shown = True
+        else:
+            presented = keys.get(str(row[1]))
+            shown = presented is not None and hmac.compare_digest(str(key_hash), presented)
+        if shown:
             visible.append(_change(row[:7]))
     return visible
 

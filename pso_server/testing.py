@@ -62,6 +62,11 @@ class RunningServer:
         with self.db.reader() as tx:
             return store.stats(tx)
 
+    def report(self, report_id: str) -> store.StoredReport:
+        """The report as held (submitter, anonymity, newest revision). Raises UnknownReport."""
+        with self.db.reader() as tx:
+            return store.get_report(tx, report_id)
+
     def start_draining(self) -> None:
         """Answer every new request 503 + Retry-After, as after SIGTERM."""
         self.admission.draining = True

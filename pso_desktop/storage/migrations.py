@@ -208,7 +208,22 @@ _V4_LIST: tuple[str, ...] = (
     ) STRICT""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_REPORTS, _V2_AUDIT, _V3_SYNC, _V4_LIST)
+_V5_OWNER_KEYS: tuple[str, ...] = (
+    # The per-report owner key (issue 9, item 2): a 256-bit random secret generated when the report is first
+    # submitted and sent with every revision; the server keeps only its SHA-256 and accepts a new revision of
+    # an anonymous report (linked to no account) only with it. A key never changes: losing or replacing it
+    # would lose the report, so the table refuses both.
+    """CREATE TABLE report_keys (
+        report_id TEXT PRIMARY KEY REFERENCES reports (id),
+        owner_key TEXT NOT NULL
+    ) STRICT""",
+    """CREATE TRIGGER report_keys_immutable_update BEFORE UPDATE ON report_keys
+       BEGIN SELECT RAISE(ABORT, 'a report owner key cannot be changed'); END""",
+    """CREATE TRIGGER report_keys_immutable_delete BEFORE DELETE ON report_keys
+       BEGIN SELECT RAISE(ABORT, 'a report owner key cannot be deleted'); END""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_REPORTS, _V2_AUDIT, _V3_SYNC, _V4_LIST, _V5_OWNER_KEYS)
 LATEST_VERSION = len(MIGRATIONS)
 
 

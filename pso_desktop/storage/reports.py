@@ -16,9 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlcipher3.dbapi2 import Connection
@@ -67,6 +68,8 @@ class OutboxItem:
     sha256: str
     size_bytes: int
     attempts: int
+    # The report's owner key (sent beside the report, never inside it); kept out of reprs, which reach logs.
+    owner_key: str | None = field(default=None, repr=False)
 
     @property
     def wire(self) -> dict[str, Any]:
@@ -338,19 +341,22 @@ class ReportStore:
         now = self._now()
         with transaction(self._conn):
             rows = self._conn.execute(
-                "SELECT o.seq, o.report_id, o.revision, o.size_bytes, o.attempts, rr.sha256, rr.wire "
+                "SELECT o.seq, o.report_id, o.revision, o.size_bytes, o.attempts, rr.sha256, rr.wire, k.owner_key "
                 "FROM outbox AS o JOIN report_revisions AS rr "
                 "ON rr.report_id = o.report_id AND rr.revision = o.revision "
+                "LEFT JOIN report_keys AS k ON k.report_id = o.report_id "
                 "WHERE o.state = 'queued' ORDER BY o.seq LIMIT ?",
                 (limit,),
             ).fetchall()
             items: list[OutboxItem] = []
             total = 0
-            for seq, report_id, revision, size, attempts, sha, wire in rows:
+            for seq, report_id, revision, size, attempts, sha, wire, key in rows:
                 if items and total + size > max_bytes:
                     break
                 total += size
-                items.append(OutboxItem(seq, report_id, revision, wire, sha, size, attempts + 1))
+                # Queued before this version kept keys: it gets its key now, before it is first sent.
+                owner_key = key or self._ensure_key(report_id)
+                items.append(OutboxItem(seq, report_id, revision, wire, sha, size, attempts + 1, owner_key))
             self._conn.executemany(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE seq = ?",
                 [(now, item.seq) for item in items],
@@ -393,6 +399,21 @@ class ReportStore:
                     "state = CASE WHEN revision = ? AND state = 'sending' THEN ? ELSE state END WHERE id = ?",
                     (server_ref, revision, state, report_id),
                 )
+
+    def owner_keys(self, report_ids: Sequence[str]) -> dict[str, str]:
+        """The owner keys of the listed reports that have one (those submitted at least once): the proof, sent
+        with status lookups of anonymous reports, that this profile first sent them."""
+        keys: dict[str, str] = {}
+        with translate_errors():
+            for start in range(0, len(report_ids), 500):
+                chunk = list(report_ids[start : start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                rows = self._conn.execute(
+                    f"SELECT report_id, owner_key FROM report_keys WHERE report_id IN ({marks})",  # noqa: S608
+                    chunk,
+                ).fetchall()
+                keys.update((str(r), str(k)) for r, k in rows)
+        return keys
 
     def requeue_sending(self) -> int:
         """After a crash or an aborted upload: every ``sending`` entry goes back to ``queued``; returns how many."""
@@ -458,6 +479,16 @@ class ReportStore:
             (now, now, pk),
         )
         self._conn.execute("UPDATE reports SET state = 'queued' WHERE pk = ?", (pk,))
+        self._ensure_key(report_id)
+
+    def _ensure_key(self, report_id: str) -> str:
+        """The report's owner key, generated (256 random bits) the first time the report is submitted."""
+        self._conn.execute(
+            "INSERT INTO report_keys (report_id, owner_key) VALUES (?, ?) ON CONFLICT (report_id) DO NOTHING",
+            (report_id, secrets.token_urlsafe(32)),
+        )
+        row = self._conn.execute("SELECT owner_key FROM report_keys WHERE report_id = ?", (report_id,)).fetchone()
+        return str(row[0])
 
     def _now(self) -> str:
         return self._clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

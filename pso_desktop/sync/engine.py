@@ -14,6 +14,7 @@ stored at once). A 413 halves the batch. Runs on a worker thread or in the CLI; 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -179,8 +180,11 @@ class SyncEngine:
                     self._land(sender, in_flight.popleft())
 
     def _launch(self, sender: ThreadPoolExecutor, items: Sequence[OutboxItem]) -> _Flight:
-        # The frozen canonical JSON goes out byte for byte, as it was hashed when queued.
-        body = ('{"reports":[' + ",".join(item.wire_text for item in items) + "]}").encode("utf-8")
+        # The frozen canonical JSON goes out byte for byte, as it was hashed when queued; each report's owner key
+        # goes beside it (the server keeps only its hash: it proves a later revision comes from this profile).
+        reports = ",".join(item.wire_text for item in items)
+        keys = json.dumps({item.report_id: item.owner_key for item in items if item.owner_key})
+        body = f'{{"reports":[{reports}],"owner_keys":{keys}}}'.encode()
         token = self._access or self._renew_access()
         return _Flight(items, body, token, sender.submit(self._api.post_batch, token, body))
 
@@ -266,7 +270,8 @@ class SyncEngine:
         anonymous = [] if self._should_stop() else self._account.anonymous_to_follow()
         for start in range(0, len(anonymous), LOOKUP_IDS):
             ids = anonymous[start : start + LOOKUP_IDS]
-            found = self._authorised(partial(self._api.status_lookup, report_ids=ids))
+            keys = self._reports.owner_keys(ids)  # the server shows an anonymous report's status only with its key
+            found = self._authorised(partial(self._api.status_lookup, report_ids=ids, owner_keys=keys))
             changes += self._account.record_statuses(found, None)
         return changes
 

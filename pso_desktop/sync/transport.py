@@ -233,7 +233,7 @@ class ApiClient:
         self._call("POST", "/auth/logout", body={"refresh_token": refresh_token}, token=access_token)
 
     def post_batch(self, access_token: str, body: bytes) -> list[dict[str, Any]]:
-        """Sends pre-serialised ``{"reports": [...]}``; returns one result per report, in order."""
+        """Sends pre-serialised ``{"reports": [...], "owner_keys": {...}}``; returns one result per report, in order."""
         answer = self._call("POST", "/reports/batch", data=body, token=access_token)
         results = answer.get("results")
         if not isinstance(results, list):
@@ -244,9 +244,15 @@ class ApiClient:
         params = {"since": since} if since else None
         return self._call("GET", "/reports/status", params=params, token=access_token)
 
-    def status_lookup(self, access_token: str, report_ids: list[str]) -> list[dict[str, Any]]:
-        """Current statuses of reports named by id (anonymous reports, which the feed cannot attribute)."""
-        answer = self._call("POST", "/reports/status/lookup", body={"ids": report_ids}, token=access_token)
+    def status_lookup(
+        self, access_token: str, report_ids: list[str], owner_keys: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Current statuses of reports named by id (anonymous reports, which the feed cannot attribute), each
+        with its owner key: the server shows an anonymous report's status only to the holder of its key."""
+        body: dict[str, Any] = {"ids": report_ids}
+        if owner_keys:
+            body["owner_keys"] = owner_keys
+        answer = self._call("POST", "/reports/status/lookup", body=body, token=access_token)
         statuses = answer.get("statuses")
         return [s for s in statuses if isinstance(s, dict)] if isinstance(statuses, list) else []
 

@@ -153,6 +153,21 @@ def damage_a_page_of(db: Path, key: bytes, only: list[str], spare: list[str]) ->
     raise AssertionError("no page holds only the reports to lose")
 
 
+def owner_keys(home: Path) -> dict[str, str]:
+    """The per-report owner keys (issue 9, item 2) held in the profile's database."""
+    import sqlcipher3.dbapi2 as sqlcipher
+
+    from pso_desktop.storage.database import apply_cipher_settings
+
+    conn = sqlcipher.connect(f"{db_file(home).as_uri()}?mode=ro&immutable=1", uri=True)  # leaves no -shm
+    try:
+        conn.set_key(f"x'{profile_key(home).hex()}'".encode())
+        apply_cipher_settings(conn)
+        return {str(r): str(k) for r, k in conn.execute("SELECT report_id, owner_key FROM report_keys")}
+    finally:
+        conn.close()
+
+
 def flip_page(data: bytes, page: int) -> bytes:
     damaged = bytearray(data)
     damaged[page * 4096 + 300] ^= 0x5A
@@ -211,6 +226,8 @@ def test_check_of_a_sound_profile_exits_0(profile: Path, history):
 def test_set_aside_moves_the_files_for_it_and_restore_brings_the_backup_back(profile: Path, history):
     before, _after = history
     db = db_file(profile)
+    keys = owner_keys(profile)
+    assert set(keys) == {r["id"] for r in before}  # every submitted report has its key
     wal = db.with_name("reports.db-wal")
     wal.write_bytes(b"\x37\x7f\x06\x82" + bytes(28))  # a crash's leftover WAL header: it must travel with the file
     original = digest(db)
@@ -232,6 +249,7 @@ def test_set_aside_moves_the_files_for_it_and_restore_brings_the_backup_back(pro
     restored = stored(profile)
     assert set(restored) == {r["id"] for r in before}  # what the backup held; the later drafts went with the file
     assert status(profile)["queued"] == 30
+    assert owner_keys(profile) == keys  # without them the restored reports could never be revised
     assert digest(folders[0] / "reports.db") == original  # the set-aside copy is never touched
 
 

@@ -79,8 +79,13 @@ class Api:
         token: str = self.login(username)["access_token"]
         return token
 
-    def batch(self, token: str, reports: list[Any]) -> list[dict[str, Any]]:
-        response = self.post("/api/v1/reports/batch", token, json={"reports": reports})
+    def batch(
+        self, token: str, reports: list[Any], owner_keys: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"reports": reports}
+        if owner_keys is not None:
+            body["owner_keys"] = owner_keys
+        response = self.post("/api/v1/reports/batch", token, json=body)
         assert response.status_code == 200, response.text
         results: list[dict[str, Any]] = response.json()["results"]
         return results

@@ -206,6 +206,7 @@ def test_a_database_from_before_disabled_accounts_is_upgraded(
     db = Database.open(db_url)
     with db.transaction() as tx:
         tx.execute("ALTER TABLE users DROP COLUMN disabled")
+        tx.execute("ALTER TABLE reports DROP COLUMN owner_key_hash")  # added by version 3
         tx.execute("UPDATE schema_meta SET value = '1' WHERE key = 'version'")
         tx.execute(
             "INSERT INTO users (username, password_hash, role, facility, created_at) VALUES (?, ?, ?, ?, ?)",

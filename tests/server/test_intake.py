@@ -4,6 +4,7 @@ one transaction per batch, and anonymous reports stored without their reporter."
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import random
 import sqlite3
@@ -19,8 +20,9 @@ from hypothesis import strategies as st
 from pso_desktop.domain import ReportInvalid, content_hash, validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_server import store
+from pso_server.store import Database
 from pso_server.testing import RunningServer
-from tests.server.support import Api
+from tests.server.support import Api, ServerFactory
 
 
 def _named(seed: int) -> dict[str, Any]:
@@ -318,25 +320,134 @@ def test_another_account_cannot_revise_my_report(api: Api, server: RunningServer
     manager = api.user("manager", role="risk_manager")
     elsewhere = api.user("manager2", role="risk_manager", facility="Other Hospital")
     report = _named(17)
-    api.batch(mine, [report])
-    (refused,) = api.batch(other, [_revised(report, 2)])
-    assert refused["status"] == "rejected"
-    assert refused["errors"][0]["field"] == "id"
-    (refused_elsewhere,) = api.batch(elsewhere, [_revised(report, 2)])
-    assert refused_elsewhere["status"] == "rejected"
-    (accepted,) = api.batch(manager, [_revised(report, 2)])
-    assert accepted["status"] == "updated"
-    (mine_again,) = api.batch(mine, [_revised(report, 3)])
-    assert mine_again["status"] == "updated"
+    (created,) = api.batch(mine, [report])
+    refusals = []
+    for who in (other, elsewhere, manager):  # a facility's risk manager reviews; it does not send new versions
+        (refused,) = api.batch(who, [_revised(report, 2)])
+        assert refused["status"] == "rejected" and refused["server_ref"] is None
+        assert refused["errors"][0]["field"] == "id"
+        refusals.append(refused)
+        (replayed,) = api.batch(who, [report])  # not even the exact revision 1: no case number, no 'duplicate'
+        assert replayed["status"] == "rejected" and replayed["server_ref"] is None
+    assert refusals[0] == refusals[1] == refusals[2]  # the same words whatever the reason: nothing to tell apart
+    assert _stored(server, report["id"], 2) is None
+    (mine_again,) = api.batch(mine, [_revised(report, 2)])
+    assert mine_again["status"] == "updated" and mine_again["server_ref"] == created["server_ref"]
 
 
-def test_an_anonymous_report_can_be_revised_from_its_facility(api: Api) -> None:
+KEY = "k" * 43
+OTHER_KEY = "o" * 43
+
+
+def test_an_anonymous_report_is_revised_only_with_the_key_it_was_first_sent_with(
+    api: Api, server: RunningServer
+) -> None:
     first = api.user("nurse1")
     colleague = api.user("nurse2")
+    manager = api.user("manager", role="risk_manager")
     report = _anonymous(18)
-    api.batch(first, [report])
-    (updated,) = api.batch(colleague, [_revised(report, 2)])
-    assert updated["status"] == "updated"
+    (created,) = api.batch(first, [report], {report["id"]: KEY})
+    assert created["status"] == "created"
+    attempts = [
+        (colleague, None),
+        (colleague, {report["id"]: OTHER_KEY}),
+        (manager, None),
+        (manager, {report["id"]: OTHER_KEY}),
+        (first, None),  # the account alone proves nothing: an anonymous report is linked to no account
+        (first, {report["id"]: OTHER_KEY}),
+    ]
+    for who, keys in attempts:
+        (refused,) = api.batch(who, [_revised(report, 2)], keys)
+        assert (refused["status"], refused["server_ref"], refused["errors"][0]["field"]) == (
+            "rejected",
+            None,
+            "id",
+        )
+    # The key proves ownership from any account of the facility (a clinician signed in on another account).
+    (updated,) = api.batch(colleague, [_revised(report, 2)], {report["id"]: KEY})
+    assert updated["status"] == "updated" and updated["server_ref"] == created["server_ref"]
+    (duplicate,) = api.batch(first, [_revised(report, 2)], {report["id"]: KEY})
+    assert duplicate["status"] == "duplicate"
+    held = server.report(report["id"])
+    assert (held.latest_revision, held.is_anonymous, held.submitter_id) == (2, True, None)
+
+
+def test_an_anonymous_report_never_becomes_named_nor_a_named_one_anonymous(
+    api: Api, server: RunningServer
+) -> None:
+    nurse = api.user("nurse1")
+    anonymous, named = _anonymous(19), _named(20)
+    api.batch(nurse, [anonymous, named], {anonymous["id"]: KEY, named["id"]: OTHER_KEY})
+    as_named = _revised(anonymous, 2)
+    as_named["reporter"] = named["reporter"]
+    as_anonymous = _revised(named, 2)
+    as_anonymous["reporter"] = {"anonymous": True}
+    results = api.batch(nurse, [as_named, as_anonymous], {anonymous["id"]: KEY, named["id"]: OTHER_KEY})
+    assert [(r["status"], r["errors"][0]["field"]) for r in results] == [("rejected", "reporter")] * 2
+    assert "anonymously" in results[0]["errors"][0]["message"] and "named" in results[1]["errors"][0]["message"]
+    assert server.report(anonymous["id"]).submitter_id is None and server.report(named["id"]).submitter_id
+
+
+def test_owner_keys_are_kept_only_as_hashes_and_a_malformed_key_is_refused_without_echo(
+    api: Api, server: RunningServer
+) -> None:
+    nurse = api.user("nurse1")
+    report, odd = _anonymous(21), _anonymous(22)
+    results = api.batch(nurse, [report, odd], {report["id"]: KEY, odd["id"]: "Jane Doe's key"})
+    assert [r["status"] for r in results] == ["created", "rejected"]
+    assert "Jane" not in json.dumps(results)
+    with server.db.reader() as tx:
+        (stored,) = tx.one("SELECT owner_key_hash FROM reports WHERE id = ?", (report["id"],))
+    assert stored == hashlib.sha256(KEY.encode()).hexdigest()
+    for keys in ({"not a uuid": KEY}, {report["id"]: 12}, {report["id"]: None}, {"\ud800": KEY}):
+        response = api.post(
+            "/api/v1/reports/batch", nurse, json={"reports": [_revised(report, 2)], "owner_keys": keys}
+        )
+        assert response.status_code == 200
+        assert response.json()["results"][0]["status"] == "rejected"
+
+
+def test_anonymous_reports_held_without_a_key_cannot_be_claimed(api: Api, server: RunningServer) -> None:
+    """Reports held before keys existed (or sent by an older client): the first key to come along must not
+    claim them, or the attack would simply move to them."""
+    first = api.user("nurse1")
+    colleague = api.user("nurse2")
+    report = _anonymous(23)
+    api.batch(first, [report])  # no key
+    for who in (first, colleague):
+        (refused,) = api.batch(who, [_revised(report, 2)], {report["id"]: KEY})
+        assert refused["status"] == "rejected"
+        # An identical re-send (a client upgraded with it in flight) is still a harmless duplicate.
+        (again,) = api.batch(who, [report], {report["id"]: KEY})
+        assert again["status"] == "duplicate"
+    assert server.report(report["id"]).latest_revision == 1
+
+
+def test_a_database_from_before_owner_keys_is_upgraded_and_its_reports_keep_their_owners(
+    make_server: ServerFactory, db_url: str
+) -> None:
+    named, anonymous = _named(24), _anonymous(25)
+    with make_server() as server, Api(server) as api:
+        nurse = api.user("nurse1")
+        api.user("nurse2")
+        api.batch(nurse, [named, anonymous])
+    # Back to schema version 2 exactly: reports without owner_key_hash.
+    db = Database.open(db_url)
+    with db.transaction() as tx:
+        tx.execute("ALTER TABLE reports DROP COLUMN owner_key_hash")
+        tx.execute("UPDATE schema_meta SET value = '2' WHERE key = 'version'")
+    db.close()
+    with make_server() as server, Api(server) as api:
+        nurse = api.login("nurse1")["access_token"]
+        colleague = api.login("nurse2")["access_token"]
+        with server.db.reader() as tx:
+            assert tx.one("SELECT value FROM schema_meta WHERE key = 'version'") == (str(store.SCHEMA_VERSION),)
+        (taken,) = api.batch(colleague, [_revised(named, 2)], {named["id"]: KEY})
+        (claimed,) = api.batch(colleague, [_revised(anonymous, 2)], {anonymous["id"]: KEY})
+        assert taken["status"] == claimed["status"] == "rejected"
+        (mine,) = api.batch(nurse, [_revised(named, 2)], {named["id"]: KEY})
+        assert mine["status"] == "updated"
+        assert server.report(anonymous["id"]).latest_revision == 1
 
 
 # --- nothing the client typed comes back, and no body gets a 500 (issue 9, item 3) ---------------------------

@@ -70,13 +70,24 @@ def test_a_risk_manager_sees_their_facility_only(api: Api) -> None:
 def test_anonymous_reports_are_not_in_the_reporters_feed_but_can_be_looked_up(api: Api) -> None:
     nurse = api.user("nurse1")
     other = api.user("nurse9", facility="Other Hospital")
+    colleague = api.user("nurse2")
+    manager = api.user("manager", role="risk_manager")
     (anonymous,) = _reports(1, seed=7, anonymous=True)
-    api.batch(nurse, [anonymous])
+    key = "s" * 43
+    api.batch(nurse, [anonymous], {anonymous["id"]: key})
     assert api.statuses(nurse)["changes"] == []
-    found = api.post(LOOKUP, nurse, json={"ids": [anonymous["id"], str(uuid.uuid4())]})
+    found = api.post(
+        LOOKUP, nurse, json={"ids": [anonymous["id"], str(uuid.uuid4())], "owner_keys": {anonymous["id"]: key}}
+    )
     assert found.status_code == 200
     assert [(s["id"], s["status"]) for s in found.json()["statuses"]] == [(anonymous["id"], "received")]
-    assert api.post(LOOKUP, other, json={"ids": [anonymous["id"]]}).json()["statuses"] == []
+    # Without its key (or with another) the UUID alone shows nothing, at the facility or elsewhere.
+    for who, keys in ((nurse, None), (colleague, None), (colleague, {anonymous["id"]: "x" * 43}), (other, None)):
+        body: dict[str, Any] = {"ids": [anonymous["id"]]}
+        if keys:
+            body["owner_keys"] = keys
+        assert api.post(LOOKUP, who, json=body).json()["statuses"] == []
+    assert len(api.post(LOOKUP, manager, json={"ids": [anonymous["id"]]}).json()["statuses"]) == 1
 
 
 def test_a_reporter_cannot_read_another_reporters_statuses_by_id(api: Api) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,45 @@ def test_a_newer_database_is_refused_and_left_untouched(db_path: Path, key: byte
 def test_migrate_refuses_an_impossible_target(conn: sqlcipher.Connection) -> None:
     with pytest.raises(ValueError):
         migrate(conn, target=LATEST_VERSION + 1)
+
+
+def test_reports_queued_before_owner_keys_get_one_when_first_sent(db_path: Path, key: bytes) -> None:
+    """Version 5 (issue 9, item 2): a report queued by version 3 has no owner key; it gets one before it is first
+    sent, and keeps it; one submitted from now on gets it at submit. Keys never change and are never deleted."""
+    from pso_desktop.domain.samples import sample_report
+    from pso_desktop.storage.reports import ReportStore
+
+    db_path.parent.mkdir(parents=True)
+    old = raw_connection(db_path, key)
+    old.execute("PRAGMA journal_mode = WAL")
+    migrate(old, target=3)
+    ReportStore(old).add_reports([sample_report(random.Random(1), 1)])
+    # Submitted the way version 3 did: frozen and queued, no key.
+    old.execute(
+        "INSERT INTO report_revisions (report_id, revision, sha256, frozen_at, wire) "
+        "SELECT id, revision, sha256, 't', wire FROM reports"
+    )
+    old.execute(
+        "INSERT INTO outbox (report_id, revision, state, size_bytes, queued_at, updated_at) "
+        "SELECT id, revision, 'queued', length(CAST(wire AS BLOB)), 't', 't' FROM reports"
+    )
+    old.execute("UPDATE reports SET state = 'queued'")
+    old.close()
+
+    conn = open_database(db_path, key)
+    try:
+        store = ReportStore(conn)
+        assert schema_version(conn) == LATEST_VERSION
+        (queued,) = store.claim_batch(10, 1 << 20)
+        assert queued.owner_key and len(queued.owner_key) >= 43 and queued.owner_key not in repr(queued)
+        store.requeue_sending()
+        (again,) = store.claim_batch(10, 1 << 20)
+        assert again.owner_key == queued.owner_key
+        fresh = sample_report(random.Random(2), 2)
+        store.add_reports([fresh], submit=True)
+        assert set(store.owner_keys([fresh["id"], queued.report_id])) == {fresh["id"], queued.report_id}
+        for statement in ("UPDATE report_keys SET owner_key = 'x'", "DELETE FROM report_keys"):
+            with pytest.raises(sqlcipher.DatabaseError):
+                conn.execute(statement)
+    finally:
+        conn.close()
