@@ -9,7 +9,7 @@ what=${1:-app}
 qt_libs=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libglib2.0-0 libdbus-1-3
          libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
          libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libx11-xcb1)
-test_pkgs=(postgresql gnome-keyring dbus dbus-x11 libsecret-tools strace xvfb xauth xclip)
+test_pkgs=(postgresql gnome-keyring dbus dbus-x11 libsecret-tools strace xvfb xauth xclip poppler-utils)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   echo "setup: need root (or sudo) to install: $*" >&2; return 1; fi; }

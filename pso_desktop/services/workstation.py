@@ -333,6 +333,13 @@ class Session:
         reports; never its content or the list's search."""
         self.audit.append("print", actor=self.profile, report_id=report_id, detail=f"{kind}, {count} report(s)")
 
+    def save_printout(self, out: Path, data: bytes, kind: str, count: int, report_id: str | None = None) -> None:
+        """Writes a printout's PDF (made by the window) to ``out`` as exports are written (atomically, readable by
+        its owner only, never through a link or onto a device) with its audit entry: both, or neither."""
+        with transaction(self._conn):
+            self.record_print(kind, count, report_id)
+            _write_atomically(out, data)
+
     def close(self) -> None:
         """Records the lock in the audit log and closes the connection. The connection is closed even when the
         entry cannot be written; that failure is raised afterwards (see :meth:`close_noting_problem`)."""

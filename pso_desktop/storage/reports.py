@@ -198,6 +198,33 @@ class ReportStore:
             row = self._conn.execute(f"SELECT count(*) FROM {LIST_SOURCE} {clause}", params).fetchone()  # noqa: S608
         return int(row[0])
 
+    def facet_counts(self, query: ReportQuery) -> dict[str, dict[str, int]]:
+        """How many of the reports ``query`` selects have each state, event type, harm level, unit, PSO status
+        (``''``: none) and category, for the list's printed summary. Most frequent first (states in order)."""
+        where = where_clause(query)
+        result: dict[str, dict[str, int]] = {
+            name: {} for name in ("state", "event_type", "harm", "unit", "pso_status", "category")
+        }
+        if where is None:
+            return result
+        clause, params = where
+        with translate_errors():
+            for name in ("state", "event_type", "harm", "unit", "pso_status"):
+                # ``name`` is one of the fixed column names above; the query's values are bound.
+                rows = self._conn.execute(
+                    f"SELECT coalesce({name}, '') AS value, count(*) AS n FROM {LIST_SOURCE} {clause} "  # noqa: S608
+                    "GROUP BY value ORDER BY n DESC, value",
+                    params,
+                ).fetchall()
+                result[name] = {str(value): int(n) for value, n in rows}
+            rows = self._conn.execute(
+                "SELECT c.code, count(*) AS n FROM report_categories AS c "  # noqa: S608
+                f"WHERE c.report_pk IN (SELECT pk FROM {LIST_SOURCE} {clause}) GROUP BY c.code ORDER BY n DESC, c.code",
+                params,
+            ).fetchall()
+            result["category"] = {str(code): int(n) for code, n in rows}
+        return result
+
     def units(self) -> list[str]:
         """Every unit named by a report, sorted (for the unit filter; an index walk, no scan of the reports)."""
         with translate_errors():

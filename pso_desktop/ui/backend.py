@@ -17,6 +17,7 @@ from pso_desktop import paths
 if TYPE_CHECKING:
     from pso_desktop.domain.catalogue import Catalogue
     from pso_desktop.domain.validation import FieldError
+    from pso_desktop.services.printout import Printout
     from pso_desktop.services.training import TrainingEnvironment
     from pso_desktop.services.trends import Trends
     from pso_desktop.services.workstation import Session, Workstation
@@ -205,6 +206,26 @@ class Backend:
         from pso_desktop.services.trends import trends
 
         return trends(self._require_session(), query=query)
+
+    def report_printout(self, report_id: str) -> Printout:
+        """One report, in the form's words, ready to lay out for printing (services.printout)."""
+        from pso_desktop.services.printout import report_printout
+
+        return report_printout(self._require_session(), report_id)
+
+    def list_printout(self, query: ReportQuery) -> Printout:
+        """The summary of what the list shows for ``query``: filters, counts, its first rows."""
+        from pso_desktop.services.printout import list_printout
+
+        return list_printout(self._require_session(), query)
+
+    def save_printout(self, path: Path, data: bytes, kind: str, count: int, report_id: str | None = None) -> None:
+        """Writes a printout's PDF to ``path`` with its audit entry (no PHI in it)."""
+        self._require_session().save_printout(path, data, kind, count, report_id)
+
+    def record_print(self, kind: str, count: int, report_id: str | None = None) -> None:
+        """Audits a printout sent to a printer."""
+        self._require_session().record_print(kind, count, report_id)
 
     def delete_draft(self, report_id: str) -> None:
         """Deletes a never-submitted draft (audited); a submitted report is kept and StorageError says so."""

@@ -23,6 +23,7 @@ from pso_desktop.ui.clipboard import ClipboardGuard
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.file_actions import FileActions
 from pso_desktop.ui.idle import DEFAULT_IDLE_LOCK_MINUTES, IdleWatcher
+from pso_desktop.ui.printing import PrintActions
 from pso_desktop.ui.profile_screen import ProfileScreen, create_error_field
 from pso_desktop.ui.reports_screen import ReportsScreen
 from pso_desktop.ui.session_lock import REASON_DISCONNECT, WorkstationLockWatcher
@@ -121,8 +122,14 @@ class MainWindow(QMainWindow):
         self.file_actions.done.connect(self._show_status)
         self.file_actions.imported.connect(lambda _count: self.reports_screen.load())
         self.file_actions.query_source = self.reports_screen.current_query
+        self.print_actions = PrintActions(self.worker, self.backend, self)
+        self.print_actions.done.connect(self._show_status)
+        self.print_actions.report_source = self._report_to_print
+        self.print_actions.query_source = self.reports_screen.current_query
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions(self.file_actions.actions)
+        file_menu.addSeparator()
+        file_menu.addActions(self.print_actions.actions)
         file_menu.addSeparator()
         file_menu.addAction(self.lock_action)
         file_menu.installEventFilter(self)
@@ -275,6 +282,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.reports_screen)
         self.lock_action.setEnabled(True)
         self.file_actions.set_enabled(True)
+        self.print_actions.set_enabled(True)
         self.reports_screen.load()
         self.reports_screen.search.setFocus()
         self.idle.start()
@@ -356,6 +364,17 @@ class MainWindow(QMainWindow):
             self.trends_screen.show_trends(trends, filtered=filtered)
             self.stack.setCurrentWidget(self.trends_screen)
             self.trends_shown.emit()
+
+    def _report_to_print(self) -> str | None:
+        """The report open in the form (once stored), else the list's current row; None when there is none."""
+        editor = self.editor
+        if self.stack.currentWidget() is editor and editor is not None and editor.form is not None:
+            return editor.form.report_id or None
+        if self.stack.currentWidget() is self.reports_screen:
+            index = self.reports_screen.table.currentIndex()
+            if index.isValid():
+                return self.reports_screen.model.summary(index.row()).id
+        return None
 
     def _editor(self) -> EditorScreen:
         if self.editor is None:
@@ -445,6 +464,7 @@ class MainWindow(QMainWindow):
         self._clear_clipboard()
         self.lock_action.setEnabled(False)
         self.file_actions.set_enabled(False)
+        self.print_actions.set_enabled(False)
         if self.file_actions.problems_box is not None:
             self.file_actions.problems_box.reject()
         saved = self._save_and_clear_editor()

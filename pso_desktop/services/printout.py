@@ -1,0 +1,243 @@
+"""What a printout says (issue 12, item 5): one report, or the summary of what the list shows, as plain data.
+
+Qt-free: the window lays these out and prints them (``ui/printing.py``, Qt's own printing). Codes become the
+form's words (the catalogue's labels and answers). A printout is PSWP with PHI, like the report itself: the
+label goes on every page, and nothing of it goes into a file name, the audit log or a log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pso_desktop.domain import Catalogue, load_catalogue
+from pso_desktop.services.workstation import PSWP_LABEL, Session
+from pso_desktop.storage.report_query import PSO_STATUSES, ReportQuery
+from pso_desktop.storage.reports import STATES, ReportSummary
+
+SUMMARY_ROWS = 500  # rows of the list printed in a summary (the counts cover every report)
+STATE_WORDS = {
+    "draft": "Draft",
+    "queued": "Queued",
+    "sending": "Sending",
+    "submitted": "Submitted",
+    "needs_attention": "Needs attention",
+}
+PSO_WORDS = {
+    "received": "Received",
+    "under_review": "Under review",
+    "more_info_requested": "More information requested",
+    "closed": "Closed",
+}
+SORT_WORDS = {
+    "state": "state",
+    "event_type": "event type",
+    "categories": "category",
+    "unit": "unit",
+    "discovered_on": "discovery date",
+    "updated_at": "last change",
+    "server_ref": "case number",
+    "pso_status": "status at the PSO",
+    "harm": "harm",
+}
+NOT_GIVEN = "Not given"
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    rows: tuple[tuple[str, str], ...]  # (label, value)
+
+
+@dataclass(frozen=True)
+class Table:
+    heading: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Printout:
+    """A document to print: a title, a line under it, sections of label/value rows, then tables."""
+
+    title: str
+    subtitle: str
+    sections: tuple[Section, ...]
+    tables: tuple[Table, ...] = ()
+    label: str = PSWP_LABEL
+    report_count: int = 1
+
+
+class _Words:
+    """Codes -> the form's words, for one catalogue."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.codes: dict[str, str] = {}
+        for answers in catalogue.answer_sets.values():
+            self.codes.update((a.code, a.display) for a in answers)
+        for module in catalogue.modules.values():
+            for question in _questions(module.questions):
+                self.codes.update((a.code, a.display) for a in question.answers)
+        self.event_types = {a.code: a.display for a in catalogue.event_types}
+        self.harm = {a.code: a.display for a in catalogue.harm_levels}
+
+    def category(self, code: str) -> str:
+        found = self.catalogue.category(code)
+        return found.display if found else code
+
+    def value(self, path: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return "Yes" if value else "No"
+        if isinstance(value, list):
+            return "; ".join(self.value(path, item) for item in value)
+        if isinstance(value, Mapping):
+            return "; ".join(f"{k}: {self.value(path, v)}" for k, v in value.items())
+        text = "" if value is None else str(value)
+        if path == "event_type":
+            return self.event_types.get(text, text)
+        if path == "categories":
+            return self.category(text)
+        if path == "harm.level":
+            return self.harm.get(text, text)
+        question = self.catalogue.question_at(path)
+        if question is not None:
+            found = question.answer(text)
+            if found is not None:
+                return found.display
+        return self.codes.get(text, text)
+
+    def label(self, path: str) -> str:
+        question = self.catalogue.question_at(path)
+        if question is not None:
+            return question.text
+        return self.catalogue.label(path)
+
+
+def _questions(questions: Iterable[Any]) -> Iterable[Any]:
+    for question in questions:
+        yield question
+        yield from _questions(question.questions)
+
+
+def _leaves(value: Any, path: str) -> Iterable[tuple[str, Any]]:
+    if isinstance(value, Mapping) and not (path.startswith("modules.") and path.count(".") >= 2):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+    else:
+        yield path, value
+
+
+def report_printout(session: Session, report_id: str) -> Printout:
+    """One report as the form names its answers, with where it stands (state, case number, the PSO's status)."""
+    from pso_desktop.storage.errors import StorageError
+
+    report = session.get_report(report_id)
+    summary = session.store.summary(report_id)
+    if report is None or summary is None:
+        raise StorageError("This report is no longer in the profile; refresh the list.")
+    version = report.get("form_version")
+    try:
+        catalogue = load_catalogue(version) if isinstance(version, str) else load_catalogue()
+    except KeyError:
+        catalogue = load_catalogue()
+    words = _Words(catalogue)
+    standing = [
+        ("State", STATE_WORDS.get(summary.state, summary.state)),
+        ("Revision", str(summary.revision)),
+        ("Case number at the PSO", summary.server_ref or "Not sent yet"),
+        ("Status at the PSO", PSO_WORDS.get(summary.pso_status or "", summary.pso_status or "—")),
+    ]
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for path, value in _leaves(report, ""):
+        if path in ("id", "revision") or value in (None, "", [], {}):
+            continue
+        top = path.split(".")[0]
+        heading = "Modules" if top == "modules" else catalogue.label(top) if "." in path else "The event"
+        groups.setdefault(heading, []).append((words.label(path), words.value(path, value)))
+    sections = [Section("Where the report stands", tuple(standing))]
+    sections += [Section(heading, tuple(rows)) for heading, rows in groups.items()]
+    title = "Patient safety event report"
+    subtitle = f"Report {report_id} · printed {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}"
+    return Printout(title, subtitle, tuple(sections))
+
+
+def describe_query(query: ReportQuery, words: _Words) -> list[tuple[str, str]]:
+    """The list's filters in words (the search text included: the printout is PSWP, like the list)."""
+    rows: list[tuple[str, str]] = []
+
+    def named(values: tuple[str, ...], name: Any) -> str:
+        return ", ".join(name(v) if v else NOT_GIVEN for v in values)
+
+    if query.text and query.text.strip():
+        rows.append(("Search", query.text.strip()))
+    if query.states:
+        rows.append(("State", named(query.states, lambda s: STATE_WORDS.get(s, s))))
+    if query.units:
+        rows.append(("Unit", named(query.units, str)))
+    if query.categories:
+        rows.append(("Category", named(query.categories, words.category)))
+    if query.event_types:
+        rows.append(("Event type", named(query.event_types, lambda c: words.event_types.get(c, c))))
+    if query.harm_levels:
+        rows.append(("Harm", named(query.harm_levels, lambda c: words.harm.get(c, c))))
+    if query.pso_statuses:
+        rows.append(
+            ("At the PSO", ", ".join(PSO_WORDS.get(s, s) if s else "Not sent yet" for s in query.pso_statuses))
+        )
+    if query.discovered_from or query.discovered_to:
+        rows.append(("Discovered", f"{query.discovered_from or 'any day'} to {query.discovered_to or 'any day'}"))
+    rows.append(("Order", f"by {SORT_WORDS[query.sort]}, {'descending' if query.descending else 'ascending'}"))
+    return rows
+
+
+def list_printout(session: Session, query: ReportQuery, *, max_rows: int = SUMMARY_ROWS) -> Printout:
+    """The summary of what the list shows for ``query``: its filters, counts by state, event type, harm, unit
+    and category over every report it selects, and its first ``max_rows`` rows (no narrative, no patient)."""
+    words = _Words(load_catalogue())
+    store = session.store
+    total = store.count_matching(query)
+    facets = store.facet_counts(query)
+    sections = [Section("What the list shows", (*describe_query(query, words), ("Reports", f"{total:,}")))]
+
+    def counted(heading: str, counts: Mapping[str, int], name: Any, none: str = NOT_GIVEN) -> None:
+        rows = tuple((name(code) if code else none, f"{n:,}") for code, n in counts.items() if n)
+        if rows:
+            sections.append(Section(heading, rows))
+
+    counted("By state", {s: facets["state"].get(s, 0) for s in STATES}, lambda s: STATE_WORDS.get(s, s))
+    counted("By event type", facets["event_type"], lambda c: words.event_types.get(c, c))
+    counted("By harm (as reported)", facets["harm"], lambda c: words.harm.get(c, c))
+    counted("By unit", facets["unit"], str)
+    counted("By category", facets["category"], words.category)
+    counted(
+        "By status at the PSO",
+        {s: facets["pso_status"].get(s, 0) for s in ("", *PSO_STATUSES)},
+        lambda s: PSO_WORDS.get(s, s),
+        "Not sent yet",
+    )
+    rows = store.list_summaries(query=query, limit=max_rows, offset=0)
+    shown = f"the first {len(rows):,} of {total:,}" if total > len(rows) else f"all {total:,}"
+    table = Table(
+        f"The reports ({shown}, in the list's order)",
+        ("Case number", "Discovered", "Unit", "Event type", "Category", "State", "At the PSO"),
+        tuple(_row(summary, words) for summary in rows),
+    )
+    subtitle = (
+        f"{total:,} report{'' if total == 1 else 's'} · printed {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}"
+    )
+    return Printout("Report list summary", subtitle, tuple(sections), (table,), report_count=total)
+
+
+def _row(summary: ReportSummary, words: _Words) -> tuple[str, ...]:
+    return (
+        summary.server_ref or "—",
+        summary.discovered_on or "",
+        summary.unit or "",
+        words.event_types.get(summary.event_type or "", summary.event_type or ""),
+        ", ".join(words.category(c) for c in summary.categories),
+        STATE_WORDS.get(summary.state, summary.state),
+        PSO_WORDS.get(summary.pso_status or "", summary.pso_status or ""),
+    )
