@@ -163,8 +163,9 @@ def test_a_save_acknowledged_before_a_kill_survives_losing_the_wal(pso_home: Pat
             path.with_name(path.name + "-shm").unlink(missing_ok=True)
         elif fault == "truncated":
             wal.write_bytes(data[: len(data) // 2])
-        elif data:
-            wal.write_bytes(data[:40] + bytes([data[40] ^ 0xFF]) + data[41:])
+        elif data:  # the first frame's header, or the -wal header when the kill came before any frame
+            at = min(40, len(data) - 1)
+            wal.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :])
     out = pso_home / "export.json"
     result = run_cli(
         pso_home, "export", "--format", "json", "--out", str(out), "--password-stdin", stdin=SECRET + "\n"
