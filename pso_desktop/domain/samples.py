@@ -197,8 +197,7 @@ def sample_report(rng: random.Random, index: int = 0, *, today: dt.date | None =
                 "medication": {
                     "substance_type": "medications",
                     "medication_type": "prescription_otc",
-                    "characterisation": "unsafe_condition",
-                    "stage": "storing",
+                    "characterisation": "unsafe_condition",  # no stage: asked only for an incorrect action
                     "products": [{"generic_name": drug[0], "strength": drug[1]}],
                 }
             }

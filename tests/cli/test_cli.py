@@ -48,7 +48,13 @@ def test_profile_report_status_export_round_trip(profile: Path, tmp_path: Path):
         result = run_cli(profile, "report", "add", str(example), "--password-stdin", stdin=SECRET + "\n")
         assert result.code == 0, result.err
         assert "1 report(s) added" in result.out
-    assert status(profile) == {"draft": 3, "queued": 0, "sending": 0, "submitted": 0, "needs_attention": 0}
+    assert status(profile) == {
+        "draft": len(EXAMPLES),
+        "queued": 0,
+        "sending": 0,
+        "submitted": 0,
+        "needs_attention": 0,
+    }
 
     out = tmp_path / "export.json"
     result = run_cli(

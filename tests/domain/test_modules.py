@@ -40,7 +40,7 @@ def errors_of(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def sample(q: Question) -> Any:
+def sample(q: Question, event: str = "incident", lookup: Any = None) -> Any:
     """A valid answer to ``q`` (never an 'Other' that would need text beside it)."""
     plain = [a.code for a in q.answers if not a.specify]
     if q.type == "choice":
@@ -56,18 +56,22 @@ def sample(q: Question) -> Any:
     if q.type == "text_list":
         return ["x"]
     if q.type == "group":
-        return [fill(q.questions, {}, "incident")]
+        return [fill(q.questions, {}, event, lookup)]
     return "x"
 
 
-def fill(questions: tuple[Question, ...], answers: dict[str, Any], event: str) -> dict[str, Any]:
-    """Answers every required question that applies and is not answered yet, until nothing changes."""
+def fill(
+    questions: tuple[Question, ...], answers: dict[str, Any], event: str, lookup: Any = None
+) -> dict[str, Any]:
+    """Answers every required question that applies and is not answered yet, until nothing changes.
+    ``lookup`` finds the answers outside ``answers`` (the module's, for a repeating group's entry)."""
     changed = True
     while changed:
         changed = False
         for q in questions:
-            if q.required and q.id not in answers and q.applies(event, answers):
-                answers[q.id] = sample(q)
+            if q.required and q.id not in answers and q.applies(event, answers, lookup):
+                own = lookup or partial(_own_answer, answers)
+                answers[q.id] = sample(q, event, own)
                 changed = True
     return answers
 
@@ -89,6 +93,19 @@ def breaker(cond: Condition, target: Question) -> list[str] | None:
         return [sorted(cond.answers)[0]]
     other = [a.code for a in target.answers if a.code not in cond.answers and not a.specify]
     return other[:1] or None
+
+
+def prune(module: Module, answers: dict[str, Any], event: str) -> None:
+    """Removes the answers that no longer apply, and then theirs, as the form does."""
+    own = partial(_own_answer, answers)
+    for q in module.questions:
+        if q.id in answers and not q.applies(event, answers, own):
+            del answers[q.id]
+        elif q.type == "group" and isinstance(answers.get(q.id), list):
+            for entry in answers[q.id]:
+                for child in q.questions:
+                    if child.id in entry and not child.applies(event, entry, own):
+                        del entry[child.id]
 
 
 def satisfy(module: Module, q: Question, answers: dict[str, Any]) -> None:
@@ -137,13 +154,17 @@ def test_a_follow_up_appears_with_its_trigger_and_is_refused_when_it_stops_apply
     assert q.applies(event, answers)
 
     # It applies: answered it is kept, and a required one left out is asked for.
-    answers[qid] = sample(q)
+    answers[qid] = sample(q, event, partial(_own_answer, answers))
     report["modules"] = {key: answers}
     assert errors_of(report) == []
     assert validate_report(report, today=TODAY).export()["modules"][key][qid] == answers[qid]
     if q.required:
         without = copy.deepcopy(report)
-        del without["modules"][key][qid]
+        left = without["modules"][key]
+        del left[qid]
+        for other in module.questions:  # its own follow-ups go with it
+            if other.id in left and not other.applies(event, left):
+                del left[other.id]
         assert [f for f, _ in errors_of(without)] == [f"modules.{key}.{qid}"]
 
     # Its trigger changes: it no longer applies, and an answer left behind is refused with a sentence.
@@ -154,15 +175,16 @@ def test_a_follow_up_appears_with_its_trigger_and_is_refused_when_it_stops_apply
     changed = copy.deepcopy(answers)
     changed[target.id] = as_answer(target, broken)
     assert not q.applies(event, changed)
-    for other in module.questions:  # follow-ups of the old answer go too; follow-ups of the new one come
-        if other.id not in (qid, target.id) and other.id in changed and not other.applies(event, changed):
-            del changed[other.id]
+    kept = changed.pop(qid)
+    prune(module, changed, event)  # follow-ups of the old answer go too; follow-ups of the new one come
+    changed[qid] = kept
     fill(module.questions, changed, event)
     report["modules"] = {key: changed}
     problems = errors_of(report)
     assert [f for f, _ in problems] == [f"modules.{key}.{qid}"]
     assert "applies only when" in problems[0][1]
     del changed[qid]
+    prune(module, changed, event)
     assert errors_of(report) == []
 
 
@@ -312,6 +334,11 @@ def test_conditions_across_sections_and_modules() -> None:
     assert [p.path for p in check_catalogue(broken)] == ["$.modules.vte.questions[9].enable_when[0].field"]
 
 
+def _own_answer(answers: Mapping[str, Any], path: str) -> Any:
+    """A module question's answer by its wire path, read from that module's answers."""
+    return answers.get(path.rpartition(".")[2]) if path.startswith("modules.") else None
+
+
 def _get(data: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(data, dict):
@@ -322,7 +349,40 @@ def _get(data: Any, path: str) -> Any:
 
 def test_medication_follows_the_sdc_branching_of_the_loinc_panel() -> None:
     medication = CATALOGUE.modules["medication"]
-    assert medication.by_id["incorrect_actions"].enable_when[0].answers == frozenset({"incorrect_action"})
-    # The LOINC answer code of each answer is beside the code a report stores.
     answer = medication.by_id["substance_type"].answer("medications")
-    assert answer is not None and answer.codings[0].code == "LA20271-5"
+    assert answer is not None and answer.codings[0].code == "LA20271-5"  # the LOINC answer code beside ours
+
+    base = copy.deepcopy(EXAMPLES["medication-near-miss"])
+    answers = base["modules"]["medication"]
+    assert errors_of(base) == []
+    # An unsafe condition: no incorrect action and no stage; the products stay, without "prescribed".
+    for key in ("incorrect_actions", "strength_error"):
+        del answers[key]
+    answers["characterisation"] = "unsafe_condition"
+    assert [f for f, _ in errors_of(base)] == [
+        "modules.medication.stage",
+        "modules.medication.products.0.prescribed",
+    ]
+    del answers["stage"]
+    del answers["products"][0]["prescribed"]
+    assert errors_of(base) == []
+    # An incorrect action needs its stage and at least one product, each saying whether it was prescribed.
+    answers |= {"characterisation": "incorrect_action", "incorrect_actions": ["dose"], "dose_error": "overdose"}
+    assert [f for f, _ in errors_of(base)] == [
+        "modules.medication.stage",
+        "modules.medication.products.0.prescribed",
+    ]
+    answers["stage"] = "administering"
+    answers["products"] = []
+    assert [f for f, _ in errors_of(base)] == ["modules.medication.products"]
+    answers["products"] = [{"generic_name": "heparin", "prescribed": "A15"}]
+    assert errors_of(base) == []
+    # A radiopharmaceutical: "best characterises" is not asked, so nothing that follows from it is either.
+    base["modules"]["medication"] = {"substance_type": "radiopharmaceutical", "characterisation": "UNK"}
+    problems = errors_of(base)
+    assert [f for f, _ in problems] == ["modules.medication.characterisation"]
+    assert (
+        "applies only when 'What type of substance was involved?' is not 'Radiopharmaceuticals'" in problems[0][1]
+    )
+    base["modules"]["medication"] = {"substance_type": "radiopharmaceutical", "products": [{"generic_name": "x"}]}
+    assert [f for f, _ in errors_of(base)] == ["modules.medication.products.0.prescribed"]

@@ -326,9 +326,9 @@ def test_generic_form_rules(name: str, changes: dict[str, Any], field: str, word
 # question -> (the answers that open it, a valid answer to it, whether it must then be answered).
 _MED_BRANCHES: dict[str, tuple[dict[str, Any], Any, bool]] = {
     "medication_type": ({"substance_type": "medications"}, "UNK", True),
-    "compounded_ingredients": ({"substance_type": "medications", "medication_type": "compounded"}, ["x"], False),
+    "compounded_ingredients": ({"substance_type": "medications", "medication_type": "compounded"}, ["x"], True),
     "biological_type": ({"substance_type": "biological"}, "other_biological", True),
-    "vaccine_lot": ({"substance_type": "biological", "biological_type": "vaccine"}, "L123", False),
+    "vaccine_lot": ({"substance_type": "biological", "biological_type": "vaccine"}, "L123", True),
     "nutritional_type": ({"substance_type": "nutritional"}, "enteral", True),
     "incorrect_actions": ({"characterisation": "incorrect_action"}, ["patient"], True),
     "dose_error": ({"characterisation": "incorrect_action", "incorrect_actions": ["dose"]}, "UNK", True),
@@ -338,7 +338,7 @@ _MED_BRANCHES: dict[str, tuple[dict[str, Any], Any, bool]] = {
     "expiration_date": (
         {"characterisation": "incorrect_action", "incorrect_actions": ["expired"]},
         "2026-01-01",
-        False,
+        True,
     ),
     "allergy_documented": (
         {"characterisation": "incorrect_action", "incorrect_actions": ["allergen"]},
@@ -365,8 +365,10 @@ _MED_BRANCHES: dict[str, tuple[dict[str, Any], Any, bool]] = {
 
 def _medication(answers: dict[str, Any]) -> dict[str, Any]:
     data = example("medication-near-miss")
-    base = {"substance_type": "contrast", "characterisation": "UNK", "stage": "UNK"}  # no branch open
+    base = {"substance_type": "contrast", "characterisation": "UNK"}  # no branch open
     data["modules"]["medication"] = base | answers
+    if answers.get("characterisation") == "incorrect_action":  # then the stage and the products are required
+        data["modules"]["medication"] |= {"stage": "UNK", "products": [{"generic_name": "x", "prescribed": "A18"}]}
     return data
 
 

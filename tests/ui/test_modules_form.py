@@ -157,3 +157,24 @@ def test_a_repeating_group_of_a_new_module_adds_and_keeps_its_entries(qtbot: Any
     devices.add_button.click()
     type_over(qtbot, devices.entries[1]["name"], "Pressure bag")
     assert form.report()["modules"]["device"]["devices"][1] == {"name": "Pressure bag"}
+
+
+def test_a_product_question_follows_the_medication_answer_outside_its_entry(qtbot: Any) -> None:
+    """SDC branching across levels: 'prescribed' in each product entry is asked unless the event is
+    characterised as an unsafe condition; the stage only for an incorrect action."""
+    form = new_form(qtbot)
+    report = example("medication-near-miss")
+    form.load(report)
+    f = form.fields
+    products = f["modules.medication.products"]
+    assert isinstance(products, GroupField)
+    prescribed = products.entries[0]["prescribed"]
+    assert prescribed.isVisible() and f["modules.medication.stage"].isVisible()
+    choose(f["modules.medication.characterisation"], "unsafe_condition")
+    assert not prescribed.isVisible() and not f["modules.medication.stage"].isVisible()
+    answers = form.report()["modules"]["medication"]
+    assert "prescribed" not in answers["products"][0] and "stage" not in answers
+    assert "incorrect_actions" not in answers and "strength_error" not in answers
+    validate_report(form.report())
+    choose(f["modules.medication.characterisation"], "incorrect_action")
+    assert prescribed.isVisible() and prescribed.value() == "A18"  # shown again as it was typed
