@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -283,18 +284,22 @@ clean_text = st.text(
 def test_numbered_columns_and_specify_texts_round_trip(ingredients, products, specify):
     report = json.loads((resources_dir() / "examples" / "medication-near-miss.json").read_text(encoding="utf-8"))
     medication = report["modules"]["medication"]
-    medication["medication_type"] = "compounded"
-    medication["compounded_ingredients"] = ingredients
     medication["products"] = [{"generic_name": name, "prescribed": answer} for name, answer in products]
     medication["stage"] = "A66"
     medication["stage_specify"] = specify
+    # A compounded preparation lists its ingredients and has no products (the SDC branching of 74080-3).
+    compounded = copy.deepcopy(report)
+    compounded["id"] = "0b7e4d2c-9f1a-4c3b-8e6d-5a4b3c2d1e10"
+    compounded["modules"]["medication"] |= {"medication_type": "compounded", "compounded_ingredients": ingredients}
+    del compounded["modules"]["medication"]["products"]
     try:
-        wire = validate_report(report).export()
+        wires = [validate_report(r).export() for r in (report, compounded)]
     except ReportInvalid:
         assume(False)
         raise
-    assert round_trip([wire]) == [wire]
-    data, _ = csv_format.write_csv([wire], PSWP_LABEL)
-    row = dict(zip(*rows_of(data), strict=True))
-    assert row[f"module.medication.compounded_ingredients.{len(ingredients)}"]
+    assert round_trip(wires) == wires
+    data, _ = csv_format.write_csv(wires, PSWP_LABEL)
+    header, first, second = rows_of(data)
+    row, other = dict(zip(header, first, strict=True)), dict(zip(header, second, strict=True))
+    assert other[f"module.medication.compounded_ingredients.{len(ingredients)}"]
     assert row[f"module.medication.products.{len(products)}.prescribed"] == products[-1][1]
