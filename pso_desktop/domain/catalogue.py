@@ -116,6 +116,7 @@ class Question:
     maximum: float | None = None
     decimals: int = 0  # number: digits allowed after the decimal point (0: whole numbers only)
     loinc: str | None = None
+    data_element: str | None = None  # the AHRQ DE number, where the id is not one
     source: tuple[str, ...] = ()
     cf_version: str = ""
     status: str | None = None  # V2.0 "core" or "supplemental"; None where no source says
@@ -379,6 +380,7 @@ def _question(raw: Mapping[str, Any], answer_sets: Mapping[str, tuple[Answer, ..
         maximum=_number(raw.get("max")),
         decimals=int(raw.get("decimals", 0)),
         loinc=raw.get("loinc"),
+        data_element=raw.get("data_element"),
         source=_sources(raw),
         cf_version=str(raw.get("cf_version", "")),
         status=raw.get("status"),

@@ -62,10 +62,16 @@ def test_medication_answers_carry_their_loinc_answer_codes() -> None:
     stage = medication.by_id["stage"]
     administering = stage.answer("administering")
     assert administering is not None
-    assert [(c.system, c.code) for c in administering.codings] == [("loinc", "LA20296-2")]
+    assert [(c.system, c.code) for c in administering.codings] == [("ahrq", "A1398"), ("loinc", "LA20296-2")]
     for question in medication.questions:
         if question.loinc and question.type in ("choice", "multi"):
             assert all(a.codings for a in question.answers), question.id
+    # ...and the AHRQ V1.2 answer codes of the HL7 SDC copy (secondary: unverified) beside the local ones.
+    substance = medication.by_id["substance_type"]
+    assert substance.data_element == "DE270"
+    medications = substance.answer("medications")
+    assert medications is not None and medications.codings[0].system == "ahrq"
+    assert (medications.codings[0].code, medications.codings[0].verified) == ("A1197", False)
 
 
 Mutation = Callable[[dict[str, Any]], None]

@@ -350,7 +350,8 @@ def _get(data: Any, path: str) -> Any:
 def test_medication_follows_the_sdc_branching_of_the_loinc_panel() -> None:
     medication = CATALOGUE.modules["medication"]
     answer = medication.by_id["substance_type"].answer("medications")
-    assert answer is not None and answer.codings[0].code == "LA20271-5"  # the LOINC answer code beside ours
+    assert answer is not None  # the AHRQ (V1.2, via the SDC copy) and LOINC answer codes beside ours
+    assert [(c.system, c.code) for c in answer.codings] == [("ahrq", "A1197"), ("loinc", "LA20271-5")]
 
     base = copy.deepcopy(EXAMPLES["medication-near-miss"])
     answers = base["modules"]["medication"]
