@@ -142,6 +142,8 @@ class ReportsScreen(QWidget):
         self.filter_bar.delete_view_requested.connect(self._delete_view)
         self._choices_loaded = False
         self._counts_generation = 0
+        # The last counts and the query they answer (its order left out: sorting never changes a count).
+        self._counted: tuple[ReportQuery, tuple[dict[str, int], int]] | None = None
         self._matching: int | None = None  # how many reports the current query selects (from the counts)
         self.view_dialog: QInputDialog | None = None
 
@@ -218,6 +220,7 @@ class ReportsScreen(QWidget):
 
         self.banner.setText(PSWP_LABEL)
         self._active = True
+        self._counted = None  # the data may have changed: count again
         self._load_choices()
         self.reload_reports()
 
@@ -242,6 +245,7 @@ class ReportsScreen(QWidget):
         self._sync_header()
         self._choices_loaded = False
         self._matching = None
+        self._counted = None
         if self.view_dialog is not None:
             self.view_dialog.reject()
 
@@ -254,7 +258,13 @@ class ReportsScreen(QWidget):
         self.list_status.setText("Reading reports…")
         self._matching = None
         self._fetch_page(generation, 0)
-        self._load_counts()
+        counted = self.current_query().with_changes(sort="updated_at", descending=True)
+        if self._counted is not None and self._counted[0] == counted:
+            # Only the order changed: the counts stand (one query less on the worker).
+            self._counts_generation += 1
+            self._on_counts(self._counts_generation, counted, self._counted[1])
+        else:
+            self._load_counts(counted)
 
     def current_query(self) -> ReportQuery:
         """What the list shows: the filter bar's filters and sort, the search text and the state chip. May hold
@@ -344,19 +354,20 @@ class ReportsScreen(QWidget):
         self.list_status.setText(message)
         self.failed.emit(message)
 
-    def _load_counts(self) -> None:
+    def _load_counts(self, query: ReportQuery) -> None:
         """The counts per state that follow the search and filters (each chip: how many it would show)."""
         self._counts_generation += 1
         self._worker.submit(
-            partial(self._backend.list_counts, self.current_query()),
+            partial(self._backend.list_counts, query),
             owner=self,
-            on_done=partial(self._on_counts, self._counts_generation),
+            on_done=partial(self._on_counts, self._counts_generation, query),
             on_error=self._on_counts_failed,
         )
 
-    def _on_counts(self, generation: int, answer: tuple[dict[str, int], int]) -> None:
+    def _on_counts(self, generation: int, query: ReportQuery, answer: tuple[dict[str, int], int]) -> None:
         if not self._active or generation != self._counts_generation:
             return
+        self._counted = (query, answer)
         counts, matching = answer
         self._matching = matching
         self._show_counts(counts)
