@@ -131,6 +131,7 @@ def test_the_example_fall_report_from_ctrl_n_to_submitted_with_the_keyboard_alon
     workstation.create_profile(PROFILE, SECRET)
     window = make_window()
     window.resize(1024, 600)
+    window.activateWindow()  # (under a real X server without a window manager nothing else activates it)
     unlock(qtbot, window)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.reports_screen.search)
     report = example()

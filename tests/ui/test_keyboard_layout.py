@@ -201,6 +201,7 @@ def test_one_key_from_the_search_box_to_the_list(
 ) -> None:
     window = make_window()
     window.resize(WIDTH, HEIGHT)
+    window.activateWindow()
     unlock(qtbot, window)
     screen = window.reports_screen
     qtbot.waitUntil(lambda: focused() is screen.search)
