@@ -176,11 +176,13 @@ class Question:
             if source is None and cond.field is not None and labels is not None:
                 source = labels(cond.field)
             if source is not None:
-                shown = (
-                    " or ".join(f"'{a.display}'" for a in source.answers if a.code in cond.answers)
-                    or "a matching answer"
-                )
-                parts.append(f"'{source.text}' is {'not ' if cond.negate else ''}{shown}")
+                names = [f"'{a.display}'" for a in source.answers if a.code in cond.answers]
+                if not cond.negate:
+                    parts.append(f"'{source.text}' is {' or '.join(names) or 'a matching answer'}")
+                elif len(names) == 1:
+                    parts.append(f"'{source.text}' is not {names[0]}")
+                else:  # "none of": unanswered counts too
+                    parts.append(f"'{source.text}' is none of {', '.join(names) or 'its listed answers'}")
             if cond.event_types:
                 parts.append("the event is " + " or ".join(sorted(cond.event_types)).replace("_", " "))
         return " and ".join(parts)
