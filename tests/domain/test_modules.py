@@ -383,7 +383,8 @@ def test_medication_follows_the_sdc_branching_of_the_loinc_panel() -> None:
     problems = errors_of(base)
     assert [f for f, _ in problems] == ["modules.medication.characterisation"]
     assert (
-        "applies only when 'What type of substance was involved?' is none of 'Radiopharmaceuticals'" in problems[0][1]
+        "applies only when 'What type of substance was involved?' is none of 'Radiopharmaceuticals'"
+        in problems[0][1]
     )
     base["modules"]["medication"] = {"substance_type": "radiopharmaceutical", "products": [{"generic_name": "x"}]}
     assert [f for f, _ in errors_of(base)] == ["modules.medication.products.0.prescribed"]
