@@ -336,10 +336,21 @@ class _Rules:
                     self.add(f"{where}.questions", "Missing definition: a repeating group needs its questions.")
                 else:
                     self.questions(q["questions"], f"{where}.questions", events, module, inherited=True)
+                    self.no_specify_inside(q["questions"], f"{where}.questions")
             elif "questions" in q:
                 self.add(f"{where}.questions", "Only a repeating group (type 'group') has questions of its own.")
             self.number_rules(q, where)
             before[qid] = {**q, "_codes": codes}
+
+    def no_specify_inside(self, questions: Sequence[Mapping[str, Any]], path: str) -> None:
+        """The form has no place for "please specify" text inside a repeating group's entry."""
+        for i, q in enumerate(questions):
+            for j, a in enumerate(q.get("answers", ())):
+                if a.get("specify"):
+                    self.add(
+                        f"{path}[{i}].answers[{j}].specify",
+                        "'Please specify' is not possible inside a repeating group; ask for the text as its own question.",
+                    )
 
     def question_answers(self, q: Mapping[str, Any], where: str) -> set[str]:
         has_answers, has_set = "answers" in q, "answer_set" in q

@@ -194,6 +194,19 @@ def _not_in_and_in(data: dict[str, Any]) -> None:
     _question(data, "blood", "product_types")["enable_when"][0]["in"] = ["A570"]
 
 
+def _specify_in_group(data: dict[str, Any]) -> None:
+    children = _question(data, "device", "devices")["questions"]
+    children.append(
+        {
+            "id": "kind",
+            "text": "Kind",
+            "type": "choice",
+            "verified": False,
+            "answers": [{"code": "A66", "display": "Other: please specify", "specify": True}],
+        }
+    )
+
+
 M = "$.modules"
 BROKEN: list[tuple[str, Mutation, str, str]] = [
     (
@@ -261,6 +274,12 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         f"{M}.anesthesia.questions[3].enable_when[0].in[3]",
         "not an answer",
     ),
+    (
+        "specify inside a group",
+        _specify_in_group,
+        f"{M}.device.questions[3].questions[4].answers[0].specify",
+        "repeating group",
+    ),
     ("both in and not_in", _not_in_and_in, f"{M}.blood.questions[1].enable_when[0]", "either 'in' or 'not_in'"),
 ]
 
@@ -316,3 +335,35 @@ def test_server_command_lists_every_problem_and_exits_1(
     assert server_main(["catalogue", "check", str(tmp_path / "missing.json")]) == 1
     out, err = capsys.readouterr()
     assert out.startswith("$: The catalogue file cannot be checked") and "1 problem;" in err
+
+
+def test_a_question_that_depends_on_an_unreachable_one_is_unreachable_too() -> None:
+    data = shipped()
+    perinatal = data["modules"]["perinatal"]["questions"]
+    gate = _index(data, "perinatal", "mode_of_birth")
+    perinatal[gate]["enable_when"] = [{"event_type": ["unsafe_condition"]}]  # Perinatal takes incidents only
+    paths = [p.path for p in check_catalogue(data) if p.message.startswith("Unreachable question")]
+    assert paths == [f"$.modules.perinatal.questions[{gate}]", f"$.modules.perinatal.questions[{gate + 1}]"]
+
+
+def test_the_real_command_exits_with_its_codes_and_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pso_server", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    clean = run("catalogue", "check", str(SHIPPED))
+    assert (clean.returncode, clean.stderr) == (0, "") and "no problems" in clean.stdout
+    data = shipped()
+    _missing_answer_set(data)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    refused = run("catalogue", "check", str(broken))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stdout.startswith("$.modules.fall.questions[2].answer_set: Missing definition")
+    folder = run("catalogue", "check", str(tmp_path))
+    assert folder.returncode == 1 and "Traceback" not in folder.stderr and "cannot be read" in folder.stdout
+    assert run("catalogue").returncode == 2
