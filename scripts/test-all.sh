@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the tests need and runs the whole suite with pytest, in three tiers:
-#   1. everything but the real-keyring tier (SQLCipher, CLI subprocesses, the TLS reference server on SQLite
-#      and on PostgreSQL, Qt offscreen);
-#   2. the real Secret Service tier: gnome-keyring-daemon under dbus-run-session, with a fresh keyring folder.
+#   1. everything but the real-keyring and fault tiers (SQLCipher, CLI subprocesses, the TLS reference server
+#      on SQLite and on PostgreSQL, Qt offscreen);
+#   2. the fault tier (tests/faults, marker `faults`): the real CLI killed at chosen write calls with
+#      `strace -e inject`, and full disks on a small tmpfs (needs strace, and root to mount; skips otherwise);
+#   3. the real Secret Service tier: gnome-keyring-daemon under dbus-run-session, with a fresh keyring folder.
 # Exits non-zero if any tier fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,8 @@ if [ -z "${PSO_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ] && command -v pg_ls
 fi
 
 status=0
-.venv/bin/pytest -m "not secret_service" "$@" || status=$?
+.venv/bin/pytest -m "not secret_service and not faults" "$@" || status=$?
+.venv/bin/pytest -m faults tests/faults "$@" || status=$?
 bash tests/security/run_secret_service_tier.sh .venv/bin/pytest -m secret_service "$@" || status=$?
 [ "$status" = 0 ] && echo "test-all: every tier passed" || echo "test-all: FAILED (exit $status)" >&2
 exit "$status"
