@@ -99,7 +99,7 @@ class AccountStore:
             self._conn.execute("UPDATE account SET status_cursor = ? WHERE id = 1", (cursor,))
 
     def save_reference(self, reference: Mapping[str, Any]) -> None:
-        with transaction(self._conn):
+        with transaction(self._conn, durable=False):  # fetched again at the next sync if a damaged -wal loses it
             self._conn.execute("UPDATE account SET reference = ? WHERE id = 1", (json.dumps(reference),))
 
     def reference(self) -> dict[str, Any] | None:
@@ -127,7 +127,7 @@ class AccountStore:
         one is given, in one transaction; returns how many reports' statuses changed. A replay is harmless: an
         older change never overwrites a newer one, and the same status again changes nothing."""
         changed = 0
-        with transaction(self._conn):
+        with transaction(self._conn, durable=False):  # a lost page of the feed is fetched again (cursor with it)
             for change in changes:
                 changed_at = _sortable_time(change.get("changed_at"))
                 if changed_at is None or not all(isinstance(change.get(key), str) for key in _STATUS_KEYS):

@@ -198,13 +198,18 @@ def translate_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def transaction(conn: Connection) -> Iterator[Connection]:
+def transaction(conn: Connection, *, durable: bool = True) -> Iterator[Connection]:
     """Run the block in one write transaction: all of it is committed, or none of it.
 
     At top level this is ``BEGIN IMMEDIATE`` ... ``COMMIT`` (taking the write lock up front, so a busy
     database fails at the start instead of halfway); inside another transaction it is a savepoint, so
     repositories and the audit log can be combined in one caller's transaction. Environmental failures are
     raised as :class:`StorageError` subclasses, after the rollback.
+
+    A top-level commit is then checkpointed into the main file (:func:`checkpoint`) before the block's caller
+    can report success. ``durable=False`` skips that for bookkeeping that is replayed harmlessly if a damaged
+    ``-wal`` loses it (the sync engine's claims and results: the server dedupes a re-sent batch); such a commit
+    still survives a crash, and the next durable commit checkpoints it too.
     """
     with translate_errors():
         if conn.in_transaction:
@@ -231,7 +236,8 @@ def transaction(conn: Connection) -> Iterator[Connection]:
                 raise
             # Before the caller says "saved": the commit moves into the main file, so a damaged, cut or deleted
             # -wal cannot take it away. Inside the gate, so this process's other connection is not writing.
-            checkpoint(conn)
+            if durable:
+                checkpoint(conn)
         finally:
             if gate is not None:
                 gate.release()

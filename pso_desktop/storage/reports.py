@@ -376,7 +376,7 @@ class ReportStore:
         if limit < 1 or max_bytes < 1:
             raise ValueError("limit and max_bytes must be positive")
         now = self._now()
-        with transaction(self._conn):
+        with transaction(self._conn, durable=False):  # replayed harmlessly: see transaction()
             rows = self._conn.execute(
                 "SELECT o.seq, o.report_id, o.revision, o.size_bytes, o.attempts, rr.sha256, rr.wire, k.owner_key "
                 "FROM outbox AS o JOIN report_revisions AS rr "
@@ -413,7 +413,7 @@ class ReportStore:
         a checkpoint is harmless.
         """
         now = self._now()
-        with transaction(self._conn):
+        with transaction(self._conn, durable=False):  # replayed harmlessly: see transaction()
             for result in results:
                 report_id = str(result["id"])
                 revision = int(result["revision"])

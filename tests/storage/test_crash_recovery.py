@@ -358,3 +358,19 @@ def test_a_second_connection_opens_quickly_beside_a_reader_holding_the_wal(
         reader.close()
         conn.close()
     assert not db_path.with_name(db_path.name + WAL_MARK_SUFFIX).exists()
+
+
+def test_only_durable_commits_wait_for_the_main_file(
+    conn: Any, db_path: Path, reports: list[dict[str, Any]]
+) -> None:
+    """The sync engine's claims and results (replayed harmlessly) stay in the -wal; the next save takes them along."""
+    from pso_desktop.storage.database import transaction
+
+    store = ReportStore(conn)
+    store.add_reports(reports[:3], submit=True)
+    assert wal_path(db_path).stat().st_size == 0  # acknowledged: in the main file
+    claimed = store.claim_batch(10, 10_000_000)
+    assert len(claimed) == 3 and wal_path(db_path).stat().st_size > 0  # not an acknowledgement: -wal only
+    with transaction(conn):
+        store.save_draft(reports[4])
+    assert wal_path(db_path).stat().st_size == 0
