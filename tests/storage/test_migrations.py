@@ -118,3 +118,46 @@ def test_reports_queued_before_owner_keys_get_one_when_first_sent(db_path: Path,
                 conn.execute(statement)
     finally:
         conn.close()
+
+
+def test_migration_4_brings_the_list_indexes_to_reports_written_before_it(db_path: Path, key: bytes) -> None:
+    """A profile of the previous release: its categories, the PSO's statuses, harm and search over units and case
+    numbers all work after the upgrade, and the triggers keep them in step afterwards."""
+    from pso_desktop.storage.report_query import ReportQuery
+    from pso_desktop.storage.reports import ReportStore
+
+    db_path.parent.mkdir(parents=True)
+    old = raw_connection(db_path, key)
+    old.execute("PRAGMA journal_mode = WAL")
+    assert migrate(old, target=3) == 3
+    report_id = "7a1f0c1e-0000-4000-8000-000000000002"
+    wire = '{"categories": ["A48", "A50"], "harm": {"level": "LA21151-8"}, "narrative": "Found on the floor"}'
+    old.execute(
+        "INSERT INTO reports (id, revision, state, unit, categories, server_ref, created_at, updated_at, sha256, "
+        "wire) VALUES (?, 1, 'submitted', 'ICU-2', '[\"A48\", \"A50\"]', 'PSO-2026-00042', 't', 't', 'h', ?)",
+        (report_id, wire),
+    )
+    old.execute(
+        "INSERT INTO server_status (report_id, server_ref, status, changed_at) VALUES (?, 'PSO-2026-00042', "
+        "'under_review', 't')",
+        (report_id,),
+    )
+    old.close()
+
+    conn = open_database(db_path, key)
+    try:
+        store = ReportStore(conn)
+        for query in (
+            ReportQuery(categories=("A50",)),
+            ReportQuery(harm_levels=("LA21151-8",)),
+            ReportQuery(pso_statuses=("under_review",)),
+            ReportQuery(text="icu"),
+            ReportQuery(text="PSO-2026-00042"),
+            ReportQuery(text="floor"),
+        ):
+            assert [s.id for s in store.list_summaries(query=query)] == [report_id], query
+        assert store.list_summaries(query=ReportQuery(categories=("A62",))) == []
+        conn.execute("UPDATE server_status SET status = 'closed' WHERE report_id = ?", (report_id,))
+        assert store.summary(report_id).pso_status == "closed"  # type: ignore[union-attr]
+    finally:
+        conn.close()
