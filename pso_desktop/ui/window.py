@@ -369,6 +369,7 @@ class MainWindow(QMainWindow):
         """The report open in the form (once stored), else the list's current row; None when there is none."""
         editor = self.editor
         if self.stack.currentWidget() is editor and editor is not None and editor.form is not None:
+            editor.flush()  # the last edits are saved first (the worker runs jobs in order): the printout shows them
             return editor.form.report_id or None
         if self.stack.currentWidget() is self.reports_screen:
             index = self.reports_screen.table.currentIndex()

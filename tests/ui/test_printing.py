@@ -141,3 +141,27 @@ def test_nothing_to_print_says_so(
     with qtbot.waitSignal(window.print_actions.done, timeout=5_000) as done:
         window.print_actions.pdf_report_action.trigger()
     assert done.args[0] == "Open or select a report to print it."
+
+
+def test_the_report_open_in_the_form_prints_with_its_last_edits(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """File > Print on the form: the edits typed a moment ago (before the autosave's delay) are in the printout."""
+    window = make_window()
+    unlock(qtbot, window)
+    report = stored_reports[6]  # a draft: it opens editable
+    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
+        window.open_report(report["id"])
+    editor = window.editor
+    assert editor is not None and editor.form is not None and not editor.read_only
+    target = editor.form.fields["narrative"].focus_target()
+    target.setFocus()
+    qtbot.keyClicks(target, " Zebracanary.")
+    report_id = window._report_to_print()
+    assert report_id == report["id"]
+    out = tmp_path / "open.pdf"
+    with qtbot.waitSignal(window.print_actions.done, timeout=20_000):
+        window.print_actions.save_report_pdf(out, report_id)
+    pages = pdf_pages(out)
+    assert_labelled(pages)
+    assert "Zebracanary" in " ".join(pages)
