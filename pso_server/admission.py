@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pso_server.config import Limits
+from pso_server.proxies import TrustedProxies
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -80,8 +81,17 @@ class AdmissionMiddleware:
     ``DISCARD_FACTOR`` times the limit is read to its end and dropped first, so the client can read the 413.
     """
 
-    def __init__(self, app: ASGIApp, *, state: AdmissionState, limits: Limits, retry_after: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        state: AdmissionState,
+        limits: Limits,
+        retry_after: int,
+        proxies: TrustedProxies | None = None,
+    ) -> None:
         self._app = app
+        self._proxies = proxies or TrustedProxies()
         self._state = state
         self._limits = limits
         self._retry_after = retry_after
@@ -107,8 +117,7 @@ class AdmissionMiddleware:
             )
             return
         if scope["path"] not in _UNLIMITED_PATHS:
-            client = scope.get("client")
-            wait = self._bucket.take(client[0] if client else "unknown")
+            wait = self._bucket.take(self._proxies.client_of_scope(scope))
             if wait > 0:
                 await self._refuse(
                     send,

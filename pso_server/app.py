@@ -26,6 +26,7 @@ from pso_server.auth import Authenticator, AuthFailed, Principal, TokenPair, Too
 from pso_server.config import ServerConfig
 from pso_server.errors import StorageUnavailable, UnknownReport
 from pso_server.intake import ingest_batch, owner_key_hashes
+from pso_server.proxies import TrustedProxies, parse_networks
 from pso_server.store import Database, Uploader
 
 API = "/api/v1"
@@ -126,6 +127,7 @@ def _tokens(pair: TokenPair) -> schemas.TokenResponse:
         refresh_token=pair.refresh_token,
         expires_in=pair.expires_in,
         user=_user_info(pair.user),
+        device_token=pair.device_token,
     )
 
 
@@ -172,7 +174,14 @@ def create_app(
     app.state.config = config
     app.state.admission = admission
     app.state.auth = auth
-    app.add_middleware(AdmissionMiddleware, state=admission, limits=limits, retry_after=config.retry_after_seconds)
+    proxies = TrustedProxies(parse_networks(config.trusted_proxies))
+    app.add_middleware(
+        AdmissionMiddleware,
+        state=admission,
+        limits=limits,
+        retry_after=config.retry_after_seconds,
+        proxies=proxies,
+    )
 
     @app.exception_handler(ApiError)
     def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -203,9 +212,9 @@ def create_app(
     )
     def login(body: schemas.LoginRequest, request: Request) -> schemas.TokenResponse:
         """Signs in with a password and opens a session for one device."""
-        address = request.client.host if request.client else "unknown"
+        address = proxies.client_of_scope(request.scope)
         try:
-            return _tokens(auth.login(body.username, body.password, body.device_name, address))
+            return _tokens(auth.login(body.username, body.password, body.device_name, address, body.device_token))
         except TooManyAttempts as exc:
             raise ApiError(
                 429, "too_many_attempts", str(exc), headers={"Retry-After": str(exc.retry_after)}

@@ -12,8 +12,10 @@ Design (see docs/server.md "Authentication"):
   from the token it replaces (whose plain SHA-256 is all the database holds), so the database alone never
   yields a usable token and there is no server key to guard or share between workers. Reuse of a rotated
   token once its successor was used is treated as theft: the whole session is revoked.
-- Failed sign-ins are counted per account and per client address in the database (so all workers agree);
-  past the limit the server answers 429 with Retry-After without checking the password at all.
+- Failed sign-ins are counted in the database (so all workers agree): per account and per client address for
+  an unknown device, per device for a known one (it presents the device token it got at an earlier successful
+  sign-in, stored here as SHA-256); past the limit the server answers 429 with Retry-After without checking the
+  password at all. A flood of failures from one address therefore never refuses an account on its own devices.
 - A disabled account signs in like an unknown one (same answer, same cost, counted as a failure), and the token
   lookups themselves refuse its tokens; a password change, a disable or ``revoke-sessions`` ends every session.
 """
@@ -24,7 +26,7 @@ import hashlib
 import math
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -39,6 +41,7 @@ from pso_server.store import Database, User, serialise
 
 ACCESS_PREFIX = "psoa_"
 REFRESH_PREFIX = "psor_"
+DEVICE_PREFIX = "psod_"
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -109,6 +112,7 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     user: User
+    device_token: str | None = None  # issued at sign-in only (see Authenticator.login)
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class Authenticator:
         with self._db.transaction() as tx:
             user_id = store.lock_account(tx, username)
             store.set_password_hash(tx, user_id, password_hash)
+            store.forget_devices(tx, user_id)  # a device that knew the old password is not vouched for any more
             return store.revoke_user_sessions(tx, user_id, self._config.clock())
 
     def set_disabled(self, username: str, disabled: bool) -> int:
@@ -162,31 +167,59 @@ class Authenticator:
         with self._db.transaction() as tx:
             user_id = store.lock_account(tx, username)
             store.set_user_disabled(tx, user_id, disabled)
+            if disabled:
+                store.forget_devices(tx, user_id)
             return store.revoke_user_sessions(tx, user_id, self._config.clock()) if disabled else 0
 
     def revoke_sessions(self, username: str) -> int:
         """Signs the account out on every device; returns how many live sessions ended. Raises UnknownUser."""
         with self._db.transaction() as tx:
             user_id = store.lock_account(tx, username)
+            store.forget_devices(tx, user_id)  # a lost laptop's profile is not a known device any more
             return store.revoke_user_sessions(tx, user_id, self._config.clock())
 
-    def login(self, username: str, password: str, device_name: str, address: str) -> TokenPair:
-        """Checks the password and opens a session. Raises TooManyAttempts or AuthFailed."""
+    def login(
+        self, username: str, password: str, device_name: str, address: str, device_token: str | None = None
+    ) -> TokenPair:
+        """Checks the password and opens a session. Raises TooManyAttempts or AuthFailed.
+
+        Failed sign-ins are limited per account and per client address; a **known device** (one that presents
+        the device token this account was given at an earlier successful sign-in on it) is counted in a bucket
+        of its own instead, at the per-account limit. So guesses with made-up names from one address (a
+        hospital's NAT) slow down every unknown device behind it, and guesses at one account lock that account
+        on unknown devices, but neither refuses the right password from the account's own devices. The answer
+        carries the device token to present next time (the same one while it stays known).
+        """
         now = self._config.clock()
         limits = self._config.limits
-        keys = (f"user:{username.strip().lower()}", f"addr:{address}")
+        window = limits.login_failure_window_seconds
+        presented = token_hash(device_token) if device_token else None
         with self._db.transaction() as tx:
             serialise(tx, "login_failures")  # count, then record: concurrent attempts take turns
-            for key, allowed in zip(
-                keys, (limits.login_failures_per_account, limits.login_failures_per_address), strict=True
-            ):
-                count, oldest = store.count_login_failures(tx, key, now - limits.login_failure_window_seconds)
+            found = store.find_user(tx, username.strip())
+            known = (
+                presented is not None
+                and found is not None
+                and store.known_device_user(tx, presented, now - self._config.known_device_ttl_seconds)
+                == found[0].id
+            )
+            checks: tuple[tuple[str, int], ...]
+            if known:
+                assert presented is not None
+                checks = ((f"device:{presented}", limits.login_failures_per_account),)
+            else:
+                checks = (
+                    (f"user:{username.strip().lower()}", limits.login_failures_per_account),
+                    (f"addr:{address}", limits.login_failures_per_address),
+                )
+            for key, allowed in checks:
+                count, oldest = store.count_login_failures(tx, key, now - window)
                 if count >= allowed and oldest is not None:
-                    wait = math.ceil(oldest + limits.login_failure_window_seconds - now)
+                    wait = math.ceil(oldest + window - now)
                     raise TooManyAttempts(
                         "Too many failed sign-ins; wait a few minutes and try again.", max(wait, 1)
                     )
-            found = store.find_user(tx, username.strip())
+            keys = [key for key, _ in checks]
             # The attempt counts as a failure until the password proves right: otherwise many guesses sent at
             # once would all pass the check above while the KDF runs, and the limit would not hold.
             attempt = store.record_login_failure(tx, keys, now)
@@ -202,7 +235,7 @@ class Authenticator:
             # one that comes later waits for this session and then revokes it (see store.lock_account).
             current = store.find_user(tx, found[0].username, lock=True) if ok and found is not None else None
             if current is None or found is None or current[1] != found[1]:
-                store.purge_login_failures(tx, now - limits.login_failure_window_seconds)
+                store.purge_login_failures(tx, now - window)
             else:
                 user, password_hash = current
                 store.forget_login_failures(tx, attempt)
@@ -210,9 +243,12 @@ class Authenticator:
                 if _hasher(kdf).check_needs_rehash(password_hash):
                     store.set_password_hash(tx, user.id, _hasher(kdf).hash(password))
                 store.purge_expired_tokens(tx, now)
+                store.purge_known_devices(tx, now - self._config.known_device_ttl_seconds)
+                device = device_token if known and device_token else _new_token(DEVICE_PREFIX)
+                store.remember_device(tx, token_hash(device), user.id, now)
                 session_id = secrets.token_hex(16)
                 store.create_session(tx, session_id, user.id, device_name.strip()[:200], now)
-                return self._issue(tx, user, session_id, now)
+                return replace(self._issue(tx, user, session_id, now), device_token=device)
         raise AuthFailed(_WRONG_CREDENTIALS)
 
     def _issue(

@@ -29,6 +29,7 @@ from pso_server.app import create_app
 from pso_server.auth import Authenticator
 from pso_server.config import Limits, ServerConfig, default_db_url, server_home
 from pso_server.errors import InvalidInput, ServerError
+from pso_server.proxies import ProxySettingInvalid, parse_networks
 from pso_server.runner import DrainingServer, bind, is_loopback, uvicorn_config
 from pso_server.store import Database
 from pso_server.tls import make_demo_tls
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow plain HTTP, only on a loopback address (development)",
     )
     serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a load balancer or reverse proxy (IP address or network, repeatable) whose X-Forwarded-For gives "
+        "the client's address for the per-address limits; off by default",
+    )
     _limit_args(serve)
 
     add_user = commands.add_parser("add-user", help="create an account")
@@ -156,7 +165,12 @@ def _config(args: argparse.Namespace) -> ServerConfig:
     counts = (limits.max_reports_per_batch, limits.max_body_bytes, limits.request_burst, limits.max_in_flight)
     if min(counts) < 1 or limits.requests_per_second <= 0 or args.drain_seconds < 0:
         raise UsageError("limits must be positive numbers")
-    return ServerConfig(limits=limits, drain_seconds=args.drain_seconds)
+    proxies = tuple(getattr(args, "trusted_proxy", None) or ())
+    try:
+        parse_networks(proxies)
+    except ProxySettingInvalid as exc:
+        raise UsageError(str(exc)) from None
+    return ServerConfig(limits=limits, drain_seconds=args.drain_seconds, trusted_proxies=proxies)
 
 
 def _listen(host: str, port: int) -> socket.socket:

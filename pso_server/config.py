@@ -55,6 +55,10 @@ class ServerConfig:
     drain_seconds: float = 5.0  # after SIGTERM: answer 503 this long, then stop
     retry_after_seconds: int = 5  # what 503 answers tell clients to wait
     status_page_size: int = 500
+    # Addresses or networks of the load balancers / reverse proxies whose X-Forwarded-For is believed (see
+    # proxies.py); empty (the default): the TCP peer is the client, whatever the headers say.
+    trusted_proxies: tuple[str, ...] = ()
+    known_device_ttl_seconds: int = 180 * 24 * 3600  # a device unused this long is unknown again
     clock: Clock = time.time
 
 

@@ -29,6 +29,14 @@ class LoginRequest(_In):
     username: Annotated[str, Field(min_length=1, max_length=150)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
     device_name: Annotated[str, Field(max_length=200, description="Shown in the account's session list.")] = ""
+    device_token: Annotated[
+        str | None,
+        Field(
+            max_length=256,
+            description="The device token this account got at its last sign-in on this device: a known device "
+            "is not held back by failed sign-ins of other accounts or devices from the same address.",
+        ),
+    ] = None
 
 
 class RefreshRequest(_In):
@@ -54,6 +62,11 @@ class TokenResponse(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  (a scheme name, not a secret)
     expires_in: int = Field(description="Seconds until the access token expires.")
     user: UserInfo
+    device_token: str | None = Field(
+        default=None,
+        description="Sign-in only: keep it (secret, like a refresh token) and send it with the next sign-in on "
+        "this device; the same one comes back while the device stays known.",
+    )
 
 
 class LogoutResponse(BaseModel):

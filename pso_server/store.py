@@ -39,7 +39,7 @@ from pso_server.errors import (
 
 _log = logging.getLogger("pso_server")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ROLES = ("reporter", "risk_manager")
 STATUSES = ("received", "under_review", "more_info_requested", "closed")
 OUTCOMES = ("created", "duplicate", "updated", "stale", "conflict", "rejected")
@@ -87,6 +87,13 @@ CREATE TABLE IF NOT EXISTS login_failures (
     failed_at {float} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, failed_at);
+CREATE TABLE IF NOT EXISTS known_devices (
+    token_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    created_at {float} NOT NULL,
+    last_used_at {float} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS known_devices_user ON known_devices (user_id);
 CREATE TABLE IF NOT EXISTS units (
     code TEXT PRIMARY KEY,
     name TEXT NOT NULL
@@ -142,6 +149,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # The SHA-256 of the per-report owner key the sending client generated (see ingest_revision). Reports held
     # before it keep NULL: an anonymous one of those can no longer be revised by anyone.
     3: ("ALTER TABLE reports ADD COLUMN owner_key_hash TEXT",),
+    # known_devices (device tokens, see auth.py) is a new table: _SCHEMA's CREATE TABLE IF NOT EXISTS makes it.
+    4: (),
 }
 
 # Units offered to the client until a PSO loads its own list (codes are the hospital's, names are shown).
@@ -666,6 +675,32 @@ def record_login_failure(tx: Tx, keys: Sequence[str], now: float) -> list[int]:
 def forget_login_failures(tx: Tx, ids: Sequence[int]) -> None:
     """Removes the rows :func:`record_login_failure` returned (the sign-in turned out to be right)."""
     tx.executemany("DELETE FROM login_failures WHERE id = ?", [(i,) for i in ids])
+
+
+def known_device_user(tx: Tx, token_hash: str, used_since: float) -> int | None:
+    """The account a device token was issued to, if it was used since ``used_since``; else None."""
+    row = tx.one(
+        "SELECT user_id FROM known_devices WHERE token_hash = ? AND last_used_at > ?", (token_hash, used_since)
+    )
+    return None if row is None else int(row[0])
+
+
+def remember_device(tx: Tx, token_hash: str, user_id: int, now: float) -> None:
+    """Records (or refreshes) a device token of ``user_id`` after a successful sign-in from it."""
+    tx.execute(
+        "INSERT INTO known_devices (token_hash, user_id, created_at, last_used_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (token_hash) DO UPDATE SET last_used_at = excluded.last_used_at",
+        (token_hash, user_id, now, now),
+    )
+
+
+def forget_devices(tx: Tx, user_id: int) -> None:
+    """Every device of the account becomes unknown (a password change: a stolen laptop keeps no privilege)."""
+    tx.execute("DELETE FROM known_devices WHERE user_id = ?", (user_id,))
+
+
+def purge_known_devices(tx: Tx, before: float) -> None:
+    tx.execute("DELETE FROM known_devices WHERE last_used_at <= ?", (before,))
 
 
 def clear_login_failures(tx: Tx, key: str) -> None:

@@ -32,7 +32,9 @@ def login(
     """
     device = device_name or default_device_name()
     with ApiClient(settings) as api:
-        tokens = api.login(username, password, device)
+        tokens = api.login(username, password, device, session.account.device_token(settings.url))
+    if tokens.device_token:
+        session.account.set_device_token(settings.url, tokens.device_token)
     session.account.link(
         Account(
             server_url=settings.url,

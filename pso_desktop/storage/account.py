@@ -88,6 +88,22 @@ class AccountStore:
                 ),
             )
 
+    def device_token(self, server_url: str) -> str | None:
+        """The device token ``server_url`` gave this profile at its last sign-in there, if any."""
+        with translate_errors():
+            row = self._conn.execute(
+                "SELECT token FROM known_device WHERE server_url = ?", (server_url,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_device_token(self, server_url: str, token: str) -> None:
+        with transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO known_device (server_url, token) VALUES (?, ?) "
+                "ON CONFLICT (server_url) DO UPDATE SET token = excluded.token",
+                (server_url, token),
+            )
+
     def set_refresh_token(self, token: str | None) -> None:
         """Stores the newest refresh token (``None`` signs the profile out: nothing can renew access)."""
         with transaction(self._conn):

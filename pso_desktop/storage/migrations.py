@@ -223,7 +223,24 @@ _V5_OWNER_KEYS: tuple[str, ...] = (
        BEGIN SELECT RAISE(ABORT, 'a report owner key cannot be deleted'); END""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_REPORTS, _V2_AUDIT, _V3_SYNC, _V4_LIST, _V5_OWNER_KEYS)
+_V6_KNOWN_DEVICE: tuple[str, ...] = (
+    # The device token each PSO server gave this profile at its last sign-in (issue 9, item 7): presented at the
+    # next sign-in, it shows a known device, which another person's failed sign-ins from the same address (a
+    # hospital's NAT) do not hold back. Kept per server URL, so signing out or re-linking does not lose it.
+    """CREATE TABLE known_device (
+        server_url TEXT PRIMARY KEY,
+        token TEXT NOT NULL
+    ) STRICT""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1_REPORTS,
+    _V2_AUDIT,
+    _V3_SYNC,
+    _V4_LIST,
+    _V5_OWNER_KEYS,
+    _V6_KNOWN_DEVICE,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -90,6 +90,7 @@ class Tokens:
     refresh_token: str = field(repr=False)
     expires_in: int
     user: dict[str, Any]
+    device_token: str | None = field(default=None, repr=False)  # sign-in only: what makes this a known device
 
 
 class _ContextAdapter(HTTPAdapter):
@@ -209,11 +210,16 @@ class ApiClient:
 
     # --- endpoints ---------------------------------------------------------------------------------------
 
-    def login(self, username: str, password: str, device_name: str) -> Tokens:
+    def login(self, username: str, password: str, device_name: str, device_token: str | None = None) -> Tokens:
+        """Signs in. ``device_token`` (from this device's last sign-in to this server) shows the server a known
+        device, which failed sign-ins of other accounts or devices behind the same address do not hold back."""
+        body = {"username": username, "password": password, "device_name": device_name}
+        if device_token:
+            body["device_token"] = device_token
         answer = self._call(
             "POST",
             "/auth/login",
-            body={"username": username, "password": password, "device_name": device_name},
+            body=body,
             on_401=LoginRefused("The PSO server did not accept that user name and password; check both."),
         )
         return _tokens(answer)
@@ -370,6 +376,7 @@ def _tokens(answer: dict[str, Any]) -> Tokens:
             str(answer["refresh_token"]),
             int(answer["expires_in"]),
             dict(answer["user"]),
+            answer["device_token"] if isinstance(answer.get("device_token"), str) else None,
         )
     except (KeyError, TypeError, ValueError):
         raise ServerRefused("The PSO server's sign-in answer was not understood; is this a PSO server?") from None

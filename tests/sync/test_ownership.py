@@ -21,6 +21,7 @@ from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.sync.errors import SyncError
 from pso_desktop.sync.transport import ServerSettings
 from pso_server import store
 from pso_server.testing import RunningServer
@@ -189,3 +190,41 @@ def test_the_key_is_kept_only_in_the_profile_and_only_hashed_on_the_server(
         (stored,) = tx.one("SELECT owner_key_hash FROM reports WHERE id = ?", (report["id"],))
         bodies = tx.all("SELECT body FROM report_revisions WHERE report_id = ?", (report["id"],))
     assert stored and key not in stored and all(key not in body for (body,) in bodies)
+
+
+# --- issue 9, item 7: one person cannot lock out a hospital (the real client's sign-in) ----------------------
+
+
+def test_made_up_sign_ins_from_the_same_address_do_not_lock_out_a_known_device(
+    session: Session, server: RunningServer, pso_home: Path, memory_keyring: MemoryKeyring
+) -> None:
+    import requests
+
+    syncing.login(session, _settings(server), "nurse1", PASSWORD)  # this device signs in once: now it is known
+    device = session.account.device_token(server.base_url)
+    assert device and device not in repr(session.account.get())
+    with requests.Session() as attacker:  # the same address (the hospital's NAT): loopback here
+        attacker.trust_env = False
+        attacker.verify = str(server.ca_path)
+        codes = [
+            attacker.post(
+                f"{server.base_url}/api/v1/auth/login",
+                json={"username": f"made-up-{n}", "password": "not the password"},
+                timeout=30,
+            ).status_code
+            for n in range(25)
+        ]
+    assert codes.count(401) == 20 and codes.count(429) == 5
+    # The known account on its known device signs in at once, through the real client; the token stays.
+    syncing.login(session, _settings(server), "nurse1", PASSWORD)
+    assert session.account.device_token(server.base_url) == device
+    assert syncing.sync(session).problem is None
+    # An unknown device (a new profile, another account) behind that address is held back.
+    server.add_user("nurse3", OTHER_PASSWORD)
+    workstation = Workstation(
+        pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1))
+    )
+    workstation.create_profile("nurse3", SECRET)
+    with workstation.session("nurse3", SECRET) as newcomer, pytest.raises(SyncError) as refused:
+        syncing.login(newcomer, _settings(server), "nurse3", OTHER_PASSWORD)
+    assert "Too many failed sign-ins" in str(refused.value)
