@@ -85,8 +85,18 @@ def _verify(kdf: KdfParams, password_hash: str, password: str) -> bool:
 
 
 def token_hash(token: str) -> str:
-    """What the database stores instead of a token (tokens are random, so a plain hash is enough)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """What the database stores instead of a token (tokens are random, so a plain hash is enough). Any text
+    hashes, even a lone surrogate a client sent (it then matches nothing, instead of failing the request)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _storable(text: str) -> bool:
+    """Whether ``text`` can be a stored name: PostgreSQL refuses NUL and text that is not valid UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _new_token(prefix: str) -> str:
@@ -196,7 +206,9 @@ class Authenticator:
         presented = token_hash(device_token) if device_token else None
         with self._db.transaction() as tx:
             serialise(tx, "login_failures")  # count, then record: concurrent attempts take turns
-            found = store.find_user(tx, username.strip())
+            name = username.strip()
+            # A name no account can have (a lone surrogate, NUL) is an unknown account, not a database error.
+            found = store.find_user(tx, name) if _storable(name) else None
             known = (
                 presented is not None
                 and found is not None
@@ -209,7 +221,8 @@ class Authenticator:
                 checks = ((f"device:{presented}", limits.login_failures_per_account),)
             else:
                 checks = (
-                    (f"user:{username.strip().lower()}", limits.login_failures_per_account),
+                    # The name as typed is kept hashed: a mistyped password in the name field must not be stored.
+                    (f"user:{token_hash(name.lower())}", limits.login_failures_per_account),
                     (f"addr:{address}", limits.login_failures_per_address),
                 )
             for key, allowed in checks:
@@ -247,7 +260,8 @@ class Authenticator:
                 device = device_token if known and device_token else _new_token(DEVICE_PREFIX)
                 store.remember_device(tx, token_hash(device), user.id, now)
                 session_id = secrets.token_hex(16)
-                store.create_session(tx, session_id, user.id, device_name.strip()[:200], now)
+                shown = device_name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "").strip()[:200]
+                store.create_session(tx, session_id, user.id, shown, now)
                 return replace(self._issue(tx, user, session_id, now), device_token=device)
         raise AuthFailed(_WRONG_CREDENTIALS)
 

@@ -140,3 +140,15 @@ def test_which_hop_is_the_client() -> None:
 def test_serve_refuses_a_trusted_proxy_that_is_not_an_address(capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run_cli(["serve", "--insecure-loopback", "--trusted-proxy", "proxy.hospital"], capsys)
     assert code == 2 and "trusted proxy must be an IP address" in err and "proxy.hospital" not in err
+
+
+def test_names_and_tokens_no_account_can_have_are_a_wrong_sign_in_not_a_500(api: Api) -> None:
+    api.server.add_user("nurse1", PASSWORD)
+    for body in (
+        {"username": "nurse\ud800", "password": "x" * 10},
+        {"username": "nurse\u0000one", "password": "x" * 10},
+        {"username": "nurse1", "password": "x" * 10, "device_token": "psod_\udfff"},
+    ):
+        assert api.post(LOGIN, json=body).status_code in (401, 422)  # a refusal, never a 500
+    odd_device = api.post(LOGIN, json={"username": "nurse1", "password": PASSWORD, "device_name": "ward\x00pc"})
+    assert odd_device.status_code == 200
