@@ -376,6 +376,7 @@ class ReportStore:
         if limit < 1 or max_bytes < 1:
             raise ValueError("limit and max_bytes must be positive")
         now = self._now()
+        self._key_queued(limit)
         with transaction(self._conn, durable=False):  # replayed harmlessly: see transaction()
             rows = self._conn.execute(
                 "SELECT o.seq, o.report_id, o.revision, o.size_bytes, o.attempts, rr.sha256, rr.wire, k.owner_key "
@@ -391,8 +392,7 @@ class ReportStore:
                 if items and total + size > max_bytes:
                     break
                 total += size
-                # Queued before this version kept keys: it gets its key now, before it is first sent.
-                owner_key = key or self._ensure_key(report_id)
+                owner_key = key or self._ensure_key(report_id)  # (keyed by _key_queued just before)
                 items.append(OutboxItem(seq, report_id, revision, wire, sha, size, attempts + 1, owner_key))
             self._conn.executemany(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE seq = ?",
@@ -403,6 +403,22 @@ class ReportStore:
                 [(item.report_id, item.revision) for item in items],
             )
         return items
+
+    def _key_queued(self, limit: int) -> None:
+        """Gives the next ``limit`` queued reports that have no owner key yet (queued before this version kept
+        keys) their key, in a durable transaction of its own: a key the server may have seen must never be lost
+        with a damaged -wal, as the claim's own bookkeeping may be."""
+        with translate_errors():
+            missing = self._conn.execute(
+                "SELECT DISTINCT q.report_id FROM "
+                "(SELECT report_id FROM outbox WHERE state = 'queued' ORDER BY seq LIMIT ?) AS q "
+                "LEFT JOIN report_keys AS k ON k.report_id = q.report_id WHERE k.report_id IS NULL",
+                (limit,),
+            ).fetchall()
+        if missing:
+            with transaction(self._conn):
+                for (report_id,) in missing:
+                    self._ensure_key(str(report_id))
 
     def record_results(self, results: Sequence[Mapping[str, Any]]) -> None:
         """Apply the server's per-report results in one transaction (the checkpoint after each batch).
