@@ -68,7 +68,7 @@ def standing_text(standing: Standing, *, amending: bool = False) -> str:
             f"revision {standing.revision} stays as it was submitted."
         )
     if standing.state == "queued":
-        where = f"Submitted and queued: it goes to the PSO at the next sync ({case})."
+        where = f"Submitted and queued: Send to PSO (F9) sends it ({case})."
     elif standing.state == "sending":
         where = f"Submitted: being sent to the PSO now ({case})."
     elif standing.state == "submitted":
@@ -90,16 +90,23 @@ def standing_text(standing: Standing, *, amending: bool = False) -> str:
     return where
 
 
-def new_report(catalogue: Catalogue, today: dt.date | None = None) -> dict[str, Any]:
-    """The starting point of a new report: its identity, today's report date, and the empty shape of the parts
-    every report has, so that Submit names the missing field itself (the unit, not "location")."""
+def new_report(catalogue: Catalogue, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The starting point of a new report: its identity, today's report date, discovered now (the date and time
+    are answers to change when it was not; "not known" is under the section's more detail), and the empty shape of
+    the parts every report has, so that Submit names the missing field itself (the unit, not "location")."""
+    moment = now or dt.datetime.now()
     return {
         "id": str(uuid.uuid4()),
         "revision": 1,
         "form_version": catalogue.version,
-        "report_date": (today or dt.date.today()).isoformat(),
+        "report_date": moment.date().isoformat(),
         "categories": [],
-        "discovery": {"date_unknown": False, "time_unknown": False},
+        "discovery": {
+            "date": moment.date().isoformat(),
+            "date_unknown": False,
+            "time": moment.strftime("%H:%M:00"),
+            "time_unknown": False,
+        },
         "location": {},
         "reporter": {"anonymous": False},
     }

@@ -334,6 +334,10 @@ class CheckField(FormField):
         self.box = QCheckBox(text)
         self.box.toggled.connect(self.changed)
         self._wrap(self.box)
+        # As wide as its text: a click in the empty row beside it is not a tick (nor is a miss a silent no-op).
+        layout = self.layout()
+        assert layout is not None
+        layout.setAlignment(self.box, Qt.AlignmentFlag.AlignLeft)
         self._guard = InputGuard(self)
         self._guard.watch(self.box)
 

@@ -11,11 +11,13 @@ sent is what was on screen. Fields the form does not show (e.g. from an import) 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QPoint, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFormLayout,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -43,7 +46,6 @@ from pso_desktop.ui.form_fields import (
     TextAreaField,
     TextListField,
     TimeField,
-    row_widget,
 )
 
 YES, OTHER = "A15", "A66"
@@ -54,6 +56,9 @@ _OPTIONAL_SECTIONS = ("patient", "harm", "rescue", "location", "discovery", "rep
 # Room kept around the field with the focus when the form scrolls to it (pixels).
 FOCUS_MARGIN_Y = 48
 NOT_STARTED, STARTED, PROBLEMS = "○", "●", "⚠"
+MORE_DETAIL_SHORTCUT = "Ctrl+M"
+# Answers a new report starts with: they do not open a section's "more detail" part.
+_DEFAULTED = frozenset({"report_date"})
 
 Condition = Callable[[dict[str, Any]], bool]
 
@@ -117,6 +122,14 @@ class ReportForm(QScrollArea):
         self._sections: list[QGroupBox] = []
         self._section_of: dict[str, int] = {}  # field path -> index in _sections
         self._problems: dict[int, int] = {}  # section index -> problems listed
+        self._auto_age: int | None = None  # the age last worked out from the date of birth (not typed)
+        self._details: list[MoreDetail] = []
+        self._detail_of: dict[str, MoreDetail] = {}  # field path -> the "more detail" part holding it
+        self.more_detail_action = QAction("Show or hide more detail", self)
+        self.more_detail_action.setShortcut(QKeySequence(MORE_DETAIL_SHORTCUT))
+        self.more_detail_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.more_detail_action.triggered.connect(self._toggle_detail_here)
+        self.addAction(self.more_detail_action)
         self.section_list = QListWidget()
         self.section_list.setObjectName("sectionList")
         self.section_list.setAccessibleName("Sections of the report")
@@ -143,6 +156,8 @@ class ReportForm(QScrollArea):
         self._build_reporter_section()
         self._page_layout.addStretch(1)
         self.setWidget(page)
+        for part in self._details:
+            part.finish({path: self.catalogue.label(path) for path in part.paths})
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a Tab stop of its own would only be one more key
@@ -216,6 +231,28 @@ class ReportForm(QScrollArea):
             bar.setValue(bottom + FOCUS_MARGIN_Y - view)
         self.horizontalScrollBar().setValue(0)
 
+    def detail_part(self, path: str) -> MoreDetail | None:
+        """The "more detail" part holding the field at ``path``, or None for a question always shown."""
+        return self._detail_of.get(path)
+
+    def _toggle_detail_here(self) -> None:
+        """Ctrl+M: opens the "more detail" part of the section with the focus and goes to its first question,
+        or closes it (the focus back on the section's last question)."""
+        current = QApplication.focusWidget()
+        box = next((b for b in self._sections if current is not None and b.isAncestorOf(current)), None)
+        if box is None:
+            box = self._sections[max(self.section_list.currentRow(), 0)]
+        part = next((p for p in self._details if box.isAncestorOf(p)), None)
+        if part is None:
+            return
+        part.set_open(not part.is_open())
+        stops = [w for w in self.tab_stops() if box.isAncestorOf(w)]
+        inside = [w for w in stops if part.isAncestorOf(w)]
+        outside = [w for w in stops if not part.isAncestorOf(w)]
+        target = inside[0] if part.is_open() and inside else (outside[-1] if outside else None)
+        if target is not None:
+            target.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def _go_to_section(self, item: QListWidgetItem) -> None:
         box = self._sections[self.section_list.row(item)]
         self.verticalScrollBar().setValue(box.y())
@@ -278,7 +315,21 @@ class ReportForm(QScrollArea):
         self._section_of[path] = len(self._sections) - 1
         self.fields[path] = field
         self._rows[path] = (form, field)
+        body = form.parentWidget()
+        part = body.parentWidget() if body is not None else None
+        if isinstance(part, MoreDetail):
+            part.paths.append(path)
+            self._detail_of[path] = part
         return field
+
+    def _more_detail(self, form: QFormLayout) -> QFormLayout:
+        """The optional "more detail" part at the end of a section: questions most reports leave blank. It is
+        folded away on a new report and Tab passes it by; its button, Ctrl+M in the section, a problem in it,
+        or a loaded report with an answer in it opens it."""
+        part = MoreDetail()
+        form.addRow(part)
+        self._details.append(part)
+        return part.form
 
     def _when(self, path: str, condition: Condition) -> None:
         """``path`` (a field or a section) applies only while ``condition(report)`` holds."""
@@ -311,31 +362,38 @@ class ReportForm(QScrollArea):
 
     def _build_when_where_section(self) -> None:
         form = self._section("When and where")
-        self._add(form, "report_date", LineField(max_length=10, placeholder=DATE_HINT))
-        for part, field in (("date", LineField(max_length=10, placeholder=DATE_HINT)), ("time", TimeField())):
-            unknown = CheckField("Unknown")
-            self.fields[f"discovery.{part}"] = field
-            self.fields[f"discovery.{part}_unknown"] = unknown
-            self._section_of[f"discovery.{part}"] = len(self._sections) - 1
-            caption = wrapped_label(self.catalogue.label(f"discovery.{part}"))
-            caption.setBuddy(field.focus_target())
-            form.addRow(caption, row_widget(field, unknown))
-            self._when(f"discovery.{part}", partial(_not_ticked, f"discovery.{part}_unknown"))
+        self._add(form, "discovery.date", LineField(max_length=10, placeholder=DATE_HINT))
+        self._add(form, "discovery.time", TimeField())
         self._add(form, "location.unit", LineField(max_length=64, placeholder="e.g. 4W-MEDSURG"))
         self._add(form, "location.description", LineField(max_length=500))
         self._add(form, "narrative", TextAreaField(lines=8))
+        more = self._more_detail(form)
+        self._add(more, "report_date", LineField(max_length=10, placeholder=DATE_HINT))
+        for part, text in (("date", "The date it was discovered is not known"), ("time", "The time is not known")):
+            self._add(more, f"discovery.{part}_unknown", CheckField(text), label="")
+            self._when(f"discovery.{part}", partial(_not_ticked, f"discovery.{part}_unknown"))
 
     def _build_patient_section(self) -> None:
         form = self._section("Patient", key="patient")
         self._when("patient", lambda r: r.get("event_type") != "unsafe_condition")
         self._add(form, "patient.mrn", LineField(max_length=32))
         self._add(form, "patient.name", LineField(max_length=200))
-        self._add(form, "patient.date_of_birth", LineField(max_length=10, placeholder=DATE_HINT))
         self._add(form, "patient.age_years", IntField(0, 130))
+        self.age_note = QLabel()
+        self.age_note.setObjectName("fieldHelp")
+        self.age_note.setWordWrap(True)
+        form.addRow(self.age_note)
+        self.age_note.hide()
         self._add(form, "patient.gender", self._answers("gender"))
         self._add(form, "patient.ethnicity", self._answers("ethnicity"))
         self._add(form, "patient.race", CheckListField(self.catalogue.answer_set("race")))
-        self._add(form, "patient.diagnosis_icd10", LineField(max_length=8, placeholder="e.g. S52.5"))
+        more = self._more_detail(form)
+        self._add(more, "patient.date_of_birth", LineField(max_length=10, placeholder=DATE_HINT))
+        diagnosis = self._add(more, "patient.diagnosis_icd10", LineField(max_length=8, placeholder="e.g. S52.5"))
+        diagnosis.setToolTip(
+            "The code of the patient's main diagnosis (ICD-10-CM, the diagnosis codes used in US hospital "
+            "records), as in the patient's record; leave it blank if you do not know it."
+        )
 
     def _build_harm_section(self) -> None:
         cat = self.catalogue
@@ -348,12 +406,13 @@ class ReportForm(QScrollArea):
         form.addRow(guidance)
         self._add(form, "harm.level", RadioField(cat.harm_levels))
         self._add(form, "harm.duration", self._answers("harm_duration"))
-        self._add(form, "harm.increased_length_of_stay", self._answers("yes_no_unknown"))
         # Rescue is asked with harm (of an event that reached the patient), so it is hidden and left out with it.
         self._when("rescue", lambda r: r.get("event_type") in (None, "incident"))
         self._add(form, "rescue.attempted", self._answers("yes_no_unknown"))
         self._add(form, "rescue.interventions", TextAreaField(lines=2))
         self._when("rescue.interventions", lambda r: get_path(r, "rescue.attempted") == YES)
+        more = self._more_detail(form)
+        self._add(more, "harm.increased_length_of_stay", self._answers("yes_no_unknown"))
 
     def _build_near_miss_section(self) -> None:
         form = self._section("Near miss", key="near_miss")
@@ -407,7 +466,12 @@ class ReportForm(QScrollArea):
         self._add(form, "handover_involved", self._answers("yes_no_unknown"))
         self._add(form, "preventability", self._answers("preventability"))
         self._add(form, "family_notified", self._answers("yes_no_unknown"))
-        self._add(form, "serious_reportable_event", self._answers("yes_no_unknown"))
+        more = self._more_detail(form)
+        serious = self._add(more, "serious_reportable_event", self._answers("yes_no_unknown"))
+        serious.setToolTip(
+            "One of the National Quality Forum's list of Serious Reportable Events (“never events”), such as "
+            "surgery on the wrong site or a fall that led to death or serious injury. Your risk manager can tell."
+        )
 
     def _build_reporter_section(self) -> None:
         form = self._section("Reporter")
@@ -415,12 +479,13 @@ class ReportForm(QScrollArea):
         anonymous.setToolTip("An anonymous report stores and sends nothing about who you are.")
         self._add(form, "reporter.name", LineField(max_length=200))
         self._add(form, "reporter.job", LineField(max_length=200))
-        self._add(form, "reporter.telephone", LineField(max_length=40))
-        self._add(form, "reporter.email", LineField(max_length=254))
-        for path in IDENTITY:
-            self._when(path, lambda r: get_path(r, "reporter.anonymous") is not True)
         self._add(form, "reporter.first_reported_by", self._answers("first_reported_by"))
         self._add(form, "reporter.professional_type", self._answers("professional_type"))
+        more = self._more_detail(form)
+        self._add(more, "reporter.telephone", LineField(max_length=40))
+        self._add(more, "reporter.email", LineField(max_length=254))
+        for path in IDENTITY:
+            self._when(path, lambda r: get_path(r, "reporter.anonymous") is not True)
         for path, cond in self.catalogue.field_conditions.items():
             self._when(path, partial(_answered_with, cond.field, cond.answers))
 
@@ -432,6 +497,20 @@ class ReportForm(QScrollArea):
         for path, field in self.fields.items():
             with QSignalBlocker(field):
                 field.set_value(get_path(report, path))
+        self._auto_age = None
+        born = _date(get_path(report, "patient.date_of_birth"))
+        if born is not None:
+            on = _date(get_path(report, "discovery.date")) or _date(report.get("report_date")) or dt.date.today()
+            if get_path(report, "patient.age_years") == _years(born, on):
+                self._auto_age = _years(born, on)  # worked out before: it follows the dates
+        self._show_age_note()
+        for part in self._details:
+            part.set_open(
+                any(
+                    path not in _DEFAULTED and get_path(report, path) not in (None, "", [], False)
+                    for path in part.paths
+                )
+            )
         self.refresh_visibility()
 
     def clear(self) -> None:
@@ -525,8 +604,43 @@ class ReportForm(QScrollArea):
                     item.setToolTip(category.display)
 
     def _on_changed(self) -> None:
+        self._work_out_age()
         self.refresh_visibility()
         self.changed.emit()
+
+    def _work_out_age(self) -> None:
+        """The age at the discovery date, from the date of birth; an age typed by hand is never overwritten."""
+        age = self.fields["patient.age_years"]
+        born = _date(self.fields["patient.date_of_birth"].value())
+        on = _date(self.fields["discovery.date"].value()) or _date(self.fields["report_date"].value())
+        years = _years(born, on or dt.date.today()) if born is not None else None
+        current = age.value()
+        if years is not None and years < 0:
+            years = None  # born after the event: validation says so
+        if current is None or (self._auto_age is not None and current == self._auto_age):
+            if current != years:
+                with QSignalBlocker(age):
+                    age.set_value(years)
+            self._auto_age = years
+        else:
+            self._auto_age = None  # typed by hand: left alone
+        self._show_age_note()
+
+    def _show_age_note(self) -> None:
+        born = _date(self.fields["patient.date_of_birth"].value())
+        on = _date(self.fields["discovery.date"].value()) or dt.date.today()
+        if self._auto_age is None or born is None:
+            self.age_note.hide()
+            return
+        days = (on - born).days
+        if 0 <= days < 28:
+            text = f"A newborn: {days} day{'s' if days != 1 else ''} old at the discovery date (from the date of birth)."
+        elif self._auto_age == 0 and days >= 0:
+            text = f"{days} days old at the discovery date (from the date of birth)."
+        else:
+            text = "Worked out from the date of birth at the discovery date; type over it to change it."
+        self.age_note.setText(text)
+        self.age_note.show()
 
     # --- errors ----------------------------------------------------------------------------------------
 
@@ -554,6 +668,9 @@ class ReportForm(QScrollArea):
         field = self.field_for(path)
         if field is None:
             return False
+        for part in self._details:
+            if part.isAncestorOf(field):
+                part.set_open(True)
         target = field.focus_target()
         target.setFocus()
         self.reveal(target)
@@ -563,6 +680,18 @@ class ReportForm(QScrollArea):
         """Top left, as a new report should open."""
         self.verticalScrollBar().setValue(0)
         self.horizontalScrollBar().setValue(0)
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def _years(born: dt.date, on: dt.date) -> int:
+    """Whole years of age on ``on`` for someone born on ``born``."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 # Conditions, bound with partial: each takes the report as entered as its last argument.
@@ -590,3 +719,53 @@ def _has_specify_answer(question: Question, path: str, report: dict[str, Any]) -
     value = get_path(report, path)
     values = value if isinstance(value, list) else [value]
     return any(isinstance(v, str) and v in question.specify_codes for v in values)
+
+
+class MoreDetail(QWidget):
+    """A section's optional questions under a "More detail" button, folded away until asked for. The button
+    takes no Tab stop (Ctrl+M opens the part from the keyboard)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("moreDetail")
+        self.paths: list[str] = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.button = QToolButton()
+        self.button.setObjectName("moreDetailButton")
+        self.button.setCheckable(True)
+        self.button.setAutoRaise(True)
+        self.button.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.button.toggled.connect(self._show)
+        self.body = QWidget()
+        self.form = QFormLayout(self.body)
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.body)
+        self.body.setVisible(False)
+        self._labels: list[str] = []
+
+    def finish(self, labels: dict[str, str]) -> None:
+        self._labels = [text for path, text in labels.items() if text and not path.endswith("_unknown")]
+        if any(path.endswith("_unknown") for path in labels):
+            self._labels.append("not known")
+        self._show(self.button.isChecked())
+
+    def is_open(self) -> bool:
+        return self.button.isChecked()
+
+    def set_open(self, open_: bool) -> None:
+        self.button.setChecked(open_)
+
+    def _show(self, open_: bool) -> None:
+        self.body.setVisible(open_)
+        arrow = "▾" if open_ else "▸"
+        self.button.setText(f"{arrow} More detail ({MORE_DETAIL_SHORTCUT}) — optional")
+        what = ", ".join(self._labels)
+        self.button.setToolTip(
+            f"{'Hide' if open_ else 'Show'} the optional questions: {what}. {MORE_DETAIL_SHORTCUT} in this "
+            "section does the same from the keyboard."
+        )
+        self.button.setAccessibleName(f"More detail, optional: {what}")

@@ -1,5 +1,7 @@
-"""Sign in to the PSO account: server address (fixed when IT's policy names it), account, password, and, when
-the hospital's network needs them, its CA certificate (a TLS-inspecting proxy) and its proxy.
+"""Sign in to the PSO account: a nurse is asked for a user name and password only. The server, the hospital's
+CA certificate (a TLS-inspecting proxy) and its proxy come from IT's policy; only where the policy names no
+server do they appear, under "Advanced" (open by itself while no server is known). A server typed without
+``https://`` gets it.
 
 The dialog only collects input; the sync panel signs in on the sync thread and reports back. The password
 field is emptied whenever the dialog closes or fails, and is never stored: the account's refresh token is
@@ -7,6 +9,8 @@ kept inside the encrypted profile instead.
 """
 
 from __future__ import annotations
+
+import itertools
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -18,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -44,7 +49,11 @@ class SignInDialog(QDialog):
         self.ca_file.setPlaceholderText("Only if IT gave you one (PEM file)")
         self.proxy = QLineEdit()
         self.proxy.setPlaceholderText("Only if IT says so: http://proxy.hospital:3128, or 'system'")
-        self.proxy.setToolTip("The proxy to reach the PSO through; 'system' uses this computer's proxy settings")
+        self.proxy.setToolTip(
+            "The proxy to reach the PSO through. 'system' uses this computer's proxy settings on Windows and "
+            "macOS; on Linux it uses the proxy variables only where IT's policy allows them "
+            "(proxy_from_environment), and otherwise connects directly."
+        )
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         ca_row = QWidget()
@@ -58,11 +67,20 @@ class SignInDialog(QDialog):
         self.error.hide()
 
         form = QFormLayout()
-        form.addRow("PSO server", self.server)
-        form.addRow("Account", self.username)
+        form.addRow("User name", self.username)
         form.addRow("Password", self.password)
-        form.addRow("Hospital CA certificate", ca_row)
-        form.addRow("Proxy", self.proxy)
+        self.advanced_button = QToolButton()
+        self.advanced_button.setObjectName("advancedButton")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.toggled.connect(self._show_advanced)
+        self.advanced = QWidget()
+        advanced = QFormLayout(self.advanced)
+        advanced.setContentsMargins(0, 0, 0, 0)
+        advanced.addRow("PSO server address", self.server)
+        advanced.addRow("Hospital CA certificate", ca_row)
+        advanced.addRow("Proxy", self.proxy)
+        self._show_advanced(False)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -74,23 +92,40 @@ class SignInDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.reason)
         layout.addLayout(form)
+        layout.addWidget(self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+        chain = [self.username, self.password, self.advanced_button, self.server, self.ca_file, browse, self.proxy]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
         self.finished.connect(lambda _result: self.password.clear())
 
     def prepare(self, defaults: SignInDefaults, reason: str = "") -> None:
-        """Fills the dialog before it opens; a server fixed by IT's policy cannot be changed here."""
-        self.reason.setText(reason or "Sign in with your PSO account to send reports from this profile.")
+        """Fills the dialog before it opens. With a server from IT's policy only the user name and password are
+        asked (the policy's server, CA and proxy are used); otherwise the rest is under Advanced, open while no
+        server is known."""
+        self.reason.setText(reason or "Sign in with your PSO user name and password to send reports.")
         self.server.setText(defaults.server_url)
         self.server.setReadOnly(defaults.fixed_by_policy)
-        self.server.setToolTip("Set by IT's policy" if defaults.fixed_by_policy else "")
         self.ca_file.setText(defaults.ca_file)
         self.proxy.setText(defaults.proxy)
         self.username.setText(defaults.username)
         self.password.clear()
+        self.advanced_button.setVisible(not defaults.fixed_by_policy)
+        self.advanced_button.setChecked(not defaults.fixed_by_policy and not defaults.server_url)
+        self._show_advanced(self.advanced_button.isChecked())
         self.show_error("")
         self.set_busy(False)
-        (self.password if defaults.username else self.username if defaults.server_url else self.server).setFocus()
+        if not defaults.server_url and not defaults.fixed_by_policy:
+            self.server.setFocus()
+        else:
+            (self.password if defaults.username else self.username).setFocus()
+
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_button.setText(("▾" if shown else "▸") + " Advanced: server address, CA certificate, proxy")
+        self.advanced_button.setToolTip("Only if IT asks you to: where the PSO server is and how to reach it.")
 
     def set_busy(self, busy: bool) -> None:
         for widget in (self.server, self.username, self.password, self.ca_file, self.proxy, self.buttons):
@@ -110,17 +145,20 @@ class SignInDialog(QDialog):
         missing = [
             name
             for name, field in (
-                ("the PSO server", self.server),
-                ("your account", self.username),
+                ("your user name", self.username),
                 ("your password", self.password),
             )
             if not field.text().strip()
         ]
+        if not self.server.text().strip():
+            missing.append("the PSO server address (under Advanced; IT can tell you)")
         if missing:
+            if not self.server.text().strip():
+                self.advanced_button.setChecked(True)
             self.show_error("Enter " + " and ".join(missing) + ".")
             return
         self.sign_in_requested.emit(
-            self.server.text().strip(),
+            with_https(self.server.text().strip()),
             self.username.text().strip(),
             self.password.text(),
             self.ca_file.text().strip(),
@@ -133,3 +171,10 @@ class SignInDialog(QDialog):
         )
         if path:
             self.ca_file.setText(path)
+
+
+def with_https(address: str) -> str:
+    """A server address as typed, with ``https://`` added when no scheme was given (``pso.example.org``)."""
+    if address and "://" not in address:
+        return "https://" + address
+    return address

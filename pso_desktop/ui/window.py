@@ -403,9 +403,11 @@ class MainWindow(QMainWindow):
 
     def _on_report_submitted(self, _report_id: str) -> None:
         self._back_to_list()
-        self._show_status("The report is queued; it is sent to the PSO at the next sync.")
+        self._show_status("The report is submitted and queued: Send to PSO (F9) sends it.")
 
     def _on_sync_finished(self, _summary: object) -> None:
+        # The panel says what was sent: an earlier "waiting to be sent" line must not stand beside it.
+        self.statusBar().clearMessage()
         if self.is_unlocked:
             self.reports_screen.load()  # new states and the PSO's case references
             editor = self.editor

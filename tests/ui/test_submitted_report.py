@@ -111,12 +111,22 @@ def click_check_indicator(field: CheckListField, code: str) -> None:
     QTest.mouseClick(field.list.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
 
 
+def unfold(form: ReportForm, path: str) -> None:
+    """A click on "More detail" of the section holding ``path`` (folded away on a report with no answer there)."""
+    part = form.detail_part(path)
+    assert part is not None
+    if not part.is_open():
+        QTest.mouseClick(part.button, Qt.MouseButton.LeftButton)
+    assert form.fields[path].isVisibleTo(form)
+
+
 def try_every_stray_input(qtbot: Any, form: ReportForm, after_each: Callable[[str], None]) -> None:
     """Clicks, keys and wheel turns a hurried user might give a form, on every kind of input; ``after_each`` is
     called with the input's name after each one."""
     f = form.fields
     date_unknown = f["discovery.date_unknown"]
     assert isinstance(date_unknown, CheckField)
+    unfold(form, "discovery.date_unknown")
     QTest.mouseClick(date_unknown.box, Qt.MouseButton.LeftButton)  # the click that blanked a sent report's date
     after_each("click on the date's Unknown box")
     time_unknown = f["discovery.time_unknown"]
@@ -264,6 +274,7 @@ def test_amend_by_mouse_on_a_queued_report_then_a_click_on_unknown_makes_its_nex
     )
     date_unknown = form.fields["discovery.date_unknown"]
     assert isinstance(date_unknown, CheckField)
+    unfold(form, "discovery.date_unknown")
     QTest.mouseClick(date_unknown.box, Qt.MouseButton.LeftButton)
     assert not date_unknown.box.isChecked()
 
@@ -293,7 +304,7 @@ def test_a_read_only_report_can_be_read_with_the_keyboard(
     # Tab visits the answers (text boxes, tick boxes, drop-downs, lists), as in a draft.
     wanted = {
         f[path].focus_target()
-        for path in ("categories", "discovery.date_unknown", "location.description", "narrative", "patient.gender")
+        for path in ("categories", "discovery.date", "location.description", "narrative", "patient.gender")
     }
     visited = set()
     for _ in range(40):
@@ -331,6 +342,7 @@ def test_a_draft_opens_editable_as_before(
     assert editor.submit_button.isVisible() and editor.heading.text() == "Report"
     date_unknown = form.fields["discovery.date_unknown"]
     assert isinstance(date_unknown, CheckField)
+    unfold(form, "discovery.date_unknown")
     with qtbot.waitSignal(editor.saved, timeout=10_000) as saved:
         QTest.mouseClick(date_unknown.box, Qt.MouseButton.LeftButton)
     assert saved.args == [1]  # a draft is saved in place

@@ -1,0 +1,168 @@
+"""Issue 8, items 3 and 5, as a user meets them in the real window at 1024×600: a new report starts discovered
+now; the questions most reports leave blank sit under each section's folded "more detail" part, which Tab
+passes by and Ctrl+M opens; a report with an answer there, or a problem there, opens it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from pso_desktop.services.workstation import Workstation
+from pso_desktop.ui.backend import SignInDefaults
+from pso_desktop.ui.report_form import MoreDetail
+from pso_desktop.ui.sign_in_dialog import SignInDialog
+from pso_desktop.ui.window import MainWindow
+from tests.ui.conftest import QT_STRICT
+from tests.ui.keys import KeyCounter, focused
+from tests.ui.test_keyboard_layout import field_path, new_report, small_window
+
+pytestmark = QT_STRICT
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def test_a_new_report_is_discovered_now_and_tab_passes_the_folded_more_detail(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = small_window(qtbot, make_window, workstation_factory())
+    keys = KeyCounter(qtbot)
+    before = dt.datetime.now().replace(second=0, microsecond=0)
+    _editor, form = new_report(qtbot, window, keys)
+    after = dt.datetime.now()
+    shown = dt.datetime.fromisoformat(
+        f"{form.fields['discovery.date'].value()}T{form.fields['discovery.time'].value()}"
+    )
+    assert before <= shown <= after
+    # Tab from the categories goes straight to the discovery date, its text selected: typing replaces it.
+    keys.tab(2)
+    assert field_path(form, focused()) == "discovery.date"
+    keys.type("2026-11-20")
+    assert form.fields["discovery.date"].value() == "2026-11-20"
+    visited = set()
+    for _ in range(60):
+        visited.add(field_path(form, focused()))
+        keys.tab()
+    for folded in ("report_date", "discovery.date_unknown", "patient.diagnosis_icd10", "serious_reportable_event"):
+        assert folded not in visited, folded
+    assert {"location.unit", "patient.age_years", "reporter.name"} <= visited
+
+
+def test_ctrl_m_opens_the_sections_more_detail_and_not_known_hides_the_date(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = small_window(qtbot, make_window, workstation_factory())
+    keys = KeyCounter(qtbot)
+    editor, form = new_report(qtbot, window, keys)
+    keys.tab(2)
+    assert field_path(form, focused()) == "discovery.date"
+    keys.key(Qt.Key.Key_M, CTRL)
+    assert field_path(form, focused()) == "report_date"  # the part's first question
+    keys.tab()
+    assert field_path(form, focused()) == "discovery.date_unknown"
+    keys.key(Qt.Key.Key_Space)  # the date is not known: its question goes
+    assert not form.fields["discovery.date"].isVisibleTo(form)
+    with qtbot.waitSignal(editor.saved, timeout=10_000):
+        pass
+    report = form.report()
+    assert report["discovery"]["date_unknown"] is True and "date" not in report["discovery"]
+    keys.key(Qt.Key.Key_M, CTRL)  # closes it again, the focus back in the section
+    part = next(p for p in form.findChildren(MoreDetail) if "report_date" in p.paths)
+    assert not part.is_open()
+    assert field_path(form, focused()) in {"discovery.time", "location.unit", "location.description", "narrative"}
+    # Reopened, a report with an answer under more detail shows it.
+    keys.key(Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.reports_screen, timeout=10_000)
+    screen = window.reports_screen
+    qtbot.waitUntil(lambda: screen.table.model().rowCount() == 1, timeout=10_000)
+    if focused() is screen.search:
+        keys.key(Qt.Key.Key_Down)  # to the list
+    assert focused() is screen.table
+    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
+        keys.key(Qt.Key.Key_Return)
+    assert part.is_open() and form.fields["discovery.date_unknown"].isVisibleTo(form)
+
+
+def test_sign_in_asks_only_for_user_name_and_password_when_it_policy_names_the_server(qtbot: Any) -> None:
+    dialog = SignInDialog()
+    qtbot.addWidget(dialog)
+    dialog.prepare(SignInDefaults("https://pso.hospital.example", True, ""))
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitExposed(dialog)
+    assert dialog.username.isVisible() and dialog.password.isVisible()
+    hidden = (dialog.server, dialog.ca_file, dialog.proxy, dialog.advanced_button)
+    assert not any(widget.isVisible() for widget in hidden)
+    qtbot.waitUntil(dialog.username.hasFocus)
+    qtbot.keyClicks(dialog.username, "nurse1")
+    qtbot.keyClick(dialog.username, Qt.Key.Key_Tab)
+    assert dialog.password.hasFocus()
+    qtbot.keyClicks(dialog.password, "pw")
+    with qtbot.waitSignal(dialog.sign_in_requested, timeout=2_000) as asked:
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    assert asked.args[:3] == ["https://pso.hospital.example", "nurse1", "pw"]
+
+
+def test_without_a_policy_server_the_address_is_under_advanced_and_gets_https(qtbot: Any) -> None:
+    dialog = SignInDialog()
+    qtbot.addWidget(dialog)
+    dialog.prepare(SignInDefaults("", False, ""))
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitExposed(dialog)
+    qtbot.waitUntil(dialog.server.hasFocus)
+    assert dialog.advanced.isVisible()  # nothing known yet: open, at the address
+    assert "on Linux" in dialog.proxy.toolTip() and "proxy_from_environment" in dialog.proxy.toolTip()
+    qtbot.keyClicks(dialog.server, "pso.example.org")
+    with qtbot.assertNotEmitted(dialog.sign_in_requested):
+        qtbot.keyClick(dialog.server, Qt.Key.Key_Return)
+    assert "user name" in dialog.error.text() and "password" in dialog.error.text()  # every problem at once
+    dialog.username.setFocus()
+    qtbot.keyClicks(dialog.username, "nurse1")
+    qtbot.keyClick(dialog.username, Qt.Key.Key_Tab)
+    qtbot.keyClicks(dialog.password, "pw")
+    with qtbot.waitSignal(dialog.sign_in_requested, timeout=2_000) as asked:
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    assert asked.args[0] == "https://pso.example.org"
+    # Signed in once, the dialog opens folded: user name and password only.
+    dialog.prepare(SignInDefaults("https://pso.example.org", False, "nurse1"))
+    assert not dialog.advanced.isVisible() and dialog.advanced_button.isVisible() and dialog.password.hasFocus()
+
+
+def test_the_age_is_worked_out_from_the_date_of_birth_and_never_overwrites_a_typed_age(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = small_window(qtbot, make_window, workstation_factory())
+    keys = KeyCounter(qtbot)
+    _editor, form = new_report(qtbot, window, keys)
+    keys.key(Qt.Key.Key_Space)  # Incident
+    keys.tab(2)
+    keys.type("2026-11-20")  # discovered
+    for _ in range(10):
+        keys.tab()
+        if field_path(form, focused()) == "patient.mrn":
+            break
+    keys.key(Qt.Key.Key_M, CTRL)  # the patient's more detail: date of birth first
+    assert field_path(form, focused()) == "patient.date_of_birth"
+    keys.type("1944-11-21")
+    assert form.fields["patient.age_years"].value() == 81  # 82 the day after the event
+    assert form.age_note.isVisible()
+    keys.key(Qt.Key.Key_Backspace)
+    keys.type("0")  # 1944-11-20: a birthday on the day
+    assert form.fields["patient.age_years"].value() == 82
+    # A neonate: the age in days.
+    for _ in range(10):
+        keys.key(Qt.Key.Key_Backspace)
+    keys.type("2026-11-08")
+    assert form.fields["patient.age_years"].value() == 0 and "12 days old" in form.age_note.text()
+    # An age typed by hand stays, whatever the date of birth says.
+    age = form.fields["patient.age_years"].focus_target()
+    age.setFocus()
+    keys.key(Qt.Key.Key_Backspace)
+    keys.type("1")
+    form.fields["patient.date_of_birth"].focus_target().setFocus()
+    keys.key(Qt.Key.Key_Backspace)
+    keys.type("1")
+    assert form.fields["patient.age_years"].value() == 1 and not form.age_note.isVisible()
