@@ -113,6 +113,11 @@ class ReportTableModel(QAbstractTableModel):
     def generation(self) -> int:
         return self._generation
 
+    @property
+    def waiting(self) -> bool:
+        """True while a page asked for has not arrived (after ``restart``, the first page)."""
+        return self._fetching
+
     def restart(self) -> int:
         """Empties the model and starts a new generation whose first page the caller will fetch; returns it."""
         self.beginResetModel()

@@ -371,7 +371,7 @@ class ReportsScreen(QWidget):
         counts, matching = answer
         self._matching = matching
         self._show_counts(counts)
-        if self.model.rowCount() or not self.model.canFetchMore(self.table.rootIndex()):
+        if not self.model.waiting:  # else the page's arrival says it (not "no report" while it is on its way)
             self._show_list_status()
         self.counts_loaded.emit(dict(counts))
 

@@ -70,6 +70,8 @@ def test_filters_sort_counts_views_export_and_trends(
     assert shown_units == sorted(shown_units) and header.sortIndicatorSection() == _column("unit")
     with qtbot.waitSignal(screen.reports_loaded, timeout=10_000):
         header.sectionClicked.emit(_column("unit"))
+        # A sort keeps the counts (shown at once); the line waits for the page instead of saying "no report".
+        assert screen.list_status.text() == "Reading reports…"
     shown_units = [screen.model.summary(row).unit for row in range(screen.model.rowCount())]
     assert shown_units == sorted(shown_units, reverse=True)
     assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
