@@ -76,6 +76,7 @@ _ACCOUNT_COLUMNS = (
 )
 _STATUS_COLUMNS = "report_id, server_ref, status, note, changed_at"
 _KEY_COLUMNS = "report_id, owner_key"
+_DEVICE_COLUMNS = "server_url, token"
 
 
 # --- without the key ---------------------------------------------------------------------------------------
@@ -222,6 +223,7 @@ class Contents:
     account: tuple[Any, ...] | None = None
     statuses: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     owner_keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # lost, a sent report cannot be revised
+    devices: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # the servers' device tokens (known device)
     known_ids: set[str] = field(default_factory=set)  # report ids seen anywhere, even where the row is lost
     deleted: set[str] = field(default_factory=set)  # drafts the audit log says were deleted
     unreadable: int = 0  # places (rows or ranges) that could not be read
@@ -335,6 +337,8 @@ def _read(reader: _Reader) -> Contents:
         contents.statuses[row[0]] = row
     for row in _rows(reader, "report_keys", _KEY_COLUMNS, tables, contents, sequence=None):
         contents.owner_keys[row[0]] = row
+    for row in _rows(reader, "known_device", _DEVICE_COLUMNS, tables, contents, sequence=None):
+        contents.devices[row[0]] = row
     contents.known_ids = (
         set(contents.reports)
         | _index_ids(reader, tables, contents)
@@ -432,6 +436,7 @@ class Merged:
     account: tuple[Any, ...] | None
     statuses: list[tuple[Any, ...]]
     owner_keys: list[tuple[Any, ...]]
+    devices: list[tuple[Any, ...]]
     from_backup: int  # reports whose winning content came from the backup
     from_damaged: int  # reports whose winning content came from the damaged file
     lost_reports: int  # report ids the damaged file knew of that neither source could give back
@@ -555,6 +560,7 @@ def merge(backup: Contents | None, damaged: Contents | None) -> Merged:
         statuses=[s for _, s in sorted({**older.statuses, **newer.statuses}.items())],
         # A key never changes once generated, so either file's copy is the key; only kept reports take one.
         owner_keys=[k for i, k in sorted({**older.owner_keys, **newer.owner_keys}.items()) if i in kept_ids],
+        devices=[d for _, d in sorted({**older.devices, **newer.devices}.items())],
         from_backup=from_backup,
         from_damaged=from_damaged,
         lost_reports=len(newer.known_ids - kept_ids - newer.deleted),
@@ -591,6 +597,7 @@ def write_database(path: Path, key: bytes, merged: Merged, *, actor: str, detail
             _insert(conn, "account", _ACCOUNT_COLUMNS, [merged.account] if merged.account is not None else [])
             _insert(conn, "server_status", _STATUS_COLUMNS, merged.statuses)
             _insert(conn, "report_keys", _KEY_COLUMNS, merged.owner_keys)
+            _insert(conn, "known_device", _DEVICE_COLUMNS, merged.devices)
             AuditLog(conn).append("recover", actor=actor, detail=detail)
     finally:
         conn.close()

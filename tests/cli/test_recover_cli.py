@@ -168,6 +168,33 @@ def owner_keys(home: Path) -> dict[str, str]:
         conn.close()
 
 
+def _remember_device(home: Path) -> None:
+    """A device token, as 'login' keeps it (issue 9, item 7), written after the backup: only the file has it."""
+    from pso_desktop.storage.account import AccountStore
+    from pso_desktop.storage.database import open_database
+
+    conn = open_database(db_file(home), profile_key(home))
+    try:
+        AccountStore(conn).set_device_token("https://pso.example.org", "psod_known")
+    finally:
+        conn.close()
+
+
+def _device(home: Path) -> tuple[str, str] | None:
+    import sqlcipher3.dbapi2 as sqlcipher
+
+    from pso_desktop.storage.database import apply_cipher_settings
+
+    conn = sqlcipher.connect(f"{db_file(home).as_uri()}?mode=ro&immutable=1", uri=True)
+    try:
+        conn.set_key(f"x'{profile_key(home).hex()}'".encode())
+        apply_cipher_settings(conn)
+        row = conn.execute("SELECT server_url, token FROM known_device").fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+    finally:
+        conn.close()
+
+
 def flip_page(data: bytes, page: int) -> bytes:
     damaged = bytearray(data)
     damaged[page * 4096 + 300] ^= 0x5A
@@ -258,6 +285,7 @@ def test_restore_merges_the_backup_with_what_the_damaged_file_still_holds(profil
     db = db_file(profile)
     key = profile_key(profile)
     early = [r["id"] for r in before]
+    _remember_device(profile)  # after the backup: only the damaged file has it
     lost = damage_a_page_of(db, key, early, [r["id"] for r in after])
     damaged = digest(db)
     assert run_cli(profile, "status", "--password-stdin", stdin=SECRET + "\n").code == 1  # the app refuses it
@@ -266,6 +294,7 @@ def test_restore_merges_the_backup_with_what_the_damaged_file_still_holds(profil
 
     assert_clean(result, 0)
     assert result.out.startswith("Recovered profile 'alice': 40 report(s)")
+    assert _device(profile) == ("https://pso.example.org", "psod_known")  # the device stays known
     counts = re.search(r"(\d+) read from the damaged database, (\d+) only from the backup", result.out)
     assert counts is not None and int(counts[1]) + int(counts[2]) == 40
     restored = stored(profile)
