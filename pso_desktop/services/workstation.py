@@ -32,6 +32,7 @@ from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import open_database, transaction
 from pso_desktop.storage.errors import INTERRUPTED_WRITE_DETAIL, DiskFullError, StorageError
+from pso_desktop.storage.remembered import Remembered
 from pso_desktop.storage.report_query import ReportQuery
 from pso_desktop.storage.reports import ReportStore
 from pso_desktop.storage.views import SavedViews
@@ -150,6 +151,7 @@ class Session:
         self.audit = AuditLog(conn)
         self.account = AccountStore(conn)
         self.views = SavedViews(conn)
+        self.remembered = Remembered(conn)
 
     def second_connection(self) -> Session:
         """The same unlocked profile on a new connection, for another thread (a sync running beside the form's

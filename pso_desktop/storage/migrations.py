@@ -233,6 +233,16 @@ _V6_KNOWN_DEVICE: tuple[str, ...] = (
     ) STRICT""",
 )
 
+_V7_REMEMBERED: tuple[str, ...] = (
+    # What a new report starts with (issue 8, item 3): the unit and the reporter of the last report submitted
+    # from this profile. A unit with a date can identify a patient, so it lives here, encrypted, never in the
+    # settings file. One JSON value per key.
+    """CREATE TABLE remembered (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT""",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_REPORTS,
     _V2_AUDIT,
@@ -240,6 +250,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V4_LIST,
     _V5_OWNER_KEYS,
     _V6_KNOWN_DEVICE,
+    _V7_REMEMBERED,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

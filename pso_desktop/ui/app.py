@@ -11,7 +11,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from pso_desktop.paths import APP_NAME, resources_dir
-from pso_desktop.ui import crash
+from pso_desktop.ui import crash, ui_settings
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.window import MainWindow
 
@@ -45,12 +45,14 @@ def run(*, demo: bool = False) -> int:
         backend = TrainingBackend(training)
     window = MainWindow(backend, training=demo)
     guard = crash.install(window)  # an uncaught exception locks the window and keeps the data
+    ui_settings.restore_geometry(window)  # size and position only (no PHI in settings)
     window.show()
     _quit_on_signals(app)
     try:
         return app.exec()
     finally:
         try:
+            ui_settings.save_geometry(window)
             window.shutdown()
         finally:
             guard.uninstall()

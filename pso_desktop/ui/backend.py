@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from pso_desktop.sync.engine import Progress, SyncSummary
 
 
+UNIT, REPORTER = "new_report.unit", "new_report.reporter"
+# The reporter's answers a new report starts with (never "anonymous": each report chooses that afresh).
+REMEMBERED_REPORTER = ("name", "job", "telephone", "email", "first_reported_by", "professional_type")
+
+
 @dataclass(frozen=True)
 class SignInDefaults:
     server_url: str
@@ -232,8 +237,32 @@ class Backend:
         self._require_session().delete_draft(report_id)
 
     def submit_report(self, report: dict[str, Any]) -> int:
-        """Save, validate and queue the form's report (ReportInvalid lists what to fix; the draft is kept)."""
-        return self._require_session().submit_report(report)
+        """Save, validate and queue the form's report (ReportInvalid lists what to fix; the draft is kept); its
+        unit and reporter are remembered for the next new report (inside the encrypted profile)."""
+        session = self._require_session()
+        revision = session.submit_report(report)
+        unit = (report.get("location") or {}).get("unit")
+        if isinstance(unit, str) and unit.strip():
+            session.remembered.put(UNIT, unit)
+        reporter = report.get("reporter") or {}
+        if reporter.get("anonymous") is not True:
+            kept = {k: v for k, v in reporter.items() if k in REMEMBERED_REPORTER and v not in (None, "")}
+            if kept.get("name"):
+                session.remembered.put(REPORTER, kept)
+        return revision
+
+    def new_report_start(self) -> tuple[Catalogue, dict[str, Any]]:
+        """The catalogue and what a new report starts with: the unit and the reporter remembered by this profile
+        (``{"location": {"unit": ...}, "reporter": {...}}``, parts left out when nothing is remembered)."""
+        session = self._require_session()
+        start: dict[str, Any] = {}
+        unit = session.remembered.get(UNIT)
+        if isinstance(unit, str):
+            start["location"] = {"unit": unit}
+        reporter = session.remembered.get(REPORTER)
+        if isinstance(reporter, dict):
+            start["reporter"] = {k: v for k, v in reporter.items() if k in REMEMBERED_REPORTER}
+        return self.catalogue(), start
 
     # --- the PSO link: these run on the sync thread, each on its own connection to the unlocked profile ---
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import user_message
+from pso_desktop.ui.ui_settings import last_export, remember_export
 from pso_desktop.ui.worker import DbWorker
 
 if TYPE_CHECKING:
@@ -88,10 +89,19 @@ class FileActions(QObject):
         query = self.query_source() if as_shown else None  # read now: the list may change while the dialog is open
         title = "Export the list as shown" if as_shown else "Export reports"
         # A default name with no PHI in it (never the search or a filter).
-        default = "reports-as-listed.json" if as_shown else "reports.json"
-        path, chosen = QFileDialog.getSaveFileName(self._parent, title, default, ";;".join(EXPORT_FORMATS))
+        # The last export's folder and format are remembered (settings.ini; no PHI in them).
+        folder, fmt = last_export()
+        kind = fmt if fmt in EXPORT_FORMATS.values() else "json"
+        name = ("reports-as-listed" if as_shown else "reports") + (".fhir.json" if kind == "fhir" else f".{kind}")
+        default = str(Path(folder) / name) if folder and Path(folder).is_dir() else name
+        chosen_filter = next(label for label, value in EXPORT_FORMATS.items() if value == kind)
+        path, chosen = QFileDialog.getSaveFileName(
+            self._parent, title, default, ";;".join(EXPORT_FORMATS), chosen_filter
+        )
         if path:
-            self.export_file(Path(path), EXPORT_FORMATS.get(chosen, "json"), query)
+            fmt = EXPORT_FORMATS.get(chosen, "json")
+            remember_export(str(Path(path).parent), fmt)
+            self.export_file(Path(path), fmt, query)
 
     # --- the work (database worker) ----------------------------------------------------------------------
 

@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.sync_worker = DbWorker(self, name="pso-sync")
         self.sync_worker.failed.connect(self._show_status)
         self._profile: str | None = None
+        self._reopen: tuple[str, str | None] | None = None  # (profile, report id) open at the last lock
         self._backup_stop = threading.Event()
 
         # No mnemonic: a letter typed into the File menu (or its menu bar, after Esc) must never lock the window.
@@ -285,6 +286,14 @@ class MainWindow(QMainWindow):
         self.print_actions.set_enabled(True)
         self.reports_screen.load()
         self.reports_screen.search.setFocus()
+        reopen, self._reopen = self._reopen, None
+        if reopen is not None and reopen[0] == name and reopen[1]:
+            self.worker.submit(
+                partial(self.backend.open_report, reopen[1]),
+                owner=self,
+                on_done=lambda opened: self._show_editor(*opened),
+                on_error=lambda _exc: None,  # a new report never saved: nothing to go back to
+            )
         self.idle.start()
         self._backup_stop = threading.Event()
         self._back_up(after_sync=False)
@@ -317,9 +326,22 @@ class MainWindow(QMainWindow):
     def new_report(self) -> None:
         """Opens the form on a new report (nothing is stored until the first edit)."""
         if self.is_unlocked:
-            self.worker.submit(
-                self.backend.catalogue, owner=self, on_done=lambda catalogue: self._show_editor(catalogue, None)
-            )
+            self.worker.submit(self.backend.new_report_start, owner=self, on_done=self._show_new_editor)
+
+    def _show_new_editor(self, start: tuple[Catalogue, dict[str, Any]]) -> None:
+        """A new report: discovered now, with the unit and reporter this profile last submitted (its memory)."""
+        if not self.is_unlocked:
+            return
+        from pso_desktop.ui.editor_screen import new_report
+
+        catalogue, remembered = start
+        report = new_report(catalogue)
+        for part, values in remembered.items():
+            report[part] = {**report.get(part, {}), **values}
+        editor = self._editor()
+        editor.open(catalogue, report, is_new=True)
+        self.stack.setCurrentWidget(editor)
+        self.editor_opened.emit()
 
     def open_report(self, report_id: str) -> None:
         if self.is_unlocked:
@@ -470,6 +492,13 @@ class MainWindow(QMainWindow):
         self.print_actions.set_enabled(False)
         if self.file_actions.problems_box is not None:
             self.file_actions.problems_box.reject()
+        editor = self.editor
+        # Back in this report after unlock (its id kept in memory only, never in a settings file).
+        self._reopen = (
+            (profile, editor.form.report_id)
+            if editor is not None and editor.form is not None and self.stack.currentWidget() is editor
+            else None
+        )
         saved = self._save_and_clear_editor()
         self.sync_panel.reset()
         self.reports_screen.clear()

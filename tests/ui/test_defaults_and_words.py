@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QFileDialog
 
+from pso_desktop.paths import home
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.backend import SignInDefaults
 from pso_desktop.ui.report_form import MoreDetail
 from pso_desktop.ui.sign_in_dialog import SignInDialog
+from pso_desktop.ui.ui_settings import KEYS
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import QT_STRICT
+from tests.ui.conftest import QT_STRICT, unlock
 from tests.ui.keys import KeyCounter, focused
+from tests.ui.test_keyboard_fall_report import example, write_the_fall_report
 from tests.ui.test_keyboard_layout import field_path, new_report, small_window
 
 pytestmark = QT_STRICT
@@ -166,3 +172,65 @@ def test_the_age_is_worked_out_from_the_date_of_birth_and_never_overwrites_a_typ
     keys.key(Qt.Key.Key_Backspace)
     keys.type("1")
     assert form.fields["patient.age_years"].value() == 1 and not form.age_note.isVisible()
+
+
+def test_the_unit_and_reporter_are_remembered_in_the_profile_and_the_open_report_comes_back_after_unlock(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    workstation = workstation_factory()
+    window = small_window(qtbot, make_window, workstation)
+    keys = KeyCounter(qtbot)
+    report = example()
+    editor, form = new_report(qtbot, window, keys)
+    write_the_fall_report(qtbot, keys, report)
+    with qtbot.waitSignal(editor.submitted, timeout=10_000):
+        keys.key(Qt.Key.Key_Return, CTRL)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.reports_screen, timeout=10_000)
+    # The next new report starts with this profile's unit and reporter.
+    editor, form = new_report(qtbot, window, keys)
+    assert form.fields["location.unit"].value() == report["location"]["unit"]
+    assert form.fields["reporter.name"].value() == report["reporter"]["name"]
+    assert form.fields["reporter.job"].value() == report["reporter"]["job"]
+    # "Report anonymously" leaves them out of the report.
+    form.fields["reporter.anonymous"].focus_target().setFocus()
+    keys.key(Qt.Key.Key_Space)
+    assert "name" not in form.report()["reporter"] and not form.fields["reporter.name"].isVisibleTo(form)
+    report_id = form.report_id
+    qtbot.waitUntil(lambda: not editor.has_unsaved_changes, timeout=10_000)
+    # Locked and unlocked: back in the report that was open.
+    keys.key(Qt.Key.Key_L, CTRL)
+    assert window.stack.currentWidget() is window.profile_screen
+    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
+        unlock(qtbot, window)
+    assert window.stack.currentWidget() is window.editor and window.editor.form is not None
+    assert window.editor.form.report_id == report_id
+    # Nothing of it in the plain settings file.
+    settings_file = home() / "settings.ini"
+    text = settings_file.read_text(encoding="utf-8") if settings_file.exists() else ""
+    assert report["location"]["unit"] not in text and report["reporter"]["name"] not in text
+
+
+def test_the_last_export_folder_and_format_are_offered_again(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    workstation_factory: Callable[[], Workstation],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = small_window(qtbot, make_window, workstation_factory())
+    offered: list[tuple[str, str]] = []
+    folder = tmp_path / "exports"
+    folder.mkdir()
+
+    def save_dialog(_parent: Any, _title: str, default: str, _filters: str, chosen: str = "") -> tuple[str, str]:
+        offered.append((default, chosen))  # what the dialog opens with; the user picks CSV in exports/
+        return str(folder / "week.csv"), "CSV spreadsheet (*.csv)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_dialog))
+    with qtbot.waitSignal(window.file_actions.done, timeout=10_000):
+        window.file_actions.export_action.trigger()
+    with qtbot.waitSignal(window.file_actions.done, timeout=10_000):
+        window.file_actions.export_action.trigger()
+    assert offered[0] == ("reports.json", "JSON (*.json)")
+    assert offered[1] == (str(folder / "reports.csv"), "CSV spreadsheet (*.csv)")
+    assert set(QSettings(str(home() / "settings.ini"), QSettings.Format.IniFormat).allKeys()) <= set(KEYS)
