@@ -1,7 +1,8 @@
 """The reference PSO server for PSO Desktop: authenticated, idempotent batch intake over TLS.
 
 Shares only :mod:`pso_desktop.domain` with the client. Entry points: the ``pso-server`` command
-(:mod:`pso_server.cli`), the application factory :func:`pso_server.app.create_app`, and
+(:mod:`pso_server.cli`), the application factory :func:`pso_server.app.create_app` (its routes in
+:mod:`pso_server.routers`), and
 :func:`pso_server.testing.run_server` to run it in-process for tests, benchmarks and demos.
 See docs/server.md.
 """

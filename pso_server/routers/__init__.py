@@ -1,0 +1,20 @@
+"""The HTTP API's routes, one :class:`fastapi.APIRouter` module per concern.
+
+- :mod:`.auth`: sign-in, token refresh, sign-out
+- :mod:`.reports`: the idempotent batch upload
+- :mod:`.status`: the status feed, the lookup by id and the risk manager's status change
+- :mod:`.reference`: units and form versions for the client's offline cache
+- :mod:`.operations`: ``/healthz`` for load balancers
+
+What they share (the ``Problem`` error, the documented answers, the dependencies that give a route its
+database, settings and signed-in account) is in :mod:`.deps`. :func:`pso_server.app.create_app` includes them
+in this order, which is also the order of the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from pso_server.routers import auth, operations, reference, reports, status
+
+ROUTERS: tuple[APIRouter, ...] = (auth.router, reports.router, status.router, reference.router, operations.router)

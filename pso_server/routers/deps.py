@@ -1,0 +1,115 @@
+"""What every router shares: the ``Problem`` refusal, the answers each operation documents, and the
+dependencies that hand a route the server's database, settings, authenticator and signed-in account.
+
+The application's objects live on ``app.state`` (set by :func:`pso_server.app.create_app`); the small getters
+below are ``async`` so FastAPI calls them on the event loop instead of a worker thread (they do no I/O).
+:func:`principal` checks a token in the database, so it is a plain ``def`` and runs on a worker thread.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pso_server import schemas
+from pso_server.auth import Authenticator, AuthFailed, Principal
+from pso_server.config import ServerConfig
+from pso_server.proxies import TrustedProxies
+from pso_server.store import Database
+
+API = "/api/v1"
+
+
+class ApiError(Exception):
+    """An expected refusal, answered as a ``Problem`` body with the given status and headers."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        *,
+        limit: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.limit = limit
+        self.headers = headers or {}
+
+
+def problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    """The OpenAPI ``responses`` entry of a ``Problem`` answer."""
+    doc: dict[str, Any] = {"model": schemas.Problem, "description": description}
+    if retry_after:
+        doc["headers"] = {
+            "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+        }
+    return doc
+
+
+# Every operation can meet the admission middleware, so every operation documents its answers.
+ADMISSION: dict[int | str, dict[str, Any]] = {
+    400: problem("The request could not be read (for example a body that is not UTF-8 JSON)."),
+    408: problem("The request body did not arrive in time; send the request again."),
+    413: problem("The request body is larger than the server accepts; 'limit' gives the byte limit."),
+    429: problem("Too many requests from this client (or too many failed sign-ins).", retry_after=True),
+    503: problem("The server is draining, overloaded or its database is unavailable.", retry_after=True),
+}
+AUTHED: dict[int | str, dict[str, Any]] = {
+    **ADMISSION,
+    401: problem("Missing, expired or revoked access token: refresh it or sign in."),
+}
+
+bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login or /auth/refresh.")
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _config(request: Request) -> ServerConfig:
+    config: ServerConfig = request.app.state.config
+    return config
+
+
+async def _auth(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.auth
+    return auth
+
+
+async def _proxies(request: Request) -> TrustedProxies:
+    proxies: TrustedProxies = request.app.state.proxies
+    return proxies
+
+
+Db = Annotated[Database, Depends(_db)]
+Config = Annotated[ServerConfig, Depends(_config)]
+Auth = Annotated[Authenticator, Depends(_auth)]
+Proxies = Annotated[TrustedProxies, Depends(_proxies)]
+
+
+def principal(credentials: BearerCredentials, auth: Auth) -> Principal:
+    """The signed-in account, from the bearer access token; 401 otherwise."""
+    if credentials is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Sign in first: this request needs an access token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        return auth.authenticate(credentials.credentials)
+    except AuthFailed as exc:
+        raise ApiError(
+            401, "unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
+
+
+Authenticated = Annotated[Principal, Depends(principal)]
