@@ -25,11 +25,10 @@ from typing import Any
 from keyring.backend import KeyringBackend
 
 from pso_desktop import paths
-from pso_desktop.files import ensure_private_dir, write_private_file, write_private_json
+from pso_desktop.files import ensure_private_dir, write_private_json
 from pso_desktop.security.attempts import UnlockThrottle
 from pso_desktop.security.envelope import DATA_KEY_BYTES, WrappedKey, unwrap_key, wrap_key
 from pso_desktop.security.errors import (
-    BackendChangedError,
     CorruptKeyDataError,
     InsecureKeyringError,
     InvalidProfileNameError,
@@ -43,16 +42,15 @@ from pso_desktop.security.errors import (
     WrongSecretError,
 )
 from pso_desktop.security.kdf import PRODUCTION_KDF, KdfParams
+from pso_desktop.security.key_stores import KeyFile, KeyringEntry, KeyStore
 from pso_desktop.security.keyring_guard import (
     BackendVerdict,
     backend_name,
     classify_backend,
-    describe_backend,
     is_valid_backend_name,
-    names_reachable,
     system_backend,
 )
-from pso_desktop.security.winvault import ensure_local_persistence, persist_locally
+from pso_desktop.security.winvault import persist_locally
 
 KEYRING_SERVICE = "PSO Desktop"
 PROFILE_FILE = paths.PROFILE_FILE
@@ -383,7 +381,8 @@ class ProfileKeys:
         """
         folder = self._folder(name)
         _check_new_secret(secret)
-        mode = self._mode_for_new_profile()
+        profile_id = uuid.uuid4().hex
+        record = self._record_for_new_profile(name, profile_id)
         try:
             ensure_private_dir(folder.parent)  # profiles/ too: folder names are clinicians' chosen names
             ensure_private_dir(folder)
@@ -395,24 +394,14 @@ class ProfileKeys:
             )
         data_key = secrets.token_bytes(DATA_KEY_BYTES)
         wrapped = wrap_key(data_key, secret, profile=name, key_version=1, kdf=self._kdf)
-        profile_id = uuid.uuid4().hex
-        if mode == STORAGE_OS_KEYRING:
-            backend = self._secure_backend()
-            # A random id in the entry name keeps profiles of the same name under different roots apart.
-            record = _ProfileRecord(
-                name, profile_id, self._clock(), mode, backend_name(backend), f"{name}/{profile_id}", 1
-            )
-            self._keyring_store(backend, record, wrapped)
-        else:
-            record = _ProfileRecord(name, profile_id, self._clock(), mode, None, None, 1)
-            try:
-                write_private_file(folder / KEY_FILE, wrapped.to_json().encode(), exclusive=True)
-            except FileExistsError:
-                raise ProfileExistsError(
-                    f"A profile named '{name}' already exists; choose another name or unlock that profile."
-                ) from None
-            except OSError as exc:
-                raise _folder_error(folder, exc) from None
+        try:
+            self._key_store(record).create(wrapped.to_json())
+        except FileExistsError:
+            raise ProfileExistsError(
+                f"A profile named '{name}' already exists; choose another name or unlock that profile."
+            ) from None
+        except OSError as exc:
+            raise _folder_error(folder, exc) from None
         try:
             write_private_json(folder / PROFILE_FILE, record.to_json(), exclusive=True)
         except FileExistsError:
@@ -424,7 +413,7 @@ class ProfileKeys:
         except OSError as exc:
             self._discard_key_material(record)  # no half-made profile: the name stays free for a retry
             raise _folder_error(folder, exc) from None
-        _log.info("created profile %s (key storage: %s)", name, mode)
+        _log.info("created profile %s (key storage: %s)", name, record.storage_mode)
         return data_key
 
     def unlock(self, name: str, secret: str) -> bytes:
@@ -448,13 +437,7 @@ class ProfileKeys:
             raise
         throttle.reset()
         self._after_unlock(record, wrapped, data_key, secret)
-        if record.storage_mode == STORAGE_OS_KEYRING and record.keyring_username and self._verdict.effective:
-            try:
-                ensure_local_persistence(self._verdict.effective, KEYRING_SERVICE, record.keyring_username)
-            except Exception as exc:  # a Windows credential error: the unlock stands, the move waits
-                _log.warning(
-                    "keeping the key of profile %s on this machine postponed: %s", name, type(exc).__name__
-                )
+        self._key_store(record).settle()
         return data_key
 
     def change_secret(self, name: str, old: str, new: str) -> None:
@@ -486,11 +469,17 @@ class ProfileKeys:
                 "choose a name like that."
             ) from None
 
-    def _mode_for_new_profile(self) -> str:
+    def _record_for_new_profile(self, name: str, profile_id: str) -> _ProfileRecord:
+        """The record of a new profile: its key goes to the secure keyring, else to the file fallback if policy
+        allows it."""
         if self._verdict.secure:
-            return STORAGE_OS_KEYRING
+            # A random id in the entry name keeps profiles of the same name under different roots apart.
+            backend = backend_name(self._secure_backend())
+            return _ProfileRecord(
+                name, profile_id, self._clock(), STORAGE_OS_KEYRING, backend, f"{name}/{profile_id}", 1
+            )
         if self._policy.allow_file_fallback:
-            return STORAGE_PASSWORD_FILE
+            return _ProfileRecord(name, profile_id, self._clock(), STORAGE_PASSWORD_FILE, None, None, 1)
         raise InsecureKeyringError(
             f"No secure system keyring is available ({self._verdict.reason}) and IT policy requires one; "
             "ask IT to enable the system keyring on this workstation."
@@ -534,101 +523,40 @@ class ProfileKeys:
             )
         return wrapped
 
+    def _key_store(self, record: _ProfileRecord) -> KeyStore:
+        """Where the record says the profile's wrapped key lives: the one place that asks which kind it is."""
+        subject = f"profile '{record.name}'"
+        if record.storage_mode == STORAGE_OS_KEYRING:
+            assert record.keyring_backend is not None and record.keyring_username is not None  # checked at parse
+            return KeyringEntry(
+                self._backend,
+                self._verdict,
+                service=KEYRING_SERVICE,
+                username=record.keyring_username,
+                stored_in=record.keyring_backend,
+                subject=subject,
+            )
+        allowed = self._verdict.secure or self._policy.allow_file_fallback
+        return KeyFile(self._folder(record.name) / KEY_FILE, subject, allowed=allowed)
+
     def _read_wrapped_text(self, record: _ProfileRecord) -> str:
-        name = record.name
-        if record.storage_mode == STORAGE_PASSWORD_FILE:
-            if not self._verdict.secure and not self._policy.allow_file_fallback:
-                raise InsecureKeyringError(
-                    f"Profile '{name}' keeps its key in a password-protected file, which IT policy forbids "
-                    "without a secure system keyring; ask IT to enable the system keyring."
-                )
-            try:
-                return (self._folder(name) / KEY_FILE).read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise KeyEntryMissingError(
-                    f"The key file of profile '{name}' is missing; restore it from a backup or ask IT for help."
-                ) from None
-            except OSError as exc:
-                raise KeyEntryMissingError(
-                    f"The key file of profile '{name}' cannot be read; ask IT to check the profile folder."
-                ) from exc
-        stored_in = describe_backend(record.keyring_backend or "")
-        if not self._verdict.secure and record.keyring_backend in names_reachable(self._backend):
-            # The keyring that holds the key is here, but is not one we trust (e.g. a custom backend used before
-            # the allow-list, or one IT no longer names): its entry is not read.
-            raise BackendChangedError(
-                f"The key of profile '{name}' is kept in the keyring backend {record.keyring_backend}, which is not "
-                "a known system keychain and is not named by IT policy; ask IT to name it in the policy "
-                "(allowed_keyring_backends) or to move the profile to a system keychain."
-            )
-        if not self._verdict.secure:
-            raise BackendChangedError(
-                f"The key of profile '{name}' is kept in {stored_in}, but {self._verdict.reason} now; "
-                "sign in to the desktop session that holds your keyring or ask IT for help."
-            )
-        username = record.keyring_username
-        assert username is not None  # checked when the record was parsed
-        backend = self._secure_backend()
-        value = self._keyring_call(name, lambda: backend.get_password(KEYRING_SERVICE, username))
-        if value is not None:
-            return value
-        if record.keyring_backend not in names_reachable(self._backend):
-            raise BackendChangedError(
-                f"The key of profile '{name}' is kept in {stored_in}, which is not available now "
-                f"({describe_backend(self._verdict.backend_name)} is); "
-                "sign in to the desktop session that holds your keyring or ask IT for help."
-            )
-        raise KeyEntryMissingError(
-            f"The key of profile '{name}' is missing from {stored_in}; "
-            "restore the keyring from a backup or ask IT for help."
-        )
-
-    def _keyring_call(self, name: str, call: Callable[[], str | None]) -> str | None:
-        try:
-            return call()
-        except Exception as exc:
-            # KeyringLocked, KeyringError, dbus/secretstorage errors, ...: all mean "the keyring did not
-            # answer". The backend's own message may name entries, so only the class name is logged.
-            _log.warning("keyring call for profile %s failed: %s", name, type(exc).__name__)
-            raise KeyringUnavailableError(
-                f"The system keyring could not be used for profile '{name}' ({type(exc).__name__}); "
-                "unlock the keyring or sign in to your desktop, then try again."
-            ) from exc
-
-    def _keyring_store(self, backend: KeyringBackend, record: _ProfileRecord, wrapped: WrappedKey) -> None:
-        """Writes the wrapped key to the keyring and reads it back: some backends accept a write and keep
-        nothing (a chainer whose children all decline), which must not go unnoticed."""
-        username = record.keyring_username
-        assert username is not None
-        text = wrapped.to_json()
-
-        def write_and_read() -> str | None:
-            backend.set_password(KEYRING_SERVICE, username, text)
-            return backend.get_password(KEYRING_SERVICE, username)
-
-        if self._keyring_call(record.name, write_and_read) != text:
-            raise KeyringUnavailableError(
-                f"The system keyring did not keep the key of profile '{record.name}'; "
-                "unlock the keyring or ask IT to check it, then try again."
-            )
+        return self._key_store(record).read()
 
     def _store_wrapped(self, record: _ProfileRecord, wrapped: WrappedKey) -> None:
         """Replaces the stored wrapped key of an existing profile where its record says it lives."""
-        if record.storage_mode == STORAGE_OS_KEYRING:
-            self._keyring_store(self._secure_backend(), record, wrapped)
-        else:
-            write_private_file(self._folder(record.name) / KEY_FILE, wrapped.to_json().encode())
+        self._key_store(record).replace(wrapped.to_json())
 
     def _discard_key_material(self, record: _ProfileRecord) -> None:
         """Best-effort removal of the key material a losing create wrote; never raises. Only our own
         material is removed: a keyring entry under our random id, or a key file we created exclusively."""
         try:
-            if record.storage_mode == STORAGE_OS_KEYRING and record.keyring_username:
-                self._secure_backend().delete_password(KEYRING_SERVICE, record.keyring_username)
-            else:
-                (self._folder(record.name) / KEY_FILE).unlink(missing_ok=True)
+            self._key_store(record).discard()
         except Exception as exc:
             _log.warning("could not remove an unused keyring entry: %s", type(exc).__name__)
+
+    def _moves_to_keyring(self, record: _ProfileRecord) -> bool:
+        """A key in the file fallback moves into the OS keyring once a secure one is available."""
+        return record.storage_mode == STORAGE_PASSWORD_FILE and self._verdict.secure
 
     def _after_unlock(self, record: _ProfileRecord, wrapped: WrappedKey, data_key: bytes, secret: str) -> None:
         """Housekeeping after a successful unlock; failures are logged and never fail the unlock.
@@ -650,30 +578,29 @@ class ProfileKeys:
                     key_version=record.key_version + 1,
                     kdf=self._kdf.stronger_of(wrapped.kdf),
                 )
-                if record.storage_mode == STORAGE_PASSWORD_FILE and self._verdict.secure:
+                if self._moves_to_keyring(record):
                     self._migrate_to_keyring(record, wrapped)
                 else:
                     self._store_wrapped(record, wrapped)
                     self._save_record(replace(record, key_version=wrapped.key_version))
                 _log.info("raised the key derivation cost of profile %s", record.name)
-            elif record.storage_mode == STORAGE_PASSWORD_FILE and self._verdict.secure:
+            elif self._moves_to_keyring(record):
                 self._migrate_to_keyring(record, wrapped)
         except (OSError, KeyringUnavailableError) as exc:
             _log.warning("key housekeeping for profile %s postponed: %s", record.name, type(exc).__name__)
 
     def _migrate_to_keyring(self, record: _ProfileRecord, wrapped: WrappedKey) -> None:
         """Moves a fallback key file into the secure keyring: entry first, then record, then the file."""
-        backend = self._secure_backend()
         moved = replace(
             record,
             storage_mode=STORAGE_OS_KEYRING,
-            keyring_backend=backend_name(backend),
+            keyring_backend=backend_name(self._secure_backend()),
             keyring_username=f"{record.name}/{record.profile_id}",
             key_version=wrapped.key_version,
         )
-        self._keyring_store(backend, moved, wrapped)
+        self._key_store(moved).replace(wrapped.to_json())
         self._save_record(moved)
-        (self._folder(record.name) / KEY_FILE).unlink(missing_ok=True)
+        self._key_store(record).discard()
         _log.info("moved the key of profile %s into the system keyring", record.name)
 
 
