@@ -348,8 +348,11 @@ class ProfileKeys:
         """A plain sentence when new keys go to the password-protected file fallback, else None."""
         if self._verdict.secure or not self._policy.allow_file_fallback:
             return None
+        reason = self._verdict.reason
+        # The reason once: "no system keyring is available" would only repeat the sentence's own first words.
+        why = "" if reason.startswith("no system keyring") else f" ({reason})"
         return (
-            f"No secure system keyring is available ({self._verdict.reason}), so profile keys are kept in "
+            f"No secure system keyring is available{why}, so profile keys are kept in "
             "password-protected files in the profile folders; ask IT to enable the system keyring."
         )
 

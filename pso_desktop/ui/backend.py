@@ -385,3 +385,8 @@ class TrainingBackend(Backend):
     def list_profiles(self) -> list[str]:
         self._environment.start()
         return super().list_profiles()
+
+    def keyring_warning(self) -> str | None:
+        """None: the practice profile is thrown away when the window closes, so where its key is kept does not
+        matter, and the warning meant for real profiles would only alarm a trainee."""
+        return None

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QPoint, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QPoint, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -57,6 +57,35 @@ _OPTIONAL_SECTIONS = ("patient", "harm", "rescue", "location", "discovery", "rep
 FOCUS_MARGIN_Y = 48
 NOT_STARTED, STARTED, PROBLEMS = "○", "●", "⚠"
 MORE_DETAIL_SHORTCUT = "Ctrl+M"
+REQUIRED_MARK = " *"  # after every question that must be answered (the catalogue's modules too)
+LEGEND = (
+    f"Questions marked{REQUIRED_MARK} must be answered before you submit (some only when they apply). "
+    f"Questions most reports leave blank are under “More detail” ({MORE_DETAIL_SHORTCUT})."
+)
+# The form's own questions that Submit asks for (domain validation), marked like the catalogue's required ones.
+REQUIRED = frozenset(
+    {
+        "event_type",
+        "categories",
+        "discovery.date",
+        "discovery.time",
+        "location.unit",
+        "narrative",
+        "patient.mrn",
+        "patient.gender",
+        "patient.age_years",
+        "harm.evidence_of_harm",
+        "harm.level",
+        "reporter.name",
+    }
+)
+# A problem at a question whose other answer sits under "more detail" opens that part too (e.g. a discovery
+# date not known).
+_RELATED = {
+    "discovery.date": "discovery.date_unknown",
+    "discovery.time": "discovery.time_unknown",
+    "report_date": "report_date",
+}
 # Answers a new report starts with: they do not open a section's "more detail" part.
 _DEFAULTED = frozenset({"report_date"})
 
@@ -145,6 +174,10 @@ class ReportForm(QScrollArea):
         page = self._page = QWidget()
         page.setObjectName("formPage")
         self._page_layout = QVBoxLayout(page)
+        self.legend = QLabel(LEGEND)
+        self.legend.setObjectName("formLegend")
+        self.legend.setWordWrap(True)
+        self._page_layout.addWidget(self.legend)
         self._build_event_section()
         self._build_when_where_section()
         self._build_patient_section()
@@ -252,6 +285,17 @@ class ReportForm(QScrollArea):
         target = inside[0] if part.is_open() and inside else (outside[-1] if outside else None)
         if target is not None:
             target.setFocus(Qt.FocusReason.OtherFocusReason)
+            self._reveal_when_laid_out(target)
+
+    def _reveal_when_laid_out(self, widget: QWidget) -> None:
+        """Scrolls to ``widget`` once a part just unfolded has its place on the page (laid out on the next turn
+        of the event loop; until then the new questions all sit at the top)."""
+
+        def reveal() -> None:
+            if widget.isVisible() and self.isVisible():
+                self.reveal(widget)
+
+        QTimer.singleShot(0, self, reveal)
 
     def _go_to_section(self, item: QListWidgetItem) -> None:
         box = self._sections[self.section_list.row(item)]
@@ -306,6 +350,8 @@ class ReportForm(QScrollArea):
     def _add(self, form: QFormLayout, path: str, field: FormField, label: str | None = None) -> FormField:
         """One labelled row; the label is the catalogue's name of the field."""
         text = label if label is not None else self.catalogue.label(path)
+        if text and path in REQUIRED:
+            text += REQUIRED_MARK
         if text:
             caption = wrapped_label(text)
             caption.setBuddy(field.focus_target())
@@ -428,7 +474,7 @@ class ReportForm(QScrollArea):
         self._when(prefix, lambda r: module.category in (r.get("categories") or ()))
         for question in module.questions:
             path = f"{prefix}.{question.id}"
-            label = question.text + (" *" if question.required else "")
+            label = question.text + (REQUIRED_MARK if question.required else "")
             field = self._add(form, path, self._question_field(question), label=label)
             if question.help:
                 field.setToolTip(question.help)
@@ -436,7 +482,7 @@ class ReportForm(QScrollArea):
                 self._when(path, partial(_question_applies, question, module.key))
             if question.specify_codes:
                 specify = f"{prefix}.{question.specify_key}"
-                self._add(form, specify, LineField(max_length=2000), label="Please specify")
+                self._add(form, specify, LineField(max_length=2000), label="Please specify" + REQUIRED_MARK)
                 self._when(specify, partial(_has_specify_answer, question, path))
 
     def _question_field(self, question: Question) -> FormField:
@@ -668,12 +714,14 @@ class ReportForm(QScrollArea):
         field = self.field_for(path)
         if field is None:
             return False
+        related = self._detail_of.get(_RELATED.get(path, ""))
         for part in self._details:
-            if part.isAncestorOf(field):
+            if part.isAncestorOf(field) or part is related:
                 part.set_open(True)
         target = field.focus_target()
         target.setFocus()
         self.reveal(target)
+        self._reveal_when_laid_out(target)
         return True
 
     def scroll_to_start(self) -> None:

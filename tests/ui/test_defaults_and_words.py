@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
 
 from pso_desktop.paths import home
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.backend import SignInDefaults
-from pso_desktop.ui.report_form import MoreDetail
+from pso_desktop.ui.report_form import REQUIRED, REQUIRED_MARK, MoreDetail, ReportForm
 from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.ui_settings import KEYS
 from pso_desktop.ui.window import MainWindow
@@ -24,10 +24,16 @@ from tests.ui.conftest import QT_STRICT, unlock
 from tests.ui.keys import KeyCounter, focused
 from tests.ui.test_keyboard_fall_report import example, write_the_fall_report
 from tests.ui.test_keyboard_layout import field_path, new_report, small_window
+from tests.ui.test_report_editor import fill_fall_incident
 
 pytestmark = QT_STRICT
 
 CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def in_view(form: ReportForm, widget: QWidget) -> bool:
+    top = widget.mapTo(form.viewport(), QPoint(0, 0)).y()
+    return top >= 0 and top + widget.height() <= form.viewport().height()
 
 
 def test_a_new_report_is_discovered_now_and_tab_passes_the_folded_more_detail(
@@ -65,7 +71,8 @@ def test_ctrl_m_opens_the_sections_more_detail_and_not_known_hides_the_date(
     keys.tab(2)
     assert field_path(form, focused()) == "discovery.date"
     keys.key(Qt.Key.Key_M, CTRL)
-    assert field_path(form, focused()) == "report_date"  # the part's first question
+    assert field_path(form, focused()) == "report_date"  # the part's first question, scrolled into view
+    qtbot.waitUntil(lambda: in_view(form, focused()))
     keys.tab()
     assert field_path(form, focused()) == "discovery.date_unknown"
     keys.key(Qt.Key.Key_Space)  # the date is not known: its question goes
@@ -234,3 +241,32 @@ def test_the_last_export_folder_and_format_are_offered_again(
     assert offered[0] == ("reports.json", "JSON (*.json)")
     assert offered[1] == (str(folder / "reports.csv"), "CSV spreadsheet (*.csv)")
     assert set(QSettings(str(home() / "settings.ini"), QSettings.Format.IniFormat).allKeys()) <= set(KEYS)
+
+
+def test_required_questions_are_marked_the_same_way_with_a_legend_and_a_problem_opens_more_detail(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = small_window(qtbot, make_window, workstation_factory())
+    keys = KeyCounter(qtbot)
+    editor, form = new_report(qtbot, window, keys)
+    assert form.legend.isVisible() and REQUIRED_MARK.strip() in form.legend.text()
+    captions = {label.buddy(): label.text() for label in form.findChildren(QLabel) if label.buddy() is not None}
+    for path in REQUIRED:
+        assert captions[form.fields[path].focus_target()].endswith(REQUIRED_MARK), path
+    fall = [p for p in form.fields if p.startswith("modules.fall.")]
+    assert fall and all(captions[form.fields[p].focus_target()].endswith(REQUIRED_MARK) for p in fall)
+    optional = ("location.description", "patient.name", "reporter.job")
+    assert not any(captions[form.fields[p].focus_target()].endswith(REQUIRED_MARK) for p in optional)
+    # A discovery time left empty: Enter on its problem opens "more detail", where "not known" is.
+    fill_fall_incident(qtbot, form)
+    form.fields["discovery.time"].focus_target().setFocus()
+    keys.key(Qt.Key.Key_A, CTRL)
+    keys.key(Qt.Key.Key_Backspace)
+    with qtbot.waitSignal(editor.invalid, timeout=10_000) as refused:
+        keys.key(Qt.Key.Key_Return, CTRL)
+    row = next(i for i, e in enumerate(refused.args[0]) if e.field == "discovery.time")
+    editor.errors.setFocus()
+    editor.errors.setCurrentRow(row)
+    keys.key(Qt.Key.Key_Return)
+    assert field_path(form, focused()) == "discovery.time"
+    assert form.fields["discovery.time_unknown"].isVisibleTo(form)
