@@ -57,6 +57,16 @@ class ReportSummary:
 
 
 @dataclass(frozen=True)
+class TrendCounts:
+    """What the charts count (see :meth:`ReportStore.trend_counts`): codes and counts only, no PHI."""
+
+    by_month: list[tuple[str, str, int]]  # (YYYY-MM, event type code, count)
+    by_harm: list[tuple[str, int]]  # incidents per harm level code
+    by_unit: list[tuple[str, int]]
+    by_category: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     """A frozen revision claimed for sending: ``wire_text`` is exactly the canonical JSON that was queued (the
     sync engine sends these bytes as they are), ``sha256`` its hash, ``wire`` the same content decoded."""
@@ -251,31 +261,49 @@ class ReportStore:
         return None if row is None else _summary(row)
 
     def trend_counts(
-        self, since: str, until: str, query: ReportQuery | None = None
-    ) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
-        """Counts for the risk manager's trends, no PHI: reports per discovery month (``YYYY-MM``) and event
-        type for events discovered from ``since`` up to, not including, ``until`` (ISO dates), and the incidents
-        among them per harm level (``''`` when none is given; only an incident reached a patient). With
-        ``query``, only the reports the list shows for it count (its sort is ignored)."""
+        self, since: str, until: str, query: ReportQuery | None = None, *, drafts: bool = False
+    ) -> TrendCounts:
+        """Counts for the risk manager's charts, no PHI, for events discovered from ``since`` up to, not
+        including, ``until`` (ISO dates): reports per discovery month (``YYYY-MM``) and event type, per category
+        code, per unit (``''`` when none) and, among the incidents only (only an incident reached a patient), per
+        harm level (``''`` when none is given). Events are reports sent or received: a draft (never submitted)
+        counts only with ``drafts``. With ``query``, only the reports the list shows for it count (its sort is
+        ignored)."""
         where = where_clause(query or ReportQuery())
         if where is None:
-            return [], []
+            return TrendCounts([], [], [], [])
         clause, params = where
         extra = clause.replace("WHERE ", "AND ", 1)
+        if not drafts:
+            extra += " AND state != 'draft'"
+        scope = f"FROM {LIST_SOURCE} WHERE discovered_on >= ? AND discovered_on < ? {extra}"
+        bound = (since, until, *params)
         # Fixed fragments only (report_query.py); every value is bound.
         with translate_errors():
             by_month = self._conn.execute(
-                "SELECT substr(discovered_on, 1, 7) AS month, coalesce(event_type, ''), count(*) "  # noqa: S608
-                f"FROM {LIST_SOURCE} WHERE discovered_on >= ? AND discovered_on < ? {extra} "
-                "GROUP BY month, event_type ORDER BY month",
-                (since, until, *params),
+                "SELECT substr(discovered_on, 1, 7) AS month, coalesce(event_type, ''), count(*) "
+                f"{scope} GROUP BY month, event_type ORDER BY month",
+                bound,
             ).fetchall()
             by_harm = self._conn.execute(
-                f"SELECT coalesce(harm, '') AS level, count(*) FROM {LIST_SOURCE} "  # noqa: S608
-                f"WHERE discovered_on >= ? AND discovered_on < ? AND event_type = 'incident' {extra} GROUP BY level",
-                (since, until, *params),
+                f"SELECT coalesce(harm, '') AS level, count(*) {scope} AND event_type = 'incident' GROUP BY level",
+                bound,
             ).fetchall()
-        return [(str(m), str(e), int(n)) for m, e, n in by_month], [(str(h), int(n)) for h, n in by_harm]
+            by_unit = self._conn.execute(
+                f"SELECT coalesce(unit, '') AS place, count(*) {scope} GROUP BY place",
+                bound,
+            ).fetchall()
+            by_category = self._conn.execute(
+                "SELECT code, count(*) FROM report_categories "  # noqa: S608
+                f"WHERE report_pk IN (SELECT pk {scope}) GROUP BY code",
+                bound,
+            ).fetchall()
+        return TrendCounts(
+            [(str(m), str(e), int(n)) for m, e, n in by_month],
+            [(str(h), int(n)) for h, n in by_harm],
+            [(str(u), int(n)) for u, n in by_unit],
+            [(str(c), int(n)) for c, n in by_category],
+        )
 
     def export_all(self) -> Iterator[dict[str, Any]]:
         """Every report's current content, oldest first, read page by page (memory stays flat)."""

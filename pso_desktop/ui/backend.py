@@ -205,12 +205,12 @@ class Backend:
         exporters = {"json": session.export_json, "csv": session.export_csv, "fhir": session.export_fhir}
         return exporters[fmt](path, query)
 
-    def trends(self, query: ReportQuery | None = None) -> Trends:
-        """Counts per month, kind and harm over the last 12 months (no report content); with ``query``, of
-        the reports the list shows."""
+    def trends(self, query: ReportQuery | None = None, drafts: bool = False) -> Trends:
+        """Counts per month, kind, category, unit and harm over the last 12 months (no report content); with
+        ``query``, of the reports the list shows; with ``drafts``, drafts count as events too."""
         from pso_desktop.services.trends import trends
 
-        return trends(self._require_session(), query=query)
+        return trends(self._require_session(), query=query, drafts=drafts)
 
     def report_printout(self, report_id: str) -> Printout:
         """One report, in the form's words, ready to lay out for printing (services.printout)."""

@@ -1,133 +1,285 @@
-"""Trends for the risk manager: events discovered per month by kind (stacked bars), and harm (horizontal bars).
+"""Trends for the risk manager: events per month (a run chart, with its median line), by category, by harm level
+and by unit, of what the list shows; a bar clicked (or chosen with the arrows and Enter) filters the list to it.
 
-Counts only, computed on the database worker (``services.trends``); the charts are painted here with QPainter,
-so no charting library is needed. Every figure is also in the text under the charts and in the charts' tooltips,
-for screen readers and for anyone who prefers numbers.
+Counts only, computed in SQL on the database worker (``services.trends``); the charts are painted here with
+QPainter rather than Qt Charts (measured: the PySide6-Addons wheel that carries Qt Charts is 175 MB to download
+and 439 MB installed, against 234 MB for all of PySide6-Essentials; see docs/performance.md). Every figure is
+also a tooltip on its bar, the chart's accessible description, and the text under the charts.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPaintEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QFocusEvent,
+    QHelpEvent,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 
-if TYPE_CHECKING:  # the services load pydantic and SQLCipher; the screen only needs the type
-    from pso_desktop.services.trends import Trends
+from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel
 
-PALETTE = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096")
-MARGIN = 28
+if TYPE_CHECKING:  # the services load pydantic and SQLCipher; the screen only needs the types
+    from pso_desktop.services.trends import Bar, Trends
+
+BAR_COLOUR = "#2b6cb0"
+CURRENT_COLOUR = "#dd6b20"  # the bar the keyboard is on, when the chart has the focus
+MEDIAN_COLOUR = "#c53030"
+MARGIN = 8
 
 
-class MonthlyChart(QWidget):
-    """Stacked bars: one per month, one colour per event type, with a legend."""
+class BarChart(QWidget):
+    """Bars that can be chosen: vertical (months, with the median as a dashed line) or horizontal (labels).
+    Left/Right or Up/Down move between bars, Enter or a click emits ``chosen`` with the bar; a tooltip gives
+    each bar's figure; the accessible description holds them all."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    chosen = Signal(object)  # the Bar
+
+    def __init__(self, title: str, *, vertical: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.trends: Trends | None = None
-        self.setMinimumHeight(180)  # fits a 1024x600 screen; grows with the window
+        self.title = title
+        self.vertical = vertical
+        self.bars: tuple[Bar, ...] = ()
+        self.median: float | None = None
+        self.current = 0
+        self.setAccessibleName(title)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setMinimumHeight(110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def show_trends(self, trends: Trends | None) -> None:
-        self.trends = trends
-        if trends is None:
-            self.setToolTip("")
-        else:
-            lines = [
-                f"{month}: " + ", ".join(f"{name} {values[i]}" for name, values in trends.series)
-                for i, month in enumerate(trends.months)
-            ]
-            self.setToolTip("\n".join(lines))
+    # --- content -----------------------------------------------------------------------------------------
+
+    def show_bars(self, bars: tuple[Bar, ...], median: float | None = None) -> None:
+        self.bars = bars
+        self.median = median
+        self.current = min(self.current, max(0, len(bars) - 1))
+        self.setAccessibleDescription(self.text())
         self.update()
 
+    def text(self) -> str:
+        """Every figure of the chart, as a sentence (the accessible description and the summary's line)."""
+        if not self.bars:
+            return f"{self.title}: none."
+        figures = "; ".join(f"{bar.label}: {bar.count:,}" for bar in self.bars)
+        median = "" if self.median is None else f" Median {self.median:g} a month."
+        return f"{self.title} — {figures}.{median}"
+
+    def bar_text(self, index: int) -> str:
+        bar = self.bars[index]
+        hint = " — Enter or click shows them in the list" if bar.narrow else ""
+        return f"{bar.label}: {bar.count:,}{hint}"
+
+    # --- geometry ----------------------------------------------------------------------------------------
+
+    def _label_width(self) -> float:
+        metrics = self.fontMetrics()
+        widest = max((metrics.horizontalAdvance(bar.label) for bar in self.bars), default=0)
+        return float(min(widest + 8, self.width() * 0.45))
+
+    def _plot(self) -> QRectF:
+        metrics = self.fontMetrics()
+        if self.vertical:
+            return QRectF(self.rect()).adjusted(
+                MARGIN + metrics.horizontalAdvance("00000"),
+                metrics.height() / 2 + 2,
+                -MARGIN,
+                -metrics.height() - 4,
+            )
+        return QRectF(self.rect()).adjusted(self._label_width(), 2, -metrics.horizontalAdvance("000000"), -2)
+
+    def _top(self) -> int:
+        return max(1, max((bar.count for bar in self.bars), default=0))
+
+    def bar_rect(self, index: int) -> QRectF:
+        """Where bar ``index`` is drawn (its full slot, for clicks and tooltips)."""
+        plot = self._plot()
+        count = max(1, len(self.bars))
+        if self.vertical:
+            slot = plot.width() / count
+            return QRectF(plot.left() + index * slot, plot.top(), slot, plot.height())
+        slot = plot.height() / count
+        return QRectF(0, plot.top() + index * slot, self.width(), slot)
+
+    def bar_at(self, point: QPointF) -> int | None:
+        for index in range(len(self.bars)):
+            if self.bar_rect(index).contains(point):
+                return index
+        return None
+
+    # --- painting ----------------------------------------------------------------------------------------
+
     def paintEvent(self, event: QPaintEvent) -> None:
-        if self.trends is None:
+        if not self.bars:
             return
         painter = QPainter(self)
+        self.paint(painter)
+        painter.end()
+
+    def paint(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        text_colour = self.palette().text().color()
         metrics = painter.fontMetrics()
         line = metrics.height()
-        area = QRectF(self.rect()).adjusted(
-            MARGIN + metrics.horizontalAdvance("0000"), line * 2, -MARGIN, -line * 2
-        )
-        months = self.trends.months
-        totals = [sum(values[i] for _, values in self.trends.series) for i in range(len(months))]
-        top = max(1, max(totals, default=0))
-        painter.setPen(self.palette().text().color())
-        painter.drawLine(area.bottomLeft(), area.bottomRight())
-        painter.drawText(
-            QRectF(0, area.top() - line / 2, area.left() - 6, line), Qt.AlignmentFlag.AlignRight, str(top)
-        )
-        painter.drawText(
-            QRectF(0, area.bottom() - line / 2, area.left() - 6, line), Qt.AlignmentFlag.AlignRight, "0"
-        )
-        slot = area.width() / max(1, len(months))
-        for i, month in enumerate(months):
-            x = area.left() + i * slot + slot * 0.15
-            y = area.bottom()
-            for number, (_, values) in enumerate(self.trends.series):
-                height = area.height() * values[i] / top
-                painter.fillRect(QRectF(x, y - height, slot * 0.7, height), QColor(PALETTE[number % len(PALETTE)]))
-                y -= height
-            painter.setPen(self.palette().text().color())
-            painter.drawText(
-                QRectF(area.left() + i * slot, area.bottom() + 2, slot, line),
-                Qt.AlignmentFlag.AlignCenter,
-                month[2:],
-            )
-        x = area.left()
-        for number, (name, _) in enumerate(self.trends.series):  # the legend, across the top
-            painter.fillRect(QRectF(x, 4, line * 0.8, line * 0.8), QColor(PALETTE[number % len(PALETTE)]))
-            painter.drawText(QRectF(x + line, 0, 400, line + 4), Qt.AlignmentFlag.AlignVCenter, name)
-            x += line + metrics.horizontalAdvance(name) + 2 * line
-        painter.end()
+        plot = self._plot()
+        top = self._top()
+        focused = self.hasFocus()
+        for index, bar in enumerate(self.bars):
+            slot = self.bar_rect(index)
+            colour = QColor(CURRENT_COLOUR if focused and index == self.current else BAR_COLOUR)
+            painter.setPen(text_colour)
+            if self.vertical:
+                height = plot.height() * bar.count / top
+                painter.fillRect(
+                    QRectF(slot.left() + slot.width() * 0.15, plot.bottom() - height, slot.width() * 0.7, height),
+                    colour,
+                )
+                label = bar.label[2:] if len(bar.label) == 7 else bar.label  # "2026-03" -> "26-03"
+                painter.drawText(
+                    QRectF(slot.left(), plot.bottom() + 2, slot.width(), line), Qt.AlignmentFlag.AlignCenter, label
+                )
+            else:
+                width = plot.width() * bar.count / top
+                painter.drawText(
+                    QRectF(0, slot.top(), plot.left() - 6, slot.height()),
+                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                    metrics.elidedText(bar.label, Qt.TextElideMode.ElideRight, int(plot.left() - 8)),
+                )
+                thickness = min(slot.height() * 0.7, line * 1.5)
+                painter.fillRect(QRectF(plot.left(), slot.center().y() - thickness / 2, width, thickness), colour)
+                painter.drawText(
+                    QRectF(plot.left() + width + 4, slot.top(), 80, slot.height()),
+                    Qt.AlignmentFlag.AlignVCenter,
+                    f"{bar.count:,}",
+                )
+        if self.vertical:
+            painter.setPen(text_colour)
+            painter.drawLine(plot.bottomLeft(), plot.bottomRight())
+            for value, y in ((top, plot.top()), (0, plot.bottom())):
+                painter.drawText(
+                    QRectF(0, y - line / 2, plot.left() - 6, line), Qt.AlignmentFlag.AlignRight, str(value)
+                )
+            if self.median is not None:
+                y = plot.bottom() - plot.height() * self.median / top
+                pen = QPen(QColor(MEDIAN_COLOUR), 2, Qt.PenStyle.DashLine)
+                painter.setPen(pen)
+                painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+                label = f"median {self.median:g}"
+                box = QRectF(plot.left() + 2, y - line - 2, metrics.horizontalAdvance(label) + 6, line)
+                painter.fillRect(box, self.palette().window())
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
 
+    # --- the mouse and the keyboard ------------------------------------------------------------------------
 
-class HarmChart(QWidget):
-    """Horizontal bars: reports per harm level, most severe first."""
+    def event(self, event: object) -> bool:
+        if isinstance(event, QHelpEvent) and event.type() == QHelpEvent.Type.ToolTip:
+            index = self.bar_at(QPointF(event.pos()))
+            if index is None:
+                QToolTip.hideText()
+                event.ignore()
+            else:
+                QToolTip.showText(event.globalPos(), self.bar_text(index), self, self.bar_rect(index).toRect())
+            return True
+        return super().event(event)  # type: ignore[arg-type]
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.trends: Trends | None = None
-        self.setMinimumHeight(120)
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        index = self.bar_at(event.position())
+        if index is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.current = index
+            self.update()
+            self._choose()
+        else:
+            super().mousePressEvent(event)
 
-    def show_trends(self, trends: Trends | None) -> None:
-        self.trends = trends
-        self.setToolTip("" if trends is None else "\n".join(f"{name}: {count}" for name, count in trends.harm))
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = Qt.Key(event.key())
+        step = {
+            Qt.Key.Key_Left: -1,
+            Qt.Key.Key_Up: -1,
+            Qt.Key.Key_Right: 1,
+            Qt.Key.Key_Down: 1,
+        }.get(key)
+        if self.bars and step is not None:
+            self.current = max(0, min(len(self.bars) - 1, self.current + step))
+        elif self.bars and key == Qt.Key.Key_Home:
+            self.current = 0
+        elif self.bars and key == Qt.Key.Key_End:
+            self.current = len(self.bars) - 1
+        elif self.bars and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self._choose()
+            return
+        else:
+            super().keyPressEvent(event)
+            return
+        self._announce()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        if self.bars:
+            self._announce()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
         self.update()
 
-    def paintEvent(self, event: QPaintEvent) -> None:
-        if self.trends is None:
-            return
-        painter = QPainter(self)
-        metrics = painter.fontMetrics()
-        label_width = max(metrics.horizontalAdvance(name) for name, _ in self.trends.harm) + 12
-        row = self.height() / max(1, len(self.trends.harm))
-        top = max(1, max(count for _, count in self.trends.harm))
-        width = self.width() - label_width - MARGIN - metrics.horizontalAdvance("00000")
-        for i, (name, count) in enumerate(self.trends.harm):
-            y = i * row
-            painter.setPen(self.palette().text().color())
-            painter.drawText(
-                QRectF(0, y, label_width - 6, row),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                name,
-            )
-            bar = width * count / top
-            painter.fillRect(QRectF(label_width, y + row * 0.2, bar, row * 0.6), QColor(PALETTE[0]))
-            painter.drawText(QRectF(label_width + bar + 4, y, 80, row), Qt.AlignmentFlag.AlignVCenter, str(count))
-        painter.end()
+    def _announce(self) -> None:
+        """The current bar's figure where the keyboard user (and a screen reader) finds it."""
+        text = self.bar_text(self.current)
+        self.setAccessibleDescription(f"{text}. {self.text()}")
+        self.setToolTip(text)
+        QToolTip.showText(self.mapToGlobal(self.bar_rect(self.current).center().toPoint()), text, self)
+        self.update()
+
+    def _choose(self) -> None:
+        if self.bars and self.bars[self.current].narrow:
+            self.chosen.emit(self.bars[self.current])
+
+
+def png_name(today: dt.date | None = None) -> str:
+    """A file name with no PHI: ``pso-trends-2026-12-06.png``."""
+    return f"pso-trends-{(today or dt.date.today()).isoformat()}.png"
 
 
 class TrendsScreen(QWidget):
-    """The trends page; ``show_trends`` fills it, ``clear`` (on lock) empties it."""
+    """The trends page; ``show_trends`` fills it, ``clear`` (on lock) empties it. ``bar_chosen`` asks the window
+    to filter the list to a bar; ``drafts_changed`` to count again with or without drafts; ``png_requested``
+    to write the PNG (bytes, path) with its audit entry on the worker."""
 
     closed = Signal()
+    bar_chosen = Signal(object)  # the Bar
+    drafts_changed = Signal(bool)
+    png_requested = Signal(bytes, object)  # PNG data, Path
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trendsScreen")
+        self.trends: Trends | None = None
+        self.banner = OneLineLabel(short=PSWP_SHORT)
+        self.banner.setObjectName("pswpBanner")
+        self.banner.setAccessibleName("Confidentiality notice")
         self.back_action = QAction("← &Back to the list", self)
         self.back_action.setShortcut(QKeySequence("Alt+Left"))
         self.back_action.triggered.connect(self.closed)
@@ -136,38 +288,126 @@ class TrendsScreen(QWidget):
         back.clicked.connect(self.back_action.trigger)
         self.heading = QLabel()
         self.heading.setObjectName("editorHeading")
+        self.drafts = QCheckBox("Count &drafts too")
+        self.drafts.setToolTip(
+            "Events are the reports sent or received; tick to count drafts (never sent) as well"
+        )
+        self.drafts.toggled.connect(self.drafts_changed)
+        self.png_action = QAction("Save as &PNG…", self)
+        self.png_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.png_action.setToolTip(
+            "Save the charts as a PNG picture, with the confidentiality label (Ctrl+Shift+S)"
+        )
+        self.png_action.triggered.connect(self._choose_png)
+        self.addAction(self.png_action)
+        png = QPushButton("Save as PNG…")
+        png.setToolTip(self.png_action.toolTip())
+        png.clicked.connect(self.png_action.trigger)
         top = QHBoxLayout()
         top.addWidget(back)
         top.addWidget(self.heading, 1)
-        self.monthly = MonthlyChart()
-        self.monthly.setAccessibleName("Events discovered per month, by kind")
-        self.harm = HarmChart()
-        self.harm.setAccessibleName("Harm to patients")
+        top.addWidget(self.drafts)
+        top.addWidget(png)
+        self.monthly = BarChart("Events per month", vertical=True)
+        self.category = BarChart("Events by category")
+        self.harm = BarChart("Incidents by harm to the patient")
+        self.unit = BarChart("Events by unit")
+        self.charts = (self.monthly, self.category, self.harm, self.unit)
+        self.chart_area = QWidget()
+        grid = QGridLayout(self.chart_area)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for number, chart in enumerate(self.charts):
+            chart.chosen.connect(self.bar_chosen)
+            title = QLabel(chart.title)
+            title.setBuddy(chart)
+            box = QVBoxLayout()
+            box.setSpacing(2)
+            box.addWidget(title)
+            box.addWidget(chart, 1)
+            grid.addLayout(box, number // 2, number % 2)
         self.summary = QLabel()
         self.summary.setObjectName("trendsSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
         layout.addLayout(top)
-        layout.addWidget(QLabel("Events discovered per month, by kind"))
-        layout.addWidget(self.monthly, 2)
-        layout.addWidget(QLabel("Harm to the patient: incidents, by the harm level given in the report"))
-        layout.addWidget(self.harm, 1)
+        layout.addWidget(self.chart_area, 1)
         layout.addWidget(self.summary)
+        self.setTabOrder(back, self.drafts)
+        self.setTabOrder(self.drafts, png)
+        self.setTabOrder(png, self.monthly)
+        for before, after in zip(self.charts, self.charts[1:], strict=False):
+            self.setTabOrder(before, after)
 
     def show_trends(self, trends: Trends, *, filtered: bool = False) -> None:
         """Shows ``trends``; ``filtered`` when they count only the reports the list shows (its filters)."""
+        from pso_desktop.services.workstation import PSWP_LABEL
+
+        self.banner.setText(PSWP_LABEL)
+        self.trends = trends
         first, last = trends.months[0], trends.months[-1]
         scope = " among the reports the list shows" if filtered else ""
-        self.heading.setText(f"Trends, {first} to {last}: {trends.total:,} events discovered{scope}")
-        self.monthly.show_trends(trends)
-        self.harm.show_trends(trends)
-        kinds = "; ".join(f"{name}: {sum(values):,}" for name, values in trends.series)
-        harm = "; ".join(f"{name}: {count:,}" for name, count in trends.harm)
-        self.summary.setText(f"By kind — {kinds}.\nIncidents by harm — {harm}.")
+        what = "events and drafts" if trends.drafts else "events"
+        self.heading.setText(f"Trends, {first} to {last}: {trends.total:,} {what} discovered{scope}")
+        self.heading.setToolTip(self.heading.text())
+        with_drafts = self.drafts.blockSignals(True)
+        self.drafts.setChecked(trends.drafts)
+        self.drafts.blockSignals(with_drafts)
+        self.monthly.show_bars(trends.by_month, trends.median)
+        self.category.show_bars(trends.by_category)
+        self.harm.show_bars(trends.by_harm)
+        self.unit.show_bars(trends.by_unit)
+        self.summary.setText("\n".join(chart.text() for chart in self.charts))
 
     def clear(self) -> None:
+        self.trends = None
         self.heading.clear()
         self.summary.clear()
-        self.monthly.show_trends(None)
-        self.harm.show_trends(None)
+        for chart in self.charts:
+            chart.show_bars(())
+
+    # --- PNG ---------------------------------------------------------------------------------------------
+
+    def png_bytes(self) -> bytes:
+        """The four charts as one PNG, the PSWP label above them and the heading and summary below."""
+        from pso_desktop.services.workstation import PSWP_LABEL
+
+        charts = self.chart_area.grab().toImage()
+        width = max(charts.width(), 800)
+        metrics = self.fontMetrics()
+        flags = Qt.TextFlag.TextWordWrap
+        label_rect = metrics.boundingRect(0, 0, width - 16, 10_000, flags, PSWP_LABEL)
+        words = f"{self.heading.text()}\n{self.summary.text()}"
+        words_rect = metrics.boundingRect(0, 0, width - 16, 10_000, flags, words)
+        height = label_rect.height() + charts.height() + words_rect.height() + 40
+        image = QImage(width, height, QImage.Format.Format_RGB32)
+        image.fill(QColor("white"))
+        painter = QPainter(image)
+        painter.setFont(self.font())
+        painter.setPen(QColor("#7b341e"))
+        y = 8
+        painter.drawText(QRectF(8, y, width - 16, label_rect.height()), int(flags), PSWP_LABEL)
+        y += label_rect.height() + 8
+        painter.drawImage(0, y, charts)
+        y += charts.height() + 8
+        painter.setPen(QColor("black"))
+        painter.drawText(QRectF(8, y, width - 16, words_rect.height()), int(flags), words)
+        painter.end()
+        image.setText("Confidentiality", PSWP_LABEL)
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stubs say bytes; PySide6 takes str
+        buffer.close()
+        return bytes(data.data())
+
+    def _choose_png(self) -> None:
+        if self.trends is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save the charts as PNG", png_name(), "PNG picture (*.png)")
+        if path:
+            if not path.lower().endswith(".png"):
+                path += ".png"
+            self.png_requested.emit(self.png_bytes(), Path(path))

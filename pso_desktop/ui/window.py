@@ -33,9 +33,12 @@ from pso_desktop.ui.trends_screen import TrendsScreen
 from pso_desktop.ui.worker import DbWorker
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pso_desktop.domain.catalogue import Catalogue
     from pso_desktop.domain.validation import FieldError
-    from pso_desktop.services.trends import Trends
+    from pso_desktop.services.trends import Bar, Trends
+    from pso_desktop.storage.report_query import ReportQuery
     from pso_desktop.ui.backend import Standing
     from pso_desktop.ui.editor_screen import EditorScreen
 
@@ -115,6 +118,10 @@ class MainWindow(QMainWindow):
         self.reports_screen.trends_requested.connect(self.show_trends)
         self.trends_screen = TrendsScreen()
         self.trends_screen.closed.connect(self._back_to_list)
+        self.trends_screen.bar_chosen.connect(self._filter_list_to_bar)
+        self.trends_screen.drafts_changed.connect(self._count_trends)
+        self.trends_screen.png_requested.connect(self._save_trends_png)
+        self._trends_query: ReportQuery | None = None  # the list's query the trends were counted for
         self.editor: EditorScreen | None = None  # built when first needed: it loads the form catalogue
         self.sync_panel = SyncPanel(self.sync_worker, self.worker, self.backend)
         self.sync_panel.finished.connect(self._on_sync_finished)
@@ -373,12 +380,36 @@ class MainWindow(QMainWindow):
     def show_trends(self) -> None:
         """Trends of what the list shows (all reports when nothing narrows it)."""
         if self.is_unlocked:
-            query = self.reports_screen.current_query()
+            self._trends_query = self.reports_screen.current_query()
+            self._count_trends(self.trends_screen.drafts.isChecked())
+
+    def _count_trends(self, drafts: bool) -> None:
+        query = self._trends_query
+        if self.is_unlocked and query is not None:
             scope = query if query.filtered else None
             self.worker.submit(
-                partial(self.backend.trends, scope),
+                partial(self.backend.trends, scope, drafts),
                 owner=self,
                 on_done=partial(self._on_trends, scope is not None),
+            )
+
+    def _filter_list_to_bar(self, bar: Bar) -> None:
+        """A chart's bar chosen: the list, narrowed to the reports that bar counts (drafts stay in the list)."""
+        from pso_desktop.services.trends import narrowed
+
+        if self.is_unlocked and self._trends_query is not None:
+            self.stack.setCurrentWidget(self.reports_screen)
+            self.reports_screen.apply_view(narrowed(self._trends_query, bar))
+            self.reports_screen.focus_table()
+
+    def _save_trends_png(self, data: bytes, path: Path) -> None:
+        """Writes the charts' PNG on the worker, atomically and audited like a PDF (no PHI in the audit text)."""
+        if self.is_unlocked:
+            count = self.trends_screen.trends.total if self.trends_screen.trends is not None else 0
+            self.worker.submit(
+                partial(self.backend.save_printout, path, data, "png, trends charts", count),
+                owner=self,
+                on_done=lambda _none: self._show_status(f"Charts saved as {path.name}"),
             )
 
     def _on_trends(self, filtered: bool, trends: Trends) -> None:

@@ -1,51 +1,204 @@
-"""Trends for the risk manager: counts from the real encrypted store, painted as charts, emptied on lock."""
+"""Trends for the risk manager: counts from the real encrypted store (checked against a plain Python count of the
+same reports), painted as charts with the keyboard and the mouse, a bar filtering the list, a PNG with the PSWP
+label, drafts only when asked for, emptied on lock."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
+import statistics
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFileDialog
 
-from pso_desktop.domain import load_catalogue
-from pso_desktop.services.trends import NO_HARM_GIVEN, trends
-from pso_desktop.services.workstation import Workstation
+from pso_desktop.domain import load_catalogue, validate_report
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.services.trends import NO_HARM_GIVEN, NO_UNIT_GIVEN, TOP_UNITS, trends
+from pso_desktop.services.workstation import PSWP_LABEL, Workstation
+from pso_desktop.ui.trends_screen import BarChart
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import QT_STRICT, SECRET, unlock
+from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
 
 pytestmark = QT_STRICT
+SUBMITTED = 30
+DRAFTS = 10
 
 
-def test_trends_count_the_stored_reports_by_month_kind_and_harm(
-    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
-) -> None:
-    window = make_window()
-    unlock(qtbot, window)
+@pytest.fixture
+def events(workstation_factory: Callable[[], Workstation]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """PROFILE with SUBMITTED submitted reports and DRAFTS drafts, from the real services; (submitted, drafts)."""
+    rng = random.Random(12)
+    reports = [validate_report(sample_report(rng, i)).export() for i in range(SUBMITTED + DRAFTS)]
+    workstation = workstation_factory()
+    workstation.create_profile(PROFILE, SECRET)
+    with workstation.session(PROFILE, SECRET) as session:
+        session.add_reports(reports[:SUBMITTED], submit=True)
+        session.add_reports(reports[SUBMITTED:])
+    return reports[:SUBMITTED], reports[SUBMITTED:]
+
+
+def expected(reports: list[dict[str, Any]], months: tuple[str, ...]) -> dict[str, Counter[str]]:
+    """A plain Python count of what each chart should show."""
+    catalogue = load_catalogue()
+    levels = {level.code: level.display for level in catalogue.harm_levels}
+    names = {c.code: c.display for c in catalogue.categories}
+    shown = [r for r in reports if r["discovery"].get("date", "")[:7] in months]
+    return {
+        "month": Counter(r["discovery"]["date"][:7] for r in shown),
+        "category": Counter(names[code] for r in shown for code in r.get("categories", [])),
+        "unit": Counter((r.get("location") or {}).get("unit") or NO_UNIT_GIVEN for r in shown),
+        "harm": Counter(
+            levels.get((r.get("harm") or {}).get("level") or "", NO_HARM_GIVEN)
+            for r in shown
+            if r["event_type"] == "incident"  # only an incident reached a patient
+        ),
+    }
+
+
+def top_units(units: Counter[str]) -> dict[str, int]:
+    """The TOP_UNITS units with most events, the rest as one "Other units (n)" bar."""
+    ranked = sorted(units.items(), key=lambda item: (-item[1], item[0]))
+    shown = dict(ranked[:TOP_UNITS])
+    if ranked[TOP_UNITS:]:
+        shown[f"Other units ({len(ranked) - TOP_UNITS})"] = sum(n for _, n in ranked[TOP_UNITS:])
+    return shown
+
+
+def drawn(chart: BarChart) -> dict[str, int]:
+    return {bar.label: bar.count for bar in chart.bars if bar.count}
+
+
+def open_trends(qtbot: Any, window: MainWindow) -> None:
     with qtbot.waitSignal(window.trends_shown, timeout=10_000):
         qtbot.keyClick(window.reports_screen.search, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
-    shown = window.trends_screen.monthly.trends
-    assert shown is not None and window.stack.currentWidget() is window.trends_screen
 
-    catalogue = load_catalogue()
-    kinds = {answer.code: answer.display for answer in catalogue.event_types}
-    in_window = [r for r in stored_reports if r["discovery"].get("date", "")[:7] in shown.months]
-    expected = Counter((r["discovery"]["date"][:7], kinds[r["event_type"]]) for r in in_window)
-    drawn = {(month, name): values[i] for name, values in shown.series for i, month in enumerate(shown.months)}
-    assert {key: count for key, count in drawn.items() if count} == dict(expected)
-    assert shown.total == len(in_window) > 0
-    levels = {level.code: level.display for level in catalogue.harm_levels}
-    incidents = [r for r in in_window if r["event_type"] == "incident"]  # only an incident reached a patient
-    harm = Counter(levels.get((r.get("harm") or {}).get("level"), NO_HARM_GIVEN) for r in incidents)
-    assert {name: count for name, count in shown.harm if count} == dict(harm)
-    assert window.trends_screen.monthly.grab().width() > 0  # painted without a Qt warning (QT_STRICT)
-    assert window.trends_screen.harm.grab().width() > 0
-    assert f"{shown.total:,} events discovered" in window.trends_screen.heading.text()
+
+def test_charts_count_events_only_unless_drafts_are_ticked(
+    qtbot: Any, make_window: Callable[..., MainWindow], events: tuple[list[dict[str, Any]], list[dict[str, Any]]]
+) -> None:
+    submitted, drafts = events
+    window = make_window()
+    window.resize(1024, 600)
+    unlock(qtbot, window)
+    open_trends(qtbot, window)
+    screen = window.trends_screen
+    assert window.stack.currentWidget() is screen and screen.trends is not None
+    assert screen.banner.full_text() == PSWP_LABEL and screen.banner.isVisible()  # the PSWP banner stays on
+    months = screen.trends.months
+    want = expected(submitted, months)
+    assert drawn(screen.monthly) == dict(want["month"])
+    assert drawn(screen.category) == dict(want["category"])
+    assert drawn(screen.unit) == top_units(want["unit"])
+    assert drawn(screen.harm) == dict(want["harm"])
+    assert screen.trends.total == sum(want["month"].values()) > 0
+    monthly = [bar.count for bar in screen.monthly.bars]
+    assert screen.trends.median == statistics.median(monthly) and len(monthly) == 12
+    # Every figure is also text, for screen readers.
+    for chart in screen.charts:
+        for bar in chart.bars:
+            assert f"{bar.label}: {bar.count:,}" in chart.accessibleDescription()
+            assert f"{bar.label}: {bar.count:,}" in screen.summary.text()
+    assert f"Median {screen.trends.median:g} a month" in screen.summary.text()
+    screen.grab().save("/tmp/charts-trends-1024x600.png")
+
+    # Drafts only when asked for: the tick box, from the keyboard (Alt+D).
+    with qtbot.waitSignal(window.trends_shown, timeout=10_000):
+        qtbot.keyClick(screen, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
+    assert screen.drafts.isChecked() and screen.trends.drafts
+    with_drafts = expected(submitted + drafts, months)
+    assert drawn(screen.monthly) == dict(with_drafts["month"])
+    assert drawn(screen.category) == dict(with_drafts["category"])
+    assert drawn(screen.unit) == top_units(with_drafts["unit"])
+    assert drawn(screen.harm) == dict(with_drafts["harm"])
+    assert "events and drafts" in screen.heading.text()
 
     with qtbot.waitSignal(window.locked, timeout=10_000):
         window.lock()
-    assert window.trends_screen.monthly.trends is None and window.trends_screen.summary.text() == ""
+    assert screen.trends is None and screen.summary.text() == ""
+    assert all(not chart.bars for chart in screen.charts)
+
+
+def test_enter_on_a_bar_filters_the_list_to_it(
+    qtbot: Any, make_window: Callable[..., MainWindow], events: tuple[list[dict[str, Any]], list[dict[str, Any]]]
+) -> None:
+    submitted, drafts = events
+    window = make_window()
+    window.resize(1024, 600)
+    unlock(qtbot, window)
+    open_trends(qtbot, window)
+    screen = window.trends_screen
+    # Tab to the unit chart (Back, drafts, PNG, then the four charts in order), arrows to the second bar.
+    screen.drafts.setFocus()
+    for _ in range(5):
+        qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+    assert window.focusWidget() is screen.unit
+    qtbot.keyClick(screen.unit, Qt.Key.Key_Down)
+    bar = screen.unit.bars[1]
+    assert screen.unit.current == 1 and screen.unit.toolTip().startswith(f"{bar.label}: {bar.count:,}")
+    unit = dict(bar.narrow)["units"][0]
+    with qtbot.waitSignal(window.reports_screen.counts_loaded, timeout=10_000):
+        qtbot.keyClick(screen.unit, Qt.Key.Key_Return)
+    assert window.stack.currentWidget() is window.reports_screen
+    assert window.reports_screen.current_query().units == (unit,)
+    qtbot.waitUntil(lambda: window.reports_screen.list_status.text() != "Reading reports…", timeout=10_000)
+    # The list keeps its drafts (it shows every state); every report of that unit, none other.
+    want = sum(1 for r in submitted + drafts if r["location"]["unit"] == unit)
+    assert window.reports_screen.model.rowCount() == want
+    rows = [window.reports_screen.model.summary(i) for i in range(window.reports_screen.model.rowCount())]
+    assert {row.unit for row in rows} == {unit}
+
+    # A click on a month bar (mouse): the list narrows to that month.
+    open_trends(qtbot, window)
+    index = max(range(12), key=lambda i: screen.monthly.bars[i].count)
+    month = screen.monthly.bars[index]
+    centre = screen.monthly.bar_rect(index).center().toPoint()
+    with qtbot.waitSignal(window.reports_screen.counts_loaded, timeout=10_000):
+        qtbot.mouseClick(screen.monthly, Qt.MouseButton.LeftButton, pos=QPoint(centre.x(), centre.y()))
+    query = window.reports_screen.current_query()
+    assert query.units == (unit,)  # the list's filter stays; the month narrows it
+    assert query.discovered_from == f"{month.label}-01" and (query.discovered_to or "")[:7] == month.label
+
+
+def test_save_as_png_carries_the_pswp_label_and_is_audited(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    events: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = make_window()
+    window.resize(1024, 600)
+    unlock(qtbot, window)
+    open_trends(qtbot, window)
+    offered: list[str] = []
+
+    def save_dialog(_parent: Any, _title: str, name: str, _filter: str) -> tuple[str, str]:
+        offered.append(name)
+        return str(tmp_path / "charts"), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_dialog))
+    with qtbot.waitSignal(window.statusBar().messageChanged, timeout=10_000):
+        qtbot.keyClick(
+            window.trends_screen,
+            Qt.Key.Key_S,
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+        )
+    assert offered == [f"pso-trends-{dt.date.today().isoformat()}.png"]  # no PHI in the name
+    saved = tmp_path / "charts.png"
+    image = QImage(str(saved))
+    assert not image.isNull() and image.width() >= 800
+    assert (saved.stat().st_mode & 0o077) == 0  # readable by its owner only, as exports are
+    assert image.text("Confidentiality") == PSWP_LABEL  # in the file's metadata, and painted at its top:
+    top_band = [image.pixelColor(x, y).lightness() for x in range(0, 400, 2) for y in range(4, 24)]
+    assert min(top_band) < 128
+    assert "Charts saved as charts.png" in window.statusBar().currentMessage()
+    image.save("/tmp/charts-png-export.png")
 
 
 def test_the_window_is_the_last_twelve_months_and_unknown_harm_is_not_given(
@@ -58,7 +211,7 @@ def test_the_window_is_the_last_twelve_months_and_unknown_harm_is_not_given(
         ("2026-11-30", "not-a-level"),  # this month
         ("2026-12-01", None),  # next month: not a trend yet
     ]
-    reports = []
+    reports: list[dict[str, Any]] = []
     for date, level in dated:
         report = {**base, "id": f"00000000-0000-4000-8000-{len(reports):012d}", "discovery": {"date": date}}
         report["event_type"] = "incident"
@@ -67,10 +220,11 @@ def test_the_window_is_the_last_twelve_months_and_unknown_harm_is_not_given(
     workstation = workstation_factory()
     workstation.create_profile("carol", SECRET)  # only these four reports
     with workstation.session("carol", SECRET) as session:
-        session.store.add_reports(reports)
-        counted = trends(session, today=dt.date(2026, 11, 27))
+        session.store.add_reports(reports)  # drafts
+        assert trends(session, today=dt.date(2026, 11, 27)).total == 0  # a draft is not an event
+        counted = trends(session, today=dt.date(2026, 11, 27), drafts=True)
     assert counted.months == tuple(f"2025-12 {' '.join(f'2026-{m:02d}' for m in range(1, 12))}".split())
-    per_month = {month: sum(values[i] for _, values in counted.series) for i, month in enumerate(counted.months)}
+    per_month = {bar.label: bar.count for bar in counted.by_month}
     assert {month: n for month, n in per_month.items() if n} == {"2025-12": 1, "2026-11": 1}
     assert counted.total == 2
     assert {name: n for name, n in counted.harm if n} == {"Death": 1, NO_HARM_GIVEN: 1}
