@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pso_server import schemas
+from pso_server import catalogues, schemas
 from pso_server.admission import AdmissionMiddleware, AdmissionState
 from pso_server.auth import Authenticator
 from pso_server.config import ServerConfig
@@ -85,6 +85,7 @@ def create_app(
     app.state.admission = admission
     app.state.auth = auth
     app.state.proxies = proxies
+    app.state.catalogues = catalogues.Catalogues(db)
     app.add_middleware(
         AdmissionMiddleware,
         state=admission,

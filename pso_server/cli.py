@@ -15,6 +15,7 @@ import secrets
 import shutil
 import socket
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 from uvicorn.config import LOGGING_CONFIG
 
 from pso_desktop.domain.catalogue_check import check_file, summary
-from pso_server import store
+from pso_server import catalogues, store
 from pso_server.admission import AdmissionState
 from pso_server.app import create_app
 from pso_server.auth import Authenticator
@@ -137,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="list every problem of a catalogue file with its JSON path (exit 1 if any)"
     )
     check.add_argument("file", type=Path, help="a catalogue JSON file (resources/forms/catalogue.schema.json)")
+    publish = catalogue_commands.add_parser(
+        "publish", help="check a catalogue file and make its version the current one (clients fetch it at sync)"
+    )
+    publish.add_argument("file", type=Path, help="a catalogue JSON file with a new version name")
+    withdraw = catalogue_commands.add_parser(
+        "withdraw", help="no new drafts start on VERSION; reports written on it are still accepted"
+    )
+    withdraw.add_argument("version", help="a published form version, e.g. hospital-2.1")
+    for sub in (publish, withdraw):
+        _db_arg(sub)
 
     demo = commands.add_parser("demo", help="a throwaway TLS server with demo accounts on loopback")
     demo.add_argument("--port", type=int, default=8443, help="0 picks a free port")
@@ -395,6 +406,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_catalogue(args: argparse.Namespace) -> int:
     if args.catalogue_command == "check":
         return cmd_catalogue_check(args)
+    if args.catalogue_command == "publish":
+        return cmd_catalogue_publish(args)
+    if args.catalogue_command == "withdraw":
+        return cmd_catalogue_withdraw(args)
     raise UsageError(f"unknown catalogue command {args.catalogue_command!r}")
 
 
@@ -412,6 +427,34 @@ def cmd_catalogue_check(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"{args.file.name}: {summary(data)}")
+    return 0
+
+
+def cmd_catalogue_publish(args: argparse.Namespace) -> int:
+    """Checked first as ``catalogue check`` does (every problem listed, exit 1, nothing published)."""
+    with _database(args.db) as db:
+        try:
+            version, new = catalogues.publish(db, args.file, time.time())
+        except catalogues.CatalogueRefused as exc:
+            for problem in exc.problems:
+                print(problem)
+            raise
+    if new:
+        print(
+            f"Published {version}: it is now the current form version; PSO Desktop picks it up at its next sync."
+        )
+    else:
+        print(f"{version} was already published with this content; nothing changed.")
+    return 0
+
+
+def cmd_catalogue_withdraw(args: argparse.Namespace) -> int:
+    with _database(args.db) as db:
+        current = catalogues.withdraw(db, args.version, time.time())
+    print(
+        f"Withdrew {args.version}: no new report starts on it (new ones start on {current}); "
+        "reports already written on it are still accepted."
+    )
     return 0
 
 

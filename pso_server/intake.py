@@ -15,11 +15,11 @@ import logging
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pso_desktop.domain import ReportInvalid, canonical_json, validate_report
+from pso_desktop.domain import Catalogue, ReportInvalid, canonical_json, validate_report
 from pso_server import store
 from pso_server.config import Clock
 from pso_server.store import Database, IncomingRevision, Uploader
@@ -93,10 +93,13 @@ def _echo_revision(raw: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def prepare(raw: Any, today: dt.date) -> IncomingRevision | ItemResult:
-    """A storable revision, or the ``rejected`` result carrying the client's own wording of each problem."""
+def prepare(
+    raw: Any, today: dt.date, catalogues: Callable[[str], Catalogue | None] | None = None
+) -> IncomingRevision | ItemResult:
+    """A storable revision, or the ``rejected`` result carrying the client's own wording of each problem.
+    ``catalogues`` resolves the form versions this server published (default: the bundled ones)."""
     try:
-        report = validate_report(raw, today=today)
+        report = validate_report(raw, today=today, catalogues=catalogues)
         body = canonical_json(report.export())
     except ReportInvalid as exc:
         return _rejected(raw, exc.as_json())
@@ -141,6 +144,7 @@ def ingest_batch(
     uploader: Uploader,
     clock: Clock,
     owner_keys: Mapping[str, Any] | None = None,
+    catalogues: Callable[[str], Catalogue | None] | None = None,
 ) -> list[ItemResult]:
     """Validates and stores a batch; returns one result per report, in the order received. ``owner_keys`` maps
     report ids to the per-report owner keys the client sent (only their hashes go further).
@@ -153,8 +157,9 @@ def ingest_batch(
     results: list[ItemResult | None] = [None] * len(reports)
     ready: list[tuple[int, IncomingRevision]] = []
     hashes = owner_key_hashes(owner_keys)
+    resolve = _memo(catalogues) if catalogues is not None else None
     for index, raw in enumerate(reports):
-        prepared = prepare(raw, moment.date())
+        prepared = prepare(raw, moment.date(), resolve)
         if isinstance(prepared, ItemResult):
             results[index] = prepared
         elif prepared.report_id in hashes and hashes[prepared.report_id] is None:
@@ -178,6 +183,18 @@ def ingest_batch(
         store.record_received(tx, received)  # last: it serialises with every other status writer until commit
     assert len(final) == len(reports)
     return final
+
+
+def _memo(catalogues: Callable[[str], Catalogue | None]) -> Callable[[str], Catalogue | None]:
+    """One lookup per form version per batch (a version never published is looked up once, not per report)."""
+    seen: dict[str, Catalogue | None] = {}
+
+    def resolve(version: str) -> Catalogue | None:
+        if version not in seen:
+            seen[version] = catalogues(version)
+        return seen[version]
+
+    return resolve
 
 
 def _refusal(refused: str | None, anonymous: bool) -> list[dict[str, str]]:

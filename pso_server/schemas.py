@@ -148,6 +148,16 @@ class ReferenceData(BaseModel):
     units: list[Unit]
     form_catalogue_version: str = Field(description="The form version the server prefers, e.g. 'hospital-2.0'.")
     form_versions: list[str] = Field(description="Every form version the server accepts.")
+    withdrawn_versions: list[str] = Field(
+        default_factory=list,
+        description="Versions the PSO withdrew: reports written on them are still accepted, no new draft starts "
+        "on them.",
+    )
+    catalogues: dict[str, str] = Field(
+        default_factory=dict,
+        description="SHA-256 of each published catalogue's JSON by version (not the bundled 'hospital-2.0'); "
+        "fetch one from /reference/catalogues/{version}.",
+    )
 
 
 class Health(BaseModel):

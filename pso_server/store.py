@@ -39,7 +39,7 @@ from pso_server.errors import (
 
 _log = logging.getLogger("pso_server")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 ROLES = ("reporter", "risk_manager")
 STATUSES = ("received", "under_review", "more_info_requested", "closed")
 OUTCOMES = ("created", "duplicate", "updated", "stale", "conflict", "rejected")
@@ -134,6 +134,14 @@ CREATE TABLE IF NOT EXISTS status_changes (
     changed_by BIGINT REFERENCES users (id)
 );
 CREATE INDEX IF NOT EXISTS status_changes_report ON status_changes (report_id);
+CREATE TABLE IF NOT EXISTS catalogues (
+    seq {pk},
+    version TEXT NOT NULL UNIQUE,
+    body TEXT,
+    content_hash TEXT,
+    published_at {float} NOT NULL,
+    withdrawn_at {float}
+);
 CREATE TABLE IF NOT EXISTS intake_tally (
     id {pk},
     outcome TEXT NOT NULL,
@@ -151,6 +159,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: ("ALTER TABLE reports ADD COLUMN owner_key_hash TEXT",),
     # known_devices (device tokens, see auth.py) is a new table: _SCHEMA's CREATE TABLE IF NOT EXISTS makes it.
     4: (),
+    # catalogues (the form versions the PSO published, see publish_catalogue) is a new table, made by _SCHEMA.
+    5: (),
 }
 
 # Units offered to the client until a PSO loads its own list (codes are the hospital's, names are shown).
@@ -479,6 +489,10 @@ def find_user(tx: Tx, username: str, *, lock: bool = False) -> tuple[User, str] 
 
 def set_password_hash(tx: Tx, user_id: int, password_hash: str) -> None:
     tx.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+class UnknownVersion(ServerError):
+    """A form version this server never published."""
 
 
 class UnknownUser(ServerError):
@@ -1080,3 +1094,58 @@ def replace_units(tx: Tx, units: Sequence[tuple[str, str]]) -> None:
     """Replaces the whole unit list (what clients offer as event locations)."""
     tx.execute("DELETE FROM units")
     tx.executemany("INSERT INTO units (code, name) VALUES (?, ?)", units)
+
+
+# --- form catalogues the PSO publishes ------------------------------------------------------------------------
+# One row per published version: its canonical JSON and hash (NULL for the bundled version, which counts as
+# published everywhere and gets a row only when withdrawn). The current version is the newest one not withdrawn.
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    version: str
+    content_hash: str | None
+    published_at: float
+    withdrawn_at: float | None
+
+
+def list_catalogues(tx: Tx) -> list[PublishedVersion]:
+    rows = tx.all("SELECT version, content_hash, published_at, withdrawn_at FROM catalogues ORDER BY seq")
+    return [PublishedVersion(str(v), h, float(p), None if w is None else float(w)) for v, h, p, w in rows]
+
+
+def catalogue_body(tx: Tx, version: str) -> str | None:
+    row = tx.one("SELECT body FROM catalogues WHERE version = ?", (version,))
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def publish_catalogue(tx: Tx, version: str, body: str, content_hash: str, now: float) -> None:
+    """Stores a new version (the caller checked with held_hash that it is not held: a version never changes
+    once published)."""
+    tx.execute(
+        "INSERT INTO catalogues (version, body, content_hash, published_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (version) DO NOTHING",
+        (version, body, content_hash, now),
+    )
+
+
+def held_hash(tx: Tx, version: str) -> tuple[bool, str | None]:
+    """(held, content_hash) of a version's row."""
+    row = tx.one("SELECT content_hash FROM catalogues WHERE version = ?", (version,))
+    return (row is not None, None if row is None else row[0])
+
+
+def withdraw_catalogue(tx: Tx, version: str, now: float, *, bundled: bool) -> None:
+    """Marks a version withdrawn (a bundled version gets a row saying so)."""
+    if tx.one("SELECT 1 FROM catalogues WHERE version = ?", (version,)) is None:
+        if not bundled:
+            raise UnknownVersion("That form version was never published on this server; nothing was changed.")
+        tx.execute(
+            "INSERT INTO catalogues (version, body, content_hash, published_at, withdrawn_at) "
+            "VALUES (?, NULL, NULL, 0, ?)",
+            (version, now),
+        )
+    else:
+        tx.execute(
+            "UPDATE catalogues SET withdrawn_at = ? WHERE version = ? AND withdrawn_at IS NULL", (now, version)
+        )

@@ -455,11 +455,48 @@ def available_versions() -> Sequence[str]:
     )
 
 
+# Catalogues the PSO published, installed by the client from its encrypted profile (never from a file). A
+# version is immutable once published, so an installed version never changes under a report.
+_installed: dict[str, Catalogue] = {}
+
+
+def is_version_name(version: object) -> bool:
+    """A plain form version name (``hospital-2.1``), never a path."""
+    return isinstance(version, str) and bool(_VERSION_NAME.fullmatch(version)) and not version.endswith(".schema")
+
+
+def install_catalogue(catalogue: Catalogue) -> None:
+    """Makes ``load_catalogue`` answer ``catalogue.version`` with this catalogue (a published one the client
+    fetched); a bundled version is never replaced."""
+    if not is_version_name(catalogue.version):
+        raise ValueError("not a form version name")
+    if catalogue.version not in bundled_versions():
+        _installed[catalogue.version] = catalogue
+
+
+def uninstall_catalogues() -> None:
+    """Forgets every installed catalogue (a profile was locked or closed)."""
+    _installed.clear()
+
+
 @cache
+def bundled_versions() -> frozenset[str]:
+    return frozenset(available_versions())
+
+
 def load_catalogue(version: str = CURRENT_FORM_VERSION) -> Catalogue:
-    """The parsed catalogue for one form version; raises KeyError for a version this build does not know
-    (anything that is not a plain version name, such as a path, included)."""
-    if not _VERSION_NAME.fullmatch(version) or version.endswith(".schema"):
+    """The parsed catalogue for one form version: bundled with this build, or installed from the PSO; raises
+    KeyError for a version neither knows (anything that is not a plain version name, such as a path, included)."""
+    installed = _installed.get(version)
+    if installed is not None:
+        return installed
+    return load_bundled_catalogue(version)
+
+
+@cache
+def load_bundled_catalogue(version: str = CURRENT_FORM_VERSION) -> Catalogue:
+    """The parsed catalogue this build ships for ``version``; KeyError otherwise."""
+    if not is_version_name(version):
         raise KeyError(version)
     path = catalogue_path(version)
     if not path.is_file():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pso_desktop.domain.catalogue import (
+    CURRENT_FORM_VERSION,
     Catalogue,
     Lookup,
     Question,
@@ -59,15 +60,26 @@ class ReportInvalid(ExpectedError, ValueError):
         return [e.as_dict() for e in self.errors]
 
 
-def validate_report(data: Mapping[str, Any], *, today: dt.date | None = None) -> Report:
+def validate_report(
+    data: Mapping[str, Any],
+    *,
+    today: dt.date | None = None,
+    catalogues: Callable[[str], Catalogue | None] | None = None,
+) -> Report:
     """Validate a wire-form report against its models and its form catalogue; raise ReportInvalid if not valid.
+
+    ``catalogues`` resolves a form version to its catalogue (None: not one the caller accepts); by default the
+    catalogues this build bundles and those installed from the PSO (``install_catalogue``). The server passes
+    the versions it has published, and answers a version it never published with ``UNPUBLISHED``.
 
     Pure and thread-safe: safe to call from any thread, the server included.
     """
     if not isinstance(data, Mapping):
         raise ReportInvalid([FieldError("report", "A report must be a JSON object with the report's fields.")])
     version = data.get("form_version", None)
-    catalogue = _catalogue_for(version)
+    catalogue = _catalogue_for(version) if catalogues is None else _resolve(catalogues, version)
+    if catalogue is None and catalogues is not None:
+        raise ReportInvalid([FieldError("form_version", UNPUBLISHED)])
     if catalogue is None:
         raise ReportInvalid(
             [
@@ -86,6 +98,21 @@ def validate_report(data: Mapping[str, Any], *, today: dt.date | None = None) ->
     if errors:
         raise ReportInvalid(errors)
     return report
+
+
+# Names no input: the version a report claims may be anything a client typed.
+UNPUBLISHED = (
+    "The PSO has not published the form version this report was written on, so it cannot be checked; "
+    "open the report in PSO Desktop after a sync, move it to the current form and submit it again."
+)
+
+
+def _resolve(catalogues: Callable[[str], Catalogue | None], version: object) -> Catalogue | None:
+    if version is None:
+        version = CURRENT_FORM_VERSION
+    if not isinstance(version, str):
+        return None
+    return catalogues(version)
 
 
 def _catalogue_for(version: object) -> Catalogue | None:

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pso_server import schemas
 from pso_server.auth import Authenticator, AuthFailed, Principal
+from pso_server.catalogues import Catalogues
 from pso_server.config import ServerConfig
 from pso_server.proxies import TrustedProxies
 from pso_server.store import Database
@@ -84,6 +85,11 @@ async def _auth(request: Request) -> Authenticator:
     return auth
 
 
+async def _catalogues(request: Request) -> Catalogues:
+    published: Catalogues = request.app.state.catalogues
+    return published
+
+
 async def _proxies(request: Request) -> TrustedProxies:
     proxies: TrustedProxies = request.app.state.proxies
     return proxies
@@ -93,6 +99,7 @@ Db = Annotated[Database, Depends(_db)]
 Config = Annotated[ServerConfig, Depends(_config)]
 Auth = Annotated[Authenticator, Depends(_auth)]
 Proxies = Annotated[TrustedProxies, Depends(_proxies)]
+Published = Annotated[Catalogues, Depends(_catalogues)]
 
 
 def principal(credentials: BearerCredentials, auth: Auth) -> Principal:

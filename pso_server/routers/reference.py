@@ -1,13 +1,15 @@
-"""Reference data the client caches for offline use: units and form versions (``/api/v1/reference``)."""
+"""Reference data the client caches for offline use: units and form versions (``/api/v1/reference``), and the
+catalogues the PSO published (``/api/v1/reference/catalogues/{version}``, see pso_server/catalogues.py)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from pso_desktop.domain import CURRENT_FORM_VERSION
-from pso_desktop.domain.catalogue import available_versions
-from pso_server import schemas, store
-from pso_server.routers.deps import API, AUTHED, Authenticated, Db
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+
+from pso_server import catalogues, schemas, store
+from pso_server.routers.deps import API, AUTHED, ApiError, Authenticated, Db, Published, problem
 
 router = APIRouter(prefix=API, tags=["reference"])
 
@@ -17,8 +19,32 @@ def reference(who: Authenticated, db: Db) -> schemas.ReferenceData:
     """Units/locations and form versions, for the client to cache for offline use."""
     with db.reader() as tx:
         units = store.list_units(tx)
+        forms = catalogues.offer(tx)
     return schemas.ReferenceData(
         units=[schemas.Unit(code=c, name=n) for c, n in units],
-        form_catalogue_version=CURRENT_FORM_VERSION,
-        form_versions=list(available_versions()),
+        form_catalogue_version=forms.current,
+        form_versions=forms.accepted,
+        withdrawn_versions=forms.withdrawn,
+        catalogues=forms.hashes,
     )
+
+
+@router.get(
+    "/reference/catalogues/{version}",
+    responses={
+        **AUTHED,
+        200: {"content": {"application/json": {"schema": {"type": "object"}}}, "description": "The catalogue."},
+        404: problem("No catalogue of that version is published on this server."),
+    },
+    response_class=Response,
+)
+def catalogue(
+    version: Annotated[str, Path(description="A published form version.", max_length=40)],
+    who: Authenticated,
+    published: Published,
+) -> Response:
+    """The JSON of a catalogue version the PSO published (its SHA-256 is in /reference)."""
+    body = published.body(version)
+    if body is None:
+        raise ApiError(404, "not_found", "No catalogue of that version is published on this server.")
+    return Response(body.encode("utf-8"), media_type="application/json")

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from pso_server import schemas
 from pso_server.intake import ingest_batch
-from pso_server.routers.deps import API, AUTHED, ApiError, Authenticated, Config, Db, problem
+from pso_server.routers.deps import API, AUTHED, ApiError, Authenticated, Config, Db, Published, problem
 from pso_server.store import Uploader
 
 router = APIRouter(prefix=f"{API}/reports", tags=["reports"])
@@ -23,7 +23,9 @@ router = APIRouter(prefix=f"{API}/reports", tags=["reports"])
         ),
     },
 )
-def batch(body: schemas.BatchRequest, who: Authenticated, db: Db, config: Config) -> schemas.BatchResponse:
+def batch(
+    body: schemas.BatchRequest, who: Authenticated, db: Db, config: Config, published: Published
+) -> schemas.BatchResponse:
     """Stores a batch of reports idempotently: one result per report, all in one transaction."""
     most = config.limits.max_reports_per_batch
     if len(body.reports) > most:
@@ -34,7 +36,7 @@ def batch(body: schemas.BatchRequest, who: Authenticated, db: Db, config: Config
             limit=most,
         )
     uploader = Uploader(who.user.id, who.user.role, who.user.facility)
-    results = ingest_batch(db, body.reports, uploader, config.clock, body.owner_keys)
+    results = ingest_batch(db, body.reports, uploader, config.clock, body.owner_keys, published)
     return schemas.BatchResponse(
         results=[
             schemas.BatchResult(

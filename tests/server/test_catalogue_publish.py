@@ -1,0 +1,116 @@
+"""Issue 11, item 3 on the server: `pso-server catalogue publish|withdraw`, /reference offering the versions,
+and each report validated against the version it names (a version never published refused with a sentence)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.domain.validation import UNPUBLISHED
+from tests.server.support import Api, ServerFactory, run_cli
+from tests.support.catalogues import NEW_QUESTION_TEXT, bundled, changed_catalogue, write
+
+
+def fall_report(version: str, **fall: str) -> dict[str, Any]:
+    rng = random.Random(1)
+    for index in range(100):
+        report = sample_report(rng, index)
+        if "fall" in report.get("modules", {}):
+            report["id"] = str(uuid.uuid4())
+            report["form_version"] = version
+            report["modules"]["fall"].update(fall)
+            return report
+    raise AssertionError("no fall sample")
+
+
+def test_publish_then_reports_are_checked_against_their_own_version(
+    make_server: ServerFactory, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = write(tmp_path / "hospital-2.1.json", changed_catalogue())
+    code, out, err = run_cli(["catalogue", "publish", str(new), "--db", db_url], capsys)
+    assert (code, err) == (0, "") and "Published hospital-2.1" in out
+    # The same file again changes nothing; other content under the same version is refused.
+    code, out, err = run_cli(["catalogue", "publish", str(new), "--db", db_url], capsys)
+    assert code == 0 and "already published" in out
+    other = changed_catalogue()
+    other["title"] = "Something else"
+    code, _, err = run_cli(
+        ["catalogue", "publish", str(write(tmp_path / "x.json", other)), "--db", db_url], capsys
+    )
+    assert code == 1 and err.count("\n") == 1 and "never changes" in err
+    # The bundled version cannot be replaced.
+    code, _, err = run_cli(
+        ["catalogue", "publish", str(write(tmp_path / "b.json", bundled())), "--db", db_url], capsys
+    )
+    assert code == 1 and "cannot be replaced" in err
+
+    with make_server() as server, Api(server) as api:
+        token = api.user("nurse1")
+        reference = api.get("/api/v1/reference", token).json()
+        assert reference["form_catalogue_version"] == "hospital-2.1"
+        assert reference["form_versions"] == ["hospital-2.0", "hospital-2.1"]
+        assert reference["withdrawn_versions"] == []
+        fetched = api.get("/api/v1/reference/catalogues/hospital-2.1", token)
+        assert fetched.status_code == 200
+        assert hashlib.sha256(fetched.content).hexdigest() == reference["catalogues"]["hospital-2.1"]
+        assert NEW_QUESTION_TEXT in fetched.json()["modules"]["fall"]["questions"][-1]["text"]
+        assert api.get("/api/v1/reference/catalogues/hospital-2.0", token).status_code == 404
+        assert api.get("/api/v1/reference/catalogues/hospital-9.9", token).status_code == 404
+        assert api.get("/api/v1/reference/catalogues/hospital-2.1").status_code == 401
+
+        on_new = fall_report("hospital-2.1", bed_alarm="alarm_on")
+        new_on_old = fall_report("hospital-2.0", bed_alarm="alarm_on")
+        dropped = fall_report("hospital-2.1", DE204="A906")
+        old = fall_report("hospital-2.0", DE204="A906")
+        claimed = fall_report("hospital-7.3-Grace-Castillo")
+        results = api.batch(token, [on_new, new_on_old, dropped, old, claimed])
+        assert [r["status"] for r in results] == ["created", "rejected", "rejected", "created", "rejected"]
+        assert results[4]["errors"] == [{"field": "form_version", "message": UNPUBLISHED}]
+        assert "Grace" not in json.dumps(results)
+        held = server.stats()
+        assert held["reports"] == 2
+
+
+def test_a_withdrawn_version_starts_no_draft_and_still_takes_reports(
+    make_server: ServerFactory, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = write(tmp_path / "hospital-2.1.json", changed_catalogue())
+    assert run_cli(["catalogue", "publish", str(new), "--db", db_url], capsys)[0] == 0
+    code, _, err = run_cli(["catalogue", "withdraw", "hospital-9.9", "--db", db_url], capsys)
+    assert code == 1 and "never published" in err
+    code, out, err = run_cli(["catalogue", "withdraw", "hospital-2.0", "--db", db_url], capsys)
+    assert (code, err) == (0, "") and "hospital-2.1" in out
+    # The last version a draft can start on cannot be withdrawn.
+    code, _, err = run_cli(["catalogue", "withdraw", "hospital-2.1", "--db", db_url], capsys)
+    assert code == 1 and err.count("\n") == 1 and "publish its successor" in err
+    with make_server() as server, Api(server) as api:
+        token = api.user("nurse1")
+        reference = api.get("/api/v1/reference", token).json()
+        assert reference["form_catalogue_version"] == "hospital-2.1"
+        assert reference["withdrawn_versions"] == ["hospital-2.0"]
+        assert reference["form_versions"] == ["hospital-2.0", "hospital-2.1"]
+        results = api.batch(
+            token, [fall_report("hospital-2.0"), fall_report("hospital-2.1", bed_alarm="alarm_off")]
+        )
+        assert [r["status"] for r in results] == ["created", "created"]
+
+
+def test_publish_checks_the_file_first(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = changed_catalogue()
+    broken["modules"]["fall"]["questions"][-1]["enable_when"] = [{"question": "DE999", "in": ["A1"]}]
+    code, out, err = run_cli(
+        ["catalogue", "publish", str(write(tmp_path / "b.json", broken)), "--db", db_url], capsys
+    )
+    assert code == 1 and err.count("\n") == 1 and "nothing was published" in err
+    assert out.startswith("$.modules.fall.questions[") and "enable_when[0].question" in out
+    # The same problems, in the same words, as `catalogue check`.
+    assert run_cli(["catalogue", "check", str(tmp_path / "b.json")], capsys)[:2] == (1, out)
+    code, out, _ = run_cli(["catalogue", "withdraw", "hospital-2.1", "--db", db_url], capsys)
+    assert code == 1  # nothing was published
