@@ -98,7 +98,7 @@ class BarChart(QWidget):
     def _label_width(self) -> float:
         metrics = self.fontMetrics()
         widest = max((metrics.horizontalAdvance(bar.label) for bar in self.bars), default=0)
-        return float(min(widest + 8, self.width() * 0.45))
+        return float(min(widest + 16, self.width() * 0.45))
 
     def _plot(self) -> QRectF:
         metrics = self.fontMetrics()

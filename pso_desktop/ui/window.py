@@ -401,6 +401,9 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.reports_screen)
             self.reports_screen.apply_view(narrowed(self._trends_query, bar))
             self.reports_screen.focus_table()
+            shown = self.trends_screen.trends
+            if shown is not None and not shown.drafts:  # the list shows every state; the chart counted events
+                self._show_status(f"{bar.label}: {bar.count:,} events in the chart; the list shows drafts as well")
 
     def _save_trends_png(self, data: bytes, path: Path) -> None:
         """Writes the charts' PNG on the worker, atomically and audited like a PDF (no PHI in the audit text)."""

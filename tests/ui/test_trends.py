@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QHelpEvent, QImage
+from PySide6.QtWidgets import QApplication, QFileDialog, QToolTip
 
 from pso_desktop.domain import load_catalogue, validate_report
 from pso_desktop.domain.samples import sample_report
@@ -141,6 +141,13 @@ def test_enter_on_a_bar_filters_the_list_to_it(
     qtbot.keyClick(screen.unit, Qt.Key.Key_Down)
     bar = screen.unit.bars[1]
     assert screen.unit.current == 1 and screen.unit.toolTip().startswith(f"{bar.label}: {bar.count:,}")
+    # Hover: the mouse over a bar asks for its tooltip, which gives that bar's figure.
+    first = screen.category.bars[0]
+    where = screen.category.bar_rect(0).center().toPoint()
+    QApplication.sendEvent(
+        screen.category, QHelpEvent(QEvent.Type.ToolTip, where, screen.category.mapToGlobal(where))
+    )
+    assert QToolTip.text().startswith(f"{first.label}: {first.count:,}")
     unit = dict(bar.narrow)["units"][0]
     with qtbot.waitSignal(window.reports_screen.counts_loaded, timeout=10_000):
         qtbot.keyClick(screen.unit, Qt.Key.Key_Return)
@@ -152,6 +159,7 @@ def test_enter_on_a_bar_filters_the_list_to_it(
     assert window.reports_screen.model.rowCount() == want
     rows = [window.reports_screen.model.summary(i) for i in range(window.reports_screen.model.rowCount())]
     assert {row.unit for row in rows} == {unit}
+    assert "the list shows drafts as well" in window.statusBar().currentMessage()
 
     # A click on a month bar (mouse): the list narrows to that month.
     open_trends(qtbot, window)
@@ -198,6 +206,11 @@ def test_save_as_png_carries_the_pswp_label_and_is_audited(
     top_band = [image.pixelColor(x, y).lightness() for x in range(0, 400, 2) for y in range(4, 24)]
     assert min(top_band) < 128
     assert "Charts saved as charts.png" in window.statusBar().currentMessage()
+    workstation = window.backend._get_workstation()
+    with workstation.session(PROFILE, SECRET) as session:
+        printed = [e.detail for e in session.audit.entries() if e.action == "print"]
+    shown = window.trends_screen.trends
+    assert shown is not None and printed == [f"png, trends charts, {shown.total} report(s)"]  # no PHI in it
     image.save("/tmp/charts-png-export.png")
 
 
