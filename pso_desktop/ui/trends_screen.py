@@ -359,7 +359,8 @@ class TrendsScreen(QWidget):
         self.category.show_bars(trends.by_category)
         self.harm.show_bars(trends.by_harm)
         self.unit.show_bars(trends.by_unit)
-        self.summary.setText("\n".join(chart.text() for chart in self.charts))
+        kinds = "; ".join(f"{name}: {sum(values):,}" for name, values in trends.series)
+        self.summary.setText("\n".join([*(chart.text() for chart in self.charts), f"By kind — {kinds}."]))
 
     def clear(self) -> None:
         self.trends = None

@@ -105,6 +105,10 @@ def test_charts_count_events_only_unless_drafts_are_ticked(
             assert f"{bar.label}: {bar.count:,}" in chart.accessibleDescription()
             assert f"{bar.label}: {bar.count:,}" in screen.summary.text()
     assert f"Median {screen.trends.median:g} a month" in screen.summary.text()
+    kinds = Counter(r["event_type"] for r in submitted if r["discovery"]["date"][:7] in months)
+    names = {answer.code: answer.display for answer in load_catalogue().event_types}
+    for code, count in kinds.items():
+        assert f"{names[code]}: {count:,}" in screen.summary.text().splitlines()[-1]
     screen.grab().save("/tmp/charts-trends-1024x600.png")
 
     # Drafts only when asked for: the tick box, from the keyboard (Alt+D).
