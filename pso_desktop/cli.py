@@ -458,6 +458,11 @@ def _read_input(file: str, stdin: IO[str]) -> bytes:
 
 
 def _launch_gui(args: argparse.Namespace) -> int:
+    if args.demo:
+        from pso_desktop.services.training import UNAVAILABLE, training_available
+
+        if not training_available():  # said before any window opens: a plain install has no practice server
+            raise CliFailure(UNAVAILABLE)
     try:
         from pso_desktop.ui.app import run
     except ImportError as exc:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what PSO Desktop needs on a Debian/Ubuntu machine with Python 3.11+.
-#   scripts/setup.sh app    system libraries for Qt, a virtualenv in .venv, the app (requirements/app.lock)
+#   scripts/setup.sh app    system libraries for Qt, a virtualenv in .venv, the app with its training mode
+#                           (requirements/app.lock: the client and its `training` extra, the practice server)
 #   scripts/setup.sh test   the above plus PostgreSQL, gnome-keyring/dbus and the test tools (requirements/dev.lock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,11 @@ if [ "$what" = test ]; then lock=requirements/dev.lock; else lock=requirements/a
 if ! problems=$(.venv/bin/python -m pip check 2>&1); then
   echo "$problems" >&2
   echo "setup: $lock does not cover pyproject.toml; regenerate the locks (README, 'Pinned dependencies')" >&2
+  exit 1
+fi
+# pip check sees only the core requirements; training mode (--demo) needs the `training` extra too.
+if ! .venv/bin/python -c 'from pso_desktop.services.training import training_available as ok; raise SystemExit(not ok())'; then
+  echo "setup: $lock lacks the training extra (--demo); regenerate the locks (README, 'Pinned dependencies')" >&2
   exit 1
 fi
 echo "setup: ready ($what)"

@@ -47,7 +47,7 @@ def pins(lock: str) -> dict[str, Version]:
 
 
 def wanted(extras: tuple[str, ...]) -> list[Requirement]:
-    """What pyproject.toml asks for with these extras, following its own extras (dev -> test -> server)."""
+    """What pyproject.toml asks for with these extras, following its own extras (dev -> test -> server, training)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     out: list[Requirement] = []
     todo = [Requirement(r) for r in project["dependencies"]]
@@ -65,7 +65,8 @@ def wanted(extras: tuple[str, ...]) -> list[Requirement]:
     return out
 
 
-@pytest.mark.parametrize(("lock", "extras"), [("app.lock", ()), ("dev.lock", ("dev",))])
+# The app lock is what `make run` and the packaged build install: the client with its training mode.
+@pytest.mark.parametrize(("lock", "extras"), [("app.lock", ("training",)), ("dev.lock", ("dev",))])
 def test_each_dependency_of_pyproject_is_pinned_with_hashes_to_an_allowed_version(
     lock: str, extras: tuple[str, ...]
 ) -> None:

@@ -5,10 +5,14 @@ whose key is in a password-protected key file there (the OS keyring is left alon
 running in this process on loopback with a throwaway CA and a demo account the profile is signed in to.
 Fictitious sample reports are waiting in it, some already sent. Qt-free; the window starts it on its worker.
 Importing this module is cheap (the GUI thread reads its constants); the services load in :meth:`start`.
+
+The practice server (:mod:`pso_server.practice`) and its web stack come with the client's optional ``training``
+extra, which ``make run`` and the packaged build include; without it, ``--demo`` says so and exits.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import shutil
 import tempfile
@@ -28,8 +32,28 @@ SAMPLE_DRAFTS = 6
 SAMPLE_SENT = 6
 
 
+# The practice server's web stack, which the client's ``training`` extra installs (pyproject.toml); a plain
+# install of the client has none of it, and then has no training mode.
+PRACTICE_SERVER_MODULES = ("fastapi", "starlette", "uvicorn", "trustme")
+UNAVAILABLE = (
+    "Training mode needs the practice server, which this installation does not include: install PSO Desktop "
+    "with its training extra (pip install 'pso-desktop[training]'), or ask IT for the full installation."
+)
+
+
 class TrainingUnavailable(ExpectedError):
-    """This installation lacks the reference server package that training mode runs."""
+    """This installation lacks the practice server (the ``training`` extra) that training mode runs."""
+
+
+def training_available() -> bool:
+    """Whether the practice server's packages are installed (found, not imported: cheap, any thread)."""
+    for name in PRACTICE_SERVER_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):  # ValueError: blocked in sys.modules (None), as a test does
+            return False
+    return True
 
 
 class TrainingEnvironment:
@@ -54,12 +78,12 @@ class TrainingEnvironment:
         if self._workstation is not None:
             return
         try:
-            from pso_server.testing import TEST_KDF, run_server
-        except ImportError:
-            raise TrainingUnavailable(
-                "Training mode needs the practice server, which this installation does not include; "
-                "ask IT for the full installation."
-            ) from None
+            from pso_server.config import ServerConfig
+            from pso_server.practice import CHEAP_KDF, run_server
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] not in PRACTICE_SERVER_MODULES:
+                raise  # a bug, not a missing extra
+            raise TrainingUnavailable(UNAVAILABLE) from None
         from keyring.backends import fail
 
         from pso_desktop.domain import validate_report
@@ -69,10 +93,9 @@ class TrainingEnvironment:
         from pso_desktop.services import syncing
         from pso_desktop.services.workstation import Workstation
         from pso_desktop.sync.transport import ServerSettings
-        from pso_server.config import ServerConfig
 
         server = self._stack.enter_context(
-            run_server(data_dir=self.folder / "server", config=ServerConfig(kdf=TEST_KDF))
+            run_server(data_dir=self.folder / "server", config=ServerConfig(kdf=CHEAP_KDF))
         )
         account_password = "training account password"  # noqa: S105 - a throwaway account on a throwaway server
         server.add_user(TRAINING_ACCOUNT, account_password)
