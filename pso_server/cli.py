@@ -11,13 +11,15 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow plain HTTP, only on a loopback address (development)",
     )
     serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve with N processes sharing the listening socket (POSIX; the database holds every shared state)",
+    )
     serve.add_argument(
         "--trusted-proxy",
         action="append",
@@ -196,19 +205,81 @@ def _url_host(host: str) -> str:
 
 
 def _run(
-    db: Database, config: ServerConfig, sock: socket.socket, cert: Path | None, key: Path | None, access_log: bool
+    db: Database,
+    config: ServerConfig,
+    sock: socket.socket,
+    cert: Path | None,
+    key: Path | None,
+    access_log: bool,
+    *,
+    announce: bool = True,
 ) -> None:
     """Serves until SIGINT, or SIGTERM plus the drain period (see :mod:`pso_server.runner`)."""
     admission = AdmissionState()
     app = create_app(db, config, admission=admission)
     settings = uvicorn_config(app, tls_cert=cert, tls_key=key, access_log=access_log, log_config=LOGGING_CONFIG)
-    host, port = sock.getsockname()[:2]
-    scheme = "https" if cert else "http"
-    print(f"PSO server listening on {scheme}://{_url_host(host)}:{port} ({db.dialect.name})", flush=True)
+    if announce:
+        print(_listening(sock, cert, db), flush=True)
     try:
         DrainingServer(settings, admission, config.drain_seconds).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _listening(sock: socket.socket, cert: Path | None, db: Database) -> str:
+    host, port = sock.getsockname()[:2]
+    scheme = "https" if cert else "http"
+    return f"PSO server listening on {scheme}://{_url_host(host)}:{port} ({db.dialect.name})"
+
+
+def _serve_workers(args: argparse.Namespace, config: ServerConfig) -> int:
+    """``--workers N``: the parent creates the schema and binds the socket, then forks N workers, each with its
+    own database connections and its own uvicorn server on the shared socket (the kernel spreads connections).
+    SIGTERM and SIGINT are passed on to every worker, which drains as a single server does; the parent exits
+    when all have, non-zero if any failed. Every guarantee lives in the database, so N processes here behave
+    as N machines behind a load balancer (docs/server.md, "Several processes or machines")."""
+    if not hasattr(os, "fork"):
+        raise UsageError("--workers needs a POSIX system; run several 'pso-server serve' processes instead")
+    with _database(args.db) as db:  # creates or checks the schema once, before any worker starts
+        sock = _listen(args.host, args.port)
+        listening = f"{_listening(sock, args.tls_cert, db)}, {args.workers} workers"
+    children: list[int] = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker process (tested through the real command)
+            code = 1
+            try:
+                with _database(args.db) as worker_db:
+                    _run(
+                        worker_db,
+                        config,
+                        sock,
+                        args.tls_cert,
+                        args.tls_key,
+                        not args.no_access_log,
+                        announce=False,
+                    )
+                code = 0
+            except BaseException as exc:  # one line, as main() would say it
+                print(f"pso-server: worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
+            finally:
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+    print(listening, flush=True)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        worst = max(worst, os.waitstatus_to_exitcode(status) != 0)
+    return int(worst)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -224,6 +295,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise ServerError(f"The TLS file {path} does not exist; check the path.")
     config = _config(args)
+    if args.workers < 1:
+        raise UsageError("--workers must be 1 or more")
+    if args.workers > 1:
+        return _serve_workers(args, config)
     with _database(args.db) as db:
         sock = _listen(args.host, args.port)
         _run(db, config, sock, args.tls_cert, args.tls_key, not args.no_access_log)
