@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from pso_desktop import paths
 from pso_desktop.domain import report_json_schema
 from pso_desktop.errors import ExpectedError
 from pso_desktop.files import read_user_file
@@ -203,8 +204,8 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], afterwa
             for name in workstation.keys.list_profiles():
                 print(name, file=stdout)
             return EXIT_OK
-        workstation.create_profile(args.name, _read_new_secret(args, stdin))
-        print(f"Created profile {args.name}. {LOCKOUT_NOTE}", file=stdout)
+        created = workstation.create_profile(args.name, _read_new_secret(args, stdin))
+        print(f"Created profile {created}. {LOCKOUT_NOTE}", file=stdout)
         return EXIT_OK
     name = _profile_name(args, workstation)
     if args.command == "recover":
@@ -398,8 +399,8 @@ def _progress_fields(progress: Progress) -> dict[str, object]:
 
 
 def _profile_name(args: argparse.Namespace, workstation: Workstation) -> str:
-    if args.profile:
-        return str(args.profile)
+    if args.profile:  # the folder name, or the display name it was created with
+        return paths.profile_folder_name(str(args.profile)) or str(args.profile)
     profiles = workstation.keys.list_profiles()
     if len(profiles) == 1:
         return profiles[0]

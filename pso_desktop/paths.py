@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 import platformdirs
@@ -46,6 +47,18 @@ def home() -> Path:
 def valid_profile_name(name: str) -> bool:
     """Profile names become folder names: letters, digits, dot, dash and underscore only."""
     return bool(_PROFILE_NAME.match(name)) and name not in {".", ".."}
+
+
+def profile_folder_name(name: str) -> str:
+    """The folder name of a profile called ``name``: the name itself when it already is one (letters, digits,
+    dot, dash and underscore), otherwise derived from it ("Jordan Example" -> "jordan-example"): accents
+    dropped, lower case, every run of other characters one dash. Empty when nothing usable is left."""
+    name = name.strip()
+    if valid_profile_name(name):
+        return name
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
+    folder = re.sub(r"[^a-z0-9._]+", "-", plain).strip("-._")[:64].rstrip("-._")
+    return folder if valid_profile_name(folder) else ""
 
 
 def profiles_dir(root: Path | None = None) -> Path:

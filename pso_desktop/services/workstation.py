@@ -69,14 +69,18 @@ class Workstation:
         self.root = root or paths.home()
         self.keys = keys or ProfileKeys(self.root)
 
-    def create_profile(self, name: str, secret: str) -> None:
-        """A new local profile with its own key and empty encrypted database (works offline)."""
+    def create_profile(self, name: str, secret: str) -> str:
+        """A new local profile with its own key and empty encrypted database (works offline). ``name`` may be a
+        display name with spaces: the profile's folder name is derived from it (see
+        :func:`paths.profile_folder_name`) and returned; that is the name the profile is listed and opened by."""
+        name = paths.profile_folder_name(name) or name  # nothing usable: the key store says what is wrong
         key = self.keys.create(name, secret)
         conn = open_database(self.keys.database_path(name), key, create=True)
         try:
             AuditLog(conn).append("profile_create", actor=name)
         finally:
             conn.close()
+        return name
 
     def open(self, name: str, secret: str, *, full_check: bool | None = None) -> Session:
         """Unlock a profile with the clinician's secret; the caller closes the session.

@@ -97,10 +97,11 @@ class Backend:
         return name
 
     def create_profile(self, name: str, secret: str) -> str:
-        """Creates profile ``name`` protected by ``secret`` and unlocks it; returns the name."""
+        """Creates profile ``name`` (a display name gives its folder name) protected by ``secret`` and unlocks
+        it; returns the profile's (folder) name."""
         self.lock()
-        self._get_workstation().create_profile(name, secret)
-        return self.unlock(name, secret)
+        folder = self._get_workstation().create_profile(name, secret)
+        return self.unlock(folder, secret)
 
     def list_reports(
         self,

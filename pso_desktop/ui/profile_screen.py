@@ -21,7 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pso_desktop.paths import profile_folder_name
 from pso_desktop.texts import LOCKOUT_NOTE
+
+MIN_SECRET_LENGTH = 8  # as the key store demands (security.profiles); checked here to list every problem at once
 
 NAME, SECRET, FORM = "name", "secret", "form"
 
@@ -152,11 +155,17 @@ class ProfileScreen(QWidget):
         page = QWidget()
         self.new_name = QLineEdit()
         self.new_name.setAccessibleName("Profile name")
-        self.new_name.setPlaceholderText("for example jsmith")
+        self.new_name.setPlaceholderText("for example Jordan Smith, or jsmith")
         self.new_name.setMaxLength(64)
+        self.new_name.returnPressed.connect(self._request_create)
+        self.new_name.textChanged.connect(self._show_folder_name)
+        self.folder_hint = QLabel()
+        self.folder_hint.setObjectName("hint")
+        self.folder_hint.hide()
         self.name_error = _error_label()
         self.new_secret = _password_field("At least 8 characters")
         self.new_secret.setAccessibleName("New password")
+        self.new_secret.returnPressed.connect(self._request_create)
         self.secret_error = _error_label()
         self.new_secret_repeat = _password_field("The same password again")
         self.new_secret_repeat.setAccessibleName("Repeat password")
@@ -175,6 +184,7 @@ class ProfileScreen(QWidget):
         hint.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Profile &name:", self.new_name)
+        form.addRow("", self.folder_hint)
         form.addRow("", self.name_error)
         form.addRow("Pass&word:", self.new_secret)
         form.addRow("", self.secret_error)
@@ -279,19 +289,62 @@ class ProfileScreen(QWidget):
         _show_error(self.unlock_error, "")
         self.unlock_requested.emit(name, self.password.text())
 
+    def _show_folder_name(self, text: str) -> None:
+        """Under the name: the profile name it becomes, when that differs (a name with spaces)."""
+        folder = profile_folder_name(text)
+        shown = bool(text.strip() and folder and folder != text.strip())
+        self.folder_hint.setText(f"Listed as the profile “{folder}”." if shown else "")
+        self.folder_hint.setVisible(shown)
+
     def _request_create(self) -> None:
+        """Checks everything it can at once, shows every problem beside its field, and focuses the first."""
         if not self.pages.isEnabled():
             return
         for label in (self.name_error, self.secret_error, self.repeat_error, self.create_error):
             _show_error(label, "")
         name = self.new_name.text().strip()
+        folder = profile_folder_name(name)
+        existing = {self.profile_box.itemText(i).lower() for i in range(self.profile_box.count())}
+        problems: list[tuple[QLabel, QLineEdit, str]] = []
         if not name:
-            self.show_create_error("Enter a name for the profile, for example your user name.", NAME)
-            return
+            problems.append(
+                (self.name_error, self.new_name, "Enter a name for the profile, for example your name.")
+            )
+        elif not folder:
+            problems.append(
+                (self.name_error, self.new_name, "Use at least one letter or digit in the profile's name.")
+            )
+        elif folder.lower() in existing:
+            problems.append(
+                (
+                    self.name_error,
+                    self.new_name,
+                    f"A profile called “{folder}” already exists on this computer; unlock it, or choose "
+                    "another name.",
+                )
+            )
+        if len(self.new_secret.text()) < MIN_SECRET_LENGTH:
+            problems.append(
+                (
+                    self.secret_error,
+                    self.new_secret,
+                    f"Choose a password of at least {MIN_SECRET_LENGTH} characters.",
+                )
+            )
         if self.new_secret.text() != self.new_secret_repeat.text():
-            _show_error(self.repeat_error, "The two passwords differ; type the same password twice.")
-            self.new_secret_repeat.setFocus()
-            self.new_secret_repeat.selectAll()
+            problems.append(
+                (
+                    self.repeat_error,
+                    self.new_secret_repeat,
+                    "The two passwords differ; type the same password twice.",
+                )
+            )
+        for label, _field, message in problems:
+            _show_error(label, message)
+        if problems:
+            first = problems[0][1]
+            first.setFocus()
+            first.selectAll()
             return
         self.create_requested.emit(name, self.new_secret.text())
 

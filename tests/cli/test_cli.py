@@ -232,3 +232,15 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(pso_home: Path) -> N
         errors = proc.stderr.read()
         code = proc.wait(timeout=60)
     assert (code, errors) == (0, b"")
+
+
+def test_a_profile_named_with_spaces_gets_a_folder_name_and_either_name_opens_it(pso_home: Path):
+    created = run_cli(pso_home, "profile", "create", "Jordan Example", "--password-stdin", stdin=SECRET + "\n")
+    assert created.code == 0, created.err
+    assert "Created profile jordan-example." in created.out
+    assert (pso_home / "profiles" / "jordan-example").is_dir()
+    for name in ("Jordan Example", "jordan-example"):
+        result = run_cli(pso_home, "status", "--json", "--profile", name, "--password-stdin", stdin=SECRET + "\n")
+        assert result.code == 0, result.err
+    again = run_cli(pso_home, "profile", "create", "jordan example", "--password-stdin", stdin=SECRET + "\n")
+    assert again.code == 1 and "already exists" in again.err and "Traceback" not in again.err

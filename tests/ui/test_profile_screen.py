@@ -124,11 +124,12 @@ def test_differing_repeat_is_caught_before_anything_is_created(
     ("name", "secret", "field"),
     [
         ("bob", "short", "secret"),
-        ("no spaces allowed", "a long enough secret", "name"),
         (PROFILE, "a long enough secret", "name"),
+        (PROFILE.upper(), "a long enough secret", "name"),
+        ("!!!", "a long enough secret", "name"),
     ],
 )
-def test_rejected_new_profile_shows_the_services_message_beside_its_field(
+def test_a_new_profile_the_store_would_refuse_is_refused_with_a_sentence_beside_its_field(
     qtbot: Any,
     make_window: Callable[..., MainWindow],
     stored_reports: list[dict[str, Any]],
@@ -138,24 +139,51 @@ def test_rejected_new_profile_shows_the_services_message_beside_its_field(
 ) -> None:
     window = make_window()
     screen = window.profile_screen
+    qtbot.waitUntil(lambda: screen.profile_box.count() == 1)
     qtbot.mouseClick(screen.new_profile_button, Qt.MouseButton.LeftButton)
     assert screen.pages.currentIndex() == 1
     qtbot.keyClicks(screen.new_name, name)
     qtbot.keyClicks(screen.new_secret, secret)
     qtbot.keyClicks(screen.new_secret_repeat, secret)
-    with qtbot.waitSignal(window.unlock_failed, timeout=10_000) as failed:
-        qtbot.keyClick(screen.new_secret_repeat, Qt.Key.Key_Return)
+    qtbot.keyClick(screen.new_secret_repeat, Qt.Key.Key_Return)
 
     label, widget = {
         "secret": (screen.secret_error, screen.new_secret),
         "name": (screen.name_error, screen.new_name),
     }[field]
-    assert label.isVisible()
-    assert label.text() == failed.args[0] != UNEXPECTED_MESSAGE
+    assert label.isVisible() and label.text().endswith(".") and label.text() != UNEXPECTED_MESSAGE
     assert widget.hasFocus()
-    assert not window.is_unlocked
+    assert window.worker.pending == 0 and not window.is_unlocked
     # The profile that existed before is untouched and still the only one.
     assert [screen.profile_box.itemText(i) for i in range(screen.profile_box.count())] == [PROFILE]
+
+
+def test_every_problem_of_a_new_profile_shows_at_once(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = make_window()
+    screen = window.profile_screen
+    qtbot.keyClicks(screen.new_secret, "short")
+    qtbot.keyClicks(screen.new_secret_repeat, "shorT")
+    qtbot.keyClick(screen.new_secret_repeat, Qt.Key.Key_Return)
+    assert screen.name_error.isVisible() and screen.secret_error.isVisible() and screen.repeat_error.isVisible()
+    assert screen.new_name.hasFocus()  # the first problem
+    assert workstation_factory().keys.list_profiles() == []
+
+
+def test_a_display_name_with_spaces_makes_its_folder_name_and_enter_creates_it(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = make_window()
+    screen = window.profile_screen
+    qtbot.keyClicks(screen.new_name, "Jordan  Example")
+    assert screen.folder_hint.isVisible() and "jordan-example" in screen.folder_hint.text()
+    qtbot.keyClicks(screen.new_secret, "a long enough secret")
+    qtbot.keyClicks(screen.new_secret_repeat, "a long enough secret")
+    with qtbot.waitSignal(window.unlocked, timeout=10_000) as unlocked:
+        qtbot.keyClick(screen.new_name, Qt.Key.Key_Return)  # Enter in any field submits
+    assert unlocked.args == ["jordan-example"]
+    assert workstation_factory().keys.list_profiles() == ["jordan-example"]
 
 
 def test_keyring_warning_is_shown_as_a_banner(
