@@ -87,8 +87,11 @@ def profile_dir(name: str, root: Path | None = None) -> Path:
 
 
 def resources_dir() -> Path:
-    """The read-only ``resources/`` folder: beside the package in a checkout, inside the bundle when frozen."""
+    """The read-only ``resources/`` folder: beside the package in a checkout, inside the bundle when frozen, and
+    ``pso_desktop/_resources`` in an installed wheel (setup.py copies it there)."""
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    here = Path(__file__).resolve().parent
+    installed = here / "_resources"
+    return installed if installed.is_dir() else here.parent / "resources"
