@@ -14,9 +14,14 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pso_desktop.domain.catalogue import CURRENT_FORM_VERSION, Catalogue, load_bundled_catalogue, parse_catalogue
+from pso_desktop.domain.catalogue import (
+    CURRENT_FORM_VERSION,
+    Catalogue,
+    catalogue_json,
+    load_bundled_catalogue,
+    parse_catalogue,
+)
 from pso_desktop.domain.catalogue_check import check_file
 from pso_server import store
 from pso_server.errors import ServerError
@@ -41,10 +46,6 @@ class Offer:
     accepted: list[str]
     withdrawn: list[str]
     hashes: dict[str, str]
-
-
-def canonical(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def offer(tx: Tx) -> Offer:
@@ -73,7 +74,7 @@ def publish(db: Database, path: Path, now: float) -> tuple[str, bool]:
             f"{version} is the form version every PSO Desktop ships and cannot be replaced; "
             "give the catalogue a new version name (e.g. hospital-2.1) and publish it."
         )
-    body = canonical(data)
+    body = catalogue_json(data)
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
     with db.transaction() as tx:
         held, held_digest = store.held_hash(tx, version)

@@ -460,6 +460,11 @@ def available_versions() -> Sequence[str]:
 _installed: dict[str, Catalogue] = {}
 
 
+def catalogue_json(data: Any) -> str:
+    """The canonical JSON of a published catalogue: what the server stores and hashes, and the client keeps."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def is_version_name(version: object) -> bool:
     """A plain form version name (``hospital-2.1``), never a path."""
     return isinstance(version, str) and bool(_VERSION_NAME.fullmatch(version)) and not version.endswith(".schema")

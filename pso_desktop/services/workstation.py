@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from pso_desktop import paths
-from pso_desktop.domain import CURRENT_FORM_VERSION, validate_report
+from pso_desktop.domain import CURRENT_FORM_VERSION, load_catalogue, validate_report
+from pso_desktop.domain.catalogue import uninstall_catalogues
 from pso_desktop.domain.validation import FieldError
 from pso_desktop.errors import ExpectedError, where
 from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
-from pso_desktop.services import csv_format, fhir_export
+from pso_desktop.services import catalogues, csv_format, fhir_export
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
 from pso_desktop.storage import backup
 from pso_desktop.storage.account import AccountStore
@@ -156,6 +157,32 @@ class Session:
         self.account = AccountStore(conn)
         self.views = SavedViews(conn)
         self.remembered = Remembered(conn)
+        if main:
+            # The catalogues the PSO published, kept in this profile: the form uses them offline from now on.
+            catalogues.install_kept(self.account)
+
+    def new_draft_version(self) -> str:
+        """The form version a new report starts on (the PSO's current one, unless withdrawn)."""
+        return catalogues.new_draft_version(self.account.reference())
+
+    def move_draft(self, report_id: str, version: str | None = None) -> list[str]:
+        """Moves a draft to ``version`` (default: the one new drafts start on) and saves it; returns one sentence
+        per answer that no longer fits and was left out. A report already submitted is not moved (its frozen
+        revision stays on its version); submit a draft and it is checked against its new version."""
+        report = self.store.get(report_id)
+        summary = self.store.summary(report_id)
+        if report is None or summary is None:
+            raise StorageError("This report is no longer in the profile; refresh the list.")
+        if summary.state != "draft":
+            raise StorageError(
+                "Only a draft can move to another form version; this report was submitted on its own."
+            )
+        target = load_catalogue(version or self.new_draft_version())
+        if report.get("form_version") == target.version:
+            return []
+        moved, said = catalogues.move_report(report, target)
+        self.save_draft(moved)
+        return said
 
     def second_connection(self) -> Session:
         """The same unlocked profile on a new connection, for another thread (a sync running beside the form's
@@ -351,6 +378,8 @@ class Session:
         entry cannot be written; that failure is raised afterwards (see :meth:`close_noting_problem`)."""
         self._reopen = None  # the key goes with it
         self._backup = None
+        if self._main:
+            uninstall_catalogues()
         try:
             if self._main:
                 self.audit.append("lock", actor=self.profile)

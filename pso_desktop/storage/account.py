@@ -1,7 +1,7 @@
 """The profile's link to its PSO account, and what sync keeps between runs (inside the encrypted database).
 
 Holds the server address and TLS settings, the rotating refresh token, the status-feed cursor, the cached
-reference data (units) for offline use, and the PSO's latest status of each report.
+reference data (units, form versions) and the form catalogues the PSO published, for offline use, and the PSO's latest status of each report.
 """
 
 from __future__ import annotations
@@ -126,6 +126,27 @@ class AccountStore:
             return None
         value = json.loads(row[0])
         return value if isinstance(value, dict) else None
+
+    def save_catalogue(self, version: str, body: str, content_hash: str) -> None:
+        """Keeps a catalogue the PSO published (its canonical JSON, checked against ``content_hash``)."""
+        with transaction(self._conn, durable=False):  # fetched again at the next sync if a damaged -wal loses it
+            self._conn.execute(
+                "INSERT INTO catalogues (version, body, content_hash) VALUES (?, ?, ?) "
+                "ON CONFLICT (version) DO UPDATE SET body = excluded.body, content_hash = excluded.content_hash",
+                (version, body, content_hash),
+            )
+
+    def catalogue_hashes(self) -> dict[str, str]:
+        """The SHA-256 of each catalogue kept, by version."""
+        with translate_errors():
+            rows = self._conn.execute("SELECT version, content_hash FROM catalogues").fetchall()
+        return {str(v): str(h) for v, h in rows}
+
+    def catalogues(self) -> list[tuple[str, str]]:
+        """(version, JSON) of every catalogue kept, for offline use."""
+        with translate_errors():
+            rows = self._conn.execute("SELECT version, body FROM catalogues ORDER BY version").fetchall()
+        return [(str(v), str(b)) for v, b in rows]
 
     def anonymous_to_follow(self) -> list[str]:
         """Ids of this profile's anonymous reports the server holds and has not closed, oldest first. The status

@@ -243,6 +243,16 @@ _V7_REMEMBERED: tuple[str, ...] = (
     ) STRICT""",
 )
 
+_V8_CATALOGUES: tuple[str, ...] = (
+    # The form catalogues the PSO published (issue 11, item 3), fetched at sync and used offline from then on:
+    # the catalogue's canonical JSON, exactly as the server hashed it, and that SHA-256. A version never changes.
+    """CREATE TABLE catalogues (
+        version TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        content_hash TEXT NOT NULL
+    ) STRICT""",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_REPORTS,
     _V2_AUDIT,
@@ -251,6 +261,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V5_OWNER_KEYS,
     _V6_KNOWN_DEVICE,
     _V7_REMEMBERED,
+    _V8_CATALOGUES,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

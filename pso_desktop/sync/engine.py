@@ -14,6 +14,7 @@ stored at once). A 413 halves the batch. Runs on a worker thread or in the CLI; 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -25,9 +26,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+from pso_desktop.domain.catalogue import catalogue_json, install_catalogue, is_version_name, parse_catalogue
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.reports import SUCCESS_STATUSES, OutboxItem, ReportStore
-from pso_desktop.sync.errors import NotLinked, PayloadTooLarge, ServerRefused, SignInRequired, Transient
+from pso_desktop.sync.errors import (
+    NotLinked,
+    PayloadTooLarge,
+    ServerRefused,
+    ServerUnreachable,
+    SignInRequired,
+    Transient,
+)
 from pso_desktop.sync.transport import ApiClient
 
 _log = logging.getLogger(__name__)
@@ -280,6 +289,28 @@ class SyncEngine:
 
     def _refresh_reference(self) -> None:
         reference = self._authorised(self._api.reference)
+        # The catalogues first: cached reference data that names a current version always has it kept.
+        held = self._account.catalogue_hashes()
+        listed = reference.get("catalogues")
+        for version, digest in listed.items() if isinstance(listed, dict) else ():
+            if not is_version_name(version) or not isinstance(digest, str) or held.get(version) == digest:
+                continue
+            if self._should_stop():
+                return
+            answer = self._authorised(partial(self._api.catalogue, version=version))
+            body = catalogue_json(answer)
+            if hashlib.sha256(body.encode("utf-8")).hexdigest() != digest:
+                raise ServerUnreachable("A form catalogue arrived damaged; it will be fetched at the next sync.")
+            try:
+                catalogue = parse_catalogue(answer)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise ServerUnreachable(
+                    "A form catalogue from the PSO could not be read; the forms stay as they were."
+                ) from None
+            if catalogue.version != version:
+                raise ServerUnreachable("A form catalogue from the PSO did not match its version; not kept.")
+            self._account.save_catalogue(version, body, digest)
+            install_catalogue(catalogue)
         self._account.save_reference(reference)
 
     # --- tokens and retries --------------------------------------------------------------------------------

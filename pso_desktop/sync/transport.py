@@ -269,6 +269,10 @@ class ApiClient:
             raise ServerUnreachable("The PSO server's reference data was not understood; it will be tried again.")
         return answer
 
+    def catalogue(self, access_token: str, version: str) -> dict[str, Any]:
+        """A catalogue the PSO published (``version`` comes from /reference and is a plain version name)."""
+        return self._call("GET", f"/reference/catalogues/{version}", token=access_token)
+
     # --- one request -------------------------------------------------------------------------------------
 
     def _call(

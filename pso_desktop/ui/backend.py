@@ -263,7 +263,7 @@ class Backend:
         reporter = session.remembered.get(REPORTER)
         if isinstance(reporter, dict):
             start["reporter"] = {k: v for k, v in reporter.items() if k in REMEMBERED_REPORTER}
-        return self.catalogue(), start
+        return self.catalogue(session.new_draft_version()), start
 
     # --- the PSO link: these run on the sync thread, each on its own connection to the unlocked profile ---
 

@@ -5,29 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pso_desktop.domain.samples import sample_report
 from pso_desktop.domain.validation import UNPUBLISHED
 from tests.server.support import Api, ServerFactory, run_cli
-from tests.support.catalogues import NEW_QUESTION_TEXT, bundled, changed_catalogue, write
-
-
-def fall_report(version: str, **fall: str) -> dict[str, Any]:
-    rng = random.Random(1)
-    for index in range(100):
-        report = sample_report(rng, index)
-        if "fall" in report.get("modules", {}):
-            report["id"] = str(uuid.uuid4())
-            report["form_version"] = version
-            report["modules"]["fall"].update(fall)
-            return report
-    raise AssertionError("no fall sample")
+from tests.support.catalogues import NEW_QUESTION_TEXT, bundled, changed_catalogue, fall_report, write
 
 
 def test_publish_then_reports_are_checked_against_their_own_version(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import random
+import uuid
 from pathlib import Path
 from typing import Any
 
 from pso_desktop.domain.catalogue import catalogue_path
+from pso_desktop.domain.samples import sample_report
 
 NEW_QUESTION_TEXT = "Was a bed or chair alarm in use at the time of the fall?"
 CHANGED_TEXT = "Was the fall unassisted, or assisted by a member of staff?"
@@ -43,6 +46,19 @@ def changed_catalogue(version: str = "hospital-2.1") -> dict[str, Any]:
         }
     )
     return data
+
+
+def fall_report(version: str, **fall: str) -> dict[str, Any]:
+    """A valid fall report of the samples, on ``version``, with these Fall answers changed."""
+    rng = random.Random(1)
+    for index in range(100):
+        report = sample_report(rng, index)
+        if "fall" in report.get("modules", {}):
+            report["id"] = str(uuid.uuid4())
+            report["form_version"] = version
+            report["modules"]["fall"].update(fall)
+            return report
+    raise AssertionError("no fall sample")
 
 
 def write(path: Path, data: dict[str, Any]) -> Path:
