@@ -644,6 +644,8 @@ class GroupField(FormField):
             caption = QLabel(child.text + ("" if not child.required else " *"))
             caption.setWordWrap(True)  # a long question wraps instead of widening the form
             caption.setBuddy(field.focus_target())
+            if child.help:
+                field.setToolTip(child.help)
             form.addRow(caption, field)
         remove = QPushButton(f"Remove this {self._noun}")
         remove.clicked.connect(lambda: self._remove(box))
