@@ -99,6 +99,8 @@ def test_serve_refuses_plain_http_except_explicit_loopback(capsys: pytest.Captur
     assert code == 2 and "HTTPS is required" in err
     code, _, err = run_cli(["serve", "--insecure-loopback", "--host", "0.0.0.0"], capsys)
     assert code == 2 and "loopback" in err
+    code, _, err = run_cli(["serve", "--insecure-loopback", "--workers", "0"], capsys)
+    assert code == 2 and "--workers must be 1 or more" in err
     code, _, err = run_cli(["serve", "--tls-cert", "cert.pem"], capsys)
     assert code == 2 and "both" in err
     code, _, err = run_cli(["serve", "--tls-cert", "nope.pem", "--tls-key", "nope.pem"], capsys)

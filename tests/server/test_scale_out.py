@@ -211,11 +211,16 @@ def test_the_status_feed_misses_nothing_while_both_servers_write(two_nodes: list
         seen.extend(1 for _ in body["changes"])
         cursor = body["cursor"]
 
+    failed: list[BaseException] = []
+
     def reader() -> None:
         turn = 0
-        while not done.is_set():
-            poll((a, b)[turn % 2])
-            turn += 1
+        try:
+            while not done.is_set():
+                poll((a, b)[turn % 2])
+                turn += 1
+        except BaseException as exc:  # reported by the test below, not lost with the thread
+            failed.append(exc)
 
     def write(job: tuple[Node, str, str]) -> None:
         node, report_id, status = job
@@ -230,6 +235,7 @@ def test_the_status_feed_misses_nothing_while_both_servers_write(two_nodes: list
     finally:
         done.set()
         polling.join(60)
+    assert not failed, failed
     poll(a)
     poll(b)
     received = a.get("/api/v1/reports/status", nurse[a]).json()["changes"]
