@@ -2,6 +2,6 @@
 
 import sys
 
-from pso_server.cli import main
+from pso_server.command import main
 
 sys.exit(main())

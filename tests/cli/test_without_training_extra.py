@@ -67,3 +67,12 @@ def test_starting_training_without_the_extra_is_an_expected_error(monkeypatch: p
     monkeypatch.delitem(sys.modules, "pso_server.practice", raising=False)  # imported afresh, as without the extra
     with TrainingEnvironment() as environment, pytest.raises(TrainingUnavailable, match="training extra"):
         environment.start()
+
+
+def test_the_server_command_without_its_extra_says_so_in_one_line(tmp_path: Path) -> None:
+    done = _run(tmp_path, "from pso_server.command import main\nsys.exit(main(['--help']))", block=True)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "pso-server: the reference server is not installed here: install PSO Desktop with its server extra "
+        "(pip install 'pso-desktop[server]')."
+    ]
