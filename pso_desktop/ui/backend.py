@@ -148,7 +148,8 @@ class Backend:
         return views.names()
 
     def catalogue(self, version: str | None = None) -> Catalogue:
-        """The form catalogue of ``version`` (default: the current form), read from ``resources/forms``."""
+        """The form catalogue of ``version`` (default: the bundled form): bundled, or published by the PSO and
+        kept in the profile (installed at unlock)."""
         from pso_desktop.domain.catalogue import CURRENT_FORM_VERSION, load_catalogue
 
         return load_catalogue(version or CURRENT_FORM_VERSION)
@@ -251,6 +252,18 @@ class Backend:
             if kept.get("name"):
                 session.remembered.put(REPORTER, kept)
         return revision
+
+    def new_draft_version(self) -> str:
+        """The form version new reports start on (the PSO's current one, unless withdrawn)."""
+        return self._require_session().new_draft_version()
+
+    def move_draft(
+        self, report_id: str, version: str
+    ) -> tuple[Catalogue, dict[str, Any], list[FieldError], Standing, list[str]]:
+        """Moves a draft to ``version`` and reads it back as :meth:`open_report` does, with one sentence per
+        answer that no longer fitted and was left out."""
+        said = self._require_session().move_draft(report_id, version)
+        return (*self.open_report(report_id), said)
 
     def new_report_start(self) -> tuple[Catalogue, dict[str, Any]]:
         """The catalogue and what a new report starts with: the unit and the reporter remembered by this profile

@@ -183,6 +183,13 @@ class EditorScreen(QWidget):
         self.amend_button.clicked.connect(self.amend_action.trigger)
         self.amend_button.hide()
         top.addWidget(self.amend_button)
+        # A draft started on an older form version than the PSO's current one: finish it there, or move it.
+        self.move_button = QPushButton()
+        self.move_button.setObjectName("moveFormButton")
+        self.move_button.clicked.connect(self.move_to_current_form)
+        self.move_button.hide()
+        self._move_target: str | None = None
+        top.insertWidget(2, self.move_button)
 
         # Where the report stands; selectable, so the case number can be copied.
         self.standing = QLabel()
@@ -231,6 +238,7 @@ class EditorScreen(QWidget):
             widget
             for widget in (
                 self.back_button,
+                self.move_button,
                 self.delete_button,
                 self.submit_button,
                 self.amend_button,
@@ -274,8 +282,60 @@ class EditorScreen(QWidget):
         )
         self.save_status.setText("Not saved yet: saving starts when you type." if is_new else "")
         self.submit_button.setEnabled(True)
+        self.move_button.hide()
+        self._move_target = None
+        if not is_new and not self._read_only:
+            self._worker.submit(
+                self._backend.new_draft_version,
+                owner=self,
+                on_done=partial(self._offer_move, self._generation, catalogue.version),
+            )
         form.scroll_to_start()
         form.fields["event_type"].focus_target().setFocus()
+
+    # --- moving a draft to the PSO's current form version ------------------------------------------------
+
+    def _offer_move(self, generation: int, version: str, target: str) -> None:
+        if generation != self._generation or self._read_only or target == version:
+            return
+        self._move_target = target
+        self.move_button.setText(f"Move to form {target}")
+        self.move_button.setAccessibleName(f"Move this draft to form {target}")
+        self.move_button.setToolTip(
+            f"This draft was started on form {version}; the PSO now uses {target}. Move it (each answer that no "
+            "longer fits is listed), or finish it on its own version: both are accepted."
+        )
+        self.move_button.show()
+
+    def move_to_current_form(self) -> None:
+        if self.form is None or self._read_only or self._move_target is None or self.form.report_id is None:
+            return
+        self.flush()  # queued first: the move reads what was typed
+        self.move_button.setEnabled(False)
+        self._worker.submit(
+            partial(self._backend.move_draft, self.form.report_id, self._move_target),
+            owner=self,
+            on_done=partial(self._on_moved, self._generation, self._move_target),
+            on_error=partial(self._on_move_failed, self._generation),
+        )
+
+    def _on_moved(self, generation: int, target: str, moved: tuple[Any, ...]) -> None:
+        self.move_button.setEnabled(True)
+        if generation != self._generation:
+            return
+        catalogue, report, problems, standing, said = moved
+        self.open(catalogue, report, pso_problems=problems, standing=standing)
+        if said:
+            self._show_errors(
+                [FieldError("form_version", sentence) for sentence in said],
+                heading=f"Moved to form {target}: {{things}} no longer fit and were left out",
+            )
+        self.save_status.setText(f"Moved to form {target}")
+
+    def _on_move_failed(self, generation: int, exc: BaseException) -> None:
+        self.move_button.setEnabled(True)
+        if generation == self._generation:
+            self.failed.emit(user_message(exc))
 
     def _form_for(self, catalogue: Catalogue) -> ReportForm:
         form = self._forms.get(catalogue.version)
