@@ -74,12 +74,13 @@ class SignInDialog(QDialog):
         self.advanced_button.setCheckable(True)
         self.advanced_button.setAutoRaise(True)
         self.advanced_button.toggled.connect(self._show_advanced)
-        self.advanced = QWidget()
-        advanced = QFormLayout(self.advanced)
-        advanced.setContentsMargins(0, 0, 0, 0)
-        advanced.addRow("PSO server address", self.server)
-        advanced.addRow("Hospital CA certificate", ca_row)
-        advanced.addRow("Proxy", self.proxy)
+        # Under the button, in the same form so that the labels line up.
+        self._form = form
+        form.addRow(self.advanced_button)
+        self._advanced_rows: list[QWidget] = [self.server, ca_row, self.proxy]
+        form.addRow("PSO server address", self.server)
+        form.addRow("Hospital CA certificate", ca_row)
+        form.addRow("Proxy", self.proxy)
         self._show_advanced(False)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -92,8 +93,6 @@ class SignInDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.reason)
         layout.addLayout(form)
-        layout.addWidget(self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.advanced)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         chain = [self.username, self.password, self.advanced_button, self.server, self.ca_file, browse, self.proxy]
@@ -112,7 +111,7 @@ class SignInDialog(QDialog):
         self.proxy.setText(defaults.proxy)
         self.username.setText(defaults.username)
         self.password.clear()
-        self.advanced_button.setVisible(not defaults.fixed_by_policy)
+        self._form.setRowVisible(self.advanced_button, not defaults.fixed_by_policy)
         self.advanced_button.setChecked(not defaults.fixed_by_policy and not defaults.server_url)
         self._show_advanced(self.advanced_button.isChecked())
         self.show_error("")
@@ -123,7 +122,8 @@ class SignInDialog(QDialog):
             (self.password if defaults.username else self.username).setFocus()
 
     def _show_advanced(self, shown: bool) -> None:
-        self.advanced.setVisible(shown)
+        for row in self._advanced_rows:
+            self._form.setRowVisible(row, shown)
         self.advanced_button.setText(("▾" if shown else "▸") + " Advanced: server address, CA certificate, proxy")
         self.advanced_button.setToolTip("Only if IT asks you to: where the PSO server is and how to reach it.")
 

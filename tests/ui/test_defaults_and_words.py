@@ -126,7 +126,7 @@ def test_without_a_policy_server_the_address_is_under_advanced_and_gets_https(qt
     dialog.activateWindow()
     qtbot.waitExposed(dialog)
     qtbot.waitUntil(dialog.server.hasFocus)
-    assert dialog.advanced.isVisible()  # nothing known yet: open, at the address
+    assert dialog.server.isVisible()  # nothing known yet: open, at the address
     assert "on Linux" in dialog.proxy.toolTip() and "proxy_from_environment" in dialog.proxy.toolTip()
     qtbot.keyClicks(dialog.server, "pso.example.org")
     with qtbot.assertNotEmitted(dialog.sign_in_requested):
@@ -141,7 +141,7 @@ def test_without_a_policy_server_the_address_is_under_advanced_and_gets_https(qt
     assert asked.args[0] == "https://pso.example.org"
     # Signed in once, the dialog opens folded: user name and password only.
     dialog.prepare(SignInDefaults("https://pso.example.org", False, "nurse1"))
-    assert not dialog.advanced.isVisible() and dialog.advanced_button.isVisible() and dialog.password.hasFocus()
+    assert not dialog.server.isVisible() and dialog.advanced_button.isVisible() and dialog.password.hasFocus()
 
 
 def test_the_age_is_worked_out_from_the_date_of_birth_and_never_overwrites_a_typed_age(
