@@ -15,7 +15,7 @@ from pso_desktop.domain.validation import UNPUBLISHED
 from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import syncing
-from pso_desktop.services.workstation import Workstation
+from pso_desktop.services.workstation import Session, Workstation
 from pso_desktop.sync.transport import ServerSettings
 from pso_server.cli import main as pso_server
 from pso_server.config import ServerConfig
@@ -85,3 +85,25 @@ def test_publish_sync_then_the_form_uses_it_offline(
         assert moved is not None and moved["form_version"] == "hospital-2.1"
         assert "DE204" not in moved["modules"]["fall"]
         assert session.move_draft(old_draft["id"]) == []  # already there
+
+
+def test_a_withdrawn_version_starts_no_draft_and_its_queued_report_is_accepted(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as server:
+        server.add_user("nurse1", PASSWORD)
+        db = f"sqlite:///{server.data_dir / 'server.db'}"
+        for version in ("hospital-2.1", "hospital-2.2"):
+            path = write(tmp_path / f"{version}.json", changed_catalogue(version))
+            assert pso_server(["catalogue", "publish", str(path), "--db", db]) == 0
+        syncing.login(session, ServerSettings(server.base_url, ca_file=str(server.ca_path)), "nurse1", PASSWORD)
+        assert syncing.sync(session).problem is None
+        assert session.new_draft_version() == "hospital-2.2"
+        queued = fall_report("hospital-2.2", bed_alarm="alarm_off")
+        session.submit_report(queued)  # written offline on 2.2, still queued when the PSO withdraws it
+        assert pso_server(["catalogue", "withdraw", "hospital-2.2", "--db", db]) == 0
+        assert "new ones start on hospital-2.1" in capsys.readouterr().out
+        summary = syncing.sync(session)
+        assert (summary.submitted, summary.needs_attention) == (1, 0)
+        assert server.report(queued["id"]).latest_revision == 1
+        assert session.new_draft_version() == "hospital-2.1"
