@@ -22,10 +22,10 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from pso_desktop.domain import validate_report  # noqa: E402
 from pso_desktop.domain.samples import sample_report  # noqa: E402
 from pso_desktop.security import ProfileKeys  # noqa: E402
+from pso_desktop.services.backend import Backend, TrainingBackend  # noqa: E402
 from pso_desktop.services.training import TRAINING_PROFILE, TRAINING_SECRET, TrainingEnvironment  # noqa: E402
 from pso_desktop.services.workstation import Workstation  # noqa: E402
 from pso_desktop.ui.app import apply_style  # noqa: E402
-from pso_desktop.ui.backend import Backend, TrainingBackend  # noqa: E402
 from pso_desktop.ui.window import MainWindow  # noqa: E402
 from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
 

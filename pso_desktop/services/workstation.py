@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import stat
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -133,6 +134,38 @@ class Workstation:
             on_close_problem(problem)
 
 
+class ProfileAccess:
+    """What another thread needs to open an unlocked profile on connections of its own (the sync thread's
+    uploads and backups), handed over at unlock instead of the session itself, whose connection belongs to the
+    thread that opened it. It holds the key until the session that handed it out closes (lock); after that,
+    :meth:`second_connection` raises RuntimeError. Thread-safe."""
+
+    def __init__(
+        self,
+        profile: str,
+        reopen: Callable[[], Any] | None,
+        back_up: Callable[..., backup.BackupFile | None] | None,
+    ) -> None:
+        self.profile = profile
+        self._guard = threading.Lock()
+        self._reopen = reopen
+        self._back_up = back_up
+
+    def second_connection(self) -> Session:
+        """The profile on a new connection, for the calling thread; closing it does not lock the profile."""
+        with self._guard:
+            reopen, back_up = self._reopen, self._back_up
+        if reopen is None:
+            raise RuntimeError("the profile is locked")
+        return Session(self.profile, reopen(), main=False, back_up=back_up)
+
+    def revoke(self) -> None:
+        """Drops the key: called when the session that handed this out closes."""
+        with self._guard:
+            self._reopen = None
+            self._back_up = None
+
+
 class Session:
     """One clinician's unlocked database: reports, outbox and audit log."""
 
@@ -153,6 +186,7 @@ class Session:
         self._reopen = reopen
         self._backup = back_up
         self._main = main
+        self._access = ProfileAccess(profile, reopen, back_up)
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
         self.account = AccountStore(conn)
@@ -192,6 +226,11 @@ class Session:
         if self._reopen is None:
             raise RuntimeError("this session cannot open a second connection")
         return Session(self.profile, self._reopen(), main=False, back_up=self._backup)
+
+    def access(self) -> ProfileAccess:
+        """The way for another thread to open this profile on connections of its own, until this session
+        closes (see :class:`ProfileAccess`)."""
+        return self._access
 
     def back_up_if_due(
         self, *, max_age: dt.timedelta = backup.DUE_AFTER, should_stop: Callable[[], bool] | None = None
@@ -379,6 +418,7 @@ class Session:
         entry cannot be written; that failure is raised afterwards (see :meth:`close_noting_problem`)."""
         self._reopen = None  # the key goes with it
         self._backup = None
+        self._access.revoke()
         if self._main:
             uninstall_catalogues()
         try:

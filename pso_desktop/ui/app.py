@@ -11,8 +11,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from pso_desktop.paths import APP_NAME, resources_dir
+from pso_desktop.services.backend import Backend
 from pso_desktop.ui import crash, ui_settings
-from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.window import MainWindow
 
 STYLE_SHEET = "ui/style.qss"
@@ -38,8 +38,8 @@ def run(*, demo: bool = False) -> int:
     backend: Backend | None = None
     if demo:
         # Imported only here: the services load pydantic and SQLCipher, which a normal start does later.
+        from pso_desktop.services.backend import TrainingBackend
         from pso_desktop.services.training import TrainingEnvironment
-        from pso_desktop.ui.backend import TrainingBackend
 
         training = TrainingEnvironment()
         backend = TrainingBackend(training)

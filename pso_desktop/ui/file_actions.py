@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from pso_desktop.ui.backend import Backend
+from pso_desktop.services.backend import Backend
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.ui_settings import last_export, remember_export
 from pso_desktop.ui.worker import DbWorker

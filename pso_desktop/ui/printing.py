@@ -38,9 +38,9 @@ from pso_desktop.ui.errors import user_message
 if TYPE_CHECKING:
     from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 
+    from pso_desktop.services.backend import Backend
     from pso_desktop.services.printout import Printout
     from pso_desktop.storage.report_query import ReportQuery
-    from pso_desktop.ui.backend import Backend
     from pso_desktop.ui.worker import DbWorker
 
 PDF_TITLE = "PSO Desktop printout (confidential patient safety work product)"  # no PHI in the metadata

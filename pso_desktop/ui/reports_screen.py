@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pso_desktop.ui.backend import Backend
+from pso_desktop.services.backend import Backend
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.filter_bar import FilterBar
 from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel

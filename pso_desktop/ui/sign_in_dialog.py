@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pso_desktop.ui.backend import SignInDefaults
+from pso_desktop.services.backend import SignInDefaults
 
 
 class SignInDialog(QDialog):

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
 
-from pso_desktop.ui.backend import Backend, SignInDefaults
+from pso_desktop.services.backend import Backend, SignInDefaults, SyncBackend
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.worker import DbWorker
@@ -63,13 +63,21 @@ class SyncPanel(QWidget):
     signed_in = Signal(str)  # the account name
 
     def __init__(
-        self, sync_worker: DbWorker, db_worker: DbWorker, backend: Backend, parent: QWidget | None = None
+        self,
+        sync_worker: DbWorker,
+        db_worker: DbWorker,
+        backend: Backend,
+        sync_backend: SyncBackend,
+        parent: QWidget | None = None,
     ) -> None:
+        """``backend`` runs on ``db_worker`` (the sign-in dialog's defaults); ``sync_backend`` on
+        ``sync_worker`` (sync and sign-in)."""
         super().__init__(parent)
         self.setObjectName("syncPanel")
         self._sync_worker = sync_worker
         self._db_worker = db_worker
         self._backend = backend
+        self._sync_backend = sync_backend
         self._generation = 0
         self._stop = threading.Event()
         self.running = False
@@ -117,7 +125,7 @@ class SyncPanel(QWidget):
         self._set_running(True)
         self.status.setText("Connecting to the PSO…")
         job = partial(
-            self._backend.run_sync, partial(self._relay.progress.emit, self._generation), self._stop.is_set
+            self._sync_backend.run_sync, partial(self._relay.progress.emit, self._generation), self._stop.is_set
         )
         self._sync_worker.submit(
             job,
@@ -207,7 +215,7 @@ class SyncPanel(QWidget):
         assert self.dialog is not None
         self.dialog.set_busy(True)
         job = partial(
-            self._backend.sign_in, server_url or None, username, password, ca_file or None, proxy or None
+            self._sync_backend.sign_in, server_url or None, username, password, ca_file or None, proxy or None
         )
         del password
         self._sync_worker.submit(

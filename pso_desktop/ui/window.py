@@ -1,7 +1,8 @@
 """The main window: the profile screen while locked, the report list while unlocked.
 
-The window owns the database worker and the ``Backend`` that lives on it, and is the only place that
-unlocks and locks. Locking (the Lock action, the idle lock, the computer going to sleep, the OS session locking
+The window owns the database worker and the ``Backend`` that lives on it, the sync thread and its own
+``SyncBackend`` (handed the unlocked profile's access at each unlock), and is the only place that unlocks and
+locks. Locking (the Lock action, the idle lock, the computer going to sleep, the OS session locking
 or a remote desktop disconnecting) clears every widget that shows report data,
 returns to the unlock screen at once, and closes the session on the worker. The title never shows PHI.
 """
@@ -18,7 +19,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from pso_desktop.paths import APP_NAME
-from pso_desktop.ui.backend import Backend
+from pso_desktop.services.backend import Backend, SyncBackend
 from pso_desktop.ui.clipboard import ClipboardGuard
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.file_actions import FileActions
@@ -37,9 +38,9 @@ if TYPE_CHECKING:
 
     from pso_desktop.domain.catalogue import Catalogue
     from pso_desktop.domain.validation import FieldError
+    from pso_desktop.services.backend import Standing, Unlocked
     from pso_desktop.services.trends import Bar, Trends
     from pso_desktop.storage.report_query import ReportQuery
-    from pso_desktop.ui.backend import Standing
     from pso_desktop.ui.editor_screen import EditorScreen
 
 STATUS_MESSAGE_MS = 10_000
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         # the list or the form's autosave.
         self.sync_worker = DbWorker(self, name="pso-sync")
         self.sync_worker.failed.connect(self._show_status)
+        self.sync_backend = SyncBackend()  # the sync thread's own: never shared with the database worker
         self._profile: str | None = None
         self._reopen: tuple[str, str | None] | None = None  # (profile, report id) open at the last lock
         self._backup_stop = threading.Event()
@@ -123,7 +125,7 @@ class MainWindow(QMainWindow):
         self.trends_screen.png_requested.connect(self._save_trends_png)
         self._trends_query: ReportQuery | None = None  # the list's query the trends were counted for
         self.editor: EditorScreen | None = None  # built when first needed: it loads the form catalogue
-        self.sync_panel = SyncPanel(self.sync_worker, self.worker, self.backend)
+        self.sync_panel = SyncPanel(self.sync_worker, self.worker, self.backend, self.sync_backend)
         self.sync_panel.finished.connect(self._on_sync_finished)
         self.reports_screen.add_bar(self.sync_panel)
         self.file_actions = FileActions(self.worker, self.backend, self)
@@ -282,7 +284,10 @@ class MainWindow(QMainWindow):
             on_error=self._on_create_failed,
         )
 
-    def _on_unlocked(self, name: str) -> None:
+    def _on_unlocked(self, unlocked: Unlocked) -> None:
+        # First on the sync thread's queue: every sync or backup submitted from now on finds the profile there.
+        self.sync_worker.submit(partial(self.sync_backend.attach, unlocked))
+        name = unlocked.name
         self._profile = name
         self.profile_screen.set_busy(False)
         self.profile_screen.show_unlock_page(profile=name)  # empties the password field
@@ -306,12 +311,13 @@ class MainWindow(QMainWindow):
         self._back_up(after_sync=False)
         self.unlocked.emit(name)
 
-    def _on_created(self, name: str) -> None:
+    def _on_created(self, unlocked: Unlocked) -> None:
+        name = unlocked.name
         names = [
             self.profile_screen.profile_box.itemText(i) for i in range(self.profile_screen.profile_box.count())
         ]
         self.profile_screen.set_profiles(sorted({*names, name}), select=name)
-        self._on_unlocked(name)
+        self._on_unlocked(unlocked)
 
     def _on_unlock_failed(self, exc: BaseException) -> None:
         message = user_message(exc)
@@ -483,7 +489,7 @@ class MainWindow(QMainWindow):
         """An encrypted backup when one is due, on the sync thread and its own connection: the form and the list
         keep working, and a lock never waits for it (the stop event abandons it at its next step)."""
         self.sync_worker.submit(
-            partial(self.backend.back_up_if_due, after_sync, self._backup_stop.is_set),
+            partial(self.sync_backend.back_up_if_due, after_sync, self._backup_stop.is_set),
             owner=self,
             on_done=self.backup_done.emit,
             on_error=self._on_backup_failed,
@@ -543,6 +549,7 @@ class MainWindow(QMainWindow):
         self.worker.submit(
             self.backend.lock, owner=self, on_done=self._on_lock_done, on_error=self._on_lock_failed
         )
+        self.sync_worker.submit(self.sync_backend.detach)
         self.locked.emit()
         if not saved:
             self._show_status(LOCKED_UNSAVED)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from pso_desktop.errors import ExpectedError
-from pso_desktop.ui.backend import Backend
+from pso_desktop.services.backend import Backend
 
 
 def narrative(n: int) -> str:

@@ -118,6 +118,21 @@ def test_audit_records_the_session(workstation: Workstation, tmp_path: Path):
         assert report["narrative"][:30] not in audit_text
 
 
+def test_profile_access_opens_the_profile_until_the_session_closes(workstation: Workstation):
+    """What another thread is handed at unlock opens connections of its own, and nothing once the profile locks."""
+    session = workstation.open("alice", SECRET)
+    access = session.access()
+    second = access.second_connection()
+    try:
+        assert len(list(second.store.export_all())) == 5
+    finally:
+        second.close()
+    assert session.audit.verify()  # the second connection's closing is not a lock
+    session.close()
+    with pytest.raises(RuntimeError):
+        access.second_connection()
+
+
 @pytest.fixture(scope="module")
 def shared_session(tmp_path_factory):
     root = tmp_path_factory.mktemp("roundtrip")

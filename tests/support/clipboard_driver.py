@@ -23,7 +23,7 @@ from PySide6.QtCore import QSocketNotifier, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from pso_desktop.ui.backend import Backend
+from pso_desktop.services.backend import Backend
 from pso_desktop.ui.window import MainWindow
 
 

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from pso_desktop.security import KdfParams, ProfileKeys
 from pso_desktop.security.keyring_guard import admit_for_tests
+from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
-from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.editor_screen import EditorScreen
 from pso_desktop.ui.form_fields import CheckListField, FormField, GroupField, RadioField
 from pso_desktop.ui.report_form import ReportForm

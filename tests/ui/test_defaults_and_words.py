@@ -14,8 +14,8 @@ from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
 
 from pso_desktop.paths import home
+from pso_desktop.services.backend import SignInDefaults
 from pso_desktop.services.workstation import Workstation
-from pso_desktop.ui.backend import SignInDefaults
 from pso_desktop.ui.report_form import REQUIRED, REQUIRED_MARK, MoreDetail, ReportForm
 from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.ui_settings import KEYS

@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt
 from pso_desktop.paths import APP_NAME
 from pso_desktop.security import ProfileKeys, WrongSecretError
 from pso_desktop.security.attempts import FREE_ATTEMPTS
+from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
-from pso_desktop.ui.backend import Backend
 from pso_desktop.ui.errors import UNEXPECTED_MESSAGE
 from pso_desktop.ui.window import MainWindow
 from tests.ui.conftest import FAST_KDF, PROFILE, QT_STRICT, REPORT_COUNT, shown_ids, unlock

@@ -14,9 +14,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QStyle, QWidget
 
 from pso_desktop.services import syncing
+from pso_desktop.services.backend import Standing
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.sync.transport import ServerSettings
-from pso_desktop.ui.backend import Standing
 from pso_desktop.ui.editor_screen import AUTOSAVE_DELAY_MS, NOTE_SHOWN, EditorScreen, standing_text
 from pso_desktop.ui.form_fields import CheckField, CheckListField, ChoiceField, LineField, RadioField
 from pso_desktop.ui.report_form import ReportForm

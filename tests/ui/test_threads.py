@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QWidget
 
 from pso_desktop.security import WrongSecretError
 from pso_desktop.security.kdf import derive_kek
+from pso_desktop.services.backend import Backend, SyncBackend
 from pso_desktop.services.workstation import Session
 from pso_desktop.storage.database import open_database
 from pso_desktop.storage.reports import ReportStore
@@ -71,6 +72,36 @@ def test_kdf_keyring_and_database_run_only_on_the_worker_thread(
     # One worker owns the profile's connection for its whole life; the automatic backup after unlock opens and
     # closes a second connection of its own on the sync thread.
     assert len(threads - set(sync_thread)) == 1
+
+
+def test_each_thread_uses_only_its_own_backend(
+    qtbot: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+) -> None:
+    """The database worker's Backend and the sync thread's SyncBackend are never called from another thread:
+    the sync thread gets the profile at unlock (attach), backs it up on its own connection, and lets go at lock."""
+    calls: dict[str, set[int]] = {}
+    for cls, side in ((Backend, "db"), (SyncBackend, "sync")):
+        for name, fn in list(vars(cls).items()):
+            if callable(fn) and not name.startswith("__"):
+                monkeypatch.setattr(cls, name, _recording(calls, f"{side}.{name}", fn))
+
+    window = make_window()
+    with qtbot.waitSignal(window.backup_done, timeout=10_000):
+        unlock(qtbot, window)
+    with qtbot.waitSignal(window.locked, timeout=10_000):
+        window.lock()
+    threads: dict[str, list[int]] = {"db": [], "sync": []}
+    window.worker.submit(threading.get_ident, on_done=threads["db"].append)
+    window.sync_worker.submit(threading.get_ident, on_done=threads["sync"].append)
+    qtbot.waitUntil(lambda: bool(threads["db"] and threads["sync"]), timeout=10_000)
+
+    assert {"db.unlock", "db.lock", "sync.attach", "sync.back_up_if_due", "sync.detach"} <= set(calls)
+    assert threads["db"] != threads["sync"]
+    for name, used_on in calls.items():
+        assert used_on == set(threads[name.split(".")[0]]), name
 
 
 def _lookup(table: dict[str, str], key: str) -> str:

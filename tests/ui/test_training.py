@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pso_desktop.services.backend import TrainingBackend
 from pso_desktop.services.training import (
     SAMPLE_DRAFTS,
     SAMPLE_SENT,
@@ -13,7 +14,6 @@ from pso_desktop.services.training import (
     TRAINING_SECRET,
     TrainingEnvironment,
 )
-from pso_desktop.ui.backend import TrainingBackend
 from pso_desktop.ui.window import MainWindow
 from tests.support.memory_keyring import MemoryKeyring
 from tests.ui.conftest import QT_STRICT, shown_ids, unlock

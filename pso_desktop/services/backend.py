@@ -1,8 +1,12 @@
-"""What the window asks of the services, as one object that lives on the database worker.
+"""What the window asks of the services: one object per thread that does the work, each owning its own.
 
-Every method here runs on the worker thread (see ``worker.DbWorker``) and nowhere else: the ``Workstation``
-touches the keyring and derives keys, and the ``Session`` owns a connection bound to the thread that opened
-it. The GUI never calls these methods directly; it submits them to the worker. No Qt in this module.
+- ``Backend`` lives on the database worker (``ui.worker.DbWorker``): the ``Workstation`` (keyring, key
+  derivation) and the one open ``Session``, whose connection is bound to the thread that opened it.
+- ``SyncBackend`` lives on the sync thread: sign-in, sync and automatic backups, each on a connection of its
+  own, opened from the ``ProfileAccess`` that an unlock hands over (``Unlocked``), never from the database
+  worker's session.
+
+The GUI never calls these methods directly; it submits them to the thread that owns the object. No Qt here.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from pso_desktop import paths
 if TYPE_CHECKING:
     from pso_desktop.domain.catalogue import Catalogue
     from pso_desktop.domain.validation import FieldError
+    from pso_desktop.security.profiles import KeyPolicy
     from pso_desktop.services.printout import Printout
     from pso_desktop.services.training import TrainingEnvironment
     from pso_desktop.services.trends import Trends
-    from pso_desktop.services.workstation import Session, Workstation
+    from pso_desktop.services.workstation import ProfileAccess, Session, Workstation
     from pso_desktop.storage.report_query import ReportQuery
     from pso_desktop.storage.reports import ReportSummary
     from pso_desktop.sync.engine import Progress, SyncSummary
@@ -52,8 +57,18 @@ class Standing:
     pso_note: str | None = None
 
 
+@dataclass(frozen=True)
+class Unlocked:
+    """An unlocked profile, as the database worker hands it to the GUI: its name, and what the sync thread
+    needs to open it on connections of its own (passed on to :meth:`SyncBackend.attach`)."""
+
+    name: str
+    access: ProfileAccess
+    policy: KeyPolicy
+
+
 class Backend:
-    """The workstation and the one open session of the window. Worker thread only."""
+    """The workstation and the one open session of the window. Database worker only."""
 
     def __init__(
         self, workstation_factory: Callable[[], Workstation] | None = None, *, root: Path | None = None
@@ -88,17 +103,18 @@ class Backend:
         policy = self._get_workstation().keys.policy
         return policy.idle_lock_minutes, policy.clipboard_clear_seconds
 
-    def unlock(self, name: str, secret: str) -> str:
-        """Opens profile ``name`` (slow: memory-hard key derivation); returns the name. Any session that was
-        open is closed first, so at most one profile is ever unlocked."""
+    def unlock(self, name: str, secret: str) -> Unlocked:
+        """Opens profile ``name`` (slow: memory-hard key derivation). Any session that was open is closed
+        first, so at most one profile is ever unlocked."""
         self.lock()
+        workstation = self._get_workstation()
         # Every page's HMAC is checked before the session writes anything; this runs on the worker thread.
-        self._session = self._get_workstation().open(name, secret, full_check=True)
-        return name
+        self._session = workstation.open(name, secret, full_check=True)
+        return Unlocked(name, self._session.access(), workstation.keys.policy)
 
-    def create_profile(self, name: str, secret: str) -> str:
+    def create_profile(self, name: str, secret: str) -> Unlocked:
         """Creates profile ``name`` (a display name gives its folder name) protected by ``secret`` and unlocks
-        it; returns the profile's (folder) name."""
+        it; the unlocked profile is named by its folder."""
         self.lock()
         folder = self._get_workstation().create_profile(name, secret)
         return self.unlock(folder, secret)
@@ -278,74 +294,6 @@ class Backend:
             start["reporter"] = {k: v for k, v in reporter.items() if k in REMEMBERED_REPORTER}
         return self.catalogue(session.new_draft_version()), start
 
-    # --- the PSO link: these run on the sync thread, each on its own connection to the unlocked profile ---
-
-    def run_sync(self, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> SyncSummary:
-        """Sends the queue and pulls statuses (see ``services.syncing.sync``). Sync thread only: it opens its own
-        connection, so the form's autosave and the list keep working on the database worker meanwhile."""
-        from pso_desktop.services import syncing
-        from pso_desktop.sync.engine import DEFAULT_MAX_WAIT, RetryPolicy
-
-        policy = self._get_workstation().keys.policy
-        max_wait = DEFAULT_MAX_WAIT if policy.sync_max_wait_seconds is None else policy.sync_max_wait_seconds
-        session = self._require_session().second_connection()
-        try:
-            return syncing.sync(
-                session,
-                on_progress=on_progress,
-                should_stop=should_stop,
-                policy=RetryPolicy(max_wait_seconds=max_wait),
-                server_policy=policy.server,
-                proxy_from_environment=policy.proxy_from_environment,
-            )
-        finally:
-            session.close()
-
-    def back_up_if_due(self, after_sync: bool, should_stop: Callable[[], bool]) -> Path | None:
-        """The automatic encrypted backup when one is due (docs/storage.md); the file written, or None. Sync thread:
-        it reads on a connection of its own, so a lock on the database worker never waits for it, and
-        ``should_stop`` (set at lock) abandons it at its next step."""
-        from pso_desktop.storage import backup
-
-        session = self._session
-        if session is None or should_stop():
-            return None
-        try:
-            second = session.second_connection()
-        except RuntimeError:
-            return None  # locked in the meantime
-        try:
-            taken = second.back_up_if_due(
-                max_age=backup.DUE_AFTER_SYNC if after_sync else backup.DUE_AFTER, should_stop=should_stop
-            )
-        except backup.BackupAbandoned:
-            return None
-        finally:
-            second.close()
-        return taken.path if taken is not None else None
-
-    def sign_in(
-        self, server_url: str | None, username: str, password: str, ca_file: str | None, proxy: str | None = None
-    ) -> str:
-        """Links the profile to its PSO account (IT's policy server, CA and proxy win); returns the account name.
-        Sync thread."""
-        from pso_desktop.services import syncing
-
-        policy = self._get_workstation().keys.policy
-        settings = syncing.choose_server(
-            policy.server,
-            server_url,
-            ca_file=ca_file,
-            proxy=proxy,
-            proxy_from_environment=policy.proxy_from_environment,
-        )
-        session = self._require_session().second_connection()
-        try:
-            user = syncing.login(session, settings, username, password)
-        finally:
-            session.close()
-        return user.get("username", username)
-
     def sign_in_defaults(self) -> SignInDefaults:
         """What the sign-in dialog starts with: the server (and whether IT's policy fixes it) and the account
         name last used. Database worker."""
@@ -386,6 +334,97 @@ class Backend:
             # Reaching here means the GUI asked for reports while locked: a bug, not a user error.
             raise RuntimeError("no profile is unlocked")
         return self._session
+
+
+class SyncBackend:
+    """The window's link to the PSO: sign-in, sync and automatic backups. Sync thread only: it opens the
+    unlocked profile on connections of its own, from what :meth:`attach` was given at unlock, so the form's
+    autosave and the list keep working on the database worker meanwhile."""
+
+    def __init__(self) -> None:
+        self._unlocked: Unlocked | None = None
+
+    def attach(self, unlocked: Unlocked) -> None:
+        """Takes over what the unlock handed out. Once that profile locks, its access opens nothing more."""
+        self._unlocked = unlocked
+
+    def detach(self) -> None:
+        """Forgets the profile (at lock)."""
+        self._unlocked = None
+
+    def run_sync(self, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> SyncSummary:
+        """Sends the queue and pulls statuses (see ``services.syncing.sync``). Sync thread only: it opens its own
+        connection, so the form's autosave and the list keep working on the database worker meanwhile."""
+        from pso_desktop.services import syncing
+        from pso_desktop.sync.engine import DEFAULT_MAX_WAIT, RetryPolicy
+
+        unlocked = self._require_unlocked()
+        policy = unlocked.policy
+        max_wait = DEFAULT_MAX_WAIT if policy.sync_max_wait_seconds is None else policy.sync_max_wait_seconds
+        session = unlocked.access.second_connection()
+        try:
+            return syncing.sync(
+                session,
+                on_progress=on_progress,
+                should_stop=should_stop,
+                policy=RetryPolicy(max_wait_seconds=max_wait),
+                server_policy=policy.server,
+                proxy_from_environment=policy.proxy_from_environment,
+            )
+        finally:
+            session.close()
+
+    def back_up_if_due(self, after_sync: bool, should_stop: Callable[[], bool]) -> Path | None:
+        """The automatic encrypted backup when one is due (docs/storage.md); the file written, or None. Sync thread:
+        it reads on a connection of its own, so a lock on the database worker never waits for it, and
+        ``should_stop`` (set at lock) abandons it at its next step."""
+        from pso_desktop.storage import backup
+
+        unlocked = self._unlocked
+        if unlocked is None or should_stop():
+            return None
+        try:
+            second = unlocked.access.second_connection()
+        except RuntimeError:
+            return None  # locked in the meantime
+        try:
+            taken = second.back_up_if_due(
+                max_age=backup.DUE_AFTER_SYNC if after_sync else backup.DUE_AFTER, should_stop=should_stop
+            )
+        except backup.BackupAbandoned:
+            return None
+        finally:
+            second.close()
+        return taken.path if taken is not None else None
+
+    def sign_in(
+        self, server_url: str | None, username: str, password: str, ca_file: str | None, proxy: str | None = None
+    ) -> str:
+        """Links the profile to its PSO account (IT's policy server, CA and proxy win); returns the account name.
+        Sync thread."""
+        from pso_desktop.services import syncing
+
+        unlocked = self._require_unlocked()
+        policy = unlocked.policy
+        settings = syncing.choose_server(
+            policy.server,
+            server_url,
+            ca_file=ca_file,
+            proxy=proxy,
+            proxy_from_environment=policy.proxy_from_environment,
+        )
+        session = unlocked.access.second_connection()
+        try:
+            user = syncing.login(session, settings, username, password)
+        finally:
+            session.close()
+        return user.get("username", username)
+
+    def _require_unlocked(self) -> Unlocked:
+        if self._unlocked is None:
+            # Reaching here means the GUI asked for a sync while locked: a bug, not a user error.
+            raise RuntimeError("no profile is unlocked")
+        return self._unlocked
 
 
 class TrainingBackend(Backend):
