@@ -194,7 +194,8 @@ def choose_points(calls: Sequence[WriteCall], count: int, *, checkpoint_share: f
         else:
             runs.append([i])
     want = max(3, round(count * checkpoint_share)) if runs else 0
-    # The first, middle and last call of evenly chosen checkpoints (the last one included: the one at close),
+    # The first, middle and last call of evenly chosen checkpoints (one: the middle checkpoint of the run; two or
+    # more: the first and the last, the one at close, among them),
     # then, if there is room, more calls spread over all of them.
     used = _spread(list(range(len(runs))), -(-want // 3))
     chosen = {i for r in used for i in (runs[r][0], runs[r][len(runs[r]) // 2], runs[r][-1])}
