@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractItemView,
     QButtonGroup,
     QCheckBox,
@@ -644,6 +645,9 @@ class GroupField(FormField):
             caption = QLabel(child.text + ("" if not child.required else " *"))
             caption.setWordWrap(True)  # a long question wraps instead of widening the form
             caption.setBuddy(field.focus_target())
+            target = field.focus_target()
+            if not isinstance(target, QAbstractButton) and not target.accessibleName():
+                target.setAccessibleName(child.text + (", required" if child.required else ""))
             if child.help:
                 field.setToolTip(child.help)
             form.addRow(caption, field)

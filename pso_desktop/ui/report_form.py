@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QPoint, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QApplication,
     QFormLayout,
     QGroupBox,
@@ -122,6 +123,15 @@ def _put_path(data: dict[str, Any], path: str, value: Any) -> None:
         data.pop(last, None)
     else:
         data[last] = value
+
+
+def name_for_screen_readers(target: QWidget, label: str) -> None:
+    """The question as the accessible name of its input (a screen reader says it on focus), with "required" for
+    the mark; a tick box or radio button keeps its own text."""
+    if not label or isinstance(target, QAbstractButton) or target.accessibleName():
+        return
+    required = label.endswith(REQUIRED_MARK)
+    target.setAccessibleName(label.removesuffix(REQUIRED_MARK).strip() + (", required" if required else ""))
 
 
 def wrapped_label(text: str) -> QLabel:
@@ -352,6 +362,7 @@ class ReportForm(QScrollArea):
         text = label if label is not None else self.catalogue.label(path)
         if text and path in REQUIRED:
             text += REQUIRED_MARK
+        name_for_screen_readers(field.focus_target(), text)
         if text:
             caption = wrapped_label(text)
             caption.setBuddy(field.focus_target())

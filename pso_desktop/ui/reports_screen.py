@@ -151,6 +151,7 @@ class ReportsScreen(QWidget):
         self.model.fetch_requested.connect(self._fetch_page)
         self.table = QTableView()
         self.table.setObjectName("reportTable")
+        self.table.setAccessibleName("Reports")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

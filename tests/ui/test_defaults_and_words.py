@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
 
 from pso_desktop.paths import home
@@ -270,3 +271,35 @@ def test_required_questions_are_marked_the_same_way_with_a_legend_and_a_problem_
     keys.key(Qt.Key.Key_Return)
     assert field_path(form, focused()) == "discovery.time"
     assert form.fields["discovery.time_unknown"].isVisibleTo(form)
+
+
+def test_every_input_of_the_form_and_the_list_has_a_name_for_screen_readers(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = small_window(qtbot, make_window, workstation_factory())
+
+    def unnamed(widgets: list[QWidget]) -> list[str]:
+        missing = []
+        for widget in widgets:
+            face = QAccessible.queryAccessibleInterface(widget)
+            if face is None or not face.text(QAccessible.Text.Name).strip():
+                missing.append(f"{type(widget).__name__} {widget.objectName()}")
+        return missing
+
+    screen = window.reports_screen
+    focusable = [
+        w
+        for w in screen.findChildren(QWidget)
+        if w.isVisible()
+        and w.focusPolicy() & Qt.FocusPolicy.TabFocus == Qt.FocusPolicy.TabFocus
+        and w.objectName() != "qt_spinbox_lineedit"  # a date box's inner text: the date box is named
+    ]
+    assert focusable and unnamed(focusable) == []
+    keys = KeyCounter(qtbot)
+    _editor, form = new_report(qtbot, window, keys)
+    for part in form.findChildren(MoreDetail):
+        part.set_open(True)  # (as its button does)
+    stops = form.tab_stops()
+    assert len(stops) > 30 and unnamed(stops) == []
+    required = form.fields["location.unit"].focus_target()
+    assert required.accessibleName() == "Unit where the event occurred, required"
