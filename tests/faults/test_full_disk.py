@@ -38,8 +38,14 @@ from tests.support.cli import run_cli
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 DISK = "6m"
-SLACK_STEPS = (0, 96 * 1024, 256 * 1024)  # space freed before each round of report add (0: a disk full to the byte)
-AUTOSAVE_SLACK = 128 * 1024  # then freed again for the round's autosave, so it saves a while before the disk refuses
+SLACK_STEPS = (
+    0,
+    96 * 1024,
+    256 * 1024,
+)  # space freed before each round of report add (0: a disk full to the byte)
+AUTOSAVE_SLACK = (
+    128 * 1024
+)  # then freed again for the round's autosave, so it saves a while before the disk refuses
 
 
 @pytest.fixture
