@@ -32,7 +32,7 @@ from pso_desktop.services.reports_input import decode_text, parse_reports, valid
 from pso_desktop.storage import backup
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
-from pso_desktop.storage.database import open_database, transaction, translate_errors
+from pso_desktop.storage.database import open_database, transaction
 from pso_desktop.storage.errors import INTERRUPTED_WRITE_DETAIL, DiskFullError, StorageError
 from pso_desktop.storage.remembered import Remembered
 from pso_desktop.storage.report_query import ReportQuery
@@ -94,8 +94,7 @@ class Workstation:
         path = self.keys.database_path(name)
         # The key came out of its AEAD-wrapped entry, so it is this database's: a page that cannot be read is
         # damage (not "wrong key"), and a -wal left by a crash may be replayed.
-        with translate_errors():  # a full disk at open (no room for the -shm) is said, not a traceback
-            conn = open_database(path, key, create=False, full_check=full_check, key_proven=True)
+        conn = open_database(path, key, create=False, full_check=full_check, key_proven=True)
         session = Session(
             name,
             conn,

@@ -451,7 +451,8 @@ def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | Non
     conn = _connect(path, readonly=False)
     try:
         _key(conn, key)
-        _apply_settings(conn)
+        with translate_errors():  # a disk full to the byte fails here (no room to size the -shm)
+            _apply_settings(conn)
         # Again, on this connection: the file may have been swapped since the checks above.
         _first_read(conn, key_proven=key_proven)
         if hot_wal and key_proven:
