@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QIntValidator, QKeyEvent
+from PySide6.QtGui import QColor, QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -125,6 +125,9 @@ def _set_read_only(edit: QLineEdit | QPlainTextEdit, read_only: bool) -> None:
     # The style sheet shades read-only text boxes; Qt applies a changed property only when re-polished.
     edit.style().unpolish(edit)
     edit.style().polish(edit)
+
+
+GREYED_TEXT = "#6b7280"  # an answer that does not fit (WCAG 2.2 AA: at least 4.5:1 on the list's white)
 
 
 class FormField(QWidget):
@@ -517,7 +520,8 @@ class CheckListField(FormField):
 
     def set_greyed(self, item: QListWidgetItem, greyed: bool) -> None:
         item.setData(GREYED_ROLE, greyed)
-        item.setForeground(self.palette().mid() if greyed else self.palette().text())
+        # Greyed, yet readable: GREYED_TEXT is 4.8:1 on white (the palette's "mid" was about 1.5:1).
+        item.setForeground(QColor(GREYED_TEXT) if greyed else self.palette().text())
 
     def _reachable(self, item: QListWidgetItem) -> bool:
         return not item.data(GREYED_ROLE) or item.checkState() == Qt.CheckState.Checked

@@ -5,18 +5,20 @@ passes by and Ctrl+M opens; a report with an answer there, or a problem there, o
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
-from PySide6.QtGui import QAccessible
-from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
+from PySide6.QtGui import QAccessible, QColor
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QWidget
 
-from pso_desktop.paths import home
+from pso_desktop.paths import home, resources_dir
 from pso_desktop.services.backend import SignInDefaults
 from pso_desktop.services.workstation import Workstation
+from pso_desktop.ui.form_fields import GREYED_ROLE, CheckListField
 from pso_desktop.ui.report_form import REQUIRED, REQUIRED_MARK, MoreDetail, ReportForm
 from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.ui_settings import KEYS
@@ -303,3 +305,56 @@ def test_every_input_of_the_form_and_the_list_has_a_name_for_screen_readers(
     assert len(stops) > 30 and unnamed(stops) == []
     required = form.fields["location.unit"].focus_target()
     assert required.accessibleName() == "Unit where the event occurred, required"
+
+
+def _luminance(colour: QColor) -> float:
+    def channel(value: float) -> float:
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(colour.redF()) + 0.7152 * channel(colour.greenF()) + 0.0722 * channel(colour.blueF())
+
+
+def contrast(one: str | QColor, other: str | QColor) -> float:
+    """WCAG 2.2 contrast ratio of two colours."""
+    lighter, darker = sorted((_luminance(QColor(one)), _luminance(QColor(other))), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_the_styles_colours_meet_wcag_aa_contrast(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    style = (resources_dir() / "ui" / "style.qss").read_text(encoding="utf-8")
+    chip = style[style.index("QToolButton#countChip {") :].split("}")[0]
+    chip_border = re.search(r"border: 1px solid (#[0-9a-fA-F]{6})", chip)
+    assert chip_border is not None
+    window_colour = QApplication.palette().window().color()
+    for background in (window_colour, QColor("#eef2f6"), QColor("#ffffff")):
+        assert contrast(chip_border.group(1), background) >= 3.0  # a control's edge
+        assert contrast("#1a5fb4", background) >= 3.0  # the focus ring
+    for text, background in (
+        ("#1f2933", "#e8edf3"),  # chip text on each chip fill
+        ("#1f2933", "#e3ecfb"),
+        ("#1f2933", "#dff3e4"),
+        ("#8a1c13", "#fde2e1"),
+        ("#4a5568", "#ffffff"),  # hints
+        ("#4a5568", "#eef2f6"),
+        ("#3c4a5c", window_colour),  # help under a question
+        ("#b42318", "#ffffff"),  # an error
+        ("#5c4300", "#fff4d6"),  # the keyring warning
+        ("#ffffff", "#7a1f1f"),  # the PSWP banner
+        ("#ffffff", "#2b6cb0"),  # TRAINING
+        ("#1d3557", "#e3ecfb"),  # where a submitted report stands
+    ):
+        assert contrast(text, background) >= 4.5, (text, background)
+    # A category that does not fit the kind of event: greyed, yet readable.
+    window = small_window(qtbot, make_window, workstation_factory())
+    keys = KeyCounter(qtbot)
+    _editor, form = new_report(qtbot, window, keys)
+    keys.key(Qt.Key.Key_Down)
+    keys.key(Qt.Key.Key_Down)  # Unsafe condition: most categories do not fit it
+    categories = form.fields["categories"]
+    assert isinstance(categories, CheckListField)
+    greyed = [item for item in categories.items() if item.data(GREYED_ROLE)]
+    assert greyed
+    base = categories.list.palette().base().color()
+    assert all(contrast(item.foreground().color(), base) >= 4.5 for item in greyed)
