@@ -92,7 +92,7 @@ def standing_text(standing: Standing, *, amending: bool = False) -> str:
 
 def new_report(catalogue: Catalogue, now: dt.datetime | None = None) -> dict[str, Any]:
     """The starting point of a new report: its identity, today's report date, discovered now (the date and time
-    are answers to change when it was not; "not known" is under the section's more detail), and the empty shape of
+    are answers to change when it was not; "unknown" is under the section's more detail), and the empty shape of
     the parts every report has, so that Submit names the missing field itself (the unit, not "location")."""
     moment = now or dt.datetime.now()
     return {

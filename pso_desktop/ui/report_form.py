@@ -426,7 +426,8 @@ class ReportForm(QScrollArea):
         self._add(form, "narrative", TextAreaField(lines=8))
         more = self._more_detail(form)
         self._add(more, "report_date", LineField(max_length=10, placeholder=DATE_HINT))
-        for part, text in (("date", "The date it was discovered is not known"), ("time", "The time is not known")):
+        for part in ("date", "time"):  # "Discovery date unknown": the word Submit's message asks to tick
+            text = self.catalogue.label(f"discovery.{part}_unknown")
             self._add(more, f"discovery.{part}_unknown", CheckField(text), label="")
             self._when(f"discovery.{part}", partial(_not_ticked, f"discovery.{part}_unknown"))
 
@@ -809,7 +810,7 @@ class MoreDetail(QWidget):
     def finish(self, labels: dict[str, str]) -> None:
         self._labels = [text for path, text in labels.items() if text and not path.endswith("_unknown")]
         if any(path.endswith("_unknown") for path in labels):
-            self._labels.append("not known")
+            self._labels.append("discovery date or time unknown")
         self._show(self.button.isChecked())
 
     def is_open(self) -> bool:

@@ -260,7 +260,7 @@ def test_required_questions_are_marked_the_same_way_with_a_legend_and_a_problem_
     assert fall and all(captions[form.fields[p].focus_target()].endswith(REQUIRED_MARK) for p in fall)
     optional = ("location.description", "patient.name", "reporter.job")
     assert not any(captions[form.fields[p].focus_target()].endswith(REQUIRED_MARK) for p in optional)
-    # A discovery time left empty: Enter on its problem opens "more detail", where "not known" is.
+    # A discovery time left empty: Enter on its problem opens "more detail", where "Discovery time unknown" is.
     fill_fall_incident(qtbot, form)
     form.fields["discovery.time"].focus_target().setFocus()
     keys.key(Qt.Key.Key_A, CTRL)

@@ -59,7 +59,7 @@ def write_the_fall_report(qtbot: Any, keys: KeyCounter, report: dict[str, Any]) 
     pick_in_list("Fall")
     keys.tab()
     # When and where (the discovery date and time start as now, selected as Tab reaches them: typing replaces them;
-    # the report date, already today's, and "not known" are under the section's more detail, which Tab passes by)
+    # the report date, already today's, and the "unknown" ticks are under the section's more detail, which Tab passes by)
     keys.type(report["discovery"]["date"])
     keys.tab()
     keys.type(report["discovery"]["time"][:5])
