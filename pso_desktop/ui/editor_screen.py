@@ -132,6 +132,7 @@ class EditorScreen(QWidget):
         self._pages: dict[str, QWidget] = {}  # each form with its section list
         self.form: ReportForm | None = None
         self._dirty = False
+        self.save_error: str | None = None  # why the last save of the report on screen failed (a plain sentence)
         self._generation = 0  # answers for a report no longer shown (after clear or open) are ignored
 
         self.back_action = QAction("← &Back to the list", self)
@@ -424,6 +425,7 @@ class EditorScreen(QWidget):
         # profile and say that saving failed).
         self._autosave.stop()
         self._dirty = False
+        self.save_error = None
         self._show_errors([])
         self.save_status.clear()
         self._standing = None  # the PSO's note may name a patient
@@ -469,6 +471,7 @@ class EditorScreen(QWidget):
         if generation != self._generation or self.form is None:
             return
         self.form.set_revision(revision)
+        self.save_error = None
         if not self._dirty:
             self.save_status.setText(f"Draft saved at {dt.datetime.now():%H:%M:%S}")
         self.saved.emit(revision)
@@ -481,6 +484,7 @@ class EditorScreen(QWidget):
             self.failed.emit(f"The last changes to the previous report could not be saved: {message}")
             return
         self._dirty = True  # still to be saved: the next edit, Back, or the retry timer tries again
+        self.save_error = message
         self.save_status.setText("Not saved yet")
         self._autosave.start(RETRY_DELAY_MS)
         self.failed.emit(f"The draft could not be saved: {message}")

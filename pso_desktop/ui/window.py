@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pso_desktop.paths import APP_NAME
 from pso_desktop.services.backend import Backend, SyncBackend
@@ -48,6 +57,8 @@ LOCKED_UNSAVED = (
     "Locked, but the last changes to the report could not be saved because of an unexpected problem; unlock to "
     "check the report, and tell IT support if it happens again."
 )
+KEEP_OPEN = "Keep the window open"
+QUIT_UNSAVED = "Quit without saving"
 
 
 def training_banner() -> QLabel:
@@ -101,6 +112,9 @@ class MainWindow(QMainWindow):
         self._profile: str | None = None
         self._reopen: tuple[str, str | None] | None = None  # (profile, report id) open at the last lock
         self._backup_stop = threading.Event()
+        self._close_saving = False  # a close is waiting for the draft's save on the worker
+        self._close_anyway = False  # the draft is saved (or the clinician chose to quit without it): close now
+        self.close_box: QMessageBox | None = None  # "the draft could not be saved" at close, while shown
 
         # No mnemonic: a letter typed into the File menu (or its menu bar, after Esc) must never lock the window.
         self.lock_action = QAction("Lock", self)
@@ -619,8 +633,54 @@ class MainWindow(QMainWindow):
             user_message(exc)  # logs a bug's type and place; an expected failure needs no log at exit
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.shutdown()
-        super().closeEvent(event)
+        """Closing saves the draft first, on the worker: the close waits (ignored) until the save has answered.
+        When it failed (a full disk), the window stays open and asks; otherwise it shuts down and closes."""
+        editor = self.editor
+        if self._close_anyway or self.worker.stopped or not self.is_unlocked or editor is None:
+            self.shutdown()
+            super().closeEvent(event)
+            return
+        event.ignore()
+        if self._close_saving or self.close_box is not None:
+            return  # already waiting for the save, or already asking
+        self._close_saving = True
+        try:
+            editor.flush()
+        except Exception as exc:
+            editor.save_error = user_message(exc)  # logs a bug's type and place, never its message
+        # Queued behind the draft's save (and any autosave in flight): its answer comes after theirs.
+        self.worker.submit(lambda: None, owner=self, on_done=self._on_close_saved, on_error=self._on_close_saved)
+
+    def _on_close_saved(self, _result: object = None) -> None:
+        self._close_saving = False
+        editor = self.editor
+        if self.is_unlocked and editor is not None and editor.has_unsaved_changes and editor.save_error:
+            self._ask_close_unsaved(editor.save_error)
+            return
+        self._close_anyway = True
+        self.close()
+
+    def _ask_close_unsaved(self, reason: str) -> None:
+        """The draft could not be saved at close: the window stays open unless the clinician chooses to quit."""
+        text = f"The draft could not be saved: {reason}"
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Draft not saved", text, QMessageBox.StandardButton.NoButton, self
+        )
+        keep = box.addButton(KEEP_OPEN, QMessageBox.ButtonRole.RejectRole)
+        quit_button = box.addButton(QUIT_UNSAVED, QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.finished.connect(partial(self._on_close_answer, box, quit_button))
+        self.close_box = box
+        box.open()
+        self._show_status(text)
+
+    def _on_close_answer(self, box: QMessageBox, quit_button: QAbstractButton, _result: int) -> None:
+        box.deleteLater()
+        self.close_box = None
+        if box.clickedButton() is quit_button:
+            self._close_anyway = True
+            self.close()
 
     def _show_status(self, message: str) -> None:
         self.statusBar().showMessage(message, STATUS_MESSAGE_MS)

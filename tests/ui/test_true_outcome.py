@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QMessageBox
 
 from pso_desktop.ui import crash, editor_screen
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
 from tests.support.cli import SECRET as CLI_SECRET
 from tests.support.cli import cli_env, run_cli
+from tests.support.small_disk import fill, small_tmpfs
 from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
 from tests.ui.test_report_editor import form_of, open_new_report, type_into
 
@@ -164,7 +166,8 @@ def test_an_edit_that_arrives_after_the_window_closed_is_dropped_quietly(
     editor = open_report(qtbot, window, draft["id"])
     narrative = form_of(editor).fields["narrative"]
     type_into(qtbot, narrative, "typed just before closing ")
-    window.close()  # closeEvent: flushes the draft, locks, stops the workers
+    window.close()  # closeEvent: flushes the draft, then (once it is saved) locks and stops the workers
+    qtbot.waitUntil(lambda: window.worker.stopped, timeout=10_000)
 
     # A keystroke still in the queue, then the second shutdown that ``run`` does after the event loop ends.
     type_into(qtbot, narrative, "late")
@@ -288,3 +291,85 @@ def test_a_bug_in_saving_the_draft_still_locks_the_window_and_says_the_last_chan
         guard.uninstall()
     assert "Zebulon" not in caplog.text and "cannot save" not in caplog.text
     assert "uncaught ValueError at test_true_outcome.py:" in caplog.text
+
+
+def shown_boxes(window: MainWindow) -> list[QMessageBox]:
+    return [box for box in window.findChildren(QMessageBox) if box.isVisible()]
+
+
+def test_closing_the_window_when_the_draft_cannot_be_saved_keeps_it_open_and_says_why(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    workstation_factory: Callable[[], Any],
+    pso_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A disk full to the byte (a small tmpfs under PSO_DESKTOP_HOME): before, closing quit at once and the
+    draft was lost. Now the window stays, says why, and the next close (space freed) saves the draft."""
+    monkeypatch.setattr(editor_screen, "RETRY_DELAY_MS", 600_000)  # only the close saves again
+    with small_tmpfs(pso_home, "6m"):
+        workstation_factory().create_profile(PROFILE, SECRET)
+        window = make_window()
+        unlock(qtbot, window)
+        editor = open_new_report(qtbot, window)
+        filler = fill(pso_home)
+        failures: list[str] = []
+        editor.failed.connect(failures.append)
+        with qtbot.waitSignal(editor.failed, timeout=10_000):
+            type_into(qtbot, form_of(editor).fields["narrative"], CANARY)
+        assert failures and failures[-1].startswith("The draft could not be saved: The disk is full")
+        assert editor.save_status.text() == "Not saved yet"
+
+        window.close()  # as the window manager's close button does (WM_DELETE_WINDOW)
+        assert window.isVisible()  # before: closed at once, and the draft was lost
+        qtbot.waitUntil(lambda: shown_boxes(window) != [], timeout=10_000)
+        (box,) = shown_boxes(window)
+        assert window.isVisible() and window.is_unlocked and not window.worker.stopped
+        assert re.fullmatch(r"The draft could not be saved: The disk is full[^.;]*;[^.]*\.", box.text()), (
+            box.text()
+        )
+        buttons = {button.text(): button for button in box.buttons()}
+        assert set(buttons) == {"Keep the window open", "Quit without saving"}
+        assert box.defaultButton() is buttons["Keep the window open"]
+        assert form_of(editor).fields["narrative"].value() == CANARY  # still on screen
+
+        buttons["Keep the window open"].click()
+        qtbot.waitUntil(lambda: shown_boxes(window) == [], timeout=5_000)
+        assert window.isVisible() and window.is_unlocked
+
+        filler.unlink()  # space freed
+        window.close()
+        qtbot.waitUntil(lambda: window.worker.stopped, timeout=10_000)
+        assert not window.isVisible()
+        with workstation_factory().session(PROFILE, SECRET) as session:
+            narratives = [
+                (session.get_report(summary.id) or {}).get("narrative")
+                for summary in session.store.list_summaries(limit=10)
+            ]
+        assert narratives == [CANARY]
+
+
+def test_quit_without_saving_closes_the_window_when_the_draft_cannot_be_saved(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    workstation_factory: Callable[[], Any],
+    pso_home: Path,
+) -> None:
+    with small_tmpfs(pso_home, "6m"):
+        workstation_factory().create_profile(PROFILE, SECRET)
+        window = make_window()
+        unlock(qtbot, window)
+        editor = open_new_report(qtbot, window)
+        fill(pso_home)
+        with qtbot.waitSignal(editor.failed, timeout=10_000):
+            type_into(qtbot, form_of(editor).fields["narrative"], CANARY)
+        window.close()
+        qtbot.waitUntil(lambda: shown_boxes(window) != [], timeout=10_000)
+        (box,) = shown_boxes(window)
+        window.close()  # a second close while it asks: still one question, the window stays
+        qtbot.wait(200)
+        assert shown_boxes(window) == [box] and window.isVisible()
+        (quit_button,) = [button for button in box.buttons() if button.text() == "Quit without saving"]
+        quit_button.click()
+        qtbot.waitUntil(lambda: window.worker.stopped, timeout=10_000)
+        assert not window.isVisible() and not window.is_unlocked
