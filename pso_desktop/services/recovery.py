@@ -27,15 +27,18 @@ from pso_desktop.storage.database import WAL_MARK_SUFFIX, check_integrity
 from pso_desktop.storage.errors import DatabaseMissingError, StorageError, WrongKeyError
 from pso_desktop.storage.recovery import (
     RESULT_INFIX,
+    Contents,
     FileCheck,
     SetAside,
     in_use,
     inspect_files,
+    mark_recovered,
     merge,
     read_contents,
     remove_stale_scratch,
     set_aside,
     set_aside_folders,
+    unrecovered_set_aside,
     write_database,
 )
 
@@ -73,6 +76,7 @@ class Restored:
     backup: BackupFile | None = None
     aside: SetAside | None = None
     warnings: list[str] = field(default_factory=list)
+    read_from: Path | None = None  # the set-aside folder whose database was read (the profile had none)
 
 
 def inspect(workstation: Workstation, name: str) -> Inspection:
@@ -131,7 +135,16 @@ def _restore(db: Path, key: bytes, name: str) -> Restored:
     wal_marked = db.with_name(db.name + WAL_MARK_SUFFIX).exists()
     if state == "intact":
         return Restored(intact=True)
-    damaged = read_contents(db, key, damaged=True) if state == "damaged" else None
+    # No database, but one set aside (``recover --set-aside``) that no recovery has merged yet: it is read as a
+    # damaged file in place would be, through a scratch copy in the profile folder, never changed.
+    earlier = unrecovered_set_aside(db) if state == "missing" else None
+    damaged: Contents | None = None
+    if earlier is not None:
+        wal_marked = (earlier / (db.name + WAL_MARK_SUFFIX)).exists()
+        damaged = read_contents(earlier / db.name, key, damaged=True, scratch_in=db.parent)
+    else:
+        damaged = read_contents(db, key, damaged=True) if state == "damaged" else None
+    read = state == "damaged" or earlier is not None  # a damaged database was read, here or set aside
     base, used = None, None
     for candidate in list_backups(db):
         try:
@@ -142,7 +155,8 @@ def _restore(db: Path, key: bytes, name: str) -> Restored:
         except StorageError:
             continue
     if base is None and (damaged is None or damaged.empty):
-        where = "is missing" if state == "missing" else "could not be read at all"
+        where = "could not be read at all" if read else "is missing"
+        where += f" (set aside in {earlier})" if earlier is not None else ""
         raise RecoveryFailed(
             f"The database of profile '{name}' {where} and no usable backup exists in {backups_dir(db)}; "
             "nothing was changed. Keep the profile folder for IT."
@@ -161,6 +175,9 @@ def _restore(db: Path, key: bytes, name: str) -> Restored:
         aside = set_aside(db)
         publish_exclusive(temp, db)  # never replaces a file: the damaged one was moved aside just before
         sync_dir(db.parent)
+        for merged_folder in (aside.folder if aside is not None and state == "damaged" else None, earlier):
+            if merged_folder is not None:
+                mark_recovered(merged_folder)  # merged now: a later recovery does not read it again
     finally:
         for suffix in ("", "-wal", "-shm", WAL_MARK_SUFFIX):
             with contextlib.suppress(FileNotFoundError):
@@ -172,7 +189,7 @@ def _restore(db: Path, key: bytes, name: str) -> Restored:
             f"{merged.lost_reports} report(s) known to the damaged database could not be read from it or from a "
             "backup; if they were sent, the PSO still holds them."
         )
-    if state == "damaged" and damaged is not None and damaged.empty:
+    if read and damaged is not None and damaged.empty:
         warnings.append(
             "Nothing could be read from the damaged database; everything restored comes from the backup."
         )
@@ -181,7 +198,7 @@ def _restore(db: Path, key: bytes, name: str) -> Restored:
         warnings.append(
             f"Parts of the damaged database could not be read; reports written or changed{since} may be missing."
         )
-    if state == "damaged" and wal_marked:
+    if read and wal_marked:
         warnings.append(
             f"Changes saved while {db.name}-wal held them may be missing: that file was damaged or removed; what "
             "is left of it was set aside with the database."
@@ -191,7 +208,9 @@ def _restore(db: Path, key: bytes, name: str) -> Restored:
             f"{merged.lost_audit} audit log entr{'y' if merged.lost_audit == 1 else 'ies'} could not be carried "
             "over; the damaged file set aside still holds what was readable."
         )
-    return Restored(False, len(merged.reports), merged.from_damaged, merged.from_backup, used, aside, warnings)
+    return Restored(
+        False, len(merged.reports), merged.from_damaged, merged.from_backup, used, aside, warnings, earlier
+    )
 
 
 # --- sentences --------------------------------------------------------------------------------------------
@@ -249,9 +268,14 @@ def restored_sentence(profile: str, restored: Restored) -> str:
         else "no backup was available"
     )
     kept = f" The damaged files were kept in {restored.aside.folder}." if restored.aside is not None else ""
+    damaged = (
+        f"the damaged database set aside in {restored.read_from} (left as it was)"
+        if restored.read_from is not None
+        else "the damaged database"
+    )
     return (
-        f"Recovered profile '{profile}': {restored.reports} report(s), {restored.from_damaged} read from the "
-        f"damaged database, {source}.{kept}"
+        f"Recovered profile '{profile}': {restored.reports} report(s), {restored.from_damaged} read from "
+        f"{damaged}, {source}.{kept}"
     )
 
 

@@ -53,7 +53,8 @@ _WAL_MAGIC = (0x377F0682, 0x377F0683)
 _WAL_HEADER = 32
 _WAL_FRAME_HEADER = 24
 SCRATCH_PREFIX = ".recover-"  # a damaged file's copy, read there (see read_contents)
-RESULT_INFIX = ".recovered-"  # the rebuilt database before it takes the database's name
+RESULT_INFIX = ".recovered-"
+RECOVERED_MARK = "recovered"  # in a set-aside folder: a recovery merged its database (see mark_recovered)  # the rebuilt database before it takes the database's name
 # The -shm byte every open connection holds a shared lock on (SQLite's os_unix.c: UNIX_SHM_DMS).
 _SHM_DMS_BYTE = 128
 # The -walmark (database.WAL_MARK_SUFFIX) goes with its -wal: left behind, it would say a restored file lost it.
@@ -208,6 +209,24 @@ def set_aside_folders(db_path: Path) -> list[Path]:
     return sorted((entry for entry in folder.iterdir() if entry.is_dir()), reverse=True) if folder.is_dir() else []
 
 
+def unrecovered_set_aside(db_path: Path) -> Path | None:
+    """The newest set-aside folder holding a database, unless a recovery already merged it (its mark is
+    there): what ``recover --set-aside`` moved away, still to be read when the profile is restored."""
+    for folder in set_aside_folders(db_path):
+        if (folder / db_path.name).is_file():
+            return None if (folder / RECOVERED_MARK).exists() else folder
+    return None
+
+
+def mark_recovered(folder: Path) -> None:
+    """Marks a set-aside folder as merged into a recovered database (an empty file beside the files; they are
+    left as they are), so a later recovery does not merge it again. A mark that cannot be written only means
+    it may be merged again, which is harmless: the highest revision wins."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(folder / RECOVERED_MARK, os.O_WRONLY | os.O_CREAT, 0o600))
+        sync_dir(folder)
+
+
 # --- with the key: reading report by report -----------------------------------------------------------------
 
 
@@ -233,17 +252,18 @@ class Contents:
         return not (self.reports or self.revisions or self.audit)
 
 
-def read_contents(path: Path, key: bytes, *, damaged: bool) -> Contents:
+def read_contents(path: Path, key: bytes, *, damaged: bool, scratch_in: Path | None = None) -> Contents:
     """Everything that can still be read from the database at ``path``.
 
     ``damaged=True``: the file (and its ``-wal``) is copied into a scratch folder beside it and read there, so
     the original stays byte-identical; a page failing its HMAC costs only the rows on it. ``damaged=False`` (a
     checked backup): read in place through a read-only, immutable connection. Page 1 unreadable gives empty
-    contents.
+    contents. ``scratch_in``: where the scratch folder goes (default: beside the file); a set-aside folder's file
+    is read through a scratch folder in the profile folder, so nothing is added to what was set aside.
     """
     if not damaged:
         return _read_all(_Reader(path, key, immutable=True))
-    scratch = path.parent / f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
+    scratch = (scratch_in or path.parent) / f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
     ensure_private_dir(scratch)
     try:
         copy = scratch / path.name

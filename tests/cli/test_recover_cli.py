@@ -273,11 +273,53 @@ def test_set_aside_moves_the_files_for_it_and_restore_brings_the_backup_back(pro
 
     assert_clean(result, 0)
     assert "only from the backup" in result.out
+    assert f"read from the damaged database set aside in {folders[0]}" in result.out
     restored = stored(profile)
-    assert set(restored) == {r["id"] for r in before}  # what the backup held; the later drafts went with the file
+    # What the backup held and what was set aside: the later drafts come back from the set-aside file.
+    assert set(restored) == {r["id"] for r in before} | {r["id"] for r in _after}
     assert status(profile)["queued"] == 30
     assert owner_keys(profile) == keys  # without them the restored reports could never be revised
     assert digest(folders[0] / "reports.db") == original  # the set-aside copy is never touched
+    assert digest(folders[0] / "reports.db-wal") == hashlib.sha256(b"\x37\x7f\x06\x82" + bytes(28)).hexdigest()
+    assert (folders[0] / "recovered").exists()  # merged: marked, so a later recovery does not read it again
+    assert not [p for p in db.parent.iterdir() if p.name.startswith(".recover")]  # no scratch copy left
+
+
+def test_restore_after_it_set_the_damaged_file_aside_reads_it(profile: Path, history):
+    """IT runs 'recover --set-aside' first, then 'recover --password-stdin' as that command says: the reports
+    still readable in the set-aside file come back, as they would have with the file in place."""
+    before, after = history
+    db = db_file(profile)
+    key = profile_key(profile)
+    lost = damage_a_page_of(db, key, [r["id"] for r in before], [r["id"] for r in after])
+    damaged = digest(db)
+    assert run_cli(profile, "status", "--password-stdin", stdin=SECRET + "\n").code == 1
+
+    assert_clean(run_cli(profile, "recover", "--set-aside"), 0)
+    (folder,) = (db.parent / "set-aside").iterdir()
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+
+    assert_clean(result, 0)
+    assert result.out.startswith("Recovered profile 'alice': 40 report(s)")
+    assert f"read from the damaged database set aside in {folder}" in result.out
+    counts = re.search(
+        r"(\d+) read from the damaged database set aside in .*, (\d+) only from the backup", result.out
+    )
+    assert counts is not None and int(counts[1]) >= 10 and int(counts[1]) + int(counts[2]) == 40
+    restored = stored(profile)
+    assert set(restored) == {r["id"] for r in before} | {r["id"] for r in after}
+    for report in after:  # written after the backup: only the set-aside file had them
+        assert restored[report["id"]]["narrative"] == report["narrative"]
+    assert status(profile)["draft"] == 10 + (before[0]["id"] not in lost)
+    assert digest(folder / "reports.db") == damaged  # read through a scratch copy, never changed
+    assert sorted(p.name for p in (db.parent / "set-aside").iterdir()) == [folder.name]
+
+    # Merged once: a later recovery of a lost database does not read the set-aside file again.
+    db.unlink()
+    result = run_cli(profile, "recover", "--password-stdin", stdin=SECRET + "\n")
+    assert_clean(result, 0)
+    assert "set aside in" not in result.out
+    assert set(stored(profile)) == {r["id"] for r in before}
 
 
 def test_restore_merges_the_backup_with_what_the_damaged_file_still_holds(profile: Path, history):
