@@ -211,7 +211,9 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], afterwa
     if args.command == "recover":
         return _recover(args, workstation, name, stdin, stdout, afterwards)
     secret = _read_secret(args, stdin)
-    with workstation.session(name, secret, on_close_problem=afterwards.append) as session:
+    # Commands that only read go on when a full disk keeps the unlock from being recorded (a warning afterwards).
+    read_only = args.command == "status" or (args.command == "report" and bool(getattr(args, "dry_run", False)))
+    with workstation.session(name, secret, on_close_problem=afterwards.append, read_only=read_only) as session:
         code = _run_in_session(args, session, stdin, stdout, workstation.keys.policy)
         _back_up(session, after_sync=args.command == "sync", afterwards=afterwards)
         return code

@@ -54,6 +54,11 @@ CONFLICT_MESSAGE = (
 )
 
 
+# A read-only command (``status``, ``report add --dry-run``) on a disk full to the byte: its outcome stands.
+UNLOCK_NOT_RECORDED = (
+    "Nothing was changed, but the audit log could not record this unlock because the disk is full; free some "
+    "disk space, and tell IT if it happens again."
+)
 CLOSE_NOT_RECORDED = (
     "The profile was closed and what was saved before stays saved, but its audit log could not record the "
     "closing ({reason}); free some disk space, and tell IT if it happens again."
@@ -84,11 +89,21 @@ class Workstation:
             conn.close()
         return name
 
-    def open(self, name: str, secret: str, *, full_check: bool | None = None) -> Session:
+    def open(
+        self,
+        name: str,
+        secret: str,
+        *,
+        full_check: bool | None = None,
+        on_unlock_not_recorded: Callable[[str], None] | None = None,
+    ) -> Session:
         """Unlock a profile with the clinician's secret; the caller closes the session.
 
         ``full_check=True`` checks every page's HMAC before anything is written (the GUI does, on its worker);
         ``None`` leaves it to the storage default (small files only), which keeps short CLI commands fast.
+        ``on_unlock_not_recorded``: for a caller that only reads. When the unlock audit entry cannot be written
+        because the disk is full, the session opens anyway and this receives the sentence to show after the
+        caller's own outcome; without it, that failure is raised (nothing may be saved without a record).
         """
         key = self.keys.unlock(name, secret)
         path = self.keys.database_path(name)
@@ -106,6 +121,12 @@ class Workstation:
             # An interrupted write replayed at open is said once, in the unlock entry (no content, no path).
             detail = INTERRUPTED_WRITE_DETAIL if getattr(conn, "wal_replayed", False) else ""
             session.audit.append("unlock", actor=name, detail=detail)
+        except DiskFullError:
+            if on_unlock_not_recorded is None:
+                conn.close()
+                raise
+            _log.warning("profile opened read-only without its unlock audit entry: the disk is full")
+            on_unlock_not_recorded(UNLOCK_NOT_RECORDED)
         except BaseException:
             conn.close()  # no session to hand back: the connection and its key go now
             raise
@@ -113,24 +134,33 @@ class Workstation:
 
     @contextmanager
     def session(
-        self, name: str, secret: str, *, on_close_problem: Callable[[str], None] | None = None
+        self,
+        name: str,
+        secret: str,
+        *,
+        on_close_problem: Callable[[str], None] | None = None,
+        read_only: bool = False,
     ) -> Iterator[Session]:
         """An unlocked session, closed when the block ends.
 
         Closing never replaces the block's own outcome: if the closing audit entry cannot be written (a full
         disk), the failure is logged, and after a block that succeeded its sentence goes to ``on_close_problem``
         (the CLI prints it as a warning after its result); after a block that failed, its own error is what
-        propagates.
+        propagates. ``read_only``: the block only reads, so an unlock that cannot be recorded on a full disk
+        does not stop it; that sentence goes to ``on_close_problem`` too (see :meth:`open`).
         """
-        session = self.open(name, secret)
+        notes: list[str] = []
+        session = self.open(name, secret, on_unlock_not_recorded=notes.append if read_only else None)
         try:
             yield session
         except BaseException:
             session.close_noting_problem()
             raise
         problem = session.close_noting_problem()
-        if problem is not None and on_close_problem is not None:
-            on_close_problem(problem)
+        # An unlock not recorded for a full disk: the closing is not either, for the same reason; said once.
+        for sentence in notes or ([problem] if problem is not None else []):
+            if on_close_problem is not None:
+                on_close_problem(sentence)
 
 
 class ProfileAccess:

@@ -169,3 +169,35 @@ def test_full_disk_report_add_and_autosave(small_disk: Path, tmp_path: Path) -> 
     if not drafts:
         problems.append("no autosave was acknowledged before the disk refused")
     assert not problems, "\n".join(problems)
+
+
+def test_status_on_a_full_disk_succeeds_and_warns_that_the_unlock_was_not_recorded(small_disk: Path) -> None:
+    """'status' only reads: a disk with room for the -shm but not for the unlock's audit entry must not turn its
+    answer into "the disk is full, so the last change was not saved". The answer stands (exit 0), and the
+    unrecorded unlock is one warning line after it."""
+    home = new_profile(small_disk / "home")
+    reports = sample_reports(seed=950, count=12)
+    add_reports(home, reports, submit=True)
+    filler = fill(small_disk)
+    free(filler, 36 * 1024)  # the -shm's 32 KiB fit; the -wal frames of an audit entry do not
+
+    result = run_cli(home, "status", "--json", "--password-stdin", stdin=f"{SECRET}\n")
+
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["queued"] == 12
+    assert "Traceback" not in result.err
+    assert result.err.strip().splitlines()[-1] == (
+        "pso-desktop: warning: Nothing was changed, but the audit log could not record this unlock because the "
+        "disk is full; free some disk space, and tell IT if it happens again."
+    )
+    # A command that writes still says the disk is full, and nothing of it is kept.
+    refused = run_cli(
+        home, "report", "add", "-", "--password-stdin", stdin=f"{SECRET}\n{json.dumps(sample_reports(951, 1)[0])}"
+    )
+    assert refused.code == 1 and "The disk is full" in refused.err
+
+    filler.unlink()
+    opened = run_cli(home, "status", "--json", "--password-stdin", stdin=f"{SECRET}\n")
+    assert opened.code == 0, opened.err
+    assert json.loads(opened.out) == json.loads(result.out)
+    assert "warning: Nothing was changed" not in opened.err
