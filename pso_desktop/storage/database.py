@@ -146,7 +146,7 @@ def check_integrity(path: Path, key: bytes) -> list[str]:
     if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
         raise ValueError("the database key must be exactly 32 raw bytes")
     path = Path(path)
-    _quiet_sqlcipher_logging()
+    quiet_sqlcipher_logging()
     if not path.is_file() or path.stat().st_size == 0:
         raise DatabaseMissingError()
     if _is_plaintext_sqlite(path):
@@ -423,7 +423,7 @@ def current_settings(conn: Connection) -> dict[str, object]:
 
 
 def _open(path: Path, key: bytes | None, *, create: bool, full_check: bool | None, key_proven: bool) -> Connection:
-    _quiet_sqlcipher_logging()
+    quiet_sqlcipher_logging()
     is_new = not path.is_file() or path.stat().st_size == 0
     verified = False
     hot_wal = False
@@ -748,7 +748,7 @@ def _damage_or_classified(exc: sqlcipher.Error) -> StorageError:
     return _classified(exc)
 
 
-def _quiet_sqlcipher_logging() -> None:
+def quiet_sqlcipher_logging() -> None:
     """SQLCipher logs HMAC failures to stderr by default; our exceptions already say what matters.
 
     The setting is process-wide, so it is applied once. Without this, a wrong password would print engine

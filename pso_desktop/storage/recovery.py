@@ -42,6 +42,7 @@ from pso_desktop.storage.database import (
     apply_cipher_settings,
     check_integrity,
     open_database,
+    quiet_sqlcipher_logging,
     transaction,
 )
 from pso_desktop.storage.errors import StorageError
@@ -305,6 +306,7 @@ class _Reader:
             self.conn = None
 
     def _connect(self) -> Connection:
+        quiet_sqlcipher_logging()  # every damaged page read would otherwise print an engine line on stderr
         conn = sqlcipher.connect(self._uri, uri=True, isolation_level=None)
         literal = bytearray(b"x'")
         literal += self._key.hex().encode("ascii")
