@@ -1,16 +1,21 @@
 """Re-creates the screenshots in this folder from synthetic sample data (no real PHI).
 
-Run under a real X server, for example: ``xvfb-run -a .venv/bin/python docs/screenshots/take_screenshots.py``
-from the repository root. Uses a throwaway PSO_DESKTOP_HOME and an in-memory keyring. The window is 1024×600,
-the smallest screen the app is made for (issue 8); ``PSO_SHOTS_SIZE=1366x768`` takes them at another size.
+Run from the repository root, for example:
+``PYTHONPATH=$PWD QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/take_screenshots.py``
+(or under ``xvfb-run -a``). Uses a throwaway PSO_DESKTOP_HOME and an in-memory keyring. It takes every picture at
+1024×600, the smallest screen the app is made for, and at 1366×768 (issue 8), each size in its own folder
+(``1024x600/``, ``1366x768/``), one process per size; ``PSO_SHOTS_SIZE=1366x768`` takes only that size. A size's
+folder is emptied of pictures first, so none is left from an older run.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,11 +35,26 @@ from pso_desktop.ui.window import MainWindow  # noqa: E402
 from tests.support.memory_keyring import MemoryKeyring  # noqa: E402
 
 PROFILE, SECRET = "jsmith", "screenshot secret"
-WIDTH, HEIGHT = (int(part) for part in os.environ.get("PSO_SHOTS_SIZE", "1024x600").split("x"))
+SIZES = ("1024x600", "1366x768")
+SIZE = os.environ.get("PSO_SHOTS_SIZE", "")
+WIDTH, HEIGHT = (int(part) for part in (SIZE or SIZES[0]).split("x"))
+OUT = HERE / f"{WIDTH}x{HEIGHT}"
 CASE_NUMBER = "PSO-2026-000042"
 
 
+def all_sizes() -> int:
+    """Runs this script once per size (one QApplication, one throwaway data folder each)."""
+    for size in SIZES:
+        code = subprocess.run([sys.executable, __file__], env={**os.environ, "PSO_SHOTS_SIZE": size}, check=False)
+        if code.returncode:
+            return code.returncode
+    return 0
+
+
 def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    for old in OUT.glob("*.png"):
+        old.unlink()
     root = Path(tempfile.mkdtemp(prefix="pso-shots-"))
     os.environ["PSO_DESKTOP_HOME"] = str(root)
     # The in-memory keyring stands in for the OS keychain: IT policy names it, so no keyring warning shows.
@@ -45,6 +65,11 @@ def main() -> int:
 
     def workstation() -> Workstation:
         return Workstation(root, keys=ProfileKeys(root, backend=backend_keyring))
+
+    app = QApplication(sys.argv[:1])
+    apply_style(app)
+    if code := first_start(app, workstation):
+        return code
 
     setup = workstation()
     setup.create_profile(PROFILE, SECRET)
@@ -61,14 +86,11 @@ def main() -> int:
         change = {"id": sent.report_id, "server_ref": CASE_NUMBER, "status": "under_review"}
         session.account.record_statuses([{**change, "changed_at": "2026-12-01T10:00:00Z"}], cursor=None)
 
-    app = QApplication(sys.argv[:1])
-    apply_style(app)
     window = MainWindow(Backend(workstation))
     window.resize(WIDTH, HEIGHT)
 
     def shoot(name: str) -> None:
-        window.grab().save(str(HERE / name))
-        print(f"saved {name}")
+        save(window, name)
 
     def on_ready() -> None:
         QTimer.singleShot(200, lambda: (shoot("unlock.png"), try_wrong_secret()))
@@ -124,13 +146,37 @@ def main() -> int:
     window.unlock_failed.connect(on_failed)
     window.reports_screen.reports_loaded.connect(on_loaded)
     window.editor_opened.connect(on_editor_opened)
-    window.trends_shown.connect(
-        lambda: QTimer.singleShot(300, lambda: (shoot("trends.png"), window.open_report(sent.report_id)))
-    )
+
+    def on_trends_shown() -> None:
+        window.statusBar().clearMessage()  # the form's "Not submitted" message is not about the trends
+        QTimer.singleShot(300, lambda: (shoot("trends.png"), window.open_report(sent.report_id)))
+
+    window.trends_shown.connect(on_trends_shown)
     window.show()
     code = app.exec()
     window.shutdown()
     return code or training(app)
+
+
+def save(window: MainWindow, name: str) -> None:
+    window.grab().save(str(OUT / name))
+    print(f"saved {OUT.name}/{name}")
+
+
+def first_start(app: QApplication, workstation: Callable[[], Workstation]) -> int:
+    """first-start.png: the first run on a computer, no profile yet, so the window opens on "Create a profile"."""
+    window = MainWindow(Backend(workstation))
+    window.resize(WIDTH, HEIGHT)
+
+    def on_ready() -> None:
+        QTimer.singleShot(300, lambda: (save(window, "first-start.png"), app.quit()))
+
+    window.ready.connect(on_ready)
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()
 
 
 def training(app: QApplication) -> int:
@@ -146,8 +192,7 @@ def training(app: QApplication) -> int:
         window.reports_screen.reports_loaded.disconnect(on_loaded)
 
         def shoot() -> None:
-            window.grab().save(str(HERE / "training.png"))
-            print("saved training.png")
+            save(window, "training.png")
             app.quit()
 
         QTimer.singleShot(400, shoot)
@@ -163,4 +208,4 @@ def training(app: QApplication) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main() if SIZE else all_sizes())
