@@ -60,7 +60,8 @@ from PySide6.QtWidgets import QApplication, QTableView
 from server_process import ACCOUNT, PASSWORD, ServerProcess, server_process  # benchmarks/ is the script's folder
 
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.security import KdfParams, ProfileKeys
+from pso_desktop.security import KdfParams
+from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.storage.database import open_database

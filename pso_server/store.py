@@ -1043,11 +1043,6 @@ def status_changes_since(tx: Tx, viewer: User, after_seq: int, limit: int) -> li
     return [_change(row) for row in rows]
 
 
-def latest_status_seq(tx: Tx) -> int:
-    row = tx.one("SELECT MAX(seq) FROM status_changes")
-    return int(row[0]) if row and row[0] is not None else 0
-
-
 def current_statuses(
     tx: Tx, viewer: User, report_ids: Sequence[str], key_hashes: Mapping[str, str] | None = None
 ) -> list[StatusChange]:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from pso_desktop.domain import validate_report  # noqa: E402
 from pso_desktop.domain.samples import sample_report  # noqa: E402
-from pso_desktop.security import ProfileKeys  # noqa: E402
+from pso_desktop.security.profiles import ProfileKeys  # noqa: E402
 from pso_desktop.services.backend import Backend, TrainingBackend  # noqa: E402
 from pso_desktop.services.training import TRAINING_PROFILE, TRAINING_SECRET, TrainingEnvironment  # noqa: E402
 from pso_desktop.services.workstation import Workstation  # noqa: E402

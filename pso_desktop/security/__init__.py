@@ -1,5 +1,8 @@
 """Clinician profiles and their data keys: wrapped by a key derived from the clinician's secret and kept
-in the OS keyring (or a documented password-protected file fallback). See docs/keys.md."""
+in the OS keyring (or a documented password-protected file fallback). See docs/keys.md.
+
+The errors, KDF settings and keyring check are re-exported here; the key store itself (``ProfileKeys``,
+``KeyPolicy``) is imported from ``pso_desktop.security.profiles``, so that importing an error does not load it."""
 
 from pso_desktop.security.errors import (
     BackendChangedError,
@@ -20,7 +23,6 @@ from pso_desktop.security.errors import (
 )
 from pso_desktop.security.kdf import PRODUCTION_KDF, KdfParams
 from pso_desktop.security.keyring_guard import BackendVerdict, classify_backend
-from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
 
 __all__ = [
     "PRODUCTION_KDF",
@@ -31,13 +33,11 @@ __all__ = [
     "InvalidProfileNameError",
     "KdfParams",
     "KeyEntryMissingError",
-    "KeyPolicy",
     "KeyringConfigError",
     "KeyringUnavailableError",
     "PolicyError",
     "ProfileExistsError",
     "ProfileFolderError",
-    "ProfileKeys",
     "ProfileNotFoundError",
     "SecurityError",
     "TooManyAttemptsError",

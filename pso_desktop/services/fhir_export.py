@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from pso_desktop.domain.catalogue import CURRENT_FORM_VERSION, Catalogue, Question, load_catalogue
+from pso_desktop.times import parse_iso_time
 
 # Our own definitions (no web domain of ours to host StructureDefinitions): absolute URIs, documented.
 EXT_ANSWER = "urn:pso-desktop:fhir:extension:common-formats-answer"
@@ -519,9 +520,8 @@ def _typed_text(kind: str, value: str) -> dict[str, Any] | None:
     if kind == "time":
         return {"valueTime": value} if _TIME.fullmatch(value) else None
     if kind == "datetime":
-        try:
-            stamp = dt.datetime.fromisoformat(value)
-        except ValueError:
+        stamp = parse_iso_time(value)
+        if stamp is None:
             return None
         # FHIR needs a time zone beside a time; the form records local wall-clock time, so a naive value
         # stays text rather than gaining an invented zone.

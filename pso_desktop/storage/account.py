@@ -16,6 +16,7 @@ from sqlcipher3.dbapi2 import Connection
 
 from pso_desktop.storage.database import transaction, translate_errors
 from pso_desktop.storage.reports import utc_now
+from pso_desktop.times import parse_utc_time
 
 _STATUS_KEYS = ("id", "server_ref", "status", "changed_at")
 
@@ -23,15 +24,8 @@ _STATUS_KEYS = ("id", "server_ref", "status", "changed_at")
 def _sortable_time(value: object) -> str | None:
     """An ISO time as UTC with all six fraction digits, so that text order is time order: the server writes
     "...:00Z" on a whole second and "...:00.500000Z" half a second later, which sort the other way round."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = parse_utc_time(value)
+    return None if moment is None else moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ Rows are ``ReportSummary`` objects, which hold no narrative and no patient data.
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+
+from pso_desktop.times import parse_utc_time
 
 if TYPE_CHECKING:
     from pso_desktop.domain import Catalogue
@@ -70,13 +71,8 @@ def _category_label(code: str) -> str:
 
 def _local_time(stamp: str) -> str:
     """Storage keeps UTC ISO times; the list shows local time to the minute."""
-    try:
-        moment = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    moment = parse_utc_time(stamp)
+    return stamp if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def display_text(summary: ReportSummary, column: int) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from keyring.backend import KeyringBackend
 
-from pso_desktop.security import KdfParams, KeyPolicy, ProfileKeys
+from pso_desktop.security import KdfParams
+from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
 from tests.support.memory_keyring import MemoryKeyring
 
 # Real argon2id, just cheap: the production cost is exercised by its own test.

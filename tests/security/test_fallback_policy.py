@@ -13,12 +13,10 @@ from pso_desktop.security import (
     InsecureKeyringError,
     KdfParams,
     KeyEntryMissingError,
-    KeyPolicy,
     PolicyError,
-    ProfileKeys,
     WrongSecretError,
 )
-from pso_desktop.security.profiles import ServerPolicy
+from pso_desktop.security.profiles import KeyPolicy, ProfileKeys, ServerPolicy
 from tests.security.conftest import SECRET_A, SECRET_B, FakeClock, MakeKeys
 from tests.security.fakes import (
     AltEncryptedKeyring,

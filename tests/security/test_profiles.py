@@ -20,15 +20,14 @@ from pso_desktop.security import (
     InvalidProfileNameError,
     KdfParams,
     KeyEntryMissingError,
-    KeyPolicy,
     KeyringUnavailableError,
     ProfileExistsError,
     ProfileFolderError,
-    ProfileKeys,
     ProfileNotFoundError,
     WeakSecretError,
     WrongSecretError,
 )
+from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
 from tests.security.conftest import FAST_KDF, SECRET_A, SECRET_B, FakeClock, MakeKeys
 from tests.security.fakes import (
     FailingKeyring,

@@ -21,15 +21,8 @@ from jeepney.io.blocking import DBusConnection
 from keyring.backend import KeyringBackend
 from keyring.backends.chainer import ChainerBackend
 
-from pso_desktop.security import (
-    KeyEntryMissingError,
-    KeyPolicy,
-    KeyringUnavailableError,
-    ProfileKeys,
-    WrongSecretError,
-    classify_backend,
-)
-from pso_desktop.security.profiles import KEYRING_SERVICE
+from pso_desktop.security import KeyEntryMissingError, KeyringUnavailableError, WrongSecretError, classify_backend
+from pso_desktop.security.profiles import KEYRING_SERVICE, KeyPolicy, ProfileKeys
 from tests.security.conftest import FAST_KDF, SECRET_A, SECRET_B, FakeClock
 from tests.security.helpers import profile_record
 

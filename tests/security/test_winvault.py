@@ -12,8 +12,7 @@ from typing import Any
 import keyring.backends.Windows as windows
 import pytest
 
-from pso_desktop.security import KeyPolicy, ProfileKeys
-from pso_desktop.security.profiles import KEYRING_SERVICE
+from pso_desktop.security.profiles import KEYRING_SERVICE, KeyPolicy, ProfileKeys
 from pso_desktop.security.winvault import ensure_local_persistence
 from tests.security.conftest import FAST_KDF, SECRET_A
 

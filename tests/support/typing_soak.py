@@ -29,8 +29,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
-from pso_desktop.security import KdfParams, ProfileKeys
+from pso_desktop.security import KdfParams
 from pso_desktop.security.keyring_guard import admit_for_tests
+from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.editor_screen import EditorScreen

@@ -13,7 +13,8 @@ from PySide6.QtCore import Qt
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.security import KdfParams, ProfileKeys
+from pso_desktop.security import KdfParams
+from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.session_lock import WorkstationLockWatcher

@@ -204,7 +204,8 @@ def test_each_platform_gets_its_concealment_formats() -> None:
 
 @pytest.mark.parametrize("value", [0, -1, "120", True, 3601])
 def test_a_bad_clearing_time_in_the_policy_is_refused(pso_home: Path, value: object) -> None:
-    from pso_desktop.security import KeyPolicy, PolicyError
+    from pso_desktop.security import PolicyError
+    from pso_desktop.security.profiles import KeyPolicy
 
     (pso_home / "policy.json").write_text(json.dumps({"clipboard_clear_seconds": value}))
     with pytest.raises(PolicyError, match="clipboard_clear_seconds"):

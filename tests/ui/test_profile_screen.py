@@ -11,8 +11,9 @@ from keyring.backends import fail
 from PySide6.QtCore import Qt
 
 from pso_desktop.paths import APP_NAME
-from pso_desktop.security import ProfileKeys, WrongSecretError
+from pso_desktop.security import WrongSecretError
 from pso_desktop.security.attempts import FREE_ATTEMPTS
+from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.errors import UNEXPECTED_MESSAGE

@@ -242,7 +242,8 @@ def test_it_policy_sets_the_idle_time(
 
 @pytest.mark.parametrize("value", [0, -5, "10", True, 24 * 60 + 1])
 def test_a_bad_idle_time_in_the_policy_is_refused(pso_home: Path, value: object) -> None:
-    from pso_desktop.security import KeyPolicy, PolicyError
+    from pso_desktop.security import PolicyError
+    from pso_desktop.security.profiles import KeyPolicy
 
     (pso_home / "policy.json").write_text(json.dumps({"idle_lock_minutes": value}))
     with pytest.raises(PolicyError, match="idle_lock_minutes"):
