@@ -100,9 +100,19 @@ def shown_ids(window: MainWindow) -> set[str]:
     return {model.summary(row).id for row in range(model.rowCount())}
 
 
-# Qt warnings fail a UI test (a warning usually means a wrong signal, a bad model index or a thread misuse).
-# The offscreen platform of the tests warns that it cannot resize windows; that one is expected.
-QT_STRICT = [
+# Qt warnings fail every UI test (a warning usually means a wrong signal, a bad model index or a thread misuse).
+# The offscreen platform of the tests warns that it cannot resize windows; that one is expected. Set here once
+# for every test under tests/ui; a mark on a test itself is closer and so still wins.
+QT_STRICT = (
     pytest.mark.qt_log_level_fail("WARNING"),
     pytest.mark.qt_log_ignore("propagateSizeHints", "does not support"),
-]
+)
+UI_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A conftest's collection hook sees every collected item, so only the ones under tests/ui are marked.
+    for item in items:
+        if item.path.is_relative_to(UI_TESTS):
+            for mark in QT_STRICT:
+                item.add_marker(mark)

@@ -18,9 +18,6 @@ from pso_desktop.services.reports_input import InputProblem, InputRejected
 from pso_desktop.storage.errors import DiskFullError
 from pso_desktop.ui import app
 from pso_desktop.ui.errors import UNEXPECTED_MESSAGE, is_expected, user_message
-from tests.ui.conftest import QT_STRICT
-
-pytestmark = QT_STRICT
 
 
 def test_demo_runs_training_mode_and_sigterm_cleans_it_up(tmp_path: Path) -> None:

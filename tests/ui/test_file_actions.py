@@ -13,9 +13,8 @@ from typing import Any
 
 from pso_desktop.services.workstation import PSWP_LABEL, Workstation
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import QT_STRICT, REPORT_COUNT, SECRET, shown_ids, unlock
+from tests.ui.conftest import REPORT_COUNT, SECRET, shown_ids, unlock
 
-pytestmark = QT_STRICT
 CANARY = "Quentin Zylophane"
 
 

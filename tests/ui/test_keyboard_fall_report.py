@@ -18,10 +18,9 @@ from PySide6.QtWidgets import QApplication
 from pso_desktop.paths import resources_dir
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
+from tests.ui.conftest import PROFILE, SECRET, unlock
 from tests.ui.keys import KeyCounter
 
-pytestmark = QT_STRICT
 # The goal of DESIGN.md (see docs/performance.md for where the keys go).
 MAX_NON_CHARACTER_KEYS = 40
 TYPE_AHEAD_PAUSE_MS = QApplication.keyboardInputInterval() + 100 if QApplication.instance() else 500

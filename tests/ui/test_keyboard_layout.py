@@ -16,11 +16,10 @@ from pso_desktop.ui.editor_screen import EditorScreen
 from pso_desktop.ui.form_fields import CheckListField, ChoiceField, GroupField, RadioField
 from pso_desktop.ui.report_form import FOCUS_MARGIN_Y, PROBLEMS, ReportForm
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
+from tests.ui.conftest import PROFILE, SECRET, unlock
 from tests.ui.keys import KeyCounter, focused
 from tests.ui.test_submitted_report import turn_wheel
 
-pytestmark = QT_STRICT
 WIDTH, HEIGHT = 1024, 600
 TAB, BACKTAB = Qt.Key.Key_Tab, Qt.Key.Key_Backtab
 ADD, REMOVE = "Add medication or substance", "Remove this medication or substance"

@@ -22,9 +22,7 @@ from pso_desktop.ui.form_fields import (
     RadioField,
 )
 from pso_desktop.ui.report_form import ReportForm
-from tests.ui.conftest import QT_STRICT
 
-pytestmark = QT_STRICT
 EXAMPLES = sorted((resources_dir() / "examples").glob("*.json"))
 
 

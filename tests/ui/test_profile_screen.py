@@ -18,9 +18,7 @@ from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.errors import UNEXPECTED_MESSAGE
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import FAST_KDF, PROFILE, QT_STRICT, REPORT_COUNT, shown_ids, unlock
-
-pytestmark = QT_STRICT
+from tests.ui.conftest import FAST_KDF, PROFILE, REPORT_COUNT, shown_ids, unlock
 
 
 def test_wrong_secret_shows_the_error_beside_the_field_then_the_right_one_unlocks(

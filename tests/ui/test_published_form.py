@@ -20,9 +20,7 @@ from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, run_server
 from tests.support.catalogues import NEW_QUESTION_TEXT, changed_catalogue, fall_report, write
 from tests.sync.conftest import PASSWORD
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
-
-pytestmark = QT_STRICT
+from tests.ui.conftest import PROFILE, SECRET, unlock
 
 
 def test_new_report_on_the_published_form_and_an_old_draft_moves(

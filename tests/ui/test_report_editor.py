@@ -18,9 +18,8 @@ from pso_desktop.ui.editor_screen import EditorScreen
 from pso_desktop.ui.form_fields import CheckListField, ChoiceField, FormField, RadioField
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
+from tests.ui.conftest import PROFILE, SECRET, unlock
 
-pytestmark = QT_STRICT
 CANARY = "Zebulon Quaxworth fell near the ice machine"
 
 

@@ -23,9 +23,8 @@ from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, sample_reports, unlock
+from tests.ui.conftest import PROFILE, SECRET, sample_reports, unlock
 
-pytestmark = QT_STRICT
 CASE_NUMBER = "PSO-2026-000042"
 PSO_NOTE = "Reviewed with the <b>falls team</b> on Tuesday."  # markup from the server is shown as written
 

@@ -21,9 +21,8 @@ from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
 from tests.support.fault_proxy import PASS, FaultProxy, status
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, sample_reports, unlock
+from tests.ui.conftest import PROFILE, SECRET, sample_reports, unlock
 
-pytestmark = QT_STRICT
 ACCOUNT, PASSWORD = "nurse1", "nurse1 account password"
 QUEUED = 4  # the stored_reports fixture queues its first four reports
 

@@ -16,9 +16,7 @@ from pso_desktop.services.training import (
 )
 from pso_desktop.ui.window import MainWindow
 from tests.support.memory_keyring import MemoryKeyring
-from tests.ui.conftest import QT_STRICT, shown_ids, unlock
-
-pytestmark = QT_STRICT
+from tests.ui.conftest import shown_ids, unlock
 
 
 def test_training_window_is_marked_works_end_to_end_and_leaves_nothing_behind(

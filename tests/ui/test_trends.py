@@ -23,9 +23,8 @@ from pso_desktop.services.trends import NO_HARM_GIVEN, NO_UNIT_GIVEN, TOP_UNITS,
 from pso_desktop.services.workstation import PSWP_LABEL, Workstation
 from pso_desktop.ui.trends_screen import BarChart
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
+from tests.ui.conftest import PROFILE, SECRET, unlock
 
-pytestmark = QT_STRICT
 SUBMITTED = 30
 DRAFTS = 10
 

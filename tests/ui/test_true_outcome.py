@@ -23,10 +23,9 @@ from pso_desktop.ui.window import MainWindow
 from tests.support.cli import SECRET as CLI_SECRET
 from tests.support.cli import cli_env, run_cli
 from tests.support.small_disk import fill, small_tmpfs
-from tests.ui.conftest import PROFILE, QT_STRICT, SECRET, unlock
+from tests.ui.conftest import PROFILE, SECRET, unlock
 from tests.ui.test_report_editor import form_of, open_new_report, type_into
 
-pytestmark = QT_STRICT
 FAST_AUTOSAVE_MS = 100
 QUIET_MS = 600  # several autosave delays: any save the form wrongly thought it needed has happened by then
 

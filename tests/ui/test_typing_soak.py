@@ -22,9 +22,7 @@ import pytest
 from PySide6.QtWidgets import QLineEdit
 
 from tests.support.typing_soak import KEYSTROKES
-from tests.ui.conftest import QT_STRICT
 
-pytestmark = QT_STRICT
 NONE_IS_IMMORTAL = sys.version_info >= (3, 12)
 REPO = Path(__file__).resolve().parents[2]
 CALLS = 10_000

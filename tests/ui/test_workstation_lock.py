@@ -31,9 +31,8 @@ from pso_desktop.ui.session_lock import (
     wts_reason,
 )
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import QT_STRICT, unlock
+from tests.ui.conftest import unlock
 
-pytestmark = QT_STRICT
 REPO = Path(__file__).resolve().parents[2]
 LOCKING = ["lock", "hint", "fdo", "kde", "gnome"]
 
