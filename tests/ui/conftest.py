@@ -4,12 +4,15 @@ keyring, and a main window whose worker is shut down after each test."""
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtDBus import QDBusConnection
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
@@ -116,3 +119,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.path.is_relative_to(UI_TESTS):
             for mark in QT_STRICT:
                 item.add_marker(mark)
+
+
+@pytest.fixture
+def private_bus() -> Iterator[tuple[Any, str]]:
+    """A private D-Bus daemon (never the machine's buses) and a Qt connection to it."""
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("dbus-daemon is not installed (Debian package dbus; scripts/setup.sh test installs it)")
+    with subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as daemon:
+        assert daemon.stdout is not None
+        address = daemon.stdout.readline().strip()
+        bus = QDBusConnection.connectToBus(address, "pso-private-test-bus")
+        try:
+            assert bus.isConnected()
+            yield bus, address
+        finally:
+            QDBusConnection.disconnectFromBus("pso-private-test-bus")
+            daemon.terminate()

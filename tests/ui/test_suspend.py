@@ -4,7 +4,6 @@ notices a sleep after the fact on any platform."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -41,28 +40,6 @@ class _Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def private_bus() -> Iterator[tuple[Any, str]]:
-    """A private D-Bus daemon (never the machine's system bus) and a Qt connection to it."""
-    if shutil.which("dbus-daemon") is None:
-        pytest.skip("dbus-daemon is not installed (Debian package dbus; scripts/setup.sh test installs it)")
-    with subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as daemon:
-        assert daemon.stdout is not None
-        address = daemon.stdout.readline().strip()
-        bus = QDBusConnection.connectToBus(address, "pso-test-bus")
-        try:
-            assert bus.isConnected()
-            yield bus, address
-        finally:
-            QDBusConnection.disconnectFromBus("pso-test-bus")
-            daemon.terminate()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -35,28 +34,6 @@ from tests.ui.conftest import unlock
 
 REPO = Path(__file__).resolve().parents[2]
 LOCKING = ["lock", "hint", "fdo", "kde", "gnome"]
-
-
-@pytest.fixture
-def private_bus() -> Iterator[tuple[Any, str]]:
-    """A private D-Bus daemon (never the machine's buses) and a Qt connection to it."""
-    if shutil.which("dbus-daemon") is None:
-        pytest.skip("dbus-daemon is not installed (Debian package dbus; scripts/setup.sh test installs it)")
-    with subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as daemon:
-        assert daemon.stdout is not None
-        address = daemon.stdout.readline().strip()
-        bus = QDBusConnection.connectToBus(address, "pso-lock-test-bus")
-        try:
-            assert bus.isConnected()
-            yield bus, address
-        finally:
-            QDBusConnection.disconnectFromBus("pso-lock-test-bus")
-            daemon.terminate()
 
 
 class Services:
