@@ -492,18 +492,15 @@ def _prove_key(path: Path, key: bytes) -> bool:
     this connection can change a byte. Returns ``False`` when the read-only open itself is impossible; the
     caller then runs the same check on the read-write connection.
     """
-    try:
-        conn = _connect(path, readonly=True, immutable=True)
-    except StorageError:
-        return False
-    try:
-        _key(conn, key)
+    with _immutable_reader(path, key) as conn:
+        if conn is None:
+            return False
         try:
             # Reads the header on page 1 and nothing else: other pages are judged below, through the -wal when
             # there is one, since a checkpoint cut short leaves a mix of old and new pages in the main file.
             conn.execute("PRAGMA user_version").fetchone()
         except sqlcipher.Error as exc:
-            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            code = _result_code(exc)
             if code in (_SQLITE_CANTOPEN, _SQLITE_READONLY):
                 return False
             if code == _SQLITE_NOTADB:
@@ -514,8 +511,27 @@ def _prove_key(path: Path, key: bytes) -> bool:
                 return True
             raise _classified(exc) from exc
         return True
+
+
+@contextlib.contextmanager
+def _immutable_reader(path: Path, key: bytes | None) -> Iterator[Connection | None]:
+    """The main file alone, keyed, on a read-only immutable connection (nothing on it can change a byte or
+    create a file); ``None`` when SQLite cannot open it so, and the caller then checks on the read-write one."""
+    try:
+        conn = _connect(path, readonly=True, immutable=True)
+    except StorageError:
+        yield None
+        return
+    try:
+        _key(conn, key)
+        yield conn
     finally:
         conn.close()
+
+
+def _result_code(exc: sqlcipher.Error) -> int:
+    """SQLite's primary result code of an error (extended codes carry it in their low byte)."""
+    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
 
 
 def _read_through_wal(path: Path, key: bytes | None, *, full_check: bool) -> None:
@@ -582,16 +598,13 @@ def _verify_without_writing(path: Path, key: bytes | None, *, full_check: bool, 
     moot. Returns ``False`` when the read-only open itself is impossible; the caller then runs the same
     checks on the read-write connection.
     """
-    try:
-        conn = _connect(path, readonly=True, immutable=True)
-    except StorageError:
-        return False
-    try:
-        _key(conn, key)
+    with _immutable_reader(path, key) as conn:
+        if conn is None:
+            return False
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlcipher.Error as exc:
-            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            code = _result_code(exc)
             if code in (_SQLITE_CANTOPEN, _SQLITE_READONLY):
                 return False
             if code == _SQLITE_NOTADB and not key_proven:
@@ -603,8 +616,6 @@ def _verify_without_writing(path: Path, key: bytes | None, *, full_check: bool, 
         if key is not None and (full_check or version < LATEST_VERSION):
             _tamper_check(conn)
         return True
-    finally:
-        conn.close()
 
 
 def _tamper_check(conn: Connection) -> None:
@@ -672,7 +683,7 @@ def _first_read(conn: Connection, *, key_proven: bool) -> None:
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher.Error as exc:
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_NOTADB and not key_proven:
+        if _result_code(exc) == _SQLITE_NOTADB and not key_proven:
             raise WrongKeyError() from exc
         raise _damage_or_classified(exc) from exc
 
@@ -743,7 +754,7 @@ def _classified(exc: sqlcipher.Error) -> StorageError:
 
 def _damage_or_classified(exc: sqlcipher.Error) -> StorageError:
     """A failed read with a proven key: "not a database" or "malformed" is damage; busy, I/O, full as usual."""
-    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_NOTADB:
+    if _result_code(exc) == _SQLITE_NOTADB:
         return DatabaseTamperedError()
     return _classified(exc)
 
