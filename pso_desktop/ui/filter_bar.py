@@ -87,7 +87,8 @@ class ChoiceButton(QToolButton):
         else:
             text = f"{self.title}: {len(chosen)}"
         self.setText(text)
-        self.setAccessibleDescription(", ".join(chosen) if chosen else "any")
+        # What is ticked, then the help (an explicit description hides the tooltip from a screen reader).
+        self.setAccessibleDescription(f"Ticked: {', '.join(chosen) if chosen else 'any'}. {self.toolTip()}")
 
 
 class FilterBar(QWidget):

@@ -68,10 +68,6 @@ class InputGuard(QObject):
 
     def set_on(self, on: bool) -> None:
         self.on = on
-        # A screen reader cannot tell from a tick box or a drop-down that it will not change: say so.
-        for widget in self._watched:
-            if widget.focusPolicy() != Qt.FocusPolicy.NoFocus:
-                widget.setAccessibleDescription(READ_ONLY if on else "")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if not self.on:
@@ -131,9 +127,36 @@ GREYED_TEXT = "#6b7280"  # an answer that does not fit (WCAG 2.2 AA: at least 4.
 
 
 class FormField(QWidget):
-    """Base of every bound input: a widget with a value in wire form and a ``changed`` signal."""
+    """Base of every bound input: a widget with a value in wire form and a ``changed`` signal.
+
+    Its help (``set_help``) is its tooltip and, with any format hint, the accessible description of the
+    input that takes the focus, which a screen reader says after the question (the tooltip of the field
+    around the input would not reach it)."""
 
     changed = Signal()
+    _help = ""
+    _says_read_only = False  # a tick box, drop-down or list, which cannot show that it will not change
+
+    def set_help(self, text: str) -> None:
+        self._help = text
+        self.setToolTip(text)
+        self._describe()
+
+    def help_text(self) -> str:
+        return self._help
+
+    def _descriptions(self) -> list[tuple[QWidget, tuple[str, ...]]]:
+        """Each input a screen reader meets, with what its description says (the help, a format)."""
+        target = self.focus_target()
+        hint = target.placeholderText() if isinstance(target, (QLineEdit, QPlainTextEdit)) else ""
+        return [(target, (self._help, hint))]
+
+    def _describe(self) -> None:
+        for target, parts in self._descriptions():
+            text = " ".join(part for part in parts if part)
+            if self._says_read_only:  # a tick box or drop-down cannot show that it will not change: say so first
+                text = f"{READ_ONLY}. {text}" if text else READ_ONLY
+            target.setAccessibleDescription(text)
 
     def value(self) -> Any:
         raise NotImplementedError
@@ -168,6 +191,7 @@ class LineField(FormField):
         self.edit.setPlaceholderText(placeholder)
         self.edit.textChanged.connect(self.changed)
         self._wrap(self.edit)
+        self._describe()
 
     def value(self) -> str | None:
         text = self.edit.text()
@@ -320,6 +344,7 @@ class TextListField(TextAreaField):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(lines=3, parent=parent)
         self.edit.setPlaceholderText("One per line")
+        self._describe()
 
     def value(self) -> list[str] | None:  # type: ignore[override]
         items = [line.strip() for line in self.edit.toPlainText().splitlines() if line.strip()]
@@ -353,6 +378,8 @@ class CheckField(FormField):
 
     def set_read_only(self, read_only: bool) -> None:
         self._guard.set_on(read_only)
+        self._says_read_only = read_only
+        self._describe()
 
 
 def _tooltip(answer: Answer) -> str:
@@ -393,6 +420,8 @@ class ChoiceField(FormField):
 
     def set_read_only(self, read_only: bool) -> None:
         self._guard.set_on(read_only)
+        self._says_read_only = read_only
+        self._describe()
 
 
 class RadioField(FormField):
@@ -409,11 +438,13 @@ class RadioField(FormField):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         self._definitions: dict[QRadioButton, str] = {}
+        self._own: dict[QRadioButton, str] = {}
+        self._question = ""
         for answer in answers:
             button = QRadioButton(answer.display)
             button.setToolTip(_tooltip(answer))
+            self._own[button] = answer.definition
             if answer.definition:
-                button.setAccessibleDescription(answer.definition)
                 self._definitions[button] = f"{answer.display}: {answer.definition}"
             self.group.addButton(button)
             self.buttons[answer.code] = button
@@ -430,6 +461,7 @@ class RadioField(FormField):
         self._guard = InputGuard(self, ring=list(self.buttons.values()))
         self._guard.watch(*self.buttons.values())
         self._update_tab_stop()
+        self._describe()
 
     def _on_toggled(self, _button: QRadioButton, checked: bool) -> None:
         self._update_tab_stop()
@@ -491,6 +523,18 @@ class RadioField(FormField):
     def set_read_only(self, read_only: bool) -> None:
         self._read_only = read_only
         self._guard.set_on(read_only)
+        self._says_read_only = read_only
+        self._describe()
+
+    def set_question(self, question: str) -> None:
+        """A radio button's name is its answer: its description says the question it answers (and the
+        answer's definition), so a screen reader user hears what is being asked."""
+        self._question = question
+        self._describe()
+
+    def _descriptions(self) -> list[tuple[QWidget, tuple[str, ...]]]:
+        question = f"{self._question}." if self._question else ""
+        return [(button, (question, self._own[button], self._help)) for button in self.buttons.values()]
 
 
 GREYED_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -599,6 +643,8 @@ class CheckListField(FormField):
 
     def set_read_only(self, read_only: bool) -> None:
         self._guard.set_on(read_only)
+        self._says_read_only = read_only
+        self._describe()
 
     def _on_item_changed(self, _item: QListWidgetItem) -> None:
         self.changed.emit()
@@ -653,7 +699,7 @@ class GroupField(FormField):
             if not isinstance(target, QAbstractButton) and not target.accessibleName():
                 target.setAccessibleName(child.text + (", required" if child.required else ""))
             if child.help:
-                field.setToolTip(child.help)
+                field.set_help(child.help)
             form.addRow(caption, field)
         remove = QPushButton(f"Remove this {self._noun}")
         remove.clicked.connect(lambda: self._remove(box))

@@ -125,13 +125,18 @@ def _put_path(data: dict[str, Any], path: str, value: Any) -> None:
         data[last] = value
 
 
-def name_for_screen_readers(target: QWidget, label: str) -> None:
+def name_for_screen_readers(field: FormField, label: str) -> None:
     """The question as the accessible name of its input (a screen reader says it on focus), with "required" for
-    the mark; a tick box or radio button keeps its own text."""
-    if not label or isinstance(target, QAbstractButton) or target.accessibleName():
+    the mark; a tick box or radio button keeps its own text (a radio button's description says the question)."""
+    if not label:
         return
     required = label.endswith(REQUIRED_MARK)
-    target.setAccessibleName(label.removesuffix(REQUIRED_MARK).strip() + (", required" if required else ""))
+    spoken = label.removesuffix(REQUIRED_MARK).strip() + (", required" if required else "")
+    if isinstance(field, RadioField):
+        field.set_question(spoken)
+    target = field.focus_target()
+    if not isinstance(target, QAbstractButton) and not target.accessibleName():
+        target.setAccessibleName(spoken)
 
 
 def wrapped_label(text: str) -> QLabel:
@@ -357,12 +362,17 @@ class ReportForm(QScrollArea):
             self._groups[key] = box
         return form
 
-    def _add(self, form: QFormLayout, path: str, field: FormField, label: str | None = None) -> FormField:
-        """One labelled row; the label is the catalogue's name of the field."""
+    def _add(
+        self, form: QFormLayout, path: str, field: FormField, label: str | None = None, help: str = ""
+    ) -> FormField:
+        """One labelled row; the label is the catalogue's name of the field, ``help`` its tooltip and accessible
+        description."""
+        if help:
+            field.set_help(help)
         text = label if label is not None else self.catalogue.label(path)
         if text and path in REQUIRED:
             text += REQUIRED_MARK
-        name_for_screen_readers(field.focus_target(), text)
+        name_for_screen_readers(field, text)
         if text:
             caption = wrapped_label(text)
             caption.setBuddy(field.focus_target())
@@ -400,12 +410,11 @@ class ReportForm(QScrollArea):
         form = self._section("What happened")
         self._add(form, "event_type", RadioField(cat.event_types))
         categories = CheckListField([Answer(code=c.code, display=c.display) for c in cat.categories])
-        self._add(form, "categories", categories)
+        tick = "Tick every category that fits. Categories that do not fit the kind of event are greyed out."
+        self._add(form, "categories", categories, help=tick)
         self._add(form, "categories_other", LineField(max_length=2000))
         self._when("categories_other", self._other_category_chosen)
-        hint = QLabel(
-            "Tick every category that fits. Categories that do not fit the kind of event are greyed out."
-        )
+        hint = QLabel(tick)
         hint.setWordWrap(True)
         hint.setObjectName("fieldHelp")
         form.addRow(hint)
@@ -447,10 +456,12 @@ class ReportForm(QScrollArea):
         self._add(form, "patient.race", CheckListField(self.catalogue.answer_set("race")))
         more = self._more_detail(form)
         self._add(more, "patient.date_of_birth", LineField(max_length=10, placeholder=DATE_HINT))
-        diagnosis = self._add(more, "patient.diagnosis_icd10", LineField(max_length=8, placeholder="e.g. S52.5"))
-        diagnosis.setToolTip(
-            "The code of the patient's main diagnosis (ICD-10-CM, the diagnosis codes used in US hospital "
-            "records), as in the patient's record; leave it blank if you do not know it."
+        self._add(
+            more,
+            "patient.diagnosis_icd10",
+            LineField(max_length=8, placeholder="e.g. S52.5"),
+            help="The code of the patient's main diagnosis (ICD-10-CM, the diagnosis codes used in US hospital "
+            "records), as in the patient's record; leave it blank if you do not know it.",
         )
 
     def _build_harm_section(self) -> None:
@@ -462,7 +473,7 @@ class ReportForm(QScrollArea):
         guidance.setWordWrap(True)
         guidance.setObjectName("fieldHelp")
         form.addRow(guidance)
-        self._add(form, "harm.level", RadioField(cat.harm_levels))
+        self._add(form, "harm.level", RadioField(cat.harm_levels), help=cat.harm_guidance)
         self._add(form, "harm.duration", self._answers("harm_duration"))
         # Rescue is asked with harm (of an event that reached the patient), so it is hidden and left out with it.
         self._when("rescue", lambda r: r.get("event_type") in (None, "incident"))
@@ -487,9 +498,7 @@ class ReportForm(QScrollArea):
         for question in module.questions:
             path = f"{prefix}.{question.id}"
             label = question.text + (REQUIRED_MARK if question.required else "")
-            field = self._add(form, path, self._question_field(question), label=label)
-            if question.help:
-                field.setToolTip(question.help)
+            self._add(form, path, self._question_field(question), label=label, help=question.help)
             if question.enable_when:
                 self._when(path, partial(_question_applies, question, module.key))
             if question.specify_codes:
@@ -525,16 +534,24 @@ class ReportForm(QScrollArea):
         self._add(form, "preventability", self._answers("preventability"))
         self._add(form, "family_notified", self._answers("yes_no_unknown"))
         more = self._more_detail(form)
-        serious = self._add(more, "serious_reportable_event", self._answers("yes_no_unknown"))
-        serious.setToolTip(
-            "One of the National Quality Forum's list of Serious Reportable Events (“never events”), such as "
-            "surgery on the wrong site or a fall that led to death or serious injury. Your risk manager can tell."
+        self._add(
+            more,
+            "serious_reportable_event",
+            self._answers("yes_no_unknown"),
+            help="One of the National Quality Forum's list of Serious Reportable Events (“never events”), such "
+            "as surgery on the wrong site or a fall that led to death or serious injury. Your risk manager can "
+            "tell.",
         )
 
     def _build_reporter_section(self) -> None:
         form = self._section("Reporter")
-        anonymous = self._add(form, "reporter.anonymous", CheckField("Report anonymously"), label="")
-        anonymous.setToolTip("An anonymous report stores and sends nothing about who you are.")
+        self._add(
+            form,
+            "reporter.anonymous",
+            CheckField("Report anonymously"),
+            label="",
+            help="An anonymous report stores and sends nothing about who you are.",
+        )
         self._add(form, "reporter.name", LineField(max_length=200))
         self._add(form, "reporter.job", LineField(max_length=200))
         self._add(form, "reporter.first_reported_by", self._answers("first_reported_by"))
@@ -687,8 +704,10 @@ class ReportForm(QScrollArea):
     def _show_age_note(self) -> None:
         born = _date(self.fields["patient.date_of_birth"].value())
         on = _date(self.fields["discovery.date"].value()) or dt.date.today()
+        age = self.fields["patient.age_years"]
         if self._auto_age is None or born is None:
             self.age_note.hide()
+            age.set_help("")
             return
         days = (on - born).days
         if 0 <= days < 28:
@@ -699,6 +718,7 @@ class ReportForm(QScrollArea):
             text = "Worked out from the date of birth at the discovery date; type over it to change it."
         self.age_note.setText(text)
         self.age_note.show()
+        age.set_help(text)  # a screen reader hears where the age came from
 
     # --- errors ----------------------------------------------------------------------------------------
 

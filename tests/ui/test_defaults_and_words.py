@@ -8,17 +8,27 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtGui import QAccessible, QColor
-from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QScrollBar,
+    QToolButton,
+    QWidget,
+)
 
 from pso_desktop.paths import home, resources_dir
 from pso_desktop.services.backend import SignInDefaults
 from pso_desktop.services.workstation import Workstation
-from pso_desktop.ui.form_fields import GREYED_ROLE, CheckListField
+from pso_desktop.ui.filter_bar import ChoiceButton
+from pso_desktop.ui.form_fields import GREYED_ROLE, CheckListField, FormField, GroupField, RadioField
 from pso_desktop.ui.report_form import REQUIRED, REQUIRED_MARK, MoreDetail, ReportForm
 from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.ui_settings import KEYS
@@ -273,18 +283,50 @@ def test_required_questions_are_marked_the_same_way_with_a_legend_and_a_problem_
     assert form.fields["discovery.time_unknown"].isVisibleTo(form)
 
 
+def spoken(widget: QWidget, kind: QAccessible.Text) -> str:
+    """What a screen reader is given for ``widget`` (its accessible interface, as over AT-SPI)."""
+    face = QAccessible.queryAccessibleInterface(widget)
+    return face.text(kind).strip() if face is not None else ""
+
+
+def unnamed(widgets: list[QWidget]) -> list[str]:
+    return [f"{type(w).__name__} {w.objectName()}" for w in widgets if not spoken(w, QAccessible.Text.Name)]
+
+
+def help_shown(widget: QWidget) -> list[str]:
+    """The help a sighted user gets for ``widget``: its tooltip (unless it only repeats its name), the tooltip
+    of the question around it, and a format shown in an empty text box."""
+    shown = []
+    name = spoken(widget, QAccessible.Text.Name)
+    if widget.toolTip() and widget.toolTip() != name:
+        shown.append(widget.toolTip())
+    field = widget.parentWidget()
+    while field is not None and not isinstance(field, FormField):
+        field = field.parentWidget()
+    if field is not None and field.toolTip() and (not isinstance(field, GroupField) or widget is field.add_button):
+        shown.append(field.toolTip())  # a repeating group's help is about adding entries, not removing one
+    if field is not None and isinstance(widget, (QLineEdit, QPlainTextEdit)) and widget.placeholderText():
+        shown.append(widget.placeholderText())  # a question's format (the search box's only says its name)
+    return shown
+
+
+def undescribed(widgets: list[QWidget]) -> list[str]:
+    """Widgets whose help a screen reader is not given."""
+    missing = []
+    for widget in widgets:
+        description = spoken(widget, QAccessible.Text.Description)
+        missing += [
+            f"{spoken(widget, QAccessible.Text.Name)}: {text}"
+            for text in help_shown(widget)
+            if text not in description
+        ]
+    return missing
+
+
 def test_every_input_of_the_form_and_the_list_has_a_name_for_screen_readers(
     qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
 ) -> None:
     window = small_window(qtbot, make_window, workstation_factory())
-
-    def unnamed(widgets: list[QWidget]) -> list[str]:
-        missing = []
-        for widget in widgets:
-            face = QAccessible.queryAccessibleInterface(widget)
-            if face is None or not face.text(QAccessible.Text.Name).strip():
-                missing.append(f"{type(widget).__name__} {widget.objectName()}")
-        return missing
 
     screen = window.reports_screen
     focusable = [
@@ -294,15 +336,44 @@ def test_every_input_of_the_form_and_the_list_has_a_name_for_screen_readers(
         and w.focusPolicy() & Qt.FocusPolicy.TabFocus == Qt.FocusPolicy.TabFocus
         and w.objectName() != "qt_spinbox_lineedit"  # a date box's inner text: the date box is named
     ]
-    assert focusable and unnamed(focusable) == []
+    assert focusable and unnamed(focusable) == [] and undescribed(focusable) == []
+    assert "Ticked: any" in spoken(screen.filter_bar.findChildren(ChoiceButton)[0], QAccessible.Text.Description)
     keys = KeyCounter(qtbot)
     _editor, form = new_report(qtbot, window, keys)
     for part in form.findChildren(MoreDetail):
         part.set_open(True)  # (as its button does)
     stops = form.tab_stops()
-    assert len(stops) > 30 and unnamed(stops) == []
+    assert len(stops) > 30 and unnamed(stops) == [] and undescribed(stops) == []
     required = form.fields["location.unit"].focus_target()
     assert required.accessibleName() == "Unit where the event occurred, required"
+    # Every input, the sections not shown for this kind of event too, with one entry of each repeating group
+    # (added as a user does, Space on its Add button): the catalogue's help reaches the screen reader.
+    for group in [f for f in form.fields.values() if isinstance(f, GroupField)]:
+        group.add_button.setFocus()
+        keys.key(Qt.Key.Key_Space)
+    every = [
+        w
+        for w in form.findChildren(QWidget)
+        if w.focusPolicy() & Qt.FocusPolicy.TabFocus == Qt.FocusPolicy.TabFocus
+        and not isinstance(w, (QScrollBar, QToolButton))  # a list's own scroll bars; "more detail" (named)
+        and w.window() is window  # not a drop-down's pop-up list
+    ]
+    assert len(every) > 100 and unnamed(every) == [] and undescribed(every) == []
+    with_help = [
+        (f"modules.{module.key}.{q.id}", q.help)
+        for module in form.catalogue.modules.values()
+        for q in module.questions
+        if q.help
+    ]
+    assert with_help
+    for path, text in with_help:
+        assert text in spoken(form.fields[path].focus_target(), QAccessible.Text.Description), path
+    # A radio button's name is its answer: its description says the question, the answer's meaning and the help.
+    severe = cast(RadioField, form.fields["harm.level"]).buttons["LA20748-2"]  # Severe harm
+    description = spoken(severe, QAccessible.Text.Description)
+    assert description.startswith("Level of harm (AHRQ Harm Scale), required.")
+    assert "interferes significantly" in description and form.catalogue.harm_guidance in description
+    assert "YYYY-MM-DD" in spoken(form.fields["discovery.date"].focus_target(), QAccessible.Text.Description)
 
 
 def _luminance(colour: QColor) -> float:
