@@ -12,6 +12,9 @@ import pytest
 from pso_desktop.security.keyring_guard import admit_for_tests
 from tests.support.memory_keyring import MemoryKeyring
 
+# The suite's shared fixtures (the reference server, an unlocked profile) live in tests/support, registered here once.
+pytest_plugins = ["tests.support.fixtures"]
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The in-memory keyring is not a keychain production trusts: the test suite admits it here, explicitly, for the
 # processes pytest runs (CLI subprocesses do not load this file, and tests/cli/test_keyring_allow_list.py shows

@@ -536,13 +536,11 @@ def age_backups(home: Path, hours: float) -> None:
 
 
 def test_a_sync_takes_a_backup_so_a_restore_does_not_lose_what_was_sent(profile: Path, tmp_path: Path):
-    from pso_server.config import ServerConfig
-    from pso_server.testing import TEST_KDF, run_server
+    from tests.support.sync import practice_server
 
     sent = add_reports(profile, 12, seed=5, submit=True)
     age_backups(profile, 2)  # the newest backup is two hours old: a sync takes a new one
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as server:
-        server.add_user("alice", "nurse account password")
+    with practice_server(tmp_path / "server", {"alice": "nurse account password"}) as server:
         login = run_cli(
             profile,
             "login",

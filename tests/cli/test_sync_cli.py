@@ -16,20 +16,19 @@ import pytest
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_server.practice import RunningServer
 from tests.cli.test_cli import assert_clean_failure, status
 from tests.support.cli import SECRET, Result, cli_env, run_cli
 from tests.support.fault_proxy import PASS, RESET, FaultProxy, stall_response
 from tests.support.fault_proxy import status as answer
+from tests.support.sync import practice_server
 
 PASSWORD = "nurse account password"
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
-        running.add_user("alice", PASSWORD)
+    with practice_server(tmp_path / "server", {"alice": PASSWORD}) as running:
         yield running
 
 

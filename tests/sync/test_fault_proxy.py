@@ -12,8 +12,7 @@ import requests
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_server.practice import RunningServer
 from tests.support.fault_proxy import (
     LOSE_RESPONSE,
     RESET,
@@ -23,14 +22,12 @@ from tests.support.fault_proxy import (
     stall_response,
     status,
 )
-
-PASSWORD = "nurse1 password"
+from tests.support.sync import PASSWORD, practice_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path_factory.mktemp("server"), config=ServerConfig(kdf=TEST_KDF)) as running:
-        running.add_user("nurse1", PASSWORD)
+    with practice_server(tmp_path_factory.mktemp("server")) as running:
         yield running
 
 

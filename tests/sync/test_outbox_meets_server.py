@@ -4,31 +4,17 @@ back-off, progress, token refresh - builds on exactly these calls.)"""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from pso_desktop.domain import validate_report
-from pso_desktop.domain.samples import sample_report
-from pso_desktop.security.kdf import KdfParams
-from pso_desktop.security.profiles import ProfileKeys
-from pso_desktop.services.workstation import Session, Workstation
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
-from tests.support.memory_keyring import MemoryKeyring
+from pso_desktop.services.workstation import Session
+from pso_server.practice import RunningServer
+from tests.support.reports import sample_reports
+from tests.support.sync import ACCOUNT, PASSWORD
 
-SECRET = "ward pc secret 123"
 REPORTS = 300
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
-        running.add_user("nurse1", "nurse1 password", role="reporter")
-        yield running
 
 
 @pytest.fixture
@@ -38,7 +24,7 @@ def http(server: RunningServer) -> Iterator[requests.Session]:
         session.verify = str(server.ca_path)
         answer = session.post(
             f"{server.base_url}/api/v1/auth/login",
-            json={"username": "nurse1", "password": "nurse1 password", "device_name": "ward-pc"},
+            json={"username": ACCOUNT, "password": PASSWORD, "device_name": "ward-pc"},
             timeout=10,
         )
         answer.raise_for_status()
@@ -47,15 +33,10 @@ def http(server: RunningServer) -> Iterator[requests.Session]:
 
 
 @pytest.fixture
-def session(pso_home: Path, memory_keyring: MemoryKeyring) -> Iterator[Session]:
-    workstation = Workstation(
-        pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1))
-    )
-    workstation.create_profile("nurse1", SECRET)
-    with workstation.session("nurse1", SECRET) as opened:
-        rng = random.Random(11)
-        opened.add_reports([validate_report(sample_report(rng, i)).export() for i in range(REPORTS)], submit=True)
-        yield opened
+def session(session: Session) -> Session:
+    """The shared unlocked profile, with REPORTS submitted reports in its outbox."""
+    session.add_reports(sample_reports(REPORTS, seed=11), submit=True)
+    return session
 
 
 def upload(session: Session, http: requests.Session, base_url: str) -> int:
@@ -94,8 +75,7 @@ def test_outbox_uploads_exactly_once_and_a_resend_after_a_crash_is_harmless(sess
 
 
 def test_a_report_the_server_rejects_needs_attention_with_its_reasons(session, http, server):
-    rng = random.Random(12)
-    report = validate_report(sample_report(rng, 0)).export()
+    report = sample_reports(1, seed=12)[0]
     session.add_reports([report], submit=True)
     # The server holds a different content under the same (id, revision): a conflict the nurse must see.
     tampered = report | {"narrative": "Different text under the same revision."}

@@ -17,16 +17,14 @@ import pytest
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.security.kdf import KdfParams
-from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import syncing
-from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.services.workstation import Session
 from pso_desktop.sync.errors import SyncError
 from pso_desktop.sync.transport import ServerSettings
 from pso_server import store
-from pso_server.testing import RunningServer
+from pso_server.practice import RunningServer
 from tests.support.memory_keyring import MemoryKeyring
-from tests.sync.conftest import PASSWORD, SECRET
+from tests.support.sync import PASSWORD, open_session
 
 OTHER_PASSWORD = "nurse2 password"
 
@@ -35,11 +33,7 @@ OTHER_PASSWORD = "nurse2 password"
 def other(pso_home: Path, memory_keyring: MemoryKeyring, server: RunningServer) -> Iterator[Session]:
     """Reporter B: another account of the same facility, on its own profile, signed in."""
     server.add_user("nurse2", OTHER_PASSWORD)
-    workstation = Workstation(
-        pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1))
-    )
-    workstation.create_profile("nurse2", SECRET)
-    with workstation.session("nurse2", SECRET) as opened:
+    with open_session(pso_home, memory_keyring, "nurse2") as opened:
         syncing.login(opened, _settings(server), "nurse2", OTHER_PASSWORD)
         yield opened
 
@@ -150,11 +144,7 @@ def test_a_risk_manager_does_not_revise_someone_elses_report(
     report = _report(3, anonymous=False)
     _sent_by_a(session, server, report)
     server.add_user("manager", OTHER_PASSWORD, role="risk_manager")
-    workstation = Workstation(
-        pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1))
-    )
-    workstation.create_profile("manager", SECRET)
-    with workstation.session("manager", SECRET) as manager:
+    with open_session(pso_home, memory_keyring, "manager") as manager:
         syncing.login(manager, _settings(server), "manager", OTHER_PASSWORD)
         manager.add_reports([_named_by(report, 2)], submit=True)
         syncing.sync(manager)
@@ -221,10 +211,6 @@ def test_made_up_sign_ins_from_the_same_address_do_not_lock_out_a_known_device(
     assert syncing.sync(session).problem is None
     # An unknown device (a new profile, another account) behind that address is held back.
     server.add_user("nurse3", OTHER_PASSWORD)
-    workstation = Workstation(
-        pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1))
-    )
-    workstation.create_profile("nurse3", SECRET)
-    with workstation.session("nurse3", SECRET) as newcomer, pytest.raises(SyncError) as refused:
+    with open_session(pso_home, memory_keyring, "nurse3") as newcomer, pytest.raises(SyncError) as refused:
         syncing.login(newcomer, _settings(server), "nurse3", OTHER_PASSWORD)
     assert "Too many failed sign-ins" in str(refused.value)

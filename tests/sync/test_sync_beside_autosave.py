@@ -14,8 +14,8 @@ from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Session
 from pso_desktop.sync.engine import SyncSummary
 from pso_desktop.sync.transport import ServerSettings
-from pso_server.testing import RunningServer
-from tests.sync.conftest import PASSWORD
+from pso_server.practice import RunningServer
+from tests.support.sync import PASSWORD
 
 QUEUED = 1500
 SAVES = 60

@@ -17,11 +17,19 @@ from pso_desktop.services.workstation import Session
 from pso_desktop.sync.engine import Progress
 from pso_desktop.sync.errors import CertificateNotTrusted, InvalidServerAddress, SignInRequired, SyncError
 from pso_desktop.sync.transport import ServerSettings
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_server.practice import RunningServer
+from tests.support.clock import FakeClock
 from tests.support.fault_proxy import LOSE_RESPONSE, PASS, RESET, FaultProxy, status
-from tests.sync.conftest import PASSWORD
-from tests.sync.test_sync_engine import FAST_RETRIES, FakeTime, _client, _engine, _link, _reports
+from tests.support.reports import sample_reports
+from tests.support.sync import (
+    FAST_RETRIES,
+    PASSWORD,
+    FakeTime,
+    link,
+    make_client,
+    make_engine,
+    practice_server,
+)
 
 CREDENTIAL = "s3cr3t-Pass-9"
 
@@ -63,10 +71,12 @@ def dropping_listener() -> Iterator[str]:
 def test_a_connection_dropped_during_the_tls_handshake_is_retried_not_called_untrusted(
     session: Session, server: RunningServer, dropping_listener: str
 ) -> None:
-    session.add_reports(_reports(20, seed=20), submit=True)
-    _link(session, server)
-    with _client(dropping_listener, server.ca_path) as api:
-        summary = _engine(session, api, **FakeTime().engine_options()).run()  # no exception: the network is down
+    session.add_reports(sample_reports(20, seed=20), submit=True)
+    link(session, server)
+    with make_client(dropping_listener, server.ca_path) as api:
+        summary = make_engine(
+            session, api, **FakeTime().engine_options()
+        ).run()  # no exception: the network is down
     assert summary.problem is not None and "cannot be reached" in summary.problem
     assert "certificate" not in summary.problem
     counts = session.status_counts()
@@ -76,7 +86,7 @@ def test_a_connection_dropped_during_the_tls_handshake_is_retried_not_called_unt
 def test_a_relative_ca_file_given_at_sign_in_works_from_any_folder(
     session: Session, server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    session.add_reports(_reports(5, seed=21), submit=True)
+    session.add_reports(sample_reports(5, seed=21), submit=True)
     monkeypatch.chdir(server.ca_path.parent)
     syncing.login(session, ServerSettings(server.base_url, ca_file=server.ca_path.name), "nurse1", PASSWORD)
     monkeypatch.chdir(tmp_path)  # a scheduled task runs sync from another folder
@@ -91,9 +101,9 @@ def test_a_relative_ca_file_given_at_sign_in_works_from_any_folder(
 def test_a_status_cursor_the_server_does_not_take_restarts_the_feed(
     session: Session, server: RunningServer, cursor: str
 ) -> None:
-    reports = _reports(10, seed=22)
+    reports = sample_reports(10, seed=22)
     session.add_reports(reports, submit=True)
-    _link(session, server)
+    link(session, server)
     session.account.set_status_cursor(cursor)
     summary = syncing.sync(session)
     assert (summary.submitted, summary.status_changes, summary.problem) == (10, 10, None)
@@ -104,14 +114,14 @@ def test_a_status_cursor_the_server_does_not_take_restarts_the_feed(
 
 
 def test_stop_cuts_a_long_retry_after_wait_short(session: Session, server: RunningServer) -> None:
-    session.add_reports(_reports(30, seed=23), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(30, seed=23), submit=True)
+    link(session, server)
     seen: list[Progress] = []
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, status(503, retry_after=30))  # the refresh, then the PSO asks for half a minute
-        with _client(proxy.url, proxy.ca_path) as api:
+        with make_client(proxy.url, proxy.ca_path) as api:
             started = time.monotonic()
-            engine = _engine(
+            engine = make_engine(
                 session,
                 api,
                 policy=None,  # the real policy and the real sleep: the wait is what is tested
@@ -130,10 +140,10 @@ def test_stop_cuts_a_long_retry_after_wait_short(session: Session, server: Runni
 def test_more_than_a_thousand_anonymous_reports_are_all_followed(session: Session, server: RunningServer) -> None:
     reports = [
         validate_report({**r, "reporter": {"anonymous": True, "first_reported_by": "A288"}}).export()
-        for r in _reports(1010, seed=24)
+        for r in sample_reports(1010, seed=24)
     ]
     session.add_reports(reports, submit=True)
-    _link(session, server)
+    link(session, server)
     assert syncing.sync(session).submitted == 1010
     last = reports[-1]["id"]
     server.set_status(last, "under_review")  # the server's lookup takes at most 1000 ids at once
@@ -160,14 +170,14 @@ def test_credentials_in_an_address_never_reach_a_message(session: Session) -> No
 def test_a_reference_answer_of_the_wrong_shape_keeps_the_cached_reference(
     session: Session, server: RunningServer
 ) -> None:
-    _link(session, server)
+    link(session, server)
     syncing.sync(session)
     cached = session.account.reference()
     assert cached is not None and cached["units"]
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, PASS, status(200))  # refresh, status feed, then a 200 that is not reference data
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api).run()
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(session, api).run()
     assert summary.problem is None  # the retry got the real answer
     assert session.account.reference() == cached
 
@@ -175,23 +185,23 @@ def test_a_reference_answer_of_the_wrong_shape_keeps_the_cached_reference(
 def test_a_batch_answer_of_the_wrong_shape_is_sent_again_and_lands_once(
     session: Session, server: RunningServer
 ) -> None:
-    session.add_reports(_reports(40, seed=25), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(40, seed=25), submit=True)
+    link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, status(200))  # the refresh; then a middlebox answers the batch 200 with something else
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api).run()
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(session, api).run()
     assert (summary.submitted, summary.remaining, summary.problem) == (40, 0, None)
     assert server.stats()["reports"] == 40 and session.status_counts()["submitted"] == 40
 
 
 def test_a_lost_refresh_answer_is_retried_with_the_same_token(session: Session, server: RunningServer) -> None:
-    session.add_reports(_reports(10, seed=26), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(10, seed=26), submit=True)
+    link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(LOSE_RESPONSE)  # the server rotated the refresh token, the answer never arrived
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api, policy=FAST_RETRIES).run()
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(session, api, policy=FAST_RETRIES).run()
     assert (summary.submitted, summary.problem) == (10, None)
     assert session.account.get().refresh_token  # type: ignore[union-attr]  # the successor, still usable
     assert syncing.sync(session).problem is None
@@ -200,15 +210,13 @@ def test_a_lost_refresh_answer_is_retried_with_the_same_token(session: Session, 
 def test_a_later_status_in_the_same_second_wins_over_one_on_the_whole_second(
     session: Session, tmp_path: Path
 ) -> None:
-    now = [1_800_000_000.0]  # the server's clock: 'received' lands exactly on a whole second
-    config = ServerConfig(kdf=TEST_KDF, clock=lambda: now[0])
-    with run_server(data_dir=tmp_path / "clocked", config=config) as server:
-        server.add_user("nurse1", PASSWORD)
-        report = _reports(1, seed=27)[0]
+    clock = FakeClock(1_800_000_000.0)  # the server's clock: 'received' lands exactly on a whole second
+    with practice_server(tmp_path / "clocked", clock=clock) as server:
+        report = sample_reports(1, seed=27)[0]
         session.add_reports([report], submit=True)
-        _link(session, server)
+        link(session, server)
         syncing.sync(session)
-        now[0] += 0.5  # half a second later the PSO starts its review ("...:00.500000Z" vs "...:00Z")
+        clock.advance(0.5)  # half a second later the PSO starts its review ("...:00.500000Z" vs "...:00Z")
         server.set_status(report["id"], "under_review")
         assert syncing.sync(session).status_changes == 1
         assert session.account.server_status(report["id"]).status == "under_review"  # type: ignore[union-attr]
@@ -217,22 +225,22 @@ def test_a_later_status_in_the_same_second_wins_over_one_on_the_whole_second(
 def test_a_session_revoked_in_the_middle_of_a_pipelined_upload_leaves_nothing_half_sent(
     session: Session, server: RunningServer
 ) -> None:
-    session.add_reports(_reports(400, seed=28), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(400, seed=28), submit=True)
+    link(session, server)
 
     def revoke_after_first_batch(progress: Progress) -> None:
         if progress.phase == "sending" and progress.sent == 100:
             account = session.account.get()
             assert account is not None and account.refresh_token
-            with _client(server.base_url, server.ca_path) as it:
+            with make_client(server.base_url, server.ca_path) as it:
                 it.logout(account.refresh_token, None)  # IT ends the session while batch 2 is on the wire
 
-    with _client(server.base_url, server.ca_path) as api, pytest.raises(SignInRequired):
-        _engine(session, api, batch_reports=100, on_progress=revoke_after_first_batch).run()
+    with make_client(server.base_url, server.ca_path) as api, pytest.raises(SignInRequired):
+        make_engine(session, api, batch_reports=100, on_progress=revoke_after_first_batch).run()
     counts = session.status_counts()
     assert counts["sending"] == 0 and counts["submitted"] + counts["queued"] == 400
     assert session.account.get().refresh_token is None  # type: ignore[union-attr]
-    _link(session, server)
+    link(session, server)
     assert syncing.sync(session).remaining == 0
     stats = server.stats()
     assert stats["reports"] == 400 and stats["revisions"] == 400
@@ -240,11 +248,11 @@ def test_a_session_revoked_in_the_middle_of_a_pipelined_upload_leaves_nothing_ha
 
 def test_tokens_stay_out_of_reprs(session: Session, server: RunningServer) -> None:
     # A repr lands in assertion output, log lines and crash reports; a refresh token there is a live session.
-    _link(session, server)
+    link(session, server)
     account = session.account.get()
     assert account is not None and account.refresh_token
     assert account.refresh_token not in repr(account)
-    with _client(server.base_url, server.ca_path) as api:
+    with make_client(server.base_url, server.ca_path) as api:
         tokens = api.refresh(account.refresh_token)
     assert tokens.refresh_token not in repr(tokens) and tokens.access_token not in repr(tokens)
 
@@ -253,35 +261,35 @@ def test_a_token_renewal_answered_with_something_else_is_tried_again(
     session: Session, server: RunningServer
 ) -> None:
     # Tried again: had the server rotated the token, the same token presented again gets the same successor.
-    session.add_reports(_reports(10, seed=29), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(10, seed=29), submit=True)
+    link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(status(200))  # a middlebox answers the renewal 200 with something that is not tokens
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api).run()
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(session, api).run()
     assert (summary.submitted, summary.problem) == (10, None)
 
 
 def test_the_proxy_variables_are_the_system_proxy_with_their_bypass_list_only_where_it_policy_says_so(
     session: Session, server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    session.add_reports(_reports(10, seed=30), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(10, seed=30), submit=True)
+    link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         monkeypatch.setenv("https_proxy", proxy.proxy_url)  # on Linux, IT policy may make these the OS setting
         monkeypatch.delenv("no_proxy", raising=False)
         monkeypatch.delenv("NO_PROXY", raising=False)
-        with _client(server.base_url, server.ca_path, proxy="system") as api:  # policy silent: direct
-            assert _engine(session, api).run().problem is None
+        with make_client(server.base_url, server.ca_path, proxy="system") as api:  # policy silent: direct
+            assert make_engine(session, api).run().problem is None
         assert proxy.seen == []
-        session.add_reports(_reports(10, seed=32), submit=True)
-        with _client(server.base_url, proxy.ca_path, proxy="system", proxy_from_environment=True) as api:
-            assert _engine(session, api).run().submitted == 10
+        session.add_reports(sample_reports(10, seed=32), submit=True)
+        with make_client(server.base_url, proxy.ca_path, proxy="system", proxy_from_environment=True) as api:
+            assert make_engine(session, api).run().submitted == 10
         assert [s.path for s in proxy.seen][:2] == ["/api/v1/auth/refresh", "/api/v1/reports/batch"]
         seen = len(proxy.seen)
         monkeypatch.setenv("no_proxy", "127.0.0.1")  # bypassed: straight to the server, its own CA
-        with _client(server.base_url, server.ca_path, proxy="system", proxy_from_environment=True) as api:
-            assert _engine(session, api).run().problem is None
+        with make_client(server.base_url, server.ca_path, proxy="system", proxy_from_environment=True) as api:
+            assert make_engine(session, api).run().problem is None
         assert len(proxy.seen) == seen
 
 
@@ -297,13 +305,13 @@ def test_a_ca_file_that_does_not_exist_is_named_and_links_nothing(
 def test_when_the_first_batch_fails_for_good_the_second_in_flight_is_put_back_and_lands_once(
     session: Session, server: RunningServer
 ) -> None:
-    session.add_reports(_reports(300, seed=31), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(300, seed=31), submit=True)
+    link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         # refresh; batch 1 reset; batch 2 (already queued behind it) stored; batch 1's retries all reset
         proxy.plan(PASS, RESET, PASS, *[RESET] * 500)
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api, batch_reports=100, **FakeTime().engine_options()).run()
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(session, api, batch_reports=100, **FakeTime().engine_options()).run()
         assert proxy.pending() > 0
     assert summary.problem is not None and summary.submitted == 0
     counts = session.status_counts()
@@ -316,14 +324,12 @@ def test_when_the_first_batch_fails_for_good_the_second_in_flight_is_put_back_an
 
 
 def test_stop_also_ends_the_status_pull_between_pages(session: Session, tmp_path: Path) -> None:
-    config = ServerConfig(kdf=TEST_KDF, status_page_size=10)
-    with run_server(data_dir=tmp_path / "paged", config=config) as server:
-        server.add_user("nurse1", PASSWORD)
-        session.add_reports(_reports(50, seed=32), submit=True)
-        _link(session, server)
+    with practice_server(tmp_path / "paged", status_page_size=10) as server:
+        session.add_reports(sample_reports(50, seed=32), submit=True)
+        link(session, server)
         seen: list[Progress] = []
-        with _client(server.base_url, server.ca_path) as api:
-            summary = _engine(
+        with make_client(server.base_url, server.ca_path) as api:
+            summary = make_engine(
                 session, api, on_progress=seen.append, should_stop=lambda: any(p.phase == "statuses" for p in seen)
             ).run()
         assert (summary.submitted, summary.status_changes) == (50, 10)  # one page of the feed, then stopped
@@ -333,11 +339,11 @@ def test_stop_also_ends_the_status_pull_between_pages(session: Session, tmp_path
 def test_a_status_feed_refused_after_a_full_upload_still_reports_what_was_sent(
     session: Session, server: RunningServer
 ) -> None:
-    session.add_reports(_reports(20, seed=33), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(20, seed=33), submit=True)
+    link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, PASS, status(403))  # refresh, batch, then a proxy forbids the status feed
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api).run()
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(session, api).run()
     assert (summary.submitted, summary.remaining) == (20, 0)
     assert summary.problem is not None and "statuses could not be updated" in summary.problem

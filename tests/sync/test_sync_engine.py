@@ -3,22 +3,18 @@ proxy: every queued revision lands exactly once, whatever the network does, and 
 
 from __future__ import annotations
 
-import random
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pso_desktop.domain import validate_report
-from pso_desktop.domain.samples import sample_report
 from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Session
-from pso_desktop.sync.engine import Progress, RetryPolicy, SyncEngine, SyncSummary
+from pso_desktop.sync.engine import Progress, RetryPolicy, SyncSummary
 from pso_desktop.sync.errors import CertificateNotTrusted, LoginRefused, NotLinked, SignInRequired
-from pso_desktop.sync.transport import ApiClient, ServerSettings
-from pso_server.config import Limits, ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_desktop.sync.transport import ServerSettings
+from pso_server.config import Limits
+from pso_server.practice import RunningServer
+from tests.support.clock import FakeClock
 from tests.support.fault_proxy import (
     LOSE_RESPONSE,
     PASS,
@@ -29,65 +25,20 @@ from tests.support.fault_proxy import (
     stall_response,
     status,
 )
-from tests.sync.conftest import PASSWORD
-
-FAST_RETRIES = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_wait_seconds=0.2)
-
-
-class FakeTime:
-    """The engine's sleep and clock for a test that must not wait: each sleep only moves the clock, so the
-    retry budget is spent (and every wait recorded) in no real time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
-
-    def engine_options(self) -> dict[str, Any]:
-        return {"sleep": self.sleep, "clock": self.clock, "rng": random.Random(7)}
-
-
-def _reports(count: int, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    return [validate_report(sample_report(rng, i)).export() for i in range(count)]
-
-
-def _link(session: Session, server: RunningServer) -> None:
-    syncing.login(session, ServerSettings(server.base_url, ca_file=str(server.ca_path)), "nurse1", PASSWORD)
-
-
-def _engine(session: Session, api: ApiClient, **options: Any) -> SyncEngine:
-    options.setdefault("policy", FAST_RETRIES)
-    return SyncEngine(session.store, session.account, api, **options)
-
-
-def _client(
-    url: str,
-    ca: Path,
-    *,
-    proxy: str | None = None,
-    read_timeout: float = 30.0,
-    proxy_from_environment: bool = False,
-) -> ApiClient:
-    return ApiClient(
-        ServerSettings(
-            url,
-            ca_file=str(ca),
-            proxy=proxy,
-            read_timeout=read_timeout,
-            proxy_from_environment=proxy_from_environment,
-        )
-    )
+from tests.support.reports import sample_reports
+from tests.support.sync import (
+    FAST_RETRIES,
+    PASSWORD,
+    FakeTime,
+    link,
+    make_client,
+    make_engine,
+    practice_server,
+)
 
 
 def test_login_links_the_profile_and_keeps_only_the_refresh_token(session: Session, server: RunningServer) -> None:
-    _link(session, server)
+    link(session, server)
     account = session.account.get()
     assert account is not None and account.username == "nurse1" and account.refresh_token
     assert [e.action for e in session.audit.entries()][-1] == "sign_in"
@@ -114,8 +65,8 @@ def test_an_untrusted_certificate_is_refused_before_anything_is_sent(
 def test_sync_sends_everything_once_checkpoints_and_reports_progress(
     session: Session, server: RunningServer
 ) -> None:
-    session.add_reports(_reports(1200, seed=1), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(1200, seed=1), submit=True)
+    link(session, server)
     seen: list[Progress] = []
     summary = syncing.sync(session, on_progress=seen.append, batch_reports=500)
     assert summary == SyncSummary(1200, 0, 0, 1200, None)  # and each one's 'received' status came back
@@ -134,9 +85,9 @@ def test_sync_sends_everything_once_checkpoints_and_reports_progress(
 def test_every_kind_of_network_fault_still_lands_each_report_exactly_once(
     session: Session, server: RunningServer, forward: bool
 ) -> None:
-    reports = _reports(600, seed=2)
+    reports = sample_reports(600, seed=2)
     session.add_reports(reports, submit=True)
-    _link(session, server)
+    link(session, server)
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         # The refresh passes; then every batch meets trouble before it gets through.
         proxy.plan(
@@ -152,8 +103,8 @@ def test_every_kind_of_network_fault_still_lands_each_report_exactly_once(
             ]
         )
         url, via = (server.base_url, proxy.proxy_url) if forward else (proxy.url, None)
-        with _client(url, proxy.ca_path, proxy=via, read_timeout=1.0) as api:
-            summary = _engine(session, api, batch_reports=100, policy=RetryPolicy(0.01, 0.05, 10)).run()
+        with make_client(url, proxy.ca_path, proxy=via, read_timeout=1.0) as api:
+            summary = make_engine(session, api, batch_reports=100, policy=RetryPolicy(0.01, 0.05, 10)).run()
         assert proxy.pending() == 0
     assert (summary.submitted, summary.needs_attention, summary.remaining, summary.problem) == (600, 0, 0, None)
     stats = server.stats()
@@ -164,13 +115,13 @@ def test_every_kind_of_network_fault_still_lands_each_report_exactly_once(
 def test_a_network_that_stays_down_leaves_the_rest_queued_and_nothing_half_sent(
     session: Session, server: RunningServer
 ) -> None:
-    session.add_reports(_reports(300, seed=3), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(300, seed=3), submit=True)
+    link(session, server)
     time = FakeTime()
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, PASS, *[RESET] * 500)  # the token refresh and the first batch get through; then nothing
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api, batch_reports=100, **time.engine_options()).run()
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(session, api, batch_reports=100, **time.engine_options()).run()
         assert proxy.pending() > 0  # it gave up while the network was still down
     assert (summary.submitted, summary.remaining) == (100, 200)
     assert summary.problem is not None and "cannot be reached" in summary.problem
@@ -184,19 +135,18 @@ def test_a_network_that_stays_down_leaves_the_rest_queued_and_nothing_half_sent(
 def test_an_expired_access_token_is_renewed_from_the_stored_refresh_token(
     session: Session, tmp_path: Path
 ) -> None:
-    config = ServerConfig(kdf=TEST_KDF, access_token_ttl_seconds=1)
-    with run_server(data_dir=tmp_path / "short", config=config) as server:
-        server.add_user("nurse1", PASSWORD)
-        session.add_reports(_reports(300, seed=4), submit=True)
-        _link(session, server)
+    clock = FakeClock()
+    with practice_server(tmp_path / "short", access_token_ttl_seconds=1, clock=clock) as server:
+        session.add_reports(sample_reports(300, seed=4), submit=True)
+        link(session, server)
         first_token = session.account.get().refresh_token  # type: ignore[union-attr]
 
         def slow_down(progress: Progress) -> None:
             if progress.phase == "sending" and progress.sent == 100:
-                time.sleep(1.5)  # the access token expires before the next batch
+                clock.advance(1.5)  # the access token expires before the next batch
 
-        with _client(server.base_url, server.ca_path) as api:
-            summary = _engine(session, api, batch_reports=100, on_progress=slow_down).run()
+        with make_client(server.base_url, server.ca_path) as api:
+            summary = make_engine(session, api, batch_reports=100, on_progress=slow_down).run()
         assert (summary.submitted, summary.remaining) == (300, 0)
         assert server.stats()["reports"] == 300
         latest = session.account.get().refresh_token  # type: ignore[union-attr]
@@ -206,37 +156,35 @@ def test_an_expired_access_token_is_renewed_from_the_stored_refresh_token(
 def test_a_revoked_session_asks_for_a_new_sign_in_and_keeps_the_reports(
     session: Session, server: RunningServer
 ) -> None:
-    session.add_reports(_reports(50, seed=5), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(50, seed=5), submit=True)
+    link(session, server)
     account = session.account.get()
     assert account is not None and account.refresh_token
-    with _client(server.base_url, server.ca_path) as api:
+    with make_client(server.base_url, server.ca_path) as api:
         api.logout(account.refresh_token, None)  # e.g. IT ended the session
     with pytest.raises(SignInRequired, match="sign in again"):
         syncing.sync(session)
     assert session.account.get().refresh_token is None  # type: ignore[union-attr]
     assert session.status_counts()["queued"] == 50
-    _link(session, server)
+    link(session, server)
     assert syncing.sync(session).submitted == 50
 
 
 def test_a_batch_too_large_for_the_server_is_split(session: Session, tmp_path: Path) -> None:
-    config = ServerConfig(kdf=TEST_KDF, limits=Limits(max_reports_per_batch=40))
-    with run_server(data_dir=tmp_path / "small", config=config) as server:
-        server.add_user("nurse1", PASSWORD)
-        session.add_reports(_reports(300, seed=6), submit=True)
-        _link(session, server)
+    with practice_server(tmp_path / "small", limits=Limits(max_reports_per_batch=40)) as server:
+        session.add_reports(sample_reports(300, seed=6), submit=True)
+        link(session, server)
         summary = syncing.sync(session, batch_reports=500)
         assert (summary.submitted, summary.remaining) == (300, 0)
         assert server.stats()["reports"] == 300
 
 
 def test_server_rejections_and_statuses_come_back_to_the_outbox(session: Session, server: RunningServer) -> None:
-    good = _reports(3, seed=7)
-    bad = {**_reports(1, seed=8)[0]}
+    good = sample_reports(3, seed=7)
+    bad = {**sample_reports(1, seed=8)[0]}
     bad.pop("event_type")  # stored without validation (as an old app version might have): the server refuses it
     session.add_reports([*good, bad], submit=True)
-    _link(session, server)
+    link(session, server)
     summary = syncing.sync(session)
     assert (summary.submitted, summary.needs_attention, summary.remaining) == (3, 1, 0)
     errors = session.store.server_errors(bad["id"])
@@ -247,7 +195,7 @@ def test_server_rejections_and_statuses_come_back_to_the_outbox(session: Session
 
 
 def test_sign_out_wipes_the_tokens_even_offline(session: Session, server: RunningServer) -> None:
-    _link(session, server)
+    link(session, server)
     syncing.sign_out(session)
     assert session.account.get().refresh_token is None  # type: ignore[union-attr]
     assert [e.action for e in session.audit.entries()][-1] == "sign_out"
@@ -256,12 +204,12 @@ def test_sign_out_wipes_the_tokens_even_offline(session: Session, server: Runnin
 def test_anonymous_reports_are_followed_by_id_though_the_server_links_them_to_no_account(
     session: Session, server: RunningServer
 ) -> None:
-    reports = _reports(60, seed=9)
+    reports = sample_reports(60, seed=9)
     anonymous = [r for r in reports if r["reporter"].get("anonymous")]
     named = [r for r in reports if not r["reporter"].get("anonymous")]
     assert anonymous and named
     session.add_reports(reports, submit=True)
-    _link(session, server)
+    link(session, server)
     syncing.sync(session)
     server.set_status(anonymous[0]["id"], "more_info_requested", note="Which pump model?")
     server.set_status(named[0]["id"], "closed")

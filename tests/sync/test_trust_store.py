@@ -18,7 +18,7 @@ import trustme
 from pso_desktop.sync import transport
 from pso_desktop.sync.errors import CertificateNotTrusted, SignInRequired
 from pso_desktop.sync.transport import SYSTEM_CA_FILES, ApiClient, ServerSettings, system_proxy, tls_context
-from pso_server.testing import RunningServer
+from pso_server.practice import RunningServer
 from tests.support.recording_server import FakePsoServer, running, server_context
 
 pytestmark = pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="Linux trust store paths")

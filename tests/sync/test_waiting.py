@@ -16,13 +16,12 @@ import pytest
 from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Session
 from pso_desktop.sync.engine import DEFAULT_MAX_WAIT, Progress, RetryPolicy
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
-from tests.server.support import FakeClock
+from pso_server.practice import RunningServer
+from tests.support.clock import FakeClock
 from tests.support.fault_proxy import LOSE_RESPONSE, PASS, RESET, FaultProxy, status
+from tests.support.reports import sample_reports
 from tests.support.small_disk import fill, small_tmpfs
-from tests.sync.conftest import PASSWORD
-from tests.sync.test_sync_engine import FakeTime, _client, _engine, _link, _reports
+from tests.support.sync import FakeTime, link, make_client, make_engine, practice_server
 
 
 def _waits(seen: list[Progress]) -> list[float]:
@@ -32,14 +31,14 @@ def _waits(seen: list[Progress]) -> list[float]:
 def test_a_server_down_for_longer_than_six_tries_is_waited_out_within_the_budget(
     session: Session, server: RunningServer
 ) -> None:
-    session.add_reports(_reports(50, seed=40), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(50, seed=40), submit=True)
+    link(session, server)
     fake = FakeTime()
     seen: list[Progress] = []
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, *[RESET] * 12)  # the renewal, then a server restarting for twelve tries
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(
                 session, api, policy=RetryPolicy(), on_progress=seen.append, **fake.engine_options()
             ).run()
         assert proxy.pending() == 0
@@ -49,13 +48,15 @@ def test_a_server_down_for_longer_than_six_tries_is_waited_out_within_the_budget
 
 
 def test_past_its_budget_a_run_stops_and_says_how_long_it_tried(session: Session, server: RunningServer) -> None:
-    session.add_reports(_reports(20, seed=41), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(20, seed=41), submit=True)
+    link(session, server)
     fake = FakeTime()
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, *[RESET] * 1000)
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(session, api, policy=RetryPolicy(max_wait_seconds=90), **fake.engine_options()).run()
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(
+                session, api, policy=RetryPolicy(max_wait_seconds=90), **fake.engine_options()
+            ).run()
         assert proxy.pending() > 0
     assert (summary.submitted, summary.remaining) == (0, 20)
     assert summary.problem is not None and "cannot be reached" in summary.problem
@@ -65,8 +66,8 @@ def test_past_its_budget_a_run_stops_and_says_how_long_it_tried(session: Session
 
 
 def test_stop_ends_a_long_retry_after_wait_at_once(session: Session, server: RunningServer) -> None:
-    session.add_reports(_reports(20, seed=42), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(20, seed=42), submit=True)
+    link(session, server)
     stop = threading.Event()
     seen: list[Progress] = []
 
@@ -77,9 +78,11 @@ def test_stop_ends_a_long_retry_after_wait_at_once(session: Session, server: Run
 
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, status(503, retry_after=300))
-        with _client(proxy.url, proxy.ca_path) as api:
+        with make_client(proxy.url, proxy.ca_path) as api:
             started = time.monotonic()
-            summary = _engine(session, api, policy=RetryPolicy(), on_progress=note, should_stop=stop.is_set).run()
+            summary = make_engine(
+                session, api, policy=RetryPolicy(), on_progress=note, should_stop=stop.is_set
+            ).run()
             took = time.monotonic() - started
     assert _waits(seen) == [300]
     assert took < 3, took
@@ -108,8 +111,8 @@ def test_a_retry_after_given_as_an_http_date_is_honoured(
     server_date: timedelta | None,
     expected: float,
 ) -> None:
-    session.add_reports(_reports(10, seed=43), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(10, seed=43), submit=True)
+    link(session, server)
     fake = FakeTime()
     seen: list[Progress] = []
     now = datetime.now(UTC).replace(microsecond=0)
@@ -121,8 +124,8 @@ def test_a_retry_after_given_as_an_http_date_is_honoured(
     )
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, answer)
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(
                 session, api, policy=RetryPolicy(), on_progress=seen.append, **fake.engine_options()
             ).run()
     assert (summary.submitted, summary.problem) == (10, None)
@@ -131,14 +134,14 @@ def test_a_retry_after_given_as_an_http_date_is_honoured(
 
 
 def test_an_unreadable_retry_after_falls_back_to_back_off(session: Session, server: RunningServer) -> None:
-    session.add_reports(_reports(10, seed=44), submit=True)
-    _link(session, server)
+    session.add_reports(sample_reports(10, seed=44), submit=True)
+    link(session, server)
     fake = FakeTime()
     seen: list[Progress] = []
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         proxy.plan(PASS, status(503, retry_after="soon, promise"))
-        with _client(proxy.url, proxy.ca_path) as api:
-            summary = _engine(
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(
                 session, api, policy=RetryPolicy(), on_progress=seen.append, **fake.engine_options()
             ).run()
     assert summary.problem is None
@@ -150,18 +153,17 @@ def test_a_run_killed_before_storing_its_renewed_token_keeps_the_session_an_hour
     session: Session, tmp_path: Path
 ) -> None:
     clock = FakeClock()
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF, clock=clock)) as server:
-        server.add_user("nurse1", PASSWORD)
-        session.add_reports(_reports(30, seed=45), submit=True)
-        _link(session, server)
+    with practice_server(tmp_path / "server", clock=clock) as server:
+        session.add_reports(sample_reports(30, seed=45), submit=True)
+        link(session, server)
         held = session.account.get()
         assert held is not None and held.refresh_token
         with FaultProxy(server.base_url, server.ca_path) as proxy:
             # The server rotates the refresh token, but its answer never arrives: as if the client were killed
             # between the server's rotation and storing the successor.
             proxy.plan(LOSE_RESPONSE, *[RESET] * 100)
-            with _client(proxy.url, proxy.ca_path) as api:
-                summary = _engine(session, api, policy=RetryPolicy(max_wait_seconds=0)).run()
+            with make_client(proxy.url, proxy.ca_path) as api:
+                summary = make_engine(session, api, policy=RetryPolicy(max_wait_seconds=0)).run()
         assert summary.remaining == 30 and summary.problem is not None
         assert session.account.get().refresh_token == held.refresh_token  # type: ignore[union-attr]
         clock.advance(3600)  # far past the old 60 s grace window
@@ -173,27 +175,27 @@ def test_a_run_killed_before_storing_its_renewed_token_keeps_the_session_an_hour
 def test_a_full_server_disk_is_waited_out_and_nothing_is_lost(
     session: Session, tmp_path: Path, memory_keyring: object
 ) -> None:
-    with small_tmpfs(tmp_path / "small") as disk:
-        config = ServerConfig(kdf=TEST_KDF, retry_after_seconds=1)
-        with run_server(
-            db_url=f"sqlite:///{disk / 'server.db'}", data_dir=tmp_path / "server", config=config
-        ) as server:
-            server.add_user("nurse1", PASSWORD)
-            _link(session, server)
-            session.add_reports(_reports(300, seed=46), submit=True)
-            filler = fill(disk)
-            seen: list[Progress] = []
+    with (
+        small_tmpfs(tmp_path / "small") as disk,
+        practice_server(
+            tmp_path / "server", db_url=f"sqlite:///{disk / 'server.db'}", retry_after_seconds=1
+        ) as server,
+    ):
+        link(session, server)
+        session.add_reports(sample_reports(300, seed=46), submit=True)
+        filler = fill(disk)
+        seen: list[Progress] = []
 
-            def note(progress: Progress) -> None:
-                seen.append(progress)
-                if progress.phase == "waiting" and filler.exists():
-                    filler.unlink()  # IT frees space while the client waits
+        def note(progress: Progress) -> None:
+            seen.append(progress)
+            if progress.phase == "waiting" and filler.exists():
+                filler.unlink()  # IT frees space while the client waits
 
-            with _client(server.base_url, server.ca_path) as api:
-                summary = _engine(session, api, policy=RetryPolicy(max_wait_seconds=60), on_progress=note).run()
-            assert (summary.submitted, summary.remaining, summary.problem) == (300, 0, None)
-            waiting = [p for p in seen if p.phase == "waiting"]
-            assert waiting and "busy or unavailable (HTTP 503)" in (waiting[0].reason or "")
-            assert waiting[0].wait_seconds == 1
-            stats = server.stats()
-            assert stats["reports"] == 300 and stats["revisions"] == 300
+        with make_client(server.base_url, server.ca_path) as api:
+            summary = make_engine(session, api, policy=RetryPolicy(max_wait_seconds=60), on_progress=note).run()
+        assert (summary.submitted, summary.remaining, summary.problem) == (300, 0, None)
+        waiting = [p for p in seen if p.phase == "waiting"]
+        assert waiting and "busy or unavailable (HTTP 503)" in (waiting[0].reason or "")
+        assert waiting[0].wait_seconds == 1
+        stats = server.stats()
+        assert stats["reports"] == 300 and stats["revisions"] == 300

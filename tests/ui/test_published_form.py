@@ -13,13 +13,10 @@ from PySide6.QtCore import Qt
 
 from pso_desktop.services import syncing
 from pso_desktop.services.workstation import Workstation
-from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.window import MainWindow
 from pso_server import catalogues
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, run_server
 from tests.support.catalogues import NEW_QUESTION_TEXT, changed_catalogue, fall_report, write
-from tests.sync.conftest import PASSWORD
+from tests.support.sync import link, practice_server
 from tests.ui.conftest import PROFILE, SECRET, unlock
 
 
@@ -32,13 +29,11 @@ def test_new_report_on_the_published_form_and_an_old_draft_moves(
     draft = fall_report("hospital-2.0", DE204="A906")
     workstation = workstation_factory()
     workstation.create_profile(PROFILE, SECRET)
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as server:
-        server.add_user("nurse1", PASSWORD)
+    with practice_server(tmp_path / "server") as server:
         catalogues.publish(server.db, write(tmp_path / "hospital-2.1.json", changed_catalogue()), time.time())
         with workstation.session(PROFILE, SECRET) as session:
             session.save_draft(draft)
-            settings = ServerSettings(server.base_url, ca_file=str(server.ca_path))
-            syncing.login(session, settings, "nurse1", PASSWORD)
+            link(session, server)
             assert syncing.sync(session).problem is None
     window = make_window()
     unlock(qtbot, window)
