@@ -129,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     export = sub.add_parser("export", parents=[common], help="export reports (carries the PSWP label)")
-    export.add_argument("--format", choices=["csv", "fhir", "json"], required=True)
+    export.add_argument(
+        "--format",
+        choices=["csv", "csv-readable", "fhir", "json"],
+        required=True,
+        help="csv imports back unchanged; csv-readable adds the answers' words, case number, state and PSO status",
+    )
     export.add_argument("--out", required=True, type=Path)
     export.add_argument(
         "--view",
@@ -304,7 +309,12 @@ def _run_in_session(
     if args.command == "import":
         return _import(args, session, stdout)
     if args.command == "export":
-        exporters = {"csv": session.export_csv, "fhir": session.export_fhir, "json": session.export_json}
+        exporters = {
+            "csv": session.export_csv,
+            "csv-readable": session.export_csv_readable,
+            "fhir": session.export_fhir,
+            "json": session.export_json,
+        }
         query = None
         if args.view is not None:
             query = session.views.get(args.view)

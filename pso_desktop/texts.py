@@ -10,3 +10,18 @@ LOCKOUT_NOTE = (
     "If this password is forgotten, nobody can reset it: reports not yet sent to the PSO stay locked in this "
     "profile for good, while reports already sent are kept at the PSO."
 )
+
+# A report's state in this profile and its status at the PSO, as the list, the editor and the readable CSV say them.
+STATE_LABELS = {
+    "draft": "Draft",
+    "queued": "Queued",
+    "sending": "Sending",
+    "submitted": "Submitted",
+    "needs_attention": "Needs attention",
+}
+PSO_STATUS_LABELS = {
+    "received": "Received",
+    "under_review": "Under review",
+    "more_info_requested": "More information requested",
+    "closed": "Closed",
+}

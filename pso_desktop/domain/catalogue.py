@@ -31,6 +31,24 @@ _VERSION_NAME = re.compile(r"[a-z0-9][a-z0-9.\-]{0,39}")
 CATALOGUE_FORMAT = 2  # the catalogue file format this code reads (``format`` in the file; absent means 1)
 QUESTION_TYPES = ("choice", "multi", "text", "text_list", "number", "date", "datetime", "group")
 CHOICE_TYPES = frozenset({"choice", "multi"})
+# The generic form's coded fields (wire path) and the answer set their codes come from (exports' displays).
+GENERIC_ANSWER_SETS: Mapping[str, str] = {
+    "patient.gender": "gender",
+    "patient.ethnicity": "ethnicity",
+    "patient.race": "race",
+    "harm.evidence_of_harm": "yes_no_unknown",
+    "harm.duration": "harm_duration",
+    "harm.increased_length_of_stay": "yes_no_unknown",
+    "rescue.attempted": "yes_no_unknown",
+    "contributing_factors": "contributing_factors",
+    "handover_involved": "yes_no_unknown",
+    "preventability": "preventability",
+    "near_miss_reason": "near_miss_reason",
+    "serious_reportable_event": "yes_no_unknown",
+    "family_notified": "yes_no_unknown",
+    "reporter.first_reported_by": "first_reported_by",
+    "reporter.professional_type": "professional_type",
+}
 
 # Looks up a value of the report by its dotted wire path ("categories", "patient.gender",
 # "modules.medication.characterisation"), for conditions that reach outside their own module's answers.
@@ -120,6 +138,9 @@ class Question:
     source: tuple[str, ...] = ()
     cf_version: str = ""
     status: str | None = None  # V2.0 "core" or "supplemental"; None where no source says
+    # Where the FHIR export puts the answer besides the answers extension: "event" (it says what happened:
+    # AdverseEvent.event) or "date" (when it happened: AdverseEvent.date); None for neither.
+    fhir: str | None = None
 
     def answer(self, code: str) -> Answer | None:
         return self._answer_index.get(code)
@@ -321,14 +342,16 @@ def _sources(raw: Mapping[str, Any]) -> tuple[str, ...]:
     return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
-def _answer(raw: Mapping[str, Any]) -> Answer:
+def _answer(raw: Mapping[str, Any], verified: bool = True) -> Answer:
+    """``verified``: what an answer that does not say is (its question's flag: an answer of an unverified
+    question is no better sourced than the question, unless it says so itself)."""
     return Answer(
         code=str(raw["code"]),
         display=str(raw["display"]),
         definition=str(raw.get("definition", "")),
         specify=bool(raw.get("specify", False)),
         system=str(raw.get("system", "ahrq")),
-        verified=bool(raw.get("verified", True)),
+        verified=bool(raw.get("verified", verified)),
         codings=tuple(
             Coding(
                 system=str(c["system"]),
@@ -361,7 +384,7 @@ def _question(raw: Mapping[str, Any], answer_sets: Mapping[str, tuple[Answer, ..
     if "answer_set" in raw:
         answers = answer_sets[raw["answer_set"]]
     else:
-        answers = tuple(_answer(a) for a in raw.get("answers", ()))
+        answers = tuple(_answer(a, bool(raw.get("verified", True))) for a in raw.get("answers", ()))
     qtype = str(raw["type"])
     return Question(
         id=str(raw["id"]),
@@ -386,6 +409,7 @@ def _question(raw: Mapping[str, Any], answer_sets: Mapping[str, tuple[Answer, ..
         source=_sources(raw),
         cf_version=str(raw.get("cf_version", "")),
         status=raw.get("status"),
+        fhir=raw.get("fhir"),
     )
 
 

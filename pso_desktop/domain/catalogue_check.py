@@ -340,6 +340,7 @@ class _Rules:
             elif "questions" in q:
                 self.add(f"{where}.questions", "Only a repeating group (type 'group') has questions of its own.")
             self.number_rules(q, where)
+            self.fhir_rule(q, where)
             before[qid] = {**q, "_codes": codes}
 
     def no_specify_inside(self, questions: Sequence[Mapping[str, Any]], path: str) -> None:
@@ -370,6 +371,15 @@ class _Rules:
         if has_answers or has_set:
             self.add(where, f"A question of type '{q['type']}' has no answer list; remove it.")
         return set()
+
+    def fhir_rule(self, q: Mapping[str, Any], where: str) -> None:
+        """'event' answers are codes (AdverseEvent.event); a 'date' answer is a date or a date-time."""
+        fits = {"event": CHOICE_TYPES, "date": {"date", "datetime"}}.get(q.get("fhir", ""))
+        if fits is not None and q["type"] not in fits:
+            self.add(
+                f"{where}.fhir",
+                "'event' fits a choice or multi question, 'date' a date or datetime question; change one of them.",
+            )
 
     def number_rules(self, q: Mapping[str, Any], where: str) -> None:
         numeric = ("unit", "min", "max", "decimals")

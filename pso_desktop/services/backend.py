@@ -218,9 +218,14 @@ class Backend:
 
     def export(self, path: Path, fmt: str, query: ReportQuery | None = None) -> int:
         """Writes every report (with ``query``: exactly what the list shows, in its order) to ``path`` as
-        ``json``, ``csv`` or ``fhir`` (audited); returns how many."""
+        ``json``, ``csv``, ``csv-readable`` or ``fhir`` (audited); returns how many."""
         session = self._require_session()
-        exporters = {"json": session.export_json, "csv": session.export_csv, "fhir": session.export_fhir}
+        exporters = {
+            "json": session.export_json,
+            "csv": session.export_csv,
+            "csv-readable": session.export_csv_readable,
+            "fhir": session.export_fhir,
+        }
         return exporters[fmt](path, query)
 
     def trends(self, query: ReportQuery | None = None, drafts: bool = False) -> Trends:

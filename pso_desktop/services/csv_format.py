@@ -28,9 +28,19 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from pso_desktop.domain.catalogue import CURRENT_FORM_VERSION, Question, load_catalogue
+from pso_desktop.domain.catalogue import (
+    CHOICE_TYPES,
+    CURRENT_FORM_VERSION,
+    GENERIC_ANSWER_SETS,
+    Answer,
+    Catalogue,
+    Question,
+    load_catalogue,
+)
 from pso_desktop.errors import ExpectedError
 from pso_desktop.services.reports_input import InputProblem, InputRejected
+from pso_desktop.storage.reports import ExportedReport
+from pso_desktop.texts import PSO_STATUS_LABELS, STATE_LABELS
 
 Kind = Literal["text", "code", "codes", "int", "number", "bool"]
 WirePath = tuple[str | int, ...]
@@ -253,6 +263,135 @@ def _format(value: Any, kind: Kind) -> str | None:
         return None
     # Codes are read back stripped; text is kept exactly as it is.
     return value if kind == "text" or value.strip() == value else None
+
+
+# --- the readable variant (export only) ----------------------------------------------------------------------
+
+READABLE_STATUS_COLUMNS = ("case_number", "state", "pso_status")
+LABEL_SUFFIX = "_label"
+
+
+def write_readable_csv(rows: Iterable[ExportedReport], label: str) -> tuple[bytes, int]:
+    """The readable CSV (docs/import-export.md): the round-trip columns, each coded one followed by
+    ``<column>_label`` with the answers' words from the report's own catalogue version, and after ``id`` the
+    report's case number, state and status at the PSO, in words. For people and spreadsheets; not imported."""
+    rows = list(rows)
+    versions = [CURRENT_FORM_VERSION]
+    for row in rows:
+        version = row.report.get("form_version")
+        if isinstance(version, str) and version not in versions and _known_version(version):
+            versions.append(version)
+    mapping = _union_mapping(tuple(versions))
+    catalogues = [load_catalogue(v) for v in versions]
+    coded = {c.name for c in mapping.columns if _coded(c, catalogues)}
+    names: list[str] = [LABEL_COLUMN]
+    for column in mapping.columns:
+        names.append(column.name)
+        if column.name == "id":
+            names.extend(READABLE_STATUS_COLUMNS)
+        elif column.name in coded:
+            names.append(column.name + LABEL_SUFFIX)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(names)
+    for row in rows:
+        cells = _cells(row.report, mapping)
+        version = row.report.get("form_version", CURRENT_FORM_VERSION)
+        catalogue = load_catalogue(version) if isinstance(version, str) and _known_version(version) else None
+        out = [label]
+        for column in mapping.columns:
+            out.append(cells.get(column.name, ""))
+            if column.name == "id":
+                out.extend(
+                    (
+                        row.server_ref or "",
+                        STATE_LABELS.get(row.state, row.state),
+                        PSO_STATUS_LABELS.get(row.pso_status, row.pso_status) if row.pso_status else "",
+                    )
+                )
+            elif column.name in coded:
+                out.append(_labels(_value_at(row.report, column.path), column, catalogue))
+        writer.writerow([neutralise(cell) for cell in out])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8"), len(rows)
+
+
+def _known_version(version: str) -> bool:
+    try:
+        load_catalogue(version)
+    except KeyError:
+        return False
+    return True
+
+
+@cache
+def _union_mapping(versions: tuple[str, ...]) -> ColumnMapping:
+    """Every column of these catalogue versions, the first version's order first (a report on a published or
+    older version has its own modules' columns)."""
+    seen: dict[str, Column] = {}
+    for version in versions:
+        for column in column_mapping(version).columns:
+            seen.setdefault(column.name, column)
+    columns = tuple(seen.values())
+    return ColumnMapping(columns, {c.name: c for c in columns}, {c.path: c for c in columns})
+
+
+def _coded(column: Column, catalogues: Iterable[Catalogue]) -> bool:
+    """Whether the column holds answer codes that have words (not dates and ids, which are also 'code')."""
+    path = ".".join(str(p) for p in column.path)
+    if path in ("event_type", "categories", "harm.level") or path in GENERIC_ANSWER_SETS:
+        return True
+    if column.path[0] != "modules":
+        return False
+    for catalogue in catalogues:
+        question = _module_question(catalogue, column.path)
+        if question is not None:
+            return question.type in CHOICE_TYPES
+    return False
+
+
+def _value_at(report: Mapping[str, Any], path: WirePath) -> Any:
+    value: Any = report
+    for part in path:
+        if isinstance(part, int):
+            value = value[part] if isinstance(value, list) and part < len(value) else None
+        else:
+            value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _labels(value: Any, column: Column, catalogue: Catalogue | None) -> str:
+    """The words of the code(s) in a cell, from the report's catalogue ('' for a code it does not know)."""
+    if catalogue is None or value is None:
+        return ""
+    codes = value if isinstance(value, list) else [value]
+    path = ".".join(str(p) for p in column.path)
+    answers: tuple[Answer, ...] = ()
+    if path == "event_type":
+        answers = catalogue.event_types
+    elif path == "harm.level":
+        answers = catalogue.harm_levels
+    elif path in GENERIC_ANSWER_SETS:
+        answers = catalogue.answer_sets.get(GENERIC_ANSWER_SETS[path], ())
+    elif column.path[0] == "modules":
+        question = _module_question(catalogue, column.path)
+        answers = question.answers if question is not None else ()
+    words = []
+    for code in codes:
+        if path == "categories":
+            category = catalogue.category(code) if isinstance(code, str) else None
+            words.append(category.display if category else "")
+        else:
+            found = next((a for a in answers if a.code == code), None)
+            words.append(found.display if found else "")
+    return "; ".join(words)
+
+
+def _module_question(catalogue: Catalogue, path: WirePath) -> Question | None:
+    module = catalogue.modules.get(str(path[1]))
+    question = module.by_id.get(str(path[2])) if module is not None else None
+    if question is not None and question.type == "group" and len(path) == 5:
+        return question.children.by_id.get(str(path[4]))
+    return question if len(path) == 3 else None
 
 
 # --- import ------------------------------------------------------------------------------------------------

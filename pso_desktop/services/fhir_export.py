@@ -17,7 +17,15 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from pso_desktop.domain.catalogue import CURRENT_FORM_VERSION, Catalogue, Question, load_catalogue
+from pso_desktop.domain.catalogue import (
+    CURRENT_FORM_VERSION,
+    GENERIC_ANSWER_SETS,
+    Answer,
+    Catalogue,
+    Coding,
+    Question,
+    load_catalogue,
+)
 from pso_desktop.times import parse_iso_time
 
 # Our own definitions (no web domain of ours to host StructureDefinitions): absolute URIs, documented.
@@ -37,6 +45,9 @@ _SYSTEMS = {
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SEVERITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-category"
+# The catalogue's name for FHIR's AdverseEventCategory: codings in it go to ``category``, nowhere else.
+_CATEGORY_KEY = "adverse_event_category"
 OUTCOME_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 _V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
@@ -45,24 +56,6 @@ _GENDER = {"M": "male", "F": "female", "UNK": "unknown"}
 # The AHRQ harm levels whose names are FHIR's severity codes, and Death, which is FHIR's "fatal" outcome.
 _SEVERITY = {"LA20748-2": "severe", "LA20749-0": "moderate", "LA21150-0": "mild"}
 _DEATH = "LA20747-4"
-# Generic fields whose codes come from one of the catalogue's answer sets.
-_ANSWER_SETS = {
-    "patient.gender": "gender",
-    "patient.ethnicity": "ethnicity",
-    "patient.race": "race",
-    "harm.evidence_of_harm": "yes_no_unknown",
-    "harm.duration": "harm_duration",
-    "harm.increased_length_of_stay": "yes_no_unknown",
-    "rescue.attempted": "yes_no_unknown",
-    "contributing_factors": "contributing_factors",
-    "handover_involved": "yes_no_unknown",
-    "preventability": "preventability",
-    "near_miss_reason": "near_miss_reason",
-    "serious_reportable_event": "yes_no_unknown",
-    "family_notified": "yes_no_unknown",
-    "reporter.first_reported_by": "first_reported_by",
-    "reporter.professional_type": "professional_type",
-}
 _KINDS = {
     "initial_report_date": "date",
     "discovery.time": "time",
@@ -80,6 +73,12 @@ _INT32 = 2**31
 def local_system(form_version: str) -> str:
     """The code system of the catalogue's local codes (event types, medication answers, ...) of one version."""
     return f"urn:pso-desktop:common-formats:{form_version}"
+
+
+def unverified_system(form_version: str, system_name: str) -> str:
+    """Where a code the catalogue marks unverified goes (``...:hospital-2.0:unverified:ahrq``): never under the
+    real system's URI, which would vouch for a code no primary source gave; the suffix keeps what it claims."""
+    return f"{local_system(form_version)}:unverified:{system_name}"
 
 
 def security_meta(label: str) -> dict[str, Any]:
@@ -142,17 +141,23 @@ class _Mapper:
         ae["identifier"] = {"system": REPORT_ID_SYSTEM, "value": f"urn:uuid:{report_id}"}
         event_type = r.get("event_type")
         if isinstance(event_type, str) and event_type in _ACTUALITY:
+            # The event type itself (near miss or unsafe condition, both "potential") stays in the answers
+            # extension as its catalogue code: ``event`` says what happened, not what kind of report it is.
             ae["actuality"] = _ACTUALITY[event_type]
-            ae["event"] = self._event_type(event_type)
-            self.consumed.add("event_type")
         else:
             # actuality is 1..1; an unfinished draft has no event type yet, and guessing one would mislead.
             ae["_actuality"] = _absent("unknown")
-        categories = self._categories()
+        categories = self._fhir_categories()
         if categories:
             ae["category"] = categories
+        event = self._event()
+        if event:
+            ae["event"] = event
         ae["subject"] = {"reference": "#" + self._subject()}
         detected = _date_value(_get(r, "discovery.date"))
+        occurred = self._occurrence_date()
+        if occurred is not None or detected is not None:
+            ae["date"] = occurred or detected  # when it happened; the discovery date where that is not known
         if detected is not None:
             ae["detected"] = detected
             self.consumed.add("discovery.date")
@@ -184,35 +189,110 @@ class _Mapper:
 
     # --- coded values ---------------------------------------------------------------------------------------
 
-    def _coding(self, code: str, system_name: str, display: str | None) -> dict[str, Any]:
-        coding: dict[str, Any] = {"system": _SYSTEMS.get(system_name, self.local), "code": code}
+    def _coding(self, code: str, system_name: str, display: str | None, verified: bool = True) -> dict[str, Any]:
+        """A Coding: AHRQ, NullFlavor and LOINC codes under their own systems when the catalogue calls them
+        verified; unverified codes under a local system (:func:`unverified_system`); local codes under the
+        catalogue version's local system."""
+        if system_name in _SYSTEMS:
+            system = _SYSTEMS[system_name] if verified else unverified_system(self.version, system_name)
+        else:
+            system = CATEGORY_SYSTEM if system_name == _CATEGORY_KEY else self.local
+        coding: dict[str, Any] = {"system": system, "code": code}
         if display:
             coding["display"] = display
         return coding
 
-    def _event_type(self, code: str) -> dict[str, Any]:
-        found = next((a for a in self.catalogue.event_types if a.code == code), None) if self.catalogue else None
-        display = found.display if found else code.replace("_", " ")
-        # Event types are the catalogue's own words, not AHRQ answer codes: the local system.
-        return {"coding": [{"system": self.local, "code": code, "display": display}], "text": display}
+    def _answer_codings(self, answer: Answer) -> list[dict[str, Any]]:
+        """The answer's own code, then the same answer in the other systems the catalogue gives (LOINC, AHRQ);
+        AdverseEventCategory codings are left to ``category``."""
+        codings = [self._coding(answer.code, answer.system, answer.display, answer.verified)]
+        for other in answer.codings:
+            if other.system != _CATEGORY_KEY:
+                codings.append(self._coding(other.code, other.system, None, other.verified and answer.verified))
+        return codings
 
-    def _categories(self) -> list[dict[str, Any]]:
+    def _category_codes(self) -> list[str]:
         codes = self.report.get("categories")
         if not isinstance(codes, list) or not codes or not all(_is_code(c) for c in codes):
             return []
+        return [str(c) for c in codes]
+
+    def _chosen(self) -> Iterator[tuple[Question, Answer]]:
+        """Every (question, answer) chosen in the report's modules, in the catalogue's order."""
+        modules = self.report.get("modules")
+        if not self.catalogue or not isinstance(modules, Mapping):
+            return
+        for key, module in self.catalogue.modules.items():
+            given = modules.get(key)
+            if not isinstance(given, Mapping):
+                continue
+            for question in module.questions:
+                value = given.get(question.id)
+                for code in value if isinstance(value, list) else [value]:
+                    answer = question.answer(code) if isinstance(code, str) else None
+                    if answer is not None:
+                        yield question, answer
+
+    def _event(self) -> dict[str, Any] | None:
+        """What happened: the categories (AHRQ codes) and the answers of the module questions the catalogue
+        marks ``fhir: event`` (e.g. the Fall's assisted/unassisted, the medication's incorrect actions)."""
+        codings: list[dict[str, Any]] = []
+        words: list[str] = []
         other = self.report.get("categories_other")
-        result = []
-        for code in codes:
+        for code in self._category_codes():
             found = self.catalogue.category(code) if self.catalogue else None
-            concept: dict[str, Any] = {"coding": [self._coding(code, "ahrq", found.display if found else None)]}
+            verified = found.verified if found else True
+            codings.append(self._coding(code, "ahrq", found.display if found else None, verified))
             if code == "A66" and isinstance(other, str) and other.strip():
-                concept["text"] = _text(other)
-                self.consumed.add("categories_other")
+                words.append(_text(other))
             elif found:
-                concept["text"] = found.display
-            result.append(concept)
-        self.consumed.add("categories")
-        return result
+                words.append(found.display)
+            self.consumed.add("categories")
+        for question, answer in self._chosen():
+            if question.fhir == "event":
+                codings.extend(self._answer_codings(answer))
+                words.append(answer.display)
+        unique = list({(c["system"], c["code"]): c for c in codings}.values())
+        if not unique:
+            return None
+        return {"coding": unique, "text": "; ".join(dict.fromkeys(words))} if words else {"coding": unique}
+
+    def _fhir_categories(self) -> list[dict[str, Any]]:
+        """AdverseEventCategory codes where the catalogue maps one: the event type's (an unsafe condition) and
+        the chosen module answers' (an incorrect dose is wrong-dose)."""
+        mapped: list[Coding] = []
+        event_type = self.report.get("event_type")
+        if self.catalogue and isinstance(event_type, str):
+            found = next((a for a in self.catalogue.event_types if a.code == event_type), None)
+            mapped.extend(found.codings if found else ())
+        for _question, answer in self._chosen():
+            mapped.extend(answer.codings)
+        result: dict[str, dict[str, Any]] = {}
+        for coding in mapped:
+            if coding.system == _CATEGORY_KEY and coding.code not in result:
+                concept = {"coding": [self._coding(coding.code, _CATEGORY_KEY, coding.display or None)]}
+                result[coding.code] = concept | ({"text": coding.display} if coding.display else {})
+        return list(result.values())
+
+    def _occurrence_date(self) -> str | None:
+        """The date part of the first module answer the catalogue marks ``fhir: date`` (when the event
+        happened, e.g. the VTE's onset); a date-time without a zone gives only its date, never an invented zone."""
+        modules = self.report.get("modules")
+        if not self.catalogue or not isinstance(modules, Mapping):
+            return None
+        for key, module in self.catalogue.modules.items():
+            given = modules.get(key)
+            for question in module.questions if isinstance(given, Mapping) else ():
+                value = given.get(question.id) if isinstance(given, Mapping) else None
+                if question.fhir == "date" and isinstance(value, str):
+                    date = _date_value(value[:10])
+                    if date is not None:
+                        return date
+        return None
+
+    def _event_type_display(self, code: str) -> str:
+        found = next((a for a in self.catalogue.event_types if a.code == code), None) if self.catalogue else None
+        return found.display if found else code.replace("_", " ")
 
     # --- contained resources ------------------------------------------------------------------------------
 
@@ -396,11 +476,15 @@ class _Mapper:
         if typed is not None:
             return typed
         answers = question.answers if question is not None else ()
-        if not answers and self.catalogue and path in _ANSWER_SETS:
-            answers = self.catalogue.answer_sets.get(_ANSWER_SETS[path], ())
+        if not answers and self.catalogue and path in GENERIC_ANSWER_SETS:
+            answers = self.catalogue.answer_sets.get(GENERIC_ANSWER_SETS[path], ())
+        if self.catalogue and path == "event_type":
+            found = next((a for a in self.catalogue.event_types if a.code == value), None)
+            if found is not None:  # the catalogue's own words (incident, near_miss), not AHRQ answer codes
+                return {"valueCoding": self._coding(value, "local", found.display)}
         found = next((a for a in answers if a.code == value), None)
         if found is not None:
-            return {"valueCoding": self._coding(value, found.system, found.display)}
+            return {"valueCoding": self._coding(value, found.system, found.display, found.verified)}
         if path == "patient.diagnosis_icd10":
             return {"valueCoding": {"system": ICD10CM_SYSTEM, "code": value}}
         return {"valueString": _text(value)}
@@ -413,8 +497,11 @@ class _Mapper:
         summary = []
         event_type = r.get("event_type")
         if isinstance(event_type, str) and event_type in _ACTUALITY:
-            summary.append(self._event_type(event_type)["text"])
-        names = [c.get("text") or c["coding"][0]["code"] for c in self._categories()]
+            summary.append(self._event_type_display(event_type))
+        names = []
+        for code in self._category_codes():
+            found = self.catalogue.category(code) if self.catalogue else None
+            names.append(found.display if found else code)
         if names:
             summary.append("Category: " + ", ".join(names))
         for path, words in (("report_date", "Reported"), ("location.unit", "Unit")):

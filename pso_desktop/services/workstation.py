@@ -418,6 +418,16 @@ class Session:
             _write_atomically(out, data)
         return count
 
+    def export_csv_readable(self, out: Path, query: ReportQuery | None = None) -> int:
+        """Write every report (or, with ``query``, what the list shows) as the readable CSV: the CSV columns with
+        the answers' words beside their codes, and each report's case number, state and status at the PSO
+        (docs/import-export.md); for reading, not for import. Atomically, with its audit entry."""
+        data, count = csv_format.write_readable_csv(self.store.export_with_status(query), PSWP_LABEL)
+        with transaction(self._conn):  # as export_json: no file without its audit entry, and no entry without it
+            self.audit.append("export", actor=self.profile, detail=_export_detail("csv-readable", count, query))
+            _write_atomically(out, data)
+        return count
+
     def export_fhir(self, out: Path, query: ReportQuery | None = None) -> int:
         """Write every report (or, with ``query``, what the list shows) as one FHIR R4 Bundle (type
         ``collection``) of AdverseEvents, labelled PSWP and restricted (docs/import-export.md, "FHIR"), to

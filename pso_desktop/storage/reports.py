@@ -57,6 +57,16 @@ class ReportSummary:
 
 
 @dataclass(frozen=True)
+class ExportedReport:
+    """A report's content with what the list shows beside it: its state, case number and the PSO's status."""
+
+    report: dict[str, Any]
+    state: str
+    server_ref: str | None
+    pso_status: str | None
+
+
+@dataclass(frozen=True)
 class TrendCounts:
     """What the charts count (see :meth:`ReportStore.trend_counts`): codes and counts only, no PHI."""
 
@@ -307,21 +317,35 @@ class ReportStore:
 
     def export_all(self) -> Iterator[dict[str, Any]]:
         """Every report's current content, oldest first, read page by page (memory stays flat)."""
-        last_pk = 0
-        while True:
-            with translate_errors():
-                rows = self._conn.execute(
-                    "SELECT pk, wire FROM reports WHERE pk > ? ORDER BY pk LIMIT ?", (last_pk, _EXPORT_PAGE)
-                ).fetchall()
-            if not rows:
-                return
-            for _pk, wire in rows:
-                yield _decode(wire)
-            last_pk = rows[-1][0]
+        for row in self._export_rows(None, "wire"):
+            yield _decode(row[0])
 
     def export_matching(self, query: ReportQuery) -> Iterator[dict[str, Any]]:
         """The current content of exactly the reports the list shows for ``query``, in the list's order, read
         page by page (the ordered keys first, then the content of ``_EXPORT_PAGE`` reports at a time)."""
+        for row in self._export_rows(query, "wire"):
+            yield _decode(row[0])
+
+    def export_with_status(self, query: ReportQuery | None = None) -> Iterator[ExportedReport]:
+        """As :meth:`export_all` (or :meth:`export_matching` with ``query``), each report with its list row's
+        state, case number and the PSO's status (the readable CSV)."""
+        for wire, state, server_ref, pso_status in self._export_rows(query, "wire, state, server_ref, pso_status"):
+            yield ExportedReport(_decode(wire), str(state), server_ref, pso_status)
+
+    def _export_rows(self, query: ReportQuery | None, columns: str) -> Iterator[Sequence[Any]]:
+        if query is None:
+            last_pk = 0
+            while True:
+                with translate_errors():
+                    rows = self._conn.execute(
+                        f"SELECT pk, {columns} FROM reports WHERE pk > ? ORDER BY pk LIMIT ?",  # noqa: S608
+                        (last_pk, _EXPORT_PAGE),
+                    ).fetchall()
+                if not rows:
+                    return
+                for row in rows:
+                    yield row[1:]
+                last_pk = rows[-1][0]
         where = where_clause(query)
         if where is None:
             return
@@ -338,12 +362,16 @@ class ReportStore:
             chunk = keys[start : start + _EXPORT_PAGE]
             marks = ", ".join("?" * len(chunk))
             with translate_errors():
-                wires = dict(
-                    self._conn.execute(f"SELECT pk, wire FROM reports WHERE pk IN ({marks})", chunk).fetchall()  # noqa: S608
-                )
+                found = {
+                    row[0]: row[1:]
+                    for row in self._conn.execute(
+                        f"SELECT pk, {columns} FROM reports WHERE pk IN ({marks})",  # noqa: S608
+                        chunk,
+                    ).fetchall()
+                }
             for pk in chunk:
-                if pk in wires:  # deleted meanwhile (another connection): left out
-                    yield _decode(wires[pk])
+                if pk in found:  # deleted meanwhile (another connection): left out
+                    yield found[pk]
 
     # --- submitting and the outbox -----------------------------------------------------------------------
 

@@ -36,10 +36,10 @@ from pso_desktop.domain.catalogue import Catalogue
 from pso_desktop.domain.validation import FieldError, ReportInvalid
 from pso_desktop.services.backend import Backend, Standing
 from pso_desktop.services.workstation import PSWP_LABEL
+from pso_desktop.texts import PSO_STATUS_LABELS
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel
 from pso_desktop.ui.report_form import ReportForm
-from pso_desktop.ui.reports_model import PSO_STATUS_LABELS
 from pso_desktop.ui.worker import DbWorker
 
 AUTOSAVE_DELAY_MS = 1500

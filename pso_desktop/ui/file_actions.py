@@ -29,6 +29,7 @@ MAX_PROBLEMS_SHOWN = 30
 EXPORT_FORMATS = {  # the file dialog's filter -> the export format
     "JSON (*.json)": "json",
     "CSV spreadsheet (*.csv)": "csv",
+    "CSV to read, with the answers' words (*.readable.csv)": "csv-readable",
     "FHIR R4 Bundle (*.fhir.json)": "fhir",
 }
 
@@ -92,7 +93,8 @@ class FileActions(QObject):
         # The last export's folder and format are remembered (settings.ini; no PHI in them).
         folder, fmt = last_export()
         kind = fmt if fmt in EXPORT_FORMATS.values() else "json"
-        name = ("reports-as-listed" if as_shown else "reports") + (".fhir.json" if kind == "fhir" else f".{kind}")
+        suffix = {"fhir": ".fhir.json", "csv-readable": ".readable.csv"}.get(kind, f".{kind}")
+        name = ("reports-as-listed" if as_shown else "reports") + suffix
         default = str(Path(folder) / name) if folder and Path(folder).is_dir() else name
         chosen_filter = next(label for label, value in EXPORT_FORMATS.items() if value == kind)
         path, chosen = QFileDialog.getSaveFileName(

@@ -16,7 +16,8 @@ from PySide6.QtCore import QDate, QSignalBlocker, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDateEdit, QHBoxLayout, QMenu, QToolButton, QWidget
 
-from pso_desktop.ui.reports_model import COLUMNS, PSO_STATUS_LABELS
+from pso_desktop.texts import PSO_STATUS_LABELS
+from pso_desktop.ui.reports_model import COLUMNS
 
 if TYPE_CHECKING:
     from pso_desktop.domain import Catalogue

@@ -13,19 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 
+from pso_desktop.texts import PSO_STATUS_LABELS, STATE_LABELS
 from pso_desktop.times import parse_utc_time
 
 if TYPE_CHECKING:
     from pso_desktop.domain import Catalogue
     from pso_desktop.storage.reports import ReportSummary
 
-STATE_LABELS = {
-    "draft": "Draft",
-    "queued": "Queued",
-    "sending": "Sending",
-    "submitted": "Submitted",
-    "needs_attention": "Needs attention",
-}
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("state", "State"),
     ("event_type", "Event type"),
@@ -36,12 +30,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("server_ref", "Case number"),
     ("pso_status", "At the PSO"),
 )
-PSO_STATUS_LABELS = {
-    "received": "Received",
-    "under_review": "Under review",
-    "more_info_requested": "More information requested",
-    "closed": "Closed",
-}
 DEFAULT_PAGE_SIZE = 200
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole
 

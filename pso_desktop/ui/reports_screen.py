@@ -26,10 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from pso_desktop.services.backend import Backend
+from pso_desktop.texts import STATE_LABELS
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.filter_bar import FilterBar
 from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel
-from pso_desktop.ui.reports_model import COLUMNS, STATE_LABELS, ReportTableModel, catalogue
+from pso_desktop.ui.reports_model import COLUMNS, ReportTableModel, catalogue
 from pso_desktop.ui.worker import DbWorker
 
 if TYPE_CHECKING:

@@ -208,6 +208,16 @@ def _specify_in_group(data: dict[str, Any]) -> None:
 
 
 M = "$.modules"
+
+
+def _fhir_event_on_a_number(data: dict[str, Any]) -> None:
+    _question(data, "perinatal", "birthweight")["fhir"] = "event"
+
+
+def _fhir_date_on_a_choice(data: dict[str, Any]) -> None:
+    _question(data, "vte", "DE1003")["fhir"] = "date"
+
+
 BROKEN: list[tuple[str, Mutation, str, str]] = [
     (
         "unknown condition target",
@@ -281,6 +291,8 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         "repeating group",
     ),
     ("both in and not_in", _not_in_and_in, f"{M}.blood.questions[1].enable_when[0]", "either 'in' or 'not_in'"),
+    ("fhir event on a number", _fhir_event_on_a_number, f"{M}.perinatal.questions[7].fhir", "'event' fits"),
+    ("fhir date on a choice", _fhir_date_on_a_choice, f"{M}.vte.questions[0].fhir", "'date' a date"),
 ]
 
 

@@ -37,6 +37,30 @@ EXAMPLES = {
     for p in sorted((resources_dir() / "examples").glob("*.json"))
 }
 XHTML = "{http://www.w3.org/1999/xhtml}"
+# The R4 AdverseEventCategory code system (http://terminology.hl7.org/CodeSystem/adverse-event-category, 4.0.1).
+AE_CATEGORY_CODES = {
+    "product-problem",
+    "product-quality",
+    "product-use-error",
+    "wrong-dose",
+    "incorrect-prescribing-information",
+    "wrong-technique",
+    "wrong-route-of-administration",
+    "wrong-rate",
+    "wrong-duration",
+    "wrong-time",
+    "expired-drug",
+    "medical-device-use-error",
+    "problem-different-manufacturer",
+    "unsafe-physical-environment",
+}
+LOCAL = "urn:pso-desktop:common-formats:hospital-2.0"
+SYSTEMS = {
+    "ahrq": fhir_export.AHRQ_SYSTEM,
+    "ahrq?": LOCAL + ":unverified:ahrq",  # an AHRQ code no primary source confirms: never under AHRQ's OID
+    "loinc": "http://loinc.org",
+    "local": LOCAL,
+}
 Json = dict[str, typing.Any]
 
 
@@ -99,7 +123,11 @@ def check_r4(resource: Json) -> None:
     assert resource["resourceType"] == "AdverseEvent"
     assert resource.get("actuality") in ("actual", "potential") or "_actuality" in resource  # 1..1
     assert isinstance(resource["identifier"], dict)  # 0..1 in R4 (a list in R5)
-    assert "date" not in resource  # the form records discovery, never the occurrence itself
+    if "date" in resource:  # when the event happened: a date (a time would need a zone the form never records)
+        assert dt.date.fromisoformat(resource["date"]).isoformat() == resource["date"]
+    for concept in resource.get("category", []):  # only FHIR's AdverseEventCategory codes, nothing local
+        assert [c["system"] for c in concept["coding"]] == [fhir_export.CATEGORY_SYSTEM]
+        assert {c["code"] for c in concept["coding"]} <= AE_CATEGORY_CODES
     contained = {c["id"]: c for c in resource.get("contained", [])}
     assert len(contained) == len(resource.get("contained", [])), "contained ids must be unique"
     local = [r[1:] for r in references(resource) if r.startswith("#")]
@@ -168,23 +196,130 @@ def test_no_reports_make_a_bundle_without_entries():
         ("unsafe-condition", "potential", "Group"),
     ],
 )
-def test_event_type_gives_actuality_event_and_subject(name: str, actuality: str, subject: str):
+def test_event_type_gives_actuality_and_subject_and_stays_an_answer(name: str, actuality: str, subject: str):
     report = EXAMPLES[name]
     resource = export(report)
     assert resource["actuality"] == actuality
-    coding = resource["event"]["coding"][0]
-    assert coding == {
-        "system": "urn:pso-desktop:common-formats:hospital-2.0",
-        "code": report["event_type"],
-        "display": coding["display"],
-    }
-    assert coding["display"] and resource["event"]["text"] == coding["display"]
     contained = {c["id"]: c for c in resource["contained"]}
     assert contained[resource["subject"]["reference"][1:]]["resourceType"] == subject
     assert resource["id"] == report["id"] and resource["meta"]["versionId"] == str(report["revision"])
     assert resource["identifier"] == {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{report['id']}"}
-    assert [c["coding"][0]["code"] for c in resource["category"]] == report["categories"]
-    assert all(c["coding"][0]["system"] == fhir_export.AHRQ_SYSTEM for c in resource["category"])
+    # What kind of report it is (near miss or unsafe condition are both "potential") is an answer, not the event.
+    (event_type,) = answers(resource)["event_type"]
+    assert (
+        event_type["valueCoding"]["system"] == LOCAL and event_type["valueCoding"]["code"] == report["event_type"]
+    )
+    assert report["event_type"] not in {c["code"] for c in resource["event"]["coding"]}
+
+
+# Every example: actuality, what happened (event: the categories, then the answers of the module questions the
+# catalogue marks fhir "event", each with its other codings), FHIR's AdverseEventCategory, and when it happened.
+EXPECTED = [
+    ("anesthesia-airway", "actual", [("ahrq?", "A41"), ("local", "difficult_airway")], [], "2026-11-18"),
+    ("anesthesia-sedation", "actual", [("ahrq?", "A41"), ("local", "physiologic_complication")], [], "2026-11-18"),
+    (
+        "blood-incident",
+        "actual",
+        [("ahrq", "A42"), ("ahrq", "A570"), ("local", "incorrect_patient")],
+        [],
+        "2026-11-18",
+    ),
+    (
+        "blood-near-miss",
+        "potential",
+        [("ahrq", "A42"), ("ahrq", "A570"), ("local", "expired_or_stored")],
+        [],
+        "2026-11-18",
+    ),
+    ("device-incident", "actual", [("ahrq?", "A45"), ("local", "malfunction")], ["product-problem"], "2026-11-18"),
+    (
+        "device-unsafe-condition",
+        "potential",
+        [("ahrq?", "A45"), ("local", "reprocessing"), ("ahrq?", "A66")],
+        ["unsafe-physical-environment"],
+        "2026-11-18",
+    ),
+    ("fall-incident", "actual", [("ahrq", "A48"), ("ahrq?", "A867")], [], "2026-11-20"),
+    (
+        "medication-near-miss",
+        "potential",
+        [
+            ("ahrq", "A54"),
+            ("local", "incorrect_action"),
+            ("ahrq?", "A1257"),
+            ("loinc", "LA20275-6"),
+            ("local", "strength"),
+            ("ahrq?", "A1293"),
+            ("loinc", "LA20309-3"),
+        ],
+        [],
+        "2026-11-21",
+    ),
+    ("perinatal-mother", "actual", [("ahrq", "A57"), ("ahrq?", "A66")], [], "2026-11-18"),
+    ("perinatal-neonate", "actual", [("ahrq", "A57"), ("local", "birth_trauma")], [], "2026-11-18"),
+    ("pressure-injury-sdti", "actual", [("ahrq", "A60"), ("local", "sdti")], [], "2026-11-18"),
+    ("pressure-injury-stage3", "actual", [("ahrq", "A60"), ("local", "stage_3")], [], "2026-11-18"),
+    ("surgery-laceration", "actual", [("ahrq?", "A61"), ("ahrq", "A2187")], [], "2026-11-18"),
+    ("surgery-near-miss-wrong-side", "potential", [("ahrq?", "A61"), ("ahrq", "A2181")], [], "2026-11-18"),
+    ("unsafe-condition", "potential", [("ahrq?", "A45")], ["unsafe-physical-environment"], "2026-11-22"),
+    # The VTE's onset (fhir "date") is the day before it was discovered: date is the onset, detected the discovery.
+    ("vte-dvt", "actual", [("ahrq", "A64"), ("local", "dvt")], [], "2026-11-17"),
+    ("vte-pe", "actual", [("ahrq", "A64"), ("local", "pe")], [], "2026-11-18"),
+]
+
+
+def test_every_example_has_an_expectation():
+    assert sorted(name for name, *_ in EXPECTED) == sorted(EXAMPLES)
+
+
+@pytest.mark.parametrize(("name", "actuality", "event", "category", "date"), EXPECTED)
+def test_examples_say_what_happened_and_when(
+    name: str, actuality: str, event: list[tuple[str, str]], category: list[str], date: str
+):
+    report = EXAMPLES[name]
+    resource = export(report)
+    assert resource["actuality"] == actuality
+    assert [(c["system"], c["code"]) for c in resource["event"]["coding"]] == [
+        (SYSTEMS[system], code) for system, code in event
+    ]
+    assert [c["coding"][0]["code"] for c in resource.get("category", [])] == category
+    assert resource["date"] == date and resource["detected"] == report["discovery"]["date"]
+    # The event's words are the catalogue's: the first category's display leads them.
+    first = load_catalogue().category(report["categories"][0])
+    assert first is not None and resource["event"]["text"].startswith(first.display)
+
+
+def test_an_incorrect_dose_is_wrong_dose_and_a_route_error_wrong_route():
+    report = json.loads(json.dumps(EXAMPLES["medication-near-miss"]))
+    medication = report["modules"]["medication"]
+    medication["incorrect_actions"] = ["dose", "route"]
+    medication.pop("strength_error", None)
+    medication |= {"dose_error": "overdose", "intended_route": "oral", "actual_route": "intravenous"}
+    report = validate_report(report).export()  # a report the form would accept
+    resource = export(report)
+    assert [c["coding"] for c in resource["category"]] == [
+        [{"system": fhir_export.CATEGORY_SYSTEM, "code": "wrong-dose", "display": "Wrong Dose"}],
+        [
+            {
+                "system": fhir_export.CATEGORY_SYSTEM,
+                "code": "wrong-route-of-administration",
+                "display": "Wrong Route of Administration",
+            }
+        ],
+    ]
+    assert {c["code"] for c in resource["event"]["coding"]} >= {"dose", "LA20303-6", "route", "LA20304-4"}
+    # A near miss is not an unsafe condition: no unsafe-physical-environment for it.
+    assert "unsafe-physical-environment" not in json.dumps(resource["category"])
+
+
+def test_date_is_the_discovery_date_only_where_the_occurrence_is_unknown():
+    report = json.loads(json.dumps(EXAMPLES["vte-dvt"]))
+    report["discovery"] = {"date_unknown": True, "time_unknown": True}
+    resource = export(report)
+    assert resource["date"] == "2026-11-17" and "detected" not in resource  # the onset is still known
+    del report["modules"]["vte"]["onset"]
+    resource = export(report)
+    assert "date" not in resource and "detected" not in resource  # neither is known: nothing is invented
 
 
 def test_unsafe_condition_subject_is_a_group_of_no_one():
@@ -215,8 +350,9 @@ def test_fall_incident_maps_patient_location_harm_and_reporter():
     role = contained[resource["recorder"]["reference"][1:]]
     assert role["resourceType"] == "PractitionerRole" and role["code"] == [{"text": "Night-shift RN"}]
     assert contained[role["practitioner"]["reference"][1:]]["name"] == [{"text": "Jordan Example"}]
+    # DE204's codes come from one third-party note (unverified): a local system, never AHRQ's OID.
     assert answers(resource)["modules.fall.DE204"] == [
-        {"valueCoding": {"system": fhir_export.AHRQ_SYSTEM, "code": "A905", "display": answers_display("A905")}}
+        {"valueCoding": {"system": SYSTEMS["ahrq?"], "code": "A905", "display": answers_display("A905")}}
     ]
 
 
@@ -289,10 +425,12 @@ def test_unknown_dates_are_left_out_never_invented():
     assert resource["_detected"] == {"extension": [{"url": fhir_export.DATA_ABSENT, "valueCode": "unknown"}]}
     assert "discovery.time" not in answers(resource) and "discovery.date" not in answers(resource)
     assert answers(resource)["discovery.time_unknown"] == [{"valueBoolean": True}]
+    assert "date" not in resource  # nor when it happened: the form does not know
     # Known time, unknown date: the time is kept, still without a zone; no occurrence date appears.
     report["discovery"] = {"date_unknown": True, "time": "14:15:00"}
     resource = export(report)
     assert "detected" not in resource and answers(resource)["discovery.time"] == [{"valueTime": "14:15:00"}]
+    assert "date" not in resource
 
 
 def test_naive_harm_assessment_time_stays_text():
