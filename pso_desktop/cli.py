@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("logout", parents=[common], help="sign the profile out of its PSO account")
 
+    agent = sub.add_parser(
+        "agent",
+        help="send the sealed outbox of every profile on this workstation (no secret needed); keeps going",
+    )
+    agent.add_argument(
+        "--once", action="store_true", help="send what is there and exit: 0 when the spool is empty, else 1"
+    )
+
     imp = sub.add_parser(
         "import",
         parents=[common],
@@ -202,6 +210,8 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], afterwa
         stdout.write("\n")
         return EXIT_OK
     workstation = Workstation()
+    if args.command == "agent":
+        return _agent(args, workstation, stdout)
     if workstation.keys.warning:
         print(f"pso-desktop: warning: {workstation.keys.warning}", file=sys.stderr)
     if args.command == "profile":
@@ -278,13 +288,21 @@ def _run_in_session(
         print(f"{len(reports)} report(s) {verb}{queued}.", file=stdout)
         return EXIT_OK
     if args.command == "status":
+        from pso_desktop.services import sealing
+
         counts = session.status_counts()
+        sealed = sealing.status(session)
         if args.json:
-            json.dump(counts, stdout, sort_keys=True)
+            json.dump({**counts, "sealed": sealed}, stdout, sort_keys=True)
             stdout.write("\n")
         else:
             for state, count in counts.items():
                 print(f"{state:16} {count}", file=stdout)
+            print(f"{'sealed spool':16} {sealed['spooled']}", file=stdout)
+            if sealed["rejected"]:
+                print(f"{'sealed rejected':16} {sealed['rejected']}", file=stdout)
+            if sealed["agent_last_success"]:
+                print(f"{'agent last sent':16} {sealed['agent_last_success']}", file=stdout)
         return EXIT_OK
     if args.command == "login":
         settings = syncing.choose_server(
@@ -394,6 +412,40 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], policy: K
         return _fail(summary.problem or f"{summary.remaining} report(s) are still queued; run sync again.")
     if summary.problem:  # every report was sent; only the PSO's statuses could not be brought up to date
         print(f"pso-desktop: warning: {summary.problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _agent(args: argparse.Namespace, workstation: Workstation, stdout: IO[str]) -> int:
+    """The sealed outbox's agent: no profile, no secret (docs/sync.md)."""
+    from pso_desktop.services.agent import Agent, AgentRound, run_once
+
+    if args.once:
+        outcome = run_once(workstation.root, workstation.keys)
+        print(
+            f"{outcome.sent} sealed report(s) delivered, {outcome.rejected} rejected; the spool is empty.",
+            file=stdout,
+        )
+        return EXIT_OK
+    agent = Agent(workstation.root, workstation.keys)
+
+    def stop(signum: int, frame: object) -> None:
+        agent.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    said: list[str | None] = [None]
+
+    def show(outcome: AgentRound) -> None:
+        if outcome.sent or outcome.rejected:
+            print(
+                f"{outcome.sent} sealed report(s) delivered, {outcome.rejected} rejected.", file=stdout, flush=True
+            )
+        problem = outcome.problems[0] if outcome.problems else None
+        if problem != said[0] and problem is not None:
+            print(f"pso-desktop: {problem}", file=sys.stderr, flush=True)
+        said[0] = problem
+
+    agent.run_forever(on_round=show)
     return EXIT_OK
 
 

@@ -53,6 +53,8 @@ from pso_desktop.security.keyring_guard import (
 from pso_desktop.security.winvault import persist_locally
 
 KEYRING_SERVICE = "PSO Desktop"
+CREDENTIAL_SERVICE = "PSO Desktop device credential"
+CREDENTIAL_FILE = "device-credential"
 PROFILE_FILE = paths.PROFILE_FILE
 KEY_FILE = "wrapped-key.json"
 ATTEMPTS_FILE = "unlock-attempts.json"
@@ -156,6 +158,40 @@ def _allowed_backends(value: Any, path: Path) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class SealedOutboxPolicy:
+    """``"sealed_outbox"`` in the policy file (docs/sync.md, "The sealed outbox and its agent")."""
+
+    spool_dir: str | None = None  # a machine-wide spool folder instead of <PSO_DESKTOP_HOME>/spool
+    probe_seconds: float = 60.0  # how often the agent looks for the PSO server while the spool is not empty
+    credential_store: str | None = None  # "file" keeps device credentials in files even with an OS keyring
+
+
+MAX_PROBE_SECONDS = 24 * 3600.0
+
+
+def _sealed_outbox(value: Any, path: Path) -> SealedOutboxPolicy:
+    if value is None:
+        return SealedOutboxPolicy()
+    invalid = PolicyError(
+        f'The IT policy file {path} must give "sealed_outbox" as {{"spool_dir": "FOLDER", "probe_seconds": N, '
+        f'"credential_store": "keyring" or "file"}} (each optional, N from 1 to {MAX_PROBE_SECONDS:.0f}); '
+        "ask IT to correct it."
+    )
+    if not isinstance(value, dict) or set(value) - {"spool_dir", "probe_seconds", "credential_store"}:
+        raise invalid
+    spool_dir = value.get("spool_dir")
+    probe = value.get("probe_seconds", 60.0)
+    store = value.get("credential_store")
+    if spool_dir is not None and (not isinstance(spool_dir, str) or not os.path.isabs(spool_dir)):
+        raise invalid
+    if isinstance(probe, bool) or not isinstance(probe, int | float) or not 1 <= probe <= MAX_PROBE_SECONDS:
+        raise invalid
+    if store not in (None, "keyring", "file"):
+        raise invalid
+    return SealedOutboxPolicy(spool_dir, float(probe), store)
+
+
+@dataclass(frozen=True)
 class KeyPolicy:
     """What IT allows on this workstation. Loaded from a JSON policy file; every key is optional:
 
@@ -173,7 +209,9 @@ class KeyPolicy:
     - ``"allowed_keyring_backends": ["module.Class", ...]`` names keyring backends trusted besides the known
       platform keychains (e.g. a vendor's keychain); every other backend is not secure;
     - ``"idle_lock_minutes": N`` is how long the window may go without input before it locks (default 10);
-    - ``"clipboard_clear_seconds": N`` is how long a copy from the window stays on the clipboard (default 120).
+    - ``"clipboard_clear_seconds": N`` is how long a copy from the window stays on the clipboard (default 120);
+    - ``"sealed_outbox": {"spool_dir": "...", "probe_seconds": N, "credential_store": "file"}``: a machine-wide
+      spool folder, how often the agent looks for the PSO server, and device credentials kept in files.
     """
 
     allow_file_fallback: bool = True
@@ -184,6 +222,7 @@ class KeyPolicy:
     allowed_keyring_backends: tuple[str, ...] = ()
     idle_lock_minutes: float | None = None
     clipboard_clear_seconds: float | None = None
+    sealed_outbox: SealedOutboxPolicy = SealedOutboxPolicy()
 
     @classmethod
     def load(cls, root: Path) -> KeyPolicy:
@@ -223,6 +262,7 @@ class KeyPolicy:
             "allowed_keyring_backends",
             "idle_lock_minutes",
             "clipboard_clear_seconds",
+            "sealed_outbox",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -260,6 +300,7 @@ class KeyPolicy:
             allowed_keyring_backends=_allowed_backends(data.get("allowed_keyring_backends"), path),
             idle_lock_minutes=_idle_lock_minutes(data.get("idle_lock_minutes"), path),
             clipboard_clear_seconds=_clipboard_clear_seconds(data.get("clipboard_clear_seconds"), path),
+            sealed_outbox=_sealed_outbox(data.get("sealed_outbox"), path),
         )
 
 
@@ -460,6 +501,34 @@ class ProfileKeys:
         self._store_wrapped(record, wrapped)
         self._save_record(replace(record, key_version=wrapped.key_version))
         _log.info("changed the password of profile %s", name)
+
+    def credential_store(self, name: str, kind: str, stored_in: str | None = None) -> KeyStore:
+        """Where profile ``name``'s device credential lives (``kind``: ``keyring`` or ``file``, as its agent
+        file says): the OS keyring entry, or ``device-credential`` (0600) in the profile folder. No secret is
+        needed to read it: the credential can only upload sealed envelopes (docs/sealed-outbox.md)."""
+        record = self._load_record(name)
+        subject = f"the device credential of profile '{name}'"
+        if kind == "keyring":
+            return KeyringEntry(
+                self._backend,
+                self._verdict,
+                service=CREDENTIAL_SERVICE,
+                username=f"{name}/{record.profile_id}",
+                stored_in=stored_in or self.credential_backend() or "",
+                subject=subject,
+            )
+        return KeyFile(self._folder(name) / CREDENTIAL_FILE, subject, allowed=True)
+
+    def credential_backend(self) -> str | None:
+        """The keyring backend (``module.Class``) a new keyring credential is written to, if any."""
+        return backend_name(self._verdict.effective) if self._verdict.effective is not None else None
+
+    def credential_kind(self) -> str:
+        """Where a new device credential goes: the OS keyring when a secure one is here (and IT policy does not
+        say ``file``), else the private file."""
+        if self._verdict.secure and self._policy.sealed_outbox.credential_store != "file":
+            return "keyring"
+        return "file"
 
     # -- internals -----------------------------------------------------------------------------------------
 

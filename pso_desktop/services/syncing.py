@@ -6,16 +6,21 @@ Every one writes an audit entry (no PHI: counts and outcomes only).
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from collections.abc import Callable
 
 from pso_desktop.security.profiles import ServerPolicy
+from pso_desktop.services import sealing
 from pso_desktop.services.workstation import Session
 from pso_desktop.storage.account import Account
+from pso_desktop.storage.errors import StorageError
 from pso_desktop.sync.engine import DEFAULT_BATCH_REPORTS, Progress, RetryPolicy, SyncEngine, SyncSummary
 from pso_desktop.sync.errors import InvalidServerAddress, NotLinked, SignInRequired, SyncError
-from pso_desktop.sync.transport import ApiClient, ServerSettings
+from pso_desktop.sync.transport import ApiClient, ServerSettings, Tokens
+
+_log = logging.getLogger(__name__)
 
 
 def default_device_name() -> str:
@@ -33,6 +38,14 @@ def login(
     device = device_name or default_device_name()
     with ApiClient(settings) as api:
         tokens = api.login(username, password, device, session.account.device_token(settings.url))
+        _link(session, settings, username, device, tokens)
+        # The PSO's sealing key from this verified sign-in, and a device credential for the agent.
+        sealing.enrol(session, api, lambda: tokens.access_token, settings, tokens.sealing_key, device)
+    session.audit.append("sign_in", actor=session.profile, detail="linked to a PSO account")
+    return {key: str(value) for key, value in tokens.user.items()}
+
+
+def _link(session: Session, settings: ServerSettings, username: str, device: str, tokens: Tokens) -> None:
     if tokens.device_token:
         session.account.set_device_token(settings.url, tokens.device_token)
     session.account.link(
@@ -46,8 +59,6 @@ def login(
             refresh_token=tokens.refresh_token,
         )
     )
-    session.audit.append("sign_in", actor=session.profile, detail="linked to a PSO account")
-    return {key: str(value) for key, value in tokens.user.items()}
 
 
 class ServerFixedByPolicy(SyncError):
@@ -122,7 +133,7 @@ def sync(
     try:
         settings = settings_of(account, server_policy, proxy_from_environment=proxy_from_environment)
         with ApiClient(settings) as api:
-            summary = SyncEngine(
+            engine = SyncEngine(
                 session.store,
                 session.account,
                 api,
@@ -130,7 +141,9 @@ def sync(
                 on_progress=on_progress,
                 should_stop=should_stop,
                 batch_reports=batch_reports,
-            ).run()
+            )
+            summary = engine.run()
+            _sealed_after_sync(session, api, engine, settings, account.device_name, summary)
     except SyncError as exc:
         session.audit.append("sync", actor=session.profile, detail=f"failed: {type(exc).__name__}")
         raise
@@ -141,6 +154,25 @@ def sync(
         f"{summary.remaining} still queued",
     )
     return summary
+
+
+def _sealed_after_sync(
+    session: Session,
+    api: ApiClient,
+    engine: SyncEngine,
+    settings: ServerSettings,
+    device: str,
+    summary: SyncSummary,
+) -> None:
+    """A rotated sealing key from /reference, a device credential for a profile signed in before the sealed
+    outbox, and the spool entries the outbox has now sent removed. Never fails the sync."""
+    try:
+        if summary.problem is None:
+            reference = session.account.reference() or {}
+            sealing.enrol(session, api, engine.access_token, settings, reference.get("sealing_key"), device)
+        sealing.reconcile(session)
+    except (SyncError, OSError, StorageError) as exc:
+        _log.warning("the sealed outbox was not brought up to date: %s", type(exc).__name__)
 
 
 def sign_out(

@@ -27,8 +27,9 @@ from pso_desktop.domain.validation import FieldError
 from pso_desktop.errors import ExpectedError, where
 from pso_desktop.files import write_private_file
 from pso_desktop.security.profiles import ProfileKeys
-from pso_desktop.services import catalogues, csv_format, fhir_export
+from pso_desktop.services import catalogues, csv_format, fhir_export, sealing
 from pso_desktop.services.reports_input import decode_text, parse_reports, validate_all
+from pso_desktop.services.sealing import SealedOutbox
 from pso_desktop.storage import backup
 from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
@@ -115,6 +116,7 @@ class Workstation:
             conn,
             reopen=partial(open_database, path, key, create=False, full_check=False, key_proven=True),
             back_up=partial(backup.back_up_if_due, db_path=path, key=key),
+            sealed=SealedOutbox(self.root, name, self.keys),
         )
         del key
         try:
@@ -130,6 +132,10 @@ class Workstation:
         except BaseException:
             conn.close()  # no session to hand back: the connection and its key go now
             raise
+        try:
+            sealing.reconcile(session)  # orphans of an interrupted Submit, and what the agent brought back
+        except (OSError, StorageError) as exc:
+            _log.warning("the sealed outbox could not be reconciled at unlock: %s", type(exc).__name__)
         return session
 
     @contextmanager
@@ -174,11 +180,13 @@ class ProfileAccess:
         profile: str,
         reopen: Callable[[], Any] | None,
         back_up: Callable[..., backup.BackupFile | None] | None,
+        sealed: SealedOutbox | None = None,
     ) -> None:
         self.profile = profile
         self._guard = threading.Lock()
         self._reopen = reopen
         self._back_up = back_up
+        self.sealed = sealed
 
     def second_connection(self) -> Session:
         """The profile on a new connection, for the calling thread; closing it does not lock the profile."""
@@ -186,7 +194,7 @@ class ProfileAccess:
             reopen, back_up = self._reopen, self._back_up
         if reopen is None:
             raise RuntimeError("the profile is locked")
-        return Session(self.profile, reopen(), main=False, back_up=back_up)
+        return Session(self.profile, reopen(), main=False, back_up=back_up, sealed=self.sealed)
 
     def revoke(self) -> None:
         """Drops the key: called when the session that handed this out closes."""
@@ -206,16 +214,19 @@ class Session:
         reopen: Callable[[], Any] | None = None,
         main: bool = True,
         back_up: Callable[..., backup.BackupFile | None] | None = None,
+        sealed: SealedOutbox | None = None,
     ) -> None:
         """``reopen`` opens another connection to the same database and ``back_up`` backs it up
         (:func:`storage.backup.back_up_if_due` bound to its path and key); both hold the key while the profile is
-        unlocked. ``main`` is False for a second connection, whose closing is not a lock."""
+        unlocked. ``main`` is False for a second connection, whose closing is not a lock. ``sealed`` is the
+        profile's sealed outbox (its spool and agent file), None where a copy is never sealed."""
         self.profile = profile
+        self.sealed = sealed
         self._conn = conn
         self._reopen = reopen
         self._backup = back_up
         self._main = main
-        self._access = ProfileAccess(profile, reopen, back_up)
+        self._access = ProfileAccess(profile, reopen, back_up, sealed)
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
         self.account = AccountStore(conn)
@@ -254,7 +265,7 @@ class Session:
         closing it does not lock the profile. Raises RuntimeError once this session is closed."""
         if self._reopen is None:
             raise RuntimeError("this session cannot open a second connection")
-        return Session(self.profile, self._reopen(), main=False, back_up=self._backup)
+        return Session(self.profile, self._reopen(), main=False, back_up=self._backup, sealed=self.sealed)
 
     def access(self) -> ProfileAccess:
         """The way for another thread to open this profile on connections of its own, until this session
@@ -302,6 +313,8 @@ class Session:
             self.audit.append(
                 "submit" if submit else "create", actor=self.profile, detail=f"{len(reports)} report(s)"
             )
+            if submit:  # sealed into the spool before the commit (docs/sealed-outbox.md)
+                sealing.seal_submitted(self, [str(report["id"]) for report in reports])
 
     def import_reports(self, reports: list[dict[str, Any]], *, submit: bool, detail: str) -> None:
         """Store validated reports as :meth:`add_reports` does, plus an ``import`` audit entry (``detail``: the
@@ -369,6 +382,7 @@ class Session:
             self.store.submit(report_ids)
             for report_id in report_ids:
                 self.audit.append("submit", actor=self.profile, report_id=report_id)
+            sealing.seal_submitted(self, report_ids)  # into the spool before the commit (docs/sealed-outbox.md)
 
     def delete_draft(self, report_id: str) -> None:
         """Delete a never-submitted draft and record it in the audit log (by its ID only), in one transaction.

@@ -524,6 +524,59 @@ class ReportStore:
                 keys.update((str(r), str(k)) for r, k in rows)
         return keys
 
+    def queued_revisions(self, report_ids: Sequence[str]) -> list[OutboxItem]:
+        """The queued (not yet sent) revisions of the listed reports, with their frozen content and owner keys:
+        what the sealed outbox seals at Submit, inside the Submit's own transaction."""
+        items: list[OutboxItem] = []
+        with translate_errors():
+            for start in range(0, len(report_ids), 500):
+                chunk = list(report_ids[start : start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                rows = self._conn.execute(
+                    "SELECT o.seq, o.report_id, o.revision, o.size_bytes, o.attempts, rr.sha256, rr.wire, "  # noqa: S608
+                    "k.owner_key FROM outbox AS o JOIN report_revisions AS rr "
+                    "ON rr.report_id = o.report_id AND rr.revision = o.revision "
+                    "LEFT JOIN report_keys AS k ON k.report_id = o.report_id "
+                    f"WHERE o.state = 'queued' AND o.report_id IN ({marks}) ORDER BY o.seq",
+                    chunk,
+                ).fetchall()
+                items.extend(
+                    OutboxItem(seq, rid, rev, wire, sha, size, attempts, key)
+                    for seq, rid, rev, size, attempts, sha, wire, key in rows
+                )
+        return items
+
+    def revision_states(self, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The outbox state of each (report id, revision) that has an outbox entry."""
+        states: dict[tuple[str, int], str] = {}
+        with translate_errors():
+            for report_id, revision in pairs:
+                row = self._conn.execute(
+                    "SELECT state FROM outbox WHERE report_id = ? AND revision = ?", (report_id, revision)
+                ).fetchone()
+                if row is not None:
+                    states[(report_id, revision)] = str(row[0])
+        return states
+
+    def record_sealed_rejection(self, report_id: str, revision: int, status: str, errors: Sequence[Any]) -> bool:
+        """The PSO refused a revision the agent sent sealed: a queued (or sending) entry needs attention with the
+        server's reasons, as if the outbox had sent it. False when the entry is no longer waiting."""
+        now = self._now()
+        with transaction(self._conn):
+            cursor = self._conn.execute(
+                "UPDATE outbox SET state = 'needs_attention', server_status = ?, errors = ?, updated_at = ? "
+                "WHERE report_id = ? AND revision = ? AND state IN ('queued', 'sending')",
+                (status, json.dumps(list(errors)), now, report_id, revision),
+            )
+            if cursor.rowcount == 0:
+                return False
+            self._conn.execute(
+                "UPDATE reports SET state = 'needs_attention' WHERE id = ? AND revision = ? "
+                "AND state IN ('queued', 'sending')",
+                (report_id, revision),
+            )
+        return True
+
     def requeue_sending(self) -> int:
         """After a crash or an aborted upload: every ``sending`` entry goes back to ``queued``; returns how many."""
         with transaction(self._conn):

@@ -315,6 +315,11 @@ class SyncEngine:
 
     # --- tokens and retries --------------------------------------------------------------------------------
 
+    def access_token(self) -> str:
+        """A current access token (renewed from the stored refresh token when needed), for a request the
+        engine itself does not make (the sealed outbox's device credential)."""
+        return self._access or self._renew_access()
+
     def _authorised(self, call: Callable[[str], T]) -> T:
         """``call(access_token)`` with retries; renews the access token once if the server says it expired."""
         renewed = False

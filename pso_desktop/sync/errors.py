@@ -43,6 +43,10 @@ class SignInRequired(SyncError):
     """No usable session: never signed in, signed out, or the server ended the session."""
 
 
+class CredentialRevoked(SignInRequired):
+    """The device credential the sealed outbox is sent with was revoked (or is unknown to the server)."""
+
+
 class LoginRefused(SyncError):
     """The server refused the user name or password (or the account is disabled)."""
 

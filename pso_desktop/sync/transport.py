@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 
 from pso_desktop.sync.errors import (
     CertificateNotTrusted,
+    CredentialRevoked,
     InvalidServerAddress,
     LoginRefused,
     PayloadTooLarge,
@@ -91,6 +92,7 @@ class Tokens:
     expires_in: int
     user: dict[str, Any]
     device_token: str | None = field(default=None, repr=False)  # sign-in only: what makes this a known device
+    sealing_key: dict[str, Any] | None = None  # sign-in only: the PSO's public sealing key (docs/sealed-outbox.md)
 
 
 class _ContextAdapter(HTTPAdapter):
@@ -246,6 +248,23 @@ class ApiClient:
             raise ServerUnreachable("The PSO server's answer was incomplete; the reports will be sent again.")
         return results
 
+    def device_credential(self, access_token: str, device_name: str) -> dict[str, Any]:
+        """A device credential for the signed-in account: it can only upload sealed envelopes."""
+        answer = self._call(
+            "POST", "/auth/device-credential", body={"device_name": device_name}, token=access_token
+        )
+        if not all(isinstance(answer.get(key), str) for key in ("credential_id", "token")):
+            raise ServerRefused("The PSO server's device credential answer was not understood.")
+        return answer
+
+    def post_sealed(self, device_token: str, body: bytes) -> list[dict[str, Any]]:
+        """Sends pre-serialised ``{"envelopes": [...]}`` with the device credential; one result per envelope."""
+        answer = self._call("POST", "/sealed/batch", data=body, token=device_token, scheme="Device")
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise ServerUnreachable("The PSO server's answer was incomplete; the envelopes will be sent again.")
+        return results
+
     def status_feed(self, access_token: str, since: str | None) -> dict[str, Any]:
         params = {"since": since} if since else None
         return self._call("GET", "/reports/status", params=params, token=access_token)
@@ -284,11 +303,12 @@ class ApiClient:
         data: bytes | None = None,
         params: dict[str, str] | None = None,
         token: str | None = None,
+        scheme: str = "Bearer",
         on_401: Exception | None = None,
     ) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"{scheme} {token}"
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
@@ -345,6 +365,11 @@ class ApiClient:
                 raise ServerUnreachable("The PSO server's answer was not understood; it will be tried again.")
             return value
         if code == 401:
+            if problem.get("error") == "credential_revoked":
+                raise CredentialRevoked(
+                    "The PSO server revoked this workstation's device credential; the next sign-in to the "
+                    "profile gets a new one. Sealed reports stay in the spool."
+                )
             if on_401 is not None:
                 raise on_401
             raise SignInRequired(
@@ -381,6 +406,7 @@ def _tokens(answer: dict[str, Any]) -> Tokens:
             int(answer["expires_in"]),
             dict(answer["user"]),
             answer["device_token"] if isinstance(answer.get("device_token"), str) else None,
+            answer["sealing_key"] if isinstance(answer.get("sealing_key"), dict) else None,
         )
     except (KeyError, TypeError, ValueError):
         raise ServerRefused("The PSO server's sign-in answer was not understood; is this a PSO server?") from None

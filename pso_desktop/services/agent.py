@@ -1,0 +1,317 @@
+"""The sealed outbox's agent (``pso-desktop agent``): sends the spool of every profile on the workstation with
+each profile's device credential, and no clinician secret (docs/sealed-outbox.md, docs/sync.md).
+
+For each profile with an agent file, the spool's entries go to ``/sealed/batch`` in batches; each entry is held
+under its OS file lock while on its way (the window and another agent skip it), and leaves the spool once the
+server's answer is final: accepted (created, duplicate, updated, stale) removes it, rejected or in conflict
+moves it to ``rejected/`` for its author's next unlock. A kill at any point leaves the entries not yet answered
+in place; the server's dedupe on (report id, revision) makes sending them again harmless, so each report lands
+exactly once. The log names profiles and counts only, never report contents.
+
+Qt-free; the window runs :func:`run_forever` on a worker thread, the CLI in its main thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pso_desktop import paths
+from pso_desktop.errors import ExpectedError
+from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
+from pso_desktop.sync.errors import (
+    CredentialRevoked,
+    PayloadTooLarge,
+    ServerBusy,
+    SignInRequired,
+    SyncError,
+    Transient,
+)
+from pso_desktop.sync.sealed import (
+    AGENT_FILE,
+    FINAL_STATUSES,
+    REJECTED_STATUSES,
+    AgentFile,
+    Spool,
+    SpoolEntry,
+    sealed_batch_body,
+    spool_folder,
+)
+from pso_desktop.sync.transport import ApiClient, ServerSettings
+
+_log = logging.getLogger(__name__)
+
+BATCH_ENVELOPES = 500
+BATCH_BYTES = 4 * 1024 * 1024
+BUSY_BUDGET = 120.0  # how long --once waits out a busy server (429/503 with Retry-After) before giving up
+
+
+class AgentFailure(ExpectedError):
+    """``agent --once`` could not finish: the server cannot be reached, or a credential was revoked."""
+
+
+@dataclass
+class AgentRound:
+    """What one pass over every profile's spool did."""
+
+    sent: int = 0  # accepted by the server (created, duplicate, updated, stale)
+    rejected: int = 0  # moved to rejected/ for their author
+    left: int = 0  # still in a spool (not sent: unreachable, revoked, locked by another sender)
+    problems: list[str] = field(default_factory=list)  # one sentence per profile that could not be sent
+    unreachable: bool = False
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class _Profile:
+    name: str
+    agent: AgentFile
+    spool: Spool
+
+
+class Agent:
+    """Sends the spools of the profiles under ``root``. ``keys`` reads the device credentials (no secret)."""
+
+    def __init__(
+        self,
+        root: Path,
+        keys: ProfileKeys,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self._root = root
+        self._keys = keys
+        self._policy: KeyPolicy = keys.policy
+        self._should_stop = should_stop or (lambda: False)
+        self._stop_event = threading.Event()
+        self._sleep = sleep
+        self._revoked: set[str] = set()  # credential ids the server refused: skipped until a new one is issued
+
+    # --- one pass -------------------------------------------------------------------------------------------
+
+    def profiles(self) -> list[_Profile]:
+        """Every profile with an agent file naming a credential."""
+        found = []
+        spool_dir = self._policy.sealed_outbox.spool_dir
+        for name in paths.profile_names(self._root):
+            agent = AgentFile.read(paths.profile_dir(name, self._root) / AGENT_FILE)
+            if agent is None or agent.credential_id is None:
+                continue
+            found.append(_Profile(name, agent, Spool(spool_folder(self._root, name, spool_dir))))
+        return found
+
+    def spooled(self) -> int:
+        return sum(len(p.spool.names()) for p in self.profiles())
+
+    def run_round(self) -> AgentRound:
+        """Sends what every spool holds now, once."""
+        outcome = AgentRound()
+        for profile in self.profiles():
+            if self._should_stop():
+                break
+            if not profile.spool.names():
+                continue
+            if profile.agent.credential_id in self._revoked:
+                outcome.left += len(profile.spool.names())
+                continue
+            try:
+                sent, rejected = self._send_profile(profile)
+            except CredentialRevoked as exc:
+                assert profile.agent.credential_id is not None
+                self._revoked.add(profile.agent.credential_id)
+                _log.warning("agent: the device credential of profile %s was refused", profile.name)
+                outcome.problems.append(f"Profile '{profile.name}': {exc}")
+            except SignInRequired:
+                assert profile.agent.credential_id is not None
+                self._revoked.add(profile.agent.credential_id)
+                _log.warning("agent: the device credential of profile %s was refused", profile.name)
+                outcome.problems.append(
+                    f"Profile '{profile.name}': the PSO server did not accept this workstation's device "
+                    "credential; the next sign-in to the profile gets a new one. Sealed reports stay in the spool."
+                )
+            except Transient as exc:
+                _log.info(
+                    "agent: the PSO server cannot be reached for profile %s: %s", profile.name, type(exc).__name__
+                )
+                outcome.unreachable = True
+                outcome.retry_after = exc.retry_after
+                outcome.problems.append(str(exc))
+            except ExpectedError as exc:
+                _log.warning("agent: profile %s not sent: %s", profile.name, type(exc).__name__)
+                outcome.problems.append(f"Profile '{profile.name}': {exc}")
+            else:
+                outcome.sent += sent
+                outcome.rejected += rejected
+            outcome.left += len(profile.spool.names())
+        return outcome
+
+    def _settings(self, agent: AgentFile) -> ServerSettings:
+        server = self._policy.server
+        if server is not None and server.url.rstrip("/") != agent.server_url.rstrip("/"):
+            raise SyncError(
+                "IT policy now names a different PSO server; sign in to the profile again. Its sealed reports "
+                "stay in the spool."
+            )
+        return ServerSettings(
+            agent.server_url,
+            ca_file=(server.ca_file if server else None) or agent.ca_file,
+            proxy=(server.proxy if server else None) or agent.proxy,
+            proxy_from_environment=self._policy.proxy_from_environment,
+        )
+
+    def _send_profile(self, profile: _Profile) -> tuple[int, int]:
+        store = self._keys.credential_store(
+            profile.name, profile.agent.credential_store or "file", profile.agent.keyring_backend
+        )
+        token = store.read().strip()
+        sent = rejected = 0
+        with ApiClient(self._settings(profile.agent)) as api:
+            names = profile.spool.names()
+            start = 0
+            limit = BATCH_ENVELOPES
+            while start < len(names) and not self._should_stop():
+                with contextlib.ExitStack() as held:
+                    batch: list[SpoolEntry] = []
+                    size = 0
+                    index = start
+                    while index < len(names) and len(batch) < limit:
+                        name = names[index]
+                        index += 1
+                        if not held.enter_context(profile.spool.locked(name)):
+                            continue  # another sender has it, or it is gone
+                        entry = profile.spool.read(name)
+                        if entry is None:
+                            continue
+                        batch.append(entry)
+                        size += len(entry.sealed) + 120
+                        if size >= BATCH_BYTES:
+                            break
+                    if batch:
+                        try:
+                            results = self._post(api, token, batch)
+                        except PayloadTooLarge:
+                            if len(batch) == 1:
+                                raise
+                            limit = max(1, len(batch) // 2)
+                            continue  # the same entries again, in smaller batches (locks released first)
+                        s, r = self._apply(profile, batch, results)
+                        sent, rejected = sent + s, rejected + r
+                        profile.spool.note_success(_now())
+                    start = index
+        if sent or rejected:
+            _log.info(
+                "agent: profile %s: %d sealed report(s) delivered, %d rejected", profile.name, sent, rejected
+            )
+        return sent, rejected
+
+    def _post(self, api: ApiClient, token: str, batch: Sequence[SpoolEntry]) -> list[dict[str, object]]:
+        body = sealed_batch_body(batch)
+        waited = 0.0
+        failures = 0
+        while True:
+            try:
+                return api.post_sealed(token, body)
+            except ServerBusy as exc:  # the server asked to come back later: waited out within a budget
+                failures += 1
+                delay = exc.retry_after if exc.retry_after is not None else min(30.0, 2.0**failures)
+                delay = min(delay, 60.0)
+                if waited + delay > BUSY_BUDGET or not self.wait(delay):
+                    raise
+                waited += delay
+
+    def _apply(self, profile: _Profile, batch: Sequence[SpoolEntry], results: Sequence[object]) -> tuple[int, int]:
+        by_envelope = {entry.envelope_id: entry for entry in batch}
+        sent = rejected = 0
+        for result in results:
+            if not isinstance(result, dict):
+                continue
+            entry = by_envelope.pop(str(result.get("envelope_id")), None)
+            if entry is None:
+                continue
+            status = str(result.get("status") or "")
+            errors = result.get("errors")
+            if status in FINAL_STATUSES:
+                profile.spool.remove(entry.report_id, entry.revision)
+                sent += 1
+            elif status in REJECTED_STATUSES and result.get("id") is None:
+                # The copy could not be opened (a key the server no longer knows): the outbox sends the report
+                # itself at the next unlock; the sealed copy is of no more use.
+                _log.warning(
+                    "agent: a sealed envelope of profile %s could not be opened by the server", profile.name
+                )
+                profile.spool.remove(entry.report_id, entry.revision)
+            elif status in REJECTED_STATUSES:
+                profile.spool.reject(entry, status, errors)
+                rejected += 1
+        if by_envelope:
+            _log.warning(
+                "agent: %d envelope(s) of profile %s had no result; sent again later",
+                len(by_envelope),
+                profile.name,
+            )
+        return sent, rejected
+
+    # --- the loop -------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def stopped(self) -> bool:
+        return self._stop_event.is_set() or self._should_stop()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps up to ``seconds`` unless asked to stop; False when stopped."""
+        if self._sleep is not None:
+            self._sleep(seconds)
+            return not self.stopped()
+        deadline = seconds
+        while deadline > 0 and not self.stopped():
+            step = min(deadline, 0.25)
+            self._stop_event.wait(step)
+            deadline -= step
+        return not self.stopped()
+
+    def run_forever(self, *, on_round: Callable[[AgentRound], None] | None = None) -> None:
+        """Sends every spool as soon as the PSO is reachable, and keeps going until stopped: a spool with
+        nothing in it is looked at again after the policy's probe interval; an unreachable or busy server is
+        tried again after a capped, jittered back-off (or its Retry-After)."""
+        probe = self._policy.sealed_outbox.probe_seconds
+        rng = random.Random()  # noqa: S311 - jitter spreads retries; it guards no secret
+        failures = 0
+        while not self.stopped():
+            outcome = self.run_round()
+            if on_round is not None:
+                on_round(outcome)
+            if outcome.unreachable:
+                failures += 1
+                delay = outcome.retry_after or rng.uniform(0.0, min(probe, 2.0 ** min(failures, 16)))
+                delay = min(max(delay, 0.5), probe)
+            else:
+                failures = 0
+                delay = probe
+            self.wait(delay)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def run_once(root: Path, keys: ProfileKeys) -> AgentRound:
+    """``agent --once``: sends what is there; raises AgentFailure with one sentence when something is left
+    because the server cannot be reached or a credential was refused."""
+    outcome = Agent(root, keys).run_round()
+    if outcome.problems and outcome.left:
+        raise AgentFailure(outcome.problems[0])
+    if outcome.left:
+        raise AgentFailure(
+            f"{outcome.left} sealed report(s) are being sent by another sender (the window or another agent); "
+            "run the agent again."
+        )
+    return outcome

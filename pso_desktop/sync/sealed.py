@@ -1,0 +1,400 @@
+"""The sealed outbox on the workstation (docs/sealed-outbox.md): sealing, the spool, and its upload.
+
+At Submit a copy of each frozen revision is sealed for the PSO's public key (HPKE, RFC 9180) and written into a
+spool outside the encrypted profile; only the PSO server can open it, the workstation never can. A sender (the
+agent, or the window) uploads the spool with the device credential, which can do nothing else. The spool holds
+no readable PHI: only the random report id, its revision and the ciphertext.
+
+Every function here does file or network I/O: call it from a worker, never the GUI thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from pso_desktop.files import ensure_private_dir, sync_dir, write_private_json
+
+_log = logging.getLogger(__name__)
+
+SUITE_NAME = "X25519-HKDF-SHA256-AES-256-GCM"
+_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+INFO_PREFIX = b"pso-desktop sealed report v1|"
+SPOOL_FOLDER = "spool"
+REJECTED_FOLDER = "rejected"
+ENTRY_SUFFIX = ".sealed"
+AGENT_FILE = "agent.json"
+AGENT_STATE_FILE = "agent-state.json"
+CREDENTIAL_FILE = "device-credential"
+FINAL_STATUSES = frozenset({"created", "duplicate", "updated", "stale"})
+REJECTED_STATUSES = frozenset({"rejected", "conflict"})
+_FORMAT = 1
+
+
+class SealingKeyInvalid(ValueError):
+    """A sealing key object that is not what the contract describes (wrong suite, length or id)."""
+
+
+def key_id_of(public_key: bytes) -> str:
+    """``sk-`` and the first 16 hex digits of SHA-256 of the raw 32-byte public key."""
+    return "sk-" + hashlib.sha256(public_key).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SealingKey:
+    """The PSO's public sealing key, as pinned in the profile and its agent file."""
+
+    key_id: str
+    public_key: bytes
+    created_at: str | None = None
+
+    @classmethod
+    def from_json(cls, value: Any) -> SealingKey:
+        """Checks the server's object: the suite is ours, the key is 32 bytes and its id is its hash."""
+        if not isinstance(value, Mapping) or value.get("suite") != SUITE_NAME:
+            raise SealingKeyInvalid("not a sealing key of the expected suite")
+        try:
+            raw = base64.b64decode(str(value.get("public_key", "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise SealingKeyInvalid("the public key is not base64") from None
+        if len(raw) != 32 or value.get("key_id") != key_id_of(raw):
+            raise SealingKeyInvalid("the key id does not match the public key")
+        created = value.get("created_at")
+        return cls(key_id_of(raw), raw, created if isinstance(created, str) else None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "suite": SUITE_NAME,
+            "public_key": base64.b64encode(self.public_key).decode("ascii"),
+            "created_at": self.created_at,
+        }
+
+    def seal(self, plaintext: bytes) -> bytes:
+        """HPKE single-shot encryption for this key; ``info`` binds the ciphertext to the key id."""
+        public = X25519PublicKey.from_public_bytes(self.public_key)
+        return _SUITE.encrypt(plaintext, public, info=INFO_PREFIX + self.key_id.encode())
+
+
+def envelope_plaintext(wire_text: str, account: str | None, owner_key: str | None) -> bytes:
+    """The envelope before sealing: the frozen report exactly as queued (its canonical JSON), the account it
+    is sent as (None for an anonymous report) and, for an anonymous report, its owner key."""
+    owner = "" if owner_key is None else f',"owner_key":{json.dumps(owner_key)}'
+    return f'{{"v":1,"account":{json.dumps(account)},"report":{wire_text}{owner}}}'.encode()
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    """One sealed revision in the spool (``<report id>.<revision>.sealed``)."""
+
+    envelope_id: str
+    report_id: str
+    revision: int
+    key_id: str
+    sealed: str  # base64 of the HPKE ciphertext
+
+    @property
+    def name(self) -> str:
+        return f"{self.report_id}.{self.revision}{ENTRY_SUFFIX}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": _FORMAT,
+            "envelope_id": self.envelope_id,
+            "report_id": self.report_id,
+            "revision": self.revision,
+            "key_id": self.key_id,
+            "sealed": self.sealed,
+        }
+
+    def wire(self) -> dict[str, str]:
+        """What ``/sealed/batch`` takes for this entry."""
+        return {"envelope_id": self.envelope_id, "key_id": self.key_id, "sealed": self.sealed}
+
+    @classmethod
+    def from_json(cls, value: Any) -> SpoolEntry:
+        if not isinstance(value, dict) or value.get("v") != _FORMAT:
+            raise ValueError("not a spool entry")
+        entry = cls(
+            str(value["envelope_id"]),
+            str(uuid.UUID(str(value["report_id"]))),
+            int(value["revision"]),
+            str(value["key_id"]),
+            str(value["sealed"]),
+        )
+        if value["report_id"] != entry.report_id:
+            raise ValueError("not a spool entry")
+        return entry
+
+
+def seal_entry(key: SealingKey, report_id: str, revision: int, plaintext: bytes) -> SpoolEntry:
+    sealed = base64.b64encode(key.seal(plaintext)).decode("ascii")
+    return SpoolEntry(str(uuid.uuid4()), report_id, revision, key.key_id, sealed)
+
+
+def spool_folder(root: Path, profile: str, spool_dir: str | None = None) -> Path:
+    """``$PSO_DESKTOP_HOME/spool/<profile>/``, or ``<spool_dir>/<profile>/`` where IT policy names a folder."""
+    base = Path(spool_dir) if spool_dir else root / SPOOL_FOLDER
+    return base / profile
+
+
+class Spool:
+    """One profile's spool folder. Entries are written before the Submit's commit and removed by a sender once
+    the server's answer is final; a sender holds ``<name>.lock`` (an exclusive OS lock) while sending one."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @property
+    def rejected_folder(self) -> Path:
+        return self.folder / REJECTED_FOLDER
+
+    def write(self, entries: Sequence[SpoolEntry]) -> None:
+        """Writes the entries durably: each to a temporary name, fsynced, renamed, then the folder fsynced once.
+        On failure nothing half-written is left (OSError propagates)."""
+        if not entries:
+            return
+        ensure_private_dir(self.folder)
+        written: list[tuple[Path, Path]] = []
+        try:
+            for entry in entries:
+                final = self.folder / entry.name
+                tmp = self.folder / f".{entry.name}.{secrets.token_hex(6)}.tmp"
+                written.append((tmp, final))
+                data = json.dumps(entry.to_json(), separators=(",", ":")).encode()
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            for tmp, final in written:
+                os.replace(tmp, final)
+        except BaseException:
+            for tmp, _final in written:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            raise
+        sync_dir(self.folder)
+
+    def names(self) -> list[str]:
+        """The entry file names, oldest first (by modification time, then name)."""
+        try:
+            found = [
+                (e.stat().st_mtime_ns, e.name) for e in os.scandir(self.folder) if e.name.endswith(ENTRY_SUFFIX)
+            ]
+        except FileNotFoundError:
+            return []
+        return [name for _, name in sorted(found)]
+
+    def read(self, name: str) -> SpoolEntry | None:
+        """The entry, or None when it is gone (sent meanwhile) or not an entry this version can read."""
+        try:
+            return SpoolEntry.from_json(json.loads((self.folder / name).read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            _log.warning("a spool entry could not be read and is left in place")
+            return None
+
+    def keys(self) -> set[tuple[str, int]]:
+        """(report id, revision) of every entry, from the file names alone."""
+        out: set[tuple[str, int]] = set()
+        for name in self.names():
+            parsed = parse_name(name)
+            if parsed is not None:
+                out.add(parsed)
+        return out
+
+    def remove(self, report_id: str, revision: int) -> None:
+        name = f"{report_id}.{revision}{ENTRY_SUFFIX}"
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / name).unlink()
+
+    def reject(self, entry: SpoolEntry, status: str, errors: Any) -> None:
+        """Moves the entry out of the spool into ``rejected/`` with the server's answer (field paths and
+        messages, no PHI), for its author's next unlock."""
+        ensure_private_dir(self.rejected_folder)
+        record = {
+            "v": _FORMAT,
+            "report_id": entry.report_id,
+            "revision": entry.revision,
+            "status": status,
+            "errors": errors if isinstance(errors, list) else [],
+        }
+        write_private_json(self.rejected_folder / f"{entry.report_id}.{entry.revision}.json", record)
+        self.remove(entry.report_id, entry.revision)
+
+    def rejected(self) -> list[dict[str, Any]]:
+        """The rejections waiting for their author (each: report_id, revision, status, errors)."""
+        try:
+            files = sorted(p for p in self.rejected_folder.iterdir() if p.suffix == ".json")
+        except FileNotFoundError:
+            return []
+        out = []
+        for path in files:
+            try:
+                value = json.loads(path.read_bytes())
+                out.append({**value, "report_id": str(value["report_id"]), "revision": int(value["revision"])})
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return out
+
+    def forget_rejected(self, report_id: str, revision: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.rejected_folder / f"{report_id}.{revision}.json").unlink()
+
+    @contextlib.contextmanager
+    def locked(self, name: str) -> Iterator[bool]:
+        """Holds ``<name>.lock`` exclusively while the block runs; yields False (and holds nothing) when another
+        sender holds it or the entry is gone. The lock file goes with the entry."""
+        path = self.folder / f"{name}.lock"
+        try:
+            handle = open(path, "a+b")  # noqa: SIM115 -- held for the block
+        except OSError:
+            yield False
+            return
+        try:
+            if not _try_lock(handle):
+                yield False
+                return
+            if not (self.folder / name).exists():  # sent by the holder before us
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                if not (self.folder / name).exists():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+        finally:
+            handle.close()  # closing releases the OS lock
+
+    def last_success(self) -> str | None:
+        try:
+            value = json.loads((self.folder / AGENT_STATE_FILE).read_bytes())
+        except (OSError, ValueError):
+            return None
+        last = value.get("last_success") if isinstance(value, dict) else None
+        return last if isinstance(last, str) else None
+
+    def note_success(self, when: str) -> None:
+        ensure_private_dir(self.folder)
+        write_private_json(self.folder / AGENT_STATE_FILE, {"last_success": when})
+
+
+def parse_name(name: str) -> tuple[str, int] | None:
+    """(report id, revision) from ``<report id>.<revision>.sealed``."""
+    if not name.endswith(ENTRY_SUFFIX):
+        return None
+    stem = name[: -len(ENTRY_SUFFIX)]
+    report_id, _, revision = stem.rpartition(".")
+    try:
+        return str(uuid.UUID(report_id)), int(revision)
+    except ValueError:
+        return None
+
+
+def _try_lock(handle: IO[bytes]) -> bool:
+    if os.name == "nt":
+        import msvcrt
+
+        try:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class AgentFile:
+    """A profile's ``agent.json`` (no secret, no PHI): where to send its spool and with which credential."""
+
+    server_url: str
+    ca_file: str | None
+    proxy: str | None
+    sealing_key: SealingKey | None
+    credential_id: str | None
+    credential_store: str | None  # "keyring" or "file"
+    keyring_backend: str | None = None  # module.Class of the keyring holding it, for "keyring"
+    spool_folder: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": _FORMAT,
+            "server_url": self.server_url,
+            "ca_file": self.ca_file,
+            "proxy": self.proxy,
+            "sealing_key": None if self.sealing_key is None else self.sealing_key.to_json(),
+            "credential_id": self.credential_id,
+            "credential_store": self.credential_store,
+            "keyring_backend": self.keyring_backend,
+            "spool_folder": self.spool_folder,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> AgentFile:
+        if (
+            not isinstance(value, dict)
+            or value.get("v") != _FORMAT
+            or not isinstance(value.get("server_url"), str)
+        ):
+            raise ValueError("not an agent file")
+        key = value.get("sealing_key")
+        store = value.get("credential_store")
+
+        def text(name: str) -> str | None:
+            item = value.get(name)
+            return item if isinstance(item, str) and item else None
+
+        return cls(
+            value["server_url"],
+            text("ca_file"),
+            text("proxy"),
+            None if key is None else SealingKey.from_json(key),
+            text("credential_id"),
+            store if store in ("keyring", "file") else None,
+            text("keyring_backend"),
+            text("spool_folder"),
+        )
+
+    @staticmethod
+    def read(path: Path) -> AgentFile | None:
+        try:
+            return AgentFile.from_json(json.loads(path.read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            _log.warning("an agent file could not be read: %s", path.parent.name)
+            return None
+
+    def write(self, path: Path) -> None:
+        write_private_json(path, self.to_json())
+
+
+def sealed_batch_body(entries: Sequence[SpoolEntry]) -> bytes:
+    return json.dumps({"envelopes": [entry.wire() for entry in entries]}, separators=(",", ":")).encode()
