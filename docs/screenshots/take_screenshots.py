@@ -129,7 +129,6 @@ def main() -> int:
             QTimer.singleShot(300, lambda: (shoot("report-form.png"), window.new_report()))
             return
         if editor.read_only:
-            window.statusBar().clearMessage()  # the previous shot's message is not about this report
             QTimer.singleShot(300, lambda: (shoot("report-read-only.png"), app.quit()))
             return
         form = editor.form
@@ -148,7 +147,6 @@ def main() -> int:
     window.editor_opened.connect(on_editor_opened)
 
     def on_trends_shown() -> None:
-        window.statusBar().clearMessage()  # the form's "Not submitted" message is not about the trends
         QTimer.singleShot(300, lambda: (shoot("trends.png"), window.open_report(sent.report_id)))
 
     window.trends_shown.connect(on_trends_shown)

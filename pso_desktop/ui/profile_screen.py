@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -89,6 +90,8 @@ class ProfileScreen(QWidget):
         self.pages = QStackedWidget()
         self.pages.addWidget(self._build_unlock_page())
         self.pages.addWidget(self._build_create_page())
+        self.pages.currentChanged.connect(self._fit_page)
+        self._fit_page(self.pages.currentIndex())
 
         self.busy_label = QLabel()
         self.busy_label.setObjectName("busyLabel")
@@ -115,6 +118,16 @@ class ProfileScreen(QWidget):
         outer.addLayout(row)
         outer.addStretch(2)
         self._has_profiles = False
+
+    def _fit_page(self, current: int) -> None:
+        """The card is as tall as the page shown: a stacked widget is otherwise as tall as its tallest page,
+        and the short unlock page sat in the create page's height with wide gaps."""
+        for index in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if index == current else QSizePolicy.Policy.Ignored
+            page = self.pages.widget(index)
+            if page is not None:
+                page.setSizePolicy(policy, policy)
+        self.pages.updateGeometry()
 
     # --- building ----------------------------------------------------------------------------------------
 

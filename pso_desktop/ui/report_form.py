@@ -165,6 +165,7 @@ class ReportForm(QScrollArea):
         self.read_only = False
         self._sections: list[QGroupBox] = []
         self._section_of: dict[str, int] = {}  # field path -> index in _sections
+        self._required: set[str] = set()  # the questions marked required (asked only where they apply)
         self._problems: dict[int, int] = {}  # section index -> problems listed
         self._auto_age: int | None = None  # the age last worked out from the date of birth (not typed)
         self._details: list[MoreDetail] = []
@@ -180,8 +181,8 @@ class ReportForm(QScrollArea):
         self.section_list.setWordWrap(True)
         self.section_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.section_list.setToolTip(
-            f"{NOT_STARTED} not started, {STARTED} started, {PROBLEMS} has problems to fix. "
-            "Enter goes to the section."
+            f"{NOT_STARTED} not started, {STARTED} started, {PROBLEMS} has problems to fix; "
+            "“to answer”: required questions not yet answered. Enter goes to the section."
         )
         self.section_list.itemActivated.connect(self._go_to_section)
         self.section_list.itemClicked.connect(self._go_to_section)
@@ -330,23 +331,27 @@ class ReportForm(QScrollArea):
         self._refresh_section_list()
 
     def _refresh_section_list(self) -> None:
+        """Each section: not started, started or with problems, and how many of its required questions that
+        apply are still unanswered ("what is left")."""
         started: set[int] = set()
+        left: dict[int, int] = {}
         entered = self._entered()
         for path, index in self._section_of.items():
             field = self.fields.get(path)
-            if (
-                field is not None
-                and field.isVisibleTo(self)
-                and get_path(entered, path) not in (None, "", [], False)
-            ):
+            if field is None or not field.isVisibleTo(self):
+                continue
+            if get_path(entered, path) not in (None, "", [], False):
                 started.add(index)
+            elif path in self._required:
+                left[index] = left.get(index, 0) + 1
         for index, box in enumerate(self._sections):
             item = self.section_list.item(index)
             problems = self._problems.get(index, 0)
-            if problems:
-                item.setText(f"{PROBLEMS} {box.title()} ({problems} to fix)")
-            else:
-                item.setText(f"{STARTED if index in started else NOT_STARTED} {box.title()}")
+            still = [f"{problems} to fix"] if problems else []
+            if left.get(index):
+                still.append(f"{left[index]} to answer")
+            mark = PROBLEMS if problems else STARTED if index in started else NOT_STARTED
+            item.setText(f"{mark} {box.title()}" + (f" ({', '.join(still)})" if still else ""))
             item.setHidden(box.isHidden())
 
     # --- building --------------------------------------------------------------------------------------
@@ -373,6 +378,8 @@ class ReportForm(QScrollArea):
         if text and path in REQUIRED:
             text += REQUIRED_MARK
         name_for_screen_readers(field, text)
+        if text.endswith(REQUIRED_MARK):
+            self._required.add(path)
         if text:
             caption = wrapped_label(text)
             caption.setBuddy(field.focus_target())
@@ -703,7 +710,8 @@ class ReportForm(QScrollArea):
 
     def _show_age_note(self) -> None:
         born = _date(self.fields["patient.date_of_birth"].value())
-        on = _date(self.fields["discovery.date"].value()) or dt.date.today()
+        on = _date(self.fields["discovery.date"].value()) or _date(self.fields["report_date"].value())
+        on = on or dt.date.today()  # as _work_out_age: the days agree with the years
         age = self.fields["patient.age_years"]
         if self._auto_age is None or born is None:
             self.age_note.hide()

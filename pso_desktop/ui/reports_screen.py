@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 SEARCH_DELAY_MS = 250
 
 
+# Each column's usual width in average characters (State ... At the PSO); Category also takes what is left.
+COLUMN_CHARS = (12, 18, 22, 12, 12, 17, 16, 16)
+
+
 class ReportsScreen(QWidget):
     """The report list of the unlocked profile. Call ``load`` after unlocking and ``clear`` on lock."""
 
@@ -164,16 +168,14 @@ class ReportsScreen(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)  # Category takes the spare width (_fit_columns), not "At the PSO"
         header.setHighlightSections(False)
         # A click on a column's heading sorts by it (again: the other way), in SQL on the worker.
         header.setSectionsClickable(True)
         header.setSortIndicatorShown(True)
         header.setSortIndicator(_column("updated_at"), Qt.SortOrder.DescendingOrder)
         header.sectionClicked.connect(self._on_header_clicked)
-        # Narrow enough for a 1024-pixel screen with no sideways scrolling; the last column takes what is left.
-        for column, width in enumerate((100, 140, 185, 95, 95, 130, 125)):
-            header.resizeSection(column, width)
+        self.table.viewport().installEventFilter(self)  # a new width: the columns are fitted again
 
         self.list_status = QLabel()
         self.list_status.setObjectName("listStatus")
@@ -185,8 +187,28 @@ class ReportsScreen(QWidget):
         self._layout.addWidget(self.table, 1)
         self._layout.addWidget(self.list_status)
 
+    def _fit_columns(self) -> None:
+        """Each column as wide as its usual content in the current font, and Category (the longest text, cut
+        first) takes the width left over. When even that does not fit (a narrow window, large text), every
+        column shrinks alike, so the list never scrolls sideways; a cut text is whole in its tooltip."""
+        char = self.table.fontMetrics().averageCharWidth()
+        wanted = [chars * char + 2 * char for chars in COLUMN_CHARS]
+        room = self.table.viewport().width()
+        spare = room - sum(wanted)
+        category = _column("categories")
+        if spare >= 0:
+            wanted[category] += spare
+        else:
+            wanted = [width * room // sum(wanted) for width in wanted]
+        header = self.table.horizontalHeader()
+        for column, width in enumerate(wanted):
+            header.resizeSection(column, width)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Down in the search box goes to the list (one key, not a Tab through every chip)."""
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+            return False
         if (
             watched is self.search
             and event.type() == QEvent.Type.KeyPress

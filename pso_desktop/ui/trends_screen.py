@@ -51,6 +51,17 @@ MEDIAN_COLOUR = "#c53030"
 MARGIN = 8
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def month_name(month: str) -> str:
+    """ "2026-01" -> "Jan 2026"; anything else as it is."""
+    year, _, number = month.partition("-")
+    if len(month) == 7 and year.isdigit() and number.isdigit() and 1 <= int(number) <= 12:
+        return f"{MONTHS[int(number) - 1]} {year}"
+    return month
+
+
 class BarChart(QWidget):
     """Bars that can be chosen: vertical (months, with the median as a dashed line) or horizontal (labels).
     Left/Right or Up/Down move between bars, Enter or a click emits ``chosen`` with the bar; a tooltip gives
@@ -84,14 +95,18 @@ class BarChart(QWidget):
         """Every figure of the chart, as a sentence (the accessible description and the summary's line)."""
         if not self.bars:
             return f"{self.title}: none."
-        figures = "; ".join(f"{bar.label}: {bar.count:,}" for bar in self.bars)
+        figures = "; ".join(f"{self.label(bar)}: {bar.count:,}" for bar in self.bars)
         median = "" if self.median is None else f" Median {self.median:g} a month."
         return f"{self.title} — {figures}.{median}"
 
     def bar_text(self, index: int) -> str:
         bar = self.bars[index]
         hint = " — Enter or click shows them in the list" if bar.narrow else ""
-        return f"{bar.label}: {bar.count:,}{hint}"
+        return f"{self.label(bar)}: {bar.count:,}{hint}"
+
+    def label(self, bar: Bar) -> str:
+        """A bar's name in words: a month as "Jan 2026" (not "2026-01", nor the "26-01" once drawn)."""
+        return month_name(bar.label) if self.vertical else bar.label
 
     # --- geometry ----------------------------------------------------------------------------------------
 
@@ -107,7 +122,7 @@ class BarChart(QWidget):
                 MARGIN + metrics.horizontalAdvance("00000"),
                 metrics.height() / 2 + 2,
                 -MARGIN,
-                -metrics.height() - 4,
+                -2 * metrics.height() - 4,  # the month, and the year under January and the first month
             )
         return QRectF(self.rect()).adjusted(self._label_width(), 2, -metrics.horizontalAdvance("000000"), -2)
 
@@ -157,10 +172,17 @@ class BarChart(QWidget):
                     QRectF(slot.left() + slot.width() * 0.15, plot.bottom() - height, slot.width() * 0.7, height),
                     colour,
                 )
-                label = bar.label[2:] if len(bar.label) == 7 else bar.label  # "2026-03" -> "26-03"
+                name = self.label(bar)
+                month, _, year = name.partition(" ")
                 painter.drawText(
-                    QRectF(slot.left(), plot.bottom() + 2, slot.width(), line), Qt.AlignmentFlag.AlignCenter, label
+                    QRectF(slot.left(), plot.bottom() + 2, slot.width(), line), Qt.AlignmentFlag.AlignCenter, month
                 )
+                if year and (index == 0 or month == "Jan"):
+                    painter.drawText(
+                        QRectF(slot.left() - slot.width(), plot.bottom() + 2 + line, 3 * slot.width(), line),
+                        Qt.AlignmentFlag.AlignCenter,
+                        year,
+                    )
             else:
                 width = plot.width() * bar.count / top
                 painter.drawText(
@@ -350,7 +372,9 @@ class TrendsScreen(QWidget):
         first, last = trends.months[0], trends.months[-1]
         scope = " among the reports the list shows" if filtered else ""
         what = "events and drafts" if trends.drafts else "events"
-        self.heading.setText(f"Trends, {first} to {last}: {trends.total:,} {what} discovered{scope}")
+        self.heading.setText(
+            f"Trends, {month_name(first)} to {month_name(last)}: {trends.total:,} {what} discovered{scope}"
+        )
         self.heading.setToolTip(self.heading.text())
         with_drafts = self.drafts.blockSignals(True)
         self.drafts.setChecked(trends.drafts)

@@ -172,6 +172,9 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self.statusBar()  # created now, so the first message does not make the layout jump
+        # A message is about the screen it was shown on (the form's "Not submitted" is not about the trends):
+        # another screen starts without it. A message about the move itself is shown after the move.
+        self.stack.currentChanged.connect(lambda _index: self.statusBar().clearMessage())
 
         self.idle = IdleWatcher(idle_lock_ms, self)
         self.idle.idle.connect(self._on_idle)

@@ -281,6 +281,15 @@ def test_the_section_list_goes_to_a_section_and_marks_the_ones_with_problems(
     sections = form.section_list
     titles = [sections.item(row).text() for row in range(sections.count()) if not sections.item(row).isHidden()]
     assert any("Reporter" in title for title in titles) and any("Patient" in title for title in titles)
+    # What is left: each section counts its required questions not yet answered, and the count goes down.
+    patient_row = next(row for row in range(sections.count()) if "Patient" in sections.item(row).text())
+    assert sections.item(patient_row).text().endswith("Patient (3 to answer)")  # record number, gender, age
+    sections.setFocus()
+    sections.setCurrentRow(patient_row)
+    keys.key(Qt.Key.Key_Return)
+    assert field_path(form, focused()) == "patient.mrn"
+    keys.type("MRN-1")
+    assert sections.item(patient_row).text().endswith("Patient (2 to answer)")
     with qtbot.waitSignal(editor.invalid, timeout=10_000):
         keys.key(Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     marked = [

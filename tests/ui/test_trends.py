@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -101,8 +102,13 @@ def test_charts_count_events_only_unless_drafts_are_ticked(
     # Every figure is also text, for screen readers.
     for chart in screen.charts:
         for bar in chart.bars:
-            assert f"{bar.label}: {bar.count:,}" in chart.accessibleDescription()
-            assert f"{bar.label}: {bar.count:,}" in screen.summary.text()
+            assert f"{chart.label(bar)}: {bar.count:,}" in chart.accessibleDescription()
+            assert f"{chart.label(bar)}: {bar.count:,}" in screen.summary.text()
+    # A month in words, as in "Jan 2026" (never "26-01" nor "2026-01").
+    year, month = (int(part) for part in screen.monthly.bars[-1].label.split("-"))
+    last = dt.date(year, month, 1).strftime("%b %Y")
+    assert f"{last}: " in screen.monthly.accessibleDescription() and f"to {last}:" in screen.heading.text()
+    assert not re.search(r"\b\d{4}-\d{2}\b", screen.summary.text() + screen.heading.text())
     assert f"Median {screen.trends.median:g} a month" in screen.summary.text()
     kinds = Counter(r["event_type"] for r in submitted if r["discovery"]["date"][:7] in months)
     names = {answer.code: answer.display for answer in load_catalogue().event_types}
