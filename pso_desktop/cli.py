@@ -399,6 +399,7 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], policy: K
             policy=RetryPolicy(max_wait_seconds=max_wait),
             server_policy=policy.server,
             proxy_from_environment=policy.proxy_from_environment,
+            keep_closed_days=policy.facility_keep_closed_days,
         )
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -181,6 +181,13 @@ class Authenticator:
                 store.forget_devices(tx, user_id)
             return store.revoke_user_sessions(tx, user_id, self._config.clock()) if disabled else 0
 
+    def set_role(self, username: str, role: str) -> None:
+        """Gives the account another role, from its next request on (roles are read per request: a former risk
+        manager's client is refused the facility's reports at its next sync and purges its copies). Raises
+        UnknownUser."""
+        with self._db.transaction() as tx:
+            store.set_user_role(tx, store.lock_account(tx, username), role)
+
     def revoke_sessions(self, username: str) -> int:
         """Signs the account out on every device; returns how many live sessions ended. Raises UnknownUser."""
         with self._db.transaction() as tx:

@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         account.add_argument("name")
         _db_arg(account)
 
+    set_role = commands.add_parser(
+        "set-role", help="change an account's role (a former risk manager's copies are purged at its next sync)"
+    )
+    set_role.add_argument("name")
+    set_role.add_argument("--role", required=True, choices=store.ROLES)
+    _db_arg(set_role)
+
     set_status = commands.add_parser("set-status", help="change a report's status (as the PSO)")
     set_status.add_argument("report", help="report UUID or case reference (PSO-YYYY-NNNNNN)")
     set_status.add_argument("status", choices=store.STATUSES)
@@ -401,6 +408,13 @@ def cmd_revoke_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_role(args: argparse.Namespace) -> int:
+    with _database(args.db) as db:
+        Authenticator(db, ServerConfig()).set_role(args.name, args.role)
+    print(f"Account {args.name!r} is now a {args.role}.")
+    return 0
+
+
 def cmd_set_status(args: argparse.Namespace) -> int:
     with _database(args.db) as db, db.transaction() as tx:
         report = store.get_report(tx, args.report)
@@ -541,6 +555,7 @@ COMMANDS = {
     "disable-user": cmd_disable_user,
     "enable-user": cmd_enable_user,
     "revoke-sessions": cmd_revoke_sessions,
+    "set-role": cmd_set_role,
     "set-status": cmd_set_status,
     "set-units": cmd_set_units,
     "stats": cmd_stats,

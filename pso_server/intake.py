@@ -172,14 +172,18 @@ def ingest_batch(
     ready.sort(key=lambda pair: (pair[1].report_id, pair[1].revision))
     with db.transaction() as tx:
         received: list[tuple[str, float]] = []
+        stored: list[tuple[str, int]] = []
         for index, item in ready:
             outcome = store.ingest_revision(tx, item, uploader, now, moment.year)
             errors = _refusal(outcome.refused, item.is_anonymous)
             results[index] = ItemResult(item.report_id, item.revision, outcome.status, outcome.server_ref, errors)
             if outcome.received_at is not None:
                 received.append((item.report_id, outcome.received_at))
+            if outcome.status in ("created", "updated"):
+                stored.append((item.report_id, item.revision))
         final = [r for r in results if r is not None]
         store.record_tally(tx, Counter(r.status for r in final), now)
+        store.record_in_feed(tx, stored)  # last two: both serialise with the feeds' other writers until commit
         store.record_received(tx, received)  # last: it serialises with every other status writer until commit
     assert len(final) == len(reports)
     return final

@@ -55,6 +55,14 @@ class RunningServer:
         """Creates an account (argon2id-hashed like any other)."""
         return Authenticator(self.db, self.config).add_user(username, password, role, facility)
 
+    def set_role(self, username: str, role: str) -> None:
+        """Changes an account's role (``pso-server set-role``)."""
+        Authenticator(self.db, self.config).set_role(username, role)
+
+    def set_disabled(self, username: str, disabled: bool = True) -> None:
+        """Disables an account (``pso-server disable-user``), ending its sessions."""
+        Authenticator(self.db, self.config).set_disabled(username, disabled)
+
     def set_status(self, report_id: str, status: str, note: str | None = None) -> StatusChange:
         """Changes a report's status as the PSO administrator would (``pso-server set-status``)."""
         with self.db.transaction() as tx:

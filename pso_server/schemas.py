@@ -163,3 +163,77 @@ class ReferenceData(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     database: str
+
+
+# --- the facility's reports and their review, for its risk managers (issue 12) ------------------------------
+
+ReviewState = Literal["new", "in_review", "waiting_for_information", "closed"]
+ReviewField = Literal["state", "assignee", "harm"]
+
+
+class FacilityReport(BaseModel):
+    id: uuid.UUID
+    revision: int
+    server_ref: str
+    status: Status = Field(description="The PSO's status of the report.")
+    status_note: str | None = None
+    received_at: dt.datetime = Field(description="When this revision arrived (the day, for an anonymous report).")
+    report: dict[str, Any] = Field(
+        description="The revision's content, exactly as its reporter sent it; no account is ever named beside it."
+    )
+
+
+class FacilityReportsPage(BaseModel):
+    reports: list[FacilityReport] = Field(description="Oldest change first; each report at its newest revision.")
+    cursor: str = Field(description="Opaque; pass as 'since' to get only later changes.")
+    has_more: bool
+
+
+class ReviewRecordIn(_In):
+    event_id: uuid.UUID = Field(description="Made by the client once; a re-sent record is answered as held.")
+    report_id: uuid.UUID
+    kind: Literal["field", "note", "action"]
+    field: ReviewField | None = Field(default=None, description="For kind 'field': which field changes.")
+    value: Any = Field(
+        default=None,
+        description="field 'state': a review state; 'assignee': a user name or null; 'harm': a harm level code or "
+        "null. note: {'text'}. action: {'text', 'owner', 'due' (YYYY-MM-DD or null)}.",
+    )
+    base_version: int | None = Field(
+        default=None, ge=0, description="For kind 'field': the field's version its author saw (0: never set)."
+    )
+
+
+class ReviewBatch(_In):
+    records: Annotated[list[ReviewRecordIn], Field(max_length=500)]
+
+
+class ReviewRecordOut(BaseModel):
+    seq: int = Field(description="The record's place in the facility's review feed.")
+    event_id: uuid.UUID
+    report_id: uuid.UUID
+    kind: Literal["field", "note", "action"]
+    field: ReviewField | None
+    value: Any
+    base_version: int | None
+    version: int | None = Field(description="For kind 'field': the field's version after this record.")
+    outcome: Literal["accepted", "conflict", "appended"]
+    author: str
+    created_at: dt.datetime
+
+
+class ReviewBatchResult(BaseModel):
+    event_id: uuid.UUID
+    outcome: Literal["accepted", "conflict", "appended", "rejected"]
+    record: ReviewRecordOut | None = None
+    message: str | None = None
+
+
+class ReviewBatchResponse(BaseModel):
+    results: list[ReviewBatchResult]
+
+
+class ReviewFeed(BaseModel):
+    records: list[ReviewRecordOut] = Field(description="Oldest first.")
+    cursor: str
+    has_more: bool

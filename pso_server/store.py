@@ -39,9 +39,12 @@ from pso_server.errors import (
 
 _log = logging.getLogger("pso_server")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 ROLES = ("reporter", "risk_manager")
 STATUSES = ("received", "under_review", "more_info_requested", "closed")
+# A facility's own review of a report (issue 12, item 2), kept apart from the PSO's status above.
+REVIEW_STATES = ("new", "in_review", "waiting_for_information", "closed")
+REVIEW_FIELDS = ("state", "assignee", "harm")
 OUTCOMES = ("created", "duplicate", "updated", "stale", "conflict", "rejected")
 
 # Portable DDL; {pk}, {float} and {blob} are filled in by the dialect.
@@ -142,6 +145,33 @@ CREATE TABLE IF NOT EXISTS catalogues (
     published_at {float} NOT NULL,
     withdrawn_at {float}
 );
+CREATE TABLE IF NOT EXISTS revision_feed (
+    seq {pk},
+    report_id TEXT NOT NULL REFERENCES reports (id),
+    revision INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS revision_feed_report ON revision_feed (report_id);
+CREATE TABLE IF NOT EXISTS review_events (
+    seq {pk},
+    event_id TEXT NOT NULL UNIQUE,
+    report_id TEXT NOT NULL REFERENCES reports (id),
+    facility TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    field TEXT,
+    value TEXT,
+    base_version INTEGER,
+    version INTEGER,
+    outcome TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created_at {float} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS review_events_facility ON review_events (facility, seq);
+CREATE TABLE IF NOT EXISTS review_fields (
+    report_id TEXT NOT NULL REFERENCES reports (id),
+    field TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (report_id, field)
+);
 CREATE TABLE IF NOT EXISTS intake_tally (
     id {pk},
     outcome TEXT NOT NULL,
@@ -161,6 +191,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: (),
     # catalogues (the form versions the PSO published, see publish_catalogue) is a new table, made by _SCHEMA.
     5: (),
+    # revision_feed (what a risk manager's facility feed pages through) and the review tables are new, made by
+    # _SCHEMA; the revisions already held enter the feed in the order they arrived.
+    6: (
+        "INSERT INTO revision_feed (report_id, revision) "
+        "SELECT report_id, revision FROM report_revisions ORDER BY received_at, report_id, revision",
+    ),
 }
 
 # Units offered to the client until a PSO loads its own list (codes are the hospital's, names are shown).
@@ -275,7 +311,7 @@ def _storage_code(exc: BaseException) -> str:
 
 
 # Advisory lock keys (PostgreSQL) for the few places where transactions must take turns.
-_LOCK_KEYS = {"login_failures": 0x50534F01, "status_changes": 0x50534F02}
+_LOCK_KEYS = {"login_failures": 0x50534F01, "status_changes": 0x50534F02, "review_events": 0x50534F03}
 
 
 def serialise(tx: Tx, name: str) -> None:
@@ -509,6 +545,10 @@ def lock_account(tx: Tx, username: str) -> int:
     if row is None:
         raise UnknownUser(f"No account is named {username!r}; see 'pso-server list-users'.")
     return int(row[0])
+
+
+def set_user_role(tx: Tx, user_id: int, role: str) -> None:
+    tx.execute("UPDATE users SET role = ? WHERE id = ?", (role, user_id))
 
 
 def set_user_disabled(tx: Tx, user_id: int, disabled: bool) -> None:
@@ -1144,3 +1184,194 @@ def withdraw_catalogue(tx: Tx, version: str, now: float, *, bundled: bool) -> No
         tx.execute(
             "UPDATE catalogues SET withdrawn_at = ? WHERE version = ? AND withdrawn_at IS NULL", (now, version)
         )
+
+
+# --- the facility's reports and their review (issue 12) -------------------------------------------------------
+# A risk manager's client copies the reports of its facility and the facility's review records, each through a
+# feed with a cursor (a seq), like the status feed: so rows are written last in their transaction, under a lock
+# held until the commit just after, and no feed row ever commits after one with a higher seq.
+
+
+def record_in_feed(tx: Tx, stored: Sequence[tuple[str, int]]) -> None:
+    """Adds newly stored revisions, as (report id, revision), to the facility feed. Call it near the end of the
+    transaction (see above)."""
+    if stored:
+        serialise(tx, "status_changes")
+        tx.executemany("INSERT INTO revision_feed (report_id, revision) VALUES (?, ?)", stored)
+
+
+@dataclass(frozen=True)
+class FacilityReport:
+    """The newest revision of one report of a facility, for its risk managers: no submitter is ever named
+    here (an anonymous report is linked to no one; a named one names its reporter in its own content)."""
+
+    seq: int
+    report_id: str
+    server_ref: str
+    revision: int
+    body: str
+    status: str
+    status_note: str | None
+    received_at: float
+    is_anonymous: bool
+
+
+def facility_reports_since(tx: Tx, facility: str, after_seq: int, limit: int) -> list[FacilityReport]:
+    """The facility's reports whose newest revision entered the feed after ``after_seq``, oldest first (an
+    older revision's entry is skipped: the newer one comes later in the same feed)."""
+    rows = tx.all(
+        "SELECT f.seq, r.id, r.received_year, r.seq, r.latest_revision, v.body, r.status, r.status_note, "
+        "v.received_at, r.is_anonymous FROM revision_feed f JOIN reports r ON r.id = f.report_id "
+        "JOIN report_revisions v ON v.report_id = r.id AND v.revision = r.latest_revision "
+        "WHERE f.seq > ? AND r.facility = ? AND f.revision = r.latest_revision ORDER BY f.seq LIMIT ?",
+        (after_seq, facility, limit),
+    )
+    return [
+        FacilityReport(
+            int(row[0]),
+            str(row[1]),
+            format_ref(int(row[2]), int(row[3])),
+            int(row[4]),
+            str(row[5]),
+            str(row[6]),
+            row[7],
+            float(row[8]),
+            bool(row[9]),
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ReviewEvent:
+    """One review record. ``kind``: ``field`` (a change of ``state``, ``assignee`` or ``harm``, made on the
+    ``base_version`` of that field its author saw), ``note`` or ``action`` (appended, never in conflict).
+    ``outcome``: ``accepted`` (the field's value now), ``conflict`` (made on an older version than the field's:
+    kept beside it for a person to resolve) or ``appended``. ``value`` is JSON text."""
+
+    seq: int
+    event_id: str
+    report_id: str
+    kind: str
+    field: str | None
+    value: str | None
+    base_version: int | None
+    version: int | None
+    outcome: str
+    author: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ReviewChange:
+    event_id: str
+    report_id: str
+    kind: str
+    field: str | None
+    value: str | None
+    base_version: int | None
+
+
+_REVIEW_COLUMNS = (
+    "seq, event_id, report_id, kind, field, value, base_version, version, outcome, author, created_at"
+)
+
+
+def _review_event(row: tuple[Any, ...]) -> ReviewEvent:
+    return ReviewEvent(
+        int(row[0]),
+        str(row[1]),
+        str(row[2]),
+        str(row[3]),
+        row[4],
+        row[5],
+        None if row[6] is None else int(row[6]),
+        None if row[7] is None else int(row[7]),
+        str(row[8]),
+        str(row[9]),
+        float(row[10]),
+    )
+
+
+def record_review(tx: Tx, change: ReviewChange, viewer: User, now: float) -> ReviewEvent | None:
+    """Stores one review record of a report of ``viewer``'s facility; None when the report is not one (nothing
+    is stored). A record already held (the same event id, re-sent after a lost answer) is answered as held.
+
+    A field change whose ``base_version`` is the field's current version is ``accepted`` and becomes its value;
+    one made on an older version is kept as a ``conflict`` beside it. Either way the field's version grows, so a
+    later change resolves a conflict only when its author had seen it. All review writes take turns (one lock
+    until the commit), which also keeps the feed's seq in commit order."""
+    serialise(tx, "review_events")
+    held = tx.one(
+        f"SELECT {_REVIEW_COLUMNS} FROM review_events WHERE event_id = ? AND facility = ?",  # noqa: S608
+        (change.event_id, viewer.facility),
+    )
+    if held is not None:
+        return _review_event(held)
+    if tx.one("SELECT 1 FROM review_events WHERE event_id = ?", (change.event_id,)) is not None:
+        return None  # another facility's id: say nothing about it
+    report = tx.one("SELECT facility FROM reports WHERE id = ?", (change.report_id,))
+    if report is None or report[0] != viewer.facility:
+        return None
+    version: int | None = None
+    if change.kind == "field":
+        found = tx.one(
+            f"SELECT version FROM review_fields WHERE report_id = ? AND field = ?{tx.dialect.for_update}",  # noqa: S608
+            (change.report_id, change.field),
+        )
+        current = 0 if found is None else int(found[0])
+        outcome = "accepted" if change.base_version == current else "conflict"
+        version = current + 1
+        if found is None:
+            tx.execute(
+                "INSERT INTO review_fields (report_id, field, version) VALUES (?, ?, ?)",
+                (change.report_id, change.field, version),
+            )
+        else:
+            tx.execute(
+                "UPDATE review_fields SET version = ? WHERE report_id = ? AND field = ?",
+                (version, change.report_id, change.field),
+            )
+    else:
+        outcome = "appended"
+    row = tx.one(
+        "INSERT INTO review_events (event_id, report_id, facility, kind, field, value, base_version, version, "
+        "outcome, author, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        (
+            change.event_id,
+            change.report_id,
+            viewer.facility,
+            change.kind,
+            change.field,
+            change.value,
+            change.base_version,
+            version,
+            outcome,
+            viewer.username,
+            now,
+        ),
+    )
+    assert row is not None
+    return ReviewEvent(
+        int(row[0]),
+        change.event_id,
+        change.report_id,
+        change.kind,
+        change.field,
+        change.value,
+        change.base_version,
+        version,
+        outcome,
+        viewer.username,
+        now,
+    )
+
+
+def review_events_since(tx: Tx, facility: str, after_seq: int, limit: int) -> list[ReviewEvent]:
+    """The facility's review records after ``after_seq``, oldest first."""
+    rows = tx.all(
+        f"SELECT {_REVIEW_COLUMNS} FROM review_events WHERE facility = ? AND seq > ? "  # noqa: S608
+        "ORDER BY seq LIMIT ?",
+        (facility, after_seq, limit),
+    )
+    return [_review_event(row) for row in rows]

@@ -118,6 +118,27 @@ def _sync_max_wait(value: Any, path: Path) -> float | None:
     return float(seconds)
 
 
+MAX_KEEP_CLOSED_DAYS = 3650.0
+
+
+def _keep_closed_days(value: Any, path: Path) -> float | None:
+    if value is None:
+        return None
+    days = value.get("keep_closed_days") if isinstance(value, dict) else None
+    if (
+        not isinstance(value, dict)
+        or set(value) - {"keep_closed_days"}
+        or isinstance(days, bool)
+        or not isinstance(days, int | float)
+        or not 0 <= days <= MAX_KEEP_CLOSED_DAYS
+    ):
+        raise PolicyError(
+            f'The IT policy file {path} must give "facility_reports" as {{"keep_closed_days": N}} with N from 0 '
+            f"to {MAX_KEEP_CLOSED_DAYS:.0f}; ask IT to correct it."
+        )
+    return float(days)
+
+
 MAX_IDLE_LOCK_MINUTES = 24 * 60.0
 
 
@@ -212,6 +233,8 @@ class KeyPolicy:
     - ``"clipboard_clear_seconds": N`` is how long a copy from the window stays on the clipboard (default 120);
     - ``"sealed_outbox": {"spool_dir": "...", "probe_seconds": N, "credential_store": "file"}``: a machine-wide
       spool folder, how often the agent looks for the PSO server, and device credentials kept in files.
+    - ``"facility_reports": {"keep_closed_days": N}`` is how long a risk manager's profile keeps a copy of a
+      facility report after its review was closed (default: as long as the account is a risk manager).
     """
 
     allow_file_fallback: bool = True
@@ -223,6 +246,7 @@ class KeyPolicy:
     idle_lock_minutes: float | None = None
     clipboard_clear_seconds: float | None = None
     sealed_outbox: SealedOutboxPolicy = SealedOutboxPolicy()
+    facility_keep_closed_days: float | None = None
 
     @classmethod
     def load(cls, root: Path) -> KeyPolicy:
@@ -263,6 +287,7 @@ class KeyPolicy:
             "idle_lock_minutes",
             "clipboard_clear_seconds",
             "sealed_outbox",
+            "facility_reports",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -297,6 +322,7 @@ class KeyPolicy:
             server=_server_policy(data.get("pso_server"), path),
             proxy_from_environment=proxy_from_environment,
             sync_max_wait_seconds=_sync_max_wait(data.get("sync"), path),
+            facility_keep_closed_days=_keep_closed_days(data.get("facility_reports"), path),
             allowed_keyring_backends=_allowed_backends(data.get("allowed_keyring_backends"), path),
             idle_lock_minutes=_idle_lock_minutes(data.get("idle_lock_minutes"), path),
             clipboard_clear_seconds=_clipboard_clear_seconds(data.get("clipboard_clear_seconds"), path),

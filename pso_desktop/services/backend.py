@@ -375,6 +375,7 @@ class SyncBackend:
                 policy=RetryPolicy(max_wait_seconds=max_wait),
                 server_policy=policy.server,
                 proxy_from_environment=policy.proxy_from_environment,
+                keep_closed_days=policy.facility_keep_closed_days,
             )
         finally:
             session.close()

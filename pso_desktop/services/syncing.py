@@ -125,8 +125,11 @@ def sync(
     batch_reports: int = DEFAULT_BATCH_REPORTS,
     server_policy: ServerPolicy | None = None,
     proxy_from_environment: bool = False,
+    keep_closed_days: float | None = None,
 ) -> SyncSummary:
-    """Sends every queued report and pulls the PSO's statuses (see :class:`SyncEngine`)."""
+    """Sends every queued report and pulls the PSO's statuses; for a risk manager, also the facility's reports
+    and review records (see :class:`SyncEngine`). ``keep_closed_days`` is IT's retention of closed facility
+    reports."""
     account = session.account.get()
     if account is None:
         raise NotLinked()
@@ -141,6 +144,8 @@ def sync(
                 on_progress=on_progress,
                 should_stop=should_stop,
                 batch_reports=batch_reports,
+                facility=session.facility,
+                keep_closed_days=keep_closed_days,
             )
             summary = engine.run()
             _sealed_after_sync(session, api, engine, settings, account.device_name, summary)
@@ -151,7 +156,8 @@ def sync(
         "sync",
         actor=session.profile,
         detail=f"{summary.submitted} submitted, {summary.needs_attention} need attention, "
-        f"{summary.remaining} still queued",
+        f"{summary.remaining} still queued; facility: {summary.facility_reports} reports fetched, "
+        f"{summary.review_records} review records, {summary.facility_purged} purged",
     )
     return summary
 

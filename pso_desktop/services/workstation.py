@@ -35,6 +35,7 @@ from pso_desktop.storage.account import AccountStore
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import open_database, transaction
 from pso_desktop.storage.errors import INTERRUPTED_WRITE_DETAIL, DiskFullError, StorageError
+from pso_desktop.storage.facility import FacilityStore
 from pso_desktop.storage.remembered import Remembered
 from pso_desktop.storage.report_query import ReportQuery
 from pso_desktop.storage.reports import ReportStore
@@ -230,11 +231,16 @@ class Session:
         self.store = ReportStore(conn)
         self.audit = AuditLog(conn)
         self.account = AccountStore(conn)
+        self.facility = FacilityStore(conn)
         self.views = SavedViews(conn)
         self.remembered = Remembered(conn)
         if main:
             # The catalogues the PSO published, kept in this profile: the form uses them offline from now on.
             catalogues.install_kept(self.account)
+
+    def write(self) -> Any:
+        """One write transaction on this session's connection, for several repositories' writes together."""
+        return transaction(self._conn)
 
     def new_draft_version(self) -> str:
         """The form version a new report starts on (the PSO's current one, unless withdrawn)."""

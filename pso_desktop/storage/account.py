@@ -148,7 +148,7 @@ class AccountStore:
         with translate_errors():
             rows = self._conn.execute(
                 "SELECT r.id FROM reports AS r LEFT JOIN server_status AS s ON s.report_id = r.id "
-                "WHERE r.server_ref IS NOT NULL AND json_extract(r.wire, '$.reporter.anonymous') = 1 "
+                "WHERE r.origin = 'mine' AND r.server_ref IS NOT NULL AND json_extract(r.wire, '$.reporter.anonymous') = 1 "
                 "AND coalesce(s.status, '') <> 'closed' ORDER BY r.pk"
             ).fetchall()
         return [str(row[0]) for row in rows]

@@ -40,6 +40,8 @@ ACTIONS = frozenset(
         "key_change",
         "backup",
         "recover",
+        "review",
+        "view",
     }
 )
 _MAX_DETAIL = 200

@@ -253,6 +253,40 @@ _V8_CATALOGUES: tuple[str, ...] = (
     ) STRICT""",
 )
 
+_V9_FACILITY: tuple[str, ...] = (
+    # A risk manager's copies of the facility's reports (issue 12, item 1), fetched at sync: rows of ``reports``
+    # like any other (the list, filters, charts and exports see them) but marked 'facility', read-only here (no
+    # draft, no outbox entry), and purged when the account stops being a risk manager. The profile's own reports
+    # are 'mine'.
+    "ALTER TABLE reports ADD COLUMN origin TEXT NOT NULL DEFAULT 'mine' CHECK (origin IN ('mine', 'facility'))",
+    # The review state the facility's risk managers gave the report (new, in_review, waiting_for_information,
+    # closed), kept in step with the review records below by the review repository (storage/review.py).
+    "ALTER TABLE reports ADD COLUMN review_state TEXT",
+    "ALTER TABLE account ADD COLUMN facility_cursor TEXT",
+    "ALTER TABLE account ADD COLUMN review_cursor TEXT",
+    # Review records (issue 12, item 2), the facility's and this profile's own: ``seq`` is the server's (NULL
+    # while a record made here waits to be sent). ``value`` is JSON. See storage/review.py.
+    """CREATE TABLE review_records (
+        event_id TEXT PRIMARY KEY,
+        seq INTEGER UNIQUE,
+        report_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('field', 'note', 'action')),
+        field TEXT,
+        value TEXT,
+        base_version INTEGER,
+        version INTEGER,
+        outcome TEXT CHECK (outcome IN ('accepted', 'conflict', 'appended')),
+        author TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    ) STRICT""",
+    "CREATE INDEX review_records_by_report ON review_records (report_id, seq)",
+    # When the facility's review closed the report (the policy's retention counts from there).
+    """CREATE TABLE review_closed (
+        report_id TEXT PRIMARY KEY,
+        closed_at TEXT NOT NULL
+    ) STRICT""",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_REPORTS,
     _V2_AUDIT,
@@ -262,6 +296,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V6_KNOWN_DEVICE,
     _V7_REMEMBERED,
     _V8_CATALOGUES,
+    _V9_FACILITY,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

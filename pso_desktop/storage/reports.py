@@ -154,9 +154,11 @@ class ReportStore:
         raises :class:`StorageError`.
         """
         with transaction(self._conn):
-            row = self._conn.execute("SELECT pk FROM reports WHERE id = ?", (report_id,)).fetchone()
+            row = self._conn.execute("SELECT pk, origin FROM reports WHERE id = ?", (report_id,)).fetchone()
             if row is None:
                 return
+            if row[1] == "facility":
+                raise StorageError(FACILITY_READ_ONLY)
             submitted = self._conn.execute(
                 "SELECT 1 FROM report_revisions WHERE report_id = ? LIMIT 1", (report_id,)
             ).fetchone()
@@ -395,7 +397,7 @@ class ReportStore:
         # instead of a correlated "latest entry per report" scan of the whole outbox.
         with translate_errors():
             rows = self._conn.execute(
-                "SELECT state, count(*) FROM reports GROUP BY state "
+                "SELECT state, count(*) FROM reports WHERE origin = 'mine' GROUP BY state "
                 "UNION ALL "
                 "SELECT o.state, count(*) FROM reports AS r JOIN outbox AS o "
                 "ON o.report_id = r.id AND o.revision = r.revision - 1 WHERE r.state = 'draft' GROUP BY o.state"
@@ -593,8 +595,10 @@ class ReportStore:
         report_id: str = report["id"]
         now = self._now()
         row = self._conn.execute(
-            "SELECT pk, revision, state, sha256 FROM reports WHERE id = ?", (report_id,)
+            "SELECT pk, revision, state, sha256, origin FROM reports WHERE id = ?", (report_id,)
         ).fetchone()
+        if row is not None and row[4] == "facility":
+            raise StorageError(FACILITY_READ_ONLY)
         if row is None:
             revision = int(report["revision"])
             wire, sha = _encode(report, revision)
@@ -604,7 +608,7 @@ class ReportStore:
                 (report_id, revision, *summary_columns(report), now, now, sha, wire),
             )
             return revision
-        pk, stored_revision, state, stored_sha = row
+        pk, stored_revision, state, stored_sha, _origin = row
         if state == "draft":
             revision = stored_revision
             wire, sha = _encode(report, revision)
@@ -622,10 +626,12 @@ class ReportStore:
         return int(revision)
 
     def _freeze(self, report_id: str) -> None:
-        row = self._conn.execute("SELECT pk, state FROM reports WHERE id = ?", (report_id,)).fetchone()
+        row = self._conn.execute("SELECT pk, state, origin FROM reports WHERE id = ?", (report_id,)).fetchone()
         if row is None:
             raise StorageError("A report to submit was not found; refresh the list and try again.")
-        pk, state = row
+        pk, state, origin = row
+        if origin == "facility":
+            raise StorageError(FACILITY_READ_ONLY)
         if state != "draft":
             return
         now = self._now()
@@ -656,7 +662,24 @@ class ReportStore:
         return self._clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Read-only copies: a risk manager reviews the facility's reports but never edits, submits or deletes them.
+FACILITY_READ_ONLY = (
+    "This report belongs to your facility's record: it can be reviewed here, not changed; only its reporter can "
+    "send a new version."
+)
+
+
 # --- helpers -----------------------------------------------------------------------------------------------
+
+
+def checked_report(report: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The report when it has the minimal shape storage relies on; ValueError otherwise."""
+    return _checked(report)
+
+
+def encode_report(report: Mapping[str, Any], revision: int) -> tuple[str, str]:
+    """The canonical JSON text and SHA-256 storage keeps for ``report`` at ``revision``."""
+    return _encode(report, revision)
 
 
 def _checked(report: Mapping[str, Any]) -> Mapping[str, Any]:

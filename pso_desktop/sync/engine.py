@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from pso_desktop.domain.catalogue import catalogue_json, install_catalogue, is_version_name, parse_catalogue
 from pso_desktop.storage.account import AccountStore
+from pso_desktop.storage.facility import FacilityStore
 from pso_desktop.storage.reports import SUCCESS_STATUSES, OutboxItem, ReportStore
 from pso_desktop.sync.errors import (
     NotLinked,
@@ -94,6 +95,9 @@ class SyncSummary:
     remaining: int  # still queued when the run ended (0 means everything was sent)
     status_changes: int
     problem: str | None  # why the run stopped early, in one sentence (None when it finished)
+    facility_reports: int = 0  # copies of the facility's reports added or updated (risk managers)
+    review_records: int = 0  # review records sent or received
+    facility_purged: int = 0  # copies removed: no longer a risk manager, session ended, or IT's retention
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,13 @@ class SyncEngine:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        facility: FacilityStore | None = None,
+        keep_closed_days: float | None = None,
     ) -> None:
         self._reports = reports
+        self._facility = facility
+        self._keep_closed_days = keep_closed_days
+        self._fetched = self._reviewed = self._purged = 0
         self._account = account
         self._api = api
         self._batch_reports = batch_reports
@@ -157,6 +166,8 @@ class SyncEngine:
             try:
                 changes = self._pull_statuses()
                 if not self._should_stop():
+                    self._sync_facility()
+                if not self._should_stop():
                     self._refresh_reference()
             except (Transient, ServerRefused) as exc:  # the upload is done: say so, with what went wrong after
                 problem = f"Reports were sent, but their PSO statuses could not be updated: {exc}"
@@ -164,7 +175,16 @@ class SyncEngine:
         if remaining and self._should_stop():  # asked for: a wait it cut short is not the reason to give
             problem = "Stopped; the remaining reports stay queued."
         self._report("done")
-        return SyncSummary(self._submitted, self._attention, remaining, changes, problem)
+        return SyncSummary(
+            self._submitted,
+            self._attention,
+            remaining,
+            changes,
+            problem,
+            self._fetched,
+            self._reviewed,
+            self._purged,
+        )
 
     # --- upload ------------------------------------------------------------------------------------------
 
@@ -284,6 +304,72 @@ class SyncEngine:
             changes += self._account.record_statuses(found, None)
         return changes
 
+    # --- the facility's reports and review records (risk managers) -----------------------------------------
+
+    def _sync_facility(self) -> None:
+        """Fetches the facility's reports, sends the review records made here, fetches everyone's, and applies
+        IT's retention. A server that refuses (403: the account is not a risk manager, or no longer one) has the
+        profile's copies purged, so a reporter's profile never holds anyone else's report."""
+        facility = self._facility
+        if facility is None:
+            return
+        try:
+            self._follow_feed(self._api.facility_reports, 0, "reports", facility.save_reports)
+            while not self._should_stop():
+                records = facility.unsent()
+                if not records:
+                    break
+                results = self._authorised(partial(self._api.send_reviews, records=records))
+                facility.record_sent(results)
+                self._reviewed += len(results)
+                if len(results) < len(records):
+                    break  # an answer that left records out: they are sent again by the next sync
+            if not self._should_stop():
+                self._follow_feed(self._api.review_feed, 1, "records", self._save_reviews)
+        except ServerRefused as exc:
+            if exc.status != 403:
+                raise
+            self._purged += facility.purge()
+            return
+        if self._keep_closed_days is not None:
+            self._purged += facility.forget_closed(self._keep_closed_days)
+
+    def _save_reviews(self, page: Sequence[dict[str, Any]], cursor: str | None) -> int:
+        assert self._facility is not None
+        new = self._facility.save_review_page(page, cursor)
+        self._reviewed += new
+        return 0
+
+    def _follow_feed(
+        self,
+        fetch: Callable[..., dict[str, Any]],
+        which: int,
+        key: str,
+        save: Callable[[Sequence[dict[str, Any]], str | None], int],
+    ) -> None:
+        """Pages through one facility feed from its stored cursor (``which``: 0 reports, 1 review records),
+        keeping each page with its cursor in one transaction. A cursor the server does not accept is dropped
+        and the feed read from its beginning (a replay changes nothing)."""
+        assert self._facility is not None
+        while not self._should_stop():
+            cursor = self._facility.cursors()[which]
+            try:
+                page = self._authorised(partial(fetch, since=cursor))
+            except ServerRefused as exc:
+                if exc.status not in (400, 422) or not cursor:
+                    raise
+                _log.warning("The PSO server did not accept a facility cursor; reading that feed from the start.")
+                save([], "")  # an empty cursor reads from the start
+                continue
+            listed = page.get(key)
+            items = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+            after = page.get("cursor")
+            after = after if isinstance(after, str) and after else None
+            self._fetched += save(items, after)
+            self._report("statuses")
+            if not page.get("has_more") or not items or after in (None, cursor):
+                return
+
     def _feed_page(self, token: str, *, since: str | None) -> dict[str, Any]:
         return self._api.status_feed(token, since)
 
@@ -343,6 +429,10 @@ class SyncEngine:
             tokens = self._retrying(lambda: self._api.refresh(refresh_token))
         except SignInRequired:
             self._account.set_refresh_token(None)  # dead for good: the app should ask for a sign-in
+            if self._facility is not None:
+                # Ended by the server (the account disabled, its sessions revoked, or expired): the facility's
+                # reports are held only for a live risk manager's session; the next sign-in fetches them again.
+                self._purged += self._facility.purge()
             raise
         self._account.set_refresh_token(tokens.refresh_token)  # rotated: store the successor at once
         self._access = tokens.access_token

@@ -292,6 +292,24 @@ class ApiClient:
         """A catalogue the PSO published (``version`` comes from /reference and is a plain version name)."""
         return self._call("GET", f"/reference/catalogues/{version}", token=access_token)
 
+    def facility_reports(self, access_token: str, since: str | None) -> dict[str, Any]:
+        """A page of the facility's reports (risk managers; a reporter is answered 403)."""
+        params = {"since": since} if since else None
+        return self._call("GET", "/facility/reports", params=params, token=access_token)
+
+    def review_feed(self, access_token: str, since: str | None) -> dict[str, Any]:
+        """A page of the facility's review records (risk managers)."""
+        params = {"since": since} if since else None
+        return self._call("GET", "/facility/reviews", params=params, token=access_token)
+
+    def send_reviews(self, access_token: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Sends review records; one result per record, in order."""
+        answer = self._call("POST", "/facility/reviews", body={"records": records}, token=access_token)
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise ServerUnreachable("The PSO server's answer was incomplete; the review will be sent again.")
+        return [r for r in results if isinstance(r, dict)]
+
     # --- one request -------------------------------------------------------------------------------------
 
     def _call(

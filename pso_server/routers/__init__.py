@@ -3,6 +3,7 @@
 - :mod:`.auth`: sign-in, token refresh, sign-out
 - :mod:`.reports`: the idempotent batch upload
 - :mod:`.status`: the status feed, the lookup by id and the risk manager's status change
+- :mod:`.facility`: the facility's reports and review records, for its risk managers
 - :mod:`.reference`: units and form versions for the client's offline cache
 - :mod:`.operations`: ``/healthz`` for load balancers
 
@@ -15,6 +16,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pso_server.routers import auth, operations, reference, reports, status
+from pso_server.routers import auth, facility, operations, reference, reports, status
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router, reports.router, status.router, reference.router, operations.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    auth.router,
+    reports.router,
+    status.router,
+    facility.router,
+    reference.router,
+    operations.router,
+)

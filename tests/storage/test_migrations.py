@@ -82,13 +82,20 @@ def test_reports_queued_before_owner_keys_get_one_when_first_sent(db_path: Path,
     """Version 5 (issue 9, item 2): a report queued by version 3 has no owner key; it gets one before it is first
     sent, and keeps it; one submitted from now on gets it at submit. Keys never change and are never deleted."""
     from pso_desktop.domain.samples import sample_report
-    from pso_desktop.storage.reports import ReportStore
+    from pso_desktop.storage.reports import ReportStore, encode_report, summary_columns
 
     db_path.parent.mkdir(parents=True)
     old = raw_connection(db_path, key)
     old.execute("PRAGMA journal_mode = WAL")
     migrate(old, target=3)
-    ReportStore(old).add_reports([sample_report(random.Random(1), 1)])
+    # Written as version 3 wrote it (today's repository needs today's columns).
+    report = sample_report(random.Random(1), 1)
+    wire, sha = encode_report(report, report["revision"])
+    old.execute(
+        "INSERT INTO reports (id, revision, state, event_type, unit, discovered_on, categories, created_at, "
+        "updated_at, sha256, wire) VALUES (?, ?, 'draft', ?, ?, ?, ?, 't', 't', ?, ?)",
+        (report["id"], report["revision"], *summary_columns(report), sha, wire),
+    )
     # Submitted the way version 3 did: frozen and queued, no key.
     old.execute(
         "INSERT INTO report_revisions (report_id, revision, sha256, frozen_at, wire) "

@@ -1,0 +1,304 @@
+"""Issue 12, items 1 and 2: a risk manager's profile copies the facility's reports at sync and shares a review
+with the facility's other risk managers. Real profiles (real SQLCipher), the real client and the real reference
+server over TLS on loopback; two facilities, each with its risk manager, and three reporters.
+
+The server pages its feeds by two here, so every feed is read over several pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pso_desktop.domain import validate_report
+from pso_desktop.domain.samples import sample_report
+from pso_desktop.security.kdf import KdfParams
+from pso_desktop.security.profiles import ProfileKeys
+from pso_desktop.services import review, syncing
+from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.storage.errors import StorageError
+from pso_desktop.storage.facility import Review
+from pso_desktop.sync.errors import SignInRequired
+from pso_desktop.sync.transport import ServerSettings
+from pso_server.config import ServerConfig
+from pso_server.testing import TEST_KDF, RunningServer, run_server
+from tests.support.memory_keyring import MemoryKeyring
+
+SECRET = "ward pc secret 123"
+NORTH, SOUTH = "North General", "South Valley"
+ACCOUNTS = {
+    "rm_north": ("risk_manager", NORTH),
+    "rm_south": ("risk_manager", SOUTH),
+    "nurse_a": ("reporter", NORTH),
+    "nurse_b": ("reporter", NORTH),
+    "nurse_c": ("reporter", SOUTH),
+}
+
+
+def _password(name: str) -> str:
+    return f"{name} password 1"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    with run_server(
+        data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF, status_page_size=2)
+    ) as running:
+        for name, (role, facility) in ACCOUNTS.items():
+            running.add_user(name, _password(name), role=role, facility=facility)
+        yield running
+
+
+class Profiles:
+    """One profile per account on one workstation, each signed in to its account."""
+
+    def __init__(self, workstation: Workstation, server: RunningServer, stack: ExitStack) -> None:
+        self._workstation = workstation
+        self._server = server
+        self._stack = stack
+        self.sessions: dict[str, Session] = {}
+
+    def __getitem__(self, name: str) -> Session:
+        if name not in self.sessions:
+            self._workstation.create_profile(name, SECRET)
+            session = self._stack.enter_context(self._workstation.session(name, SECRET))
+            settings = ServerSettings(self._server.base_url, ca_file=str(self._server.ca_path))
+            syncing.login(session, settings, name, _password(name))
+            self.sessions[name] = session
+        return self.sessions[name]
+
+
+@pytest.fixture
+def profiles(pso_home: Path, memory_keyring: MemoryKeyring, server: RunningServer) -> Iterator[Profiles]:
+    workstation = Workstation(
+        pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1))
+    )
+    with ExitStack() as stack:
+        yield Profiles(workstation, server, stack)
+
+
+_rng = random.Random(1212)
+
+
+def _report(*, anonymous: bool = False) -> dict[str, Any]:
+    while True:
+        report = validate_report(sample_report(_rng, _rng.randrange(10_000))).export()
+        if bool(report["reporter"].get("anonymous")) == anonymous:
+            return report
+
+
+def _send(session: Session, reports: list[dict[str, Any]]) -> None:
+    session.add_reports(reports, submit=True)
+    summary = syncing.sync(session)
+    assert (summary.submitted, summary.remaining, summary.problem) == (len(reports), 0, None)
+
+
+def _ids(session: Session, origin: str) -> set[str]:
+    rows = session._conn.execute("SELECT id FROM reports WHERE origin = ?", (origin,)).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+@pytest.fixture
+def sent(profiles: Profiles) -> dict[str, list[dict[str, Any]]]:
+    """Each reporter's reports, sent: nurse_a two (one anonymous), nurse_b one, nurse_c two; rm_north one of its
+    own."""
+    made = {
+        "nurse_a": [_report(), _report(anonymous=True)],
+        "nurse_b": [_report()],
+        "nurse_c": [_report(), _report(anonymous=True)],
+        "rm_north": [_report()],
+    }
+    for name, reports in made.items():
+        _send(profiles[name], reports)
+    return made
+
+
+def _ids_of(sent: dict[str, list[dict[str, Any]]], *names: str) -> set[str]:
+    return {r["id"] for name in names for r in sent[name]}
+
+
+def test_each_risk_manager_gets_exactly_their_facility_and_reporters_get_nobody_elses(
+    profiles: Profiles, sent: dict[str, list[dict[str, Any]]]
+) -> None:
+    north = profiles["rm_north"]
+    summary = syncing.sync(north)
+    assert summary.problem is None
+    assert _ids(north, "facility") == _ids_of(sent, "nurse_a", "nurse_b")
+    assert _ids(north, "mine") == _ids_of(sent, "rm_north")  # its own report stays its own, not a copy
+    south = profiles["rm_south"]
+    syncing.sync(south)
+    assert _ids(south, "facility") == _ids_of(sent, "nurse_c")
+    assert _ids(south, "mine") == set()
+    for name in ("nurse_a", "nurse_b", "nurse_c"):
+        reporter = profiles[name]
+        again = syncing.sync(reporter)
+        assert (again.problem, again.facility_reports) == (None, 0)
+        assert _ids(reporter, "facility") == set()
+        assert _ids(reporter, "mine") == _ids_of(sent, name)
+
+    # The copies hold the content as sent; the anonymous one carries no identity; the PSO's status came too.
+    for original in sent["nurse_a"] + sent["nurse_b"]:
+        copy = north.store.get(original["id"])
+        assert copy == original
+        assert north.store.summary(original["id"]).server_ref.startswith("PSO-")  # type: ignore[union-attr]
+    anonymous = north.store.get(sent["nurse_a"][1]["id"])
+    assert anonymous is not None
+    assert set(anonymous["reporter"]) & {"name", "telephone", "email", "job"} == set()
+    assert north.store.summary(sent["nurse_a"][0]["id"]).pso_status == "received"  # type: ignore[union-attr]
+
+    # Read-only: a copy cannot be edited, submitted or deleted, and is not counted in the outbox.
+    copy_id = sent["nurse_b"][0]["id"]
+    edited = {**sent["nurse_b"][0], "narrative": "Changed by the risk manager."}
+    for attempt in (
+        lambda: north.save_draft(edited),
+        lambda: north.submit([copy_id]),
+        lambda: north.store.delete(copy_id),
+    ):
+        with pytest.raises(StorageError, match="only its reporter can send a new version"):
+            attempt()
+    assert north.store.get(copy_id) == sent["nurse_b"][0]
+    assert north.status_counts()["submitted"] == 1  # its own report only
+
+    # Incremental: only what changed comes at the next sync; a reporter's new revision replaces the copy.
+    assert syncing.sync(north).facility_reports == 0
+    revised = {**sent["nurse_b"][0], "narrative": "A later revision with more detail."}
+    nurse_b = profiles["nurse_b"]
+    nurse_b.save_draft(revised)
+    nurse_b.submit([copy_id])
+    assert syncing.sync(nurse_b).submitted == 1
+    assert syncing.sync(north).facility_reports == 1
+    copy = north.store.get(copy_id)
+    assert copy is not None
+    assert (copy["revision"], copy["narrative"]) == (2, "A later revision with more detail.")
+    assert _ids(north, "facility") == _ids_of(sent, "nurse_a", "nurse_b")
+
+
+def _review_in(session: Session, report_id: str) -> Review:
+    return review.review(session, report_id)
+
+
+def test_concurrent_review_edits_keep_both_or_show_the_conflict(
+    profiles: Profiles, server: RunningServer, sent: dict[str, list[dict[str, Any]]]
+) -> None:
+    server.add_user("rm_north2", _password("rm_north2"), role="risk_manager", facility=NORTH)
+    one, two = profiles["rm_north"], profiles["rm_north2"]
+    syncing.sync(one)
+    syncing.sync(two)
+    target = sent["nurse_a"][0]["id"]
+
+    # Both edit offline, each on the version they saw (never set): the same field, and different ones.
+    review.change_field(one, target, "state", "in_review")
+    review.change_field(two, target, "state", "waiting_for_information")
+    review.change_field(one, target, "assignee", "rm_north")
+    review.change_field(two, target, "harm", "moderate")
+    review.add_note(one, target, "Called the unit manager.")
+    review.add_note(two, target, "Pharmacy to check the pump log.")
+    review.add_action(one, target, "Re-train on the pump", "educator", dt.date(2027, 1, 15))
+    review.add_action(two, target, "Check the pump firmware", None, None)
+    assert _review_in(one, target).fields["state"].pending
+
+    syncing.sync(one)
+    syncing.sync(two)
+    syncing.sync(one)
+
+    for session in (one, two):
+        seen = _review_in(session, target)
+        state = seen.fields["state"]
+        assert state.value == "in_review"  # the first to reach the server
+        assert [(c.value, c.author) for c in state.conflicts] == [("waiting_for_information", "rm_north2")]
+        assert seen.fields["assignee"].value == "rm_north"
+        assert seen.fields["assignee"].conflicts == ()
+        assert seen.fields["harm"].value == "moderate"
+        assert sorted(n.text for n in seen.notes) == [
+            "Called the unit manager.",
+            "Pharmacy to check the pump log.",
+        ]
+        assert sorted((a.text, a.owner, a.due) for a in seen.actions) == [
+            ("Check the pump firmware", None, None),
+            ("Re-train on the pump", "educator", "2027-01-15"),
+        ]
+        assert not any(n.pending for n in seen.notes)
+        assert session.store.summary(target) is not None
+        row = session._conn.execute("SELECT review_state FROM reports WHERE id = ?", (target,)).fetchone()
+        assert row[0] == "in_review"
+
+    # The second one resolves the conflict, having seen it: accepted, and the conflict is gone for both.
+    review.change_field(two, target, "state", "closed")
+    syncing.sync(two)
+    syncing.sync(one)
+    for session in (one, two):
+        state = _review_in(session, target).fields["state"]
+        assert (state.value, state.conflicts, state.pending) == ("closed", (), False)
+
+    # Every review change was audited, naming the report and the kind of change only.
+    entries = [e for e in two.audit.entries() if e.action == "review"]
+    assert [e.detail for e in entries] == [
+        "state changed",
+        "harm changed",
+        "note added",
+        "action added",
+        "state changed",
+    ]
+    assert all(e.report_id == target for e in entries)
+    assert two.audit.verify()
+
+
+def test_a_former_risk_manager_has_the_copies_purged_at_its_next_sync(
+    profiles: Profiles, server: RunningServer, sent: dict[str, list[dict[str, Any]]]
+) -> None:
+    north = profiles["rm_north"]
+    syncing.sync(north)
+    target = sent["nurse_a"][0]["id"]
+    review.change_field(north, target, "state", "in_review")
+    review.add_note(north, target, "Spoke to the family.")
+    syncing.sync(north)
+    assert len(_ids(north, "facility")) == 3
+
+    server.set_role("rm_north", "reporter")
+    summary = syncing.sync(north)
+    assert (summary.problem, summary.facility_purged) == (None, 3)
+    assert _ids(north, "facility") == set()
+    assert _ids(north, "mine") == _ids_of(sent, "rm_north")
+    assert north._conn.execute("SELECT count(*) FROM review_records").fetchone()[0] == 0
+    assert north._conn.execute("SELECT count(*) FROM server_status").fetchone()[0] == 1  # its own report's
+    assert north.store.list_summaries(text="family") == []
+
+    # A risk manager again: the feeds are read from their start, the review comes back too.
+    server.set_role("rm_north", "risk_manager")
+    assert syncing.sync(north).facility_reports == 3
+    assert _review_in(north, target).fields["state"].value == "in_review"
+
+
+def test_a_disabled_account_has_the_copies_purged_at_its_next_sync(
+    profiles: Profiles, server: RunningServer, sent: dict[str, list[dict[str, Any]]]
+) -> None:
+    north = profiles["rm_north"]
+    syncing.sync(north)
+    assert len(_ids(north, "facility")) == 3
+    server.set_disabled("rm_north")
+    with pytest.raises(SignInRequired):
+        syncing.sync(north)
+    assert _ids(north, "facility") == set()
+    assert _ids(north, "mine") == _ids_of(sent, "rm_north")
+
+
+def test_it_policy_keeps_closed_facility_reports_only_so_long(
+    profiles: Profiles, sent: dict[str, list[dict[str, Any]]]
+) -> None:
+    north = profiles["rm_north"]
+    syncing.sync(north)
+    closed, still_open = sent["nurse_a"][0]["id"], sent["nurse_b"][0]["id"]
+    review.change_field(north, closed, "state", "closed")
+    review.change_field(north, still_open, "state", "in_review")
+    assert syncing.sync(north, keep_closed_days=30).facility_purged == 0  # closed today: kept
+    assert closed in _ids(north, "facility")
+    summary = syncing.sync(north, keep_closed_days=0)
+    assert summary.facility_purged == 1
+    assert _ids(north, "facility") == _ids_of(sent, "nurse_a", "nurse_b") - {closed}
+    assert _review_in(north, closed).notes == () and _review_in(north, closed).fields["state"].value is None
