@@ -1,6 +1,8 @@
 """The form catalogues a PSO publishes (``pso-server catalogue publish|withdraw``) and what the server accepts.
 
-The bundled ``hospital-2.0`` counts as published on every server. Other versions are published from a file,
+The bundled ``hospital-2.0`` counts as published on every server, and so does the bundled ``hospital-1.2``
+(the PSOPPC still accepts Hospital V1.2): reports written on it elsewhere and imported are accepted, but no new
+draft starts on it, so it is always listed as withdrawn. Other versions are published from a file,
 checked first with the same checks as ``catalogue check``, and held in the database (table ``catalogues``),
 so every server process over one database accepts the same versions. A version never changes once published.
 The current version (what new drafts start on) is the newest one not withdrawn; a withdrawn version is still
@@ -28,6 +30,8 @@ from pso_server.errors import ServerError
 from pso_server.store import Database, Tx
 
 BUNDLED = CURRENT_FORM_VERSION
+# Bundled versions accepted for reports written on them, never offered for new drafts.
+LEGACY = ("hospital-1.2",)
 
 
 class CatalogueRefused(ServerError):
@@ -54,8 +58,8 @@ def offer(tx: Tx) -> Offer:
     published = [r for r in rows if r.content_hash is not None]
     live = [r.version for r in published if r.withdrawn_at is None]
     current = live[-1] if live else BUNDLED
-    accepted = [BUNDLED, *(r.version for r in published)]
-    return Offer(current, accepted, withdrawn, {r.version: str(r.content_hash) for r in published})
+    accepted = [*LEGACY, BUNDLED, *(r.version for r in published)]
+    return Offer(current, accepted, [*LEGACY, *withdrawn], {r.version: str(r.content_hash) for r in published})
 
 
 def publish(db: Database, path: Path, now: float) -> tuple[str, bool]:
@@ -69,6 +73,11 @@ def publish(db: Database, path: Path, now: float) -> tuple[str, bool]:
             [str(p) for p in problems],
         )
     version = str(data["version"])
+    if version in LEGACY:
+        raise CatalogueRefused(
+            f"{version} is bundled with every PSO Desktop for imported Hospital V1.2 reports and cannot be "
+            "replaced; give the catalogue a new version name and publish it."
+        )
     if version == BUNDLED:
         raise CatalogueRefused(
             f"{version} is the form version every PSO Desktop ships and cannot be replaced; "
@@ -96,6 +105,8 @@ def withdraw(db: Database, version: str, now: float) -> str:
         known = offer(tx)
         if version not in known.accepted:
             raise CatalogueRefused("That form version was never published on this server; nothing was changed.")
+        if version in LEGACY:  # always withdrawn: no new draft starts on it
+            return known.current
         remaining = [v for v in known.accepted if v != version and v not in known.withdrawn]
         if not remaining:
             raise CatalogueRefused(
@@ -115,8 +126,8 @@ class Catalogues:
         self._lock = threading.Lock()
 
     def __call__(self, version: str) -> Catalogue | None:
-        if version == BUNDLED:
-            return load_bundled_catalogue(BUNDLED)
+        if version == BUNDLED or version in LEGACY:
+            return load_bundled_catalogue(version)
         with self._lock:
             found = self._parsed.get(version)
         if found is not None:

@@ -503,6 +503,11 @@ def install_catalogue(catalogue: Catalogue) -> None:
         _installed[catalogue.version] = catalogue
 
 
+def known_versions() -> list[str]:
+    """Every form version this client can read now: bundled and installed, sorted."""
+    return sorted(bundled_versions() | set(_installed))
+
+
 def uninstall_catalogues() -> None:
     """Forgets every installed catalogue (a profile was locked or closed)."""
     _installed.clear()

@@ -35,6 +35,7 @@ from pso_desktop.domain.catalogue import (
     Answer,
     Catalogue,
     Question,
+    known_versions,
     load_catalogue,
 )
 from pso_desktop.errors import ExpectedError
@@ -201,11 +202,15 @@ def neutralise(cell: str) -> str:
 
 
 def write_csv(reports: Iterable[Mapping[str, Any]], label: str) -> tuple[bytes, int]:
-    """The CSV file (UTF-8 with a BOM, which spreadsheets need to read UTF-8) and the number of reports."""
-    mapping = column_mapping()
+    """The CSV file (UTF-8 with a BOM, which spreadsheets need to read UTF-8) and the number of reports.
+
+    The columns are the current form version's; reports written on another version this client knows (a
+    Hospital V1.2 report, a version the PSO published) add that version's module columns after them."""
+    reports = list(reports)
+    mapping = _union_mapping(_versions_of(report.get("form_version") for report in reports))
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header())
+    writer.writerow([LABEL_COLUMN, *(c.name for c in mapping.columns)])
     count = 0
     for report in reports:
         cells = _cells(report, mapping)
@@ -276,12 +281,8 @@ def write_readable_csv(rows: Iterable[ExportedReport], label: str) -> tuple[byte
     ``<column>_label`` with the answers' words from the report's own catalogue version, and after ``id`` the
     report's case number, state and status at the PSO, in words. For people and spreadsheets; not imported."""
     rows = list(rows)
-    versions = [CURRENT_FORM_VERSION]
-    for row in rows:
-        version = row.report.get("form_version")
-        if isinstance(version, str) and version not in versions and _known_version(version):
-            versions.append(version)
-    mapping = _union_mapping(tuple(versions))
+    versions = _versions_of(row.report.get("form_version") for row in rows)
+    mapping = _union_mapping(versions)
     catalogues = [load_catalogue(v) for v in versions]
     coded = {c.name for c in mapping.columns if _coded(c, catalogues)}
     names: list[str] = [LABEL_COLUMN]
@@ -313,6 +314,21 @@ def write_readable_csv(rows: Iterable[ExportedReport], label: str) -> tuple[byte
                 out.append(_labels(_value_at(row.report, column.path), column, catalogue))
         writer.writerow([neutralise(cell) for cell in out])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8"), len(rows)
+
+
+def _versions_of(named: Iterable[object]) -> tuple[str, ...]:
+    """The current version, then every other known version among ``named`` in the order first met."""
+    versions = [CURRENT_FORM_VERSION]
+    for version in named:
+        if isinstance(version, str) and version not in versions and _known_version(version):
+            versions.append(version)
+    return tuple(versions)
+
+
+def import_mapping() -> ColumnMapping:
+    """The columns an imported file may have: the current version's, then those of every other version this
+    client knows (validation then refuses a module its report's version does not have)."""
+    return _union_mapping(_versions_of(known_versions()))
 
 
 def _known_version(version: str) -> bool:
@@ -408,7 +424,7 @@ def read_csv(text: str) -> tuple[list[CsvRow], list[InputProblem]]:
 
     InputRejected when nothing can be read: an empty file, broken quoting, a header and no rows.
     """
-    mapping = column_mapping()
+    mapping = import_mapping()
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[CsvRow] = []
     problems: list[InputProblem] = []
@@ -535,7 +551,7 @@ def _lists(node: Any) -> Any:
 
 def column_for(field: str) -> str:
     """The CSV column of a validation error's wire path (``modules.fall.DE192`` -> ``module.fall.DE192``)."""
-    by_path = column_mapping().by_path
+    by_path = import_mapping().by_path
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in field.split(".")]
     # A list index in a path may be an entry of a numbered column or an item of a ';' list: try both.
     for end in range(len(parts), 0, -1):

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pso_desktop.domain.catalogue import catalogue_path
 from pso_desktop.domain.validation import UNPUBLISHED
+from pso_desktop.paths import resources_dir
 from tests.server.support import Api, ServerFactory, run_cli
 from tests.support.catalogues import NEW_QUESTION_TEXT, bundled, changed_catalogue, fall_report, write
 
@@ -39,8 +41,8 @@ def test_publish_then_reports_are_checked_against_their_own_version(
         token = api.user("nurse1")
         reference = api.get("/api/v1/reference", token).json()
         assert reference["form_catalogue_version"] == "hospital-2.1"
-        assert reference["form_versions"] == ["hospital-2.0", "hospital-2.1"]
-        assert reference["withdrawn_versions"] == []
+        assert reference["form_versions"] == ["hospital-1.2", "hospital-2.0", "hospital-2.1"]
+        assert reference["withdrawn_versions"] == ["hospital-1.2"]  # imported V1.2 reports only
         fetched = api.get("/api/v1/reference/catalogues/hospital-2.1", token)
         assert fetched.status_code == 200
         assert hashlib.sha256(fetched.content).hexdigest() == reference["catalogues"]["hospital-2.1"]
@@ -78,8 +80,8 @@ def test_a_withdrawn_version_starts_no_draft_and_still_takes_reports(
         token = api.user("nurse1")
         reference = api.get("/api/v1/reference", token).json()
         assert reference["form_catalogue_version"] == "hospital-2.1"
-        assert reference["withdrawn_versions"] == ["hospital-2.0"]
-        assert reference["form_versions"] == ["hospital-2.0", "hospital-2.1"]
+        assert reference["withdrawn_versions"] == ["hospital-1.2", "hospital-2.0"]
+        assert reference["form_versions"] == ["hospital-1.2", "hospital-2.0", "hospital-2.1"]
         results = api.batch(
             token, [fall_report("hospital-2.0"), fall_report("hospital-2.1", bed_alarm="alarm_off")]
         )
@@ -98,3 +100,29 @@ def test_publish_checks_the_file_first(db_url: str, tmp_path: Path, capsys: pyte
     assert run_cli(["catalogue", "check", str(tmp_path / "b.json")], capsys)[:2] == (1, out)
     code, out, _ = run_cli(["catalogue", "withdraw", "hospital-2.1", "--db", db_url], capsys)
     assert code == 1  # nothing was published
+
+
+def test_v12_reports_are_accepted_with_their_version_and_not_offered_for_drafts(
+    make_server: ServerFactory, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The PSOPPC still accepts Hospital V1.2: the bundled hospital-1.2 is accepted on every server, checked
+    against its own catalogue, listed as withdrawn (no new draft starts on it) and cannot be replaced."""
+    examples = resources_dir() / "examples" / "hospital-1.2"
+    v12 = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(examples.glob("*.json"))]
+    v12_catalogue = json.loads(catalogue_path("hospital-1.2").read_text(encoding="utf-8"))
+    code, _, err = run_cli(
+        ["catalogue", "publish", str(write(tmp_path / "v12.json", v12_catalogue)), "--db", db_url], capsys
+    )
+    assert code == 1 and "cannot be replaced" in err
+    code, _, _ = run_cli(["catalogue", "withdraw", "hospital-1.2", "--db", db_url], capsys)
+    assert code == 0  # already withdrawn: nothing changes
+    with make_server() as server, Api(server) as api:
+        token = api.user("nurse1")
+        reference = api.get("/api/v1/reference", token).json()
+        assert reference["form_catalogue_version"] == "hospital-2.0"
+        assert "hospital-1.2" in reference["form_versions"] and "hospital-1.2" in reference["withdrawn_versions"]
+        # A V1.2 category on a report claiming V2.0 is refused; on its own version it is accepted.
+        wrong = dict(v12[0], id="7a1d01ff-5c2e-4f3a-9b1c-1d2e3f4a01ff", form_version="hospital-2.0")
+        results = api.batch(token, [*v12, wrong])
+        assert [r["status"] for r in results] == ["created"] * len(v12) + ["rejected"]
+        assert server.stats()["reports"] == len(v12)
