@@ -3,7 +3,6 @@ keyring, and a main window whose worker is shut down after each test."""
 
 from __future__ import annotations
 
-import random
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -11,37 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
 from PySide6.QtDBus import QDBusConnection
 
-from pso_desktop.domain import validate_report
-from pso_desktop.domain.samples import sample_report
-from pso_desktop.security import KdfParams
-from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.session_lock import WorkstationLockWatcher
 from pso_desktop.ui.suspend import SuspendWatcher
 from pso_desktop.ui.window import MainWindow
 from tests.support.memory_keyring import MemoryKeyring
-
-# Far below production cost, so that an unlock takes milliseconds; the code path is the same.
-FAST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
-PROFILE = "alice"
-SECRET = "correct horse battery"
-REPORT_COUNT = 12
-
-
-def sample_reports(count: int, seed: int = 1) -> list[dict[str, Any]]:
-    """Valid wire-form reports with distinct ids, as the CLI would store them."""
-    rng = random.Random(seed)
-    return [validate_report(sample_report(rng, i)).export() for i in range(count)]
+from tests.support.reports import sample_reports
+from tests.support.sync import make_workstation
+from tests.support.ui import PROFILE, REPORT_COUNT, SECRET
 
 
 @pytest.fixture
 def workstation_factory(pso_home: Path, memory_keyring: MemoryKeyring) -> Callable[[], Workstation]:
     def make() -> Workstation:
-        return Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST_KDF))
+        return make_workstation(pso_home, memory_keyring)
 
     return make
 
@@ -86,21 +71,6 @@ def make_window(qtbot: Any, workstation_factory: Callable[[], Workstation]) -> I
     for window in windows:
         window.shutdown()
         window.deleteLater()
-
-
-def unlock(qtbot: Any, window: MainWindow, secret: str = SECRET, *, name: str = PROFILE) -> None:
-    """Types the secret into the unlock form like a user and waits until the list is shown."""
-    screen = window.profile_screen
-    screen.profile_box.setCurrentText(name)
-    screen.password.clear()
-    with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
-        qtbot.keyClicks(screen.password, secret)
-        qtbot.keyClick(screen.password, Qt.Key.Key_Return)
-
-
-def shown_ids(window: MainWindow) -> set[str]:
-    model = window.reports_screen.model
-    return {model.summary(row).id for row in range(model.rowCount())}
 
 
 # Qt warnings fail every UI test (a warning usually means a wrong signal, a bad model index or a thread misuse).

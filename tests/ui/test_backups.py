@@ -11,7 +11,7 @@ from pso_desktop.services.workstation import Workstation
 from pso_desktop.storage.database import check_integrity
 from pso_desktop.texts import LOCKOUT_NOTE
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, SECRET, unlock
+from tests.support.ui import PROFILE, SECRET, unlock
 
 
 def backup_folder(home: Path) -> Path:

@@ -33,11 +33,16 @@ from pso_desktop.ui.report_form import REQUIRED, REQUIRED_MARK, MoreDetail, Repo
 from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.ui_settings import KEYS
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import unlock
-from tests.ui.keys import KeyCounter, focused
-from tests.ui.test_keyboard_fall_report import example, write_the_fall_report
-from tests.ui.test_keyboard_layout import field_path, new_report, small_window
-from tests.ui.test_report_editor import fill_fall_incident
+from tests.support.keys import KeyCounter, focused
+from tests.support.ui import (
+    example,
+    field_path,
+    fill_fall_incident,
+    new_report,
+    small_window,
+    unlock,
+    write_the_fall_report,
+)
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pso_desktop.services.workstation import PSWP_LABEL, Workstation
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import REPORT_COUNT, SECRET, shown_ids, unlock
+from tests.support.ui import REPORT_COUNT, SECRET, shown_ids, unlock
 
 CANARY = "Quentin Zylophane"
 

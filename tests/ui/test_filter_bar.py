@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 
 from pso_desktop.ui.reports_model import COLUMNS
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import shown_ids, unlock
+from tests.support.ui import shown_ids, unlock
 
 
 def _column(name: str) -> int:

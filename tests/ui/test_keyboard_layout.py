@@ -9,45 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QPushButton, QRadioButton, QWidget
+from PySide6.QtWidgets import QPushButton, QRadioButton
 
 from pso_desktop.services.workstation import Workstation
-from pso_desktop.ui.editor_screen import EditorScreen
 from pso_desktop.ui.form_fields import CheckListField, ChoiceField, GroupField, RadioField
 from pso_desktop.ui.report_form import FOCUS_MARGIN_Y, PROBLEMS, ReportForm
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, SECRET, unlock
-from tests.ui.keys import KeyCounter, focused
-from tests.ui.test_submitted_report import turn_wheel
+from tests.support.keys import KeyCounter, focused
+from tests.support.ui import HEIGHT, WIDTH, field_path, new_report, small_window, turn_wheel, unlock
 
-WIDTH, HEIGHT = 1024, 600
 TAB, BACKTAB = Qt.Key.Key_Tab, Qt.Key.Key_Backtab
 ADD, REMOVE = "Add medication or substance", "Remove this medication or substance"
-
-
-def small_window(qtbot: Any, make_window: Callable[..., MainWindow], workstation: Workstation) -> MainWindow:
-    workstation.create_profile(PROFILE, SECRET)
-    window = make_window()
-    window.resize(WIDTH, HEIGHT)
-    window.activateWindow()
-    unlock(qtbot, window)
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.reports_screen.search)
-    return window
-
-
-def new_report(qtbot: Any, window: MainWindow, keys: KeyCounter) -> tuple[EditorScreen, ReportForm]:
-    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
-        keys.key(Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
-    editor = window.editor
-    assert editor is not None and editor.form is not None
-    return editor, editor.form
-
-
-def field_path(form: ReportForm, widget: QWidget | None) -> str | None:
-    for path, field in form.fields.items():
-        if widget is not None and (field is widget or field.isAncestorOf(widget)):
-            return path
-    return None
 
 
 def tab_to(keys: KeyCounter, form: ReportForm, path: str, *, limit: int = 60) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLineEdit
 from pso_desktop.paths import APP_NAME
 from pso_desktop.ui.idle import IdleWatcher
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, REPORT_COUNT, SECRET, shown_ids, unlock
+from tests.support.ui import PROFILE, REPORT_COUNT, SECRET, shown_ids, unlock
 
 
 def _backend_unlocked(qtbot: Any, window: MainWindow) -> bool:

@@ -17,7 +17,7 @@ from pso_desktop.services.workstation import PSWP_LABEL
 from pso_desktop.storage.report_query import ReportQuery
 from pso_desktop.ui.printing import PDF_TITLE, default_file_name
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, SECRET, unlock
+from tests.support.ui import PROFILE, SECRET, unlock
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (scripts/setup.sh test)"),

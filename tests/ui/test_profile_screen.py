@@ -18,7 +18,8 @@ from pso_desktop.services.backend import Backend
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.errors import UNEXPECTED_MESSAGE
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import FAST_KDF, PROFILE, REPORT_COUNT, shown_ids, unlock
+from tests.support.kdf import CHEAP_KDF
+from tests.support.ui import PROFILE, REPORT_COUNT, shown_ids, unlock
 
 
 def test_wrong_secret_shows_the_error_beside_the_field_then_the_right_one_unlocks(
@@ -189,7 +190,7 @@ def test_keyring_warning_is_shown_as_a_banner(
     qtbot: Any, make_window: Callable[..., MainWindow], pso_home: Any
 ) -> None:
     insecure = fail.Keyring()  # type: ignore[no-untyped-call]
-    keys = ProfileKeys(pso_home, backend=insecure, kdf=FAST_KDF)
+    keys = ProfileKeys(pso_home, backend=insecure, kdf=CHEAP_KDF)
     assert keys.warning  # the services consider this backend insecure and fall back to key files
     window = make_window(backend=Backend(lambda: Workstation(pso_home, keys=keys)))
 

@@ -17,7 +17,7 @@ from pso_desktop.ui.window import MainWindow
 from pso_server import catalogues
 from tests.support.catalogues import NEW_QUESTION_TEXT, changed_catalogue, fall_report, write
 from tests.support.sync import link, practice_server
-from tests.ui.conftest import PROFILE, SECRET, unlock
+from tests.support.ui import PROFILE, SECRET, unlock
 
 
 def test_new_report_on_the_published_form_and_an_old_draft_moves(

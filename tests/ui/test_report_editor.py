@@ -15,12 +15,19 @@ from pso_desktop.domain import load_catalogue, validate_report
 from pso_desktop.paths import resources_dir
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.editor_screen import EditorScreen
-from pso_desktop.ui.form_fields import CheckListField, ChoiceField, FormField, RadioField
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, SECRET, unlock
-
-CANARY = "Zebulon Quaxworth fell near the ice machine"
+from tests.support.ui import (
+    CANARY,
+    PROFILE,
+    SECRET,
+    choose,
+    fill_fall_incident,
+    form_of,
+    open_new_report,
+    type_into,
+    unlock,
+)
 
 
 @pytest.fixture
@@ -40,69 +47,10 @@ def counts(workstation: Workstation) -> dict[str, int]:
         return session.status_counts()
 
 
-def open_new_report(qtbot: Any, window: MainWindow) -> EditorScreen:
-    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
-        qtbot.keyClick(window.reports_screen.search, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
-    assert window.editor is not None and window.stack.currentWidget() is window.editor
-    return window.editor
-
-
 def unlocked_with_a_new_report(qtbot: Any, window: MainWindow) -> tuple[MainWindow, EditorScreen, ReportForm]:
     unlock(qtbot, window)
     editor = open_new_report(qtbot, window)
     return window, editor, form_of(editor)
-
-
-def form_of(editor: EditorScreen) -> ReportForm:
-    assert editor.form is not None
-    return editor.form
-
-
-def type_into(qtbot: Any, field: FormField, text: str) -> None:
-    target = field.focus_target()
-    target.setFocus()
-    qtbot.keyClicks(target, text)
-
-
-def replace_in(qtbot: Any, field: FormField, text: str) -> None:
-    """Types ``text`` over what the field holds (a default such as the discovery date), as Ctrl+A then typing."""
-    target = field.focus_target()
-    target.setFocus()
-    qtbot.keyClick(target, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClicks(target, text)
-
-
-def choose(field: FormField, code: str) -> None:
-    """Picks an answer as the keyboard would (the combo's current item, the radio button, the tick)."""
-    if isinstance(field, ChoiceField):
-        field.combo.setCurrentIndex(field.combo.findData(code))
-    elif isinstance(field, RadioField):
-        field.buttons[code].click()
-    elif isinstance(field, CheckListField):
-        item = field.item(code)
-        assert item is not None
-        field.list.setCurrentItem(item)
-        item.setCheckState(Qt.CheckState.Checked)
-    else:
-        raise AssertionError(f"cannot choose on {type(field).__name__}")
-
-
-def fill_fall_incident(qtbot: Any, form: ReportForm) -> None:
-    f = form.fields
-    choose(f["event_type"], "incident")
-    choose(f["categories"], "A48")
-    replace_in(qtbot, f["discovery.date"], "2026-11-20")  # a new report starts discovered now
-    replace_in(qtbot, f["discovery.time"], "3:40")
-    type_into(qtbot, f["location.unit"], "4W-MEDSURG")
-    type_into(qtbot, f["narrative"], CANARY)
-    type_into(qtbot, f["patient.mrn"], "MRN4455")
-    type_into(qtbot, f["patient.age_years"], "82")
-    choose(f["patient.gender"], "F")
-    choose(f["harm.evidence_of_harm"], "A15")
-    choose(f["harm.level"], "LA21150-0")
-    for question, answer in (("DE192", "A867"), ("DE204", "A910"), ("DE210", "A15"), ("DE213", "A15")):
-        choose(f[f"modules.fall.{question}"], answer)
-    type_into(qtbot, f["reporter.name"], "Jordan Example")
 
 
 def test_a_new_report_is_autosaved_then_submitted_and_listed_as_queued(

@@ -12,7 +12,7 @@ from pso_desktop.domain import load_catalogue
 from pso_desktop.services.workstation import PSWP_LABEL
 from pso_desktop.ui.reports_model import COLUMNS, ReportTableModel
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import REPORT_COUNT, shown_ids, unlock
+from tests.support.ui import REPORT_COUNT, shown_ids, unlock
 
 
 def _column(name: str) -> int:

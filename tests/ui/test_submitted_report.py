@@ -4,26 +4,24 @@ starts its next revision."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QLabel, QStyle, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QStyle
 
-from pso_desktop.services import syncing
 from pso_desktop.services.backend import Standing
 from pso_desktop.services.workstation import Workstation
-from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.editor_screen import AUTOSAVE_DELAY_MS, NOTE_SHOWN, EditorScreen, standing_text
 from pso_desktop.ui.form_fields import CheckField, CheckListField, ChoiceField, LineField, RadioField
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
-from tests.ui.conftest import PROFILE, SECRET, sample_reports, unlock
+from pso_server.practice import RunningServer
+from tests.support.reports import sample_reports
+from tests.support.sync import link
+from tests.support.ui import PROFILE, SECRET, turn_wheel, unlock
 
 CASE_NUMBER = "PSO-2026-000042"
 PSO_NOTE = "Reviewed with the <b>falls team</b> on Tuesday."  # markup from the server is shown as written
@@ -88,16 +86,6 @@ def back_to_the_list(qtbot: Any, window: MainWindow, editor: EditorScreen) -> No
     with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
         qtbot.keyClick(focused, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(lambda: window.worker.pending == 0)
-
-
-def turn_wheel(form: ReportForm, widget: QWidget) -> None:
-    """One notch down of a real mouse wheel (through the window system, as a user's) over ``widget``,
-    scrolled into the middle of the form first."""
-    form.ensureWidgetVisible(widget, 50, form.viewport().height() // 2)
-    window = widget.window()
-    handle = window.windowHandle()
-    assert handle is not None
-    QTest.wheelEvent(handle, QPointF(widget.mapTo(window, widget.rect().center())), QPoint(0, -120))
 
 
 def click_check_indicator(field: CheckListField, code: str) -> None:
@@ -412,13 +400,6 @@ def test_a_change_that_gets_past_the_inputs_is_undone_and_not_saved(
     assert stored_row(workstation_factory(), sent["id"]) == before
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
-        running.add_user("nurse1", "nurse1 account password")
-        yield running
-
-
 def test_the_case_line_follows_a_sync_that_ends_while_the_report_is_open(
     qtbot: Any,
     make_window: Callable[..., MainWindow],
@@ -430,8 +411,7 @@ def test_the_case_line_follows_a_sync_that_ends_while_the_report_is_open(
     workstation.create_profile(PROFILE, SECRET)
     with workstation.session(PROFILE, SECRET) as session:
         session.add_reports([queued], submit=True)
-        settings = ServerSettings(server.base_url, ca_file=str(server.ca_path))
-        syncing.login(session, settings, "nurse1", "nurse1 account password")
+        link(session, server)
     window = make_window()
     unlock(qtbot, window)
     editor, form = open_from_list(qtbot, window, queued["id"])

@@ -15,7 +15,7 @@ from PySide6.QtDBus import QDBusConnection
 
 from pso_desktop.ui.suspend import LOGIND_INTERFACE, LOGIND_PATH, LOGIND_SERVICE, SuspendWatcher
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import unlock
+from tests.support.ui import unlock
 
 # Plays logind on a private bus: owns its well-known name, then sends PrepareForSleep(<line>) per stdin line.
 FAKE_LOGIND = textwrap.dedent(

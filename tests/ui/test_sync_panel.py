@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +18,13 @@ from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.reports_model import COLUMNS
 from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.window import MainWindow
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_server.practice import RunningServer
 from tests.support.fault_proxy import PASS, FaultProxy, status
-from tests.ui.conftest import PROFILE, SECRET, sample_reports, unlock
+from tests.support.reports import sample_reports
+from tests.support.sync import ACCOUNT, PASSWORD
+from tests.support.ui import PROFILE, SECRET, unlock
 
-ACCOUNT, PASSWORD = "nurse1", "nurse1 account password"
 QUEUED = 4  # the stored_reports fixture queues its first four reports
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
-        running.add_user(ACCOUNT, PASSWORD)
-        yield running
 
 
 def counts(workstation: Workstation) -> dict[str, int]:

@@ -23,7 +23,7 @@ from pso_desktop.ui.errors import UNEXPECTED_MESSAGE
 from pso_desktop.ui.window import MainWindow
 from pso_desktop.ui.worker import DbWorker
 from tests.support.memory_keyring import MemoryKeyring
-from tests.ui.conftest import unlock
+from tests.support.ui import unlock
 
 
 def _recording(calls: dict[str, set[int]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,7 +16,7 @@ from pso_desktop.services.training import (
 )
 from pso_desktop.ui.window import MainWindow
 from tests.support.memory_keyring import MemoryKeyring
-from tests.ui.conftest import shown_ids, unlock
+from tests.support.ui import shown_ids, unlock
 
 
 def test_training_window_is_marked_works_end_to_end_and_leaves_nothing_behind(

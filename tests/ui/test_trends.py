@@ -24,7 +24,7 @@ from pso_desktop.services.trends import NO_HARM_GIVEN, NO_UNIT_GIVEN, TOP_UNITS,
 from pso_desktop.services.workstation import PSWP_LABEL, Workstation
 from pso_desktop.ui.trends_screen import BarChart
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, SECRET, unlock
+from tests.support.ui import PROFILE, SECRET, unlock
 
 SUBMITTED = 30
 DRAFTS = 10

@@ -23,8 +23,7 @@ from pso_desktop.ui.window import MainWindow
 from tests.support.cli import SECRET as CLI_SECRET
 from tests.support.cli import cli_env, run_cli
 from tests.support.small_disk import fill, small_tmpfs
-from tests.ui.conftest import PROFILE, SECRET, unlock
-from tests.ui.test_report_editor import form_of, open_new_report, type_into
+from tests.support.ui import PROFILE, SECRET, form_of, open_new_report, type_into, unlock
 
 FAST_AUTOSAVE_MS = 100
 QUIET_MS = 600  # several autosave delays: any save the form wrongly thought it needed has happened by then

@@ -30,7 +30,7 @@ from pso_desktop.ui.session_lock import (
     wts_reason,
 )
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import unlock
+from tests.support.ui import unlock
 
 REPO = Path(__file__).resolve().parents[2]
 LOCKING = ["lock", "hint", "fdo", "kde", "gnome"]
