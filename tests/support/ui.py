@@ -18,7 +18,7 @@ from pso_desktop.ui.editor_screen import EditorScreen
 from pso_desktop.ui.form_fields import CheckListField, ChoiceField, FormField, RadioField
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
-from tests.support.keys import KeyCounter
+from tests.support.keys import KeyCounter, focused
 
 PROFILE = "alice"  # the profile the window tests create and unlock
 SECRET = "correct horse battery"  # its secret
@@ -67,6 +67,14 @@ def field_path(form: ReportForm, widget: QWidget | None) -> str | None:
         if widget is not None and (field is widget or field.isAncestorOf(widget)):
             return path
     return None
+
+
+def tab_to(keys: KeyCounter, form: ReportForm, path: str, *, limit: int = 60) -> None:
+    for _ in range(limit):
+        if field_path(form, focused()) == path:
+            return
+        keys.tab()
+    raise AssertionError(f"Tab never reached {path}")
 
 
 def turn_wheel(form: ReportForm, widget: QWidget) -> None:

@@ -18,7 +18,6 @@ import pytest
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import review, syncing
 from pso_desktop.services.workstation import Session, Workstation
@@ -27,7 +26,8 @@ from pso_desktop.storage.facility import Review
 from pso_desktop.sync.errors import SignInRequired
 from pso_desktop.sync.transport import ServerSettings
 from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_server.practice import RunningServer, run_server
+from tests.support.kdf import CHEAP_KDF, SERVER_KDF
 from tests.support.memory_keyring import MemoryKeyring
 
 SECRET = "ward pc secret 123"
@@ -48,7 +48,7 @@ def _password(name: str) -> str:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
     with run_server(
-        data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF, status_page_size=2)
+        data_dir=tmp_path / "server", config=ServerConfig(kdf=SERVER_KDF, status_page_size=2)
     ) as running:
         for name, (role, facility) in ACCOUNTS.items():
             running.add_user(name, _password(name), role=role, facility=facility)
@@ -76,9 +76,7 @@ class Profiles:
 
 @pytest.fixture
 def profiles(pso_home: Path, memory_keyring: MemoryKeyring, server: RunningServer) -> Iterator[Profiles]:
-    workstation = Workstation(
-        pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1))
-    )
+    workstation = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     with ExitStack() as stack:
         yield Profiles(workstation, server, stack)
 

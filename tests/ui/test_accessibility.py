@@ -14,9 +14,8 @@ from PySide6.QtWidgets import QApplication
 
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.window import MainWindow
-from tests.ui.conftest import PROFILE, SECRET, unlock
-from tests.ui.keys import KeyCounter, focused
-from tests.ui.test_keyboard_layout import field_path, new_report, tab_to
+from tests.support.keys import KeyCounter, focused
+from tests.support.ui import PROFILE, SECRET, field_path, new_report, tab_to, unlock
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 WIDE = (1366, 768)

@@ -16,18 +16,10 @@ from pso_desktop.ui.form_fields import CheckListField, ChoiceField, GroupField, 
 from pso_desktop.ui.report_form import FOCUS_MARGIN_Y, PROBLEMS, ReportForm
 from pso_desktop.ui.window import MainWindow
 from tests.support.keys import KeyCounter, focused
-from tests.support.ui import HEIGHT, WIDTH, field_path, new_report, small_window, turn_wheel, unlock
+from tests.support.ui import HEIGHT, WIDTH, field_path, new_report, small_window, tab_to, turn_wheel, unlock
 
 TAB, BACKTAB = Qt.Key.Key_Tab, Qt.Key.Key_Backtab
 ADD, REMOVE = "Add medication or substance", "Remove this medication or substance"
-
-
-def tab_to(keys: KeyCounter, form: ReportForm, path: str, *, limit: int = 60) -> None:
-    for _ in range(limit):
-        if field_path(form, focused()) == path:
-            return
-        keys.tab()
-    raise AssertionError(f"Tab never reached {path}")
 
 
 def workstation(workstation_factory: Callable[[], Workstation]) -> Workstation:
