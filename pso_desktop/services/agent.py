@@ -81,14 +81,22 @@ class Agent:
     def __init__(
         self,
         root: Path,
-        keys: ProfileKeys,
+        keys: ProfileKeys | Callable[[], ProfileKeys],
         *,
+        policy: KeyPolicy | None = None,
         should_stop: Callable[[], bool] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
+        """``keys`` may be a factory: the window's agent asks the OS keyring only once a profile has a spool."""
         self._root = root
-        self._keys = keys
-        self._policy: KeyPolicy = keys.policy
+        self._keys_or_factory = keys
+        self._policy: KeyPolicy = (
+            policy
+            if policy is not None
+            else keys.policy
+            if isinstance(keys, ProfileKeys)
+            else KeyPolicy.load(root)
+        )
         self._should_stop = should_stop or (lambda: False)
         self._stop_event = threading.Event()
         self._sleep = sleep
@@ -165,6 +173,12 @@ class Agent:
             proxy=(server.proxy if server else None) or agent.proxy,
             proxy_from_environment=self._policy.proxy_from_environment,
         )
+
+    @property
+    def _keys(self) -> ProfileKeys:
+        if not isinstance(self._keys_or_factory, ProfileKeys):
+            self._keys_or_factory = self._keys_or_factory()
+        return self._keys_or_factory
 
     def _send_profile(self, profile: _Profile) -> tuple[int, int]:
         store = self._keys.credential_store(

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from pso_desktop.paths import APP_NAME
+from pso_desktop.services.agent_runner import AgentRunner
 from pso_desktop.services.backend import Backend, SyncBackend
 from pso_desktop.ui.clipboard import ClipboardGuard
 from pso_desktop.ui.errors import user_message
@@ -109,6 +110,11 @@ class MainWindow(QMainWindow):
         self.sync_worker = DbWorker(self, name="pso-sync")
         self.sync_worker.failed.connect(self._show_status)
         self.sync_backend = SyncBackend()  # the sync thread's own: never shared with the database worker
+        # The sealed outbox's agent (docs/sealed-outbox.md) sends the spools on a thread of its own while the
+        # window is locked or minimised; unlocked and in view, the outbox sends.
+        self.sealed_agent = AgentRunner()
+        self.sealed_agent.allow(True)
+        self.sealed_agent.start()
         self._profile: str | None = None
         self._reopen: tuple[str, str | None] | None = None  # (profile, report id) open at the last lock
         self._backup_stop = threading.Event()
@@ -304,6 +310,7 @@ class MainWindow(QMainWindow):
     def _on_unlocked(self, unlocked: Unlocked) -> None:
         # First on the sync thread's queue: every sync or backup submitted from now on finds the profile there.
         self.sync_worker.submit(partial(self.sync_backend.attach, unlocked))
+        self.sealed_agent.allow(self.isMinimized())
         name = unlocked.name
         self._profile = name
         self.profile_screen.set_busy(False)
@@ -567,6 +574,7 @@ class MainWindow(QMainWindow):
             self.backend.lock, owner=self, on_done=self._on_lock_done, on_error=self._on_lock_failed
         )
         self.sync_worker.submit(self.sync_backend.detach)
+        self.sealed_agent.allow(True)
         self.locked.emit()
         if not saved:
             self._show_status(LOCKED_UNSAVED)
@@ -614,6 +622,7 @@ class MainWindow(QMainWindow):
             return  # the second call must not flush again: nothing can be saved once the worker is gone
         try:
             self._backup_stop.set()
+            self.sealed_agent.stop()
             self.idle.stop()
             self.workstation_lock.stop()
             self._clear_clipboard()
@@ -634,6 +643,12 @@ class MainWindow(QMainWindow):
             self.backend.lock()
         except Exception as exc:
             user_message(exc)  # logs a bug's type and place; an expected failure needs no log at exit
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.WindowStateChange:
+            # Minimised, the agent sends the spool; back in view and unlocked, the outbox does.
+            self.sealed_agent.allow(self.isMinimized() or not self.is_unlocked)
+        super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing saves the draft first, on the worker: the close waits (ignored) until the save has answered.
