@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
@@ -139,6 +140,14 @@ def name_for_screen_readers(field: FormField, label: str) -> None:
         target.setAccessibleName(spoken)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text`` ("e.g. onto" does not end one: a sentence starts with a capital)."""
+    return _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
+
+
 def wrapped_label(text: str) -> QLabel:
     """A question's label that wraps instead of widening the form (no sideways scrolling at 1024×600)."""
     label = QLabel(text)
@@ -160,6 +169,7 @@ class ReportForm(QScrollArea):
         self.fields: dict[str, FormField] = {}
         self._rows: dict[str, tuple[QFormLayout, QWidget]] = {}
         self._groups: dict[str, QGroupBox] = {}
+        self.guides: dict[str, QLabel] = {}  # module key -> the guide shown above its questions
         self._conditions: list[tuple[str, Condition]] = []
         self._base: dict[str, Any] = {}
         self.read_only = False
@@ -502,6 +512,19 @@ class ReportForm(QScrollArea):
         prefix = f"modules.{module.key}"
         form = self._section(f"{module.title}: details", key=prefix)
         self._when(prefix, lambda r: module.category in (r.get("categories") or ()))
+        if module.guide:
+            # What the module is for, in one sentence above its questions; the whole guide (which may add notes
+            # on where the content comes from) on hover and as the section's description for screen readers.
+            shown = first_sentence(module.guide)
+            guide = QLabel(shown)
+            guide.setWordWrap(True)
+            guide.setObjectName("fieldHelp")
+            guide.setAccessibleName(shown)
+            if shown != module.guide:
+                guide.setToolTip(module.guide)
+            self._groups[prefix].setAccessibleDescription(module.guide)
+            self.guides[module.key] = guide
+            form.addRow(guide)
         for question in module.questions:
             path = f"{prefix}.{question.id}"
             label = question.text + (REQUIRED_MARK if question.required else "")

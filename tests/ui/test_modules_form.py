@@ -21,9 +21,10 @@ from pso_desktop.ui.form_fields import (
     NumberField,
     RadioField,
 )
-from pso_desktop.ui.report_form import ReportForm
+from pso_desktop.ui.report_form import ReportForm, first_sentence
 
 EXAMPLES = sorted((resources_dir() / "examples").glob("*.json"))
+V12_EXAMPLES = sorted((resources_dir() / "examples" / "hospital-1.2").glob("*.json"))
 
 
 def new_form(qtbot: Any) -> ReportForm:
@@ -74,6 +75,44 @@ def test_every_example_opens_and_reads_back_unchanged(qtbot: Any, path: Any) -> 
     form = new_form(qtbot)
     form.load(report)
     assert form.report() == report
+
+
+@pytest.mark.parametrize("path", V12_EXAMPLES, ids=[p.stem for p in V12_EXAMPLES])
+def test_every_v12_example_opens_on_its_own_form_and_reads_back_unchanged(qtbot: Any, path: Any) -> None:
+    report = json.loads(path.read_text(encoding="utf-8"))
+    form = ReportForm(load_catalogue("hospital-1.2"))
+    qtbot.addWidget(form)
+    form.show()
+    form.load(report)
+    assert form.report() == report
+    module = next(iter(report["modules"]))
+    assert form.guides[module].isVisible()  # its V1.2 module opened, guide and all
+
+
+def test_each_module_shows_its_guide_while_open(qtbot: Any) -> None:
+    """The catalogue's guide of each module: its first sentence above the questions (the notes on where the content
+    comes from are on hover), the whole guide as the section's description for a screen reader."""
+    catalogue = load_catalogue()
+    form = new_form(qtbot)
+    form.load({"id": "6f1c2a8e-3b4d-4e5f-9a0b-1c2d3e4f5a62", "revision": 1})
+    choose(form.fields["event_type"], "incident")
+    assert (
+        first_sentence("A fall is a descent (e.g. onto a mat). Second one.")
+        == "A fall is a descent (e.g. onto a mat)."
+    )
+    for module in catalogue.modules.values():
+        guide = form.guides[module.key]
+        assert not guide.isVisible(), module.key
+        choose(form.fields["categories"], module.category)
+        assert guide.isVisible() and guide.text() == first_sentence(module.guide), module.key
+        assert guide.text() and len(guide.text()) <= len(module.guide) and guide.wordWrap()
+        section = guide.parentWidget()
+        assert section is not None and section.accessibleDescription() == module.guide
+        assert guide.accessibleName() == guide.text()
+        untick(form.fields["categories"], module.category)
+        assert not guide.isVisible(), module.key
+    medication = form.guides["medication"]
+    assert "LOINC" not in medication.text() and "LOINC" in medication.toolTip()  # provenance only on hover
 
 
 def test_ticking_each_category_opens_its_module(qtbot: Any) -> None:
