@@ -13,9 +13,12 @@ from PySide6.QtWidgets import QApplication
 from pso_desktop.paths import APP_NAME, resources_dir
 from pso_desktop.services.backend import Backend
 from pso_desktop.ui import crash, ui_settings
+from pso_desktop.ui.contrast import AccessibleStyle, wants_palette_colours
 from pso_desktop.ui.window import MainWindow
 
 STYLE_SHEET = "ui/style.qss"
+CONTRAST_SHEET = "ui/style-contrast.qss"  # high contrast or dark: no colour of its own
+_following = False  # apply_style follows the platform's scheme and contrast changes (connected once)
 _log = logging.getLogger(__name__)
 
 
@@ -72,12 +75,24 @@ def _quit_on_signals(app: QApplication) -> None:
 
 
 def apply_style(app: QApplication) -> None:
-    """Loads the application style sheet from ``resources/ui``; the app still works without it."""
-    path = resources_dir() / STYLE_SHEET
+    """The platform style with 3:1 control edges (``contrast.AccessibleStyle``) and the application style
+    sheet from ``resources/ui``: the clinical colours, or, when the platform asks for high contrast or a dark
+    scheme, a sheet that leaves every colour to the user's palette. Follows the platform when it changes its
+    mind; the app still works without a sheet."""
+    global _following
+    if not isinstance(app.style(), AccessibleStyle):
+        app.setStyle(AccessibleStyle(app.style().name()))
+    name = CONTRAST_SHEET if wants_palette_colours(app.palette()) else STYLE_SHEET
+    path = resources_dir() / name
     try:
         app.setStyleSheet(path.read_text(encoding="utf-8"))
     except OSError:
-        _log.warning("style sheet %s not found; using the platform style", STYLE_SHEET)
+        _log.warning("style sheet %s not found; using the platform style", name)
+    if not _following:
+        _following = True
+        hints = app.styleHints()
+        hints.colorSchemeChanged.connect(lambda _scheme: apply_style(app))
+        hints.accessibility().contrastPreferenceChanged.connect(lambda _preference: apply_style(app))
 
 
 def _display_available() -> bool:

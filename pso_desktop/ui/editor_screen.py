@@ -43,7 +43,7 @@ from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.worker import DbWorker
 
 AUTOSAVE_DELAY_MS = 1500
-SECTION_LIST_WIDTH = 190  # pixels; a long section name wraps
+SECTION_LIST_CHARS = 32  # the section list's width in average characters (large text widens it); long names wrap
 RETRY_DELAY_MS = 10_000
 MAX_ERROR_ROWS = 6
 PSO_PROBLEMS_HEADING = "The PSO did not accept this report; fix {things} and submit it again"
@@ -349,7 +349,8 @@ class EditorScreen(QWidget):
             page.setObjectName("formWithSections")
             row = QHBoxLayout(page)
             row.setContentsMargins(0, 0, 0, 0)
-            form.section_list.setFixedWidth(SECTION_LIST_WIDTH)
+            width = form.section_list.fontMetrics().averageCharWidth() * SECTION_LIST_CHARS
+            form.section_list.setFixedWidth(width)
             row.addWidget(form.section_list, 0)
             row.addWidget(form, 1)
             self._pages[catalogue.version] = page

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, QSignalBlocker, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDateEdit, QHBoxLayout, QMenu, QToolButton, QWidget
+from PySide6.QtWidgets import QDateEdit, QMenu, QToolButton, QWidget
 
 from pso_desktop.texts import PSO_STATUS_LABELS
+from pso_desktop.ui.flow_layout import FlowLayout
 from pso_desktop.ui.reports_model import COLUMNS
 
 if TYPE_CHECKING:
@@ -153,17 +154,12 @@ class FilterBar(QWidget):
         self.clear_button.setToolTip("Show every report again (the search box is kept)")
         self.clear_button.clicked.connect(self.clear_requested)
 
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(6)
-        for button in self.choice_buttons:
-            row.addWidget(button)
-        row.addWidget(self.date_from)
-        row.addWidget(self.date_to)
-        row.addWidget(self.sort_button)
-        row.addWidget(self.views_button)
-        row.addWidget(self.clear_button)
-        row.addStretch(1)
+        # One row that wraps onto a second when the width runs out (large text, a narrow window): the list
+        # never scrolls sideways.
+        row = FlowLayout(self, spacing=6)
+        widgets: tuple[QWidget, ...] = (*self.choice_buttons, self.date_from, self.date_to)
+        for widget in (*widgets, self.sort_button, self.views_button, self.clear_button):
+            row.addWidget(widget)
         self._update_sort()
 
     def _date_edit(self, name: str, any_text: str) -> QDateEdit:

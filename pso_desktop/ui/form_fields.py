@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QColor, QIntValidator, QKeyEvent
+from PySide6.QtGui import QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from pso_desktop.domain.catalogue import Answer, Question
+from pso_desktop.ui.contrast import readable
 
 NOT_ANSWERED = "— not answered —"
 READ_ONLY = "Read-only"
@@ -563,9 +564,16 @@ class CheckListField(FormField):
         self.list.installEventFilter(self)
 
     def set_greyed(self, item: QListWidgetItem, greyed: bool) -> None:
+        """A greyed answer can still be ticked (by a click, or once ticked, unticked), so it is text that must
+        be read (WCAG 1.4.3, not the exemption for inactive controls): GREYED_TEXT keeps 4.5:1 on the list,
+        or in a palette where it would not (high contrast, dark) the palette's own text colour; and it is
+        italic too, so greying is not told by colour alone (WCAG 1.4.1)."""
         item.setData(GREYED_ROLE, greyed)
-        # Greyed, yet readable: GREYED_TEXT is 4.8:1 on white (the palette's "mid" was about 1.5:1).
-        item.setForeground(QColor(GREYED_TEXT) if greyed else self.palette().text())
+        palette = self.list.palette()
+        item.setForeground(readable(GREYED_TEXT, palette) if greyed else palette.text().color())
+        font = item.font()
+        font.setItalic(greyed)
+        item.setFont(font)
 
     def _reachable(self, item: QListWidgetItem) -> bool:
         return not item.data(GREYED_ROLE) or item.checkState() == Qt.CheckState.Checked

@@ -405,6 +405,9 @@ def test_the_styles_colours_meet_wcag_aa_contrast(
     for background in (window_colour, QColor("#eef2f6"), QColor("#ffffff")):
         assert contrast(chip_border.group(1), background) >= 3.0  # a control's edge
         assert contrast("#1a5fb4", background) >= 3.0  # the focus ring
+    for chip_fill in ("#e8edf3", "#fde2e1", "#e3ecfb", "#dff3e4"):  # a focused chip: its ring against its fill
+        assert contrast("#1a5fb4", chip_fill) >= 3.0
+    # Tick boxes, radio buttons and text boxes: their edges as drawn are checked in test_accessibility.py.
     for text, background in (
         ("#1f2933", "#e8edf3"),  # chip text on each chip fill
         ("#1f2933", "#e3ecfb"),
