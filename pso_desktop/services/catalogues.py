@@ -18,6 +18,8 @@ from typing import Any
 
 from pso_desktop.domain.catalogue import (
     CURRENT_FORM_VERSION,
+    GENERIC_ANSWER_SETS,
+    Answer,
     Catalogue,
     Question,
     install_catalogue,
@@ -78,7 +80,9 @@ def _known(version: str) -> bool:
 def move_report(report: Mapping[str, Any], target: Catalogue) -> tuple[dict[str, Any], list[str]]:
     """``report`` moved to ``target``'s form version, with the answers that no longer fit left out, and one
     sentence per answer left out (question and answer texts come from the catalogues, never from what was
-    typed). The generic form's answers are kept as they are; Submit's validation names any that no longer fit."""
+    typed): categories, the generic form's coded answers (an answer its list no longer offers, a harm level),
+    module answers and each entry of a repeating group (an entry over the new limit, its answers one by one).
+    Free text and dates are kept; Submit's validation names anything else that no longer fits."""
     moved = copy.deepcopy(dict(report))
     old_version = report.get("form_version")
     try:
@@ -94,9 +98,12 @@ def move_report(report: Mapping[str, Any], target: Catalogue) -> tuple[dict[str,
                 was = old.category(code) if old else None
                 name = f'"{was.display}"' if was else "A category"
                 said.append(f"{name} is no longer an event category; choose the category again.")
+                if was is not None and was.specify:
+                    moved.pop("categories_other", None)  # its "please specify" text goes with it
             else:
                 kept.append(code)
         moved["categories"] = kept
+    said += _move_generic(moved, target, old)
     modules = moved.get("modules")
     if isinstance(modules, dict):
         for key in list(modules):
@@ -113,6 +120,38 @@ def move_report(report: Mapping[str, Any], target: Catalogue) -> tuple[dict[str,
                 said += _move_answers(answers, module.by_id, old_questions, module.title)
     moved["form_version"] = target.version
     return moved, said
+
+
+def _move_generic(moved: dict[str, Any], target: Catalogue, old: Catalogue | None) -> list[str]:
+    """The generic form's coded answers that ``target`` no longer offers, left out (one sentence each)."""
+    said: list[str] = []
+    fields: list[tuple[str, tuple[Answer, ...], tuple[Answer, ...]]] = [
+        ("harm.level", target.harm_levels, old.harm_levels if old else ())
+    ]
+    for path, name in GENERIC_ANSWER_SETS.items():
+        was = old.answer_sets.get(name, ()) if old else ()
+        fields.append((path, target.answer_sets.get(name, ()), was))
+    for path, offered, was in fields:
+        section, _, key = path.rpartition(".")
+        holder = moved.get(section) if section else moved
+        if not isinstance(holder, dict) or key not in holder:
+            continue
+        value, codes = holder[key], {a.code for a in offered}
+        label = target.label(path)
+        given = value if isinstance(value, list) else [value]
+        gone = [v for v in given if isinstance(v, str) and v not in codes]
+        for code in gone:
+            said.append(f'"{label}": {_answer_words(was, code)} is no longer offered; it was left out.')
+        if not gone:
+            continue
+        kept = [v for v in given if v not in gone]
+        if isinstance(value, list):
+            holder[key] = kept
+        else:
+            del holder[key]
+        if "A66" in gone:  # its "please specify" text goes with it
+            holder.pop(f"{key}_other", None)
+    return said
 
 
 def _move_answers(
@@ -142,6 +181,18 @@ def _move_answers(
                     f'"{question.text}" ({title}): {_answer_words(before, code)} is no longer offered; it was left out.'
                 )
             answers[qid] = [v for v in value if v not in gone]
+        elif question.type == "group" and isinstance(value, list):
+            if len(value) > question.max_items:
+                said.append(
+                    f'"{question.text}" ({title}) now takes at most {question.max_items} '
+                    f"{question.item_name}(s); the ones after that were left out."
+                )
+                del value[question.max_items :]
+            old_children = before.children.by_id if before is not None else {}
+            for n, entry in enumerate(value, start=1):
+                if isinstance(entry, dict):
+                    where = f"{title}, {question.item_name} {n}"
+                    said += _move_answers(entry, question.children.by_id, old_children, where)
     for key in [k for k in answers if k.endswith("_specify")]:
         base = key.removesuffix("_specify")
         question = questions.get(base)
@@ -150,6 +201,7 @@ def _move_answers(
     return said
 
 
-def _answer_words(question: Question | None, code: str) -> str:
-    answer = question.answer(code) if question else None
+def _answer_words(question: Question | tuple[Answer, ...] | None, code: str) -> str:
+    answers = question.answers if isinstance(question, Question) else question or ()
+    answer = next((a for a in answers if a.code == code), None)
     return f'the answer "{answer.display}"' if answer else "the answer given"
