@@ -13,12 +13,12 @@ Qt-free; the window runs :func:`run_forever` on a worker thread, the CLI in its 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from pso_desktop.sync.sealed import (
     FINAL_STATUSES,
     REJECTED_STATUSES,
     AgentFile,
+    Claim,
     Spool,
     SpoolEntry,
     sealed_batch_body,
@@ -181,49 +182,67 @@ class Agent:
         return self._keys_or_factory
 
     def _send_profile(self, profile: _Profile) -> tuple[int, int]:
+        """Claims, sends and settles batch after batch. While one batch is on the wire, the answer of the one
+        before is settled (its entries removed, its locks given back) on a second thread: file removal costs as
+        much as the request itself, so the two overlap."""
         store = self._keys.credential_store(
             profile.name, profile.agent.credential_store or "file", profile.agent.keyring_backend
         )
         token = store.read().strip()
-        sent = rejected = 0
-        with ApiClient(self._settings(profile.agent)) as api:
-            names = profile.spool.names()
-            start = 0
-            limit = BATCH_ENVELOPES
-            while start < len(names) and not self._should_stop():
-                with contextlib.ExitStack() as held:
-                    batch: list[SpoolEntry] = []
-                    size = 0
-                    index = start
-                    while index < len(names) and len(batch) < limit:
-                        name = names[index]
-                        index += 1
-                        if not held.enter_context(profile.spool.locked(name)):
-                            continue  # another sender has it, or it is gone
-                        entry = profile.spool.read(name)
-                        if entry is None:
-                            continue
-                        batch.append(entry)
-                        size += len(entry.sealed) + 120
-                        if size >= BATCH_BYTES:
-                            break
-                    if batch:
-                        try:
-                            results = self._post(api, token, batch)
-                        except PayloadTooLarge:
-                            if len(batch) == 1:
-                                raise
-                            limit = max(1, len(batch) // 2)
-                            continue  # the same entries again, in smaller batches (locks released first)
-                        s, r = self._apply(profile, batch, results)
-                        sent, rejected = sent + s, rejected + r
-                        profile.spool.note_success(_now())
-                    start = index
+        counts = [0, 0]  # sent, rejected
+        names = profile.spool.names()
+        with (
+            ApiClient(self._settings(profile.agent)) as api,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="pso-agent-settle") as settler,
+        ):
+            settling: Future[None] | None = None
+            start, limit = 0, BATCH_ENVELOPES
+            try:
+                while start < len(names) and not self._should_stop():
+                    claims, start = self._claim_batch(profile.spool, names, start, limit)
+                    if not claims:
+                        continue
+                    try:
+                        results = self._post(api, token, [claim.entry for claim in claims])
+                    except PayloadTooLarge:
+                        for claim in claims:
+                            profile.spool.release(claim, done=False)
+                        if len(claims) == 1:
+                            raise
+                        limit = max(1, len(claims) // 2)  # the same entries again, in smaller batches
+                        names, start = profile.spool.names(), 0
+                        continue
+                    except BaseException:
+                        for claim in claims:
+                            profile.spool.release(claim, done=False)
+                        raise
+                    if settling is not None:
+                        settling.result()
+                    settling = settler.submit(self._settle, profile, claims, results, counts)
+            finally:
+                if settling is not None:
+                    settling.result()
+        sent, rejected = counts
         if sent or rejected:
             _log.info(
                 "agent: profile %s: %d sealed report(s) delivered, %d rejected", profile.name, sent, rejected
             )
         return sent, rejected
+
+    @staticmethod
+    def _claim_batch(spool: Spool, names: Sequence[str], start: int, limit: int) -> tuple[list[Claim], int]:
+        """Up to ``limit`` entries (and about BATCH_BYTES) from ``names[start:]``, each held under its lock;
+        entries another sender holds, or that are gone, are skipped. Returns the claims and where to go on."""
+        claims: list[Claim] = []
+        size = 0
+        index = start
+        while index < len(names) and len(claims) < limit and size < BATCH_BYTES:
+            claim = spool.claim(names[index])
+            index += 1
+            if claim is not None:
+                claims.append(claim)
+                size += len(claim.entry.sealed) + 120
+        return claims, index
 
     def _post(self, api: ApiClient, token: str, batch: Sequence[SpoolEntry]) -> list[dict[str, object]]:
         body = sealed_batch_body(batch)
@@ -240,37 +259,46 @@ class Agent:
                     raise
                 waited += delay
 
-    def _apply(self, profile: _Profile, batch: Sequence[SpoolEntry], results: Sequence[object]) -> tuple[int, int]:
-        by_envelope = {entry.envelope_id: entry for entry in batch}
-        sent = rejected = 0
-        for result in results:
-            if not isinstance(result, dict):
-                continue
-            entry = by_envelope.pop(str(result.get("envelope_id")), None)
-            if entry is None:
-                continue
-            status = str(result.get("status") or "")
-            errors = result.get("errors")
-            if status in FINAL_STATUSES:
-                profile.spool.remove(entry.report_id, entry.revision)
-                sent += 1
-            elif status in REJECTED_STATUSES and result.get("id") is None:
-                # The copy could not be opened (a key the server no longer knows): the outbox sends the report
-                # itself at the next unlock; the sealed copy is of no more use.
-                _log.warning(
-                    "agent: a sealed envelope of profile %s could not be opened by the server", profile.name
-                )
-                profile.spool.remove(entry.report_id, entry.revision)
-            elif status in REJECTED_STATUSES:
-                profile.spool.reject(entry, status, errors)
-                rejected += 1
+    def _settle(
+        self, profile: _Profile, claims: Sequence[Claim], results: Sequence[object], counts: list[int]
+    ) -> None:
+        """Applies the server's answer to a batch: an accepted entry leaves the spool, a rejected one moves to
+        ``rejected/``, one without a (final) result stays for the next try; every lock is given back."""
+        by_envelope = {claim.entry.envelope_id: claim for claim in claims}
+        done: set[str] = set()
+        try:
+            for result in results:
+                if not isinstance(result, dict):
+                    continue
+                claim = by_envelope.get(str(result.get("envelope_id")))
+                if claim is None:
+                    continue
+                status = str(result.get("status") or "")
+                if status in FINAL_STATUSES:
+                    counts[0] += 1
+                elif status in REJECTED_STATUSES and result.get("id") is None:
+                    # The copy could not be opened (a key the server no longer knows): the outbox sends the report
+                    # itself at the next unlock; the sealed copy is of no more use.
+                    _log.warning(
+                        "agent: a sealed envelope of profile %s could not be opened by the server", profile.name
+                    )
+                elif status in REJECTED_STATUSES:
+                    profile.spool.keep_rejection(claim.entry, status, result.get("errors"))
+                    counts[1] += 1
+                else:
+                    continue
+                done.add(claim.name)
+            profile.spool.note_success(_now())
+        finally:
+            for claim in claims:
+                profile.spool.release(claim, done=claim.name in done)
+        by_envelope = {k: v for k, v in by_envelope.items() if v.name not in done}
         if by_envelope:
             _log.warning(
                 "agent: %d envelope(s) of profile %s had no result; sent again later",
                 len(by_envelope),
                 profile.name,
             )
-        return sent, rejected
 
     # --- the loop -------------------------------------------------------------------------------------------
 

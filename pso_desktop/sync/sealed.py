@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -225,9 +225,9 @@ class Spool:
         with contextlib.suppress(FileNotFoundError):
             (self.folder / name).unlink()
 
-    def reject(self, entry: SpoolEntry, status: str, errors: Any) -> None:
-        """Moves the entry out of the spool into ``rejected/`` with the server's answer (field paths and
-        messages, no PHI), for its author's next unlock."""
+    def keep_rejection(self, entry: SpoolEntry, status: str, errors: Any) -> None:
+        """Keeps the server's refusal of ``entry`` in ``rejected/`` (field paths and messages, no PHI) for its
+        author's next unlock; the caller then removes the entry."""
         ensure_private_dir(self.rejected_folder)
         record = {
             "v": _FORMAT,
@@ -237,6 +237,10 @@ class Spool:
             "errors": errors if isinstance(errors, list) else [],
         }
         write_private_json(self.rejected_folder / f"{entry.report_id}.{entry.revision}.json", record)
+
+    def reject(self, entry: SpoolEntry, status: str, errors: Any) -> None:
+        """Moves the entry out of the spool into ``rejected/`` with the server's answer."""
+        self.keep_rejection(entry, status, errors)
         self.remove(entry.report_id, entry.revision)
 
     def rejected(self) -> list[dict[str, Any]]:
@@ -258,33 +262,47 @@ class Spool:
         with contextlib.suppress(FileNotFoundError):
             (self.rejected_folder / f"{report_id}.{revision}.json").unlink()
 
+    def claim(self, name: str) -> Claim | None:
+        """Takes ``<name>.lock`` (an exclusive OS lock, never waiting) and reads the entry; None when another
+        sender holds it, the entry is gone (sent meanwhile) or cannot be read. Give it back with :meth:`release`."""
+        lock_path = self.folder / f"{name}.lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        except OSError:
+            return None
+        if not _try_lock(fd):
+            os.close(fd)
+            return None
+        entry = self.read(name)
+        if entry is None:
+            if not (self.folder / name).exists():  # sent by the holder before us: its lock file goes too
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()
+            os.close(fd)
+            return None
+        return Claim(name, fd, entry)
+
+    def release(self, claim: Claim, *, done: bool) -> None:
+        """Gives the lock back; with ``done`` the entry leaves the spool first (the server's answer was final),
+        then its lock file, so a sender waiting on the old lock finds nothing left to send."""
+        try:
+            if done:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.folder / claim.name).unlink()
+                with contextlib.suppress(OSError):
+                    (self.folder / f"{claim.name}.lock").unlink()
+        finally:
+            os.close(claim.fd)
+
     @contextlib.contextmanager
     def locked(self, name: str) -> Iterator[bool]:
-        """Holds ``<name>.lock`` exclusively while the block runs; yields False (and holds nothing) when another
-        sender holds it or the entry is gone. The lock file goes with the entry."""
-        path = self.folder / f"{name}.lock"
+        """:meth:`claim` for a block: yields whether the entry is held (the entry stays in the spool)."""
+        claim = self.claim(name)
         try:
-            handle = open(path, "a+b")  # noqa: SIM115 -- held for the block
-        except OSError:
-            yield False
-            return
-        try:
-            if not _try_lock(handle):
-                yield False
-                return
-            if not (self.folder / name).exists():  # sent by the holder before us
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                if not (self.folder / name).exists():
-                    with contextlib.suppress(OSError):
-                        path.unlink()
+            yield claim is not None
         finally:
-            handle.close()  # closing releases the OS lock
+            if claim is not None:
+                self.release(claim, done=False)
 
     def last_success(self) -> str | None:
         try:
@@ -311,20 +329,28 @@ def parse_name(name: str) -> tuple[str, int] | None:
         return None
 
 
-def _try_lock(handle: IO[bytes]) -> bool:
+@dataclass(frozen=True)
+class Claim:
+    """An entry held by this sender: its name, the open lock file and the entry read under the lock."""
+
+    name: str
+    fd: int
+    entry: SpoolEntry
+
+
+def _try_lock(fd: int) -> bool:
     if os.name == "nt":
         import msvcrt
 
         try:
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
         except OSError:
             return False
         return True
     import fcntl
 
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False
     return True
