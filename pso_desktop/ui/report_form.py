@@ -88,6 +88,9 @@ _RELATED = {
     "discovery.time": "discovery.time_unknown",
     "report_date": "report_date",
 }
+# A required question that another answer stands in for (Submit asks for the record number or the name, the
+# age or the date of birth): not counted as left to answer once that one is given.
+_ANSWERED_BY = {"patient.mrn": ("patient.name",), "patient.age_years": ("patient.date_of_birth",)}
 # Answers a new report starts with: they do not open a section's "more detail" part.
 _DEFAULTED = frozenset({"report_date"})
 
@@ -352,7 +355,9 @@ class ReportForm(QScrollArea):
                 continue
             if get_path(entered, path) not in (None, "", [], False):
                 started.add(index)
-            elif path in self._required:
+            elif path in self._required and all(
+                get_path(entered, other) in (None, "", [], False) for other in _ANSWERED_BY.get(path, ())
+            ):
                 left[index] = left.get(index, 0) + 1
         for index, box in enumerate(self._sections):
             item = self.section_list.item(index)

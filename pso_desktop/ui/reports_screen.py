@@ -40,8 +40,18 @@ if TYPE_CHECKING:
 SEARCH_DELAY_MS = 250
 
 
-# Each column's usual width in average characters (State ... At the PSO); Category also takes what is left.
-COLUMN_CHARS = (12, 18, 22, 12, 12, 17, 16, 16)
+# Each column's usual longest text (State ... At the PSO), measured in the current font; Category also takes
+# what is left.
+COLUMN_SAMPLES = (
+    "Needs attention",
+    "Near miss (close call)",
+    "Medication or Other Substance",
+    "4W-MEDSURG",
+    "2026-12-31",
+    "2026-12-31 23:59",
+    "PSO-2026-000042",
+    "Under review",
+)
 
 
 class ReportsScreen(QWidget):
@@ -191,8 +201,13 @@ class ReportsScreen(QWidget):
         """Each column as wide as its usual content in the current font, and Category (the longest text, cut
         first) takes the width left over. When even that does not fit (a narrow window, large text), every
         column shrinks alike, so the list never scrolls sideways; a cut text is whole in its tooltip."""
-        char = self.table.fontMetrics().averageCharWidth()
-        wanted = [chars * char + 2 * char for chars in COLUMN_CHARS]
+        metrics = self.table.fontMetrics()
+        padding = 2 * metrics.averageCharWidth()
+        heading = self.table.horizontalHeader().fontMetrics()
+        wanted = [
+            max(metrics.horizontalAdvance(sample), heading.horizontalAdvance(title) + padding) + padding
+            for sample, (_key, title) in zip(COLUMN_SAMPLES, COLUMNS, strict=True)
+        ]
         room = self.table.viewport().width()
         spare = room - sum(wanted)
         category = _column("categories")
