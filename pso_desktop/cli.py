@@ -409,6 +409,12 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], policy: K
             f"{summary.remaining} still queued; {summary.status_changes} status update(s) from the PSO.",
             file=stdout,
         )
+        if summary.facility_reports or summary.review_records or summary.facility_purged:  # a risk manager's
+            print(
+                f"Facility: {summary.facility_reports} report(s) fetched, {summary.review_records} review "
+                f"record(s) sent or received, {summary.facility_purged} copy(ies) removed.",
+                file=stdout,
+            )
     if summary.remaining:
         return _fail(summary.problem or f"{summary.remaining} report(s) are still queued; run sync again.")
     if summary.problem:  # every report was sent; only the PSO's statuses could not be brought up to date

@@ -19,6 +19,15 @@ STATE_LABELS = {
     "submitted": "Submitted",
     "needs_attention": "Needs attention",
 }
+# A facility's own review of a report (issue 12), beside the PSO's status.
+REVIEW_STATE_LABELS = {
+    "new": "New",
+    "in_review": "In review",
+    "waiting_for_information": "Waiting for information",
+    "closed": "Closed",
+}
+REVIEW_FIELD_LABELS = {"state": "Review state", "assignee": "Assignee", "harm": "Harm after review"}
+
 PSO_STATUS_LABELS = {
     "received": "Received",
     "under_review": "Under review",

@@ -11,6 +11,7 @@ The GUI never calls these methods directly; it submits them to the thread that o
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from pso_desktop.services.training import TrainingEnvironment
     from pso_desktop.services.trends import Trends
     from pso_desktop.services.workstation import ProfileAccess, Session, Workstation
+    from pso_desktop.storage.facility import Review
     from pso_desktop.storage.report_query import ReportQuery
     from pso_desktop.storage.reports import ReportSummary
     from pso_desktop.sync.engine import Progress, SyncSummary
@@ -55,6 +57,10 @@ class Standing:
     server_ref: str | None = None
     pso_status: str | None = None
     pso_note: str | None = None
+    facility: bool = False  # a copy of the facility's report (a risk manager's): read-only here
+    reviewable: bool = (
+        False  # the facility's review applies (a facility copy, or a risk manager's own sent report)
+    )
 
 
 @dataclass(frozen=True)
@@ -173,10 +179,11 @@ class Backend:
     def open_report(self, report_id: str) -> tuple[Catalogue, dict[str, Any], list[FieldError], Standing]:
         """A stored report, the catalogue of its form version, why the PSO did not accept it (if so), and where
         it stands (state, case number, the PSO's status)."""
+        from pso_desktop.services import review
         from pso_desktop.storage.errors import StorageError
 
         session = self._require_session()
-        report = session.get_report(report_id)
+        report = review.open_report(session, report_id)  # opening a facility report is audited
         standing = self.standing(report_id)
         if report is None or standing is None:
             raise StorageError("This report is no longer in the profile; refresh the list.")
@@ -196,13 +203,39 @@ class Backend:
         if summary is None:
             return None
         status = session.account.server_status(report_id)
+        facility = session.facility.is_facility_copy(report_id)
+        server_ref = summary.server_ref or (status.server_ref if status else None)
         return Standing(
             summary.state,
             summary.revision,
-            summary.server_ref or (status.server_ref if status else None),
+            server_ref,
             status.status if status else None,
             status.note if status else None,
+            facility=facility,
+            reviewable=facility or (server_ref is not None and session.facility.cursors()[0] is not None),
         )
+
+    # --- the facility's review (risk managers; services/review.py) ------------------------------------------
+
+    def review(self, report_id: str) -> Review:
+        from pso_desktop.services import review
+
+        return review.review(self._require_session(), report_id)
+
+    def change_review(self, report_id: str, field: str, value: str | None) -> Review:
+        from pso_desktop.services import review
+
+        return review.change_field(self._require_session(), report_id, field, value)
+
+    def add_review_note(self, report_id: str, text: str) -> Review:
+        from pso_desktop.services import review
+
+        return review.add_note(self._require_session(), report_id, text)
+
+    def add_review_action(self, report_id: str, text: str, owner: str | None, due: dt.date | None) -> Review:
+        from pso_desktop.services import review
+
+        return review.add_action(self._require_session(), report_id, text, owner, due)
 
     def save_draft(self, report: dict[str, Any]) -> int:
         """Autosave: the form's report as a draft; returns the revision stored."""

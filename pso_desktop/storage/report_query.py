@@ -58,7 +58,7 @@ class ReportQuery:
     discovered_to: str | None = None
     sort: str = "updated_at"
     descending: bool = True
-    # Reserved for the review workflow (issue 12, item 2): accepted and kept in saved views, not applied yet.
+    # The facility's review state (issue 12, item 2; storage/facility.py); "" for reports nobody reviews.
     review_states: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -98,7 +98,16 @@ class ReportQuery:
     def narrowed_except_state(self) -> bool:
         return (
             self.searching
-            or any((self.event_types, self.categories, self.units, self.harm_levels, self.pso_statuses))
+            or any(
+                (
+                    self.event_types,
+                    self.categories,
+                    self.units,
+                    self.harm_levels,
+                    self.pso_statuses,
+                    self.review_states,
+                )
+            )
             or self.discovered_from is not None
             or self.discovered_to is not None
         )
@@ -156,6 +165,8 @@ def where_clause(query: ReportQuery, *, with_states: bool = True) -> tuple[str, 
     _any_of("unit", query.units, clauses, params)
     _any_of("harm", query.harm_levels, clauses, params)
     _any_of("pso_status", query.pso_statuses, clauses, params)
+    # Not in the list's covering index (yet): this filter reads the rows it tests; the others do not.
+    _any_of("review_state", query.review_states, clauses, params)
     if query.categories:
         marks = ", ".join("?" * len(query.categories))
         clauses.append(f"pk IN (SELECT report_pk FROM report_categories WHERE code IN ({marks}))")  # noqa: S608

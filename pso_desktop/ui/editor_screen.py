@@ -40,6 +40,7 @@ from pso_desktop.texts import PSO_STATUS_LABELS
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel
 from pso_desktop.ui.report_form import ReportForm
+from pso_desktop.ui.review_panel import ReviewPanel
 from pso_desktop.ui.worker import DbWorker
 
 AUTOSAVE_DELAY_MS = 1500
@@ -51,6 +52,8 @@ PSO_PROBLEMS_HEADING = "The PSO did not accept this report; fix {things} and sub
 # did not accept (needs_attention), open editable.
 READ_ONLY_STATES = frozenset({"queued", "sending", "submitted"})
 AMEND_SHORTCUT = "Ctrl+E"
+REVIEW_SHORTCUT = "Ctrl+Shift+V"
+REVIEW_PANEL_WIDTH = 340
 NOTE_SHOWN = (
     300  # characters of the PSO's note in the case line (up to 2000 are allowed); all of it in its tooltip
 )
@@ -67,7 +70,9 @@ def standing_text(standing: Standing, *, amending: bool = False) -> str:
             f"Amending ({case}): your changes are saved as revision {following}, a draft until you submit it; "
             f"revision {standing.revision} stays as it was submitted."
         )
-    if standing.state == "queued":
+    if standing.facility:
+        where = f"From your facility's record, revision {standing.revision}, {case}."
+    elif standing.state == "queued":
         where = f"Submitted and queued: Send to PSO (F9) sends it ({case})."
     elif standing.state == "sending":
         where = f"Submitted: being sent to the PSO now ({case})."
@@ -82,7 +87,12 @@ def standing_text(standing: Standing, *, amending: bool = False) -> str:
     if standing.pso_note:
         note = " ".join(standing.pso_note.split())
         where += f" The PSO's note: {note if len(note) <= NOTE_SHOWN else note[: NOTE_SHOWN - 1] + '…'}"
-    if standing.state in READ_ONLY_STATES:
+    if standing.facility:
+        where += (
+            f" Read-only: only its reporter can change it. Review it beside the form ({REVIEW_SHORTCUT}); the review "
+            "reaches the facility's other risk managers at the next sync."
+        )
+    elif standing.state in READ_ONLY_STATES:
         where += (
             f" Read-only. To change it, choose Amend ({AMEND_SHORTCUT}): your changes become revision {following}, "
             "sent when you submit it."
@@ -153,7 +163,13 @@ class EditorScreen(QWidget):
         )
         self.amend_action.triggered.connect(self.amend)
         self.amend_action.setEnabled(False)
-        self.addActions([self.back_action, self.submit_action, self.delete_action, self.amend_action])
+        self.review_action = QAction("Go to the &review", self)
+        self.review_action.setShortcut(QKeySequence(REVIEW_SHORTCUT))
+        self.review_action.setToolTip(f"Move to the facility review of this report ({REVIEW_SHORTCUT})")
+        self.review_action.triggered.connect(self.go_to_review)
+        self.addActions(
+            [self.back_action, self.submit_action, self.delete_action, self.amend_action, self.review_action]
+        )
         self.confirm_delete: QMessageBox | None = None
         back = self.back_button = QPushButton(self.back_action.text().replace("&", ""))
         back.setObjectName("backButton")
@@ -219,12 +235,25 @@ class EditorScreen(QWidget):
         self.banner.setObjectName("pswpBanner")
         self.banner.setAccessibleName("Confidentiality notice")
 
+        # The facility's review (risk managers), beside the read-only report.
+        self.review_panel = ReviewPanel(worker, backend)
+        self.review_panel.setFixedWidth(REVIEW_PANEL_WIDTH)
+        self.review_panel.failed.connect(self.failed)
+        self.review_panel.saved.connect(self.save_status.setText)
+        self.review_panel.hide()
+
         self._layout = QVBoxLayout(self)
         self._layout.addWidget(self.banner)
         self._layout.addLayout(top)
         self._layout.addWidget(self.standing)
         self._layout.addWidget(self.errors_heading)
         self._layout.addWidget(self.errors)
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        self._pages_box = QVBoxLayout()
+        body.addLayout(self._pages_box, 1)
+        body.addWidget(self.review_panel, 0)
+        self._layout.addLayout(body, 1)
 
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
@@ -244,6 +273,7 @@ class EditorScreen(QWidget):
                 self.submit_button,
                 self.amend_button,
                 self.errors,
+                *(self.review_panel.tab_stops() if self.review_panel.isVisible() else ()),
                 self.form.section_list if self.form is not None else None,
             )
             if widget is not None and widget.isVisible() and widget.isEnabled()
@@ -278,9 +308,17 @@ class EditorScreen(QWidget):
         self._standing = standing
         self._set_read_only(standing is not None and standing.state in READ_ONLY_STATES)
         self._show_errors(pso_problems or [], heading=PSO_PROBLEMS_HEADING)
+        facility = standing is not None and standing.facility
         self.heading.setText(
-            "New report" if is_new else "Submitted report (read-only)" if self._read_only else "Report"
+            "New report"
+            if is_new
+            else "Facility report (read-only)"
+            if facility
+            else "Submitted report (read-only)"
+            if self._read_only
+            else "Report"
         )
+        self._show_review(catalogue, report, standing)
         self.save_status.setText("Not saved yet: saving starts when you type." if is_new else "")
         self.submit_button.setEnabled(True)
         self.move_button.hide()
@@ -293,6 +331,23 @@ class EditorScreen(QWidget):
             )
         form.scroll_to_start()
         form.fields["event_type"].focus_target().setFocus()
+
+    def _show_review(self, catalogue: Catalogue, report: dict[str, Any], standing: Standing | None) -> None:
+        """The review panel, for a report the facility's review applies to (read on the worker)."""
+        if standing is None or not standing.reviewable or not isinstance(report.get("id"), str):
+            self.review_panel.clear()
+            self.review_panel.hide()
+            return
+        self.review_panel.set_harm_levels([(a.code, a.display) for a in catalogue.harm_levels])
+        harm = report.get("harm")
+        level = harm.get("level") if isinstance(harm, dict) else None
+        self.review_panel.show_report(report["id"], level if isinstance(level, str) else None)
+        self.review_panel.show()
+
+    def go_to_review(self) -> None:
+        """Moves the keyboard to the review panel (Ctrl+Shift+V), when it is shown."""
+        if self.review_panel.isVisible():
+            self.review_panel.state.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # --- moving a draft to the PSO's current form version ------------------------------------------------
 
@@ -354,7 +409,7 @@ class EditorScreen(QWidget):
             row.addWidget(form.section_list, 0)
             row.addWidget(form, 1)
             self._pages[catalogue.version] = page
-            self._layout.addWidget(page, 1)
+            self._pages_box.addWidget(page, 1)
         for version, other in self._pages.items():
             other.setVisible(self._forms[version] is form)
         self.form = form
@@ -368,8 +423,10 @@ class EditorScreen(QWidget):
         self._read_only = read_only
         if self.form is not None:
             self.form.set_read_only(read_only)
-        self.amend_action.setEnabled(read_only)
-        self.amend_button.setVisible(read_only)
+        # A copy of the facility's report is never amended here: only its reporter sends a new version.
+        amendable = read_only and not (self._standing is not None and self._standing.facility)
+        self.amend_action.setEnabled(amendable)
+        self.amend_button.setVisible(amendable)
         for action, button in ((self.submit_action, self.submit_button), (self.delete_action, self.delete_button)):
             action.setEnabled(not read_only)
             button.setVisible(not read_only)
@@ -386,6 +443,8 @@ class EditorScreen(QWidget):
         if standing is None or not self._read_only or self.form is None or self.form.report_id != report_id:
             return
         self._standing = standing
+        if self.review_panel.isVisible():  # the sync brought the other risk managers' review records
+            self.review_panel.refresh()
         if standing.state in READ_ONLY_STATES:
             self._show_standing(standing_text(standing))
         else:  # the PSO did not accept it: its reasons are listed when it is opened again
@@ -396,7 +455,7 @@ class EditorScreen(QWidget):
     def amend(self) -> None:
         """Makes the submitted report on screen editable. Nothing is written until the first change, which is
         saved (autosave, as for any draft) as the report's next revision."""
-        if not self._read_only or self.form is None:
+        if not self._read_only or self.form is None or not self.amend_action.isEnabled():
             return
         on_button = self.amend_button.hasFocus()
         self._set_read_only(False)
@@ -434,6 +493,8 @@ class EditorScreen(QWidget):
         self.standing.clear()
         self.standing.setToolTip("")
         self.standing.hide()
+        self.review_panel.clear()  # notes may name a patient
+        self.review_panel.hide()
 
     # --- saving ----------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The list's filter bar: unit, category, event type, harm, PSO status, discovery dates, sort, and saved views.
+"""The list's filter bar: unit, category, event type, harm, PSO status, review state, discovery dates, sort, and
+saved views.
 
 Each filter is a button with a menu of checkable choices (Space or Enter opens it, arrows and Enter tick), so
 everything works from the keyboard. The bar only holds choices: ``filters()`` gives them as a ``ReportQuery``
@@ -16,7 +17,7 @@ from PySide6.QtCore import QDate, QSignalBlocker, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDateEdit, QMenu, QToolButton, QWidget
 
-from pso_desktop.texts import PSO_STATUS_LABELS
+from pso_desktop.texts import PSO_STATUS_LABELS, REVIEW_STATE_LABELS
 from pso_desktop.ui.flow_layout import FlowLayout
 from pso_desktop.ui.reports_model import COLUMNS
 
@@ -111,7 +112,17 @@ class FilterBar(QWidget):
         self.harm = ChoiceButton("Harm")
         self.pso_status = ChoiceButton("At the PSO")
         self.pso_status.set_choices([("", "Not sent yet"), *PSO_STATUS_LABELS.items()])
-        self.choice_buttons = (self.unit, self.category, self.event_type, self.harm, self.pso_status)
+        # The facility's review (risk managers); a report nobody reviews (the profile's own) has none.
+        self.review_state = ChoiceButton("Review")
+        self.review_state.set_choices([*REVIEW_STATE_LABELS.items(), ("", "Not reviewed")])
+        self.choice_buttons = (
+            self.unit,
+            self.category,
+            self.event_type,
+            self.harm,
+            self.pso_status,
+            self.review_state,
+        )
         for button in self.choice_buttons:
             button.changed.connect(self.changed)
 
@@ -213,6 +224,7 @@ class FilterBar(QWidget):
             event_types=self.event_type.selected(),
             harm_levels=self.harm.selected(),
             pso_statuses=self.pso_status.selected(),
+            review_states=self.review_state.selected(),
             discovered_from=self._day(self.date_from),
             discovered_to=self._day(self.date_to),
             sort=self.sort_key,
@@ -227,6 +239,7 @@ class FilterBar(QWidget):
             (self.event_type, query.event_types),
             (self.harm, query.harm_levels),
             (self.pso_status, query.pso_statuses),
+            (self.review_state, query.review_states),
         ):
             with QSignalBlocker(button):
                 button.set_selected(codes)
