@@ -21,7 +21,8 @@ from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
 from pso_server.testing import TEST_KDF, RunningServer, run_server
-from tests.ui.conftest import PROFILE, SECRET, sample_reports, unlock
+from tests.support.reports import sample_reports
+from tests.support.ui import PROFILE, SECRET, unlock
 from tests.ui.test_submitted_report import open_from_list
 
 FACILITY = "North General"
