@@ -132,7 +132,11 @@ def enrol(
         state["sealing_key"] = key.to_json()
         changed = True
     agent = sealed.agent_file()
-    if key is not None and not _credential_held(sealed, state, agent, settings):
+    linked = session.account.get()
+    account = linked.username if linked is not None else None
+    if key is not None and not _credential_held(sealed, state, agent, settings, account):
+        if state.pop("credential_id", None) is not None:
+            changed = True  # nothing more is sealed for a credential this profile cannot use any more
         try:
             answer = api.device_credential(access_token(), device_name)
         except ExpectedError as exc:
@@ -151,6 +155,7 @@ def enrol(
                     credential_store=kind,
                     keyring_backend=backend,
                     server_url=settings.url,
+                    account=account,
                 )
                 changed = True
     if changed:
@@ -174,9 +179,19 @@ def enrol(
 
 
 def _credential_held(
-    sealed: SealedOutbox, state: dict[str, Any], agent: AgentFile | None, settings: ServerSettings
+    sealed: SealedOutbox,
+    state: dict[str, Any],
+    agent: AgentFile | None,
+    settings: ServerSettings,
+    account: str | None,
 ) -> bool:
-    if not state.get("credential_id") or state.get("server_url") != settings.url:
+    """A credential of this server and this account (a profile linked to another account needs its own: the
+    server refuses envelopes of one account sent with another's credential)."""
+    if (
+        not state.get("credential_id")
+        or state.get("server_url") != settings.url
+        or state.get("account") != account
+    ):
         return False
     if agent is None or agent.credential_id != state.get("credential_id"):
         return True  # the agent file is rewritten from the pinned state

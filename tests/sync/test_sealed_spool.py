@@ -74,7 +74,12 @@ def pin(session: Session, public: dict[str, Any], *, credential: bool = True) ->
     session.account.link(Account(server_url="https://pso.invalid", username="nurse1", device_name="test"))
     state: dict[str, Any] = {"sealing_key": public}
     if credential:
-        state |= {"credential_id": "dc-test", "credential_store": "file", "server_url": "https://pso.invalid"}
+        state |= {
+            "credential_id": "dc-test",
+            "credential_store": "file",
+            "server_url": "https://pso.invalid",
+            "account": "nurse1",
+        }
     session.remembered.put(sealing.PINNED, state)
 
 
