@@ -79,6 +79,9 @@ _ACCOUNT_COLUMNS = (
 _STATUS_COLUMNS = "report_id, server_ref, status, note, changed_at"
 _KEY_COLUMNS = "report_id, owner_key"
 _DEVICE_COLUMNS = "server_url, token"
+_REVIEW_COLUMNS = (
+    "event_id, seq, report_id, kind, field, value, base_version, version, outcome, author, created_at"
+)
 
 
 # --- without the key ---------------------------------------------------------------------------------------
@@ -244,6 +247,9 @@ class Contents:
     statuses: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     owner_keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # lost, a sent report cannot be revised
     devices: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # the servers' device tokens (known device)
+    # Review records made here and not sent yet; the sent ones, and the facility's copies, which a recovery leaves
+    # out, come back from the server at the next sync (their cursors are not carried over).
+    unsent_reviews: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     known_ids: set[str] = field(default_factory=set)  # report ids seen anywhere, even where the row is lost
     deleted: set[str] = field(default_factory=set)  # drafts the audit log says were deleted
     unreadable: int = 0  # places (rows or ranges) that could not be read
@@ -344,6 +350,7 @@ def _read(reader: _Reader) -> Contents:
             contents.reports[row[0]] = row
         else:
             contents.unreadable += 1
+    facility = _facility_ids(reader, tables)
     for row in _rows(reader, "report_revisions", _REVISION_COLUMNS, tables, contents, sequence=None):
         if _intact(row[4], row[2]):
             contents.revisions[(row[0], int(row[1]))] = row
@@ -361,6 +368,9 @@ def _read(reader: _Reader) -> Contents:
         contents.owner_keys[row[0]] = row
     for row in _rows(reader, "known_device", _DEVICE_COLUMNS, tables, contents, sequence=None):
         contents.devices[row[0]] = row
+    for row in _rows(reader, "review_records", _REVIEW_COLUMNS, tables, contents, sequence=None):
+        if row[1] is None:
+            contents.unsent_reviews[row[0]] = row
     contents.known_ids = (
         set(contents.reports)
         | _index_ids(reader, tables, contents)
@@ -368,7 +378,22 @@ def _read(reader: _Reader) -> Contents:
         | {report_id for report_id, _ in contents.outbox}
     )
     contents.deleted = {str(row[4]) for row in contents.audit if row[3] == "delete" and row[4]}
+    # Copies of the facility's reports (a risk manager's) are not this profile's: carried over they would look
+    # like its own reports whose frozen revision was lost, and be queued to be sent as its own.
+    for report_id in facility:
+        contents.reports.pop(report_id, None)
+        contents.statuses.pop(report_id, None)
+    contents.known_ids -= facility
     return contents
+
+
+def _facility_ids(reader: _Reader, tables: set[str]) -> set[str]:
+    """Ids of the facility's copies (schema version 9 on), read apart so that the reports' columns stay those
+    every version has. Rows it cannot read were counted as unreadable by the reports' own scan."""
+    if "review_records" not in tables:
+        return set()
+    rows = _rows(reader, "reports", "id, origin", tables, Contents(), sequence=None)
+    return {str(row[0]) for row in rows if row[1] == "facility"}
 
 
 def _rows(
@@ -459,6 +484,7 @@ class Merged:
     statuses: list[tuple[Any, ...]]
     owner_keys: list[tuple[Any, ...]]
     devices: list[tuple[Any, ...]]
+    unsent_reviews: list[tuple[Any, ...]]
     from_backup: int  # reports whose winning content came from the backup
     from_damaged: int  # reports whose winning content came from the damaged file
     lost_reports: int  # report ids the damaged file knew of that neither source could give back
@@ -583,6 +609,7 @@ def merge(backup: Contents | None, damaged: Contents | None) -> Merged:
         # A key never changes once generated, so either file's copy is the key; only kept reports take one.
         owner_keys=[k for i, k in sorted({**older.owner_keys, **newer.owner_keys}.items()) if i in kept_ids],
         devices=[d for _, d in sorted({**older.devices, **newer.devices}.items())],
+        unsent_reviews=[r for _, r in sorted({**older.unsent_reviews, **newer.unsent_reviews}.items())],
         from_backup=from_backup,
         from_damaged=from_damaged,
         lost_reports=len(newer.known_ids - kept_ids - newer.deleted),
@@ -620,6 +647,7 @@ def write_database(path: Path, key: bytes, merged: Merged, *, actor: str, detail
             _insert(conn, "server_status", _STATUS_COLUMNS, merged.statuses)
             _insert(conn, "report_keys", _KEY_COLUMNS, merged.owner_keys)
             _insert(conn, "known_device", _DEVICE_COLUMNS, merged.devices)
+            _insert(conn, "review_records", _REVIEW_COLUMNS, merged.unsent_reviews)
             AuditLog(conn).append("recover", actor=actor, detail=detail)
     finally:
         conn.close()

@@ -166,3 +166,44 @@ def test_leftovers_of_a_killed_recovery_are_removed_once_old(db_path: Path):
     recovery.remove_stale_scratch(db_path)
 
     assert sorted(p.name for p in folder.iterdir()) == [".recover-bbbb", "reports.db"]
+
+
+def test_the_facility_copies_are_left_out_and_unsent_review_records_kept(db_path: Path, key: bytes):
+    """Issue 12: a risk manager's copies of the facility's reports have no frozen revision here (they are not its
+    own); carried over, they would be queued to be sent as its own. They are left out (the next sync fetches them
+    again) and the review records not sent yet are kept."""
+    from pso_desktop.storage.account import Account, AccountStore
+    from pso_desktop.storage.facility import FacilityStore
+
+    own, copy = reports(2, seed=9)
+    conn = open_database(db_path, key, create=True)
+    AuditLog(conn).append("profile_create", actor="rm")
+    AccountStore(conn).link(Account("https://pso.example", "rm", "pc"))
+    store, facility = ReportStore(conn), FacilityStore(conn)
+    store.add_reports([own], submit=True)
+    page = [
+        {
+            "id": copy["id"],
+            "revision": 1,
+            "server_ref": "PSO-2026-000007",
+            "received_at": "2026-12-01T10:00:00Z",
+            "report": copy,
+        }
+    ]
+    assert facility.save_reports(page, "c1") == 1
+    facility.add_note(copy["id"], "Seen by the risk manager.", "rm")
+    conn.close()
+
+    out = rebuild(db_path, key, None, recovery.read_contents(db_path, key, damaged=True))
+
+    rows, _counts, entries = snapshot(out, key)
+    assert set(rows) == {own["id"]}
+    assert entries == [(own["id"], 1, "queued")]
+    conn = open_database(out, key)
+    try:
+        facility = FacilityStore(conn)
+        assert facility.cursors() == (None, None)  # the copies come back from the start of the feed
+        assert [n.text for n in facility.review(copy["id"]).notes] == ["Seen by the risk manager."]
+        assert [r["kind"] for r in facility.unsent()] == ["note"]
+    finally:
+        conn.close()
