@@ -473,7 +473,8 @@ def bench_window(home: Path, runs: int, stall_rounds: int, pages: int, server: S
     qInstallMessageHandler(_qt_message)
     meter = StallMeter()
     backend = TimedBackend(home)
-    window = MainWindow(backend, idle_lock_ms=3_600_000)
+    # The sync round starts the upload with Send to PSO itself: the unlock rounds measure the list alone.
+    window = MainWindow(backend, idle_lock_ms=3_600_000, auto_send=False)
     window.show()
     wait_for(window.ready)
     query, close_query = first_page_query(home)

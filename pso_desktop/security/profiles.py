@@ -100,22 +100,35 @@ def _server_policy(value: Any, path: Path) -> ServerPolicy | None:
 MAX_SYNC_WAIT = 24 * 3600.0  # beyond a day a sync is better run again than kept waiting
 
 
-def _sync_max_wait(value: Any, path: Path) -> float | None:
+# The "sync" settings: each key's lowest and highest value in seconds. The intervals of the window's automatic
+# sending (docs/sync.md, "Sending by itself") start at one second, so tests can run them quickly.
+SYNC_SETTINGS = {
+    "max_wait_seconds": (0.0, MAX_SYNC_WAIT),
+    "send_interval_seconds": (1.0, MAX_SYNC_WAIT),
+    "status_interval_seconds": (1.0, MAX_SYNC_WAIT),
+    "probe_seconds": (1.0, 3600.0),
+    "probe_max_seconds": (1.0, MAX_SYNC_WAIT),
+}
+
+
+def _sync_settings(value: Any, path: Path) -> dict[str, float]:
+    """The "sync" object's settings that are given (missing ones keep each tool's default)."""
     if value is None:
-        return None
-    seconds = value.get("max_wait_seconds") if isinstance(value, dict) else None
-    if (
-        not isinstance(value, dict)
-        or set(value) - {"max_wait_seconds"}
-        or isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not 0 <= seconds <= MAX_SYNC_WAIT
-    ):
-        raise PolicyError(
-            f'The IT policy file {path} must give "sync" as {{"max_wait_seconds": N}} with N from 0 to '
-            f"{MAX_SYNC_WAIT:.0f}; ask IT to correct it."
-        )
-    return float(seconds)
+        return {}
+    if isinstance(value, dict) and not set(value) - set(SYNC_SETTINGS):
+        given = {key: value[key] for key in SYNC_SETTINGS if key in value}
+        if all(
+            not isinstance(v, bool)
+            and isinstance(v, int | float)
+            and SYNC_SETTINGS[k][0] <= v <= SYNC_SETTINGS[k][1]
+            for k, v in given.items()
+        ):
+            return {key: float(v) for key, v in given.items()}
+    ranges = ", ".join(f'"{key}" ({low:.0f} to {high:.0f})' for key, (low, high) in SYNC_SETTINGS.items())
+    raise PolicyError(
+        f'The IT policy file {path} must give "sync" as an object of numbers of seconds, any of {ranges}; '
+        "ask IT to correct it."
+    )
 
 
 MAX_KEEP_CLOSED_DAYS = 3650.0
@@ -226,7 +239,9 @@ class KeyPolicy:
       ``NO_PROXY``) the "system" proxy on Linux, where no other system setting exists (never on Windows or
       macOS, whose own settings are read); without it, no environment variable chooses a proxy;
     - ``"sync": {"max_wait_seconds": N}`` is how long a sync keeps retrying a server that does not answer
-      (the window, the agent and ``pso-desktop sync`` without ``--max-wait``);
+      (the window, the agent and ``pso-desktop sync`` without ``--max-wait``); its ``send_interval_seconds``,
+      ``status_interval_seconds``, ``probe_seconds`` and ``probe_max_seconds`` time the window's automatic
+      sending (docs/sync.md);
     - ``"allowed_keyring_backends": ["module.Class", ...]`` names keyring backends trusted besides the known
       platform keychains (e.g. a vendor's keychain); every other backend is not secure;
     - ``"idle_lock_minutes": N`` is how long the window may go without input before it locks (default 10);
@@ -242,6 +257,10 @@ class KeyPolicy:
     server: ServerPolicy | None = None
     proxy_from_environment: bool = False
     sync_max_wait_seconds: float | None = None
+    sync_send_interval_seconds: float | None = None
+    sync_status_interval_seconds: float | None = None
+    sync_probe_seconds: float | None = None
+    sync_probe_max_seconds: float | None = None
     allowed_keyring_backends: tuple[str, ...] = ()
     idle_lock_minutes: float | None = None
     clipboard_clear_seconds: float | None = None
@@ -316,12 +335,17 @@ class KeyPolicy:
                     f"The IT policy file {path} sets a key derivation cost below 19 MiB and 2 passes; "
                     "ask IT to raise it."
                 )
+        sync = _sync_settings(data.get("sync"), path)
         return cls(
             allow_file_fallback=not require,
             kdf=kdf,
             server=_server_policy(data.get("pso_server"), path),
             proxy_from_environment=proxy_from_environment,
-            sync_max_wait_seconds=_sync_max_wait(data.get("sync"), path),
+            sync_max_wait_seconds=sync.get("max_wait_seconds"),
+            sync_send_interval_seconds=sync.get("send_interval_seconds"),
+            sync_status_interval_seconds=sync.get("status_interval_seconds"),
+            sync_probe_seconds=sync.get("probe_seconds"),
+            sync_probe_max_seconds=sync.get("probe_max_seconds"),
             facility_keep_closed_days=_keep_closed_days(data.get("facility_reports"), path),
             allowed_keyring_backends=_allowed_backends(data.get("allowed_keyring_backends"), path),
             idle_lock_minutes=_idle_lock_minutes(data.get("idle_lock_minutes"), path),

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pso_desktop.storage.report_query import ReportQuery
     from pso_desktop.storage.reports import ReportSummary
     from pso_desktop.sync.engine import Progress, SyncSummary
+    from pso_desktop.sync.transport import ApiClient, ServerSettings
 
 
 UNIT, REPORTER = "new_report.unit", "new_report.reporter"
@@ -61,6 +62,16 @@ class Standing:
     reviewable: bool = (
         False  # the facility's review applies (a facility copy, or a risk manager's own sent report)
     )
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Where the unlocked profile's outbox stands, for the window's indicator: whether it is signed in to its PSO
+    account, how many reports wait to be sent, and how many the PSO did not accept."""
+
+    signed_in: bool
+    waiting: int
+    needs_attention: int
 
 
 @dataclass(frozen=True)
@@ -381,6 +392,7 @@ class SyncBackend:
 
     def __init__(self) -> None:
         self._unlocked: Unlocked | None = None
+        self._probe_api: ApiClient | None = None  # kept between probes: one TLS context, not one per probe
 
     def attach(self, unlocked: Unlocked) -> None:
         """Takes over what the unlock handed out. Once that profile locks, its access opens nothing more."""
@@ -389,10 +401,20 @@ class SyncBackend:
     def detach(self) -> None:
         """Forgets the profile (at lock)."""
         self._unlocked = None
+        self._forget_probe()
 
-    def run_sync(self, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> SyncSummary:
-        """Sends the queue and pulls statuses (see ``services.syncing.sync``). Sync thread only: it opens its own
-        connection, so the form's autosave and the list keep working on the database worker meanwhile."""
+    def run_sync(
+        self,
+        on_progress: Callable[[Progress], None],
+        should_stop: Callable[[], bool],
+        *,
+        automatic: bool = False,
+        statuses: bool = True,
+    ) -> SyncSummary:
+        """Sends the queue and, with ``statuses``, pulls statuses (see ``services.syncing.sync``). Sync thread
+        only: it opens its own connection, so the form's autosave and the list keep working on the database
+        worker meanwhile. An ``automatic`` run does not wait out an unreachable or busy PSO: it ends at the first
+        such failure (``SyncSummary.unreachable``) and the window probes the server until it answers again."""
         from pso_desktop.services import syncing
         from pso_desktop.sync.engine import DEFAULT_MAX_WAIT, RetryPolicy
 
@@ -405,13 +427,60 @@ class SyncBackend:
                 session,
                 on_progress=on_progress,
                 should_stop=should_stop,
-                policy=RetryPolicy(max_wait_seconds=max_wait),
+                policy=RetryPolicy(max_wait_seconds=0.0 if automatic else max_wait),
                 server_policy=policy.server,
                 proxy_from_environment=policy.proxy_from_environment,
                 keep_closed_days=policy.facility_keep_closed_days,
+                statuses=statuses,
             )
         finally:
             session.close()
+
+    def queue_state(self) -> QueueState:
+        """Whether the profile is signed in, and how many reports wait (queued, or left ``sending`` by a run
+        that ended badly) or need attention. Sync thread; no network."""
+        unlocked = self._require_unlocked()
+        session = unlocked.access.second_connection()
+        try:
+            account = session.account.get()
+            counts = session.status_counts()
+        finally:
+            session.close()
+        return QueueState(
+            bool(account is not None and account.refresh_token),
+            counts.get("queued", 0) + counts.get("sending", 0),
+            counts.get("needs_attention", 0),
+        )
+
+    def probe(self) -> None:
+        """Asks the signed-in account's PSO server whether it answers (``ApiClient.probe``: no token, short
+        timeouts); raises the sync errors when it does not. Sync thread; reads the account on the first probe
+        after an unlock or a sign-in only."""
+        api = self._probe_api
+        if api is None:
+            from pso_desktop.services import syncing
+            from pso_desktop.sync.errors import NotLinked
+            from pso_desktop.sync.transport import ApiClient
+
+            unlocked = self._require_unlocked()
+            session = unlocked.access.second_connection()
+            try:
+                account = session.account.get()
+            finally:
+                session.close()
+            if account is None:
+                raise NotLinked()
+            policy = unlocked.policy
+            settings: ServerSettings = syncing.settings_of(
+                account, policy.server, proxy_from_environment=policy.proxy_from_environment
+            )
+            api = self._probe_api = ApiClient(settings)
+        api.probe()
+
+    def _forget_probe(self) -> None:
+        api, self._probe_api = self._probe_api, None
+        if api is not None:
+            api.close()
 
     def back_up_if_due(self, after_sync: bool, should_stop: Callable[[], bool]) -> Path | None:
         """The automatic encrypted backup when one is due (docs/storage.md); the file written, or None. Sync thread:
@@ -457,6 +526,7 @@ class SyncBackend:
             user = syncing.login(session, settings, username, password)
         finally:
             session.close()
+        self._forget_probe()  # the next probe asks the server this sign-in named
         return user.get("username", username)
 
     def _require_unlocked(self) -> Unlocked:

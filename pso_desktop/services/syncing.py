@@ -126,10 +126,11 @@ def sync(
     server_policy: ServerPolicy | None = None,
     proxy_from_environment: bool = False,
     keep_closed_days: float | None = None,
+    statuses: bool = True,
 ) -> SyncSummary:
-    """Sends every queued report and pulls the PSO's statuses; for a risk manager, also the facility's reports
-    and review records (see :class:`SyncEngine`). ``keep_closed_days`` is IT's retention of closed facility
-    reports."""
+    """Sends every queued report and, with ``statuses``, pulls the PSO's statuses; for a risk manager, also the
+    facility's reports and review records (see :class:`SyncEngine`). ``keep_closed_days`` is IT's retention of
+    closed facility reports."""
     account = session.account.get()
     if account is None:
         raise NotLinked()
@@ -146,6 +147,7 @@ def sync(
                 batch_reports=batch_reports,
                 facility=session.facility,
                 keep_closed_days=keep_closed_days,
+                statuses=statuses,
             )
             summary = engine.run()
             _sealed_after_sync(session, api, engine, settings, account.device_name, summary)

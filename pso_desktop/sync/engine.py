@@ -98,6 +98,9 @@ class SyncSummary:
     facility_reports: int = 0  # copies of the facility's reports added or updated (risk managers)
     review_records: int = 0  # review records sent or received
     facility_purged: int = 0  # copies removed: no longer a risk manager, session ended, or IT's retention
+    # The PSO could not be reached (or was busy) when the run gave up; ``retry_after`` is what it last asked for.
+    unreachable: bool = False
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class SyncEngine:
         policy: RetryPolicy | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        statuses: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -139,6 +143,7 @@ class SyncEngine:
         self._policy = policy or RetryPolicy()
         self._on_progress = on_progress
         self._should_stop = should_stop or (lambda: False)
+        self._statuses = statuses
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter spreads retries; it guards no secret
@@ -149,20 +154,22 @@ class SyncEngine:
         """Pushes the outbox, then pulls statuses and reference data. Raises only for what a person must fix
         (sign in again, certificate not trusted, not linked, a batch the server refuses for good); a network
         that stays down ends the run with ``problem`` set and the rest queued, and so does any failure of the
-        status pull once the upload is done."""
+        status pull once the upload is done. Without ``statuses`` (the window's timer, which fetches them on a
+        timer of its own) only the upload is done."""
         if self._account.get() is None:
             raise NotLinked()
         self._reports.requeue_sending()  # left over from a crash: resume where the last checkpoint left off
         self._total = self._reports.outbox_counts().get("queued", 0)
         problem: str | None = None
+        gave_up: Transient | None = None
         changes = 0
         try:
             self._push()
         except Transient as exc:
-            problem = str(exc)
+            problem, gave_up = str(exc), exc
         finally:
             self._reports.requeue_sending()
-        if problem is None and not self._should_stop():
+        if problem is None and self._statuses and not self._should_stop():
             try:
                 changes = self._pull_statuses()
                 if not self._should_stop():
@@ -171,6 +178,7 @@ class SyncEngine:
                     self._refresh_reference()
             except (Transient, ServerRefused) as exc:  # the upload is done: say so, with what went wrong after
                 problem = f"Reports were sent, but their PSO statuses could not be updated: {exc}"
+                gave_up = exc if isinstance(exc, Transient) else None
         remaining = self._reports.outbox_counts().get("queued", 0)
         if remaining and self._should_stop():  # asked for: a wait it cut short is not the reason to give
             problem = "Stopped; the remaining reports stay queued."
@@ -184,6 +192,8 @@ class SyncEngine:
             self._fetched,
             self._reviewed,
             self._purged,
+            unreachable=gave_up is not None and not self._should_stop(),
+            retry_after=gave_up.retry_after if gave_up is not None else None,
         )
 
     # --- upload ------------------------------------------------------------------------------------------

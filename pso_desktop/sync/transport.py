@@ -45,6 +45,7 @@ from pso_desktop.sync.errors import (
 )
 
 API = "/api/v1"
+PROBE_TIMEOUT = 5.0  # connect and read, for the probe: a PSO that takes longer is not worth a full sync yet
 SYSTEM_PROXY = "system"
 _BUSY = frozenset({429, 500, 502, 503, 504})
 
@@ -310,6 +311,23 @@ class ApiClient:
             raise ServerUnreachable("The PSO server's answer was incomplete; the review will be sent again.")
         return [r for r in results if isinstance(r, dict)]
 
+    def probe(self, timeout: float = PROBE_TIMEOUT) -> None:
+        """Whether the PSO server answers, cheaply: ``GET /healthz`` (no token, no body) with short timeouts.
+        Returns when it answers as a PSO server does; raises ServerUnreachable (no answer, or an answer that is
+        not the PSO's: a captive portal or a proxy's error page), ServerBusy with its Retry-After, or the
+        errors that need a person (certificate not trusted, TLS not negotiated)."""
+        settings = self.settings
+        timeouts = (min(settings.connect_timeout, timeout), min(settings.read_timeout, timeout))
+        try:
+            answer = self._call("GET", "/healthz", root=True, timeouts=timeouts)
+        except ServerRefused:
+            raise ServerUnreachable(
+                f"{self._host} answers, but not as the PSO server does (a proxy or a sign-in page of the "
+                "network?); reports stay queued."
+            ) from None
+        if answer.get("status") != "ok":
+            raise ServerUnreachable(f"{self._host} answers, but not as the PSO server does; reports stay queued.")
+
     # --- one request -------------------------------------------------------------------------------------
 
     def _call(
@@ -323,6 +341,8 @@ class ApiClient:
         token: str | None = None,
         scheme: str = "Bearer",
         on_401: Exception | None = None,
+        root: bool = False,
+        timeouts: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
         if token:
@@ -332,12 +352,12 @@ class ApiClient:
         try:
             response = self._http.request(
                 method,
-                f"{self.settings.base_url}{API}{path}",
+                f"{self.settings.base_url}{'' if root else API}{path}",
                 json=body,
                 data=data,
                 params=params,
                 headers=headers,
-                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                timeout=timeouts or (self.settings.connect_timeout, self.settings.read_timeout),
                 allow_redirects=False,
             )
             payload = response.content  # read whole inside the try: a cut or stalled body is a network failure

@@ -73,7 +73,7 @@ def standing_text(standing: Standing, *, amending: bool = False) -> str:
     if standing.facility:
         where = f"From your facility's record, revision {standing.revision}, {case}."
     elif standing.state == "queued":
-        where = f"Submitted and queued: Send to PSO (F9) sends it ({case})."
+        where = f"Submitted and queued: it goes to the PSO by itself ({case})."
     elif standing.state == "sending":
         where = f"Submitted: being sent to the PSO now ({case})."
     elif standing.state == "submitted":

@@ -126,7 +126,7 @@ class FileActions(QObject):
         )
 
     def _on_imported(self, submit: bool, count: int) -> None:
-        queued = " and queued for sending" if submit else " as drafts"
+        queued = " and submitted" if submit else " as drafts"  # where they stand: the queue's own line
         self.done.emit(f"{count:,} report{'' if count == 1 else 's'} imported{queued}.")
         self.imported.emit(count)
 

@@ -96,10 +96,14 @@ class MainWindow(QMainWindow):
         suspend_watcher: SuspendWatcher | None = None,
         lock_watcher: WorkstationLockWatcher | None = None,
         training: bool = False,
+        auto_send: bool = True,
         parent: QWidget | None = None,
     ) -> None:
+        """``auto_send=False`` leaves sending to F9 alone (tests of F9's own behaviour)."""
         super().__init__(parent)
         self.training = training
+        self._auto_send = auto_send
+        self._watching_network = False
         self.setWindowTitle(self._title())
         self._fit_to_screen()
         self.backend = backend or Backend()
@@ -150,7 +154,7 @@ class MainWindow(QMainWindow):
         self.reports_screen.add_bar(self.sync_panel)
         self.file_actions = FileActions(self.worker, self.backend, self)
         self.file_actions.done.connect(self._show_status)
-        self.file_actions.imported.connect(lambda _count: self.reports_screen.load())
+        self.file_actions.imported.connect(self._on_imported)
         self.file_actions.query_source = self.reports_screen.current_query
         self.print_actions = PrintActions(self.worker, self.backend, self)
         self.print_actions.done.connect(self._show_status)
@@ -181,6 +185,8 @@ class MainWindow(QMainWindow):
         # A message is about the screen it was shown on (the form's "Not submitted" is not about the trends):
         # another screen starts without it. A message about the move itself is shown after the move.
         self.stack.currentChanged.connect(lambda _index: self.statusBar().clearMessage())
+        # Where the queue stands, on every screen; passing messages use the status bar's left part.
+        self.statusBar().addPermanentWidget(self.sync_panel.status)
 
         self.idle = IdleWatcher(idle_lock_ms, self)
         self.idle.idle.connect(self._on_idle)
@@ -333,6 +339,13 @@ class MainWindow(QMainWindow):
         self.idle.start()
         self._backup_stop = threading.Event()
         self._back_up(after_sync=False)
+        if self._auto_send:
+            from pso_desktop.sync.schedule import Schedule
+
+            self.sync_panel.enable(Schedule.from_policy(unlocked.policy))
+            if not self._watching_network:
+                self._watching_network = True
+                self.sync_panel.watch_network()
         self.unlocked.emit(name)
 
     def _on_created(self, unlocked: Unlocked) -> None:
@@ -489,11 +502,15 @@ class MainWindow(QMainWindow):
 
     def _on_report_submitted(self, _report_id: str) -> None:
         self._back_to_list()
-        self._show_status("The report is submitted and queued: Send to PSO (F9) sends it.")
+        # Only this: the queue's line beside it says where the report is (waiting, sending, sent).
+        self._show_status("The report is submitted.")
+        self.sync_panel.queue_changed()
+
+    def _on_imported(self, _count: int) -> None:
+        self.reports_screen.load()
+        self.sync_panel.queue_changed()
 
     def _on_sync_finished(self, _summary: object) -> None:
-        # The panel says what was sent: an earlier "waiting to be sent" line must not stand beside it.
-        self.statusBar().clearMessage()
         if self.is_unlocked:
             self.reports_screen.load()  # new states and the PSO's case references
             editor = self.editor

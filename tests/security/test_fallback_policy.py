@@ -237,3 +237,38 @@ def test_policy_sets_how_long_a_sync_keeps_retrying(pso_home: Path) -> None:
         (pso_home / "policy.json").write_text(json.dumps({"sync": bad}))
         with pytest.raises(PolicyError, match='"sync"'):
             KeyPolicy.load(pso_home)
+
+
+def test_policy_times_the_windows_automatic_sending(pso_home: Path) -> None:
+    from pso_desktop.sync.schedule import DEFAULT_PROBE, DEFAULT_SEND_INTERVAL, DEFAULT_STATUS_INTERVAL, Schedule
+
+    assert Schedule.from_policy(KeyPolicy.load(pso_home)) == Schedule()  # no policy: the defaults
+    assert (Schedule().send_interval, Schedule().status_interval, Schedule().probe) == (
+        DEFAULT_SEND_INTERVAL,
+        DEFAULT_STATUS_INTERVAL,
+        DEFAULT_PROBE,
+    )
+    given = {
+        "send_interval_seconds": 60,
+        "status_interval_seconds": 1800,
+        "probe_seconds": 10,
+        "probe_max_seconds": 120,
+    }
+    (pso_home / "policy.json").write_text(json.dumps({"sync": {"max_wait_seconds": 900, **given}}))
+    policy = KeyPolicy.load(pso_home)
+    assert policy.sync_max_wait_seconds == 900
+    assert Schedule.from_policy(policy) == Schedule(60, 1800, 10, 120)
+    # A cap below the first wait is raised to it: the back-off never waits less than IT's probe interval.
+    (pso_home / "policy.json").write_text(json.dumps({"sync": {"probe_seconds": 90, "probe_max_seconds": 30}}))
+    assert Schedule.from_policy(KeyPolicy.load(pso_home)).probe_max == 90
+    for bad in (
+        {"send_interval_seconds": 0},
+        {"status_interval_seconds": "15 min"},
+        {"probe_seconds": True},
+        {"probe_seconds": 7200},
+        {"probe_max_seconds": -5},
+        {"interval": 60},
+    ):
+        (pso_home / "policy.json").write_text(json.dumps({"sync": bad}))
+        with pytest.raises(PolicyError, match='"sync"'):
+            KeyPolicy.load(pso_home)

@@ -54,12 +54,14 @@ def make_window(qtbot: Any, workstation_factory: Callable[[], Workstation]) -> I
         backend: Backend | None = None,
         suspend_watcher: SuspendWatcher | None = None,
         lock_watcher: WorkstationLockWatcher | None = None,
+        auto_send: bool = True,
     ) -> MainWindow:
         window = MainWindow(
             backend or Backend(workstation_factory),
             idle_lock_ms=idle_lock_ms,
             suspend_watcher=suspend_watcher,
             lock_watcher=lock_watcher,
+            auto_send=auto_send,
         )
         windows.append(window)
         # Started: the profile list is shown (ready) and the keyring check, which comes after it, is done.
