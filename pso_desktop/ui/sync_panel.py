@@ -386,7 +386,7 @@ class SyncPanel(QWidget):
         asks to sign in when the profile is not signed in."""
         if self.running:
             if self.automatic_run:
-                self._manual_asked = True  # when the automatic run falls short, this one follows at once
+                self._manual_asked = True  # F9's own run follows the automatic one at once
             return
         self._probe_timer.stop()
         self._begin(automatic=False, statuses=True)
@@ -497,14 +497,15 @@ class SyncPanel(QWidget):
         if summary.unreachable:
             self._schedule_probe(summary.retry_after)
         self.finished.emit(summary)
-        self._after_run(automatic, fell_short=summary.unreachable or stopped or summary.remaining > 0)
+        self._after_run(automatic)
 
-    def _after_run(self, automatic: bool, *, fell_short: bool) -> None:
-        """What follows a run: F9 pressed during an automatic run that fell short gets its own run; an
-        automatic send asked for meanwhile goes now; and the indicator re-reads the queue (needs attention)."""
+    def _after_run(self, automatic: bool) -> None:
+        """What follows a run: F9 pressed during an automatic run gets its own run (it asked for everything up to
+        the moment it was pressed); an automatic send asked for meanwhile goes now; and the indicator re-reads
+        the queue (needs attention)."""
         manual, self._manual_asked = self._manual_asked, False
         again, self._again = self._again, None
-        if automatic and manual and fell_short:
+        if automatic and manual:
             self.start()
         elif again is not None and self._auto:
             self._send_by_itself(statuses=again)
@@ -527,7 +528,7 @@ class SyncPanel(QWidget):
         # Something a person must fix (a certificate, a full disk): said until a run gets through; the timers
         # try again meanwhile.
         self._show(phase="idle", problem=user_message(exc))
-        self._after_run(automatic, fell_short=True)
+        self._after_run(automatic)
 
     # --- signing in ------------------------------------------------------------------------------------
 
