@@ -13,10 +13,12 @@ Qt-free; the window runs :func:`run_forever` on a worker thread, the CLI in its 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -182,9 +184,10 @@ class Agent:
         return self._keys_or_factory
 
     def _send_profile(self, profile: _Profile) -> tuple[int, int]:
-        """Claims, sends and settles batch after batch. While one batch is on the wire, the answer of the one
-        before is settled (its entries removed, its locks given back) on a second thread: file removal costs as
-        much as the request itself, so the two overlap."""
+        """Claims, sends and settles batch after batch, in three overlapping steps: while one batch is on the
+        wire (the sender thread), the next is claimed (this thread: its locks taken, its entries read) and the
+        answer of the one before is settled (the settler thread: entries removed, locks given back). The file
+        work costs as much as the request itself, so it hides behind it."""
         store = self._keys.credential_store(
             profile.name, profile.agent.credential_store or "file", profile.agent.keyring_backend
         )
@@ -193,33 +196,42 @@ class Agent:
         names = profile.spool.names()
         with (
             ApiClient(self._settings(profile.agent)) as api,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="pso-agent-send") as sender,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="pso-agent-settle") as settler,
         ):
+            flights: deque[tuple[list[Claim], Future[list[dict[str, object]]]]] = deque()
             settling: Future[None] | None = None
             start, limit = 0, BATCH_ENVELOPES
             try:
-                while start < len(names) and not self._should_stop():
-                    claims, start = self._claim_batch(profile.spool, names, start, limit)
-                    if not claims:
-                        continue
+                while True:
+                    claims: list[Claim] = []
+                    if start < len(names) and not self._should_stop():
+                        claims, start = self._claim_batch(profile.spool, names, start, limit)
+                    if claims:
+                        entries = [claim.entry for claim in claims]
+                        flights.append((claims, sender.submit(self._post, api, token, entries)))
+                    elif start < len(names) and not self._should_stop():
+                        continue  # every entry of that stretch was held by another sender, or gone
+                    if not flights:
+                        break
+                    if len(flights) < 2 and claims:
+                        continue  # one more batch on its way before waiting for the first answer
+                    landed, answer = flights[0]
                     try:
-                        results = self._post(api, token, [claim.entry for claim in claims])
+                        results = answer.result()
                     except PayloadTooLarge:
-                        for claim in claims:
-                            profile.spool.release(claim, done=False)
-                        if len(claims) == 1:
+                        if len(landed) == 1:
                             raise
-                        limit = max(1, len(claims) // 2)  # the same entries again, in smaller batches
+                        self._drain(profile.spool, flights)
+                        limit = max(1, len(landed) // 2)  # the same entries again, in smaller batches
                         names, start = profile.spool.names(), 0
                         continue
-                    except BaseException:
-                        for claim in claims:
-                            profile.spool.release(claim, done=False)
-                        raise
+                    flights.popleft()
                     if settling is not None:
                         settling.result()
-                    settling = settler.submit(self._settle, profile, claims, results, counts)
+                    settling = settler.submit(self._settle, profile, landed, results, counts)
             finally:
+                self._drain(profile.spool, flights)
                 if settling is not None:
                     settling.result()
         sent, rejected = counts
@@ -228,6 +240,17 @@ class Agent:
                 "agent: profile %s: %d sealed report(s) delivered, %d rejected", profile.name, sent, rejected
             )
         return sent, rejected
+
+    @staticmethod
+    def _drain(spool: Spool, flights: deque[tuple[list[Claim], Future[list[dict[str, object]]]]]) -> None:
+        """Waits for every batch still on its way and gives back its locks, its entries unsettled (sent again
+        later: the server's dedupe keeps each report once)."""
+        while flights:
+            claims, answer = flights.popleft()
+            with contextlib.suppress(Exception):
+                answer.result()
+            for claim in claims:
+                spool.release(claim, done=False)
 
     @staticmethod
     def _claim_batch(spool: Spool, names: Sequence[str], start: int, limit: int) -> tuple[list[Claim], int]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pso_desktop.sync.transport import ApiClient, ServerSettings
 
 _log = logging.getLogger(__name__)
+ORPHAN_AGE = 300.0  # seconds: an entry with no outbox entry older than this outlived a Submit that never committed
 PINNED = "sealed_outbox"  # the key under which the profile keeps its pinned key and credential id (encrypted)
 
 
@@ -219,9 +220,13 @@ def reconcile(session: Session) -> tuple[int, int]:
     keys = sorted(sealed.spool.keys())
     states = session.store.revision_states(keys) if keys else {}
     for report_id, revision in keys:
-        if states.get((report_id, revision)) not in ("queued", "sending"):
-            sealed.spool.remove(report_id, revision)
-            removed += 1
+        state = states.get((report_id, revision))
+        if state in ("queued", "sending"):
+            continue
+        if state is None and sealed.spool.age(report_id, revision) < ORPHAN_AGE:
+            continue  # perhaps a Submit on another connection between its spool write and its commit
+        sealed.spool.remove(report_id, revision)
+        removed += 1
     for record in sealed.spool.rejected():
         report_id, revision = record["report_id"], record["revision"]
         listed = record.get("errors")

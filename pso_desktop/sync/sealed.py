@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -219,6 +220,14 @@ class Spool:
             if parsed is not None:
                 out.add(parsed)
         return out
+
+    def age(self, report_id: str, revision: int) -> float:
+        """Seconds since the entry was written (0 when it is gone)."""
+        try:
+            written = (self.folder / f"{report_id}.{revision}{ENTRY_SUFFIX}").stat().st_mtime
+        except OSError:
+            return 0.0
+        return max(0.0, time.time() - written)
 
     def remove(self, report_id: str, revision: int) -> None:
         name = f"{report_id}.{revision}{ENTRY_SUFFIX}"
