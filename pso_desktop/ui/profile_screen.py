@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
@@ -109,7 +110,9 @@ class ProfileScreen(QWidget):
         card_layout.addWidget(self.pages)
         card_layout.addWidget(self.busy_label)
 
-        outer = QVBoxLayout(self)
+        body = QWidget()
+        body.setObjectName("profileBody")
+        outer = QVBoxLayout(body)
         outer.addStretch(1)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -117,6 +120,19 @@ class ProfileScreen(QWidget):
         row.addStretch(1)
         outer.addLayout(row)
         outer.addStretch(2)
+        # Large text on a small screen: the card scrolls vertically instead of making the window taller than
+        # the screen.
+        scroll = QScrollArea()
+        scroll.setObjectName("profileScroll")
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        body.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)  # the screen's background, as above
+        screen = QVBoxLayout(self)
+        screen.setContentsMargins(0, 0, 0, 0)
+        screen.addWidget(scroll)
         self._has_profiles = False
 
     def _fit_page(self, current: int) -> None:

@@ -165,8 +165,8 @@ class ReportTableModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None  # a heading cut short (large text, a narrow window) is whole in its tooltip
         if orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section][1] if 0 <= section < len(COLUMNS) else None
         return str(section + 1)

@@ -53,6 +53,9 @@ COLUMN_SAMPLES = (
     "Under review",
 )
 
+WORD_COLUMNS = ("event_type", "categories", "unit", "server_ref", "pso_status")  # shrink first when room is short
+WORD_FLOOR = 0.45  # ... down to this share of their usual width
+
 
 class ReportsScreen(QWidget):
     """The report list of the unlocked profile. Call ``load`` after unlocking and ``clear`` on lock."""
@@ -198,9 +201,10 @@ class ReportsScreen(QWidget):
         self._layout.addWidget(self.list_status)
 
     def _fit_columns(self) -> None:
-        """Each column as wide as its usual content in the current font, and Category (the longest text, cut
-        first) takes the width left over. When even that does not fit (a narrow window, large text), every
-        column shrinks alike, so the list never scrolls sideways; a cut text is whole in its tooltip."""
+        """Each column as wide as its usual content in the current font, and Category (the longest text)
+        takes the width left over. When that does not fit (a narrow window, large text), the columns of words
+        shrink first, then every column alike, so the list never scrolls sideways; a cut text is whole in its
+        tooltip."""
         metrics = self.table.fontMetrics()
         padding = 2 * metrics.averageCharWidth()
         heading = self.table.horizontalHeader().fontMetrics()
@@ -210,11 +214,17 @@ class ReportsScreen(QWidget):
         ]
         room = self.table.viewport().width()
         spare = room - sum(wanted)
-        category = _column("categories")
         if spare >= 0:
-            wanted[category] += spare
+            wanted[_column("categories")] += spare
         else:
-            wanted = [width * room // sum(wanted) for width in wanted]
+            # Words shrink first, to about half (a cut word still reads, a cut date does not); then all alike.
+            words = [_column(key) for key in WORD_COLUMNS]
+            give = [wanted[c] - int(wanted[c] * WORD_FLOOR) for c in words]
+            share = min(1.0, -spare / max(1, sum(give)))
+            for column, most in zip(words, give, strict=True):
+                wanted[column] -= int(most * share)
+            if sum(wanted) > room:
+                wanted = [width * room // sum(wanted) for width in wanted]
         header = self.table.horizontalHeader()
         for column, width in enumerate(wanted):
             header.resizeSection(column, width)

@@ -10,6 +10,7 @@ also a tooltip on its bar, the chart's accessible description, and the text unde
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,10 +31,12 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QToolTip,
     QVBoxLayout,
@@ -174,9 +177,15 @@ class BarChart(QWidget):
                 )
                 name = self.label(bar)
                 month, _, year = name.partition(" ")
-                painter.drawText(
-                    QRectF(slot.left(), plot.bottom() + 2, slot.width(), line), Qt.AlignmentFlag.AlignCenter, month
-                )
+                # Narrow bars (large text, a small window): every second or third month named, never overlapping.
+                widest = max(metrics.horizontalAdvance(name) for name in MONTHS)
+                every = max(1, math.ceil((widest + 6) / max(slot.width(), 1)))
+                if index % every == 0:
+                    painter.drawText(
+                        QRectF(slot.left() - slot.width(), plot.bottom() + 2, 3 * slot.width(), line),
+                        Qt.AlignmentFlag.AlignCenter,
+                        month,
+                    )
                 if year and (index == 0 or month == "Jan"):
                     painter.drawText(
                         QRectF(slot.left() - slot.width(), plot.bottom() + 2 + line, 3 * slot.width(), line),
@@ -352,11 +361,24 @@ class TrendsScreen(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # The charts and their figures scroll vertically when the window is short for them (large text on a
+        # small screen), instead of making the window taller than the screen.
+        page = QWidget()
+        column = QVBoxLayout(page)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.chart_area, 1)
+        column.addWidget(self.summary)
+        scroll = QScrollArea()
+        scroll.setObjectName("trendsScroll")
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addLayout(top)
-        layout.addWidget(self.chart_area, 1)
-        layout.addWidget(self.summary)
+        layout.addWidget(scroll, 1)
         self.setTabOrder(back, self.drafts)
         self.setTabOrder(self.drafts, png)
         self.setTabOrder(png, self.monthly)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QAccessible, QColor, QFont, QPalette
 from PySide6.QtWidgets import (
     QApplication,
@@ -281,15 +281,25 @@ def test_at_200_percent_text_on_1366x768_the_list_and_the_form_scroll_only_verti
     font.setPointSizeF(font.pointSizeF() * 2)  # the user's text size doubled
     styled.setFont(font)
     window = wide_window(qtbot, make_window, workstation_factory())
+    # The unlock card scrolls, if it must, inside the window (with the training banner it is taller than the
+    # screen at this size): the screen can be shorter than its card, and the window fits the screen.
+    profile = window.profile_screen
+    assert profile.minimumSizeHint().height() < profile.pages.height()
+    assert window.minimumSizeHint().width() <= WIDE[0] and window.minimumSizeHint().height() <= WIDE[1]
     unlock(qtbot, window)
     screen = window.reports_screen
     assert window.width() == WIDE[0] and screen.width() <= WIDE[0]
-    assert window.minimumSizeHint().width() <= WIDE[0]
+    assert window.minimumSizeHint().width() <= WIDE[0] and window.minimumSizeHint().height() <= WIDE[1]
     assert screen.table.horizontalScrollBar().maximum() == 0 and cut_labels(screen) == []
     keys = KeyCounter(qtbot)
-    _editor, form = new_report(qtbot, window, keys)
+    editor, form = new_report(qtbot, window, keys)
     qtbot.waitUntil(lambda: form.widget().width() <= form.viewport().width())
     assert form.horizontalScrollBar().maximum() == 0
+    # The editor's own bar fits too: Submit is on screen, the window no wider than the screen.
+    assert window.size().width() == WIDE[0] and window.minimumSizeHint().width() <= WIDE[0]
+    assert window.minimumSizeHint().height() <= WIDE[1]
+    for button in (editor.submit_button, editor.delete_button):
+        assert button.mapTo(window, QPoint(button.width(), 0)).x() <= window.width()
     # The section list widens with the text: no section's word is cut ("Circumstanc…").
     sections = form.section_list
     room = sections.viewport().width() - 2 * sections.spacing() - 12  # the item's padding
