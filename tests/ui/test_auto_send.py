@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtTest import QTest
 
 from pso_desktop.services import syncing
@@ -266,3 +267,39 @@ def test_a_profile_not_signed_in_is_told_so_and_never_asked(
     assert said.now == expected
     assert window.sync_panel.dialog is None  # no sign-in dialog pops up by itself
     assert runs == []
+
+
+def test_the_network_coming_back_is_not_waited_for(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    server: RunningServer,
+    link: NetworkLink,
+    pso_home: Path,
+    workstation_factory: Callable[[], Workstation],
+) -> None:
+    """The operating system's reachability (QNetworkInformation) says the network is back: the window probes the
+    PSO at once instead of at the end of its back-off (a minute here), and the queue goes up."""
+    set_policy(pso_home, send_interval_seconds=3600, status_interval_seconds=3600, probe_seconds=60)
+    sign_in(workstation_factory(), link, server)
+    link.cut()
+    window = make_window()
+    said = Said(window)
+    unlock(qtbot, window)
+    qtbot.waitUntil(
+        lambda: said.now == f"{QUEUED} reports {OFFLINE} they go as soon as it is back.", timeout=10_000
+    )
+    info = QNetworkInformation.instance()
+    assert info is not None and info.supports(QNetworkInformation.Feature.Reachability)
+    link.restore()
+    started = time.monotonic()
+    info.reachabilityChanged.emit(QNetworkInformation.Reachability.Online)  # as the platform's backend does
+    qtbot.waitUntil(lambda: said.now.startswith(f"{QUEUED} reports sent to the PSO;"), timeout=10_000)
+    assert time.monotonic() - started < 10  # the back-off's first wait would have been 30 to 60 s
+
+    # The network goes away: said at once, with nothing waiting; back again, the statuses are fetched.
+    info.reachabilityChanged.emit(QNetworkInformation.Reachability.Disconnected)
+    assert said.now.startswith("Nothing waiting to be sent; no connection to the PSO")
+    info.reachabilityChanged.emit(QNetworkInformation.Reachability.Online)
+    qtbot.waitUntil(lambda: said.now.startswith(f"{QUEUED} reports sent to the PSO;"), timeout=10_000)
+    assert server.stats()["reports"] == QUEUED
