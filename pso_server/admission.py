@@ -261,3 +261,37 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+class DeviceCredentialGate:
+    """A device credential (``Authorization: Device <token>``, the sealed outbox's upload-only credential) is
+    taken by one path only, ``only_path``: any other request carrying one is answered 401 here, before routing,
+    so no endpoint (public ones, the OpenAPI document and any added later included) can accept it by mistake."""
+
+    def __init__(self, app: ASGIApp, *, only_path: str) -> None:
+        self._app = app
+        self._path = only_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != self._path and _device_credential(scope):
+            body = problem_body(
+                "unauthorized",
+                f"A device credential can only upload sealed reports (POST {self._path}); sign in for anything "
+                "else.",
+            )
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b"Bearer"),
+            ]
+            await send({"type": "http.response.start", "status": 401, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self._app(scope, receive, send)
+
+
+def _device_credential(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization" and value.lstrip()[:7].lower() == b"device ":
+            return True
+    return False

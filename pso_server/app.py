@@ -10,6 +10,7 @@ belongs (argon2, SQLite, psycopg). The event loop only parses HTTP and runs the 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,16 +19,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pso_server import catalogues, schemas
-from pso_server.admission import AdmissionMiddleware, AdmissionState
+from pso_server.admission import AdmissionMiddleware, AdmissionState, DeviceCredentialGate
 from pso_server.auth import Authenticator
 from pso_server.config import ServerConfig
 from pso_server.errors import StorageUnavailable
 from pso_server.proxies import TrustedProxies, parse_networks
 from pso_server.routers import ROUTERS
 from pso_server.routers.deps import API, ApiError
+from pso_server.sealing import SEALED_UPLOAD_PATH, SealingKeys, SealingKeyUnavailable
 from pso_server.store import Database
 
 __all__ = ["API", "ApiError", "create_app"]
+
+log = logging.getLogger("pso_server")
 
 
 def _safe_error(error: Any) -> dict[str, Any]:
@@ -51,6 +55,17 @@ def _storage(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=503, headers=headers)
 
 
+def _sealing_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A configuration problem of this server (another server rotated with another wrapping key): the envelope
+    # is fine, so the client keeps it and tries again, and IT sees why in the log.
+    log.warning("Sealed upload answered 503: %s", exc)
+    body = schemas.Problem(
+        error="sealing_key_unavailable", message="The PSO cannot open sealed reports right now."
+    )
+    headers = {"Retry-After": str(request.app.state.config.retry_after_seconds)}
+    return JSONResponse(body.model_dump(), status_code=503, headers=headers)
+
+
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     body = schemas.Problem(error="http_error", message=str(exc.detail))
@@ -64,9 +79,15 @@ def _invalid(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    db: Database, config: ServerConfig | None = None, *, admission: AdmissionState | None = None
+    db: Database,
+    config: ServerConfig | None = None,
+    *,
+    sealing: SealingKeys,
+    admission: AdmissionState | None = None,
 ) -> FastAPI:
-    """The ASGI application over ``db``. ``admission`` is shared with the runner so SIGTERM can start a drain."""
+    """The ASGI application over ``db``, opening sealed envelopes with ``sealing`` (see
+    :func:`pso_server.sealing.open_sealing_keys`). ``admission`` is shared with the runner so SIGTERM can start
+    a drain."""
     config = config or ServerConfig()
     admission = admission or AdmissionState()
     auth = Authenticator(db, config)
@@ -86,6 +107,8 @@ def create_app(
     app.state.auth = auth
     app.state.proxies = proxies
     app.state.catalogues = catalogues.Catalogues(db)
+    app.state.sealing = sealing
+    app.add_middleware(DeviceCredentialGate, only_path=SEALED_UPLOAD_PATH)  # inside admission: limits apply first
     app.add_middleware(
         AdmissionMiddleware,
         state=admission,
@@ -95,6 +118,7 @@ def create_app(
     )
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StorageUnavailable, _storage)
+    app.add_exception_handler(SealingKeyUnavailable, _sealing_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _invalid)
     for router in ROUTERS:

@@ -42,6 +42,7 @@ from pso_server.store import Database, User, serialise
 ACCESS_PREFIX = "psoa_"
 REFRESH_PREFIX = "psor_"
 DEVICE_PREFIX = "psod_"
+DEVICE_CREDENTIAL_PREFIX = "psodc_"
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -58,6 +59,10 @@ def _dummy_hash(kdf: KdfParams) -> str:
 
 class AuthFailed(ServerError):
     """Credentials or token not accepted (HTTP 401)."""
+
+
+class CredentialRevoked(AuthFailed):
+    """A device credential that was revoked, or whose account was disabled (HTTP 401 credential_revoked)."""
 
 
 class TooManyAttempts(ServerError):
@@ -131,6 +136,16 @@ class Principal:
 
     user: User
     session_id: str
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    """A new device credential: its id (listed by ``pso-server device-credentials``) and its token, which the
+    server keeps only as SHA-256 and shows this once."""
+
+    credential_id: str
+    token: str
+    account: str
 
 
 _WRONG_CREDENTIALS = "The user name or password is wrong; check them and sign in again."
@@ -348,3 +363,34 @@ class Authenticator:
         if found is None:
             raise AuthFailed("The access token is missing, expired or revoked; refresh it or sign in again.")
         return Principal(found[0], found[1])
+
+    def issue_device_credential(self, who: Principal, device_name: str) -> IssuedCredential:
+        """A credential that can only upload sealed envelopes for ``who``'s account (docs/sealed-outbox.md).
+        It ends with the session that asked for it, with every session of the account and with the account."""
+        now = self._config.clock()
+        credential_id = "dc-" + secrets.token_hex(8)
+        token = _new_token(DEVICE_CREDENTIAL_PREFIX)
+        shown = device_name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "").strip()[:200]
+        with self._db.transaction() as tx:
+            store.add_device_credential(
+                tx, credential_id, token_hash(token), who.user.id, who.session_id, shown, now
+            )
+        return IssuedCredential(credential_id, token, who.user.username)
+
+    def authenticate_device(self, token: str) -> store.DeviceHolder:
+        """The account behind a device credential. Raises CredentialRevoked or AuthFailed. Its last use is
+        recorded by the day only, like an anonymous report's arrival, so it cannot date one."""
+        with self._db.reader() as tx:
+            holder = store.find_device_credential(tx, token_hash(token))
+        if holder is None:
+            raise AuthFailed("The device credential is not one this server issued; sign in again in the app.")
+        if holder.revoked:
+            raise CredentialRevoked(
+                "The device credential was revoked; the reports wait on the workstation until their author "
+                "signs in again."
+            )
+        day = store.day_start(self._config.clock())
+        if holder.last_used_at is None or holder.last_used_at < day:
+            with self._db.transaction() as tx:
+                store.mark_device_credential_used(tx, holder.credential_id, day)
+        return holder

@@ -1,5 +1,6 @@
 """``pso-server``: serve, accounts (add-user, list-users, set-password, disable-user, enable-user,
-revoke-sessions), set-status, set-units, stats, catalogue check and a one-command demo.
+revoke-sessions), set-status, set-units, stats, catalogue check, sealing keys and device credentials (the sealed
+outbox), and a one-command demo.
 
 Exit codes: 0 success, 1 failure (one plain line on stderr, no traceback), 2 usage error.
 """
@@ -34,6 +35,7 @@ from pso_server.config import Limits, ServerConfig, default_db_url, server_home
 from pso_server.errors import InvalidInput, ServerError
 from pso_server.proxies import ProxySettingInvalid, parse_networks
 from pso_server.runner import DrainingServer, bind, is_loopback, uvicorn_config
+from pso_server.sealing import WRAPPING_KEY_FILE, SealingKeys, open_sealing_keys
 from pso_server.store import Database
 from pso_server.tls import make_demo_tls
 
@@ -48,6 +50,17 @@ def _db_arg(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="SQLite path or sqlite:///path, or a postgresql:// URL (default: pso-server.db in the data "
         "folder, PSO_SERVER_HOME)",
+    )
+
+
+def _wrapping_key_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wrapping-key",
+        type=Path,
+        metavar="FILE",
+        help=f"the key that wraps the sealing keys in the database (default: {WRAPPING_KEY_FILE} in the data "
+        "folder, PSO_SERVER_HOME; created on a first start, owner-only; every server on one database needs the "
+        "same file)",
     )
 
 
@@ -98,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a load balancer or reverse proxy (IP address or network, repeatable) whose X-Forwarded-For gives "
         "the client's address for the per-address limits; off by default",
     )
+    _wrapping_key_arg(serve)
     _limit_args(serve)
 
     add_user = commands.add_parser("add-user", help="create an account")
@@ -165,6 +179,29 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (publish, withdraw):
         _db_arg(sub)
 
+    sealing_key = commands.add_parser("sealing-key", help="the PSO's sealing keys (the sealed outbox)")
+    sealing_commands = sealing_key.add_subparsers(dest="sealing_command", required=True, metavar="COMMAND")
+    rotate = sealing_commands.add_parser(
+        "rotate", help="make a new current sealing key (old ones are kept to open envelopes sealed before)"
+    )
+    _wrapping_key_arg(rotate)
+    _db_arg(rotate)
+    list_keys = sealing_commands.add_parser("list", help="list the sealing keys: ids, dates, which is current")
+    list_keys.add_argument("--json", action="store_true", help="print one JSON array")
+    _db_arg(list_keys)
+
+    credentials = commands.add_parser(
+        "device-credentials", help="the upload-only credentials of workstations' sealed outboxes"
+    )
+    credential_commands = credentials.add_subparsers(dest="credentials_command", required=True, metavar="COMMAND")
+    list_credentials = credential_commands.add_parser("list", help="list device credentials (never their tokens)")
+    list_credentials.add_argument("--user", metavar="NAME", help="only this account's")
+    list_credentials.add_argument("--json", action="store_true", help="print one JSON array")
+    _db_arg(list_credentials)
+    revoke = credential_commands.add_parser("revoke", help="revoke one device credential at once")
+    revoke.add_argument("id", help="the credential id (dc-...), from 'device-credentials list'")
+    _db_arg(revoke)
+
     demo = commands.add_parser("demo", help="a throwaway TLS server with demo accounts on loopback")
     demo.add_argument("--port", type=int, default=8443, help="0 picks a free port")
     demo.add_argument("--json", action="store_true", help="print the connection details as one JSON line")
@@ -211,9 +248,16 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _sealing(db: Database, wrapping_key: Path | None, config: ServerConfig) -> SealingKeys:
+    """The database's sealing keys, with the wrapping key from ``--wrapping-key`` or the data folder (created
+    there on a first start; see :func:`pso_server.sealing.load_wrapping_key`)."""
+    return open_sealing_keys(db, wrapping_key or server_home() / WRAPPING_KEY_FILE, config.clock)
+
+
 def _run(
     db: Database,
     config: ServerConfig,
+    sealing: SealingKeys,
     sock: socket.socket,
     cert: Path | None,
     key: Path | None,
@@ -223,7 +267,7 @@ def _run(
 ) -> None:
     """Serves until SIGINT, or SIGTERM plus the drain period (see :mod:`pso_server.runner`)."""
     admission = AdmissionState()
-    app = create_app(db, config, admission=admission)
+    app = create_app(db, config, sealing=sealing, admission=admission)
     settings = uvicorn_config(app, tls_cert=cert, tls_key=key, access_log=access_log, log_config=LOGGING_CONFIG)
     if announce:
         print(_listening(sock, cert, db), flush=True)
@@ -247,7 +291,8 @@ def _serve_workers(args: argparse.Namespace, config: ServerConfig) -> int:
     as N machines behind a load balancer (docs/server.md, "Several processes or machines")."""
     if not hasattr(os, "fork"):
         raise UsageError("--workers needs a POSIX system; run several 'pso-server serve' processes instead")
-    with _database(args.db) as db:  # creates or checks the schema once, before any worker starts
+    with _database(args.db) as db:  # creates or checks the schema and the sealing keys once, before any worker
+        _sealing(db, args.wrapping_key, config)
         sock = _listen(args.host, args.port)
         listening = f"{_listening(sock, args.tls_cert, db)}, {args.workers} workers"
     children: list[int] = []
@@ -260,6 +305,7 @@ def _serve_workers(args: argparse.Namespace, config: ServerConfig) -> int:
                     _run(
                         worker_db,
                         config,
+                        _sealing(worker_db, args.wrapping_key, config),
                         sock,
                         args.tls_cert,
                         args.tls_key,
@@ -307,8 +353,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _serve_workers(args, config)
     with _database(args.db) as db:
+        sealing = _sealing(db, args.wrapping_key, config)
         sock = _listen(args.host, args.port)
-        _run(db, config, sock, args.tls_cert, args.tls_key, not args.no_access_log)
+        _run(db, config, sealing, sock, args.tls_cert, args.tls_key, not args.no_access_log)
     return 0
 
 
@@ -367,10 +414,15 @@ def cmd_list_users(args: argparse.Namespace) -> int:
         )
         for a in accounts
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _table(table)
     return 0
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    """Prints rows as left-aligned columns (the first row is the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _ended(count: int) -> str:
@@ -468,6 +520,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     tls = make_demo_tls(folder)
     with _database(f"sqlite:///{folder / 'demo.db'}") as db:
         config = ServerConfig()
+        sealing = _sealing(db, folder / WRAPPING_KEY_FILE, config)  # a throwaway key, as everything here
         accounts: dict[str, Any] = {}
         auth = Authenticator(db, config)
         for username, role in (("demo", "reporter"), ("demo-manager", "risk_manager")):
@@ -488,7 +541,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 "Stop with Ctrl+C.",
                 flush=True,
             )
-        _run(db, config, sock, tls.server_cert, tls.server_key, access_log=False)
+        _run(db, config, sealing, sock, tls.server_cert, tls.server_key, access_log=False)
     return 0
 
 
@@ -547,6 +600,81 @@ def cmd_catalogue_withdraw(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sealing_key(args: argparse.Namespace) -> int:
+    if args.sealing_command == "rotate":
+        with _database(args.db) as db:
+            config = ServerConfig()
+            new = _sealing(db, args.wrapping_key, config).rotate()
+        print(
+            f"New current sealing key {new.key_id}; clients pick it up at their next sync, and envelopes sealed "
+            "for the older keys still open."
+        )
+        return 0
+    with _database(args.db) as db, db.reader() as tx:
+        keys = store.sealing_keys(tx)
+    if args.json:
+        print(
+            json.dumps(
+                [{"key_id": k.key_id, "created_at": _utc(k.created_at), "current": k.current} for k in keys]
+            )
+        )
+        return 0
+    _table(
+        [("KEY ID", "CREATED (UTC)", "")]
+        + [(k.key_id, _utc(k.created_at)[:16].replace("T", " "), "current" if k.current else "") for k in keys]
+    )
+    return 0
+
+
+def cmd_device_credentials(args: argparse.Namespace) -> int:
+    now = ServerConfig().clock()
+    if args.credentials_command == "revoke":
+        with _database(args.db) as db, db.transaction() as tx:
+            revoked = store.revoke_device_credential(tx, args.id, now)
+        print(f"Device credential {args.id} {'revoked' if revoked else 'was already revoked'}.")
+        return 0
+    with _database(args.db) as db, db.reader() as tx:
+        if args.user is not None:
+            store.lock_account(tx, args.user)  # an unknown name is one sentence, not an empty list
+        found = store.list_device_credentials(tx, args.user)
+
+    def day(when: float | None) -> str | None:
+        return None if when is None else _utc(when)[:10]
+
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": c.id,
+                        "username": c.username,
+                        "device_name": c.device_name,
+                        "created_at": _utc(c.created_at),
+                        "last_used_on": day(c.last_used_at),
+                        "revoked_at": None if c.revoked_at is None else _utc(c.revoked_at),
+                    }
+                    for c in found
+                ]
+            )
+        )
+        return 0
+    _table(
+        [("ID", "USERNAME", "DEVICE", "CREATED (UTC)", "LAST USED", "STATE")]
+        + [
+            (
+                c.id,
+                c.username,
+                c.device_name,
+                _utc(c.created_at)[:16].replace("T", " "),
+                day(c.last_used_at) or "never",
+                "revoked" if c.revoked_at is not None else "active",
+            )
+            for c in found
+        ]
+    )
+    return 0
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "add-user": cmd_add_user,
@@ -560,6 +688,8 @@ COMMANDS = {
     "set-units": cmd_set_units,
     "stats": cmd_stats,
     "catalogue": cmd_catalogue,
+    "sealing-key": cmd_sealing_key,
+    "device-credentials": cmd_device_credentials,
     "demo": cmd_demo,
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
 import uuid
@@ -145,9 +146,13 @@ def ingest_batch(
     clock: Clock,
     owner_keys: Mapping[str, Any] | None = None,
     catalogues: Callable[[str], Catalogue | None] | None = None,
+    admit: Callable[[int, IncomingRevision], ItemResult | None] | None = None,
 ) -> list[ItemResult]:
     """Validates and stores a batch; returns one result per report, in the order received. ``owner_keys`` maps
-    report ids to the per-report owner keys the client sent (only their hashes go further).
+    report ids to the per-report owner keys the client sent (only their hashes go further). An item that is
+    already an :class:`ItemResult` (refused before intake, such as a sealed envelope that did not open) is
+    answered as it is and counted with the rest; ``admit(index, revision)`` may refuse a validated report
+    before it is stored (the sealed upload's account check) by returning its result.
 
     All accepted revisions and the outcome tally are committed in one transaction; if it fails nothing is
     stored and the error propagates (the client re-sends the batch, and dedupe makes that safe).
@@ -159,7 +164,9 @@ def ingest_batch(
     hashes = owner_key_hashes(owner_keys)
     resolve = _memo(catalogues) if catalogues is not None else None
     for index, raw in enumerate(reports):
-        prepared = prepare(raw, moment.date(), resolve)
+        prepared = raw if isinstance(raw, ItemResult) else prepare(raw, moment.date(), resolve)
+        if not isinstance(prepared, ItemResult) and admit is not None:
+            prepared = admit(index, prepared) or prepared
         if isinstance(prepared, ItemResult):
             results[index] = prepared
         elif prepared.report_id in hashes and hashes[prepared.report_id] is None:
@@ -209,3 +216,89 @@ def _refusal(refused: str | None, anonymous: bool) -> list[dict[str, str]]:
         was = "named" if anonymous else "anonymously"
         return [{"field": "reporter", "message": ANONYMITY.format(was=was)}]
     return []
+
+
+# --- the sealed outbox (docs/sealed-outbox.md) -----------------------------------------------------------------
+
+UNSEALABLE = (
+    "This sealed report could not be opened by the PSO (altered, or sealed for a key this server does not "
+    "hold); submit it again from the app."
+)
+ACCOUNT_MISMATCH = (
+    "This sealed report names another account than the device credential it was sent with; sign in to the app "
+    "as its author and send it again."
+)
+
+
+@dataclass(frozen=True)
+class SealedItem:
+    """One envelope as received: its key id and the HPKE output (``enc || ciphertext``), or None when the
+    ``sealed`` text was not base64."""
+
+    key_id: str
+    sealed: bytes | None
+
+
+def ingest_sealed(
+    db: Database,
+    envelopes: Sequence[SealedItem],
+    uploader: Uploader,
+    username: str,
+    open_envelope: Callable[[str, bytes], bytes | None],
+    clock: Clock,
+    catalogues: Callable[[str], Catalogue | None] | None = None,
+) -> list[ItemResult]:
+    """Opens each envelope (``open_envelope(key_id, sealed)``: the plaintext or None) and takes the reports in
+    through :func:`ingest_batch`, with its validation, ownership rules and dedupe; one result per envelope, in
+    order. An envelope that does not open, or is not an envelope once opened, is ``rejected`` (``unsealable``,
+    id and revision null). A report is taken in only when its envelope names the credential's account
+    (``username``) for a named report, or no account for an anonymous one; otherwise ``rejected``
+    (``account_mismatch``).
+
+    Nothing here is logged or stored about who sent an envelope: an anonymous report is stored exactly as one
+    sent through ``/reports/batch`` (no account, arrival day only), and the envelope itself is not kept.
+    """
+    items: list[Any] = []
+    accounts: dict[int, str | None] = {}
+    owner_keys: dict[str, Any] = {}
+    unopened = 0
+    for index, envelope in enumerate(envelopes):
+        plaintext = None if envelope.sealed is None else open_envelope(envelope.key_id, envelope.sealed)
+        content = _envelope_content(plaintext)
+        if content is None:
+            unopened += 1
+            items.append(
+                ItemResult(None, None, "rejected", None, [{"field": "unsealable", "message": UNSEALABLE}])
+            )
+            continue
+        accounts[index], report, owner_key = content
+        if owner_key is not None and isinstance(report.get("id"), str):
+            owner_keys[report["id"]] = owner_key
+        items.append(report)
+    if unopened:
+        # A count only: which envelope, account or device it came from stays out of the log.
+        log.warning("%d sealed envelope(s) could not be opened; answered 'rejected' (unsealable).", unopened)
+
+    def admit(index: int, revision: IncomingRevision) -> ItemResult | None:
+        if accounts[index] == (None if revision.is_anonymous else username):
+            return None
+        errors = [{"field": "account_mismatch", "message": ACCOUNT_MISMATCH}]
+        return ItemResult(revision.report_id, revision.revision, "rejected", None, errors)
+
+    return ingest_batch(db, items, uploader, clock, owner_keys, catalogues, admit)
+
+
+def _envelope_content(plaintext: bytes | None) -> tuple[str | None, dict[str, Any], Any] | None:
+    """(account, report, owner key) of an opened envelope, or None when it is not one."""
+    if plaintext is None:
+        return None
+    try:
+        content = json.loads(plaintext)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(content, dict) or content.get("v") != 1:
+        return None
+    account, report = content.get("account"), content.get("report")
+    if not isinstance(report, dict) or not (account is None or isinstance(account, str)):
+        return None
+    return account, report, content.get("owner_key")

@@ -29,6 +29,7 @@ from pso_server.app import create_app
 from pso_server.auth import Authenticator
 from pso_server.config import KdfParams, ServerConfig
 from pso_server.runner import DrainingServer, bind, uvicorn_config
+from pso_server.sealing import WRAPPING_KEY_FILE, SealingKeys, open_sealing_keys
 from pso_server.store import Database, StatusChange, User
 from pso_server.tls import TlsFiles, make_demo_tls
 
@@ -48,6 +49,7 @@ class RunningServer:
     app: FastAPI
     admission: AdmissionState
     config: ServerConfig
+    sealing: SealingKeys
 
     def add_user(
         self, username: str, password: str, *, role: str = "reporter", facility: str = "General Hospital"
@@ -101,8 +103,9 @@ def run_server(
 ) -> Iterator[RunningServer]:
     """Starts the server on a free ``host`` port over TLS; stops it and closes the database on exit.
 
-    ``data_dir`` defaults to a new temporary folder (removed afterwards) holding the SQLite database and the
-    throwaway CA; ``db_url`` may name any database instead (e.g. PostgreSQL); ``tls`` reuses existing files.
+    ``data_dir`` defaults to a new temporary folder (removed afterwards) holding the SQLite database, the
+    throwaway CA and the wrapping key of the sealing keys; ``db_url`` may name any database instead (e.g.
+    PostgreSQL); ``tls`` reuses existing files.
     """
     owned = data_dir is None
     folder = Path(tempfile.mkdtemp(prefix="pso-server-")) if data_dir is None else data_dir
@@ -113,7 +116,8 @@ def run_server(
     try:
         tls = tls or make_demo_tls(folder / "tls")
         db = Database.open(db_url or f"sqlite:///{folder / 'server.db'}")
-        app = create_app(db, config, admission=admission)
+        sealing = open_sealing_keys(db, folder / WRAPPING_KEY_FILE, config.clock)
+        app = create_app(db, config, sealing=sealing, admission=admission)
         sock = bind(host, 0)
         port = sock.getsockname()[1]
         server = DrainingServer(
@@ -130,7 +134,9 @@ def run_server(
                     raise ServerStartFailed("The in-process PSO server did not start; see the log above.")
                 time.sleep(0.01)
             url_host = f"[{host}]" if ":" in host else host
-            yield RunningServer(f"https://{url_host}:{port}", tls.ca_cert, folder, db, app, admission, config)
+            yield RunningServer(
+                f"https://{url_host}:{port}", tls.ca_cert, folder, db, app, admission, config, sealing
+            )
         finally:
             server.should_exit = True
             thread.join(timeout=30)

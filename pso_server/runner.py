@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 
 from pso_server.admission import AdmissionState
+from pso_server.sealing import SEALED_UPLOAD_PATH
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's own server log, so the line shows up beside its own
 
@@ -76,6 +77,23 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
+class _NoAddressForSealedUploads(logging.Filter):
+    """Access log lines of sealed uploads carry no client address: an anonymous report's envelope must leave no
+    link to the workstation that sent it (docs/sealed-outbox.md), and the time of the line would date it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and str(args[2]).partition("?")[0] == SEALED_UPLOAD_PATH:
+            record.args = ("-", *args[1:])
+        return True
+
+
+def _hide_sealed_upload_addresses() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoAddressForSealedUploads) for f in access.filters):
+        access.addFilter(_NoAddressForSealedUploads())
+
+
 def uvicorn_config(
     app: Any,
     *,
@@ -85,6 +103,7 @@ def uvicorn_config(
     log_config: Any = None,
 ) -> uvicorn.Config:
     """uvicorn settings shared by ``serve``, ``demo`` and the in-process test server."""
+    _hide_sealed_upload_addresses()
     return uvicorn.Config(
         app,
         ssl_certfile=str(tls_cert) if tls_cert else None,

@@ -53,6 +53,15 @@ class UserInfo(BaseModel):
     facility: str
 
 
+class SealingKeyOut(BaseModel):
+    """The PSO's current public sealing key (docs/sealed-outbox.md): clients seal reports for it with HPKE."""
+
+    key_id: str = Field(description="'sk-' and the first 16 hex digits of the SHA-256 of the raw public key.")
+    suite: Literal["X25519-HKDF-SHA256-AES-256-GCM"]
+    public_key: str = Field(description="Base64 of the raw 32-byte X25519 public key.")
+    created_at: dt.datetime
+
+
 class TokenResponse(BaseModel):
     access_token: str = Field(description="Send as 'Authorization: Bearer <token>'; valid for expires_in seconds.")
     refresh_token: str = Field(
@@ -67,6 +76,24 @@ class TokenResponse(BaseModel):
         description="Sign-in only: keep it (secret, like a refresh token) and send it with the next sign-in on "
         "this device; the same one comes back while the device stays known.",
     )
+    sealing_key: SealingKeyOut | None = Field(
+        default=None, description="Sign-in only: the PSO's current sealing key, to pin for the sealed outbox."
+    )
+
+
+class DeviceCredentialRequest(_In):
+    device_name: Annotated[str, Field(max_length=200, description="Shown by 'pso-server device-credentials'.")] = (
+        ""
+    )
+
+
+class DeviceCredentialResponse(BaseModel):
+    credential_id: str = Field(description="'dc-' and 16 hex digits; how IT names it to revoke it.")
+    token: str = Field(
+        description="Send as 'Authorization: Device <token>' to /sealed/batch only. Shown once; the server keeps "
+        "only its SHA-256."
+    )
+    account: str = Field(description="The account it uploads for.")
 
 
 class LogoutResponse(BaseModel):
@@ -157,6 +184,32 @@ class ReferenceData(BaseModel):
         default_factory=dict,
         description="SHA-256 of each published catalogue's JSON by version (not the bundled 'hospital-2.0'); "
         "fetch one from /reference/catalogues/{version}.",
+    )
+    sealing_key: SealingKeyOut = Field(description="The PSO's current sealing key (picks up a rotation).")
+
+
+class SealedEnvelope(_In):
+    envelope_id: Annotated[str, Field(min_length=1, max_length=64, description="The client's UUID, echoed.")]
+    key_id: Annotated[str, Field(max_length=64, description="The sealing key it was sealed for.")]
+    sealed: str = Field(description="Base64 of the HPKE single-shot output (enc || ciphertext).")
+
+
+class SealedBatchRequest(_In):
+    envelopes: list[SealedEnvelope] = Field(
+        description="Sealed reports (docs/sealed-outbox.md). At most the server's report and byte limits per "
+        "request (413 otherwise)."
+    )
+
+
+class SealedBatchResult(BatchResult):
+    envelope_id: str = Field(description="The envelope's id as sent.")
+
+
+class SealedBatchResponse(BaseModel):
+    results: list[SealedBatchResult] = Field(
+        description="One result per envelope, in the order sent. An envelope that does not open is 'rejected' "
+        "with id and revision null and the error field 'unsealable'; a named report whose account or reporter "
+        "is not the credential's is 'rejected' with the error field 'account_mismatch'."
     )
 
 

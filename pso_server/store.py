@@ -39,7 +39,7 @@ from pso_server.errors import (
 
 _log = logging.getLogger("pso_server")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 ROLES = ("reporter", "risk_manager")
 STATUSES = ("received", "under_review", "more_info_requested", "closed")
 # A facility's own review of a report (issue 12, item 2), kept apart from the PSO's status above.
@@ -97,6 +97,26 @@ CREATE TABLE IF NOT EXISTS known_devices (
     last_used_at {float} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS known_devices_user ON known_devices (user_id);
+CREATE TABLE IF NOT EXISTS device_credentials (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    session_id TEXT REFERENCES sessions (id),
+    device_name TEXT NOT NULL,
+    created_at {float} NOT NULL,
+    last_used_at {float},
+    revoked_at {float}
+);
+CREATE INDEX IF NOT EXISTS device_credentials_user ON device_credentials (user_id);
+CREATE INDEX IF NOT EXISTS device_credentials_session ON device_credentials (session_id);
+CREATE TABLE IF NOT EXISTS sealing_keys (
+    key_id TEXT PRIMARY KEY,
+    public_key {blob} NOT NULL,
+    wrapped_private_key {blob} NOT NULL,
+    created_at {float} NOT NULL,
+    is_current INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sealing_keys_one_current ON sealing_keys (is_current) WHERE is_current = 1;
 CREATE TABLE IF NOT EXISTS units (
     code TEXT PRIMARY KEY,
     name TEXT NOT NULL
@@ -197,6 +217,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "INSERT INTO revision_feed (report_id, revision) "
         "SELECT report_id, revision FROM report_revisions ORDER BY received_at, report_id, revision",
     ),
+    # device_credentials (upload-only credentials of the sealed outbox, see auth.py) and sealing_keys (the
+    # PSO's HPKE key pairs, see sealing.py) are new tables, made by _SCHEMA.
+    7: (),
 }
 
 # Units offered to the client until a PSO loads its own list (codes are the hospital's, names are shown).
@@ -311,7 +334,12 @@ def _storage_code(exc: BaseException) -> str:
 
 
 # Advisory lock keys (PostgreSQL) for the few places where transactions must take turns.
-_LOCK_KEYS = {"login_failures": 0x50534F01, "status_changes": 0x50534F02, "review_events": 0x50534F03}
+_LOCK_KEYS = {
+    "login_failures": 0x50534F01,
+    "status_changes": 0x50534F02,
+    "review_events": 0x50534F03,
+    "sealing_keys": 0x50534F04,
+}
 
 
 def serialise(tx: Tx, name: str) -> None:
@@ -598,6 +626,9 @@ def revoke_user_sessions(tx: Tx, user_id: int, now: float) -> int:
     tx.execute(
         "DELETE FROM access_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)", (user_id,)
     )
+    tx.execute(
+        "UPDATE device_credentials SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (now, user_id)
+    )
     return int(live[0]) if live else 0
 
 
@@ -694,9 +725,14 @@ def refresh_token_live(tx: Tx, token_hash: str, now: float, *, lock: bool = Fals
 
 
 def revoke_session(tx: Tx, session_id: str, now: float) -> None:
-    """Ends a session: its access and refresh tokens stop working at once."""
+    """Ends a session: its access and refresh tokens, and the device credentials it asked for, stop working at
+    once."""
     tx.execute("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, session_id))
     tx.execute("DELETE FROM access_tokens WHERE session_id = ?", (session_id,))
+    tx.execute(
+        "UPDATE device_credentials SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL",
+        (now, session_id),
+    )
 
 
 def purge_expired_tokens(tx: Tx, now: float) -> None:
@@ -765,6 +801,153 @@ def purge_login_failures(tx: Tx, before: float) -> None:
     tx.execute("DELETE FROM login_failures WHERE failed_at <= ?", (before,))
 
 
+# ---------------------------------------------------------------------------------------- device credentials
+# Upload-only credentials of the sealed outbox (docs/sealed-outbox.md): stored as SHA-256 only, linked to the
+# account and to the session that asked for one, revoked with either.
+
+
+@dataclass(frozen=True)
+class DeviceCredential:
+    """One device credential as ``pso-server device-credentials list`` shows it (never its token)."""
+
+    id: str
+    username: str
+    device_name: str
+    created_at: float
+    last_used_at: float | None  # the day (UTC midnight) it last uploaded, not the moment
+    revoked_at: float | None
+
+
+def add_device_credential(
+    tx: Tx, credential_id: str, token_hash: str, user_id: int, session_id: str, device_name: str, now: float
+) -> None:
+    tx.execute(
+        "INSERT INTO device_credentials (id, token_hash, user_id, session_id, device_name, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (credential_id, token_hash, user_id, session_id, device_name, now),
+    )
+
+
+@dataclass(frozen=True)
+class DeviceHolder:
+    """The account behind a device credential, and whether the credential still works."""
+
+    credential_id: str
+    user: User
+    revoked: bool
+    last_used_at: float | None
+
+
+def find_device_credential(tx: Tx, token_hash: str) -> DeviceHolder | None:
+    """The credential with that token hash and its account (revoked when the credential or the account is),
+    or None."""
+    row = tx.one(
+        f"SELECT c.id, {_USER_COLUMNS}, c.revoked_at, u.disabled, c.last_used_at "  # noqa: S608
+        "FROM device_credentials c JOIN users u ON u.id = c.user_id WHERE c.token_hash = ?",
+        (token_hash,),
+    )
+    if row is None:
+        return None
+    return DeviceHolder(
+        credential_id=row[0],
+        user=User(int(row[1]), row[2], row[3], row[4]),
+        revoked=row[5] is not None or bool(row[6]),
+        last_used_at=None if row[7] is None else float(row[7]),
+    )
+
+
+def mark_device_credential_used(tx: Tx, credential_id: str, day: float) -> None:
+    tx.execute(
+        "UPDATE device_credentials SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+        (day, credential_id, day),
+    )
+
+
+def list_device_credentials(tx: Tx, username: str | None = None) -> list[DeviceCredential]:
+    """Every device credential (or those of one account), oldest first."""
+    where, params = ("WHERE u.username = ? ", (username,)) if username is not None else ("", ())
+    rows = tx.all(
+        "SELECT c.id, u.username, c.device_name, c.created_at, c.last_used_at, c.revoked_at "  # noqa: S608
+        f"FROM device_credentials c JOIN users u ON u.id = c.user_id {where}ORDER BY c.created_at, c.id",
+        params,
+    )
+    return [
+        DeviceCredential(
+            str(r[0]),
+            str(r[1]),
+            str(r[2]),
+            float(r[3]),
+            None if r[4] is None else float(r[4]),
+            None if r[5] is None else float(r[5]),
+        )
+        for r in rows
+    ]
+
+
+class UnknownCredential(ServerError):
+    """No device credential has that id (``pso-server device-credentials revoke``)."""
+
+
+def revoke_device_credential(tx: Tx, credential_id: str, now: float) -> bool:
+    """Revokes one credential; False when it was revoked already. Raises UnknownCredential."""
+    if tx.one("SELECT 1 FROM device_credentials WHERE id = ?", (credential_id,)) is None:
+        raise UnknownCredential(
+            f"No device credential has the id {credential_id!r}; see 'pso-server device-credentials list'."
+        )
+    cursor = tx.execute(
+        "UPDATE device_credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, credential_id)
+    )
+    return bool(cursor.rowcount == 1)
+
+
+# -------------------------------------------------------------------------------------------- sealing keys
+# The PSO's HPKE key pairs (see sealing.py): the private key is stored wrapped (AES-256-GCM) by a key from the
+# server's configuration, never in the clear. Exactly one is current (a partial unique index says so).
+
+
+@dataclass(frozen=True)
+class SealingKeyRow:
+    key_id: str
+    public_key: bytes
+    wrapped_private_key: bytes
+    created_at: float
+    current: bool
+
+
+_SEALING_COLUMNS = "key_id, public_key, wrapped_private_key, created_at, is_current"
+
+
+def _sealing_row(row: tuple[Any, ...]) -> SealingKeyRow:
+    return SealingKeyRow(str(row[0]), bytes(row[1]), bytes(row[2]), float(row[3]), bool(row[4]))
+
+
+def sealing_keys(tx: Tx) -> list[SealingKeyRow]:
+    """Every sealing key pair, oldest first."""
+    rows = tx.all(f"SELECT {_SEALING_COLUMNS} FROM sealing_keys ORDER BY created_at, key_id")  # noqa: S608
+    return [_sealing_row(r) for r in rows]
+
+
+def current_sealing_key(tx: Tx) -> SealingKeyRow | None:
+    row = tx.one(f"SELECT {_SEALING_COLUMNS} FROM sealing_keys WHERE is_current = 1")  # noqa: S608
+    return None if row is None else _sealing_row(row)
+
+
+def sealing_key(tx: Tx, key_id: str) -> SealingKeyRow | None:
+    row = tx.one(f"SELECT {_SEALING_COLUMNS} FROM sealing_keys WHERE key_id = ?", (key_id,))  # noqa: S608
+    return None if row is None else _sealing_row(row)
+
+
+def add_current_sealing_key(tx: Tx, key_id: str, public_key: bytes, wrapped: bytes, now: float) -> None:
+    """Stores a new key pair as the current one (the previous current key stays, to open older envelopes).
+    Call after ``serialise(tx, "sealing_keys")``."""
+    tx.execute("UPDATE sealing_keys SET is_current = 0 WHERE is_current = 1")
+    tx.execute(
+        "INSERT INTO sealing_keys (key_id, public_key, wrapped_private_key, created_at, is_current) "
+        "VALUES (?, ?, ?, ?, 1)",
+        (key_id, public_key, wrapped, now),
+    )
+
+
 # ------------------------------------------------------------------------------------------------- reports
 
 
@@ -820,7 +1003,7 @@ class IngestOutcome:
     received_at: float | None = None  # for 'created': the arrival time its 'received' status carries
 
 
-def _day_start(now: float) -> float:
+def day_start(now: float) -> float:
     # Anonymous reports keep only the day they arrived, so arrival times cannot be matched to one account's
     # activity (logins, its named reports sent in the same second).
     return now - (now % 86400)
@@ -837,7 +1020,7 @@ def ingest_revision(tx: Tx, item: IncomingRevision, uploader: Uploader, now: flo
     duplicate: (id, revision) held with the same content hash; conflict: held with a different hash (nothing
     changes); updated: newer than the newest held; stale: older than the newest held and not held itself.
     """
-    when = _day_start(now) if item.is_anonymous else now
+    when = day_start(now) if item.is_anonymous else now
     report = _lock_report(tx, item.report_id)
     if report is None:
         submitter = None if item.is_anonymous else uploader.user_id

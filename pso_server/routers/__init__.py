@@ -5,6 +5,7 @@
 - :mod:`.status`: the status feed, the lookup by id and the risk manager's status change
 - :mod:`.facility`: the facility's reports and review records, for its risk managers
 - :mod:`.reference`: units and form versions for the client's offline cache
+- :mod:`.sealed`: the PSO's sealing key and the sealed upload with a device credential (the sealed outbox)
 - :mod:`.operations`: ``/healthz`` for load balancers
 
 What they share (the ``Problem`` error, the documented answers, the dependencies that give a route its
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pso_server.routers import auth, facility, operations, reference, reports, status
+from pso_server.routers import auth, facility, operations, reference, reports, sealed, status
 
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
@@ -24,5 +25,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     status.router,
     facility.router,
     reference.router,
+    sealed.router,
     operations.router,
 )

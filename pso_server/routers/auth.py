@@ -6,7 +6,19 @@ from fastapi import APIRouter, Request
 
 from pso_server import schemas, store
 from pso_server.auth import AuthFailed, TokenPair, TooManyAttempts
-from pso_server.routers.deps import ADMISSION, API, ApiError, Auth, BearerCredentials, Proxies, problem
+from pso_server.routers.deps import (
+    ADMISSION,
+    API,
+    AUTHED,
+    ApiError,
+    Auth,
+    Authenticated,
+    BearerCredentials,
+    Proxies,
+    Sealing,
+    problem,
+)
+from pso_server.routers.sealed import sealing_key_out
 
 router = APIRouter(prefix=f"{API}/auth", tags=["auth"])
 
@@ -30,11 +42,15 @@ def _tokens(pair: TokenPair) -> schemas.TokenResponse:
     response_model=schemas.TokenResponse,
     responses={**ADMISSION, 401: problem("Wrong user name or password.")},
 )
-def login(body: schemas.LoginRequest, request: Request, auth: Auth, proxies: Proxies) -> schemas.TokenResponse:
-    """Signs in with a password and opens a session for one device."""
+def login(
+    body: schemas.LoginRequest, request: Request, auth: Auth, proxies: Proxies, keys: Sealing
+) -> schemas.TokenResponse:
+    """Signs in with a password and opens a session for one device; the answer carries the PSO's current
+    sealing key for the sealed outbox."""
     address = proxies.client_of_scope(request.scope)
     try:
-        return _tokens(auth.login(body.username, body.password, body.device_name, address, body.device_token))
+        pair = auth.login(body.username, body.password, body.device_name, address, body.device_token)
+        return _tokens(pair).model_copy(update={"sealing_key": sealing_key_out(keys.current())})
     except TooManyAttempts as exc:
         raise ApiError(429, "too_many_attempts", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except AuthFailed as exc:
@@ -61,3 +77,16 @@ def logout(
     """Ends the session named by the bearer access token or by the refresh token in the body."""
     access = credentials.credentials if credentials else None
     return schemas.LogoutResponse(signed_out=auth.logout(access, body.refresh_token if body else None))
+
+
+@router.post("/device-credential", response_model=schemas.DeviceCredentialResponse, responses=AUTHED)
+def device_credential(
+    who: Authenticated, auth: Auth, body: schemas.DeviceCredentialRequest | None = None
+) -> schemas.DeviceCredentialResponse:
+    """A credential that can only upload sealed envelopes for this account (POST /sealed/batch), for the
+    workstation's agent while the profile is locked or the app closed. It is revoked with this session, with
+    every session of the account and with the account (and by 'pso-server device-credentials revoke')."""
+    issued = auth.issue_device_credential(who, body.device_name if body else "")
+    return schemas.DeviceCredentialResponse(
+        credential_id=issued.credential_id, token=issued.token, account=issued.account
+    )

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from pso_server import catalogues, schemas, store
-from pso_server.routers.deps import API, AUTHED, ApiError, Authenticated, Db, Published, problem
+from pso_server.routers.deps import API, AUTHED, ApiError, Authenticated, Db, Published, Sealing, problem
+from pso_server.routers.sealed import sealing_key_out
 
 router = APIRouter(prefix=API, tags=["reference"])
 
 
 @router.get("/reference", response_model=schemas.ReferenceData, responses=AUTHED)
-def reference(who: Authenticated, db: Db) -> schemas.ReferenceData:
-    """Units/locations and form versions, for the client to cache for offline use."""
+def reference(who: Authenticated, db: Db, keys: Sealing) -> schemas.ReferenceData:
+    """Units/locations and form versions, for the client to cache for offline use, and the PSO's current
+    sealing key (a rotation reaches clients here, at their next sync)."""
     with db.reader() as tx:
         units = store.list_units(tx)
         forms = catalogues.offer(tx)
@@ -26,6 +28,7 @@ def reference(who: Authenticated, db: Db) -> schemas.ReferenceData:
         form_versions=forms.accepted,
         withdrawn_versions=forms.withdrawn,
         catalogues=forms.hashes,
+        sealing_key=sealing_key_out(keys.current()),
     )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 import requests
 
 from pso_server.cli import main
+from pso_server.sealing import seal
 from pso_server.testing import RunningServer
 
 PASSWORD = "correct horse battery staple"
@@ -90,12 +94,49 @@ class Api:
         results: list[dict[str, Any]] = response.json()["results"]
         return results
 
+    def device_credential(self, token: str, device: str = "ward-pc agent") -> dict[str, Any]:
+        """A device credential for the account signed in with ``token``: {"credential_id", "token", "account"}."""
+        response = self.post("/api/v1/auth/device-credential", token, json={"device_name": device})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def sealed_post(self, device_token: str | None, envelopes: list[dict[str, Any]]) -> requests.Response:
+        headers = {"Authorization": f"Device {device_token}"} if device_token else {}
+        return self.session.post(
+            self.url("/api/v1/sealed/batch"), json={"envelopes": envelopes}, headers=headers, timeout=30
+        )
+
+    def sealed(self, device_token: str, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = self.sealed_post(device_token, envelopes)
+        assert response.status_code == 200, response.text
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
+
+    def sealing_key(self) -> dict[str, Any]:
+        response = self.get("/api/v1/sealing-key")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     def statuses(self, token: str, since: str | None = None) -> dict[str, Any]:
         params = {"since": since} if since else {}
         response = self.get("/api/v1/reports/status", token, params=params)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+
+def envelope(
+    key: dict[str, Any], report: dict[str, Any], account: str | None, owner_key: str | None = None
+) -> dict[str, Any]:
+    """What a client puts in its spool and uploads: ``report`` sealed for ``key`` (the /sealing-key answer) as
+    docs/sealed-outbox.md says, with a new envelope id."""
+    content: dict[str, Any] = {"v": 1, "account": account, "report": report}
+    if owner_key is not None:
+        content["owner_key"] = owner_key
+    sealed = seal(json.dumps(content).encode("utf-8"), base64.b64decode(key["public_key"]))
+    return {"envelope_id": str(uuid.uuid4()), "key_id": key["key_id"], "sealed": base64.b64encode(sealed).decode()}
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str = "") -> tuple[int, str, str]:
