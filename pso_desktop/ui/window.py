@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from pso_desktop.services.backend import Standing, Unlocked
     from pso_desktop.services.trends import Bar, Trends
     from pso_desktop.storage.report_query import ReportQuery
+    from pso_desktop.sync.engine import SyncSummary
     from pso_desktop.ui.editor_screen import EditorScreen
 
 STATUS_MESSAGE_MS = 10_000
@@ -510,9 +511,22 @@ class MainWindow(QMainWindow):
         self.reports_screen.load()
         self.sync_panel.queue_changed()
 
-    def _on_sync_finished(self, _summary: object) -> None:
+    def _on_sync_finished(self, summary: SyncSummary) -> None:
         if self.is_unlocked:
-            self.reports_screen.load()  # new states and the PSO's case references
+            # A run that changed nothing (the status timer's, most of the day) neither reloads the list under the
+            # clinician's eyes nor counts as a sync for the backups (DUE_AFTER_SYNC).
+            changed = any(
+                (
+                    summary.submitted,
+                    summary.needs_attention,
+                    summary.status_changes,
+                    summary.facility_reports,
+                    summary.review_records,
+                    summary.facility_purged,
+                )
+            )
+            if changed:
+                self.reports_screen.load()  # new states and the PSO's case references
             editor = self.editor
             if editor is not None and editor.read_only and editor.form is not None and editor.form.report_id:
                 # A submitted report on screen: its case line follows the sync (sent, case number, status).
@@ -522,7 +536,8 @@ class MainWindow(QMainWindow):
                     owner=editor,
                     on_done=partial(editor.update_standing, report_id),
                 )
-            self._back_up(after_sync=True)
+            if changed:
+                self._back_up(after_sync=True)
 
     # --- automatic backups -------------------------------------------------------------------------------
 
