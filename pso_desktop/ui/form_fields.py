@@ -399,11 +399,17 @@ class ChoiceField(FormField):
             self.combo.addItem(answer.display, answer.code)
             self.combo.setItemData(self.combo.count() - 1, _tooltip(answer), Qt.ItemDataRole.ToolTipRole)
         self.combo.currentIndexChanged.connect(self.changed)
+        self.combo.currentIndexChanged.connect(self._describe)  # the chosen answer's definition
         self._wrap(self.combo)
         self._wheel = WheelGuard(self)
         self._wheel.watch(self.combo)
         self._guard = InputGuard(self)
         self._guard.watch(self.combo)
+
+    def _descriptions(self) -> list[tuple[QWidget, tuple[str, ...]]]:
+        meaning = self.combo.currentData(Qt.ItemDataRole.ToolTipRole)
+        shown = meaning if isinstance(meaning, str) and meaning != self.combo.currentText() else ""
+        return [(self.combo, (self._help, shown))]
 
     def value(self) -> str | None:
         code = self.combo.currentData()
@@ -608,6 +614,8 @@ class CheckListField(FormField):
         item = QListWidgetItem(text)
         item.setData(Qt.ItemDataRole.UserRole, code)
         item.setToolTip(tooltip)
+        if tooltip != text:  # an answer's definition, for a screen reader too
+            item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, tooltip)
         item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable)
         item.setCheckState(Qt.CheckState.Unchecked)
         self.list.addItem(item)

@@ -710,8 +710,11 @@ class ReportForm(QScrollArea):
                 if category is not None and not fits:
                     allowed = ", ".join(sorted(category.event_types)).replace("_", " ")
                     item.setToolTip(f"{category.display} is reported only as: {allowed}.")
+                    # Greying is seen, not heard: a screen reader is told in words.
+                    item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, f"Greyed out: {item.toolTip()}")
                 elif category is not None:
                     item.setToolTip(category.display)
+                    item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, "")
 
     def _on_changed(self) -> None:
         self._work_out_age()

@@ -248,6 +248,12 @@ def test_the_stylesheet_sets_no_colour_in_a_high_contrast_theme_so_the_users_pal
     assert isinstance(categories, CheckListField)
     greyed = [item for item in categories.items() if item.data(GREYED_ROLE)]
     assert greyed and all(item.font().italic() for item in greyed)  # greyed is not told by colour alone
+    # ... nor by sight alone: a screen reader hears it on the answer itself.
+    face = QAccessible.queryAccessibleInterface(categories.list)
+    assert face is not None
+    cells = [face.child(i) for i in range(face.childCount())]
+    heard = {cell.text(QAccessible.Text.Name): cell.text(QAccessible.Text.Description) for cell in cells if cell}
+    assert all(heard[item.text()].startswith("Greyed out:") for item in greyed), heard
     base = categories.list.palette().base().color()
     assert all(contrast_ratio(item.foreground().color(), base) >= TEXT_MIN for item in greyed)
     # Back to the light theme: the clinical colours again.
@@ -315,3 +321,34 @@ def test_at_200_percent_text_on_1366x768_the_list_and_the_form_scroll_only_verti
             assert cut_labels(form.widget()) == [], path
         keys.tab()
     assert {"narrative", "patient.mrn", "reporter.name"} <= seen
+
+
+def test_a_chosen_answers_definition_is_heard_with_its_question(
+    qtbot: Any, make_window: Callable[..., MainWindow], workstation_factory: Callable[[], Workstation]
+) -> None:
+    window = wide_window(qtbot, make_window, workstation_factory())
+    unlock(qtbot, window)
+    keys = KeyCounter(qtbot)
+    _editor, form = new_report(qtbot, window, keys)
+    keys.key(Qt.Key.Key_Down)
+    keys.key(Qt.Key.Key_Up)  # Incident
+    keys.tab()
+    categories = form.fields["categories"]
+    assert isinstance(categories, CheckListField) and focused() is categories.list
+    keys.key(Qt.Key.Key_Home)
+    for _ in range(12):
+        if categories.list.currentItem().text() == "Pressure Injury":
+            break
+        keys.key(Qt.Key.Key_Down)
+    keys.key(Qt.Key.Key_Space)
+    assert "Pressure Injury" in [
+        categories.list.item(r).text()
+        for r in range(categories.list.count())
+        if categories.list.item(r).checkState() == Qt.CheckState.Checked
+    ]
+    stage = form.fields["modules.pressure_injury.DE408"]
+    tab_to(keys, form, "modules.pressure_injury.DE408", limit=80)
+    face = QAccessible.queryAccessibleInterface(stage.focus_target())
+    assert face is not None and face.text(QAccessible.Text.Description) == stage.help_text()
+    keys.key(Qt.Key.Key_Down)  # the first stage, chosen in the closed drop-down
+    assert "Intact skin with non-blanchable redness" in face.text(QAccessible.Text.Description)
