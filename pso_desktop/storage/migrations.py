@@ -287,6 +287,17 @@ _V9_FACILITY: tuple[str, ...] = (
     ) STRICT""",
 )
 
+_V10_REVIEW_LIST: tuple[str, ...] = (
+    # ``origin`` and ``review_state`` (migration 9) were added after ``wire``, so a query that reads them from the
+    # table follows each report's overflow pages: the profile's outbox counts (origin = 'mine') took 1.2 s instead
+    # of 13 ms at 100,000 reports. They join the list's covering index (the review filter, the list's Facility
+    # mark) and get an index of their own with the state (the counts).
+    "DROP INDEX reports_list",
+    """CREATE INDEX reports_list ON reports (updated_at DESC, pk DESC, state, event_type, unit, discovered_on, harm,
+        pso_status, server_ref, revision, id, categories, review_state, origin)""",
+    "CREATE INDEX reports_by_origin ON reports (origin, state)",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_REPORTS,
     _V2_AUDIT,
@@ -297,6 +308,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V7_REMEMBERED,
     _V8_CATALOGUES,
     _V9_FACILITY,
+    _V10_REVIEW_LIST,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

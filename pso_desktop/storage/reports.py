@@ -37,7 +37,10 @@ ATTENTION_STATUSES = frozenset({"conflict", "rejected"})
 _EXPORT_PAGE = 500
 # The PSO's latest status of the report comes from the status feed's table (a primary-key lookup per row).
 # (kept in ``reports.pso_status`` by triggers; see migration 4).
-_SUMMARY = "id, revision, state, event_type, categories, unit, discovered_on, updated_at, server_ref, pso_status"
+_SUMMARY = (
+    "id, revision, state, event_type, categories, unit, discovered_on, updated_at, server_ref, pso_status, origin, "
+    "review_state"
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class ReportSummary:
     updated_at: str
     server_ref: str | None
     pso_status: str | None = None  # received, under_review, more_info_requested, closed (from the status feed)
+    origin: str = "mine"  # or 'facility': a risk manager's read-only copy of the facility's report
+    review_state: str | None = None  # the facility's review (new, in_review, waiting_for_information, closed)
 
 
 @dataclass(frozen=True)
@@ -397,7 +402,7 @@ class ReportStore:
         # instead of a correlated "latest entry per report" scan of the whole outbox.
         with translate_errors():
             rows = self._conn.execute(
-                "SELECT state, count(*) FROM reports WHERE origin = 'mine' GROUP BY state "
+                "SELECT state, count(*) FROM reports INDEXED BY reports_by_origin WHERE origin = 'mine' GROUP BY state "
                 "UNION ALL "
                 "SELECT o.state, count(*) FROM reports AS r JOIN outbox AS o "
                 "ON o.report_id = r.id AND o.revision = r.revision - 1 WHERE r.state = 'draft' GROUP BY o.state"
@@ -734,6 +739,8 @@ def _summary(row: Sequence[Any]) -> ReportSummary:
         updated_at=row[7],
         server_ref=row[8],
         pso_status=row[9],
+        origin=row[10],
+        review_state=row[11],
     )
 
 

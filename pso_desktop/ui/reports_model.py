@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 
-from pso_desktop.texts import PSO_STATUS_LABELS, STATE_LABELS
+from pso_desktop.texts import PSO_STATUS_LABELS, REVIEW_STATE_LABELS, STATE_LABELS
 from pso_desktop.times import parse_utc_time
 
 if TYPE_CHECKING:
@@ -67,6 +67,11 @@ def display_text(summary: ReportSummary, column: int) -> str:
     """The text of one cell."""
     key = COLUMNS[column][0]
     if key == "state":
+        if (
+            summary.origin == "facility"
+        ):  # a risk manager's copy of the facility's report: its review state instead
+            review = REVIEW_STATE_LABELS.get(summary.review_state or "new", summary.review_state or "")
+            return f"Facility: {review}"
         return STATE_LABELS.get(summary.state, summary.state)
     if key == "event_type":
         return _event_type_label(summary.event_type)

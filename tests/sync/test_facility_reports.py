@@ -25,6 +25,7 @@ from pso_desktop.storage.errors import StorageError
 from pso_desktop.storage.facility import Review
 from pso_desktop.sync.errors import SignInRequired
 from pso_desktop.sync.transport import ServerSettings
+from pso_desktop.ui.reports_model import display_text
 from pso_server.config import ServerConfig
 from pso_server.practice import RunningServer, run_server
 from tests.support.kdf import CHEAP_KDF, SERVER_KDF
@@ -149,6 +150,13 @@ def test_each_risk_manager_gets_exactly_their_facility_and_reporters_get_nobody_
     assert anonymous is not None
     assert set(anonymous["reporter"]) & {"name", "telephone", "email", "job"} == set()
     assert north.store.summary(sent["nurse_a"][0]["id"]).pso_status == "received"  # type: ignore[union-attr]
+    # The list marks the copies (and says their review state); its own report keeps its state.
+    listed = {r.id: r for r in north.store.list_summaries(limit=100)}
+    assert {i for i, r in listed.items() if r.origin == "facility"} == _ids_of(sent, "nurse_a", "nurse_b")
+    assert {r.review_state for r in listed.values() if r.origin == "facility"} == {"new"}
+    copy_row = listed[sent["nurse_b"][0]["id"]]
+    assert display_text(copy_row, 0) == "Facility: New"
+    assert display_text(listed[sent["rm_north"][0]["id"]], 0) == "Submitted"
 
     # Read-only: a copy cannot be edited, submitted or deleted, and is not counted in the outbox.
     copy_id = sent["nurse_b"][0]["id"]
