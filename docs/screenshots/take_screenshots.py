@@ -4,7 +4,8 @@ Run from the repository root, for example:
 ``PYTHONPATH=$PWD QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/take_screenshots.py``
 (or under ``xvfb-run -a``). Uses a throwaway PSO_DESKTOP_HOME and an in-memory keyring. It takes every picture at
 1024×600, the smallest screen the app is made for, and at 1366×768 (issue 8), each size in its own folder
-(``1024x600/``, ``1366x768/``), one process per size; ``PSO_SHOTS_SIZE=1366x768`` takes only that size. A size's
+(``1024x600/``, ``1366x768/``), one process per size; ``PSO_SHOTS_SIZE=1366x768`` takes only that size. At
+1366×768 it also takes the list and a new report in a high-contrast theme and with the text size doubled. A size's
 folder is emptied of pictures first, so none is left from an older run.
 """
 
@@ -22,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # for tests.support.memory_keyring
 
 from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtGui import QColor, QFont, QPalette  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from pso_desktop.domain import validate_report  # noqa: E402
@@ -153,7 +155,7 @@ def main() -> int:
     window.show()
     code = app.exec()
     window.shutdown()
-    return code or training(app)
+    return code or training(app) or (accessibility(app, workstation) if WIDTH == 1366 else 0)
 
 
 def save(window: MainWindow, name: str) -> None:
@@ -203,6 +205,61 @@ def training(app: QApplication) -> int:
     finally:
         window.shutdown()
         environment.close()
+
+
+HIGH_CONTRAST_BLACK = {  # a platform high-contrast theme, as Windows' "High Contrast Black"
+    QPalette.ColorRole.Window: "#000000",
+    QPalette.ColorRole.WindowText: "#ffffff",
+    QPalette.ColorRole.Base: "#000000",
+    QPalette.ColorRole.AlternateBase: "#000000",
+    QPalette.ColorRole.Text: "#ffffff",
+    QPalette.ColorRole.Button: "#000000",
+    QPalette.ColorRole.ButtonText: "#ffffff",
+    QPalette.ColorRole.Highlight: "#1aebff",
+    QPalette.ColorRole.HighlightedText: "#000000",
+    QPalette.ColorRole.PlaceholderText: "#ffff00",
+}
+
+
+def accessibility(app: QApplication, workstation: Callable[[], Workstation]) -> int:
+    """At 1366x768 only: the list and a new report in a high-contrast theme (high-contrast-*.png) and with the
+    text size doubled (text-200-*.png)."""
+    palette, font = QPalette(app.palette()), QFont(app.font())
+    contrast = QPalette()
+    for role, colour in HIGH_CONTRAST_BLACK.items():
+        contrast.setColor(role, QColor(colour))
+    app.setPalette(contrast)
+    apply_style(app)
+    code = list_and_form(app, workstation, "high-contrast")
+    app.setPalette(palette)
+    apply_style(app)
+    doubled = QFont(font)
+    doubled.setPointSizeF(font.pointSizeF() * 2)
+    app.setFont(doubled)
+    code = code or list_and_form(app, workstation, "text-200")
+    app.setFont(font)
+    return code
+
+
+def list_and_form(app: QApplication, workstation: Callable[[], Workstation], prefix: str) -> int:
+    window = MainWindow(Backend(workstation))
+    window.resize(WIDTH, HEIGHT)
+
+    def on_loaded(_rows: int) -> None:
+        window.reports_screen.reports_loaded.disconnect(on_loaded)
+        QTimer.singleShot(400, lambda: (save(window, f"{prefix}-list.png"), window.new_report()))
+
+    def on_editor_opened() -> None:
+        QTimer.singleShot(400, lambda: (save(window, f"{prefix}-form.png"), app.quit()))
+
+    window.ready.connect(lambda: window.profile_screen.unlock_requested.emit(PROFILE, SECRET))
+    window.reports_screen.reports_loaded.connect(on_loaded)
+    window.editor_opened.connect(on_editor_opened)
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QProxyStyle, QStyle, QStyleOption, QWidget
+from PySide6.QtWidgets import QProxyStyle, QStyle, QStyleOption, QStyleOptionComplex, QWidget
 
 TEXT_MIN = 4.5  # WCAG 2.2 AA: text (1.4.3)
 EDGE_MIN = 3.0  # control boundaries, focus rings and other non-text parts (1.4.11)
@@ -78,8 +78,8 @@ _EDGED = (
 
 
 class AccessibleStyle(QProxyStyle):
-    """The platform style, with a 3:1 edge (``edge_colour``) drawn over tick boxes, radio buttons, text boxes
-    and lists, the edges that identify the control (WCAG 1.4.11)."""
+    """The platform style, with a 3:1 edge (``edge_colour``) drawn over tick boxes, radio buttons, text boxes,
+    date boxes, drop-downs and lists, the edges that identify the control (WCAG 1.4.11)."""
 
     def drawPrimitive(
         self,
@@ -91,13 +91,32 @@ class AccessibleStyle(QProxyStyle):
         super().drawPrimitive(element, option, painter, widget)
         if element not in _EDGED or option.rect.width() < 4 or option.rect.height() < 4:
             return
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setPen(QPen(edge_colour(option.palette), 1.0))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        rect = QRectF(option.rect).adjusted(0.5, 0.5, -0.5, -0.5)
-        if element == QStyle.PrimitiveElement.PE_IndicatorRadioButton:
-            painter.drawEllipse(rect)
-        else:
-            painter.drawRoundedRect(rect, 2.0, 2.0)
-        painter.restore()
+        _draw_edge(painter, option, round_=element == QStyle.PrimitiveElement.PE_IndicatorRadioButton)
+
+    def drawComplexControl(
+        self,
+        control: QStyle.ComplexControl,
+        option: QStyleOptionComplex,
+        painter: QPainter,
+        widget: QWidget | None = None,
+    ) -> None:
+        super().drawComplexControl(control, option, painter, widget)
+        # A date box and a drop-down are drawn whole here, not from the primitives above.
+        if control in _EDGED_COMPLEX and option.rect.width() >= 4 and option.rect.height() >= 4:
+            _draw_edge(painter, option, round_=False)
+
+
+_EDGED_COMPLEX = (QStyle.ComplexControl.CC_SpinBox, QStyle.ComplexControl.CC_ComboBox)
+
+
+def _draw_edge(painter: QPainter, option: QStyleOption, *, round_: bool) -> None:
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    painter.setPen(QPen(edge_colour(option.palette), 1.0))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    rect = QRectF(option.rect).adjusted(0.5, 0.5, -0.5, -0.5)
+    if round_:
+        painter.drawEllipse(rect)
+    else:
+        painter.drawRoundedRect(rect, 2.0, 2.0)
+    painter.restore()

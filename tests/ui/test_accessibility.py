@@ -16,6 +16,8 @@ from PySide6.QtGui import QAccessible, QColor, QFont, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
+    QComboBox,
+    QDateEdit,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -186,12 +188,14 @@ def test_tick_boxes_radio_buttons_text_boxes_and_focus_rings_are_drawn_at_3_to_1
     page = QWidget()
     layout = QVBoxLayout(page)
     tick, radio, text = QCheckBox("Fall"), QRadioButton("Incident"), QLineEdit()
+    drop_down, date = QComboBox(), QDateEdit()
+    drop_down.addItem("— not answered —")
     answers = QListWidget()
     item = QListWidgetItem("Medication")
     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
     item.setCheckState(Qt.CheckState.Unchecked)
     answers.addItem(item)
-    for widget in (tick, radio, text, answers):
+    for widget in (tick, radio, text, drop_down, date, answers):
         layout.addWidget(widget)
     qtbot.addWidget(page)
     page.resize(300, 220)
@@ -206,7 +210,8 @@ def test_tick_boxes_radio_buttons_text_boxes_and_focus_rings_are_drawn_at_3_to_1
     option.initFrom(radio)
     circle = radio.style().subElementRect(QStyle.SubElement.SE_RadioButtonIndicator, option, radio)
     assert darkest_edge(radio, circle, window) >= EDGE_MIN
-    assert darkest_edge(text, QRect(0, 0, text.width(), 2), window) >= EDGE_MIN  # an empty box: its top edge
+    for box in (text, drop_down, date):  # an empty box: its top edge
+        assert darkest_edge(box, QRect(0, 0, box.width(), 2), window) >= EDGE_MIN, type(box).__name__
     check = answers.visualItemRect(item)
     check.setWidth(check.height())
     assert darkest_edge(answers.viewport(), check, base) >= EDGE_MIN
