@@ -40,6 +40,7 @@ GENERIC_ANSWER_SETS: Mapping[str, str] = {
     "harm.duration": "harm_duration",
     "harm.increased_length_of_stay": "yes_no_unknown",
     "rescue.attempted": "yes_no_unknown",
+    "rescue.intervention_types": "rescue_interventions",
     "contributing_factors": "contributing_factors",
     "handover_involved": "yes_no_unknown",
     "preventability": "preventability",

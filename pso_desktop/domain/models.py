@@ -88,7 +88,9 @@ class Harm(_Model):
 
 class Rescue(_Model):
     attempted: Code
-    interventions: SpecifyText = ""
+    interventions: SpecifyText = ""  # described in words
+    # Coded (PIF 74561-2), beside the words; None rather than [] so reports without it keep their wire form.
+    intervention_types: Annotated[list[Code], Field(max_length=12)] | None = None
 
 
 class Reporter(_Model):

@@ -463,6 +463,29 @@ def _harm_rules(r: Report, cat: Catalogue, errors: list[FieldError]) -> None:
     _check_code("harm.increased_length_of_stay", h.increased_length_of_stay, cat, "yes_no_unknown", errors)
 
 
+def _intervention_rules(codes: list[str], attempted: str, cat: Catalogue, errors: list[FieldError]) -> None:
+    """The coded rescue interventions: only when one was attempted, and only on a form version that asks."""
+    if not codes:
+        return
+    if "rescue_interventions" not in cat.answer_sets:
+        errors.append(
+            FieldError(
+                "rescue.intervention_types",
+                "This form version does not ask which interventions were documented; describe them in words.",
+            )
+        )
+    elif attempted != YES:
+        errors.append(
+            FieldError(
+                "rescue.intervention_types",
+                "Interventions are ticked only when one was attempted: answer 'Yes' or untick them.",
+            )
+        )
+    else:
+        for i, code in enumerate(codes):
+            _check_code(f"rescue.intervention_types.{i}", code, cat, "rescue_interventions", errors)
+
+
 def _circumstance_rules(r: Report, cat: Catalogue, errors: list[FieldError]) -> None:
     _check_code("handover_involved", r.handover_involved, cat, "yes_no_unknown", errors)
     _check_code("serious_reportable_event", r.serious_reportable_event, cat, "yes_no_unknown", errors)
@@ -476,6 +499,7 @@ def _circumstance_rules(r: Report, cat: Catalogue, errors: list[FieldError]) -> 
                     "Interventions are listed only when one was attempted: answer 'Yes' or clear the list.",
                 )
             )
+        _intervention_rules(r.rescue.intervention_types or [], r.rescue.attempted, cat, errors)
     _check_code("preventability", r.preventability, cat, "preventability", errors)
     for i, code in enumerate(r.contributing_factors):
         _check_code(f"contributing_factors.{i}", code, cat, "contributing_factors", errors)

@@ -85,6 +85,7 @@ GENERIC_COLUMNS: tuple[tuple[str, str, Kind], ...] = (
     ("harm_increased_length_of_stay", "harm.increased_length_of_stay", "code"),
     ("harm_patients_reached", "harm.patients_reached", "int"),
     ("rescue_attempted", "rescue.attempted", "code"),
+    ("rescue_intervention_types", "rescue.intervention_types", "codes"),
     ("rescue_interventions", "rescue.interventions", "text"),
     ("contributing_factors", "contributing_factors", "codes"),
     ("contributing_factors_other", "contributing_factors_other", "text"),

@@ -503,6 +503,11 @@ class ReportForm(QScrollArea):
         self._add(form, "rescue.interventions", TextAreaField(lines=2))
         self._when("rescue.interventions", lambda r: get_path(r, "rescue.attempted") == YES)
         more = self._more_detail(form)
+        if "rescue_interventions" in cat.answer_sets:
+            # The coded interventions (a form version that has them) are optional beside the words above: under
+            # more detail, so that Tab passes them by.
+            self._add(more, "rescue.intervention_types", CheckListField(cat.answer_sets["rescue_interventions"]))
+            self._when("rescue.intervention_types", lambda r: get_path(r, "rescue.attempted") == YES)
         self._add(more, "harm.increased_length_of_stay", self._answers("yes_no_unknown"))
 
     def _build_near_miss_section(self) -> None:

@@ -55,8 +55,10 @@ def test_the_v12_catalogue_is_clean_and_invents_no_ahrq_code():
     assert check_catalogue(raw) == []
     v20 = json.loads(catalogue_path("hospital-2.0").read_text(encoding="utf-8"))
     # The only AHRQ codes hospital-2.0 does not have are V1.2's own categories (the HL7 SDC copy of the V1.2
-    # HERF, S10), each flagged unverified.
-    assert ahrq_codes(raw) - ahrq_codes(v20) == {"A44", "A51", "A63"}
+    # HERF, S10), each flagged unverified; A51 (HAI) is in both, with a module only in V1.2.
+    assert ahrq_codes(raw) - ahrq_codes(v20) == {"A44", "A63"}
+    hai_v20 = load_catalogue().category("A51")
+    assert hai_v20 is not None and hai_v20.module is None
     catalogue = load_catalogue("hospital-1.2")
     for code in ("A44", "A51", "A63"):
         category = catalogue.category(code)

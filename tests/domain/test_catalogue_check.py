@@ -263,7 +263,7 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         "Missing definition",
     ),
     ("undefined source", _missing_source, f"{M}.device.questions[0].source[0]", "source"),
-    ("category opens an undefined module", _missing_module, "$.categories[4].module", "Missing definition"),
+    ("category opens an undefined module", _missing_module, "$.categories[5].module", "Missing definition"),
     ("no verified flag", _missing_verified, f"{M}.perinatal.questions[5].verified", "Missing provenance"),
     (
         "undefined code system",
@@ -301,7 +301,7 @@ def test_the_paths_in_the_table_point_where_the_mutations_act() -> None:
     assert _index(data, "fall", "DE213") == 3 and _index(data, "surgery", "count_correct") == 3
     assert _index(data, "medication", "stage") == 17 and _index(data, "vte", "onset") == 4
     assert _index(data, "perinatal", "birthweight") == 7 and _index(data, "anesthesia", "DE474") == 3
-    assert data["categories"][4]["code"] == "A57"
+    assert data["categories"][5]["code"] == "A57"
 
 
 @pytest.mark.parametrize(("name", "mutate", "path", "words"), BROKEN, ids=[b[0] for b in BROKEN])

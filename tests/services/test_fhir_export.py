@@ -240,6 +240,9 @@ EXPECTED = [
         "2026-11-18",
     ),
     ("fall-incident", "actual", [("ahrq", "A48"), ("ahrq?", "A867")], [], "2026-11-20"),
+    # V2.0 retired the HAI module: an HAI is its category through the generic form, nothing more.
+    ("hai-bloodstream", "actual", [("ahrq", "A51")], [], "2026-11-19"),
+    ("hai-urinary", "actual", [("ahrq", "A51")], [], "2026-11-21"),
     (
         "medication-near-miss",
         "potential",

@@ -215,3 +215,31 @@ def test_a_product_question_follows_the_medication_answer_outside_its_entry(qtbo
     validate_report(form.report())
     choose(f["modules.medication.characterisation"], "incorrect_action")
     assert prescribed.isVisible() and prescribed.value() == "A18"  # shown again as it was typed
+
+
+def test_coded_rescue_interventions_appear_with_yes_and_are_left_out_with_no(qtbot: Any) -> None:
+    form = new_form(qtbot)
+    report = example("hai-urinary")
+    form.load(report)
+    f = form.fields
+    types = f["rescue.intervention_types"]
+    assert isinstance(types, CheckListField) and types.isVisible()
+    assert form.report()["rescue"]["intervention_types"] == ["diagnostics", "medication"]
+    choose(types, "transfer")
+    assert form.report()["rescue"]["intervention_types"] == ["diagnostics", "medication", "transfer"]
+    choose(f["rescue.attempted"], "A18")  # no intervention attempted: the list stops applying
+    assert not types.isVisible() and not f["rescue.interventions"].isVisible()
+    rescue = form.report()["rescue"]
+    assert "intervention_types" not in rescue and "interventions" not in rescue
+    assert validate_report(form.report()).export()["rescue"] == {"attempted": "A18", "interventions": ""}
+    choose(f["rescue.attempted"], "A15")
+    assert types.isVisible()
+
+
+def test_an_hai_opens_no_module_in_the_v20_form(qtbot: Any) -> None:
+    form = new_form(qtbot)
+    form.load({"id": "6f1c2a8e-3b4d-4e5f-9a0b-1c2d3e4f5a63", "revision": 1})
+    choose(form.fields["event_type"], "incident")
+    choose(form.fields["categories"], "A51")
+    assert not any(guide.isVisible() for guide in form.guides.values())
+    assert form.report()["categories"] == ["A51"]
