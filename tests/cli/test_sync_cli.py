@@ -338,3 +338,87 @@ def test_a_second_ctrl_c_quits_at_once_with_a_request_hanging_and_nothing_is_los
     assert resumed.code == 0, resumed.err
     assert status(profile) == {**status(profile), "submitted": 5, "queued": 0, "sending": 0}
     assert server.stats()["reports"] == 5 and server.stats()["duplicates_refused"] == 5
+
+
+def test_a_risk_manager_gets_the_facility_and_it_policy_limits_how_long_closed_ones_stay(
+    pso_home: Path, server: RunningServer, tmp_path: Path
+) -> None:
+    """Issue 12 through the real CLI: alice (a reporter) sends three reports; the risk manager's ``sync`` fetches
+    them (not counted as its own in ``status``); another risk manager closes one's review; with IT's policy
+    ``facility_reports.keep_closed_days`` at 0 the next sync removes that copy. A policy value out of range is one
+    sentence."""
+    import uuid
+
+    from pso_server import store
+
+    server.add_user("rm", "risk manager password", role="risk_manager")
+    server.add_user("rm2", "risk manager password", role="risk_manager")
+    for name in ("alice", "rm"):
+        assert run_cli(pso_home, "profile", "create", name, "--password-stdin", stdin=SECRET + "\n").code == 0
+    rng = random.Random(12)
+    sent = [validate_report(sample_report(rng, i)).export() for i in range(3)]
+    lines = "\n".join(json.dumps(r) for r in sent)
+    added = run_cli(
+        pso_home,
+        "report",
+        "add",
+        "-",
+        "--submit",
+        "--password-stdin",
+        stdin=f"{SECRET}\n{lines}\n",
+        PSO_DESKTOP_PROFILE="alice",
+    )
+    assert added.code == 0, added.err
+    login = ["login", "--server", server.base_url, "--ca-file", str(server.ca_path), "--password-stdin"]
+    assert (
+        run_cli(
+            pso_home, *login, "--user", "alice", stdin=f"{SECRET}\n{PASSWORD}\n", PSO_DESKTOP_PROFILE="alice"
+        ).code
+        == 0
+    )
+    assert (
+        run_cli(pso_home, "sync", "--password-stdin", stdin=SECRET + "\n", PSO_DESKTOP_PROFILE="alice").code == 0
+    )
+    assert (
+        run_cli(
+            pso_home, *login, "--user", "rm", stdin=f"{SECRET}\nrisk manager password\n", PSO_DESKTOP_PROFILE="rm"
+        ).code
+        == 0
+    )
+    synced = run_cli(pso_home, "sync", "--password-stdin", stdin=SECRET + "\n", PSO_DESKTOP_PROFILE="rm")
+    assert synced.code == 0, synced.err
+    assert "Facility: 3 report(s) fetched, 0 review record(s) sent or received, 0 copy(ies) removed." in synced.out
+    counted = run_cli(
+        pso_home, "status", "--json", "--password-stdin", stdin=SECRET + "\n", PSO_DESKTOP_PROFILE="rm"
+    )
+    assert json.loads(counted.out)["submitted"] == 0  # the copies are not its own reports
+
+    with server.db.transaction() as tx:
+        found = store.find_user(tx, "rm2")
+        assert found is not None
+        change = store.ReviewChange(str(uuid.uuid4()), sent[1]["id"], "field", "state", '"closed"', 0)
+        assert store.record_review(tx, change, found[0], time.time()) is not None
+    policy = tmp_path / "it-policy.json"
+    policy.write_text(json.dumps({"facility_reports": {"keep_closed_days": 0}}))
+    kept = run_cli(
+        pso_home,
+        "sync",
+        "--password-stdin",
+        stdin=SECRET + "\n",
+        PSO_DESKTOP_POLICY=str(policy),
+        PSO_DESKTOP_PROFILE="rm",
+    )
+    assert kept.code == 0, kept.err
+    assert "Facility: 0 report(s) fetched, 1 review record(s) sent or received, 1 copy(ies) removed." in kept.out
+
+    policy.write_text(json.dumps({"facility_reports": {"keep_closed_days": -1}}))
+    refused = run_cli(
+        pso_home,
+        "sync",
+        "--password-stdin",
+        stdin=SECRET + "\n",
+        PSO_DESKTOP_POLICY=str(policy),
+        PSO_DESKTOP_PROFILE="rm",
+    )
+    assert_clean_failure(refused)
+    assert '"facility_reports" as {"keep_closed_days": N}' in refused.err

@@ -73,6 +73,20 @@ def test_a_risk_manager_reviews_a_facility_report_by_keys(
     with ExitStack() as stack:
         other = stack.enter_context(workstation.session("rm2-profile", SECRET))
         _review_by_keys(qtbot, make_window, sent, other)
+        # Opening the facility report and each review change are audited, naming the report only.
+        mine = stack.enter_context(workstation.session(PROFILE, SECRET))
+        entries = [
+            (e.action, e.report_id, e.detail) for e in mine.audit.entries() if e.action in ("view", "review")
+        ]
+        assert entries == [
+            ("view", sent["id"], "facility report"),
+            ("review", sent["id"], "state changed"),
+            ("review", sent["id"], "assignee changed"),
+            ("review", sent["id"], "note added"),
+            ("review", sent["id"], "action added"),
+            ("review", sent["id"], "state changed"),
+        ]
+        assert mine.audit.verify()
 
 
 def _review_by_keys(
