@@ -151,6 +151,14 @@ class Backend:
             limit=limit, offset=offset, state=state, text=text, query=query
         )
 
+    def list_first_page(
+        self, query: ReportQuery, limit: int, counts_for: ReportQuery | None
+    ) -> tuple[list[ReportSummary], tuple[dict[str, int], int] | None]:
+        """The list's first page for ``query`` and, with ``counts_for``, the counts beside it (see
+        :meth:`list_counts`), in one worker job: the window shows both at once, one round trip after a change."""
+        rows = self.list_reports(limit=limit, offset=0, query=query)
+        return rows, None if counts_for is None else self.list_counts(counts_for)
+
     def list_counts(self, query: ReportQuery) -> tuple[dict[str, int], int]:
         """The counts beside the list: reports per state passing every filter of ``query`` but its states, and
         how many the list shows."""

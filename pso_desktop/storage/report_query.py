@@ -2,8 +2,10 @@
 
 A :class:`ReportQuery` is plain data (it is what a saved view keeps, as JSON). :func:`where_clause` turns it into
 a WHERE clause of fixed SQL fragments with every value bound, and :func:`order_clause` into an ORDER BY whose
-column comes from a fixed table, never from the caller's text. Every list query reads the covering index
-``reports_list`` (migration 4), so filtering and sorting 100,000 reports is at most one scan of that index.
+column comes from a fixed table, never from the caller's text. A page of the list reads the covering index of its
+sort (:func:`list_source`: ``reports_list`` for the default order, migration 4; one ``reports_sort_*`` per other
+sort key, migration 11) in that order and stops after the page, so no sort needs a sort step, and no filter or sort
+costs more than one scan of one index at 100,000 reports.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 STATES: tuple[str, ...] = ("draft", "queued", "sending", "submitted", "needs_attention")
 PSO_STATUSES: tuple[str, ...] = ("received", "under_review", "more_info_requested", "closed")
 NOT_GIVEN = ""  # in a harm, event type, unit or PSO status filter: the reports with none
-# The list reads only this index (see migration 4); forcing it keeps the query plan the same for every filter.
+# Counts, trends and facets read this index (see migration 4); forcing it keeps the plan the same for every filter.
 LIST_SOURCE = "reports INDEXED BY reports_list"
+# The current search's matches (report pks), kept by the store in memory (``temp_store=MEMORY``): no text, no PHI.
+SEARCH_HITS = "temp.list_search_hits"
 
 _STATE_ORDER = "CASE state " + " ".join(f"WHEN '{s}' THEN {n}" for n, s in enumerate(STATES)) + " END"
 _PSO_ORDER = (
@@ -36,6 +40,12 @@ SORT_COLUMNS: dict[str, str] = {
     "pso_status": _PSO_ORDER,
     "harm": "harm",
 }
+# The direction each sort is first offered in (a heading clicked the first time): newest dates first, text A to Z.
+# Each sort's index (migration 11) is built in that direction, with the newest edit first among equal values; the
+# other direction walks the same index backwards, so it is the exact reverse (equal values oldest edit first).
+FIRST_DESCENDING = frozenset({"updated_at", "discovered_on"})
+SORT_INDEXES: dict[str, str] = {key: f"reports_sort_{key}" for key in SORT_COLUMNS if key != "updated_at"}
+SORT_INDEXES["updated_at"] = "reports_list"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _WORD = re.compile(r"\w+")
 
@@ -143,20 +153,21 @@ def match_expression(text: str) -> str | None:
 def _any_of(column: str, values: tuple[str, ...], clauses: list[str], params: list[Any]) -> None:
     if not values:
         return
-    given = [v for v in values if v != NOT_GIVEN]
-    parts = []
-    if given:
-        parts.append(f"{column} IN ({', '.join('?' * len(given))})")
-        params.extend(given)
-    if NOT_GIVEN in values:
-        parts.append(f"{column} IS NULL OR {column} = ''")
-    clauses.append("(" + " OR ".join(parts) + ")")
+    # With "none" among the values, one expression rather than an OR: an OR would make SQLite collect the rows of
+    # each term through an index and sort them, reading the wide rows, instead of walking the sort's index.
+    target = f"ifnull({column}, '')" if NOT_GIVEN in values else column
+    clauses.append(f"{target} IN ({', '.join('?' * len(values))})")
+    params.extend(values)
 
 
-def where_clause(query: ReportQuery, *, with_states: bool = True) -> tuple[str, list[Any]] | None:
+def where_clause(
+    query: ReportQuery, *, with_states: bool = True, search_hits: bool = False
+) -> tuple[str, list[Any]] | None:
     """``(WHERE ..., params)`` for ``query`` over :data:`LIST_SOURCE` (``""`` when nothing narrows it), or None
     when nothing can match (a search with no words). ``with_states=False`` leaves the state filter out (the
-    counts per state that follow the other filters)."""
+    counts per state that follow the other filters). With ``search_hits`` the search's matches are read from
+    :data:`SEARCH_HITS`, which the caller has filled for ``query.text`` (the store keeps it, so a page, its counts
+    and the next pages share one search); without it the full-text index is asked in the statement itself."""
     clauses: list[str] = []
     params: list[Any] = []
     if with_states:
@@ -168,9 +179,12 @@ def where_clause(query: ReportQuery, *, with_states: bool = True) -> tuple[str, 
     # In the list's covering index since migration 10, like every other filtered column.
     _any_of("review_state", query.review_states, clauses, params)
     if query.categories:
-        marks = ", ".join("?" * len(query.categories))
-        clauses.append(f"pk IN (SELECT report_pk FROM report_categories WHERE code IN ({marks}))")  # noqa: S608
-        params.extend(query.categories)
+        # ``categories`` holds the codes as a JSON list, in every list index: a code is one of them exactly when
+        # its JSON string occurs in it (json.dumps writes a code the same way alone and in a list; a quote inside
+        # another code would be escaped). A test per row of the index being read, instead of collecting every
+        # report of the category first (a common category is half the reports).
+        clauses.append("(" + " OR ".join("instr(categories, ?) > 0" for _ in query.categories) + ")")
+        params.extend(json.dumps(code) for code in query.categories)
     if query.discovered_from is not None:
         clauses.append("discovered_on >= ?")
         params.append(query.discovered_from)
@@ -181,14 +195,43 @@ def where_clause(query: ReportQuery, *, with_states: bool = True) -> tuple[str, 
         expression = match_expression(query.text)
         if expression is None:
             return None
-        clauses.append("pk IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)")
-        params.append(expression)
+        if search_hits:
+            clauses.append(f"pk IN (SELECT pk FROM {SEARCH_HITS})")  # noqa: S608 -- a fixed name
+        else:
+            clauses.append("pk IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)")
+            params.append(expression)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
+def list_source(query: ReportQuery) -> str:
+    """The table, with the covering index of ``query``'s sort, a page of the list reads (in index order, so the
+    page is the first rows that pass the filters, with no sort step)."""
+    return f"reports INDEXED BY {SORT_INDEXES[query.sort]}"
+
+
+def count_source(query: ReportQuery) -> str:
+    """The table, with the index, that counting ``query``'s reports reads: the range of its filter that most
+    likely narrows the most and has a sort index (unit, then discovery dates, event type, harm), else the whole
+    list index. Every one of these indexes covers every filter, so counting never reads the wide rows."""
+    if query.units:
+        return "reports INDEXED BY reports_sort_unit"
+    if query.discovered_from is not None or query.discovered_to is not None:
+        return "reports INDEXED BY reports_sort_discovered_on"
+    if query.event_types:
+        return "reports INDEXED BY reports_sort_event_type"
+    if query.harm_levels:
+        return "reports INDEXED BY reports_sort_harm"
+    return LIST_SOURCE
+
+
 def order_clause(query: ReportQuery) -> str:
-    direction = "DESC" if query.descending else "ASC"
+    """ORDER BY for ``query``: its sort key, then the newest edit first (reversed with the direction when the sort
+    is the other way than it is first offered), then ``pk``, so paging is stable. It matches the sort's index."""
     expression = SORT_COLUMNS[query.sort]
     if query.sort == "updated_at":
+        direction = "DESC" if query.descending else "ASC"
         return f"ORDER BY updated_at {direction}, pk {direction}"
-    return f"ORDER BY {expression} {direction}, updated_at DESC, pk DESC"
+    first_way = query.sort in FIRST_DESCENDING
+    key = "DESC" if query.descending else "ASC"
+    ties = "DESC" if query.descending == first_way else "ASC"
+    return f"ORDER BY {expression} {key}, updated_at {ties}, pk {ties}"

@@ -27,7 +27,16 @@ from sqlcipher3.dbapi2 import Connection
 from pso_desktop.domain.wire import canonical_json
 from pso_desktop.storage.database import transaction, translate_errors
 from pso_desktop.storage.errors import StorageError
-from pso_desktop.storage.report_query import LIST_SOURCE, ReportQuery, order_clause, where_clause
+from pso_desktop.storage.report_query import (
+    LIST_SOURCE,
+    SEARCH_HITS,
+    ReportQuery,
+    count_source,
+    list_source,
+    match_expression,
+    order_clause,
+    where_clause,
+)
 
 STATES: tuple[str, ...] = ("draft", "queued", "sending", "submitted", "needs_attention")
 # Server result statuses (see DESIGN.md, sync protocol) and the outbox state each one leads to.
@@ -35,6 +44,7 @@ SUCCESS_STATUSES = frozenset({"created", "duplicate", "updated", "stale"})
 ATTENTION_STATUSES = frozenset({"conflict", "rejected"})
 
 _EXPORT_PAGE = 500
+_COUNTS_KEPT = 32  # count_by_state answers remembered while nothing is written
 # The PSO's latest status of the report comes from the status feed's table (a primary-key lookup per row).
 # (kept in ``reports.pso_status`` by triggers; see migration 4).
 _SUMMARY = (
@@ -111,6 +121,11 @@ class ReportStore:
     def __init__(self, conn: Connection, *, clock: Callable[[], dt.datetime] = utc_now) -> None:
         self._conn = conn
         self._clock = clock
+        # What SEARCH_HITS holds: the FTS expression and the data key (_data_key) it was filled for.
+        self._hits_key: tuple[str, int, int] | None = None
+        self._own_changes = 0  # rows this store changed in its temporary tables (not the data)
+        self._counts: dict[ReportQuery, dict[str, int]] = {}  # count_by_state's answers for ...
+        self._counts_data: tuple[int, int] | None = None  # ... the data as it was then
 
     # --- drafts ------------------------------------------------------------------------------------------
 
@@ -191,19 +206,36 @@ class ReportStore:
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         query = _combined(query, state, text)
-        where = where_clause(query)
+        where = where_clause(query, search_hits=self._search(query))
         if where is None:
             return []
         clause, params = where
-        # Only fixed fragments are joined in (report_query.py); every value is a bound parameter.
-        sql = f"SELECT {_SUMMARY} FROM {LIST_SOURCE} {clause} {order_clause(query)} LIMIT ? OFFSET ?"  # noqa: S608
+        # Only fixed fragments are joined in (report_query.py); every value is a bound parameter. The sort's own
+        # covering index is read in order, so the page is its first rows that pass the filters (no sort step).
+        source = list_source(query)
+        sql = f"SELECT {_SUMMARY} FROM {source} {clause} {order_clause(query)} LIMIT ? OFFSET ?"  # noqa: S608
         with translate_errors():
             rows = self._conn.execute(sql, (*params, limit, offset)).fetchall()
         return [_summary(row) for row in rows]
 
     def count_by_state(self, query: ReportQuery) -> dict[str, int]:
         """How many reports pass every filter of ``query`` except its states, per state (each report counted
-        once, by the state the list shows): the counts beside the list, following its filters."""
+        once, by the state the list shows): the counts beside the list, following its filters. Remembered until
+        anything is written to the database (here or by another connection): a list often goes back to a view it
+        showed a moment ago."""
+        key = query.with_changes(states=(), sort="updated_at", descending=True)
+        data = self._data_key()
+        if self._counts_data != data:
+            self._counts_data, self._counts = data, {}
+        found = self._counts.get(key)
+        if found is None:
+            found = self._count_by_state(key)
+            if len(self._counts) >= _COUNTS_KEPT:
+                self._counts.pop(next(iter(self._counts)))
+            self._counts[key] = found
+        return dict(found)
+
+    def _count_by_state(self, query: ReportQuery) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
         if not query.narrowed_except_state:
             # Nothing narrows the list: the small state index alone answers (about 10x less to read).
@@ -213,13 +245,24 @@ class ReportStore:
                 ).fetchall()
             counts.update((str(state), int(count)) for state, count in rows)
             return counts
-        where = where_clause(query, with_states=False)
+        hits = self._search(query)
+        where = where_clause(query, with_states=False, search_hits=hits)
         if where is None:
             return counts
         clause, params = where
-        # One pass with a sum per state: no temporary b-tree for a GROUP BY (half the time at 100,000 reports).
-        sums = ", ".join(f"total(state = '{state}')" for state in STATES)
-        sql = f"SELECT {sums} FROM {LIST_SOURCE} {clause}"  # noqa: S608 -- fixed fragments, bound values
+        if hits and not query.with_changes(text=None).narrowed_except_state:
+            # A search alone: its matches looked up in the small state index, already grouped by state.
+            with translate_errors():
+                rows = self._conn.execute(
+                    f"SELECT state, count(*) FROM reports INDEXED BY reports_by_state {clause} GROUP BY state",  # noqa: S608
+                    params,
+                ).fetchall()
+            counts.update((str(state), int(count)) for state, count in rows)
+            return counts
+        # One pass with a count per state: no temporary b-tree for a GROUP BY (half the time at 100,000 reports),
+        # through the narrowest index range the filters allow (count_source).
+        sums = ", ".join(f"count(*) FILTER (WHERE state = '{state}')" for state in STATES)
+        sql = f"SELECT {sums} FROM {count_source(query)} {clause}"  # noqa: S608 -- fixed fragments, bound values
         with translate_errors():
             row = self._conn.execute(sql, params).fetchone()
         counts.update(zip(STATES, (int(value) for value in row), strict=True))
@@ -227,18 +270,18 @@ class ReportStore:
 
     def count_matching(self, query: ReportQuery) -> int:
         """How many reports the list shows for ``query``."""
-        where = where_clause(query)
+        where = where_clause(query, search_hits=self._search(query))
         if where is None:
             return 0
         clause, params = where
         with translate_errors():
-            row = self._conn.execute(f"SELECT count(*) FROM {LIST_SOURCE} {clause}", params).fetchone()  # noqa: S608
+            row = self._conn.execute(f"SELECT count(*) FROM {count_source(query)} {clause}", params).fetchone()  # noqa: S608
         return int(row[0])
 
     def facet_counts(self, query: ReportQuery) -> dict[str, dict[str, int]]:
         """How many of the reports ``query`` selects have each state, event type, harm level, unit, PSO status
         (``''``: none) and category, for the list's printed summary. Most frequent first (states in order)."""
-        where = where_clause(query)
+        where = where_clause(query, search_hits=self._search(query))
         result: dict[str, dict[str, int]] = {
             name: {} for name in ("state", "event_type", "harm", "unit", "pso_status", "category")
         }
@@ -286,7 +329,7 @@ class ReportStore:
         harm level (``''`` when none is given). Events are reports sent or received: a draft (never submitted)
         counts only with ``drafts``. With ``query``, only the reports the list shows for it count (its sort is
         ignored)."""
-        where = where_clause(query or ReportQuery())
+        where = where_clause(query or ReportQuery(), search_hits=self._search(query))
         if where is None:
             return TrendCounts([], [], [], [])
         clause, params = where
@@ -353,7 +396,7 @@ class ReportStore:
                 for row in rows:
                     yield row[1:]
                 last_pk = rows[-1][0]
-        where = where_clause(query)
+        where = where_clause(query, search_hits=self._search(query))
         if where is None:
             return
         clause, params = where
@@ -361,7 +404,7 @@ class ReportStore:
             keys = [
                 int(row[0])
                 for row in self._conn.execute(
-                    f"SELECT pk FROM {LIST_SOURCE} {clause} {order_clause(query)}",  # noqa: S608
+                    f"SELECT pk FROM {list_source(query)} {clause} {order_clause(query)}",  # noqa: S608
                     params,
                 ).fetchall()
             ]
@@ -379,6 +422,37 @@ class ReportStore:
             for pk in chunk:
                 if pk in found:  # deleted meanwhile (another connection): left out
                     yield found[pk]
+
+    def _data_key(self) -> tuple[int, int]:
+        """Changes whenever the database's content changes: SQLite's ``data_version`` (another connection wrote)
+        and the rows this connection changed, less its own search bookkeeping."""
+        with translate_errors():
+            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        return version, self._conn.total_changes - self._own_changes
+
+    def _search(self, query: ReportQuery | None) -> bool:
+        """Fills :data:`SEARCH_HITS` with the pks of the reports ``query``'s search matches, unless it holds them
+        already for the data as it is now (nothing written since, here or by another connection); True when the
+        query searches. One full-text look-up then serves a page, its counts and the next pages."""
+        if query is None or not query.text:
+            return False
+        expression = match_expression(query.text)
+        if expression is None:
+            return False
+        key = (expression, *self._data_key())
+        if self._hits_key == key:
+            return True
+        before = self._conn.total_changes
+        with translate_errors():
+            self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS list_search_hits (pk INTEGER PRIMARY KEY)")
+            self._conn.execute(f"DELETE FROM {SEARCH_HITS}")  # noqa: S608 -- a fixed name
+            self._conn.execute(
+                f"INSERT INTO {SEARCH_HITS} (pk) SELECT rowid FROM report_search WHERE report_search MATCH ?",  # noqa: S608
+                (expression,),
+            )
+        self._own_changes += self._conn.total_changes - before
+        self._hits_key = key
+        return True
 
     # --- submitting and the outbox -----------------------------------------------------------------------
 

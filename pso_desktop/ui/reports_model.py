@@ -2,7 +2,8 @@
 
 The model never queries anything itself: when the view scrolls near the end it emits ``fetch_requested``
 with the offset of the next page, and whoever owns the worker answers with ``add_page``. Every reload starts
-a new generation, so a page that arrives for an older search or after a lock is ignored.
+a new generation, so a page that arrives for an older search or after a lock is ignored. A reload keeps the rows
+shown until the new first page replaces them in one reset (one repaint, not an empty list and then the page).
 Rows are ``ReportSummary`` objects, which hold no narrative and no patient data.
 """
 
@@ -32,6 +33,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 DEFAULT_PAGE_SIZE = 200
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole
+# data() runs for every role of every visible cell on each paint: plain ints, not enum look-ups, to compare.
+_TEXT_ROLES = frozenset({int(Qt.ItemDataRole.DisplayRole.value), int(Qt.ItemDataRole.ToolTipRole.value)})
+_SUMMARY_ROLE = int(SUMMARY_ROLE.value)
+_ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -97,6 +102,7 @@ class ReportTableModel(QAbstractTableModel):
         self._generation = 0
         self._more = False
         self._fetching = False
+        self._stale = False  # the rows are an older generation's, shown until the new first page arrives
 
     @property
     def generation(self) -> int:
@@ -107,14 +113,18 @@ class ReportTableModel(QAbstractTableModel):
         """True while a page asked for has not arrived (after ``restart``, the first page)."""
         return self._fetching
 
+    @property
+    def stale(self) -> bool:
+        """True while the rows shown belong to the list before the last ``restart`` (its first page is on its way)."""
+        return self._stale
+
     def restart(self) -> int:
-        """Empties the model and starts a new generation whose first page the caller will fetch; returns it."""
-        self.beginResetModel()
-        self._rows = []
+        """Starts a new generation whose first page the caller will fetch; returns it. The rows shown stay until
+        that page replaces them (nothing more of them is fetched), so the table repaints once."""
         self._generation += 1
         self._more = False
         self._fetching = True
-        self.endResetModel()
+        self._stale = bool(self._rows)
         return self._generation
 
     def clear(self) -> None:
@@ -124,12 +134,26 @@ class ReportTableModel(QAbstractTableModel):
         self._generation += 1
         self._more = False
         self._fetching = False
+        self._stale = False
         self.endResetModel()
 
     def add_page(self, generation: int, offset: int, rows: list[ReportSummary]) -> bool:
-        """Appends a page fetched for ``generation`` at ``offset``; returns False (and changes nothing) for
-        a page of an older generation or one that no longer fits at the end."""
-        if generation != self._generation or offset != len(self._rows):
+        """Appends a page fetched for ``generation`` at ``offset`` (the first page after a restart replaces the
+        rows shown); returns False (and changes nothing) for a page of an older generation or one that no longer
+        fits at the end."""
+        if generation != self._generation:
+            return False
+        if self._stale:
+            if offset != 0:
+                return False
+            self.beginResetModel()
+            self._rows = list(rows)
+            self._stale = False
+            self._fetching = False
+            self._more = len(rows) >= self.page_size
+            self.endResetModel()
+            return True
+        if offset != len(self._rows):
             return False
         self._fetching = False
         self._more = len(rows) >= self.page_size
@@ -141,10 +165,16 @@ class ReportTableModel(QAbstractTableModel):
         return True
 
     def page_failed(self, generation: int) -> None:
-        """A page could not be read: stop asking for more until the next restart."""
+        """A page could not be read: stop asking for more until the next restart (and show no rows of a list
+        that is no longer asked for)."""
         if generation == self._generation:
             self._fetching = False
             self._more = False
+            if self._stale:
+                self.beginResetModel()
+                self._rows = []
+                self._stale = False
+                self.endResetModel()
 
     def summary(self, row: int) -> ReportSummary:
         return self._rows[row]
@@ -158,14 +188,14 @@ class ReportTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows) or index.column() >= len(COLUMNS):
+        role = int(role)  # PySide passes an int; a caller may pass the enum
+        if role not in _TEXT_ROLES and role != _SUMMARY_ROLE:
+            return None  # font, colours, alignment, ...: asked for every cell on every paint
+        row, column = index.row(), index.column()
+        if not index.isValid() or row >= len(self._rows) or column >= len(COLUMNS):
             return None
-        summary = self._rows[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return display_text(summary, index.column())
-        if role == SUMMARY_ROLE:
-            return summary
-        return None
+        summary = self._rows[row]
+        return summary if role == _SUMMARY_ROLE else display_text(summary, column)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -177,9 +207,7 @@ class ReportTableModel(QAbstractTableModel):
         return str(section + 1)
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        return _ROW_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     def canFetchMore(self, parent: _Index) -> bool:
         return not parent.isValid() and self._more and not self._fetching

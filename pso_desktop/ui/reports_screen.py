@@ -303,17 +303,25 @@ class ReportsScreen(QWidget):
         self._search_delay.stop()
         if not self._active:
             return
-        generation = self.model.restart()
+        generation = self.model.restart()  # the rows shown stay until the new page replaces them
         self.list_status.setText("Reading reports…")
         self._matching = None
-        self._fetch_page(generation, 0)
-        counted = self.current_query().with_changes(sort="updated_at", descending=True)
+        query = self.current_query()
+        counted = query.with_changes(sort="updated_at", descending=True)
+        self._counts_generation += 1
         if self._counted is not None and self._counted[0] == counted:
             # Only the order changed: the counts stand (one query less on the worker).
-            self._counts_generation += 1
             self._on_counts(self._counts_generation, counted, self._counted[1])
+            counted_now = None
         else:
-            self._load_counts(counted)
+            counted_now = counted
+        # The first page and the counts in one job: one round trip, one repaint.
+        self._worker.submit(
+            partial(self._backend.list_first_page, query, self.model.page_size, counted_now),
+            owner=self,
+            on_done=partial(self._on_first_page, generation, self._counts_generation, counted_now),
+            on_error=partial(self._on_page_failed, generation),
+        )
 
     def current_query(self) -> ReportQuery:
         """What the list shows: the filter bar's filters and sort, the search text and the state chip. May hold
@@ -360,9 +368,23 @@ class ReportsScreen(QWidget):
             on_error=partial(self._on_page_failed, generation),
         )
 
+    def _on_first_page(
+        self,
+        generation: int,
+        counts_generation: int,
+        counted: ReportQuery | None,
+        answer: tuple[list[ReportSummary], tuple[dict[str, int], int] | None],
+    ) -> None:
+        rows, counts = answer
+        if counted is not None and counts is not None:
+            self._on_counts(counts_generation, counted, counts)
+        self._on_page(generation, 0, rows)
+
     def _on_page(self, generation: int, offset: int, rows: list[ReportSummary]) -> None:
         if not self._active or not self.model.add_page(generation, offset, rows):
             return
+        if offset == 0:
+            self.table.scrollToTop()  # a new list starts at its top (the old one may have been scrolled far)
         shown = self.model.rowCount()
         if shown and self.table.hasFocus() and not self.table.currentIndex().isValid():
             self.table.setCurrentIndex(self.model.index(0, 0))  # Enter in the search box came before the rows
@@ -402,16 +424,6 @@ class ReportsScreen(QWidget):
         message = user_message(exc)
         self.list_status.setText(message)
         self.failed.emit(message)
-
-    def _load_counts(self, query: ReportQuery) -> None:
-        """The counts per state that follow the search and filters (each chip: how many it would show)."""
-        self._counts_generation += 1
-        self._worker.submit(
-            partial(self._backend.list_counts, query),
-            owner=self,
-            on_done=partial(self._on_counts, self._counts_generation, query),
-            on_error=self._on_counts_failed,
-        )
 
     def _on_counts(self, generation: int, query: ReportQuery, answer: tuple[dict[str, int], int]) -> None:
         if not self._active or generation != self._counts_generation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -166,5 +167,43 @@ def test_migration_4_brings_the_list_indexes_to_reports_written_before_it(db_pat
         assert store.list_summaries(query=ReportQuery(categories=("A62",))) == []
         conn.execute("UPDATE server_status SET status = 'closed' WHERE report_id = ?", (report_id,))
         assert store.summary(report_id).pso_status == "closed"  # type: ignore[union-attr]
+    finally:
+        conn.close()
+
+
+def test_migration_11_gives_reports_written_before_it_a_sort_index_per_column(db_path: Path, key: bytes) -> None:
+    """A profile of the previous release gets one covering index per sort key; its reports sort through them (no
+    sort step), including a harm and a PSO status set before the upgrade."""
+    from pso_desktop.storage.report_query import SORT_INDEXES, ReportQuery
+    from pso_desktop.storage.reports import ReportStore
+
+    db_path.parent.mkdir(parents=True)
+    old = raw_connection(db_path, key)
+    old.execute("PRAGMA journal_mode = WAL")
+    assert migrate(old, target=10) == 10
+    ids = [f"7a1f0c1e-0000-4000-8000-00000000000{n}" for n in range(3)]
+    for n, (report_id, unit, harm) in enumerate(
+        zip(ids, ("ICU-2", "ED", None), ("LA21152-6", "LA21151-8", None), strict=True)
+    ):
+        wire = json.dumps({"harm": {"level": harm}} if harm else {})
+        old.execute(
+            "INSERT INTO reports (id, revision, state, unit, created_at, updated_at, sha256, wire) "
+            "VALUES (?, 1, 'draft', ?, 't', ?, 'h', ?)",
+            (report_id, unit, f"2026-12-0{n + 1}T00:00:00Z", wire),
+        )
+    old.execute(
+        "INSERT INTO server_status (report_id, server_ref, status, changed_at) VALUES (?, 'PSO-1', 'closed', 't')",
+        (ids[2],),
+    )
+    old.close()
+
+    conn = open_database(db_path, key)
+    try:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert set(SORT_INDEXES.values()) <= indexes
+        store = ReportStore(conn)
+        for sort, want in (("unit", [2, 1, 0]), ("harm", [2, 1, 0]), ("pso_status", [1, 0, 2])):
+            listed = [s.id for s in store.list_summaries(query=ReportQuery(sort=sort, descending=False))]
+            assert listed == [ids[n] for n in want], sort
     finally:
         conn.close()

@@ -284,3 +284,96 @@ def test_query_round_trips_as_json_and_refuses_nonsense() -> None:
         ReportQuery(discovered_from="yesterday")
     with pytest.raises(ValueError):
         ReportQuery(states=("archived",))
+
+
+# --- how the answers are read (issue 12, item 3: the list at 100,000 reports) -------------------------------------
+
+
+def _plan(conn: Connection, sql: str, params: list[Any]) -> list[str]:
+    return [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("descending", [False, True])
+def test_every_sort_reads_its_own_index_in_order_with_no_sort_step(
+    seeded: Seeded, sort: str, descending: bool
+) -> None:
+    """A page of any sort, with any filter, walks one covering index in the sort's order and stops after the
+    page: no temporary b-tree sorting every matching report, never the wide rows."""
+    for query in (
+        ReportQuery(sort=sort, descending=descending),
+        ReportQuery(
+            sort=sort,
+            descending=descending,
+            units=("ICU-2", ""),
+            categories=("A48", "A50"),
+            event_types=("incident",),
+            harm_levels=("LA21151-8",),
+            pso_statuses=("", "closed"),
+            states=("queued", "submitted"),
+            discovered_from="2026-01-01",
+        ),
+        ReportQuery(
+            sort=sort,
+            descending=descending,
+            units=("ICU-2", "ED"),
+            harm_levels=("LA21151-8", "LA21152-6"),
+            event_types=("incident",),
+            discovered_to="2026-11-30",
+            text="patient",
+        ),
+    ):
+        statements: list[str] = []
+        seeded.conn.set_trace_callback(statements.append)
+        try:
+            seeded.store.list_summaries(query=query, limit=5)
+        finally:
+            seeded.conn.set_trace_callback(None)
+        (sql,) = [s for s in statements if s.startswith("SELECT id,")]
+        plan = _plan(seeded.conn, sql, [])
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+        index = "reports_list" if sort == "updated_at" else f"reports_sort_{sort}"
+        assert any(index in step for step in plan), plan
+        assert not any(step.startswith("SCAN reports") and "INDEX" not in step for step in plan), plan
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_descending_is_the_ascending_list_reversed(seeded: Seeded, sort: str) -> None:
+    """Equal values keep one order (newest edit first when the sort is first offered), so the other direction,
+    read backwards along the same index, is exactly the list reversed, and paging either way is stable."""
+    up = [s.id for s in seeded.store.list_summaries(query=ReportQuery(sort=sort, descending=False), limit=COUNT)]
+    down = [s.id for s in seeded.store.list_summaries(query=ReportQuery(sort=sort, descending=True), limit=COUNT)]
+    assert len(up) == COUNT and down == up[::-1]
+
+
+def test_counts_and_search_follow_every_write(seeded: Seeded, tmp_path: Path) -> None:
+    """The counts and the search's matches are remembered between pages, and forgotten as soon as anything is
+    written: by this connection, or by another one (the sync thread's)."""
+    conn = seeded.conn
+    store = seeded.store
+    query = ReportQuery(text="heparin", units=("ED",))
+    before = store.count_by_state(query)
+    listed = {s.id for s in store.list_summaries(query=query, limit=COUNT)}
+    assert sum(before.values()) == len(expected(seeded, query.with_changes(states=()))) > 0
+
+    added = {
+        "id": str(uuid.UUID(int=random.Random(99).getrandbits(128), version=4)),
+        "revision": 1,
+        "narrative": "heparin drip paused",
+        "location": {"unit": "ED"},
+    }
+    other = open_database(Path(conn.execute("PRAGMA database_list").fetchone()[2]), bytes(range(32)))
+    try:
+        ReportStore(other).save_draft(added)  # another connection writes
+    finally:
+        other.close()
+    try:
+        after = store.count_by_state(query)
+        assert after["draft"] == before["draft"] + 1
+        assert {s.id for s in store.list_summaries(query=query, limit=COUNT)} == listed | {added["id"]}
+        store.save_draft({**added, "narrative": "drip paused"})  # this connection writes: no longer found
+        assert store.count_by_state(query) == before
+        assert {s.id for s in store.list_summaries(query=query, limit=COUNT)} == listed
+    finally:
+        conn.execute("DELETE FROM reports WHERE id = ?", (added["id"],))  # the module's data stays as seeded
+    assert store.count_by_state(query) == before

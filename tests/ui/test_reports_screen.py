@@ -169,3 +169,52 @@ def test_a_state_chip_filters_the_list_and_ticking_it_again_shows_all(
     with qtbot.waitSignal(window.locked, timeout=10_000):
         window.lock()
     assert not any(chip.isChecked() for chip in screen.count_labels.values())  # a lock forgets the filter
+
+
+def test_a_reload_keeps_the_rows_until_the_new_page_replaces_them_in_one_reset(
+    qtmodeltester: Any, make_window: Callable[..., MainWindow], qtbot: Any, stored_reports: list[dict[str, Any]]
+) -> None:
+    """A filter or sort change repaints the table once, from the old rows to the new page, never through an
+    empty list; the old rows are not paged further meanwhile, and a page that fails leaves no stale rows."""
+    window = make_window()
+    unlock(qtbot, window)
+    rows = [window.reports_screen.model.summary(r) for r in range(6)]
+    model = ReportTableModel(page_size=3)
+    first = model.restart()
+    assert model.add_page(first, 0, rows[:3]) and model.canFetchMore(QModelIndex())
+    resets: list[str] = []
+    model.modelReset.connect(lambda: resets.append("reset"))
+    model.rowsRemoved.connect(lambda *_: resets.append("removed"))
+
+    second = model.restart()
+    assert model.stale and model.rowCount() == 3 and model.summary(0) == rows[0]
+    assert not model.canFetchMore(QModelIndex())  # nothing more of the old list is read
+    assert not model.add_page(first, 3, rows[3:])  # the old generation's next page: ignored
+    assert not model.add_page(second, 3, rows[3:])  # only the first page can replace the old rows
+    assert resets == [] and model.rowCount() == 3
+    assert model.add_page(second, 0, rows[3:5])
+    assert resets == ["reset"] and not model.stale
+    assert [model.summary(r) for r in range(model.rowCount())] == rows[3:5]
+    assert not model.canFetchMore(QModelIndex())  # a short page: the end
+    qtmodeltester.check(model)
+
+    third = model.restart()
+    model.page_failed(third)
+    assert model.rowCount() == 0 and not model.stale
+
+
+def test_a_new_filter_shows_its_list_from_the_top(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]]
+) -> None:
+    window = make_window()
+    unlock(qtbot, window)
+    screen = window.reports_screen
+    screen.table.setFixedHeight(screen.table.rowHeight(0) * 5)  # fewer rows fit than the list holds
+    qtbot.waitUntil(lambda: screen.table.verticalScrollBar().maximum() > 0)
+    screen.table.scrollToBottom()
+    assert screen.table.verticalScrollBar().value() > 0
+    with qtbot.waitSignal(screen.reports_loaded, timeout=10_000):
+        screen.filter_bar.set_sort("unit", False)
+    assert screen.table.verticalScrollBar().value() == 0
+    units = [screen.model.summary(r).unit or "" for r in range(screen.model.rowCount())]
+    assert units == sorted(units) and len(units) == REPORT_COUNT
