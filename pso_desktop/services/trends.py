@@ -13,7 +13,7 @@ from typing import Any
 
 from pso_desktop.domain import load_catalogue
 from pso_desktop.services.workstation import Session
-from pso_desktop.storage.report_query import ReportQuery
+from pso_desktop.storage.report_query import STATES, ReportQuery
 
 NO_HARM_GIVEN = "Not given"
 NO_UNIT_GIVEN = "No unit given"
@@ -126,11 +126,15 @@ def _last_day(start: dt.date) -> dt.date:
     return _shift_month(start, 1) - dt.timedelta(days=1)
 
 
-def narrowed(query: ReportQuery, bar: Bar) -> ReportQuery:
+def narrowed(query: ReportQuery, bar: Bar, *, drafts: bool = False) -> ReportQuery:
     """The list's ``query`` narrowed to the reports ``bar`` counts: its filter replaces the same filter of the
     query (the bar's value was among the query's, or the bar would not count anything); a month's dates are
-    kept inside the query's own range."""
-    changes = dict(bar.narrow)
+    kept inside the query's own range. Unless the chart counted ``drafts`` too, the list leaves them out as the
+    chart did: every state of the query's (all when it has none) but draft."""
+    changes: dict[str, Any] = dict(bar.narrow)
+    events = tuple(s for s in (query.states or STATES) if s != "draft")
+    if not drafts and events:  # (none: the query asks for drafts only, and the chart counted nothing)
+        changes["states"] = events
     if "discovered_from" in changes and query.discovered_from:
         changes["discovered_from"] = max(changes["discovered_from"], query.discovered_from)
     if "discovered_to" in changes and query.discovered_to:

@@ -122,9 +122,11 @@ class ReportsScreen(QWidget):
         lock_button.setObjectName("lockButton")
         lock_button.setDefaultAction(lock_action)
 
-        # One chip per state with its count; a chip ticked shows only that state (ticked again: all).
+        # One chip per state with its count; a chip ticked shows only that state (ticked again: all). A view or a
+        # chart's bar may tick several (the chart's events: every state but draft); unticking one of them leaves
+        # the others.
         self.count_labels: dict[str, QToolButton] = {}
-        self._state_filter: str | None = None
+        self._state_filter: tuple[str, ...] = ()
         counts_row = QHBoxLayout()
         counts_row.setSpacing(6)
         for state, label_text in STATE_LABELS.items():
@@ -285,7 +287,7 @@ class ReportsScreen(QWidget):
         for chip in self.count_labels.values():
             with QSignalBlocker(chip):
                 chip.setChecked(False)
-        self._state_filter = None
+        self._state_filter = ()
         self._show_counts(None)
         self.list_status.clear()
         self.filter_bar.reset()
@@ -327,9 +329,7 @@ class ReportsScreen(QWidget):
         """What the list shows: the filter bar's filters and sort, the search text and the state chip. May hold
         PHI (the search): never log it."""
         query = self.filter_bar.filters()
-        return query.with_changes(
-            text=self._search_text(), states=(self._state_filter,) if self._state_filter else ()
-        )
+        return query.with_changes(text=self._search_text(), states=self._state_filter)
 
     def is_filtered(self) -> bool:
         return self.current_query().filtered
@@ -346,9 +346,9 @@ class ReportsScreen(QWidget):
                 if other != state and chip.isChecked():
                     with QSignalBlocker(chip):
                         chip.setChecked(False)
-            self._state_filter = state
-        elif self._state_filter == state:
-            self._state_filter = None
+            self._state_filter = (state,)
+        else:
+            self._state_filter = tuple(s for s in self._state_filter if s != state)
         self.reload_reports()
 
     def _search_text(self) -> str | None:
@@ -397,7 +397,7 @@ class ReportsScreen(QWidget):
         more = "; scroll down for more" if self.model.canFetchMore(self.table.rootIndex()) else ""
         query = self.current_query()
         searching = self._search_text() is not None
-        filtering = self._state_filter is not None or (query.filtered and not searching)
+        filtering = bool(self._state_filter) or (query.filtered and not searching)
         total = self._matching
         if total is not None and total > shown:
             matching = "matching " if searching or filtering else ""
@@ -408,8 +408,9 @@ class ReportsScreen(QWidget):
                 self.list_status.setText(f"{shown} matching {noun} shown{more}.")
             elif searching:
                 self.list_status.setText(f"No report matches the search{' in this state' if filtering else ''}.")
-            elif self._state_filter is not None and not query.narrowed_except_state:
-                self.list_status.setText("No report is in this state.")
+            elif self._state_filter and not query.narrowed_except_state:
+                in_state = "this state" if len(self._state_filter) == 1 else "these states"
+                self.list_status.setText(f"No report is in {in_state}.")
             else:
                 self.list_status.setText("No report matches these filters.")
         else:
@@ -475,7 +476,7 @@ class ReportsScreen(QWidget):
         for chip in self.count_labels.values():
             with QSignalBlocker(chip):
                 chip.setChecked(False)
-        self._state_filter = None
+        self._state_filter = ()
         self._sync_header()
         self.reload_reports()
 
@@ -524,11 +525,10 @@ class ReportsScreen(QWidget):
         """Shows the list as ``query`` says (a saved view): filters, order, search text and state."""
         if not self._active or query is None:
             return
-        state = query.states[0] if len(query.states) == 1 else None
         for name, chip in self.count_labels.items():
             with QSignalBlocker(chip):
-                chip.setChecked(name == state)
-        self._state_filter = state
+                chip.setChecked(name in query.states)
+        self._state_filter = tuple(s for s in STATE_LABELS if s in query.states)
         with QSignalBlocker(self.search):
             self.search.setText(query.text or "")
         with QSignalBlocker(self.filter_bar):

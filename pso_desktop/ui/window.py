@@ -438,16 +438,18 @@ class MainWindow(QMainWindow):
             )
 
     def _filter_list_to_bar(self, bar: Bar) -> None:
-        """A chart's bar chosen: the list, narrowed to the reports that bar counts (drafts stay in the list)."""
+        """A chart's bar chosen: the list, narrowed to the reports that bar counts."""
         from pso_desktop.services.trends import narrowed
 
         if self.is_unlocked and self._trends_query is not None:
-            self.stack.setCurrentWidget(self.reports_screen)
-            self.reports_screen.apply_view(narrowed(self._trends_query, bar))
-            self.reports_screen.focus_table()
             shown = self.trends_screen.trends
-            if shown is not None and not shown.drafts:  # the list shows every state; the chart counted events
-                self._show_status(f"{bar.label}: {bar.count:,} events in the chart; the list shows drafts as well")
+            drafts = shown is not None and shown.drafts
+            self.stack.setCurrentWidget(self.reports_screen)
+            # The list shows what the bar counted: without drafts unless the chart counted them too.
+            self.reports_screen.apply_view(narrowed(self._trends_query, bar, drafts=drafts))
+            self.reports_screen.focus_table()
+            kind = "events and drafts" if drafts else "events (drafts left out, as in the chart)"
+            self._show_status(f"{bar.label}: {bar.count:,} {kind}")
 
     def _save_trends_png(self, data: bytes, path: Path) -> None:
         """Writes the charts' PNG on the worker, atomically and audited like a PDF (no PHI in the audit text)."""

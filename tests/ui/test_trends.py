@@ -163,12 +163,19 @@ def test_enter_on_a_bar_filters_the_list_to_it(
     assert window.stack.currentWidget() is window.reports_screen
     assert window.reports_screen.current_query().units == (unit,)
     qtbot.waitUntil(lambda: window.reports_screen.list_status.text() != "Reading reports…", timeout=10_000)
-    # The list keeps its drafts (it shows every state); every report of that unit, none other.
-    want = sum(1 for r in submitted + drafts if r["location"]["unit"] == unit)
-    assert window.reports_screen.model.rowCount() == want
+    # The list shows what the bar counted: that unit's events, its drafts left out as in the chart (every state
+    # chip but Draft ticked).
+    want = sum(1 for r in submitted if r["location"]["unit"] == unit)
+    assert want == bar.count and window.reports_screen.model.rowCount() == want
     rows = [window.reports_screen.model.summary(i) for i in range(window.reports_screen.model.rowCount())]
-    assert {row.unit for row in rows} == {unit}
-    assert "the list shows drafts as well" in window.statusBar().currentMessage()
+    assert {row.unit for row in rows} == {unit} and "draft" not in {row.state for row in rows}
+    chips = window.reports_screen.count_labels
+    assert [state for state, chip in chips.items() if chip.isChecked()] == [s for s in chips if s != "draft"]
+    assert "drafts left out, as in the chart" in window.statusBar().currentMessage()
+    # Unticking one of the states leaves the others.
+    with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
+        chips["needs_attention"].click()
+    assert window.reports_screen.current_query().states == ("queued", "sending", "submitted")
 
     # A click on a month bar (mouse): the list narrows to that month.
     open_trends(qtbot, window)
@@ -180,6 +187,23 @@ def test_enter_on_a_bar_filters_the_list_to_it(
     query = window.reports_screen.current_query()
     assert query.units == (unit,)  # the list's filter stays; the month narrows it
     assert query.discovered_from == f"{month.label}-01" and (query.discovered_to or "")[:7] == month.label
+    qtbot.waitUntil(lambda: window.reports_screen.list_status.text() != "Reading reports…", timeout=10_000)
+    assert window.reports_screen.model.rowCount() == month.count  # exactly the events the bar counted
+
+    # With drafts counted, a bar's list has them too.
+    with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
+        window.reports_screen.filter_bar.clear_button.click()  # every filter and state chip off
+    open_trends(qtbot, window)
+    with qtbot.waitSignal(window.trends_shown, timeout=10_000):
+        screen.drafts.click()
+    index = max(range(len(screen.unit.bars)), key=lambda i: screen.unit.bars[i].count)
+    with_drafts = screen.unit.bars[index]
+    centre = screen.unit.bar_rect(index).center().toPoint()
+    with qtbot.waitSignal(window.reports_screen.counts_loaded, timeout=10_000):
+        qtbot.mouseClick(screen.unit, Qt.MouseButton.LeftButton, pos=QPoint(centre.x(), centre.y()))
+    qtbot.waitUntil(lambda: window.reports_screen.list_status.text() != "Reading reports…", timeout=10_000)
+    assert window.reports_screen.model.rowCount() == with_drafts.count
+    assert "draft" in {window.reports_screen.model.summary(i).state for i in range(with_drafts.count)}
 
 
 def test_save_as_png_carries_the_pswp_label_and_is_audited(
