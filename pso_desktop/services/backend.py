@@ -294,7 +294,7 @@ class Backend:
         return report_printout(self._require_session(), report_id)
 
     def list_printout(self, query: ReportQuery) -> Printout:
-        """The summary of what the list shows for ``query``: filters, counts, its first rows."""
+        """The summary of what the list shows for ``query``: filters, counts, every row."""
         from pso_desktop.services.printout import list_printout
 
         return list_printout(self._require_session(), query)

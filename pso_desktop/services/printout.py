@@ -17,7 +17,6 @@ from pso_desktop.services.workstation import PSWP_LABEL, Session
 from pso_desktop.storage.report_query import PSO_STATUSES, ReportQuery
 from pso_desktop.storage.reports import STATES, ReportSummary
 
-SUMMARY_ROWS = 500  # rows of the list printed in a summary (the counts cover every report)
 STATE_WORDS = {
     "draft": "Draft",
     "queued": "Queued",
@@ -193,9 +192,10 @@ def describe_query(query: ReportQuery, words: _Words) -> list[tuple[str, str]]:
     return rows
 
 
-def list_printout(session: Session, query: ReportQuery, *, max_rows: int = SUMMARY_ROWS) -> Printout:
+def list_printout(session: Session, query: ReportQuery, *, max_rows: int | None = None) -> Printout:
     """The summary of what the list shows for ``query``: its filters, counts by state, event type, harm, unit
-    and category over every report it selects, and its first ``max_rows`` rows (no narrative, no patient)."""
+    and category over every report it selects, and every one of its rows in the list's order (no narrative, no
+    patient), or the first ``max_rows`` with a line saying how many were left out. Database worker."""
     words = _Words(load_catalogue())
     store = session.store
     total = store.count_matching(query)
@@ -218,12 +218,27 @@ def list_printout(session: Session, query: ReportQuery, *, max_rows: int = SUMMA
         lambda s: PSO_WORDS.get(s, s),
         "Not sent yet",
     )
-    rows = store.list_summaries(query=query, limit=max_rows, offset=0)
-    shown = f"the first {len(rows):,} of {total:,}" if total > len(rows) else f"all {total:,}"
+    rows = [_row(summary, words) for summary in store.iter_summaries(query, limit=max_rows)]
+    if total > len(rows):
+        shown = f"the first {len(rows):,} of {total:,}"
+        left_out = total - len(rows)
+        sections.append(
+            Section(
+                "Not printed",
+                (
+                    (
+                        "Rows left out",
+                        f"{left_out:,} report{'' if left_out == 1 else 's'} after the first {len(rows):,}",
+                    ),
+                ),
+            )
+        )
+    else:
+        shown = f"all {total:,}"
     table = Table(
         f"The reports ({shown}, in the list's order)",
         ("Case number", "Discovered", "Unit", "Event type", "Category", "State", "At the PSO"),
-        tuple(_row(summary, words) for summary in rows),
+        tuple(rows),
     )
     subtitle = (
         f"{total:,} report{'' if total == 1 else 's'} · printed {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}"

@@ -218,6 +218,21 @@ class ReportStore:
             rows = self._conn.execute(sql, (*params, limit, offset)).fetchall()
         return [_summary(row) for row in rows]
 
+    def iter_summaries(self, query: ReportQuery, *, limit: int | None = None) -> Iterator[ReportSummary]:
+        """Every row of the list for ``query`` (at most ``limit``), in its order, read through one statement a
+        thousand rows at a time (a printed summary of the whole list; paging by OFFSET would walk the index again
+        for every page). The caller must not write to the database until it has finished iterating."""
+        where = where_clause(query, search_hits=self._search(query))
+        if where is None:
+            return
+        clause, params = where
+        source = list_source(query)
+        sql = f"SELECT {_SUMMARY} FROM {source} {clause} {order_clause(query)} LIMIT ?"  # noqa: S608
+        with translate_errors():
+            cursor = self._conn.execute(sql, (*params, -1 if limit is None else limit))
+            while rows := cursor.fetchmany(1_000):
+                yield from (_summary(row) for row in rows)
+
     def count_by_state(self, query: ReportQuery) -> dict[str, int]:
         """How many reports pass every filter of ``query`` except its states, per state (each report counted
         once, by the state the list shows): the counts beside the list, following its filters. Remembered until

@@ -668,6 +668,7 @@ class MainWindow(QMainWindow):
         finally:
             # Whatever failed above, the threads stop: a QThread still running at exit aborts the process.
             self.worker.shutdown()
+            self.print_actions.shutdown()  # a PDF being painted is abandoned
             # A stopped sync ends within a quarter second, or when the request on its way is answered or times out.
             self.sync_worker.shutdown()
 

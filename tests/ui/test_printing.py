@@ -4,6 +4,8 @@ the PSWP label on every page, the content there, no PHI in the file name, the PD
 
 from __future__ import annotations
 
+import random
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -164,3 +166,86 @@ def test_the_report_open_in_the_form_prints_with_its_last_edits(
     pages = pdf_pages(out)
     assert_labelled(pages)
     assert "Zebracanary" in " ".join(pages)
+
+
+def test_the_list_summary_prints_every_row_of_a_long_list(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    stored_reports: list[dict[str, Any]],
+    workstation_factory: Callable[[], Any],
+    tmp_path: Path,
+) -> None:
+    """More rows than the old 500-row cap, each on one line, through the PDF (worker) and paper (the GUI thread,
+    a few pages per turn of the event loop); the label and page numbers on every page."""
+    from pso_desktop.domain.samples import sample_report
+
+    rng = random.Random(5)
+    more = [sample_report(rng, 1_000 + n) for n in range(640)]
+    with workstation_factory().session(PROFILE, SECRET) as session:
+        session.add_reports(more)
+    total = len(stored_reports) + len(more)
+    window = make_window()
+    unlock(qtbot, window)
+    actions = window.print_actions
+    query = ReportQuery(sort="unit", descending=False)
+
+    def rows_of(path: Path) -> list[str]:
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        return [line for line in text.splitlines() if re.search(r"\s(Draft|Queued)\s*$", line)]
+
+    pdf = tmp_path / "list.pdf"
+    with qtbot.waitSignal(actions.done, timeout=60_000):
+        actions.save_list_pdf(pdf, query)
+    pages = pdf_pages(pdf)
+    assert_labelled(pages)
+    assert len(pages) > 10 and f"all {total:,}, in the list's order" in _squeezed(" ".join(pages))
+    rows = rows_of(pdf)
+    assert len(rows) == total  # every report, one line each
+    units = [unit for unit in (r["location"]["unit"] for r in stored_reports + more)]
+    assert [next(u for u in sorted(set(units)) if f" {u} " in row) for row in rows] == sorted(units)
+
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    paper = tmp_path / "paper-list.pdf"
+    printer.setOutputFileName(str(paper))
+    with qtbot.waitSignal(actions.printed, timeout=60_000) as printed:
+        actions.print_to(printer, "list", lambda: window.backend.list_printout(query), None)
+    del printer
+    assert printed.args[0] == len(pdf_pages(paper)) and len(rows_of(paper)) == total
+    assert_labelled(pdf_pages(paper))
+
+
+def test_a_summary_cut_short_says_how_many_rows_it_left_out(
+    stored_reports: list[dict[str, Any]], workstation_factory: Callable[[], Any]
+) -> None:
+    from pso_desktop.services.printout import list_printout
+
+    with workstation_factory().session(PROFILE, SECRET) as session:
+        printout = list_printout(session, ReportQuery(), max_rows=5)
+    assert len(printout.tables[0].rows) == 5
+    assert printout.tables[0].heading.startswith(f"The reports (the first 5 of {len(stored_reports)}")
+    left = dict(next(s for s in printout.sections if s.heading == "Not printed").rows)
+    assert left == {"Rows left out": f"{len(stored_reports) - 5} reports after the first 5"}
+
+
+def test_a_lock_abandons_a_pdf_on_its_way(
+    qtbot: Any, make_window: Callable[..., MainWindow], stored_reports: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The PDF is painted on a thread of its own (the database worker stays free for the list); a lock before it
+    is written leaves no file and no audit entry, and the next one is written as usual."""
+    window = make_window()
+    unlock(qtbot, window)
+    actions = window.print_actions
+    target = tmp_path / "abandoned.pdf"
+    actions.save_list_pdf(target, ReportQuery())
+    with qtbot.waitSignal(window.locked, timeout=10_000):
+        window.lock()
+    qtbot.waitUntil(lambda: window.worker.pending == 0 and actions._painter.pending == 0, timeout=20_000)
+    assert not target.exists()
+    unlock(qtbot, window)
+    assert not [e for e in _audit(window) if e[0] == "print"]
+    with qtbot.waitSignal(actions.done, timeout=20_000) as done:
+        actions.save_list_pdf(tmp_path / "kept.pdf", ReportQuery())
+    assert "saved to" in done.args[0] and (tmp_path / "kept.pdf").exists()
