@@ -156,3 +156,27 @@ def test_v12_reports_import_and_export_keeping_their_version(pso_home: Path, tmp
         if {"url": "question", "valueString": "form_version"} in ext["extension"]
     ]
     assert version_answer and {"url": "answer", "valueString": "hospital-1.2"} in version_answer[0]["extension"]
+
+
+def test_readable_csv_of_v12_and_v20_reports_gives_each_its_own_words(pso_home: Path, tmp_path: Path):
+    assert run_cli(pso_home, "profile", "create", "alice", "--password-stdin", stdin=SECRET + "\n").code == 0
+    source = tmp_path / "mixed.jsonl"
+    source.write_text(
+        "\n".join(json.dumps(r) for r in [V12["surgery-or-anesthesia-sedation"], V20_FALL]) + "\n",
+        encoding="utf-8",
+    )
+    assert cli(pso_home, "import", str(source)).code == 0
+    out = tmp_path / "mixed.readable.csv"
+    result = cli(pso_home, "export", "--format", "csv-readable", "--out", str(out))
+    assert result.code == 0, result.err
+    assert "Exported 2 report(s)" in result.out
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"), newline=""))}
+    sedation = rows[V12["surgery-or-anesthesia-sedation"]["id"]]
+    assert sedation["categories_label"] == "Surgery or Anesthesia (includes invasive procedure)"
+    assert sedation["module.surgery_anesthesia.event_kind_label"] == "Anesthesia event"
+    assert (sedation["state"], sedation["case_number"], sedation["pso_status"]) == ("Draft", "", "")
+    fall = rows[V20_FALL["id"]]
+    assert fall["categories_label"] == "Fall" and fall["module.surgery_anesthesia.event_kind_label"] == ""
+    # The readable file is for reading: import refuses its extra columns, naming them by position only.
+    refused = cli(pso_home, "import", str(out))
+    assert refused.code == 1 and "Traceback" not in refused.err and "is not a column" in refused.err

@@ -243,3 +243,19 @@ def test_an_hai_opens_no_module_in_the_v20_form(qtbot: Any) -> None:
     choose(form.fields["categories"], "A51")
     assert not any(guide.isVisible() for guide in form.guides.values())
     assert form.report()["categories"] == ["A51"]
+
+
+def test_v12_surgery_or_anesthesia_shows_one_branch_and_leaves_the_other_out(qtbot: Any) -> None:
+    form = ReportForm(load_catalogue("hospital-1.2"))
+    qtbot.addWidget(form)
+    form.show()
+    form.load(json.loads((V12_EXAMPLES[0].parent / "surgery-or-anesthesia-surgical.json").read_text("utf-8")))
+    f = form.fields
+    surgical, anesthesia = f["modules.surgery_anesthesia.DE513"], f["modules.surgery_anesthesia.anesthesia_event"]
+    assert surgical.isVisible() and not anesthesia.isVisible()
+    choose(f["modules.surgery_anesthesia.event_kind"], "anesthesia")
+    assert anesthesia.isVisible() and not surgical.isVisible()
+    answers = form.report()["modules"]["surgery_anesthesia"]
+    assert answers == {"event_kind": "anesthesia"}  # the surgical answers stopped applying: left out
+    choose(anesthesia, "difficult_airway")
+    assert form.report()["modules"]["surgery_anesthesia"]["anesthesia_event"] == "difficult_airway"
