@@ -53,7 +53,7 @@ PSO_PROBLEMS_HEADING = "The PSO did not accept this report; fix {things} and sub
 READ_ONLY_STATES = frozenset({"queued", "sending", "submitted"})
 AMEND_SHORTCUT = "Ctrl+E"
 REVIEW_SHORTCUT = "Ctrl+Shift+V"
-REVIEW_PANEL_WIDTH = 340
+REVIEW_PANEL_WIDTH = 300  # at 1024 pixels the form keeps most of the width
 NOTE_SHOWN = (
     300  # characters of the PSO's note in the case line (up to 2000 are allowed); all of it in its tooltip
 )

@@ -122,15 +122,14 @@ class ReviewPanel(QGroupBox):
         self.action_due = QLineEdit()
         self.action_due.setAccessibleName("Action due date")
         self.action_due.setMaxLength(10)
-        self.action_due.setPlaceholderText("Due YYYY-MM-DD")
+        self.action_due.setPlaceholderText("Due (YYYY-MM-DD)")
         self.action_due.setToolTip("The due date as YYYY-MM-DD, or empty for none")
         self.add_action_button = QPushButton("Add action")
         self.add_action_button.setAccessibleName("Add the action")
         self.add_action_button.clicked.connect(self.add_action)
-        action_row = QHBoxLayout()
-        action_row.addWidget(self.action_text, 2)
+        action_row = QHBoxLayout()  # under the action's text, which has a line of its own
         action_row.addWidget(self.action_owner, 1)
-        action_row.addWidget(self.action_due)
+        action_row.addWidget(self.action_due, 1)
         action_row.addWidget(self.add_action_button)
 
         layout = QVBoxLayout(self)
@@ -142,6 +141,7 @@ class ReviewPanel(QGroupBox):
         layout.addLayout(note_row)
         layout.addWidget(QLabel("Actions"))
         layout.addWidget(self.actions_list, 1)
+        layout.addWidget(self.action_text)
         layout.addLayout(action_row)
 
     def tab_stops(self) -> list[QWidget]:
