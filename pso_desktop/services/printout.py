@@ -13,23 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pso_desktop.domain import Catalogue, load_catalogue
+from pso_desktop.domain.catalogue import GENERIC_ANSWER_SETS
 from pso_desktop.services.workstation import PSWP_LABEL, Session
 from pso_desktop.storage.report_query import PSO_STATUSES, ReportQuery
 from pso_desktop.storage.reports import STATES, ReportSummary
+from pso_desktop.texts import PSO_STATUS_LABELS, STATE_LABELS
 
-STATE_WORDS = {
-    "draft": "Draft",
-    "queued": "Queued",
-    "sending": "Sending",
-    "submitted": "Submitted",
-    "needs_attention": "Needs attention",
-}
-PSO_WORDS = {
-    "received": "Received",
-    "under_review": "Under review",
-    "more_info_requested": "More information requested",
-    "closed": "Closed",
-}
+# Where a report stands, in the words the list uses.
+STATE_WORDS = STATE_LABELS
+PSO_WORDS = PSO_STATUS_LABELS
 SORT_WORDS = {
     "state": "state",
     "event_type": "event type",
@@ -101,6 +93,10 @@ class _Words:
             return self.category(text)
         if path == "harm.level":
             return self.harm.get(text, text)
+        generic = self.catalogue.answer_sets.get(GENERIC_ANSWER_SETS.get(path, ""), ())
+        found_generic = next((a for a in generic if a.code == text), None)
+        if found_generic is not None:  # the field's own list first: a code may mean something else elsewhere
+            return found_generic.display
         question = self.catalogue.question_at(path)
         if question is not None:
             found = question.answer(text)

@@ -123,3 +123,23 @@ def test_round_trip_csv_is_unchanged_and_audits_say_which(exported: dict[str, ty
     assert [r["id"] for r in importing.read_reports(exported["plain"], "csv")] == [r["id"] for r in reports]
     assert exported["audit"] == [f"csv-readable, {len(EXAMPLES)} report(s)", f"csv, {len(EXAMPLES)} report(s)"]
     assert exported["mode"].st_mode & 0o777 == 0o600
+
+
+def test_a_printout_names_coded_rescue_interventions_in_their_own_list_words(
+    pso_home: Path, memory_keyring: MemoryKeyring
+):
+    """'monitoring' is also a Medication stage ('Monitoring'): the rescue field's own list gives its words."""
+    from pso_desktop.services.printout import report_printout
+
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws.create_profile("alice", SECRET)
+    report = json.loads(json.dumps(EXAMPLES["hai-urinary"]))
+    report["rescue"]["intervention_types"] = ["monitoring", "medication"]
+    with ws.session("alice", SECRET) as session:
+        session.add_reports([report])
+        printout = report_printout(session, report["id"])
+    rows = {label: value for section in printout.sections for label, value in section.rows}
+    assert rows["Which interventions were documented?"] == (
+        "Additional monitoring or observation; Medication, antidote or reversal agent"
+    )
+    assert rows["State"] == "Draft"
