@@ -48,9 +48,10 @@ def login(
     """Signs in with a password and opens a session for one device; the answer carries the PSO's current
     sealing key for the sealed outbox."""
     address = proxies.client_of_scope(request.scope)
+    key = sealing_key_out(keys.current())  # read first: a session is never opened for an answer that fails
     try:
         pair = auth.login(body.username, body.password, body.device_name, address, body.device_token)
-        return _tokens(pair).model_copy(update={"sealing_key": sealing_key_out(keys.current())})
+        return _tokens(pair).model_copy(update={"sealing_key": key})
     except TooManyAttempts as exc:
         raise ApiError(429, "too_many_attempts", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except AuthFailed as exc:

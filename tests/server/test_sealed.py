@@ -12,6 +12,7 @@ import logging
 import random
 import secrets
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -511,6 +512,24 @@ def test_a_server_without_the_right_wrapping_key_refuses_to_start(
     code, _, err = run_cli(["sealing-key", "rotate", "--db", db_url, "--wrapping-key", str(garbage)], capsys)
     assert code == 1 and "32 bytes" in err
     assert len(_rows(server, "SELECT key_id FROM sealing_keys")) == 1
+
+
+def test_serve_refuses_to_start_without_the_wrapping_key_of_the_database(
+    server: RunningServer, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "new-machine" / "sealing-wrapping.key"
+    serve = ["serve", "--insecure-loopback", "--port", "0", "--db", db_url, "--wrapping-key", str(missing)]
+    code, out, err = run_cli(serve, capsys)
+    assert code == 1 and "copy the wrapping key file" in err and err.count("\n") == 1
+    assert "listening" not in out and not missing.exists()
+
+
+def test_concurrent_rotations_leave_one_current_key(server: RunningServer) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        made = list(pool.map(lambda _: server.sealing.rotate().key_id, range(8)))
+    keys = _rows(server, "SELECT key_id, is_current FROM sealing_keys")
+    assert len(keys) == 9 and {k for k, _ in keys} >= set(made)
+    assert [k for k, current in keys if current] == [server.sealing.current().key_id]
 
 
 def test_a_first_start_creates_the_wrapping_key_owner_only(
