@@ -192,14 +192,19 @@ class AdmissionMiddleware:
         retry_after: int | None = None,
         limit: int | None = None,
     ) -> None:
-        body = problem_body(error, message, limit)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers: list[tuple[bytes, bytes]] = []
         if retry_after is not None:
             headers.append((b"retry-after", str(retry_after).encode()))
         if status in (408, 413):
             headers.append((b"connection", b"close"))  # the unread rest of the body makes the stream unusable
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, status, problem_body(error, message, limit), headers)
+
+
+async def send_problem(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """Answers a refusal made before the application ran: ``body`` (see :func:`problem_body`) as JSON."""
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _expects_continue(scope: Scope) -> bool:
@@ -274,18 +279,10 @@ class DeviceCredentialGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] != self._path and _device_credential(scope):
-            body = problem_body(
-                "unauthorized",
-                f"A device credential can only upload sealed reports (POST {self._path}); sign in for anything "
-                "else.",
+            message = f"A device credential can only upload sealed reports (POST {self._path}); sign in for anything else."
+            await send_problem(
+                send, 401, problem_body("unauthorized", message), [(b"www-authenticate", b"Bearer")]
             )
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b"Bearer"),
-            ]
-            await send({"type": "http.response.start", "status": 401, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
             return
         await self._app(scope, receive, send)
 

@@ -104,6 +104,11 @@ def _storable(text: str) -> bool:
     return "\x00" not in text
 
 
+def _shown_name(device_name: str) -> str:
+    """A device name as stored for IT's lists: storable text (see :func:`_storable`), at most 200 characters."""
+    return device_name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "").strip()[:200]
+
+
 def _new_token(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
 
@@ -282,8 +287,7 @@ class Authenticator:
                 device = device_token if known and device_token else _new_token(DEVICE_PREFIX)
                 store.remember_device(tx, token_hash(device), user.id, now)
                 session_id = secrets.token_hex(16)
-                shown = device_name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "").strip()[:200]
-                store.create_session(tx, session_id, user.id, shown, now)
+                store.create_session(tx, session_id, user.id, _shown_name(device_name), now)
                 return replace(self._issue(tx, user, session_id, now), device_token=device)
         raise AuthFailed(_WRONG_CREDENTIALS)
 
@@ -370,10 +374,9 @@ class Authenticator:
         now = self._config.clock()
         credential_id = "dc-" + secrets.token_hex(8)
         token = _new_token(DEVICE_CREDENTIAL_PREFIX)
-        shown = device_name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "").strip()[:200]
         with self._db.transaction() as tx:
             store.add_device_credential(
-                tx, credential_id, token_hash(token), who.user.id, who.session_id, shown, now
+                tx, credential_id, token_hash(token), who.user.id, who.session_id, _shown_name(device_name), now
             )
         return IssuedCredential(credential_id, token, who.user.username)
 

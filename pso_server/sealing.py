@@ -215,7 +215,7 @@ class SealingKeys:
     def _private_key(self, key_id: str) -> X25519PrivateKey | None:
         with self._lock:
             found = self._private.get(key_id)
-        if found is not None or len(key_id) > 64:
+        if found is not None:
             return found
         with self._db.reader() as tx:
             row = store.sealing_key(tx, key_id)
