@@ -32,14 +32,23 @@ def test_export_then_import_into_another_profile(
     unlock(qtbot, window)
     assert actions.export_action.isEnabled()
 
-    out_json, out_csv = tmp_path / "reports.json", tmp_path / "reports.csv"
-    for path, fmt in ((out_json, "json"), (out_csv, "csv")):
+    out_json, out_csv, out_readable = (
+        tmp_path / "reports.json",
+        tmp_path / "reports.csv",
+        tmp_path / "r.readable.csv",
+    )
+    for path, fmt in ((out_json, "json"), (out_csv, "csv"), (out_readable, "csv-readable")):
         with qtbot.waitSignal(actions.done, timeout=10_000) as done:
             actions.export_file(path, fmt)
         assert done.args[0].startswith(f"{REPORT_COUNT} reports exported to {path}")
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     document = json.loads(out_json.read_text(encoding="utf-8"))
     assert document["confidentiality"] == PSWP_LABEL and document["count"] == REPORT_COUNT
+    readable = out_readable.read_text(encoding="utf-8-sig").splitlines()
+    assert (
+        readable[0].startswith("confidentiality,id,case_number,state,pso_status,") and len(readable) > REPORT_COUNT
+    )
+    assert "event_type_label" in readable[0].split(",")
 
     with qtbot.waitSignal(window.locked, timeout=10_000):
         window.lock()
