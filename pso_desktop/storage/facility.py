@@ -142,15 +142,30 @@ class FacilityStore:
         """Removes every copy of the facility's reports, every review record and both cursors (the account is
         no longer a risk manager, or its session ended for good); returns how many reports went. The profile's
         own reports stay (``secure_delete`` zeroes the freed pages)."""
+        if not self._holds_anything():
+            return 0  # a reporter's profile, refused at every sync: nothing to write
         with transaction(self._conn):
             gone = self._conn.execute("DELETE FROM reports WHERE origin = 'facility'").rowcount
+            # Only the profile's own reports can still have one (the copies are gone): few rows, read by id.
+            self._conn.execute(
+                "UPDATE reports SET review_state = NULL WHERE id IN (SELECT report_id FROM review_records) "
+                "AND review_state IS NOT NULL"
+            )
             self._conn.execute("DELETE FROM review_records")
             self._conn.execute("DELETE FROM review_closed")
-            self._conn.execute("UPDATE reports SET review_state = NULL WHERE review_state IS NOT NULL")
             # Statuses of the facility's reports came with the status feed; only the profile's own stay.
             self._conn.execute("DELETE FROM server_status WHERE report_id NOT IN (SELECT id FROM reports)")
             self._conn.execute("UPDATE account SET facility_cursor = NULL, review_cursor = NULL WHERE id = 1")
         return int(gone)
+
+    def _holds_anything(self) -> bool:
+        with translate_errors():
+            held = self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM reports INDEXED BY reports_by_origin WHERE origin = 'facility') "
+                "OR EXISTS (SELECT 1 FROM review_records) "
+                "OR EXISTS (SELECT 1 FROM account WHERE facility_cursor IS NOT NULL OR review_cursor IS NOT NULL)"
+            ).fetchone()
+        return bool(held[0])
 
     def forget_closed(self, keep_days: float) -> int:
         """IT's retention: removes the facility's reports whose review was closed more than ``keep_days`` ago,

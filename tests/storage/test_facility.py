@@ -112,3 +112,21 @@ def test_unsent_changes_of_one_field_go_as_one_and_conflicts_follow_the_server(c
     assert facility.unsent() == []
     with pytest.raises(ValueError, match="unknown review state"):
         facility.change_field(rid, "state", "finished", "rm1")
+
+
+def test_purge_removes_the_copies_and_the_review_of_the_profiles_own_reports(conn: Any) -> None:
+    facility, store = FacilityStore(conn), ReportStore(conn)
+    own, copy = _reports(2)
+    store.add_reports([own], submit=True)
+    conn.execute("UPDATE reports SET server_ref = 'PSO-2026-000002' WHERE id = ?", (own["id"],))
+    facility.save_reports([_item(copy)], "c1")
+    facility.change_field(own["id"], "state", "in_review", "rm1")  # a risk manager reviews its own report too
+    assert store.summary(own["id"]).review_state == "in_review"  # type: ignore[union-attr]
+    assert facility.purge() == 1
+    assert store.summary(own["id"]).review_state is None  # type: ignore[union-attr]
+    assert store.get(copy["id"]) is None and store.get(own["id"]) == own
+    assert (facility.unsent(), facility.cursors()) == ([], (None, None))
+    # Nothing held any more (a reporter's profile at every sync): nothing is written.
+    before = conn.total_changes
+    assert facility.purge() == 0
+    assert conn.total_changes == before
