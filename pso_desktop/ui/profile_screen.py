@@ -8,6 +8,7 @@ its text selected so the clinician can simply type again.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -29,6 +30,15 @@ from pso_desktop.texts import LOCKOUT_NOTE
 MIN_SECRET_LENGTH = 8  # as the key store demands (security.profiles); checked here to list every problem at once
 
 NAME, SECRET, FORM = "name", "secret", "form"
+# Headings relative to the user's text size (a fixed size in the style sheet would not grow with large text).
+TITLE_SCALE, HEADING_SCALE = 2.2, 1.45
+CARD_CHARS = 80
+
+
+def scaled_font(label: QLabel, scale: float) -> None:
+    font = QFont(label.font())
+    font.setPointSizeF(max(font.pointSizeF(), 1.0) * scale)
+    label.setFont(font)
 
 
 def create_error_field(exc: BaseException) -> str:
@@ -80,6 +90,7 @@ class ProfileScreen(QWidget):
 
         title = QLabel("PSO Desktop")
         title.setObjectName("appTitle")
+        scaled_font(title, TITLE_SCALE)
         subtitle = QLabel("Patient safety event reporting")
         subtitle.setObjectName("appSubtitle")
 
@@ -101,7 +112,8 @@ class ProfileScreen(QWidget):
 
         card = QFrame()
         card.setObjectName("card")
-        card.setMaximumWidth(480)
+        # As wide as about 80 characters of the user's text size (480 pixels at the usual size).
+        card.setMaximumWidth(self.fontMetrics().averageCharWidth() * CARD_CHARS)
         card_layout = QVBoxLayout(card)
         card_layout.addWidget(title)
         card_layout.addWidget(subtitle)
@@ -175,6 +187,7 @@ class ProfileScreen(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         heading = QLabel("Unlock your profile")
         heading.setObjectName("pageHeading")
+        scaled_font(heading, HEADING_SCALE)
         layout.addWidget(heading)
         layout.addLayout(form)
         layout.addLayout(buttons)
@@ -228,6 +241,7 @@ class ProfileScreen(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         heading = QLabel("Create a profile")
         heading.setObjectName("pageHeading")
+        scaled_font(heading, HEADING_SCALE)
         layout.addWidget(heading)
         layout.addWidget(hint)
         layout.addLayout(form)

@@ -296,6 +296,10 @@ def test_at_200_percent_text_on_1366x768_the_list_and_the_form_scroll_only_verti
     # screen at this size): the screen can be shorter than its card, and the window fits the screen.
     profile = window.profile_screen
     assert profile.minimumSizeHint().height() < profile.pages.height()
+    # Headings grow with the text (a size fixed in the style sheet would leave them smaller than the body).
+    for heading in (profile.findChild(QLabel, "appTitle"), profile.findChild(QLabel, "pageHeading")):
+        assert heading is not None and heading.font().pointSizeF() > font.pointSizeF()
+    assert cut_labels(profile) == []
     assert window.minimumSizeHint().width() <= WIDE[0] and window.minimumSizeHint().height() <= WIDE[1]
     unlock(qtbot, window)
     screen = window.reports_screen
