@@ -507,8 +507,8 @@ class SyncPanel(QWidget):
         again, self._again = self._again, None
         if automatic and manual:
             self.start()
-        elif again is not None and self._auto:
-            self._send_by_itself(statuses=again)
+        elif again is not None and self._auto and (again or self.view.waiting):
+            self._send_by_itself(statuses=again)  # (a send asked for with nothing left waiting is done)
         if self._auto and not self.running:
             self._read_queue(send=False, statuses=False)
 

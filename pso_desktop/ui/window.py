@@ -527,7 +527,9 @@ class MainWindow(QMainWindow):
                     summary.facility_purged,
                 )
             )
-            if changed:
+            # The list only when it is on screen: every way back to it reads it again, and a clinician typing in
+            # the form meanwhile does not pay for a list nobody sees.
+            if changed and self.stack.currentWidget() is self.reports_screen:
                 self.reports_screen.load()  # new states and the PSO's case references
             editor = self.editor
             if editor is not None and editor.read_only and editor.form is not None and editor.form.report_id:
