@@ -215,7 +215,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # _SCHEMA; the revisions already held enter the feed in the order they arrived.
     6: (
         "INSERT INTO revision_feed (report_id, revision) "
-        "SELECT report_id, revision FROM report_revisions ORDER BY received_at, report_id, revision",
+        "SELECT v.report_id, v.revision FROM report_revisions v WHERE NOT EXISTS (SELECT 1 FROM revision_feed f "
+        "WHERE f.report_id = v.report_id AND f.revision = v.revision) ORDER BY v.received_at, v.report_id, v.revision",
     ),
     # device_credentials (upload-only credentials of the sealed outbox, see auth.py) and sealing_keys (the
     # PSO's HPKE key pairs, see sealing.py) are new tables, made by _SCHEMA.

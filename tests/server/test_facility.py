@@ -10,7 +10,8 @@ from typing import Any
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from tests.server.support import Api
+from pso_server.store import Database
+from tests.server.support import Api, FakeClock, ServerFactory
 
 
 def _report(seed: int, *, anonymous: bool | None = None) -> dict[str, Any]:
@@ -111,3 +112,30 @@ def test_concurrent_changes_of_one_field_all_kept(api: Api) -> None:
     results = api.post("/api/v1/facility/reviews", tokens[1], json={"records": [note, bad]}).json()["results"]
     assert [r["outcome"] for r in results] == ["appended", "rejected"]
     assert "review state" in results[1]["message"]
+
+
+def test_a_database_from_before_the_facility_feed_is_upgraded_with_its_reports_in_it(
+    make_server: ServerFactory, db_url: str, clock: FakeClock
+) -> None:
+    """Schema version 6: the revisions held before it enter the facility feed, once."""
+    reports = [_report(40), _report(41), _report(42)]
+    with make_server() as server, Api(server) as api:
+        nurse = api.user("nurse", facility="North")
+        for report in reports:  # one batch each: three arrival times
+            clock.advance(60)
+            api.batch(nurse, [report])
+    db = Database.open(db_url)
+    with db.transaction() as tx:  # back to schema version 5 exactly
+        for table in ("revision_feed", "review_events", "review_fields"):
+            tx.execute(f"DROP TABLE {table}")
+        tx.execute("UPDATE schema_meta SET value = '5' WHERE key = 'version'")
+    db.close()
+    with make_server() as server, Api(server) as api:
+        manager = api.user("rm", role="risk_manager", facility="North")
+        got = _all(api, manager, "/api/v1/facility/reports", "reports")
+        # (in arrival order; an anonymous report keeps only its arrival day, so it comes before that day's others)
+        assert sorted(r["id"] for r in got) == sorted(r["id"] for r in reports)
+    db = Database.open(db_url)  # opened again: nothing is added twice
+    with db.reader() as tx:
+        assert tx.one("SELECT COUNT(*) FROM revision_feed") == (3,)
+    db.close()
