@@ -313,8 +313,7 @@ class Agent:
                 done.add(claim.name)
             profile.spool.note_success(_now())
         finally:
-            for claim in claims:
-                profile.spool.release(claim, done=claim.name in done)
+            profile.spool.release_all(claims, done)
         by_envelope = {k: v for k, v in by_envelope.items() if v.name not in done}
         if by_envelope:
             _log.warning(

@@ -20,10 +20,11 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from pso_desktop.files import ensure_private_dir, sync_dir, write_private_json
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SUITE_NAME = "X25519-HKDF-SHA256-AES-256-GCM"
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
@@ -170,19 +172,24 @@ class Spool:
         if not entries:
             return
         ensure_private_dir(self.folder)
-        written: list[tuple[Path, Path]] = []
+        written = [
+            (self.folder / f".{entry.name}.{secrets.token_hex(6)}.tmp", self.folder / entry.name)
+            for entry in entries
+        ]
+
+        def write_one(index: int) -> None:
+            data = json.dumps(entries[index].to_json(), separators=(",", ":")).encode()
+            fd = os.open(
+                written[index][0], os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600
+            )
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
         try:
-            for entry in entries:
-                final = self.folder / entry.name
-                tmp = self.folder / f".{entry.name}.{secrets.token_hex(6)}.tmp"
-                written.append((tmp, final))
-                data = json.dumps(entry.to_json(), separators=(",", ":")).encode()
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-                try:
-                    os.write(fd, data)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            _each(write_one, range(len(entries)))
             for tmp, final in written:
                 os.replace(tmp, final)
         except BaseException:
@@ -291,6 +298,18 @@ class Spool:
             return None
         return Claim(name, fd, entry)
 
+    def release_all(self, claims: Sequence[Claim], done: set[str]) -> None:
+        """:meth:`release` of many claims at once; entries named in ``done`` leave the spool. The removals run in
+        parallel: one at a time, each waits for the file system's journal, and a batch takes as long as its
+        upload."""
+        finished = [claim for claim in claims if claim.name in done]
+        try:
+            _each(lambda claim: _unlink(self.folder / claim.name), finished)
+            _each(lambda claim: _unlink(self.folder / f"{claim.name}.lock"), finished)
+        finally:
+            for claim in claims:
+                os.close(claim.fd)
+
     def release(self, claim: Claim, *, done: bool) -> None:
         """Gives the lock back; with ``done`` the entry leaves the spool first (the server's answer was final),
         then its lock file, so a sender waiting on the old lock finds nothing left to send."""
@@ -322,8 +341,20 @@ class Spool:
         return last if isinstance(last, str) else None
 
     def note_success(self, when: str) -> None:
-        ensure_private_dir(self.folder)
-        write_private_json(self.folder / AGENT_STATE_FILE, {"last_success": when})
+        """Records the agent's last answered batch for ``status --json``. Not fsynced: it is for monitoring, and
+        an fsync per batch on a busy disk costs more than the batch's upload."""
+        tmp = self.folder / f".{AGENT_STATE_FILE}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+            try:
+                os.write(fd, json.dumps({"last_success": when}).encode())
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.folder / AGENT_STATE_FILE)
+        except OSError as exc:
+            _log.warning("the agent's last success could not be recorded: %s", type(exc).__name__)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def parse_name(name: str) -> tuple[str, int] | None:
@@ -336,6 +367,26 @@ def parse_name(name: str) -> tuple[str, int] | None:
         return str(uuid.UUID(report_id)), int(revision)
     except ValueError:
         return None
+
+
+_PARALLEL_FILES = 8  # file writes and removals at once: each waits for the journal, not for the CPU
+
+
+def _each(action: Callable[[T], None], items: Iterable[T]) -> None:
+    """``action`` on every item, several at a time; the first failure is raised once all have run."""
+    listed = list(items)
+    if len(listed) <= 1:
+        for item in listed:
+            action(item)
+        return
+    with ThreadPoolExecutor(max_workers=_PARALLEL_FILES, thread_name_prefix="pso-spool-io") as pool:
+        for future in [pool.submit(action, item) for item in listed]:
+            future.result()
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 @dataclass(frozen=True)
