@@ -22,6 +22,7 @@ from pso_desktop.sync.engine import RetryPolicy, SyncEngine
 from pso_desktop.sync.transport import ApiClient, ServerSettings
 from pso_server.config import ServerConfig
 from pso_server.practice import RunningServer, run_server
+from pso_server.tls import TlsFiles
 from tests.support.kdf import CHEAP_KDF, SERVER_KDF
 
 ACCOUNT = "nurse1"  # the account on the server, and the name of the profile that signs in with it
@@ -33,13 +34,19 @@ FAST_RETRIES = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_wait_seconds
 
 @contextmanager
 def practice_server(
-    data_dir: Path, accounts: Mapping[str, str] | None = None, *, db_url: str | None = None, **config: Any
+    data_dir: Path,
+    accounts: Mapping[str, str] | None = None,
+    *,
+    db_url: str | None = None,
+    tls: TlsFiles | None = None,
+    **config: Any,
 ) -> Iterator[RunningServer]:
     """The reference server in-process over TLS, with cheap password hashing and ``config`` overriding fields of
     ServerConfig; ``accounts`` (user name to password, by default ACCOUNT with PASSWORD) are created first.
-    ``data_dir`` holds its throwaway CA and, unless ``db_url`` names another, its SQLite database."""
+    ``data_dir`` holds its throwaway CA and, unless ``db_url`` names another, its SQLite database; ``tls`` reuses
+    the certificate of an earlier run (a server that comes back)."""
     server_config = ServerConfig(**{"kdf": SERVER_KDF, **config})
-    with run_server(db_url=db_url, data_dir=data_dir, config=server_config) as running:
+    with run_server(db_url=db_url, data_dir=data_dir, config=server_config, tls=tls) as running:
         for username, password in ({ACCOUNT: PASSWORD} if accounts is None else accounts).items():
             running.add_user(username, password)
         yield running
