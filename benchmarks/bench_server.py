@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_server.py [--count 10000] [--batch-size 500] [--db postgresql://...]
 
-The server runs in-process (``pso_server.testing.run_server``) with its production settings: argon2id,
+The server runs in-process (``pso_server.practice.run_server``) with its production settings: argon2id,
 SQLite in WAL with synchronous=FULL, validation of every report by the shared domain rules. Request bodies
 are serialised before timing starts. The baseline gets the rows already built (canonical JSON, hash) and
 only inserts them, one transaction per batch.
@@ -24,8 +24,8 @@ import requests
 
 from pso_desktop.domain import canonical_json, content_hash, validate_report
 from pso_desktop.domain.samples import sample_report
+from pso_server.practice import run_server
 from pso_server.store import Database
-from pso_server.testing import run_server
 
 PASSWORD = "benchmark password 1"
 

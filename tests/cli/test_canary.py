@@ -12,9 +12,9 @@ import pytest
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_desktop.logs import configure_logging
-from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.workstation import Workstation
+from tests.support.kdf import CHEAP_KDF
 
 SECRET = "canary secret for the ward pc"
 
@@ -60,9 +60,7 @@ def scan(folders: list[Path], canaries: list[str]) -> list[str]:
 @pytest.mark.slow
 def test_no_phi_readable_on_disk_while_open_and_after_close(pso_home: Path, tmp_path: Path, memory_keyring):
     configure_logging(pso_home)
-    keys = ProfileKeys(
-        pso_home, backend=memory_keyring, kdf=KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
-    )
+    keys = ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF)
     workstation = Workstation(pso_home, keys=keys)
     workstation.create_profile("ward", SECRET)
     reports, canaries = canary_reports(50)

@@ -6,13 +6,12 @@ import hashlib
 import json
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pso_desktop.domain.samples import sample_report
 from pso_desktop.paths import resources_dir
-from tests.support.cli import SECRET, run_cli
+from tests.support.cli import SECRET, assert_clean_failure, run_cli, status
 
 EXAMPLES = sorted((resources_dir() / "examples").glob("*.json"))
 
@@ -29,19 +28,6 @@ def db_hash(home: Path) -> str:
     for path in sorted((home / "profiles" / "alice").glob("reports.db*")):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
-
-
-def status(home: Path) -> dict[str, Any]:
-    result = run_cli(home, "status", "--json", "--password-stdin", stdin=SECRET + "\n")
-    assert result.code == 0, result.err
-    return json.loads(result.out)
-
-
-def assert_clean_failure(result, *, code: int = 1) -> None:
-    assert result.code == code
-    assert "Traceback" not in result.err
-    last = result.err.strip().splitlines()[-1]
-    assert last.startswith("pso-desktop"), result.err
 
 
 def test_profile_report_status_export_round_trip(profile: Path, tmp_path: Path):

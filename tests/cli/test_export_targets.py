@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import assert_clean_failure
-from tests.support.cli import SECRET, Result, run_cli
+from tests.support.cli import SECRET, Result, assert_clean_failure, run_cli
 
 root_only = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root (mknod)")
 

@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.cli.test_cli import assert_clean_failure, status
-from tests.support.cli import SECRET, Result, run_cli
+from tests.support.cli import SECRET, Result, assert_clean_failure, run_cli, status
 from tests.support.recording_server import FakePsoServer, RecordingListener, running, server_context
 
 PASSWORD = "nurse account password 7f3a"

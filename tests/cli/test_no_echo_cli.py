@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import assert_clean_failure
-from tests.support.cli import SECRET, run_cli
+from tests.support.cli import SECRET, assert_clean_failure, run_cli
 
 PATIENT = "Jane Roe MRN 99887766"
 EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "examples" / "fall-incident.json"

@@ -15,7 +15,7 @@ import pytest
 
 from pso_desktop.domain.samples import sample_report
 from pso_desktop.texts import LOCKOUT_NOTE
-from tests.support.cli import SECRET, cli_env, run_cli
+from tests.support.cli import SECRET, cli_env, login, run_cli
 
 
 def add_reports(home: Path, count: int, *, seed: int, submit: bool = False) -> list[dict]:
@@ -541,19 +541,8 @@ def test_a_sync_takes_a_backup_so_a_restore_does_not_lose_what_was_sent(profile:
     sent = add_reports(profile, 12, seed=5, submit=True)
     age_backups(profile, 2)  # the newest backup is two hours old: a sync takes a new one
     with practice_server(tmp_path / "server", {"alice": "nurse account password"}) as server:
-        login = run_cli(
-            profile,
-            "login",
-            "--server",
-            server.base_url,
-            "--user",
-            "alice",
-            "--ca-file",
-            str(server.ca_path),
-            "--password-stdin",
-            stdin=f"{SECRET}\nnurse account password\n",
-        )
-        assert login.code == 0, login.err
+        signed_in = login(profile, server, "alice", "nurse account password")
+        assert signed_in.code == 0, signed_in.err
         synced = run_cli(profile, "sync", "--password-stdin", stdin=SECRET + "\n")
         assert synced.code == 0, synced.err
     assert len(backups(profile)) == 2

@@ -17,8 +17,7 @@ import pytest
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_server.practice import RunningServer
-from tests.cli.test_cli import assert_clean_failure, status
-from tests.support.cli import SECRET, Result, cli_env, run_cli
+from tests.support.cli import SECRET, Result, assert_clean_failure, cli_env, login, run_cli, status
 from tests.support.fault_proxy import PASS, RESET, FaultProxy, stall_response
 from tests.support.fault_proxy import status as answer
 from tests.support.sync import practice_server
@@ -46,18 +45,7 @@ def _queue(home: Path, count: int, seed: int) -> None:
 
 
 def _login(home: Path, server: RunningServer, password: str = PASSWORD) -> Result:
-    return run_cli(
-        home,
-        "login",
-        "--server",
-        server.base_url,
-        "--user",
-        "alice",
-        "--ca-file",
-        str(server.ca_path),
-        "--password-stdin",
-        stdin=f"{SECRET}\n{password}\n",
-    )
+    return login(home, server, "alice", password)
 
 
 def test_login_sync_status_round_trip(profile: Path, server: RunningServer) -> None:

@@ -131,3 +131,12 @@ def summary(failures: list[str], tried: int, killed: int) -> str:
 
 
 __all__ = ["PROFILE", "REPO_ROOT", "SECRET", "Opened", "cli_argv", "cli_env"]
+
+
+def acknowledged(out: str) -> int:
+    """The last save the child acknowledged (complete lines only: a line cut by the kill was not given)."""
+    last = 0
+    for line in out.splitlines(keepends=True):
+        if line.endswith("\n") and '"ack"' in line:
+            last = int(json.loads(line)["ack"])
+    return last

@@ -23,6 +23,7 @@ from tests.faults.autosave_child import narrative
 from tests.faults.checks import (
     PROFILE,
     SECRET,
+    acknowledged,
     add_reports,
     all_or_none,
     clean_failure,
@@ -32,7 +33,6 @@ from tests.faults.checks import (
     open_profile,
     sample_reports,
 )
-from tests.faults.test_kill_autosave import acknowledged
 from tests.support.cli import run_cli
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -19,6 +19,7 @@ from tests.faults.autosave_child import narrative
 from tests.faults.checks import (
     PROFILE,
     SECRET,
+    acknowledged,
     fresh_copy,
     kill_env,
     lost,
@@ -33,15 +34,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 SAVES = 100  # about 43 saves fill the WAL past SQLite's 1,000-page automatic checkpoint
 POINTS = 14
-
-
-def acknowledged(out: str) -> int:
-    """The last save the child acknowledged (complete lines only: a line cut by the kill was not given)."""
-    last = 0
-    for line in out.splitlines(keepends=True):
-        if line.endswith("\n") and '"ack"' in line:
-            last = int(json.loads(line)["ack"])
-    return last
 
 
 def test_autosave_killed_at_write_calls(template: Path, tmp_path: Path) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_server.practice import RunningServer
 from tests.faults.checks import (
     PROFILE,
     SECRET,
@@ -29,8 +28,9 @@ from tests.faults.checks import (
     sample_reports,
     summary,
 )
-from tests.support.cli import run_cli
+from tests.support.cli import login, run_cli
 from tests.support.faults import choose_points, database_files, kill_at, trace_writes
+from tests.support.sync import practice_server
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -41,24 +41,12 @@ POINTS = 12
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
-        running.add_user(PROFILE, PASSWORD)
+    with practice_server(tmp_path / "server", {PROFILE: PASSWORD}) as running:
         yield running
 
 
 def _login(home: Path, server: RunningServer) -> None:
-    result = run_cli(
-        home,
-        "login",
-        "--server",
-        server.base_url,
-        "--user",
-        PROFILE,
-        "--ca-file",
-        str(server.ca_path),
-        "--password-stdin",
-        stdin=f"{SECRET}\n{PASSWORD}\n",
-    )
+    result = login(home, server, PROFILE, PASSWORD)
     assert result.code == 0, reason(result.err)
 
 

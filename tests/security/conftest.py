@@ -1,8 +1,7 @@
-"""Fixtures for the security tests: cheap KDF parameters, a clock the test controls, a ProfileKeys factory."""
+"""Fixtures for the security tests: a clock the test controls, a ProfileKeys factory (cheap KDF, in-memory keyring)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,25 +9,10 @@ from keyring.backend import KeyringBackend
 
 from pso_desktop.security import KdfParams
 from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
+from tests.support.clock import FakeClock
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
-
-# Real argon2id, just cheap: the production cost is exercised by its own test.
-FAST_KDF = KdfParams(memory_kib=256, time_cost=1, parallelism=1)
-SECRET_A = "correct horse battery"
-SECRET_B = "Tr0ub4dor&3-nurse-b"
-
-
-class FakeClock:
-    """A wall clock that only moves when the test says so."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.profile_keys import CLOCK_START, MakeKeys
 
 
 @pytest.fixture(autouse=True)
@@ -39,10 +23,7 @@ def no_machine_policy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
-
-
-MakeKeys = Callable[..., ProfileKeys]
+    return FakeClock(CLOCK_START)
 
 
 @pytest.fixture
@@ -53,7 +34,7 @@ def make_keys(pso_home: Path, memory_keyring: MemoryKeyring, clock: FakeClock) -
     def make(
         backend: KeyringBackend | None = None,
         policy: KeyPolicy | None = None,
-        kdf: KdfParams | None = FAST_KDF,
+        kdf: KdfParams | None = CHEAP_KDF,
     ) -> ProfileKeys:
         return ProfileKeys(
             pso_home,

@@ -10,19 +10,20 @@ import pytest
 
 from pso_desktop.security import PRODUCTION_KDF, CorruptKeyDataError, KdfParams, WrongSecretError
 from pso_desktop.security.envelope import WrappedKey, unwrap_key, wrap_key
-from tests.security.conftest import FAST_KDF, SECRET_A, SECRET_B
+from tests.support.kdf import CHEAP_KDF
+from tests.support.profile_keys import SECRET_A, SECRET_B
 
 
 def test_round_trip_returns_the_same_key() -> None:
     key = secrets.token_bytes(32)
-    wrapped = wrap_key(key, SECRET_A, profile="ward3", key_version=1, kdf=FAST_KDF)
+    wrapped = wrap_key(key, SECRET_A, profile="ward3", key_version=1, kdf=CHEAP_KDF)
     restored = WrappedKey.from_json(wrapped.to_json(), profile="ward3")
     assert unwrap_key(restored, SECRET_A, profile="ward3") == key
 
 
 def test_stored_form_holds_parameters_but_no_key_or_secret() -> None:
     key = secrets.token_bytes(32)
-    text = wrap_key(key, SECRET_A, profile="ward3", key_version=4, kdf=FAST_KDF).to_json()
+    text = wrap_key(key, SECRET_A, profile="ward3", key_version=4, kdf=CHEAP_KDF).to_json()
     data = json.loads(text)
     assert data["kdf"]["algorithm"] == "argon2id"
     assert (data["kdf"]["memory_kib"], data["kdf"]["time_cost"], data["kdf"]["parallelism"]) == (256, 1, 1)
@@ -32,13 +33,13 @@ def test_stored_form_holds_parameters_but_no_key_or_secret() -> None:
 
 def test_each_wrap_uses_fresh_salt_and_nonce() -> None:
     key = secrets.token_bytes(32)
-    first = wrap_key(key, SECRET_A, profile="p", key_version=1, kdf=FAST_KDF)
-    second = wrap_key(key, SECRET_A, profile="p", key_version=1, kdf=FAST_KDF)
+    first = wrap_key(key, SECRET_A, profile="p", key_version=1, kdf=CHEAP_KDF)
+    second = wrap_key(key, SECRET_A, profile="p", key_version=1, kdf=CHEAP_KDF)
     assert first.salt != second.salt and first.nonce != second.nonce and first.ciphertext != second.ciphertext
 
 
 def test_wrong_secret_is_refused_without_revealing_anything() -> None:
-    wrapped = wrap_key(secrets.token_bytes(32), SECRET_A, profile="ward3", key_version=1, kdf=FAST_KDF)
+    wrapped = wrap_key(secrets.token_bytes(32), SECRET_A, profile="ward3", key_version=1, kdf=CHEAP_KDF)
     with pytest.raises(WrongSecretError) as caught:
         unwrap_key(wrapped, SECRET_B, profile="ward3")
     assert SECRET_A not in str(caught.value) and SECRET_B not in str(caught.value)
@@ -47,7 +48,7 @@ def test_wrong_secret_is_refused_without_revealing_anything() -> None:
 
 def test_entry_is_bound_to_profile_name_and_key_version() -> None:
     key = secrets.token_bytes(32)
-    wrapped = wrap_key(key, SECRET_A, profile="alice", key_version=2, kdf=FAST_KDF)
+    wrapped = wrap_key(key, SECRET_A, profile="alice", key_version=2, kdf=CHEAP_KDF)
     # The right secret, but the entry is presented for another profile: refused.
     with pytest.raises(WrongSecretError):
         unwrap_key(wrapped, SECRET_A, profile="bob")
@@ -69,7 +70,7 @@ def test_stored_kdf_parameters_are_the_ones_used() -> None:
 
 def test_composed_and_decomposed_accents_are_the_same_secret() -> None:
     key = secrets.token_bytes(32)
-    wrapped = wrap_key(key, "Ren\u00e9e-secret", profile="p", key_version=1, kdf=FAST_KDF)
+    wrapped = wrap_key(key, "Ren\u00e9e-secret", profile="p", key_version=1, kdf=CHEAP_KDF)
     assert unwrap_key(wrapped, "Rene\u0301e-secret", profile="p") == key
 
 
@@ -90,7 +91,7 @@ def test_composed_and_decomposed_accents_are_the_same_secret() -> None:
 )
 def test_damaged_entries_are_reported_as_damaged(edit) -> None:  # type: ignore[no-untyped-def]
     data = json.loads(
-        wrap_key(secrets.token_bytes(32), SECRET_A, profile="p", key_version=1, kdf=FAST_KDF).to_json()
+        wrap_key(secrets.token_bytes(32), SECRET_A, profile="p", key_version=1, kdf=CHEAP_KDF).to_json()
     )
     edit(data)
     with pytest.raises(CorruptKeyDataError, match="damaged"):

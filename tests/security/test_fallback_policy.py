@@ -17,7 +17,6 @@ from pso_desktop.security import (
     WrongSecretError,
 )
 from pso_desktop.security.profiles import KeyPolicy, ProfileKeys, ServerPolicy
-from tests.security.conftest import SECRET_A, SECRET_B, FakeClock, MakeKeys
 from tests.security.fakes import (
     AltEncryptedKeyring,
     PlaintextKeyring,
@@ -27,7 +26,9 @@ from tests.security.fakes import (
     null_keyring,
 )
 from tests.security.helpers import entry, profile_record
+from tests.support.clock import FakeClock
 from tests.support.memory_keyring import MemoryKeyring
+from tests.support.profile_keys import SECRET_A, SECRET_B, MakeKeys
 
 REQUIRE = KeyPolicy(allow_file_fallback=False)
 

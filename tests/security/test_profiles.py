@@ -28,7 +28,6 @@ from pso_desktop.security import (
     WrongSecretError,
 )
 from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
-from tests.security.conftest import FAST_KDF, SECRET_A, SECRET_B, FakeClock, MakeKeys
 from tests.security.fakes import (
     FailingKeyring,
     ForgetfulKeyring,
@@ -37,7 +36,10 @@ from tests.security.fakes import (
     fail_keyring,
 )
 from tests.security.helpers import entry, entry_key, file_state, profile_record
+from tests.support.clock import FakeClock
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
+from tests.support.profile_keys import SECRET_A, SECRET_B, MakeKeys
 
 
 def _mode(path: Path) -> int:
@@ -360,15 +362,15 @@ def test_kdf_parameters_are_stored_honoured_and_only_ever_raised(
     key = make_keys(kdf=KdfParams(memory_kib=512, time_cost=2, parallelism=1)).create("ward3", SECRET_A)
     assert stored_kdf() == (512, 2)
     # A weaker configuration unlocks with the stored parameters and does not lower them.
-    assert make_keys(kdf=FAST_KDF).unlock("ward3", SECRET_A) == key
+    assert make_keys(kdf=CHEAP_KDF).unlock("ward3", SECRET_A) == key
     assert stored_kdf() == (512, 2)
     # A stronger configuration re-wraps after a successful unlock (a new key version, the same key).
     assert make_keys(kdf=KdfParams(memory_kib=1024, time_cost=2, parallelism=1)).unlock("ward3", SECRET_A) == key
     assert stored_kdf() == (1024, 2)
     assert profile_record(pso_home, "ward3")["key_version"] == 2
-    assert make_keys(kdf=FAST_KDF).unlock("ward3", SECRET_A) == key
+    assert make_keys(kdf=CHEAP_KDF).unlock("ward3", SECRET_A) == key
     # A password change with test parameters keeps the higher cost too.
-    make_keys(kdf=FAST_KDF).change_secret("ward3", SECRET_A, SECRET_B)
+    make_keys(kdf=CHEAP_KDF).change_secret("ward3", SECRET_A, SECRET_B)
     assert stored_kdf() == (1024, 2)
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from pso_desktop.security import TooManyAttemptsError, WrongSecretError
 from pso_desktop.security.attempts import delay_after
-from tests.security.conftest import SECRET_A, SECRET_B, FakeClock, MakeKeys
+from tests.support.clock import FakeClock
+from tests.support.profile_keys import SECRET_A, SECRET_B, MakeKeys
 
 
 def _attempts_file(home: Path, name: str) -> Path:

@@ -23,8 +23,10 @@ from keyring.backends.chainer import ChainerBackend
 
 from pso_desktop.security import KeyEntryMissingError, KeyringUnavailableError, WrongSecretError, classify_backend
 from pso_desktop.security.profiles import KEYRING_SERVICE, KeyPolicy, ProfileKeys
-from tests.security.conftest import FAST_KDF, SECRET_A, SECRET_B, FakeClock
 from tests.security.helpers import profile_record
+from tests.support.clock import FakeClock
+from tests.support.kdf import CHEAP_KDF
+from tests.support.profile_keys import CLOCK_START, SECRET_A, SECRET_B
 
 pytestmark = [
     pytest.mark.secret_service,
@@ -58,7 +60,7 @@ def backend(pso_home: Path) -> Iterator[KeyringBackend]:
 
 
 def _keys(pso_home: Path, backend: KeyringBackend) -> ProfileKeys:
-    return ProfileKeys(pso_home, backend=backend, policy=KeyPolicy(), kdf=FAST_KDF, clock=FakeClock())
+    return ProfileKeys(pso_home, backend=backend, policy=KeyPolicy(), kdf=CHEAP_KDF, clock=FakeClock(CLOCK_START))
 
 
 def _username(pso_home: Path, name: str) -> str:

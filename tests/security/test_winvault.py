@@ -14,7 +14,8 @@ import pytest
 
 from pso_desktop.security.profiles import KEYRING_SERVICE, KeyPolicy, ProfileKeys
 from pso_desktop.security.winvault import ensure_local_persistence
-from tests.security.conftest import FAST_KDF, SECRET_A
+from tests.support.kdf import CHEAP_KDF
+from tests.support.profile_keys import SECRET_A
 
 
 class _WinError(Exception):
@@ -61,7 +62,7 @@ def win32cred(monkeypatch: pytest.MonkeyPatch) -> _FakeWin32Cred:
 
 def _keys(home: Path) -> ProfileKeys:
     backend = windows.WinVaultKeyring()  # type: ignore[no-untyped-call]
-    return ProfileKeys(home, backend=backend, policy=KeyPolicy(), kdf=FAST_KDF)
+    return ProfileKeys(home, backend=backend, policy=KeyPolicy(), kdf=CHEAP_KDF)
 
 
 def test_new_keys_are_written_for_this_machine_only(pso_home: Path, win32cred: _FakeWin32Cred) -> None:

@@ -4,7 +4,6 @@ PSO_TEST_POSTGRES_URL is set) on PostgreSQL, each test with its own empty databa
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -14,11 +13,12 @@ from typing import Any
 import pytest
 
 from pso_server.config import Limits, ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_server.practice import RunningServer, run_server
 from pso_server.tls import TlsFiles, make_demo_tls
-from tests.server.support import Api, FakeClock, ServerFactory
-
-POSTGRES_ENV = "PSO_TEST_POSTGRES_URL"
+from tests.server.support import Api, ServerFactory
+from tests.support.clock import FakeClock
+from tests.support.kdf import SERVER_KDF
+from tests.support.postgres import POSTGRES_ENV, postgres_schema
 
 
 @pytest.fixture(autouse=True)
@@ -34,22 +34,6 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return make_demo_tls(tmp_path_factory.mktemp("tls"))
 
 
-@contextmanager
-def _postgres_schema(base_url: str) -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards; the URL selects it via search_path."""
-    import psycopg
-
-    schema = f"pso_test_{secrets.token_hex(6)}"
-    with psycopg.connect(base_url, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    joiner = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{joiner}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base_url, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database on each backend."""
@@ -59,7 +43,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(f"PostgreSQL backend not tested: set {POSTGRES_ENV}=postgresql://user:pw@host/db to run it")
-    with _postgres_schema(base) as url:
+    with postgres_schema(base) as url:
         yield url
 
 
@@ -76,7 +60,7 @@ def make_server(db_url: str, tls_files: TlsFiles, tmp_path: Path, clock: FakeClo
     def factory(**overrides: Any) -> Iterator[RunningServer]:
         limit_fields = {k: v for k, v in overrides.items() if k in Limits.__dataclass_fields__}
         config_fields = {k: v for k, v in overrides.items() if k not in limit_fields}
-        config = ServerConfig(kdf=TEST_KDF, clock=clock, drain_seconds=0.5)
+        config = ServerConfig(kdf=SERVER_KDF, clock=clock, drain_seconds=0.5)
         config = replace(config, limits=replace(config.limits, **limit_fields), **config_fields)
         with run_server(db_url=db_url, data_dir=tmp_path / "server", config=config, tls=tls_files) as server:
             yield server

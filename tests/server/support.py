@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -16,26 +15,13 @@ import pytest
 import requests
 
 from pso_server.cli import main
+from pso_server.practice import RunningServer
 from pso_server.sealing import seal
-from pso_server.testing import RunningServer
 
 PASSWORD = "correct horse battery staple"
 
 ServerFactory = Callable[..., AbstractContextManager[RunningServer]]
 """The ``make_server`` fixture: keyword arguments override Limits or ServerConfig fields."""
-
-
-class FakeClock:
-    """The server's clock in tests: starts at the real time and moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Api:

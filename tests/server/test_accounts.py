@@ -15,8 +15,8 @@ from pso_desktop.domain.samples import sample_report
 from pso_server import store
 from pso_server.auth import hash_password
 from pso_server.store import Database
-from pso_server.testing import TEST_KDF
 from tests.server.support import PASSWORD, Api, ServerFactory, run_cli
+from tests.support.kdf import SERVER_KDF
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -210,7 +210,7 @@ def test_a_database_from_before_disabled_accounts_is_upgraded(
         tx.execute("UPDATE schema_meta SET value = '1' WHERE key = 'version'")
         tx.execute(
             "INSERT INTO users (username, password_hash, role, facility, created_at) VALUES (?, ?, ?, ?, ?)",
-            ("nurse1", hash_password(PASSWORD, TEST_KDF), "reporter", "St Mary", 1.7e9),
+            ("nurse1", hash_password(PASSWORD, SERVER_KDF), "reporter", "St Mary", 1.7e9),
         )
     db.close()
 

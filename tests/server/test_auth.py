@@ -10,8 +10,9 @@ import requests
 
 from pso_server.auth import hash_password
 from pso_server.config import KdfParams
-from pso_server.testing import RunningServer
-from tests.server.support import PASSWORD, Api, FakeClock, ServerFactory
+from pso_server.practice import RunningServer
+from tests.server.support import PASSWORD, Api, ServerFactory
+from tests.support.clock import FakeClock
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"

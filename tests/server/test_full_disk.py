@@ -13,9 +13,10 @@ import pytest
 
 from pso_desktop.domain.samples import sample_report
 from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, run_server
+from pso_server.practice import run_server
 from pso_server.tls import TlsFiles
 from tests.server.support import Api
+from tests.support.kdf import SERVER_KDF
 from tests.support.small_disk import fill, small_tmpfs
 
 BATCH = "/api/v1/reports/batch"
@@ -30,7 +31,7 @@ def test_a_full_disk_answers_503_with_retry_after_then_recovers(
     tmp_path: Path, tls_files: TlsFiles, caplog: pytest.LogCaptureFixture
 ) -> None:
     with small_tmpfs(tmp_path / "small") as disk:
-        config = ServerConfig(kdf=TEST_KDF, retry_after_seconds=3)
+        config = ServerConfig(kdf=SERVER_KDF, retry_after_seconds=3)
         db_url = f"sqlite:///{disk / 'server.db'}"
         with (
             run_server(db_url=db_url, data_dir=tmp_path / "server", config=config, tls=tls_files) as server,

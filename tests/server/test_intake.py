@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from pso_desktop.domain import ReportInvalid, content_hash, validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_server import store
+from pso_server.practice import RunningServer
 from pso_server.store import Database
-from pso_server.testing import RunningServer
 from tests.server.support import Api, ServerFactory
 
 

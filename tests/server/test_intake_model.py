@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pso_desktop.domain.samples import sample_report
 from pso_server import store
-from pso_server.testing import RunningServer
+from pso_server.practice import RunningServer
 from tests.server.support import Api
 
 # One send: (which of 3 reports, revision 1-4, which of 2 bodies).

@@ -14,7 +14,8 @@ import pytest
 
 from pso_server.auth import token_hash
 from pso_server.proxies import TrustedProxies, parse_networks
-from tests.server.support import PASSWORD, Api, FakeClock, ServerFactory, run_cli
+from tests.server.support import PASSWORD, Api, ServerFactory, run_cli
+from tests.support.clock import FakeClock
 
 LOGIN = "/api/v1/auth/login"
 REFERENCE = "/api/v1/reference"

@@ -25,8 +25,8 @@ import requests
 
 from pso_desktop.domain.samples import sample_report
 from pso_server.tls import TlsFiles
-from tests.server.conftest import POSTGRES_ENV, _postgres_schema
 from tests.server.support import PASSWORD, run_cli
+from tests.support.postgres import POSTGRES_ENV, postgres_schema
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 CLI = [sys.executable, "-m", "pso_server.cli"]
@@ -41,7 +41,7 @@ def shared_db() -> Iterator[str]:
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV}=postgresql://user:pw@host/db")
-    with _postgres_schema(base) as url:
+    with postgres_schema(base) as url:
         yield url
 
 

@@ -13,17 +13,16 @@ import pytest
 
 from pso_desktop.domain import load_catalogue
 from pso_desktop.paths import resources_dir
-from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import csv_format, importing
 from pso_desktop.services.workstation import PSWP_LABEL, Workstation
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
 
 EXAMPLES = {
     p.stem: json.loads(p.read_text(encoding="utf-8"))
     for p in sorted((resources_dir() / "examples").glob("*.json"))
 }
-FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
 SECRET = "a long enough secret"
 
 
@@ -36,7 +35,7 @@ def table(data: bytes) -> list[dict[str, str]]:
 def exported(pso_home: Path, memory_keyring: MemoryKeyring, tmp_path: Path) -> dict[str, typing.Any]:
     """Every example in a real encrypted profile: the fall sent and accepted (case number PSO-17) and under
     review at the PSO, the medication near miss queued, the rest drafts; exported both ways."""
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("alice", SECRET)
     fall, medication = EXAMPLES["fall-incident"], EXAMPLES["medication-near-miss"]
     with ws.session("alice", SECRET) as session:

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from pso_desktop.domain import load_catalogue, validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_desktop.paths import resources_dir
-from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import fhir_export
 from pso_desktop.services.workstation import PSWP_LABEL, Workstation
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
 
 EXAMPLES = {
@@ -547,14 +547,13 @@ def test_unfinished_drafts_export_as_they_are():
     assert medication["code"] == {"coding": [{"system": fhir_export.RXNORM_SYSTEM, "code": "1234"}]}
 
 
-FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
 SECRET = "a long enough secret"
 
 
 def test_session_export_fhir_writes_every_report_drafts_included(
     pso_home: Path, memory_keyring: MemoryKeyring, tmp_path: Path
 ):
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("alice", SECRET)
     draft_id = str(uuid.uuid4())
     with ws.session("alice", SECRET) as session:

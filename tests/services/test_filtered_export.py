@@ -15,16 +15,15 @@ from keyring.backends import null
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.trends import trends
 from pso_desktop.services.workstation import Session, Workstation
 from pso_desktop.storage.report_query import ReportQuery
 from tests.support.cli import SECRET as CLI_SECRET
 from tests.support.cli import run_cli
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
 
-FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
 SECRET = "a long enough secret"
 QUERY = ReportQuery(units=("ICU-2", "ED"), event_types=("incident",), sort="discovered_on", descending=False)
 
@@ -41,7 +40,7 @@ def _expected(reports: list[dict]) -> list[str]:
 
 @pytest.fixture
 def session(pso_home: Path, memory_keyring: MemoryKeyring):
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("alice", SECRET)
     with ws.session("alice", SECRET) as opened:
         yield opened

@@ -20,14 +20,13 @@ from pso_desktop.security.errors import (
     KeyringUnavailableError,
     WrongSecretError,
 )
-from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.workstation import ExportFailed, Workstation
 from pso_desktop.storage.database import open_database
 from pso_desktop.storage.errors import DatabaseMissingError, DatabaseTamperedError, StorageError
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
 
-FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
 SECRET = "a long enough secret"
 
 
@@ -40,7 +39,7 @@ def files_hash(folder: Path) -> str:
 
 @pytest.fixture
 def workstation(pso_home: Path, memory_keyring: MemoryKeyring) -> Workstation:
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("alice", SECRET)
     with ws.session("alice", SECRET) as session:
         rng = random.Random(1)  # one generator: a fresh one per report would repeat the same report ID
@@ -81,7 +80,9 @@ def test_changed_to_weak_backend(workstation: Workstation, pso_home: Path):
 
     folder = pso_home / "profiles" / "alice"
     before = files_hash(folder)
-    weak = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=keyring.backends.null.Keyring(), kdf=FAST))
+    weak = Workstation(
+        pso_home, keys=ProfileKeys(pso_home, backend=keyring.backends.null.Keyring(), kdf=CHEAP_KDF)
+    )
     assert weak.keys.warning
     with pytest.raises(BackendChangedError):
         weak.open("alice", SECRET)
@@ -89,7 +90,7 @@ def test_changed_to_weak_backend(workstation: Workstation, pso_home: Path):
 
 
 def test_two_clinicians_stay_apart(pso_home: Path, memory_keyring: MemoryKeyring):
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("alice", SECRET)
     ws.create_profile("bob", "bob's different secret")
     with pytest.raises(WrongSecretError):
@@ -136,7 +137,7 @@ def test_profile_access_opens_the_profile_until_the_session_closes(workstation: 
 @pytest.fixture(scope="module")
 def shared_session(tmp_path_factory):
     root = tmp_path_factory.mktemp("roundtrip")
-    ws = Workstation(root, keys=ProfileKeys(root, backend=MemoryKeyring(), kdf=FAST))
+    ws = Workstation(root, keys=ProfileKeys(root, backend=MemoryKeyring(), kdf=CHEAP_KDF))
     ws.create_profile("prop", SECRET)
     session = ws.open("prop", SECRET)
     yield session

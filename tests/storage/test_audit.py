@@ -10,7 +10,7 @@ import sqlcipher3.dbapi2 as sqlcipher
 
 from pso_desktop.storage.audit import GENESIS_HASH, AuditLog
 from pso_desktop.storage.database import open_database, transaction
-from tests.storage.conftest import raw_connection
+from tests.support.database import raw_connection
 
 REPORT_ID = "3f1b2c3d-0000-4000-8000-00000000abcd"
 

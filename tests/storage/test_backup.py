@@ -14,17 +14,16 @@ from sqlcipher3.dbapi2 import Connection
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.storage import backup
 from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import check_integrity, open_database
 from pso_desktop.storage.reports import ReportStore
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
-FAST = KdfParams(memory_kib=1024, time_cost=1, parallelism=1)
 SECRET = "a long enough secret"
 
 
@@ -167,7 +166,7 @@ def test_unusable_backup_folder_fails_with_one_sentence(conn: Connection, db_pat
 
 @pytest.fixture
 def workstation(pso_home: Path, memory_keyring: MemoryKeyring) -> Workstation:
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("alice", SECRET)
     with ws.session("alice", SECRET) as session:
         session.add_reports(reports(80))

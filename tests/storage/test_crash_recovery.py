@@ -19,7 +19,7 @@ from pso_desktop.domain.samples import sample_report
 from pso_desktop.storage.database import WAL_MARK_SUFFIX, check_integrity, open_database
 from pso_desktop.storage.errors import DatabaseTamperedError, JournalLostError, WrongKeyError
 from pso_desktop.storage.reports import ReportStore
-from tests.storage.conftest import file_set_digest
+from tests.support.database import file_set_digest
 from tests.support.wal import (
     committed_pages,
     cut_checkpoint_short,
@@ -308,7 +308,7 @@ def test_setting_a_database_aside_takes_its_mark_along(
 def test_a_kill_between_emptying_the_wal_and_removing_the_mark_is_no_false_alarm(
     db_path: Path, key: bytes, many_reports: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    from tests.storage.conftest import raw_connection
+    from tests.support.database import raw_connection
 
     conn = open_database(db_path, key, create=True)
     ReportStore(conn).add_reports(many_reports[:4])

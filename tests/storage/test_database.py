@@ -20,7 +20,7 @@ from pso_desktop.storage.errors import (
     WrongKeyError,
 )
 from pso_desktop.storage.reports import ReportStore
-from tests.storage.conftest import file_set_digest
+from tests.support.database import file_set_digest
 
 
 def test_settings_are_asserted(conn: Connection) -> None:

@@ -13,7 +13,7 @@ from pso_desktop.storage import migrations
 from pso_desktop.storage.database import open_database
 from pso_desktop.storage.errors import DatabaseTooNewError
 from pso_desktop.storage.migrations import LATEST_VERSION, migrate, schema_version
-from tests.storage.conftest import file_set_digest, raw_connection
+from tests.support.database import file_set_digest, raw_connection
 
 
 def _tables(conn: sqlcipher.Connection) -> set[str]:

@@ -14,7 +14,7 @@ from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import check_integrity, open_database
 from pso_desktop.storage.errors import DatabaseTamperedError, WrongKeyError
 from pso_desktop.storage.reports import ReportStore
-from tests.storage.conftest import file_set_digest
+from tests.support.database import file_set_digest
 
 RUNS = 100
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pso_server.practice import RunningServer
 
 SECRET = "correct horse battery staple"
 
@@ -37,3 +42,36 @@ def run_cli(home: Path, *args: str, stdin: str | bytes = "", timeout: float = 12
         check=False,
     )
     return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+def status(home: Path) -> dict[str, Any]:
+    """``pso-desktop status --json`` of the profile on ``home`` (unlocked with SECRET): how many reports of each state."""
+    result = run_cli(home, "status", "--json", "--password-stdin", stdin=SECRET + "\n")
+    assert result.code == 0, result.err
+    counts: dict[str, Any] = json.loads(result.out)
+    return counts
+
+
+def assert_clean_failure(result: Result, *, code: int = 1) -> None:
+    """The command failed with ``code`` and a one-line message, no traceback."""
+    assert result.code == code
+    assert "Traceback" not in result.err
+    last = result.err.strip().splitlines()[-1]
+    assert last.startswith("pso-desktop"), result.err
+
+
+def login(home: Path, server: RunningServer, user: str, password: str) -> Result:
+    """``pso-desktop login`` to ``server``, trusting its throwaway CA, as ``user``; the profile on ``home`` is
+    unlocked with SECRET and the account's password follows on standard input, as an IT script sends them."""
+    return run_cli(
+        home,
+        "login",
+        "--server",
+        server.base_url,
+        "--user",
+        user,
+        "--ca-file",
+        str(server.ca_path),
+        "--password-stdin",
+        stdin=f"{SECRET}\n{password}\n",
+    )

@@ -29,7 +29,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
-from pso_desktop.security import KdfParams
 from pso_desktop.security.keyring_guard import admit_for_tests
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services.backend import Backend
@@ -38,11 +37,11 @@ from pso_desktop.ui.editor_screen import EditorScreen
 from pso_desktop.ui.form_fields import CheckListField, FormField, GroupField, RadioField
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
 
 KEYSTROKES = 20_000
 PROFILE, SECRET = "soak", "night shift soak secret"
-FAST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)  # same code path, milliseconds per unlock
 MEDICATION = "A54"
 AUTOSAVE_EVERY = 5_000  # keystrokes between pauses long enough for the autosave timer to fire
 WORDS = ["the", "patient", "was", "found", "beside", "the", "bed", "at", "shift", "change", "and", "said", "she"]
@@ -205,7 +204,7 @@ def soak(total: int) -> dict[str, Any]:
     keyring.set_keyring(backend)
 
     def workstation() -> Workstation:
-        return Workstation(home, keys=ProfileKeys(home, backend=backend, kdf=FAST_KDF))
+        return Workstation(home, keys=ProfileKeys(home, backend=backend, kdf=CHEAP_KDF))
 
     workstation().create_profile(PROFILE, SECRET)
     app = QApplication.instance() or QApplication([])

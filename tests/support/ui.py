@@ -18,7 +18,7 @@ from pso_desktop.ui.editor_screen import EditorScreen
 from pso_desktop.ui.form_fields import CheckListField, ChoiceField, FormField, RadioField
 from pso_desktop.ui.report_form import ReportForm
 from pso_desktop.ui.window import MainWindow
-from tests.support.keys import KeyCounter, focused
+from tests.support.keyboard import KeyCounter, focused
 
 PROFILE = "alice"  # the profile the window tests create and unlock
 SECRET = "correct horse battery"  # its secret

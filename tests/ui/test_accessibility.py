@@ -37,7 +37,7 @@ from pso_desktop.ui.contrast import EDGE_MIN, TEXT_MIN, contrast_ratio
 from pso_desktop.ui.form_fields import GREYED_ROLE, CheckListField
 from pso_desktop.ui.one_line_label import OneLineLabel
 from pso_desktop.ui.window import MainWindow
-from tests.support.keys import KeyCounter, focused
+from tests.support.keyboard import KeyCounter, focused
 from tests.support.ui import PROFILE, SECRET, field_path, new_report, tab_to, unlock
 
 CTRL = Qt.KeyboardModifier.ControlModifier

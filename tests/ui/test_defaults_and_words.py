@@ -33,7 +33,7 @@ from pso_desktop.ui.report_form import REQUIRED, REQUIRED_MARK, MoreDetail, Repo
 from pso_desktop.ui.sign_in_dialog import SignInDialog
 from pso_desktop.ui.ui_settings import KEYS
 from pso_desktop.ui.window import MainWindow
-from tests.support.keys import KeyCounter, focused
+from tests.support.keyboard import KeyCounter, focused
 from tests.support.ui import (
     example,
     field_path,

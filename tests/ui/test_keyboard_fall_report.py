@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.window import MainWindow
-from tests.support.keys import KeyCounter
+from tests.support.keyboard import KeyCounter
 from tests.support.ui import PROFILE, SECRET, example, unlock, write_the_fall_report
 
 # The goal of DESIGN.md (see docs/performance.md for where the keys go).

@@ -15,7 +15,7 @@ from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.form_fields import CheckListField, ChoiceField, GroupField, RadioField
 from pso_desktop.ui.report_form import FOCUS_MARGIN_Y, PROBLEMS, ReportForm
 from pso_desktop.ui.window import MainWindow
-from tests.support.keys import KeyCounter, focused
+from tests.support.keyboard import KeyCounter, focused
 from tests.support.ui import HEIGHT, WIDTH, field_path, new_report, small_window, tab_to, turn_wheel, unlock
 
 TAB, BACKTAB = Qt.Key.Key_Tab, Qt.Key.Key_Backtab
