@@ -77,6 +77,20 @@ def tab_to(keys: KeyCounter, form: ReportForm, path: str, *, limit: int = 60) ->
     raise AssertionError(f"Tab never reached {path}")
 
 
+def open_from_list(qtbot: Any, window: MainWindow, report_id: str) -> tuple[EditorScreen, ReportForm]:
+    """Selects the report's row in the list and presses Enter, as a nurse would."""
+    model = window.reports_screen.model
+    table = window.reports_screen.table
+    qtbot.waitUntil(lambda: any(model.summary(r).id == report_id for r in range(model.rowCount())))
+    table.setFocus()
+    table.selectRow(next(r for r in range(model.rowCount()) if model.summary(r).id == report_id))
+    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
+        qtbot.keyClick(table, Qt.Key.Key_Return)
+    editor = window.editor
+    assert editor is not None and editor.form is not None and window.stack.currentWidget() is editor
+    return editor, editor.form
+
+
 def turn_wheel(form: ReportForm, widget: QWidget) -> None:
     """One notch down of a real mouse wheel (through the window system, as a user's) over ``widget``,
     scrolled into the middle of the form first."""

@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
-from pso_desktop.security.kdf import KdfParams
 from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
 from pso_desktop.services import sealing
 from pso_desktop.services.workstation import Session, Workstation
@@ -32,6 +31,7 @@ from pso_desktop.sync.sealed import (
     Spool,
     key_id_of,
 )
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
 
 SECRET = "ward pc secret 123"
@@ -65,7 +65,7 @@ def reports(count: int, seed: int) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def workstation(pso_home: Path, memory_keyring: MemoryKeyring) -> Workstation:
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1)))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("nurse1", SECRET)
     return ws
 
@@ -234,7 +234,7 @@ def test_policy_names_a_machine_wide_spool(pso_home: Path, memory_keyring: Memor
     policy_file.write_text(json.dumps({"sealed_outbox": {"spool_dir": str(shared), "probe_seconds": 5}}))
     policy = KeyPolicy.load(pso_home)
     assert policy.sealed_outbox.spool_dir == str(shared) and policy.sealed_outbox.probe_seconds == 5
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=KdfParams(1024, 1, 1)))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("nurse1", SECRET)
     _, public = pso_key()
     with ws.session("nurse1", SECRET) as session:

@@ -20,17 +20,17 @@ from pso_desktop.storage.report_query import ReportQuery
 from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.window import MainWindow
 from pso_server.config import ServerConfig
-from pso_server.testing import TEST_KDF, RunningServer, run_server
+from pso_server.practice import RunningServer, run_server
+from tests.support.kdf import SERVER_KDF
 from tests.support.reports import sample_reports
-from tests.support.ui import PROFILE, SECRET, unlock
-from tests.ui.test_submitted_report import open_from_list
+from tests.support.ui import PROFILE, SECRET, open_from_list, unlock
 
 FACILITY = "North General"
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=TEST_KDF)) as running:
+    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=SERVER_KDF)) as running:
         for name, role in (("rm1", "risk_manager"), ("rm2", "risk_manager"), ("nurse", "reporter")):
             running.add_user(name, f"{name} account password", role=role, facility=FACILITY)
         yield running

@@ -21,7 +21,7 @@ from pso_desktop.ui.window import MainWindow
 from pso_server.practice import RunningServer
 from tests.support.reports import sample_reports
 from tests.support.sync import link
-from tests.support.ui import PROFILE, SECRET, turn_wheel, unlock
+from tests.support.ui import PROFILE, SECRET, open_from_list, turn_wheel, unlock
 
 CASE_NUMBER = "PSO-2026-000042"
 PSO_NOTE = "Reviewed with the <b>falls team</b> on Tuesday."  # markup from the server is shown as written
@@ -64,20 +64,6 @@ def stored_row(workstation: Workstation, report_id: str) -> tuple[tuple[int, str
     with workstation.session(PROFILE, SECRET) as session:
         row = next(s for s in session.store.list_summaries(limit=100) if s.id == report_id)
         return (row.revision, row.state, row.updated_at), session.get_report(report_id)
-
-
-def open_from_list(qtbot: Any, window: MainWindow, report_id: str) -> tuple[EditorScreen, ReportForm]:
-    """Selects the report's row in the list and presses Enter, as a nurse would."""
-    model = window.reports_screen.model
-    table = window.reports_screen.table
-    qtbot.waitUntil(lambda: any(model.summary(r).id == report_id for r in range(model.rowCount())))
-    table.setFocus()
-    table.selectRow(next(r for r in range(model.rowCount()) if model.summary(r).id == report_id))
-    with qtbot.waitSignal(window.editor_opened, timeout=10_000):
-        qtbot.keyClick(table, Qt.Key.Key_Return)
-    editor = window.editor
-    assert editor is not None and editor.form is not None and window.stack.currentWidget() is editor
-    return editor, editor.form
 
 
 def back_to_the_list(qtbot: Any, window: MainWindow, editor: EditorScreen) -> None:
