@@ -10,7 +10,6 @@ import json
 import random
 from pathlib import Path
 
-import pytest
 from keyring.backends import null
 
 from pso_desktop.domain import validate_report
@@ -21,10 +20,7 @@ from pso_desktop.services.workstation import Session, Workstation
 from pso_desktop.storage.report_query import ReportQuery
 from tests.support.cli import SECRET as CLI_SECRET
 from tests.support.cli import run_cli
-from tests.support.kdf import CHEAP_KDF
-from tests.support.memory_keyring import MemoryKeyring
 
-SECRET = "a long enough secret"
 QUERY = ReportQuery(units=("ICU-2", "ED"), event_types=("incident",), sort="discovered_on", descending=False)
 
 
@@ -36,14 +32,6 @@ def _reports(count: int) -> list[dict]:
 def _expected(reports: list[dict]) -> list[str]:
     chosen = [r for r in reports if r["location"]["unit"] in QUERY.units and r["event_type"] == "incident"]
     return [r["id"] for r in sorted(chosen, key=lambda r: r["discovery"]["date"])]
-
-
-@pytest.fixture
-def session(pso_home: Path, memory_keyring: MemoryKeyring):
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
-    ws.create_profile("alice", SECRET)
-    with ws.session("alice", SECRET) as opened:
-        yield opened
 
 
 def test_each_format_holds_exactly_the_filtered_reports(session: Session, tmp_path: Path) -> None:
