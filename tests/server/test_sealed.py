@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from pso_desktop.domain.samples import sample_report
 from pso_server import sealing, store
+from pso_server.practice import RunningServer
 from pso_server.sealing import SUITE, info_for, key_id_of
-from pso_server.testing import RunningServer
 from tests.server.support import PASSWORD, Api, ServerFactory, envelope, run_cli
 
 SEALED = "/api/v1/sealed/batch"

@@ -130,7 +130,7 @@ def test_a_printout_names_coded_rescue_interventions_in_their_own_list_words(
     """'monitoring' is also a Medication stage ('Monitoring'): the rescue field's own list gives its words."""
     from pso_desktop.services.printout import report_printout
 
-    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=FAST))
+    ws = Workstation(pso_home, keys=ProfileKeys(pso_home, backend=memory_keyring, kdf=CHEAP_KDF))
     ws.create_profile("alice", SECRET)
     report = json.loads(json.dumps(EXAMPLES["hai-urinary"]))
     report["rescue"]["intervention_types"] = ["monitoring", "medication"]
