@@ -291,7 +291,8 @@ _V10_REVIEW_LIST: tuple[str, ...] = (
     # ``origin`` and ``review_state`` (migration 9) were added after ``wire``, so a query that reads them from the
     # table follows each report's overflow pages: the profile's outbox counts (origin = 'mine') took 1.2 s instead
     # of 13 ms at 100,000 reports. They join the list's covering index (the review filter, the list's Facility
-    # mark) and get an index of their own with the state (the counts).
+    # mark) and get an index of their own with the state (the counts). Any other index the list reads (one per sort
+    # key, say) must hold them too, or the review filter and the Facility mark read the wide rows again.
     "DROP INDEX reports_list",
     """CREATE INDEX reports_list ON reports (updated_at DESC, pk DESC, state, event_type, unit, discovered_on, harm,
         pso_status, server_ref, revision, id, categories, review_state, origin)""",
