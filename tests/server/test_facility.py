@@ -11,7 +11,8 @@ from typing import Any
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_server.store import Database
-from tests.server.support import Api, FakeClock, ServerFactory
+from tests.server.support import Api, ServerFactory
+from tests.support.clock import FakeClock
 
 
 def _report(seed: int, *, anonymous: bool | None = None) -> dict[str, Any]:
