@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,23 +33,33 @@ SECRET = "ward pc secret 123"  # the profile's secret on the workstation
 FAST_RETRIES = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_wait_seconds=0.2)
 
 
+@dataclass(frozen=True)
+class Account:
+    """An account on the server beyond its password: its role and facility (the server's defaults otherwise)."""
+
+    password: str
+    role: str = "reporter"
+    facility: str = "General Hospital"
+
+
 @contextmanager
 def practice_server(
     data_dir: Path,
-    accounts: Mapping[str, str] | None = None,
+    accounts: Mapping[str, str | Account] | None = None,
     *,
     db_url: str | None = None,
     tls: TlsFiles | None = None,
     **config: Any,
 ) -> Iterator[RunningServer]:
     """The reference server in-process over TLS, with cheap password hashing and ``config`` overriding fields of
-    ServerConfig; ``accounts`` (user name to password, by default ACCOUNT with PASSWORD) are created first.
-    ``data_dir`` holds its throwaway CA and, unless ``db_url`` names another, its SQLite database; ``tls`` reuses
-    the certificate of an earlier run (a server that comes back)."""
+    ServerConfig; ``accounts`` (user name to password or Account, by default ACCOUNT with PASSWORD) are created
+    first. ``data_dir`` holds its throwaway CA and, unless ``db_url`` names another, its SQLite database; ``tls``
+    reuses the certificate of an earlier run (a server that comes back)."""
     server_config = ServerConfig(**{"kdf": SERVER_KDF, **config})
     with run_server(db_url=db_url, data_dir=data_dir, config=server_config, tls=tls) as running:
-        for username, password in ({ACCOUNT: PASSWORD} if accounts is None else accounts).items():
-            running.add_user(username, password)
+        for username, account in ({ACCOUNT: PASSWORD} if accounts is None else accounts).items():
+            held = Account(account) if isinstance(account, str) else account
+            running.add_user(username, held.password, role=held.role, facility=held.facility)
         yield running
 
 

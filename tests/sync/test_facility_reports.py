@@ -26,10 +26,10 @@ from pso_desktop.storage.facility import Review
 from pso_desktop.sync.errors import SignInRequired
 from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.reports_model import display_text
-from pso_server.config import ServerConfig
-from pso_server.practice import RunningServer, run_server
-from tests.support.kdf import CHEAP_KDF, SERVER_KDF
+from pso_server.practice import RunningServer
+from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
+from tests.support.sync import Account, practice_server
 
 SECRET = "ward pc secret 123"
 NORTH, SOUTH = "North General", "South Valley"
@@ -48,11 +48,8 @@ def _password(name: str) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(
-        data_dir=tmp_path / "server", config=ServerConfig(kdf=SERVER_KDF, status_page_size=2)
-    ) as running:
-        for name, (role, facility) in ACCOUNTS.items():
-            running.add_user(name, _password(name), role=role, facility=facility)
+    accounts = {name: Account(_password(name), role, facility) for name, (role, facility) in ACCOUNTS.items()}
+    with practice_server(tmp_path / "server", accounts, status_page_size=2) as running:
         yield running
 
 

@@ -19,10 +19,9 @@ from pso_desktop.services.workstation import Session, Workstation
 from pso_desktop.storage.report_query import ReportQuery
 from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.window import MainWindow
-from pso_server.config import ServerConfig
-from pso_server.practice import RunningServer, run_server
-from tests.support.kdf import SERVER_KDF
+from pso_server.practice import RunningServer
 from tests.support.reports import sample_reports
+from tests.support.sync import Account, practice_server
 from tests.support.ui import PROFILE, SECRET, open_from_list, unlock
 
 FACILITY = "North General"
@@ -30,9 +29,9 @@ FACILITY = "North General"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(data_dir=tmp_path / "server", config=ServerConfig(kdf=SERVER_KDF)) as running:
-        for name, role in (("rm1", "risk_manager"), ("rm2", "risk_manager"), ("nurse", "reporter")):
-            running.add_user(name, f"{name} account password", role=role, facility=FACILITY)
+    roles = (("rm1", "risk_manager"), ("rm2", "risk_manager"), ("nurse", "reporter"))
+    accounts = {name: Account(f"{name} account password", role, FACILITY) for name, role in roles}
+    with practice_server(tmp_path / "server", accounts) as running:
         yield running
 
 
