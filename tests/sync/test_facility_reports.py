@@ -27,9 +27,10 @@ from pso_desktop.sync.errors import SignInRequired
 from pso_desktop.sync.transport import ServerSettings
 from pso_desktop.ui.reports_model import display_text
 from pso_server.practice import RunningServer
+from tests.support.fault_proxy import LOSE_RESPONSE, PASS, FaultProxy
 from tests.support.kdf import CHEAP_KDF
 from tests.support.memory_keyring import MemoryKeyring
-from tests.support.sync import Account, practice_server
+from tests.support.sync import Account, make_client, make_engine, practice_server
 
 SECRET = "ward pc secret 123"
 NORTH, SOUTH = "North General", "South Valley"
@@ -305,3 +306,26 @@ def test_it_policy_keeps_closed_facility_reports_only_so_long(
     assert summary.facility_purged == 1
     assert _ids(north, "facility") == _ids_of(sent, "nurse_a", "nurse_b") - {closed}
     assert _review_in(north, closed).notes == () and _review_in(north, closed).fields["state"].value is None
+
+
+def test_a_review_record_whose_answer_is_lost_is_held_once(
+    profiles: Profiles, server: RunningServer, sent: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The server stores a note, then the answer is lost on the way back (a proxy drops the connection): the
+    next try sends the same record, which the server answers as held. One note, everywhere."""
+    north = profiles["rm_north"]
+    syncing.sync(north)
+    target = sent["nurse_b"][0]["id"]
+    review.add_note(north, target, "Checked the bed alarm log.")
+    with FaultProxy(server.base_url, server.ca_path) as proxy:
+        # The session renewal, the status feed and the facility feed pass; the review records' answer is lost.
+        proxy.plan(PASS, PASS, PASS, LOSE_RESPONSE)
+        with make_client(proxy.url, proxy.ca_path) as api:
+            summary = make_engine(north, api, facility=north.facility).run()
+        lost = [(s.method, s.path.split("?")[0]) for s in proxy.seen if s.fault == "lose_response"]
+        assert lost == [("POST", "/api/v1/facility/reviews")]
+    assert summary.problem is None
+    assert north.facility.unsent() == []
+    with server.db.reader() as tx:
+        assert tx.one("SELECT COUNT(*) FROM review_events WHERE report_id = ?", (target,)) == (1,)
+    assert [n.text for n in _review_in(north, target).notes] == ["Checked the bed alarm log."]
