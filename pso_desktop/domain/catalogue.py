@@ -352,7 +352,9 @@ def _answer(raw: Mapping[str, Any], verified: bool = True) -> Answer:
         definition=str(raw.get("definition", "")),
         specify=bool(raw.get("specify", False)),
         system=str(raw.get("system", "ahrq")),
-        verified=bool(raw.get("verified", verified)),
+        # HL7's Unknown (NullFlavor UNK) means the same in any question: an unverified question does not make
+        # it doubtful, so its FHIR coding stays under v3-NullFlavor (an answer may still say otherwise).
+        verified=bool(raw.get("verified", verified or raw.get("system") == "nullflavor")),
         codings=tuple(
             Coding(
                 system=str(c["system"]),
@@ -512,6 +514,21 @@ def known_versions() -> list[str]:
 def uninstall_catalogues() -> None:
     """Forgets every installed catalogue (a profile was locked or closed)."""
     _installed.clear()
+
+
+def category_names() -> dict[str, str]:
+    """Every category code a report this client can read may carry, with its words: the bundled current form's,
+    then for a code it lacks, the words of another version that has it (a V1.2 report's A63, a category the PSO
+    published), so lists, filters and charts never show a bare code for a report written on another version."""
+    names: dict[str, str] = {}
+    for version in [CURRENT_FORM_VERSION, *reversed(known_versions())]:
+        try:
+            catalogue = load_catalogue(version)
+        except KeyError:
+            continue
+        for category in catalogue.categories:
+            names.setdefault(category.code, category.display)
+    return names
 
 
 @cache

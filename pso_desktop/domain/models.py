@@ -106,11 +106,15 @@ class Reporter(_Model):
 ModuleAnswers = dict[str, Any]
 
 
+MAX_REVISION = 2_147_483_647
+
+
 class Report(_Model):
     """One patient safety event report, as the client stores, exports and sends it."""
 
     id: uuid.UUID
-    revision: Annotated[int, Field(ge=1)] = 1
+    # At most a PostgreSQL INTEGER (the server's column); a larger one in a file crashed the store.
+    revision: Annotated[int, Field(ge=1, le=MAX_REVISION)] = 1
     form_version: str = CURRENT_FORM_VERSION
     event_type: EventType
     report_date: dt.date

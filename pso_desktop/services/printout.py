@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pso_desktop.domain import Catalogue, load_catalogue
-from pso_desktop.domain.catalogue import GENERIC_ANSWER_SETS
+from pso_desktop.domain.catalogue import GENERIC_ANSWER_SETS, category_names
 from pso_desktop.services.workstation import PSWP_LABEL, Session
 from pso_desktop.storage.report_query import PSO_STATUSES, ReportQuery
 from pso_desktop.storage.reports import STATES, ReportSummary
@@ -77,7 +77,8 @@ class _Words:
 
     def category(self, code: str) -> str:
         found = self.catalogue.category(code)
-        return found.display if found else code
+        # A code this form lacks (a V1.2 report's A63, a published category): another version's words.
+        return found.display if found else category_names().get(code, code)
 
     def value(self, path: str, value: Any) -> str:
         if isinstance(value, bool):

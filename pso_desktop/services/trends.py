@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pso_desktop.domain import load_catalogue
+from pso_desktop.domain.catalogue import category_names as catalogue_category_names
 from pso_desktop.services.workstation import Session
 from pso_desktop.storage.report_query import STATES, ReportQuery
 
@@ -95,7 +96,7 @@ def trends(
         )
         for label, total, start in zip(labels, totals, starts, strict=True)
     )
-    category_names = {c.code: c.display for c in catalogue.categories}
+    category_names = catalogue_category_names()  # a V1.2 report's A63 or a published category in words too
     by_category = tuple(
         Bar(category_names.get(code, code), count, (("categories", (code,)),))
         for code, count in sorted(

@@ -190,7 +190,13 @@ class FilterBar(QWidget):
 
     def set_catalogue(self, catalogue: Catalogue) -> None:
         """The category, event type and harm choices, with the form's labels (called once, after unlock)."""
-        self.category.set_choices([(c.code, c.display) for c in catalogue.categories])
+        # Every category a stored report may carry: the form's, then a V1.2 report's or a published version's.
+        from pso_desktop.domain.catalogue import category_names
+
+        categories = {c.code: c.display for c in catalogue.categories}
+        for code, display in category_names().items():
+            categories.setdefault(code, display)
+        self.category.set_choices(list(categories.items()))
         self.event_type.set_choices([(a.code, a.display) for a in catalogue.event_types])
         self.harm.set_choices([*((a.code, a.display) for a in catalogue.harm_levels), ("", NOT_GIVEN_LABEL)])
 

@@ -59,7 +59,12 @@ def _event_type_label(code: str | None) -> str:
 
 def _category_label(code: str) -> str:
     found = catalogue().category(code)
-    return found.display if found else code
+    if found:
+        return found.display
+    # A code the bundled form lacks: a V1.2 report's (A63, A44) or a category the PSO published.
+    from pso_desktop.domain.catalogue import category_names
+
+    return category_names().get(code, code)
 
 
 def _local_time(stamp: str) -> str:
