@@ -227,6 +227,7 @@ def reconcile(session: Session) -> tuple[int, int]:
             continue  # perhaps a Submit on another connection between its spool write and its commit
         sealed.spool.remove(report_id, revision)
         removed += 1
+    removed += sealed.spool.sweep_temporary(ORPHAN_AGE)
     for record in sealed.spool.rejected():
         report_id, revision = record["report_id"], record["revision"]
         listed = record.get("errors")

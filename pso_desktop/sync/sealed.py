@@ -228,6 +228,22 @@ class Spool:
                 out.add(parsed)
         return out
 
+    def sweep_temporary(self, older_than: float) -> int:
+        """Removes temporary files a killed writer left (ciphertext, never published) once ``older_than``
+        seconds old; returns how many."""
+        removed = 0
+        try:
+            found = [e for e in os.scandir(self.folder) if e.name.startswith(".") and e.name.endswith(".tmp")]
+        except FileNotFoundError:
+            return 0
+        now = time.time()
+        for item in found:
+            with contextlib.suppress(OSError):
+                if now - item.stat().st_mtime > older_than:
+                    os.unlink(item.path)
+                    removed += 1
+        return removed
+
     def age(self, report_id: str, revision: int) -> float:
         """Seconds since the entry was written (0 when it is gone)."""
         try:

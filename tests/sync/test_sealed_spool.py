@@ -166,11 +166,13 @@ def test_a_failed_commit_leaves_an_orphan_that_unlock_removes(workstation: Works
         assert len(session.sealed.spool.names()) == 2
     written = time.time() - sealing.ORPHAN_AGE - 1
     os.utime(spool.folder / fake_name, (written, written))
+    left_by_a_kill = spool.folder / f".{fake_name}.0123456789ab.tmp"  # a writer killed before its rename
+    left_by_a_kill.write_bytes(b"partial ciphertext")
+    os.utime(left_by_a_kill, (written, written))
     with workstation.session("nurse1", SECRET) as session:
         assert session.sealed is not None
-        assert session.sealed.spool.names() == [
-            f"{drafts[0]}.1.sealed"
-        ]  # the orphan is gone, the queued one stays
+        # The old orphan and the old temporary file are gone; the queued revision's entry stays.
+        assert sorted(os.listdir(session.sealed.spool.folder)) == [f"{drafts[0]}.1.sealed"]
 
 
 def test_unlock_removes_entries_the_outbox_sent_and_shows_rejections(workstation: Workstation) -> None:
