@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,8 @@ from pso_desktop.domain.samples import sample_report
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.sync.sealed import INFO_PREFIX
 from pso_server.practice import RunningServer
-from pso_server.tls import TlsFiles
 from tests.support.cli import SECRET, Result, cli_env, run_cli
-from tests.support.relay import TcpRelay
-from tests.support.sync import practice_server
+from tests.support.relay import ComingBack, coming_back
 
 ACCOUNT = "alice"
 PASSWORD = "alice account password"
@@ -44,50 +41,10 @@ CANARY = "CANARY-7f3a9c"
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 
 
-class Pso:
-    """The reference server behind a relay: ``up()`` starts it (same database, keys and certificate as
-    before), ``down()`` stops it; the address the profile knows stays the same."""
-
-    def __init__(self, folder: Path, relay: TcpRelay) -> None:
-        self.folder = folder
-        self.relay = relay
-        self._stack: ExitStack | None = None
-        self.server: RunningServer | None = None
-        self.tls: TlsFiles | None = None
-        self.ca_path = folder / "tls" / "demo-ca.pem"
-
-    def up(self, *, first: bool = False) -> RunningServer:
-        self._stack = ExitStack()
-        accounts = {ACCOUNT: PASSWORD} if first else {}
-        tls = (
-            None
-            if first
-            else TlsFiles(
-                self.ca_path, self.folder / "tls" / "server-cert.pem", self.folder / "tls" / "server-key.pem"
-            )
-        )
-        self.server = self._stack.enter_context(practice_server(self.folder, accounts, tls=tls))
-        port = int(self.server.base_url.rsplit(":", 1)[1])
-        self.relay.up(port)
-        return self.server
-
-    def down(self) -> None:
-        self.relay.down()
-        if self._stack is not None:
-            self._stack.close()
-        self._stack = None
-        self.server = None
-
-
 @pytest.fixture
-def pso(tmp_path: Path) -> Iterator[Pso]:
-    with TcpRelay() as relay:
-        running = Pso(tmp_path / "server", relay)
-        running.up(first=True)
-        try:
-            yield running
-        finally:
-            running.down()
+def pso(tmp_path: Path) -> Iterator[ComingBack]:
+    with coming_back(tmp_path / "server", {ACCOUNT: PASSWORD}) as running:
+        yield running
 
 
 def _reports(count: int, seed: int) -> list[dict[str, Any]]:
@@ -106,7 +63,7 @@ def _submit(home: Path, reports: list[dict[str, Any]]) -> None:
     assert result.code == 0, result.err
 
 
-def _signed_in(home: Path, pso: Pso) -> None:
+def _signed_in(home: Path, pso: ComingBack) -> None:
     assert run_cli(home, "profile", "create", ACCOUNT, "--password-stdin", stdin=SECRET + "\n").code == 0
     result = run_cli(
         home,
@@ -154,7 +111,7 @@ def _spool(home: Path) -> Path:
     return home / "spool" / ACCOUNT
 
 
-def test_locked_out_reports_reach_the_pso_through_the_agent_exactly_once(pso_home: Path, pso: Pso) -> None:
+def test_locked_out_reports_reach_the_pso_through_the_agent_exactly_once(pso_home: Path, pso: ComingBack) -> None:
     home = pso_home
     _signed_in(home, pso)
     agent_file = json.loads((home / "profiles" / ACCOUNT / "agent.json").read_text())
@@ -231,7 +188,9 @@ def _canary_scan(folders: list[Path]) -> int:
     return scanned
 
 
-def test_the_spool_holds_nothing_readable_and_the_workstation_cannot_open_it(pso_home: Path, pso: Pso) -> None:
+def test_the_spool_holds_nothing_readable_and_the_workstation_cannot_open_it(
+    pso_home: Path, pso: ComingBack
+) -> None:
     home = pso_home
     _signed_in(home, pso)
     pso.down()
@@ -256,7 +215,7 @@ def test_the_spool_holds_nothing_readable_and_the_workstation_cannot_open_it(pso
                 )
 
 
-def test_a_revoked_credential_is_said_in_one_sentence(pso_home: Path, pso: Pso) -> None:
+def test_a_revoked_credential_is_said_in_one_sentence(pso_home: Path, pso: ComingBack) -> None:
     home = pso_home
     _signed_in(home, pso)
     _submit(home, _reports(3, seed=13))
@@ -287,7 +246,7 @@ def test_a_revoked_credential_is_said_in_one_sentence(pso_home: Path, pso: Pso) 
 
 
 @pytest.mark.slow
-def test_agent_killed_at_random_points_still_delivers_each_report_once(pso_home: Path, pso: Pso) -> None:
+def test_agent_killed_at_random_points_still_delivers_each_report_once(pso_home: Path, pso: ComingBack) -> None:
     home = pso_home
     _signed_in(home, pso)
     reports = _reports(400, seed=14)
@@ -322,7 +281,7 @@ def test_agent_killed_at_random_points_still_delivers_each_report_once(pso_home:
     _assert_case_numbers(home, pso.server, [r["id"] for r in reports])
 
 
-def test_a_rotated_key_is_picked_up_at_sync_and_old_envelopes_still_open(pso_home: Path, pso: Pso) -> None:
+def test_a_rotated_key_is_picked_up_at_sync_and_old_envelopes_still_open(pso_home: Path, pso: ComingBack) -> None:
     home = pso_home
     _signed_in(home, pso)
     agent_path = home / "profiles" / ACCOUNT / "agent.json"
@@ -345,7 +304,7 @@ def test_a_rotated_key_is_picked_up_at_sync_and_old_envelopes_still_open(pso_hom
 
 
 def test_an_envelope_the_pso_refuses_is_shown_to_its_author_at_unlock(
-    pso_home: Path, pso: Pso, tmp_path: Path
+    pso_home: Path, pso: ComingBack, tmp_path: Path
 ) -> None:
     """Another workstation of the same account already sent revision 1 of the report with other content: the
     sealed copy is a conflict, moves to rejected/, and the author sees why at the next unlock."""
@@ -369,7 +328,7 @@ def test_an_envelope_the_pso_refuses_is_shown_to_its_author_at_unlock(
     assert status["sealed"]["rejected"] == 0
 
 
-def test_the_agent_keeps_going_and_sends_within_the_probe_interval(pso_home: Path, pso: Pso) -> None:
+def test_the_agent_keeps_going_and_sends_within_the_probe_interval(pso_home: Path, pso: ComingBack) -> None:
     home = pso_home
     (home / "policy.json").write_text(json.dumps({"sealed_outbox": {"probe_seconds": 2}}))
     _signed_in(home, pso)

@@ -11,7 +11,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from types import TracebackType
+
+from pso_server.practice import RunningServer
+from pso_server.tls import TlsFiles
 
 
 class TcpRelay:
@@ -99,3 +105,53 @@ class TcpRelay:
                 self._connections.discard(source)
             with contextlib.suppress(OSError):
                 source.close()
+
+
+class ComingBack:
+    """The reference server behind a relay: :meth:`up` starts it (the same database, keys and certificate as
+    before), :meth:`down` stops it; the address profiles know (``relay.url``) stays the same."""
+
+    def __init__(self, folder: Path, relay: TcpRelay, accounts: Mapping[str, str]) -> None:
+        self.folder = folder
+        self.relay = relay
+        self._accounts = dict(accounts)
+        self._stack: ExitStack | None = None
+        self.server: RunningServer | None = None
+        self.ca_path = folder / "tls" / "demo-ca.pem"
+
+    def up(self) -> RunningServer:
+        from tests.support.sync import practice_server
+
+        first = self._accounts is not None and not (self.folder / "tls").exists()
+        tls = (
+            None
+            if first
+            else TlsFiles(
+                self.ca_path, self.folder / "tls" / "server-cert.pem", self.folder / "tls" / "server-key.pem"
+            )
+        )
+        self._stack = ExitStack()
+        self.server = self._stack.enter_context(
+            practice_server(self.folder, self._accounts if first else {}, tls=tls)
+        )
+        self.relay.up(int(self.server.base_url.rsplit(":", 1)[1]))
+        return self.server
+
+    def down(self) -> None:
+        self.relay.down()
+        if self._stack is not None:
+            self._stack.close()
+        self._stack = None
+        self.server = None
+
+
+@contextmanager
+def coming_back(folder: Path, accounts: Mapping[str, str]) -> Iterator[ComingBack]:
+    """A :class:`ComingBack` server, up, with ``accounts`` created at its first start."""
+    with TcpRelay() as relay:
+        running = ComingBack(folder, relay, accounts)
+        running.up()
+        try:
+            yield running
+        finally:
+            running.down()
