@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -40,6 +40,31 @@ _TAB_KEYS = frozenset({Qt.Key.Key_Tab, Qt.Key.Key_Backtab})
 _LIST_KEYS = frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Home, Qt.Key.Key_End})
 _ARROWS = {Qt.Key.Key_Up: -1, Qt.Key.Key_Left: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_Right: 1}
 _CLICKS = frozenset({QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick})
+
+
+# Wider than this (in average characters of the caption's font) a question's caption wraps.
+CAPTION_CHARACTERS = 34
+
+
+class WrappedCaption(QLabel):
+    """A question's caption that wraps instead of widening the form (no sideways scrolling at 1024x600), and is
+    never clipped. QFormLayout sizes a row for its caption at the label column's width but gives the caption
+    only its size hint's width; QLabel's hint for wrapped text is often narrower (three short lines where the
+    column holds two), so the lines beyond the row's height were cut off. Its hint is one line when the text fits
+    CAPTION_CHARACTERS, else exactly that width: every caption that wraps is as wide as the column."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+
+    def sizeHint(self) -> QSize:
+        margins = self.contentsMargins()
+        frame = margins.left() + margins.right() + 2 * self.margin() + 2
+        metrics = self.fontMetrics()
+        width = min(
+            metrics.horizontalAdvance(self.text()) + frame, metrics.averageCharWidth() * CAPTION_CHARACTERS
+        )
+        return QSize(width, self.heightForWidth(width))
 
 
 class InputGuard(QObject):
@@ -708,8 +733,7 @@ class GroupField(FormField):
             field = self._make_field(child)
             field.changed.connect(self.changed)
             fields[child.id] = field
-            caption = QLabel(child.text + ("" if not child.required else " *"))
-            caption.setWordWrap(True)  # a long question wraps instead of widening the form
+            caption = WrappedCaption(child.text + ("" if not child.required else " *"))
             caption.setBuddy(field.focus_target())
             target = field.focus_target()
             if not isinstance(target, QAbstractButton) and not target.accessibleName():

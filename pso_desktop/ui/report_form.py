@@ -48,6 +48,7 @@ from pso_desktop.ui.form_fields import (
     TextAreaField,
     TextListField,
     TimeField,
+    WrappedCaption,
 )
 
 YES, OTHER = "A15", "A66"
@@ -153,9 +154,7 @@ def first_sentence(text: str) -> str:
 
 def wrapped_label(text: str) -> QLabel:
     """A question's label that wraps instead of widening the form (no sideways scrolling at 1024×600)."""
-    label = QLabel(text)
-    label.setWordWrap(True)
-    return label
+    return WrappedCaption(text)
 
 
 class ReportForm(QScrollArea):
