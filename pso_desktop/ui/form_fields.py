@@ -164,6 +164,8 @@ class FormField(QWidget):
     _says_read_only = False  # a tick box, drop-down or list, which cannot show that it will not change
 
     def set_help(self, text: str) -> None:
+        if text == self._help:
+            return  # called on every keystroke for the age: nothing to do when unchanged
         self._help = text
         self.setToolTip(text)
         self._describe()
@@ -599,6 +601,8 @@ class CheckListField(FormField):
         be read (WCAG 1.4.3, not the exemption for inactive controls): GREYED_TEXT keeps 4.5:1 on the list,
         or in a palette where it would not (high contrast, dark) the palette's own text colour; and it is
         italic too, so greying is not told by colour alone (WCAG 1.4.1)."""
+        if item.data(GREYED_ROLE) == greyed and item.font().italic() == greyed:
+            return  # unchanged (this runs on every keystroke)
         item.setData(GREYED_ROLE, greyed)
         palette = self.list.palette()
         item.setForeground(readable(GREYED_TEXT, palette) if greyed else palette.text().color())

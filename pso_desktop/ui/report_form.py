@@ -711,14 +711,17 @@ class ReportForm(QScrollArea):
                 category = self.catalogue.category(item.data(Qt.ItemDataRole.UserRole))
                 fits = event is None or category is None or event in category.event_types
                 categories.set_greyed(item, not fits)
-                if category is not None and not fits:
+                if category is None:
+                    continue
+                if not fits:
                     allowed = ", ".join(sorted(category.event_types)).replace("_", " ")
-                    item.setToolTip(f"{category.display} is reported only as: {allowed}.")
-                    # Greying is seen, not heard: a screen reader is told in words.
-                    item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, f"Greyed out: {item.toolTip()}")
-                elif category is not None:
-                    item.setToolTip(category.display)
-                    item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, "")
+                    tip = f"{category.display} is reported only as: {allowed}."
+                    heard = f"Greyed out: {tip}"  # greying is seen, not heard: a screen reader is told in words
+                else:
+                    tip, heard = category.display, ""
+                if item.toolTip() != tip:  # this runs on every keystroke: change only what changed
+                    item.setToolTip(tip)
+                    item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, heard)
 
     def _on_changed(self) -> None:
         self._work_out_age()
