@@ -13,9 +13,9 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QDate, QSignalBlocker, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDateEdit, QMenu, QToolButton, QWidget
+from PySide6.QtCore import QDate, QRegularExpression, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QRegularExpressionValidator
+from PySide6.QtWidgets import QLineEdit, QMenu, QToolButton, QWidget
 
 from pso_desktop.texts import PSO_STATUS_LABELS, REVIEW_STATE_LABELS
 from pso_desktop.ui.flow_layout import FlowLayout
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from pso_desktop.storage.report_query import ReportQuery
 
 NOT_GIVEN_LABEL = "Not given"
-NO_DATE = QDate(2000, 1, 1)  # the date edits' minimum, shown as "any"
 SORT_LABELS = dict(COLUMNS)
 
 
@@ -94,6 +93,70 @@ class ChoiceButton(QToolButton):
         self.setAccessibleDescription(f"Ticked: {', '.join(chosen) if chosen else 'any'}. {self.toolTip()}")
 
 
+class DayEdit(QLineEdit):
+    """A day typed as YYYY-MM-DD, empty for no limit; Up and Down step it by a day.
+
+    Not a QDateEdit: with "any" as its special value, a day typed over "any" was never taken (the text
+    became "from: any2026…"), so the list could not be narrowed to dates by typing them.
+    """
+
+    changed = Signal()
+
+    def __init__(self, name: str, any_text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._day: str | None = None
+        self.setPlaceholderText(any_text)
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"[0-9]{0,4}(-[0-9]{0,2}){0,2}"), self))
+        self.setAccessibleName(name)
+        self.setToolTip(f"{name} this day, typed as YYYY-MM-DD (Up and Down step it; empty: no limit)")
+        self.setAccessibleDescription(self.toolTip())
+        self.textEdited.connect(self._on_edited)
+        # A day left half typed is put back to the one applied, so what the box shows is what filters.
+        self.editingFinished.connect(lambda: self.set_day(self._day))
+
+    def day(self) -> str | None:
+        return self._day
+
+    def set_day(self, day: str | None) -> None:
+        """Shows ``day`` (YYYY-MM-DD or None), without ``changed``."""
+        self._day = day
+        if self.text() != (day or ""):
+            self.setText(day or "")
+
+    def _on_edited(self, text: str) -> None:
+        if not text:
+            self._apply(None)
+            return
+        date = QDate.fromString(text, "yyyy-MM-dd")
+        if date.isValid() and len(text) == 10:
+            self._apply(text)
+
+    def _apply(self, day: str | None) -> None:
+        if day != self._day:
+            self._day = day
+            self.changed.emit()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        step = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1}.get(Qt.Key(event.key()))
+        if step is None:
+            super().keyPressEvent(event)
+            return
+        start = QDate.fromString(self._day, "yyyy-MM-dd") if self._day else QDate.currentDate().addDays(-step)
+        day = start.addDays(step).toString("yyyy-MM-dd")
+        self.setText(day)
+        self._apply(day)
+
+    def sizeHint(self) -> QSize:
+        # As wide as a day or the "any" text, in the current font (large text too), not a whole line.
+        metrics = self.fontMetrics()
+        width = max(metrics.horizontalAdvance(t) for t in ("0000-00-00", self.placeholderText()))
+        hint = super().sizeHint()
+        return QSize(width + metrics.averageCharWidth() * 3, hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
+
+
 class FilterBar(QWidget):
     """The filters, sort and saved views of the list. ``changed`` is emitted whenever the query changes."""
 
@@ -126,8 +189,10 @@ class FilterBar(QWidget):
         for button in self.choice_buttons:
             button.changed.connect(self.changed)
 
-        self.date_from = self._date_edit("Discovered from", "from: any")
-        self.date_to = self._date_edit("Discovered up to", "to: any")
+        self.date_from = DayEdit("Discovered from", "from: any")
+        self.date_to = DayEdit("Discovered up to", "to: any")
+        for edit in (self.date_from, self.date_to):
+            edit.changed.connect(self.changed)
 
         self.sort_key = "updated_at"
         self.descending = True
@@ -172,19 +237,6 @@ class FilterBar(QWidget):
         for widget in (*widgets, self.sort_button, self.views_button, self.clear_button):
             row.addWidget(widget)
         self._update_sort()
-
-    def _date_edit(self, name: str, any_text: str) -> QDateEdit:
-        # Typed (or stepped with the arrow keys); no calendar pop-up, so the bar fits a 1024-pixel screen.
-        edit = QDateEdit()
-        edit.setDisplayFormat("yyyy-MM-dd")
-        edit.setMinimumDate(NO_DATE)
-        edit.setSpecialValueText(any_text)
-        edit.setButtonSymbols(QDateEdit.ButtonSymbols.NoButtons)
-        edit.setDate(NO_DATE)
-        edit.setAccessibleName(name)
-        edit.setToolTip(f"{name} this day (the earliest day shows 'any': no limit)")
-        edit.dateChanged.connect(lambda _date: self.changed.emit())
-        return edit
 
     # --- choices -----------------------------------------------------------------------------------------
 
@@ -231,8 +283,8 @@ class FilterBar(QWidget):
             harm_levels=self.harm.selected(),
             pso_statuses=self.pso_status.selected(),
             review_states=self.review_state.selected(),
-            discovered_from=self._day(self.date_from),
-            discovered_to=self._day(self.date_to),
+            discovered_from=self.date_from.day(),
+            discovered_to=self.date_to.day(),
             sort=self.sort_key,
             descending=self.descending,
         )
@@ -250,8 +302,7 @@ class FilterBar(QWidget):
             with QSignalBlocker(button):
                 button.set_selected(codes)
         for edit, day in ((self.date_from, query.discovered_from), (self.date_to, query.discovered_to)):
-            with QSignalBlocker(edit):
-                edit.setDate(QDate.fromString(day, "yyyy-MM-dd") if day else NO_DATE)
+            edit.set_day(day)
         self.sort_key, self.descending = query.sort, query.descending
         self._update_sort()
         self.changed.emit()
@@ -262,8 +313,7 @@ class FilterBar(QWidget):
             with QSignalBlocker(button):
                 button.set_selected(())
         for edit in (self.date_from, self.date_to):
-            with QSignalBlocker(edit):
-                edit.setDate(NO_DATE)
+            edit.set_day(None)
         self.sort_key, self.descending = "updated_at", True
         self._update_sort()
 
@@ -273,11 +323,6 @@ class FilterBar(QWidget):
             self.sort_key, self.descending = key, descending
             self._update_sort()
             self.changed.emit()
-
-    @staticmethod
-    def _day(edit: QDateEdit) -> str | None:
-        date = edit.date()
-        return None if date == NO_DATE else date.toString("yyyy-MM-dd")
 
     def _choose_sort(self, key: str) -> None:
         self.set_sort(key, self.descending)
