@@ -21,7 +21,7 @@ from pso_desktop.storage.audit import AuditLog
 from pso_desktop.storage.database import check_integrity, open_database
 from pso_desktop.storage.errors import INTERRUPTED_WRITE_DETAIL
 from pso_desktop.storage.reports import ReportStore
-from tests.support.cli import SECRET, cli_env, run_cli
+from tests.support.cli import SECRET, cli_env, run_cli, start_cli
 from tests.support.enospc import STRACE, run_with_wal_writes_failing
 from tests.support.wal import cut_checkpoint_short, wal_path
 
@@ -35,16 +35,8 @@ def test_kill_9_during_autosave_loses_no_acknowledged_save(pso_home: Path):
     acked: dict[str, int] = {}
     for _ in range(RUNS):
         report_id = str(uuid.uuid4())
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.autosave_loop", "nurse", report_id],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=cli_env(pso_home),
-        )
-        assert child.stdin is not None and child.stdout is not None
-        child.stdin.write((SECRET + "\n").encode())
-        child.stdin.close()
+        child = start_cli(pso_home, "nurse", report_id, module="tests.support.autosave_loop")
+        assert child.stdout is not None
         stop_after = rng.randrange(1, 150)
         last = 0
         for line in child.stdout:
@@ -135,16 +127,8 @@ def test_a_save_acknowledged_before_a_kill_survives_losing_the_wal(pso_home: Pat
     damaged: the last acknowledged save is still there (it was checkpointed before it was acknowledged)."""
     assert run_cli(pso_home, "profile", "create", "nurse", "--password-stdin", stdin=SECRET + "\n").code == 0
     report_id = str(uuid.uuid4())
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.autosave_loop", "nurse", report_id],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=cli_env(pso_home),
-    )
-    assert child.stdin is not None and child.stdout is not None
-    child.stdin.write((SECRET + "\n").encode())
-    child.stdin.close()
+    child = start_cli(pso_home, "nurse", report_id, module="tests.support.autosave_loop")
+    assert child.stdout is not None
     last = 0
     for line in child.stdout:
         last = json.loads(line)["ack"]

@@ -7,7 +7,6 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from pso_desktop.domain import validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_server.practice import RunningServer
-from tests.support.cli import SECRET, Result, assert_clean_failure, cli_env, login, run_cli, status
+from tests.support.cli import SECRET, Result, assert_clean_failure, login, run_cli, start_cli, status
 from tests.support.fault_proxy import PASS, RESET, FaultProxy, stall_response
 from tests.support.fault_proxy import status as answer
 from tests.support.sync import practice_server
@@ -117,16 +116,8 @@ def test_kill_9_mid_upload_resumes_and_every_report_lands_exactly_once(
     count = 2000
     _queue(profile, count, seed=4)
     assert _login(profile, server).code == 0
-    child = subprocess.Popen(
-        [sys.executable, "-m", "pso_desktop", "sync", "--progress", "json", "--password-stdin"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=cli_env(profile),
-    )
-    assert child.stdin is not None and child.stdout is not None
-    child.stdin.write((SECRET + "\n").encode())
-    child.stdin.close()
+    child = start_cli(profile, "sync", "--progress", "json", "--password-stdin")
+    assert child.stdout is not None
     for line in child.stdout:
         if json.loads(line)["event"] == "sending":  # the first checkpoint is committed
             break
@@ -253,16 +244,8 @@ def test_ctrl_c_ends_a_long_wait_at_once_and_keeps_the_queue(profile: Path, serv
     with FaultProxy(server.base_url, server.ca_path) as proxy:
         _login_through(profile, proxy)
         proxy.plan(PASS, answer(503, retry_after=300))  # the renewal, then "come back in 5 minutes"
-        child = subprocess.Popen(
-            [sys.executable, "-m", "pso_desktop", "sync", *SLOW_SYNC],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=cli_env(profile),
-        )
-        assert child.stdin is not None and child.stdout is not None and child.stderr is not None
-        child.stdin.write((SECRET + "\n").encode())
-        child.stdin.close()
+        child = start_cli(profile, "sync", *SLOW_SYNC, stderr=subprocess.PIPE)
+        assert child.stdout is not None and child.stderr is not None
         for line in child.stdout:
             event = json.loads(line)
             if event["event"] == "waiting":
@@ -291,16 +274,8 @@ def test_a_second_ctrl_c_quits_at_once_with_a_request_hanging_and_nothing_is_los
         # The renewal passes; the batch reaches the server, which stores it, but its answer hangs (the client's
         # read timeout is a minute).
         proxy.plan(PASS, stall_response(0))
-        child = subprocess.Popen(
-            [sys.executable, "-m", "pso_desktop", "sync", "--password-stdin"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=cli_env(profile),
-        )
-        assert child.stdin is not None and child.stderr is not None
-        child.stdin.write((SECRET + "\n").encode())
-        child.stdin.close()
+        child = start_cli(profile, "sync", "--password-stdin", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert child.stderr is not None
         deadline = time.monotonic() + 30
         while server.stats()["reports"] < 5 and time.monotonic() < deadline:
             time.sleep(0.05)

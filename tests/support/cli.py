@@ -75,3 +75,25 @@ def login(home: Path, server: RunningServer, user: str, password: str) -> Result
         "--password-stdin",
         stdin=f"{SECRET}\n{password}\n",
     )
+
+
+def start_cli(
+    home: Path,
+    *args: str,
+    module: str = "pso_desktop",
+    stdout: int = subprocess.PIPE,
+    stderr: int = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """``python -m module args`` (the CLI, or a child of the tests such as tests.support.autosave_loop) started in
+    a subprocess the test can read and kill; SECRET is written to its standard input, which is then closed."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=stderr,
+        env=cli_env(home),
+    )
+    assert child.stdin is not None
+    child.stdin.write((SECRET + "\n").encode())
+    child.stdin.close()
+    return child
