@@ -275,6 +275,10 @@ def _format(value: Any, kind: Kind) -> str | None:
 
 READABLE_STATUS_COLUMNS = ("case_number", "state", "pso_status")
 LABEL_SUFFIX = "_label"
+READABLE_REFUSED = (
+    "this is the readable CSV export (the answers' words beside their codes), which cannot be imported; import a "
+    "CSV exported with --format csv (in the window: 'CSV spreadsheet') instead"
+)
 
 
 def write_readable_csv(rows: Iterable[ExportedReport], label: str) -> tuple[bytes, int]:
@@ -437,6 +441,10 @@ def read_csv(text: str) -> tuple[list[CsvRow], list[InputProblem]]:
             start, line = line, reader.line_num + 1
             if row_number == 1:
                 names = [name.strip() for name in record]
+                if set(READABLE_STATUS_COLUMNS) <= set(names) and any(n.endswith(LABEL_SUFFIX) for n in names):
+                    # The readable export imported back: one sentence, not a line per column it adds or per
+                    # row its columns leave incomplete.
+                    raise InputRejected([RowProblem(None, 1, "", READABLE_REFUSED)])
                 problems.extend(_header_problems(names, mapping))
                 continue
             if not any(cell.strip() for cell in record):

@@ -65,3 +65,33 @@ def test_unknown_in_an_unverified_question_is_exported_as_hl7_unknown(pso_home: 
     # The unverified question's own local answers stay under the local system; no code says "unverified
     # NullFlavor" anywhere.
     assert "unverified:nullflavor" not in out.read_text(encoding="utf-8")
+
+
+def test_importing_the_readable_csv_back_is_one_sentence(pso_home: Path, tmp_path: Path) -> None:
+    """A nurse exports the readable CSV and imports it into another profile: one sentence naming the export to
+    use, not a line per column it adds (there were over a hundred), and nothing stored."""
+    _new_profile(pso_home)
+    for name in ("fall-incident.json", "hospital-1.2/surgery-or-anesthesia-surgical.json"):
+        assert _as(pso_home, "report", "add", str(EXAMPLES / name)).code == 0
+    readable = tmp_path / "reports.readable.csv"
+    assert _as(pso_home, "export", "--format", "csv-readable", "--out", str(readable)).code == 0
+    assert run_cli(pso_home, "profile", "create", "other", "--password-stdin", stdin=SECRET + "\n").code == 0
+
+    result = run_cli(
+        pso_home, "import", str(readable), "--profile", "other", "--password-stdin", stdin=SECRET + "\n"
+    )
+
+    assert result.code == 1
+    problems = [line for line in result.err.splitlines() if line.startswith("  ")]
+    assert problems == [
+        "  line 1: this is the readable CSV export (the answers' words beside their codes), which cannot be "
+        "imported; import a CSV exported with --format csv (in the window: 'CSV spreadsheet') instead"
+    ]
+    assert "Nothing was stored: 1 problem(s)" in result.err
+    # The round-trip CSV of the same reports imports.
+    plain = tmp_path / "reports.csv"
+    assert _as(pso_home, "export", "--format", "csv", "--out", str(plain)).code == 0
+    imported = run_cli(
+        pso_home, "import", str(plain), "--profile", "other", "--password-stdin", stdin=SECRET + "\n"
+    )
+    assert imported.code == 0 and "2 report(s) imported." in imported.out
