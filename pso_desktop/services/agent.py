@@ -256,16 +256,14 @@ class Agent:
     def _claim_batch(spool: Spool, names: Sequence[str], start: int, limit: int) -> tuple[list[Claim], int]:
         """Up to ``limit`` entries (and about BATCH_BYTES) from ``names[start:]``, each held under its lock;
         entries another sender holds, or that are gone, are skipped. Returns the claims and where to go on."""
-        claims: list[Claim] = []
+        claims = spool.claim_all(names[start : start + limit])
         size = 0
-        index = start
-        while index < len(names) and len(claims) < limit and size < BATCH_BYTES:
-            claim = spool.claim(names[index])
-            index += 1
-            if claim is not None:
-                claims.append(claim)
-                size += len(claim.entry.sealed) + 120
-        return claims, index
+        for kept, claim in enumerate(claims):
+            size += len(claim.entry.sealed) + 120
+            if size > BATCH_BYTES and kept:  # over the request size: the rest waits for the next batch
+                spool.release_all(claims[kept:], set())
+                return claims[:kept], start + names[start:].index(claim.name)
+        return claims, min(len(names), start + limit)
 
     def _post(self, api: ApiClient, token: str, batch: Sequence[SpoolEntry]) -> list[dict[str, object]]:
         body = sealed_batch_body(batch)

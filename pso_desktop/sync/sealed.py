@@ -314,6 +314,17 @@ class Spool:
             return None
         return Claim(name, fd, entry)
 
+    def claim_all(self, names: Sequence[str]) -> list[Claim]:
+        """:meth:`claim` of many entries at once (several at a time, as the file system allows), in their order;
+        those another sender holds, or that are gone, are left out."""
+        found: list[Claim | None] = [None] * len(names)
+
+        def claim_one(index: int) -> None:
+            found[index] = self.claim(names[index])
+
+        _each(claim_one, range(len(names)))
+        return [claim for claim in found if claim is not None]
+
     def release_all(self, claims: Sequence[Claim], done: set[str]) -> None:
         """:meth:`release` of many claims at once; entries named in ``done`` leave the spool. The removals run in
         parallel: one at a time, each waits for the file system's journal, and a batch takes as long as its
