@@ -136,7 +136,7 @@ def test_charts_count_events_only_unless_drafts_are_ticked(
 def test_enter_on_a_bar_filters_the_list_to_it(
     qtbot: Any, make_window: Callable[..., MainWindow], events: tuple[list[dict[str, Any]], list[dict[str, Any]]]
 ) -> None:
-    submitted, drafts = events
+    submitted, _drafts = events
     window = make_window()
     window.resize(1024, 600)
     unlock(qtbot, window)
