@@ -13,6 +13,7 @@ Pure Python: no Qt, storage or HTTP. Paths are JSONPath-like: ``$.modules.fall.q
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,10 +70,16 @@ def check_file(path: Path) -> tuple[list[Problem], Any]:
         reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "it cannot be read"
         return [Problem("$", f"The catalogue file cannot be checked: {reason}.")], None
     try:
-        data = json.loads(text, object_pairs_hook=_pairs)
+        data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         return [Problem("$", f"Not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}.")], None
+    except ValueError:  # NaN or Infinity: Python reads them, JSON (and every other client) does not
+        return [Problem("$", "Not valid JSON: NaN and Infinity are not JSON numbers; write a number.")], None
     return check_catalogue(data), data
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(constant)
 
 
 def check_catalogue(data: Any) -> list[Problem]:
@@ -85,9 +92,25 @@ def check_catalogue(data: Any) -> list[Problem]:
     if not problems:
         try:
             parse_catalogue(data)
-        except (KeyError, TypeError, ValueError) as exc:  # pragma: no cover - the checks above should catch it
+        except (
+            ArithmeticError,
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as exc:  # pragma: no cover - the checks above should catch it
             problems.append(Problem("$", f"The catalogue cannot be loaded ({type(exc).__name__})."))
     return problems
+
+
+_LIMIT = 1e15  # beyond this a float no longer holds every whole number; no answer is that large
+
+
+def _sensible_number(value: Any) -> bool:
+    """A range bound the form can compare answers with: finite, and a float without losing whole numbers."""
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= _LIMIT
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 def _duplicate_keys(node: Any, path: str) -> Iterator[Problem]:
@@ -389,6 +412,10 @@ class _Rules:
                     self.add(_join(where, name), "Only a question of type 'number' has this.")
             return
         low, high = q.get("min"), q.get("max")
+        for name, value in (("min", low), ("max", high)):
+            if value is not None and not _sensible_number(value):
+                self.add(_join(where, name), "Is too large to be a range bound: write at most 15 digits.")
+                return
         if low is not None and high is not None and low > high:
             self.add(f"{where}.min", "Is larger than 'max': no number could answer the question.")
 
