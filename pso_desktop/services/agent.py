@@ -118,50 +118,58 @@ class Agent:
             found.append(_Profile(name, agent, Spool(spool_folder(self._root, name, spool_dir))))
         return found
 
-    def spooled(self) -> int:
-        return sum(len(p.spool.names()) for p in self.profiles())
-
     def run_round(self) -> AgentRound:
         """Sends what every spool holds now, once."""
         outcome = AgentRound()
         for profile in self.profiles():
             if self._should_stop():
                 break
-            if not profile.spool.names():
-                continue
-            if profile.agent.credential_id in self._revoked:
-                outcome.left += len(profile.spool.names())
-                continue
             try:
-                sent, rejected = self._send_profile(profile)
-            except CredentialRevoked as exc:
-                assert profile.agent.credential_id is not None
-                self._revoked.add(profile.agent.credential_id)
-                _log.warning("agent: the device credential of profile %s was refused", profile.name)
-                outcome.problems.append(f"Profile '{profile.name}': {exc}")
-            except SignInRequired:
-                assert profile.agent.credential_id is not None
-                self._revoked.add(profile.agent.credential_id)
-                _log.warning("agent: the device credential of profile %s was refused", profile.name)
+                self._round_for(profile, outcome)
+            except OSError as exc:  # the spool folder cannot be read or written (IT's permissions)
+                _log.warning("agent: the spool of profile %s cannot be used: %s", profile.name, type(exc).__name__)
                 outcome.problems.append(
-                    f"Profile '{profile.name}': the PSO server did not accept this workstation's device "
-                    "credential; the next sign-in to the profile gets a new one. Sealed reports stay in the spool."
+                    f"Profile '{profile.name}': the spool folder {profile.spool.folder} cannot be used "
+                    f"({exc.strerror or type(exc).__name__}); ask IT to check its permissions."
                 )
-            except Transient as exc:
-                _log.info(
-                    "agent: the PSO server cannot be reached for profile %s: %s", profile.name, type(exc).__name__
-                )
-                outcome.unreachable = True
-                outcome.retry_after = exc.retry_after
-                outcome.problems.append(str(exc))
-            except ExpectedError as exc:
-                _log.warning("agent: profile %s not sent: %s", profile.name, type(exc).__name__)
-                outcome.problems.append(f"Profile '{profile.name}': {exc}")
-            else:
-                outcome.sent += sent
-                outcome.rejected += rejected
-            outcome.left += len(profile.spool.names())
+                outcome.left += 1
         return outcome
+
+    def _round_for(self, profile: _Profile, outcome: AgentRound) -> None:
+        if not profile.spool.names():
+            return
+        if profile.agent.credential_id in self._revoked:
+            outcome.left += len(profile.spool.names())
+            return
+        try:
+            sent, rejected = self._send_profile(profile)
+        except CredentialRevoked as exc:
+            assert profile.agent.credential_id is not None
+            self._revoked.add(profile.agent.credential_id)
+            _log.warning("agent: the device credential of profile %s was refused", profile.name)
+            outcome.problems.append(f"Profile '{profile.name}': {exc}")
+        except SignInRequired:
+            assert profile.agent.credential_id is not None
+            self._revoked.add(profile.agent.credential_id)
+            _log.warning("agent: the device credential of profile %s was refused", profile.name)
+            outcome.problems.append(
+                f"Profile '{profile.name}': the PSO server did not accept this workstation's device "
+                "credential; the next sign-in to the profile gets a new one. Sealed reports stay in the spool."
+            )
+        except Transient as exc:
+            _log.info(
+                "agent: the PSO server cannot be reached for profile %s: %s", profile.name, type(exc).__name__
+            )
+            outcome.unreachable = True
+            outcome.retry_after = exc.retry_after
+            outcome.problems.append(str(exc))
+        except ExpectedError as exc:
+            _log.warning("agent: profile %s not sent: %s", profile.name, type(exc).__name__)
+            outcome.problems.append(f"Profile '{profile.name}': {exc}")
+        else:
+            outcome.sent += sent
+            outcome.rejected += rejected
+        outcome.left += len(profile.spool.names())
 
     def _settings(self, agent: AgentFile) -> ServerSettings:
         server = self._policy.server

@@ -54,9 +54,11 @@ class SealedOutbox:
     def credential(self, agent: AgentFile) -> KeyStore:
         return self._keys.credential_store(self.profile, agent.credential_store or "file", agent.keyring_backend)
 
-    def new_credential_place(self) -> tuple[str, str | None]:
+    def new_credential_place(self) -> tuple[KeyStore, str, str | None]:
+        """Where a new device credential goes: its store, ``keyring`` or ``file``, and the keyring backend."""
         kind = self._keys.credential_kind()
-        return kind, self._keys.credential_backend() if kind == "keyring" else None
+        backend = self._keys.credential_backend() if kind == "keyring" else None
+        return self._keys.credential_store(self.profile, kind, backend), kind, backend
 
 
 def pinned(session: Session) -> dict[str, Any]:
@@ -143,8 +145,7 @@ def enrol(
         except ExpectedError as exc:
             _log.warning("no device credential this time: %s", type(exc).__name__)
         else:
-            kind, backend = sealed.new_credential_place()
-            store = sealed._keys.credential_store(sealed.profile, kind, backend)
+            store, kind, backend = sealed.new_credential_place()
             try:
                 store.replace(str(answer["token"]))
                 store.settle()
