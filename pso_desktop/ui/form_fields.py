@@ -7,6 +7,7 @@ report never changes it behind the clinician's back; validation then says what t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from PySide6.QtGui import QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
+    QApplication,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -575,8 +577,11 @@ GREYED_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class CheckListField(FormField):
-    """Any number of answers from a list, as check boxes (Space ticks the current one). The arrow keys pass
-    over answers that are greyed out (``set_greyed``); a ticked one stays reachable, so it can be unticked.
+    """Any number of answers from a list, as check boxes (Space ticks the current one). The arrow keys and
+    typed letters pass over answers that are greyed out (``set_greyed``); a ticked one stays reachable, so it
+    can be unticked. Typed letters go to the answer that starts with them; a Space ends that search, so
+    'e', Space, 'pa', Space ticks Environment and then Patient factors (Qt's own search took the Space as a
+    letter of the search, so the 'pa' found nothing and the second Space unticked Environment again).
 
     The order of a loaded list is kept, with newly ticked answers after it, so opening and saving a report
     changes nothing in it.
@@ -587,6 +592,8 @@ class CheckListField(FormField):
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self._order: list[str] = []
+        self._typed = ""  # the letters of the search under way, and when the last came
+        self._typed_at = 0.0
         for answer in answers:
             self._add_item(answer.display, answer.code, _tooltip(answer))
         self.list.itemChanged.connect(self._on_item_changed)
@@ -637,7 +644,47 @@ class CheckListField(FormField):
                 row = next((r for r in reversed(reachable) if r < current), reachable[0])
             self.list.setCurrentRow(row)
             return True
+        if (
+            watched is self.list
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and not self._guard.on  # read-only: the guard lets no Space or letter through
+        ):
+            modifiers = event.modifiers() & ~(Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier)
+            if modifiers != Qt.KeyboardModifier.NoModifier:
+                return False
+            if Qt.Key(event.key()) in (Qt.Key.Key_Space, Qt.Key.Key_Select):
+                self._typed = ""
+                item = self.list.currentItem()
+                if item is not None:
+                    checked = item.checkState() == Qt.CheckState.Checked
+                    item.setCheckState(Qt.CheckState.Unchecked if checked else Qt.CheckState.Checked)
+                return True
+            text = event.text()
+            if text and text.isprintable() and not text.isspace():
+                self._type_ahead(text)
+                return True
         return False
+
+    def _type_ahead(self, text: str) -> None:
+        """Qt's list search, over the reachable answers: a new letter looks after the current answer, more
+        letters typed quickly extend the search, the same letter again goes to the next answer with it."""
+        now = time.monotonic()
+        if now - self._typed_at > QApplication.keyboardInputInterval() / 1000:
+            self._typed = ""
+        self._typed_at = now
+        typed = self._typed + text.casefold()
+        self._typed = typed
+        same = typed == typed[0] * len(typed)
+        prefix = typed[0] if same else typed
+        items = self.items()
+        current = self.list.currentRow()
+        start = current + 1 if (same or current < 0) else current
+        for step in range(len(items)):
+            row = (max(start, 0) + step) % len(items)
+            if self._reachable(items[row]) and items[row].text().casefold().startswith(prefix):
+                self.list.setCurrentRow(row)
+                return
 
     def _add_item(self, text: str, code: str, tooltip: str) -> QListWidgetItem:
         item = QListWidgetItem(text)
