@@ -98,15 +98,23 @@ def publish(db: Database, path: Path, now: float) -> tuple[str, bool]:
     return version, True
 
 
+class AlreadyWithdrawn(Exception):
+    """The version was withdrawn already (hospital-1.2 always is); ``current`` is where new drafts start."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(current)
+        self.current = current
+
+
 def withdraw(db: Database, version: str, now: float) -> str:
     """Withdraws a version: no new drafts start on it; reports written on it are still accepted. Returns the
-    version new drafts start on from now on."""
+    version new drafts start on from now on; raises AlreadyWithdrawn when there was nothing to withdraw."""
     with db.transaction() as tx:
         known = offer(tx)
         if version not in known.accepted:
             raise CatalogueRefused("That form version was never published on this server; nothing was changed.")
-        if version in LEGACY:  # always withdrawn: no new draft starts on it
-            return known.current
+        if version in LEGACY or version in known.withdrawn:  # nothing to change (V1.2 is always withdrawn)
+            raise AlreadyWithdrawn(known.current)
         remaining = [v for v in known.accepted if v != version and v not in known.withdrawn]
         if not remaining:
             raise CatalogueRefused(

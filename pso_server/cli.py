@@ -592,7 +592,14 @@ def cmd_catalogue_publish(args: argparse.Namespace) -> int:
 
 def cmd_catalogue_withdraw(args: argparse.Namespace) -> int:
     with _database(args.db) as db:
-        current = catalogues.withdraw(db, args.version, time.time())
+        try:
+            current = catalogues.withdraw(db, args.version, time.time())
+        except catalogues.AlreadyWithdrawn as already:
+            print(
+                f"{args.version} was already withdrawn: no new report starts on it (new ones start on "
+                f"{already.current}); nothing changed."
+            )
+            return 0
     print(
         f"Withdrew {args.version}: no new report starts on it (new ones start on {current}); "
         "reports already written on it are still accepted."
