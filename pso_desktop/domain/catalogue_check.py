@@ -239,7 +239,43 @@ class _Rules:
                         self.add(f"{where}.in[{i}]", "Is not an answer of the field it names.")
         for key, module in d["modules"].items():
             self.module(key, module, f"$.modules{_key(key)}")
+        self.circles()
         return self.problems
+
+    def circles(self) -> None:
+        """A module question whose 'in' conditions lead, through the questions they name ('field' paths across
+        modules included), back to itself can never apply: each needs the one before it answered first."""
+        modules: Mapping[str, Mapping[str, Any]] = self.data["modules"]
+        where: dict[tuple[str, str], str] = {}
+        needs: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        for key, module in modules.items():
+            for i, q in enumerate(module["questions"]):
+                node = (key, str(q["id"]))
+                where.setdefault(node, f"$.modules{_key(key)}.questions[{i}]")
+                targets = needs.setdefault(node, set())
+                for cond in q.get("enable_when", ()):
+                    if "in" not in cond:
+                        continue  # 'not_in' holds while its target is unanswered: no circle can lock it
+                    if "question" in cond:
+                        targets.add((key, str(cond["question"])))
+                    elif str(cond.get("field", "")).startswith("modules."):
+                        other, _, qid = str(cond["field"]).removeprefix("modules.").partition(".")
+                        targets.add((other, qid))
+        for node, path in where.items():
+            seen: set[tuple[str, str]] = set()
+            todo = list(needs.get(node, ()))
+            while todo:
+                current = todo.pop()
+                if current == node:
+                    self.add(
+                        path,
+                        "Unreachable question: its conditions lead back to its own answer (a circle through "
+                        "the questions they name), so it can never apply.",
+                    )
+                    break
+                if current not in seen:
+                    seen.add(current)
+                    todo.extend(needs.get(current, ()))
 
     def source_ids(self, node: Mapping[str, Any], path: str) -> None:
         for i, sid in enumerate(node.get("source", ())):
