@@ -650,7 +650,9 @@ class CheckListField(FormField):
             and isinstance(event, QKeyEvent)
             and not self._guard.on  # read-only: the guard lets no Space or letter through
         ):
-            modifiers = event.modifiers() & ~(Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier)
+            modifiers = event.modifiers() & ~(
+                Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier
+            )
             if modifiers != Qt.KeyboardModifier.NoModifier:
                 return False
             if Qt.Key(event.key()) in (Qt.Key.Key_Space, Qt.Key.Key_Select):
