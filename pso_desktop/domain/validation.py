@@ -85,8 +85,8 @@ def validate_report(
             [
                 FieldError(
                     "form_version",
-                    "This app does not know the report's form version; "
-                    "update PSO Desktop or use form version 'hospital-2.0'.",
+                    "This app does not know the report's form version; sync with the PSO (which may have "
+                    "published it since), update PSO Desktop, or use form version 'hospital-2.0'.",
                 )
             ]
         )

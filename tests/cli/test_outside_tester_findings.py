@@ -95,3 +95,21 @@ def test_importing_the_readable_csv_back_is_one_sentence(pso_home: Path, tmp_pat
         pso_home, "import", str(plain), "--profile", "other", "--password-stdin", stdin=SECRET + "\n"
     )
     assert imported.code == 0 and "2 report(s) imported." in imported.out
+
+
+def test_a_report_on_a_version_not_fetched_yet_says_to_sync(pso_home: Path, tmp_path: Path) -> None:
+    """A colleague's report written on the PSO's newer form, added before this profile synced: the sentence
+    says a sync may bring the form (it said only "update PSO Desktop", though forms now come from the PSO)."""
+    _new_profile(pso_home)
+    report = json.loads((EXAMPLES / "surgery-laceration.json").read_text(encoding="utf-8"))
+    report["form_version"] = "hospital-2.1"
+    path = tmp_path / "colleague.json"
+    path.write_text(json.dumps(report), encoding="utf-8")
+
+    result = _as(pso_home, "report", "add", str(path))
+
+    assert result.code == 1 and "Traceback" not in result.err
+    assert (
+        "form_version: This app does not know the report's form version; sync with the PSO (which may have "
+        "published it since), update PSO Desktop, or use form version 'hospital-2.0'." in result.err
+    )
