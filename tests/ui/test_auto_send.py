@@ -6,6 +6,7 @@ all along; and typing in the form meanwhile never stalls the GUI thread over 100
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import time
@@ -151,11 +152,19 @@ def test_the_queue_goes_up_by_itself_when_the_pso_comes_back_and_typing_never_st
     probes: list[bool] = []
     panel.probed.connect(probes.append)
     meter = StallMeter()
-    with meter.running():
-        type_until(qtbot, narrative, lambda: len(probes) >= 2, timeout_s=15)
-        assert probes == [False, False] and said.now.startswith(f"{waiting} reports {OFFLINE}")
-        link.restore()  # the network is back: nobody presses anything
-        type_until(qtbot, narrative, lambda: said.now.startswith(f"{waiting} reports sent to the PSO;"), 60)
+    # This process also holds the whole suite's objects (pytest's, earlier tests'); a full garbage collection of
+    # them, 165-380 ms here, is no pause of the window's. They are kept out of the collector while measuring
+    # (gc.freeze); everything made from here on, the upload's objects among them, is collected as usual.
+    gc.collect()
+    gc.freeze()
+    try:
+        with meter.running():
+            type_until(qtbot, narrative, lambda: len(probes) >= 2, timeout_s=15)
+            assert probes == [False, False] and said.now.startswith(f"{waiting} reports {OFFLINE}")
+            link.restore()  # the network is back: nobody presses anything
+            type_until(qtbot, narrative, lambda: said.now.startswith(f"{waiting} reports sent to the PSO;"), 60)
+    finally:
+        gc.unfreeze()
     assert meter.largest_gap_ms <= STALL_BUDGET_MS, f"the GUI thread stalled {meter.largest_gap_ms:.0f} ms"
     assert said.now.startswith(f"{waiting} reports sent to the PSO; all sent at ")
     assert server.reports_held() == waiting
