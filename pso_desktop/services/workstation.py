@@ -416,7 +416,9 @@ class Session:
         document = {
             "confidentiality": PSWP_LABEL,
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "form_version": CURRENT_FORM_VERSION,
+            # The versions the reports were written on (each report keeps its own): a V1.2 report or one on a
+            # published version is not on the bundled form this header named before.
+            "form_versions": sorted({str(r.get("form_version", CURRENT_FORM_VERSION)) for r in reports}),
             "count": len(reports),
             "reports": reports,
         }

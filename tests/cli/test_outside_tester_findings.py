@@ -113,3 +113,22 @@ def test_a_report_on_a_version_not_fetched_yet_says_to_sync(pso_home: Path, tmp_
         "form_version: This app does not know the report's form version; sync with the PSO (which may have "
         "published it since), update PSO Desktop, or use form version 'hospital-2.0'." in result.err
     )
+
+
+def test_the_json_export_names_the_versions_its_reports_were_written_on(pso_home: Path, tmp_path: Path) -> None:
+    """The JSON export's header said form version hospital-2.0 whatever its reports were written on; now it
+    lists their versions, and each report keeps its own; the file imports back."""
+    _new_profile(pso_home)
+    for name in ("fall-incident.json", "hospital-1.2/hai-cauti.json"):
+        assert _as(pso_home, "report", "add", str(EXAMPLES / name)).code == 0
+    out = tmp_path / "reports.json"
+
+    assert _as(pso_home, "export", "--format", "json", "--out", str(out)).code == 0
+
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert "form_version" not in document
+    assert document["form_versions"] == ["hospital-1.2", "hospital-2.0"] and document["count"] == 2
+    assert sorted(r["form_version"] for r in document["reports"]) == ["hospital-1.2", "hospital-2.0"]
+    assert run_cli(pso_home, "profile", "create", "other", "--password-stdin", stdin=SECRET + "\n").code == 0
+    back = run_cli(pso_home, "import", str(out), "--profile", "other", "--password-stdin", stdin=SECRET + "\n")
+    assert back.code == 0 and "2 report(s) imported." in back.out
