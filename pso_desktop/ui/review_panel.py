@@ -45,6 +45,7 @@ class ReviewPanel(QGroupBox):
 
     failed = Signal(str)
     saved = Signal(str)
+    recorded = Signal()  # a change was stored: it waits for the next sync to reach the other risk managers
 
     def __init__(self, worker: DbWorker, backend: Backend, parent: QWidget | None = None) -> None:
         super().__init__("Facility review", parent)
@@ -322,6 +323,7 @@ class ReviewPanel(QGroupBox):
             return
         self._show(generation, review)
         self.saved.emit(said)
+        self.recorded.emit()
 
     def _failed(self, generation: int, exc: BaseException) -> None:
         if generation == self._generation:

@@ -257,6 +257,12 @@ class SyncPanel(QWidget):
         if self._auto:
             self._read_queue(send=True, statuses=False)
 
+    def review_changed(self) -> None:
+        """A review change was stored: it goes up at once when the PSO can be reached (else as soon as it is
+        back), with the facility's feeds, which only a run with statuses reads."""
+        if self._auto:
+            self._send_by_itself(statuses=True)
+
     def network_changed(self, online: bool) -> None:
         """The operating system says the network came back (``online``) or went away. Back: probe the PSO now
         instead of at the end of the back-off; gone: the indicator says so, and the probes go on (the OS can be

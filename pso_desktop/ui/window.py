@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         self.sync_panel = SyncPanel(self.sync_worker, self.worker, self.backend, self.sync_backend)
         self.sync_panel.finished.connect(self._on_sync_finished)
         self.reports_screen.add_bar(self.sync_panel)
+        self.trends_screen.addAction(self.sync_panel.send_action)  # F9 on every screen of an unlocked profile
         self.file_actions = FileActions(self.worker, self.backend, self)
         self.file_actions.done.connect(self._show_status)
         self.file_actions.imported.connect(self._on_imported)
@@ -490,6 +491,9 @@ class MainWindow(QMainWindow):
             self.editor.closed.connect(self._back_to_list)
             self.editor.submitted.connect(self._on_report_submitted)
             self.editor.deleted.connect(self._on_draft_deleted)
+            self.editor.review_panel.recorded.connect(self.sync_panel.review_changed)
+            # Send to PSO (F9) on the report's screen too: a risk manager sends a review from beside it.
+            self.editor.addAction(self.sync_panel.send_action)
             self.stack.addWidget(self.editor)
         return self.editor
 
