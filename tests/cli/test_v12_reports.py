@@ -179,4 +179,6 @@ def test_readable_csv_of_v12_and_v20_reports_gives_each_its_own_words(pso_home: 
     assert fall["categories_label"] == "Fall" and fall["module.surgery_anesthesia.event_kind_label"] == ""
     # The readable file is for reading: import refuses its extra columns, naming them by position only.
     refused = cli(pso_home, "import", str(out))
-    assert refused.code == 1 and "Traceback" not in refused.err and "this is the readable CSV export" in refused.err
+    assert (
+        refused.code == 1 and "Traceback" not in refused.err and "this is the readable CSV export" in refused.err
+    )
