@@ -621,6 +621,16 @@ class CheckListField(FormField):
         return not item.data(GREYED_ROLE) or item.checkState() == Qt.CheckState.Checked
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.list and event.type() == QEvent.Type.FocusIn:
+            # The answer Space would tick is shown as the list takes the focus: Qt made the first one current
+            # without showing it, so Space ticked an answer never seen highlighted.
+            reachable = [row for row, item in enumerate(self.items()) if self._reachable(item)]
+            current = self.list.currentRow()
+            if reachable and current not in reachable:
+                self.list.setCurrentRow(reachable[0])
+            elif current >= 0 and not self.list.item(current).isSelected():
+                self.list.setCurrentRow(current)
+            return False
         if (
             watched is self.list
             and event.type() == QEvent.Type.KeyPress
@@ -725,6 +735,9 @@ class CheckListField(FormField):
 
     def set_value(self, value: Any) -> None:
         codes = [code for code in value if isinstance(code, str)] if isinstance(value, list) else []
+        # Another report: not the answer highlighted in the last one (the next focus shows the first).
+        self.list.setCurrentRow(-1)
+        self.list.clearSelection()
         with QSignalBlocker(self.list):
             for code in codes:
                 if self.item(code) is None:

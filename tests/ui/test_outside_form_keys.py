@@ -105,3 +105,28 @@ def test_a_focused_tick_box_shows_its_whole_text(qtbot: QtBot) -> None:
     text = QFontMetrics(box.font()).size(Qt.TextFlag.TextShowMnemonic, box.text())
     needed = box.style().sizeFromContents(QStyle.ContentsType.CT_CheckBox, option, text, box)
     assert box.width() >= needed.width(), f"{box.width()} px given, {needed.width()} px needed focused"
+
+
+def test_the_answer_space_ticks_is_shown_when_tab_reaches_a_list(qtbot: QtBot) -> None:
+    """Tab into a tick-box list showed no answer highlighted, yet Space ticked the first ('Incorrect patient'
+    appeared ticked in a medication report); and a new report showed the answer highlighted in the last one."""
+    form = _form(qtbot)
+    factors = form.fields["contributing_factors"]
+    assert isinstance(factors, CheckListField)
+    _into_reporter_name(qtbot, form)
+    _key(form, Qt.Key.Key_Backtab, 5)
+    assert QApplication.focusWidget() is factors.list
+    shown = factors.list.selectedItems()
+    assert [item.text() for item in shown] == ["Communication"], "the answer Space would tick is highlighted"
+    QTest.keyClicks(factors.list, "e")
+    QTest.keyClick(factors.list, Qt.Key.Key_Space)
+    assert factors.value() == ["environment"]
+
+    form.load(new_report(form.catalogue))  # the next report, in the same form
+    assert factors.list.selectedItems() == [], "nothing of the last report is highlighted"
+    _into_reporter_name(qtbot, form)
+    _key(form, Qt.Key.Key_Backtab, 5)
+    assert QApplication.focusWidget() is factors.list
+    assert [item.text() for item in factors.list.selectedItems()] == ["Communication"]
+    QTest.keyClick(factors.list, Qt.Key.Key_Space)
+    assert factors.value() == ["communication"]
