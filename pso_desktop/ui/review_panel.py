@@ -58,6 +58,10 @@ class ReviewPanel(QGroupBox):
         self._generation = 0
         self._harm_labels: dict[str, str] = {}
         self._busy = False
+        # The fields' values as last shown from the stored review (None: take every value of the next one): a
+        # field the user changed since is kept when the review is shown again (after a note, or a sync).
+        self._shown: dict[str, Any] | None = None
+        self._save_asked = False  # Save review pressed while a read or change was on its way: it follows it
 
         self.state = QComboBox()
         self.state.setAccessibleName(REVIEW_FIELD_LABELS["state"])
@@ -177,6 +181,8 @@ class ReviewPanel(QGroupBox):
         self._generation += 1
         self._report_id = report_id
         self._review = None
+        self._shown = None
+        self._save_asked = False
         self.reporter_harm.setText(self._harm_labels.get(reporter_harm or "", reporter_harm or NOT_SET))
         self._set_busy(True)
         self._worker.submit(
@@ -203,6 +209,8 @@ class ReviewPanel(QGroupBox):
         self._generation += 1
         self._report_id = None
         self._review = None
+        self._shown = None
+        self._save_asked = False
         for widget in (self.assignee, self.new_note, self.action_text, self.action_owner, self.action_due):
             widget.clear()
         self.notes.clear()
@@ -220,9 +228,18 @@ class ReviewPanel(QGroupBox):
         self._set_busy(False)
         self._review = review
         fields = review.fields
-        self.state.setCurrentIndex(max(0, self.state.findData(fields["state"].value or "new")))
-        self.assignee.setText(fields["assignee"].value or "")
-        self.harm.setCurrentIndex(max(0, self.harm.findData(fields["harm"].value)))
+        edited = {} if self._shown is None else {k: v for k, v in self._chosen().items() if v != self._shown[k]}
+        if "state" not in edited:
+            self.state.setCurrentIndex(max(0, self.state.findData(fields["state"].value or "new")))
+        if "assignee" not in edited:
+            self.assignee.setText(fields["assignee"].value or "")
+        if "harm" not in edited:
+            self.harm.setCurrentIndex(max(0, self.harm.findData(fields["harm"].value)))
+        self._shown = {
+            "state": self.state.itemData(max(0, self.state.findData(fields["state"].value or "new"))),
+            "assignee": (fields["assignee"].value or "").strip() or None,
+            "harm": self.harm.itemData(max(0, self.harm.findData(fields["harm"].value))),
+        }
         said = []
         for name, field in fields.items():
             for conflict in field.conflicts:
@@ -246,6 +263,17 @@ class ReviewPanel(QGroupBox):
             due = f"due {action.due}" if action.due else "no due date"
             pending = " (not sent yet)" if action.pending else ""
             self.actions_list.addItem(f"{action.text} ({owner}, {due}; by {action.author}){pending}")
+        if self._save_asked:
+            self._save_asked = False
+            self.save_fields()
+
+    def _chosen(self) -> dict[str, Any]:
+        """The state, assignee and harm after review the panel shows (maybe changed, not yet saved)."""
+        return {
+            "state": self.state.currentData(),
+            "assignee": self.assignee.text().strip() or None,
+            "harm": self.harm.currentData(),
+        }
 
     def _label(self, name: str, value: Any) -> str:
         if value is None or value == "":
@@ -260,13 +288,12 @@ class ReviewPanel(QGroupBox):
 
     def save_fields(self) -> None:
         """Saves each field whose value changed, or that is in conflict (saving it resolves the conflict)."""
-        if self._review is None or self._report_id is None or self._busy:
+        if self._report_id is not None and (self._busy or self._review is None):
+            self._save_asked = True  # not dropped: saved once the review on its way is shown
             return
-        chosen = {
-            "state": self.state.currentData(),
-            "assignee": self.assignee.text().strip() or None,
-            "harm": self.harm.currentData(),
-        }
+        if self._review is None or self._report_id is None:
+            return
+        chosen = self._chosen()
         changes = []
         for name, value in chosen.items():
             field = self._review.fields[name]

@@ -63,10 +63,12 @@ def _state_seen_by_other(workstation: Workstation, report_id: str) -> Any:
         return review.review(session, report_id).fields["state"].value
 
 
-def _wait_for_other(qtbot: Any, workstation: Workstation, report_id: str, seconds: float) -> Any:
+def _wait_for_other(
+    qtbot: Any, workstation: Workstation, report_id: str, seconds: float, state: str = "in_review"
+) -> Any:
     deadline = time.monotonic() + seconds
     seen = _state_seen_by_other(workstation, report_id)
-    while seen != "in_review" and time.monotonic() < deadline:
+    while seen != state and time.monotonic() < deadline:
         qtbot.wait(300)
         seen = _state_seen_by_other(workstation, report_id)
     return seen
@@ -116,3 +118,34 @@ def test_f9_beside_the_report_sends_the_review(
     with qtbot.waitSignal(window.sync_panel.finished, timeout=20_000):
         qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_F9)
     assert _state_seen_by_other(workstation, report_id) == "in_review"
+
+
+def test_a_choice_not_yet_saved_survives_a_note_and_the_sync_it_starts(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    workstation_factory: Callable[[], Workstation],
+    facility: tuple[RunningServer, str],
+) -> None:
+    """The state is chosen, then a note added before saving it: the note is stored, sent, and the panel read
+    again twice (after the note, after the sync); the chosen state stays chosen and is saved after."""
+    _server, report_id = facility
+    window = make_window()
+    with qtbot.waitSignal(window.sync_panel.finished, timeout=20_000):
+        unlock(qtbot, window)
+    editor, _form = open_from_list(qtbot, window, report_id)
+    panel = editor.review_panel
+    qtbot.waitUntil(lambda: panel.review is not None)
+    qtbot.keyClick(editor, Qt.Key.Key_V, CTRL_SHIFT)
+    while panel.state.currentData() != "closed":
+        qtbot.keyClick(panel.state, Qt.Key.Key_Down)
+    panel.new_note.setFocus()
+    qtbot.keyClicks(panel.new_note, "Asked the unit for the bed alarm log")
+    with qtbot.waitSignal(window.sync_panel.finished, timeout=20_000):
+        qtbot.keyClick(panel.new_note, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.sync_panel.running and panel.notes.count() == 1)
+    qtbot.wait(500)  # the read after the sync has come back
+    assert panel.state.currentData() == "closed"
+    assert panel.review is not None and panel.review.fields["state"].value != "closed"  # not saved yet
+    with qtbot.waitSignal(panel.recorded, timeout=10_000):
+        qtbot.keyClick(panel.new_note, Qt.Key.Key_R, CTRL_SHIFT)
+    assert _wait_for_other(qtbot, workstation_factory(), report_id, 20, "closed") == "closed"
