@@ -132,6 +132,9 @@ class ReviewPanel(QGroupBox):
         self.add_action_button = QPushButton("Add action")
         self.add_action_button.setAccessibleName("Add the action")
         self.add_action_button.clicked.connect(self.add_action)
+        # Enter in any of the action's boxes adds it, as Enter adds a note (the due date is typed last).
+        for box in (self.action_text, self.action_owner, self.action_due):
+            box.returnPressed.connect(self.add_action)
         action_row = QHBoxLayout()  # under the action's text, which has a line of its own
         action_row.addWidget(self.action_owner, 1)
         action_row.addWidget(self.action_due, 1)

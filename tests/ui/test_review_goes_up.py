@@ -149,3 +149,30 @@ def test_a_choice_not_yet_saved_survives_a_note_and_the_sync_it_starts(
     with qtbot.waitSignal(panel.recorded, timeout=10_000):
         qtbot.keyClick(panel.new_note, Qt.Key.Key_R, CTRL_SHIFT)
     assert _wait_for_other(qtbot, workstation_factory(), report_id, 20, "closed") == "closed"
+
+
+def test_enter_in_the_due_date_adds_the_action(
+    qtbot: Any, make_window: Callable[..., MainWindow], facility: tuple[RunningServer, str]
+) -> None:
+    """Text, Tab, owner, Tab, due date, Enter: the action is added (Enter adds a note; it did nothing here)."""
+    _server, report_id = facility
+    window = make_window(auto_send=False)
+    unlock(qtbot, window)
+    editor, _form = open_from_list(qtbot, window, report_id)
+    panel = editor.review_panel
+    qtbot.waitUntil(lambda: panel.review is not None)
+    panel.action_text.setFocus()
+    qtbot.keyClicks(panel.action_text, "Audit the bed alarms")
+    qtbot.keyClick(panel.action_text, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is panel.action_owner
+    qtbot.keyClicks(panel.action_owner, "rm2")
+    qtbot.keyClick(panel.action_owner, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is panel.action_due
+    qtbot.keyClicks(panel.action_due, "2027-01-15")
+    with qtbot.waitSignal(panel.recorded, timeout=10_000):
+        qtbot.keyClick(panel.action_due, Qt.Key.Key_Return)
+    assert panel.review is not None
+    assert [(a.text, a.owner, str(a.due)) for a in panel.review.actions] == [
+        ("Audit the bed alarms", "rm2", "2027-01-15")
+    ]
+    assert panel.action_text.text() == panel.action_owner.text() == panel.action_due.text() == ""
