@@ -29,13 +29,16 @@ def settings() -> QSettings | None:
 def restore_geometry(window: QWidget) -> None:
     store = settings()
     value = store.value(GEOMETRY) if store is not None else None
-    restored = isinstance(value, QByteArray) and not value.isEmpty() and window.restoreGeometry(value)
-    # Never larger than the screen's free area: a first start with large text would otherwise open at its
-    # size hint, taller or wider than the screen where no window manager clamps it (Submit off screen).
+    if isinstance(value, QByteArray) and not value.isEmpty():
+        window.restoreGeometry(value)
+    # Never larger than the screen's free area: a first start with large text would otherwise open taller or
+    # wider than the screen where no window manager clamps it (Submit off screen).
     screen = window.screen()
     if screen is not None:
         room = screen.availableGeometry().size()
-        window.resize((window.size() if restored else window.sizeHint()).boundedTo(room))
+        # Not restored: the window's own first size (1100×700 where it fits), never its size hint, which on
+        # the small unlock card opened a 553×469 window on a 1366×768 screen, its card behind a scroll bar.
+        window.resize(window.size().boundedTo(room))
 
 
 def save_geometry(window: QWidget) -> None:
