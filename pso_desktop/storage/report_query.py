@@ -2,10 +2,10 @@
 
 A :class:`ReportQuery` is plain data (it is what a saved view keeps, as JSON). :func:`where_clause` turns it into
 a WHERE clause of fixed SQL fragments with every value bound, and :func:`order_clause` into an ORDER BY whose
-column comes from a fixed table, never from the caller's text. A page of the list reads the covering index of its
-sort (:func:`list_source`: ``reports_list`` for the default order, migration 4; one ``reports_sort_*`` per other
-sort key, migration 11) in that order and stops after the page, so no sort needs a sort step, and no filter or sort
-costs more than one scan of one index at 100,000 reports.
+column comes from a fixed table, never from the caller's text. A page of the list reads a covering index
+(:func:`list_source`: ``reports_list`` for the default order, migration 4; ``reports_sort_unit`` and
+``reports_sort_discovered_on``, migration 11, in their order; ``reports_list`` and a top-N sort for the other
+sorts), so no filter or sort costs more than one scan of one index at 100,000 reports.
 """
 
 from __future__ import annotations
@@ -41,11 +41,17 @@ SORT_COLUMNS: dict[str, str] = {
     "harm": "harm",
 }
 # The direction each sort is first offered in (a heading clicked the first time): newest dates first, text A to Z.
-# Each sort's index (migration 11) is built in that direction, with the newest edit first among equal values; the
-# other direction walks the same index backwards, so it is the exact reverse (equal values oldest edit first).
+# The sorts with an index of their own (migration 11: unit and discovery date, whose ranges also serve the most
+# selective filters) have it built in that direction, with the newest edit first among equal values; the other
+# direction walks the same index backwards, so it is the exact reverse (equal values oldest edit first). Every
+# other sort reads ``reports_list`` with a top-N sort: an index per column made adding reports to a large profile
+# an order of magnitude slower (every covering index holds the state, which every submit and sync result changes).
 FIRST_DESCENDING = frozenset({"updated_at", "discovered_on"})
-SORT_INDEXES: dict[str, str] = {key: f"reports_sort_{key}" for key in SORT_COLUMNS if key != "updated_at"}
-SORT_INDEXES["updated_at"] = "reports_list"
+SORT_INDEXES: dict[str, str] = {
+    "updated_at": "reports_list",
+    "unit": "reports_sort_unit",
+    "discovered_on": "reports_sort_discovered_on",
+}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _WORD = re.compile(r"\w+")
 
@@ -204,23 +210,18 @@ def where_clause(
 
 
 def list_source(query: ReportQuery) -> str:
-    """The table, with the covering index of ``query``'s sort, a page of the list reads (in index order, so the
-    page is the first rows that pass the filters, with no sort step)."""
-    return f"reports INDEXED BY {SORT_INDEXES[query.sort]}"
+    """The table, with the covering index, a page of the list reads: its sort's own (read in order, so the page is
+    the first rows that pass the filters, with no sort step), else ``reports_list`` (one scan and a top-N sort)."""
+    return f"reports INDEXED BY {SORT_INDEXES.get(query.sort, 'reports_list')}"
 
 
 def count_source(query: ReportQuery) -> str:
-    """The table, with the index, that counting ``query``'s reports reads: the range of its filter that most
-    likely narrows the most and has a sort index (unit, then discovery dates, event type, harm), else the whole
-    list index. Every one of these indexes covers every filter, so counting never reads the wide rows."""
+    """The table, with the index, that counting ``query``'s reports reads: the unit's range, else the discovery
+    dates' range, else the whole list index. Each covers every filter, so counting never reads the wide rows."""
     if query.units:
         return "reports INDEXED BY reports_sort_unit"
     if query.discovered_from is not None or query.discovered_to is not None:
         return "reports INDEXED BY reports_sort_discovered_on"
-    if query.event_types:
-        return "reports INDEXED BY reports_sort_event_type"
-    if query.harm_levels:
-        return "reports INDEXED BY reports_sort_harm"
     return LIST_SOURCE
 
 

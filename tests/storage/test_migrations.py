@@ -171,9 +171,9 @@ def test_migration_4_brings_the_list_indexes_to_reports_written_before_it(db_pat
         conn.close()
 
 
-def test_migration_11_gives_reports_written_before_it_a_sort_index_per_column(db_path: Path, key: bytes) -> None:
-    """A profile of the previous release gets one covering index per sort key; its reports sort through them (no
-    sort step), including a harm and a PSO status set before the upgrade."""
+def test_migration_11_gives_reports_written_before_it_the_sort_indexes(db_path: Path, key: bytes) -> None:
+    """A profile of the previous release gets the unit and discovery date indexes; its reports sort by them, and by
+    a harm and a PSO status set before the upgrade."""
     from pso_desktop.storage.report_query import SORT_INDEXES, ReportQuery
     from pso_desktop.storage.reports import ReportStore
 
