@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pso_desktop import paths
 from pso_desktop.errors import ExpectedError
+from pso_desktop.security.errors import KeyEntryMissingError
+from pso_desktop.security.key_stores import KeyStore
 from pso_desktop.security.profiles import KeyPolicy, ProfileKeys
 from pso_desktop.sync.errors import (
     CredentialRevoked,
@@ -199,7 +201,20 @@ class Agent:
         store = self._keys.credential_store(
             profile.name, profile.agent.credential_store or "file", profile.agent.keyring_backend
         )
-        token = store.read().strip()
+        try:
+            token = store.read().strip()
+        except KeyEntryMissingError:
+            raise SyncError(
+                "this workstation holds no device credential for it (the PSO revoked it, or it was removed); the "
+                "next sign-in or sync of the profile gets a new one. Sealed reports stay in the spool."
+            ) from None
+        try:
+            return self._send_with(profile, token)
+        except SignInRequired:
+            _discard_refused(store, token)
+            raise
+
+    def _send_with(self, profile: _Profile, token: str) -> tuple[int, int]:
         counts = [0, 0]  # sent, rejected
         names = profile.spool.names()
         with (
@@ -367,6 +382,17 @@ class Agent:
                 failures = 0
                 delay = probe
             self.wait(delay)
+
+
+def _discard_refused(store: KeyStore, token: str) -> None:
+    """Forgets a credential the server refused, so the profile's next sign-in or sync asks for a new one (the
+    profile holds no other sign of the refusal: the agent cannot unlock it). Left alone when the store already
+    holds another credential (a sign-in replaced it meanwhile)."""
+    try:
+        if store.read().strip() == token:
+            store.discard()
+    except Exception as exc:  # a keyring's own errors too: the revoked sentence still goes out
+        _log.warning("agent: the refused device credential could not be forgotten: %s", type(exc).__name__)
 
 
 def _now() -> str:
