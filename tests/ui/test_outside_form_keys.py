@@ -5,7 +5,14 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QCheckBox, QRadioButton, QStyle, QStyleOptionButton
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QPlainTextEdit,
+    QRadioButton,
+    QStyle,
+    QStyleOptionButton,
+)
 from pytestqt.qtbot import QtBot
 
 from pso_desktop.domain.catalogue import load_catalogue
@@ -14,6 +21,8 @@ from pso_desktop.ui.app import STYLE_SHEET
 from pso_desktop.ui.editor_screen import new_report
 from pso_desktop.ui.form_fields import CheckField, CheckListField, LineField
 from pso_desktop.ui.report_form import ReportForm
+
+FOCUS_RING = "#1a5fb4"  # resources/ui/style.qss
 
 
 def _form(qtbot: QtBot) -> ReportForm:
@@ -130,3 +139,24 @@ def test_the_answer_space_ticks_is_shown_when_tab_reaches_a_list(qtbot: QtBot) -
     assert [item.text() for item in factors.list.selectedItems()] == ["Communication"]
     QTest.keyClick(factors.list, Qt.Key.Key_Space)
     assert factors.value() == ["communication"]
+
+
+def test_a_text_box_of_several_lines_shows_the_whole_focus_ring(qtbot: QtBot) -> None:
+    """The brief description reached by Tab had a 1-pixel ring where one-line boxes have 2: its text area,
+    sized for the unfocused 1-pixel edge, covered the inner half of the ring."""
+    form = _form(qtbot)
+    location = form.fields["location.description"]
+    assert isinstance(location, LineField)
+    form.ensureWidgetVisible(location)
+    QTest.mouseClick(location.edit, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(location.edit.hasFocus)
+    _key(form, Qt.Key.Key_Tab)
+    narrative = QApplication.focusWidget()
+    assert isinstance(narrative, QPlainTextEdit)
+    for edit in (location.edit, narrative):
+        edit.setFocus()
+        qtbot.waitUntil(edit.hasFocus)
+        image = edit.grab().toImage()
+        middle = image.height() // 2
+        ring = [image.pixelColor(x, middle).name() for x in range(2)]
+        assert ring == [FOCUS_RING, FOCUS_RING], f"{type(edit).__name__}: {ring}"
