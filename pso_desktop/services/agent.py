@@ -45,6 +45,7 @@ from pso_desktop.sync.sealed import (
     Claim,
     Spool,
     SpoolEntry,
+    parse_name,
     sealed_batch_body,
     spool_folder,
 )
@@ -171,6 +172,15 @@ class Agent:
         else:
             outcome.sent += sent
             outcome.rejected += rejected
+            damaged = _unreadable(profile.spool)
+            if damaged:
+                _log.warning("agent: %d spool entries of profile %s cannot be read", len(damaged), profile.name)
+                outcome.problems.append(
+                    f"Profile '{profile.name}': {len(damaged)} file(s) in the spool folder {profile.spool.folder} "
+                    f"cannot be read as sealed reports (damaged, or not PSO Desktop's), e.g. {damaged[0]}; they "
+                    "stay in place, the profile's outbox still sends its reports at the next unlock, and IT may "
+                    "delete them."
+                )
         outcome.left += len(profile.spool.names())
 
     def _settings(self, agent: AgentFile) -> ServerSettings:
@@ -382,6 +392,16 @@ class Agent:
                 failures = 0
                 delay = probe
             self.wait(delay)
+
+
+def _unreadable(spool: Spool) -> list[str]:
+    """The entries left in the spool that no sender can ever send: a name that is not ``<report id>.<revision>``,
+    or content that is not an entry (entries are renamed into place whole, so reading without the lock is safe)."""
+    return [
+        name
+        for name in spool.names()
+        if parse_name(name) is None or (spool.read(name) is None and (spool.folder / name).exists())
+    ]
 
 
 def _discard_refused(store: KeyStore, token: str) -> None:

@@ -1,7 +1,8 @@
-"""Issue 7 (outside test): after IT revokes a workstation's device credential, the profile's next sign-in (or
+"""Issue 7 (outside tests): after IT revokes a workstation's device credential, the profile's next sign-in (or
 sync) gets a new one and the agent delivers again. Before, the revoked credential stayed in the profile's store,
 so sign-in and sync kept it, and the agent refused every spool entry for good while saying "the next sign-in to
 the profile gets a new one"; a second run said the credential's key file should be restored from a backup.
+And a spool file that cannot be read is named as such, not blamed on another sender.
 
 Real CLI commands in subprocesses (the agent with no secret anywhere), the real server over TLS on loopback, and
 the real ``pso-server device-credentials revoke`` command on its database.
@@ -116,4 +117,33 @@ def test_a_revoked_credential_is_replaced_at_the_next_sign_in_and_sync(
     delivered = _agent_once(pso_home)
     assert delivered.code == 0, delivered.err
     assert "1 sealed report(s) delivered" in delivered.out
+    assert server.stats()["reports"] == 3
+
+
+def test_a_damaged_spool_file_is_named_not_blamed_on_another_sender(pso_home: Path, server: RunningServer) -> None:
+    """A spool file that cannot be read (a disk fault, a stray file) made every ``agent --once`` say its reports
+    were 'being sent by another sender; run the agent again', for good. Now the sentence names the folder and a
+    file; the readable entries beside it are delivered."""
+    rng = random.Random(11)
+    assert run_cli(pso_home, "profile", "create", ACCOUNT, "--password-stdin", stdin=SECRET + "\n").code == 0
+    assert login(pso_home, server, ACCOUNT, PASSWORD).code == 0
+    for _ in range(3):
+        _submit(pso_home, rng)
+    spool = pso_home / "spool" / ACCOUNT
+    entries = sorted(spool.glob("*.sealed"))
+    assert len(entries) == 3
+    entries[0].write_bytes(entries[0].read_bytes()[:40])  # cut short
+    (spool / "copy of a report.sealed").write_text("{}")
+
+    result = _agent_once(pso_home)
+    assert result.code == 1
+    said = _last_line(result)
+    assert "another sender" not in said
+    assert str(spool) in said and "2 file(s)" in said and "cannot be read" in said
+    assert server.stats()["reports"] == 2
+
+    (spool / "copy of a report.sealed").unlink()
+    assert run_cli(pso_home, "sync", "--password-stdin", stdin=SECRET + "\n").code == 0
+    done = _agent_once(pso_home)
+    assert done.code == 0, done.err
     assert server.stats()["reports"] == 3
