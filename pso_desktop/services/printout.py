@@ -17,7 +17,7 @@ from pso_desktop.domain.catalogue import GENERIC_ANSWER_SETS, category_names
 from pso_desktop.services.workstation import PSWP_LABEL, Session
 from pso_desktop.storage.report_query import PSO_STATUSES, ReportQuery
 from pso_desktop.storage.reports import STATES, ReportSummary
-from pso_desktop.texts import PSO_STATUS_LABELS, STATE_LABELS
+from pso_desktop.texts import PSO_STATUS_LABELS, REVIEW_STATE_LABELS, STATE_LABELS
 
 # Where a report stands, in the words the list uses.
 STATE_WORDS = STATE_LABELS
@@ -34,6 +34,7 @@ SORT_WORDS = {
     "harm": "harm",
 }
 NOT_GIVEN = "Not given"
+ORIGIN_WORDS = {"mine": "Your own", "facility": "Your facility's"}
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,15 @@ def describe_query(query: ReportQuery, words: _Words) -> list[tuple[str, str]]:
         rows.append(
             ("At the PSO", ", ".join(PSO_WORDS.get(s, s) if s else "Not sent yet" for s in query.pso_statuses))
         )
+    if query.review_states:
+        rows.append(
+            (
+                "Review",
+                ", ".join(REVIEW_STATE_LABELS.get(s, s) if s else "Not reviewed" for s in query.review_states),
+            )
+        )
+    if query.origins:
+        rows.append(("From", ", ".join(ORIGIN_WORDS.get(o, o) for o in query.origins)))
     if query.discovered_from or query.discovered_to:
         rows.append(("Discovered", f"{query.discovered_from or 'any day'} to {query.discovered_to or 'any day'}"))
     rows.append(("Order", f"by {SORT_WORDS[query.sort]}, {'descending' if query.descending else 'ascending'}"))

@@ -18,6 +18,7 @@ from typing import Any
 
 STATES: tuple[str, ...] = ("draft", "queued", "sending", "submitted", "needs_attention")
 PSO_STATUSES: tuple[str, ...] = ("received", "under_review", "more_info_requested", "closed")
+ORIGINS: tuple[str, ...] = ("mine", "facility")  # whose a report is (storage/facility.py)
 NOT_GIVEN = ""  # in a harm, event type, unit or PSO status filter: the reports with none
 # Counts, trends and facets read this index (see migration 4); forcing it keeps the plan the same for every filter.
 LIST_SOURCE = "reports INDEXED BY reports_list"
@@ -76,6 +77,8 @@ class ReportQuery:
     descending: bool = True
     # The facility's review state (issue 12, item 2; storage/facility.py); "" for reports nobody reviews.
     review_states: tuple[str, ...] = field(default=())
+    # Whose reports: "mine" (the profile's own) and/or "facility" (a risk manager's copies of the facility's).
+    origins: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         for name in (
@@ -86,6 +89,7 @@ class ReportQuery:
             "harm_levels",
             "pso_statuses",
             "review_states",
+            "origins",
         ):
             value = getattr(self, name)
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
@@ -94,6 +98,8 @@ class ReportQuery:
         unknown = set(self.states) - set(STATES)
         if unknown:
             raise ValueError(f"unknown report state {sorted(unknown)[0]!r}")
+        if set(self.origins) - set(ORIGINS):
+            raise ValueError(f"unknown origin {sorted(set(self.origins) - set(ORIGINS))[0]!r}")
         if self.sort not in SORT_COLUMNS:
             raise ValueError(f"unknown sort column {self.sort!r}")
         for name in ("discovered_from", "discovered_to"):
@@ -122,6 +128,7 @@ class ReportQuery:
                     self.harm_levels,
                     self.pso_statuses,
                     self.review_states,
+                    self.origins,
                 )
             )
             or self.discovered_from is not None
@@ -184,6 +191,7 @@ def where_clause(
     _any_of("pso_status", query.pso_statuses, clauses, params)
     # In the list's covering index since migration 10, like every other filtered column.
     _any_of("review_state", query.review_states, clauses, params)
+    _any_of("origin", query.origins, clauses, params)  # in every list index too (migration 10)
     if query.categories:
         # ``categories`` holds the codes as a JSON list, in every list index: a code is one of them exactly when
         # its JSON string occurs in it (json.dumps writes a code the same way alone and in a list; a quote inside

@@ -178,7 +178,12 @@ class FilterBar(QWidget):
         # The facility's review (risk managers); a report nobody reviews (the profile's own) has none.
         self.review_state = ChoiceButton("Review")
         self.review_state.set_choices([*REVIEW_STATE_LABELS.items(), ("", "Not reviewed")])
+        # Whose reports (a risk manager's list holds the facility's beside the profile's own).
+        self.origin = ChoiceButton("From")
+        self.origin.setToolTip("Show only your own reports, or only your facility's (none ticked: both)")
+        self.origin.set_choices([("mine", "Your own"), ("facility", "Your facility's")])
         self.choice_buttons = (
+            self.origin,
             self.unit,
             self.category,
             self.event_type,
@@ -283,6 +288,7 @@ class FilterBar(QWidget):
             harm_levels=self.harm.selected(),
             pso_statuses=self.pso_status.selected(),
             review_states=self.review_state.selected(),
+            origins=self.origin.selected(),
             discovered_from=self.date_from.day(),
             discovered_to=self.date_to.day(),
             sort=self.sort_key,
@@ -298,6 +304,7 @@ class FilterBar(QWidget):
             (self.harm, query.harm_levels),
             (self.pso_status, query.pso_statuses),
             (self.review_state, query.review_states),
+            (self.origin, query.origins),
         ):
             with QSignalBlocker(button):
                 button.set_selected(codes)

@@ -1,0 +1,101 @@
+"""A risk manager narrows the list to the facility's reports, or to their own, with the filter bar's "From"
+(issue 12 leftover, found by an outside test: there was no such filter, and the Submitted chip counted the
+facility's copies with the profile's own). Real reference server over TLS on loopback, real SQLCipher
+profiles, the real window driven by keys; the list summary's printout names the filter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMenu
+
+from pso_desktop.services import syncing
+from pso_desktop.services.printout import list_printout
+from pso_desktop.services.workstation import Workstation
+from pso_desktop.ui.filter_bar import ChoiceButton
+from pso_desktop.ui.window import MainWindow
+from tests.support.reports import sample_reports
+from tests.support.sync import FAST_RETRIES, Account, link, practice_server
+from tests.support.ui import PROFILE, SECRET, shown_ids, unlock
+
+
+@pytest.fixture
+def reports(tmp_path: Path, workstation_factory: Callable[[], Workstation]) -> Iterator[tuple[set[str], set[str]]]:
+    """Three reports of a reporter at the facility, two of risk manager rm1's own (profile PROFILE), all sent;
+    PROFILE synced, so it holds the three as the facility's. Yields (the facility's ids, the own ids)."""
+    accounts = {"nurse1": Account("nurse1 password"), "rm1": Account("rm1 password", role="risk_manager")}
+    written = sample_reports(5, seed=7)
+    theirs, own = written[:3], written[3:]
+    with practice_server(tmp_path / "server", accounts) as server:
+        workstation = workstation_factory()
+        for profile, secret, username, batch in (
+            ("nurse1", "nurse1 secret 123", "nurse1", theirs),
+            (PROFILE, SECRET, "rm1", own),
+        ):
+            workstation.create_profile(profile, secret)
+            with workstation.session(profile, secret) as session:
+                link(session, server, username, f"{username} password")
+                session.add_reports(batch, submit=True)
+                syncing.sync(session, policy=FAST_RETRIES)
+        with workstation.session(PROFILE, SECRET) as session:
+            syncing.sync(session, policy=FAST_RETRIES)  # the reporter's three, now at the PSO
+        yield {str(r["id"]) for r in theirs}, {str(r["id"]) for r in own}
+
+
+def _toggle(qtbot: Any, window: MainWindow, button: ChoiceButton, label: str) -> None:
+    """Space opens the filter's menu; Down to the choice, Enter ticks (or unticks) it; the list reloads."""
+
+    def choose() -> None:
+        menu = QApplication.activePopupWidget()
+        assert isinstance(menu, QMenu)
+        for _ in menu.actions():
+            QTest.keyClick(menu, Qt.Key.Key_Down)
+            active = menu.activeAction()
+            if active is not None and active.text() == label:
+                QTest.keyClick(menu, Qt.Key.Key_Return)
+                return
+        menu.close()
+
+    button.setFocus()
+    QTimer.singleShot(200, choose)
+    with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
+        qtbot.keyClick(button, Qt.Key.Key_Space)
+
+
+def _submitted_chip(window: MainWindow) -> str:
+    return window.reports_screen.count_labels["submitted"].text()
+
+
+def test_from_narrows_to_the_facility_or_to_ones_own(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    workstation_factory: Callable[[], Workstation],
+    reports: tuple[set[str], set[str]],
+) -> None:
+    theirs, own = reports
+    window = make_window(auto_send=False)
+    unlock(qtbot, window)
+    bar = window.reports_screen.filter_bar
+    assert shown_ids(window) == theirs | own
+
+    _toggle(qtbot, window, bar.origin, "Your facility's")
+    assert bar.origin.text() == "From: Your facility's"
+    assert shown_ids(window) == theirs
+    qtbot.waitUntil(lambda: _submitted_chip(window).endswith(": 3"))
+
+    _toggle(qtbot, window, bar.origin, "Your facility's")
+    _toggle(qtbot, window, bar.origin, "Your own")
+    assert shown_ids(window) == own
+    qtbot.waitUntil(lambda: _submitted_chip(window).endswith(": 2"))
+
+    query = window.reports_screen.current_query()
+    assert query.origins == ("mine",)
+    with workstation_factory().session(PROFILE, SECRET) as session:
+        summary = list_printout(session, query)
+    filters = dict(summary.sections[0].rows)
+    assert filters["From"] == "Your own" and filters["Reports"] == "2"
