@@ -787,6 +787,15 @@ class ReportForm(QScrollArea):
             if path.startswith(prefix + ".") and field.isVisibleTo(self):
                 yield field
 
+    def focused_path(self) -> str | None:
+        """The path of the question whose input has the keyboard focus (the innermost, for a repeating
+        group's), or None. A path, never an answer: it is kept in memory over a lock."""
+        focus = self.window().focusWidget()  # also while the window is not active (a workstation lock)
+        if focus is None:
+            return None
+        holding = [path for path, field in self.fields.items() if field.isAncestorOf(focus)]
+        return max(holding, key=len, default=None)
+
     def focus_field(self, path: str) -> bool:
         """Scrolls to the input an error at ``path`` belongs to and gives it the keyboard focus."""
         field = self.field_for(path)

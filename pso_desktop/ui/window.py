@@ -15,13 +15,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QPlainTextEdit,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -121,7 +122,8 @@ class MainWindow(QMainWindow):
         self.sealed_agent.allow(True)
         self.sealed_agent.start()
         self._profile: str | None = None
-        self._reopen: tuple[str, str | None] | None = None  # (profile, report id) open at the last lock
+        # (profile, report id, the path of the question that had the focus) open at the last lock
+        self._reopen: tuple[str, str | None, str | None] | None = None
         self._backup_stop = threading.Event()
         self._close_saving = False  # a close is waiting for the draft's save on the worker
         self._close_anyway = False  # the draft is saved (or the clinician chose to quit without it): close now
@@ -335,7 +337,7 @@ class MainWindow(QMainWindow):
             self.worker.submit(
                 partial(self.backend.open_report, reopen[1]),
                 owner=self,
-                on_done=lambda opened: self._show_editor(*opened),
+                on_done=partial(self._show_reopened, reopen[1], reopen[2]),
                 on_error=lambda _exc: None,  # a new report never saved: nothing to go back to
             )
         self.idle.start()
@@ -402,6 +404,16 @@ class MainWindow(QMainWindow):
                 owner=self,
                 on_done=lambda opened: self._show_editor(*opened),
             )
+
+    def _show_reopened(self, report_id: str, focused: str | None, opened: tuple[Any, ...]) -> None:
+        """The report open at the lock, with the keyboard back at the question it was on (not the first)."""
+        self._show_editor(*opened)
+        editor = self.editor
+        if focused and editor is not None and editor.form is not None and editor.form.report_id == report_id:
+            editor.form.focus_field(focused)
+            target = editor.form.window().focusWidget()
+            if isinstance(target, QPlainTextEdit):  # the caret after what was typed, not before it
+                target.moveCursor(QTextCursor.MoveOperation.End)
 
     def _show_editor(
         self,
@@ -599,7 +611,7 @@ class MainWindow(QMainWindow):
         editor = self.editor
         # Back in this report after unlock (its id kept in memory only, never in a settings file).
         self._reopen = (
-            (profile, editor.form.report_id)
+            (profile, editor.form.report_id, editor.form.focused_path())
             if editor is not None and editor.form is not None and self.stack.currentWidget() is editor
             else None
         )
