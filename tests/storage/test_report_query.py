@@ -377,3 +377,28 @@ def test_counts_and_search_follow_every_write(seeded: Seeded, tmp_path: Path) ->
     finally:
         conn.execute("DELETE FROM reports WHERE id = ?", (added["id"],))  # the module's data stays as seeded
     assert store.count_by_state(query) == before
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        (ReportQuery(units=("ICU-2",), harm_levels=("LA21151-8",)), "reports_sort_unit"),
+        (ReportQuery(discovered_from="2026-04-01", discovered_to="2026-07-28"), "reports_sort_discovered_on"),
+    ],
+)
+def test_counts_under_a_unit_or_dates_read_only_that_range(seeded: Seeded, query: ReportQuery, index: str) -> None:
+    """The counts beside a list narrowed to a unit or to dates read that range of its covering index, not every
+    report (and still agree with the Python reference)."""
+    statements: list[str] = []
+    seeded.conn.set_trace_callback(statements.append)
+    try:
+        counts = seeded.store._count_by_state(query)  # not the remembered answer: the statement itself
+    finally:
+        seeded.conn.set_trace_callback(None)
+    (sql,) = [s for s in statements if s.startswith("SELECT count(*) FILTER")]
+    plan = _plan(seeded.conn, sql, [])
+    # (SQLite calls an index holding the virtual ``harm`` column "INDEX", not "COVERING INDEX", though it reads
+    # the value from the index.)
+    assert any(step.startswith("SEARCH reports USING") and f"INDEX {index} (" in step for step in plan), plan
+    everyone = expected(seeded, query)
+    assert counts == {s: sum(1 for r in everyone if seeded.rows[r]["state"] == s) for s in STATES}
