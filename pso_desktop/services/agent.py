@@ -139,6 +139,7 @@ class Agent:
         return outcome
 
     def _round_for(self, profile: _Profile, outcome: AgentRound) -> None:
+        profile.spool.sweep_locks()
         if not profile.spool.names():
             return
         if profile.agent.credential_id in self._revoked:

@@ -229,6 +229,7 @@ def reconcile(session: Session) -> tuple[int, int]:
         sealed.spool.remove(report_id, revision)
         removed += 1
     removed += sealed.spool.sweep_temporary(ORPHAN_AGE)
+    sealed.spool.sweep_locks()
     for record in sealed.spool.rejected():
         report_id, revision = record["report_id"], record["revision"]
         listed = record.get("errors")

@@ -244,6 +244,33 @@ class Spool:
                     removed += 1
         return removed
 
+    def sweep_locks(self) -> int:
+        """Removes the lock files whose entry is gone and that nobody holds: a sender killed between removing an
+        entry and its lock, or an entry reconciled away after an agent gave its lock back, left them, one per
+        report, for good. Returns how many."""
+        removed = 0
+        try:
+            found = [e.name for e in os.scandir(self.folder) if e.name.endswith(ENTRY_SUFFIX + ".lock")]
+        except FileNotFoundError:
+            return 0
+        for name in found:
+            entry = self.folder / name[: -len(".lock")]
+            if entry.exists():
+                continue
+            try:
+                fd = os.open(self.folder / name, os.O_RDWR | getattr(os, "O_BINARY", 0))
+            except OSError:
+                continue
+            try:
+                if _try_lock(fd) and not entry.exists():
+                    (self.folder / name).unlink()
+                    removed += 1
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        return removed
+
     def age(self, report_id: str, revision: int) -> float:
         """Seconds since the entry was written (0 when it is gone)."""
         try:

@@ -2,7 +2,8 @@
 sync) gets a new one and the agent delivers again. Before, the revoked credential stayed in the profile's store,
 so sign-in and sync kept it, and the agent refused every spool entry for good while saying "the next sign-in to
 the profile gets a new one"; a second run said the credential's key file should be restored from a backup.
-And a spool file that cannot be read is named as such, not blamed on another sender.
+And a spool file that cannot be read is named as such, not blamed on another sender; lock files of entries
+that are gone do not pile up in the spool.
 
 Real CLI commands in subprocesses (the agent with no secret anywhere), the real server over TLS on loopback, and
 the real ``pso-server device-credentials revoke`` command on its database.
@@ -113,6 +114,9 @@ def test_a_revoked_credential_is_replaced_at_the_next_sign_in_and_sync(
     assert synced.code == 0, synced.err
     third = _credential_id(pso_home)
     assert third not in (first, second)
+    # The refused agent held the entry's lock, the sync sent the report and took the entry away: its lock file
+    # goes too (such files stayed, one per report, for good).
+    assert not list((pso_home / "spool" / ACCOUNT).glob("*.lock"))
     _submit(pso_home, rng)
     delivered = _agent_once(pso_home)
     assert delivered.code == 0, delivered.err
