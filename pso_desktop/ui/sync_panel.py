@@ -88,6 +88,7 @@ class QueueView:
     all_sent_at: str | None = None
     last_sent: int = 0  # how many the run that emptied the queue sent
     stopped: bool = False
+    facility: str | None = None  # a risk manager's last run that moved the facility's reports or review, in words
 
 
 def standing_text(view: QueueView) -> str:
@@ -134,7 +135,21 @@ def standing_text(view: QueueView) -> str:
         m = view.needs_attention
         verb, which = ("needs", "it") if m == 1 else ("need", "each")
         text += f" {_plural(m, 'report')} {verb} attention (open {which} from the list to see why)."
+    if view.facility and text:
+        text += f" Facility: {view.facility}."
     return text
+
+
+def facility_words(summary: SyncSummary) -> str | None:
+    """What a run did with the facility's reports and review (a risk manager's), or None when nothing."""
+    parts = []
+    if summary.facility_reports:
+        parts.append(f"{_plural(summary.facility_reports, 'report')} fetched")
+    if summary.review_records:
+        parts.append(f"{_plural(summary.review_records, 'review change')} sent or received")
+    if summary.facility_purged:
+        parts.append(f"{_plural(summary.facility_purged, 'copy', 'copies')} removed")
+    return f"{', '.join(parts)} at {_clock()}" if parts else None
 
 
 def _clock() -> str:
@@ -499,6 +514,9 @@ class SyncPanel(QWidget):
                 changes["problem"] = None
             if summary.remaining == 0 and (summary.submitted or self.view.all_sent_at is None):
                 changes.update(all_sent_at=_clock(), last_sent=summary.submitted)
+            facility = facility_words(summary)
+            if facility is not None:  # kept until a run moves the facility's again, like "all sent at"
+                changes["facility"] = facility
         self._show(**changes)
         if summary.unreachable:
             self._schedule_probe(summary.retry_after)
