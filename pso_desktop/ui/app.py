@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
 import sys
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from pso_desktop.paths import APP_NAME, resources_dir
@@ -49,6 +50,7 @@ def run(*, demo: bool = False) -> int:
     window = MainWindow(backend, training=demo)
     guard = crash.install(window)  # an uncaught exception locks the window and keeps the data
     ui_settings.restore_geometry(window)  # size and position only (no PHI in settings)
+    freeze_after_start_up(window)
     window.show()
     _quit_on_signals(app)
     try:
@@ -61,6 +63,21 @@ def run(*, demo: bool = False) -> int:
             guard.uninstall()
             if training is not None:
                 training.close()  # stops the practice server and deletes every training file, whatever happened
+
+
+def freeze_after_start_up(window: MainWindow) -> None:
+    """Once the profile list has been read (the worker has loaded the services, pydantic, SQLCipher, the HTTP
+    stack by then), moves every object alive (modules, Qt wrappers, the locked window) to the garbage
+    collector's permanent generation: they live for the whole session, and each full collection would
+    otherwise walk them all again on the GUI thread (issue 7, docs/performance.md). No profile can be unlocked
+    before that list is shown, so no PHI or key material is frozen; what the session creates later is
+    collected as usual."""
+
+    def freeze() -> None:
+        gc.collect()
+        gc.freeze()
+
+    window.ready.connect(freeze, Qt.ConnectionType.SingleShotConnection)
 
 
 def _quit_on_signals(app: QApplication) -> None:

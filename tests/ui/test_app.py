@@ -46,6 +46,40 @@ def test_demo_runs_training_mode_and_sigterm_cleans_it_up(tmp_path: Path) -> Non
     assert not (tmp_path / "home" / "profiles").exists()
 
 
+# Run in a child: gc.freeze is process-wide and app.run needs its own event loop.
+_FREEZE_CHILD = """
+import gc, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+qapp = QApplication(sys.argv[:1])
+from pso_desktop.ui import app
+def probe():
+    if gc.get_freeze_count() > 0 or probe.tries == 0:
+        window = next(w for w in qapp.topLevelWidgets() if isinstance(w, app.MainWindow))
+        print(gc.get_freeze_count(), window.is_unlocked, flush=True)
+        qapp.quit()
+    else:
+        probe.tries -= 1
+        QTimer.singleShot(100, probe)
+probe.tries = 300
+QTimer.singleShot(0, probe)
+sys.exit(app.run())
+"""
+
+
+def test_start_up_objects_are_frozen_before_any_unlock(tmp_path: Path) -> None:
+    # Without the freeze, every full garbage collection walks the modules and Qt wrappers again on the GUI
+    # thread (issue 7); done before unlock, it pins no PHI or key material.
+    env = {**os.environ, "PSO_DESKTOP_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", _FREEZE_CHILD], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    frozen, unlocked = done.stdout.split()
+    assert int(frozen) > 10_000  # the modules, not a handful of objects
+    assert unlocked == "False"
+
+
 def test_without_a_display_run_fails_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
