@@ -44,6 +44,7 @@ from pso_desktop.ui.review_panel import ReviewPanel
 from pso_desktop.ui.worker import DbWorker
 
 AUTOSAVE_DELAY_MS = 1500
+NOT_SAVED_YET = "Not saved yet: saving starts when you type."
 SECTION_LIST_CHARS = 32  # the section list's width in average characters (large text widens it); long names wrap
 RETRY_DELAY_MS = 10_000
 MAX_ERROR_ROWS = 6
@@ -142,6 +143,9 @@ class EditorScreen(QWidget):
         self._pages: dict[str, QWidget] = {}  # each form with its section list
         self.form: ReportForm | None = None
         self._dirty = False
+        # A new report never saved, as it opened: it is saved only once what is entered differs from this (a box
+        # ticked and unticked again leaves nothing to save).
+        self._untouched: dict[str, Any] | None = None
         self.save_error: str | None = None  # why the last save of the report on screen failed (a plain sentence)
         self._generation = 0  # answers for a report no longer shown (after clear or open) are ignored
 
@@ -307,6 +311,7 @@ class EditorScreen(QWidget):
         self._autosave.stop()  # loading is not an edit
         self._shown = report
         self._dirty = False
+        self._untouched = form.report() if is_new else None
         self._standing = standing
         self._set_read_only(standing is not None and standing.state in READ_ONLY_STATES)
         self._show_errors(pso_problems or [], heading=PSO_PROBLEMS_HEADING)
@@ -321,7 +326,7 @@ class EditorScreen(QWidget):
             else "Report"
         )
         self._show_review(catalogue, report, standing)
-        self.save_status.setText("Not saved yet: saving starts when you type." if is_new else "")
+        self.save_status.setText(NOT_SAVED_YET if is_new else "")
         self.submit_button.setEnabled(True)
         self.move_button.hide()
         self._move_target = None
@@ -487,6 +492,7 @@ class EditorScreen(QWidget):
         # profile and say that saving failed).
         self._autosave.stop()
         self._dirty = False
+        self._untouched = None
         self.save_error = None
         self._show_errors([])
         self.save_status.clear()
@@ -523,6 +529,11 @@ class EditorScreen(QWidget):
             return  # (a stopped worker: the window closed, after saving the draft; a later change is dropped)
         report = self.form.report()  # before the edits count as saved: if this fails, they are still unsaved
         self._dirty = False
+        if self._untouched is not None:
+            if report == self._untouched:  # put back as it opened: still nothing to save
+                self.save_status.setText(NOT_SAVED_YET)
+                return
+            self._untouched = None  # saved from now on, even if put back as it was
         self.save_status.setText("Saving…")
         self._worker.submit(
             partial(self._backend.save_draft, report),
@@ -564,6 +575,7 @@ class EditorScreen(QWidget):
             return
         self._autosave.stop()
         self._dirty = False
+        self._untouched = None  # Submit saves it, whatever it holds
         self.submit_button.setEnabled(False)
         self.save_status.setText("Checking the report…")
         self._worker.submit(
