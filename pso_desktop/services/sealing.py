@@ -86,7 +86,11 @@ def seal_submitted(session: Session, report_ids: Sequence[str]) -> int:
     account = session.account.get()
     if key is None or account is None or not state.get("credential_id"):
         return 0
-    present = sealed.spool.keys()
+    try:
+        present = sealed.spool.keys()
+    except OSError as exc:  # e.g. IT's spool_dir not readable by this user: the Submit must still go on
+        _log.warning("the spool could not be read (%s); the outbox sends the reports", exc.errno)
+        return 0
     entries: list[SpoolEntry] = []
     for item in session.store.queued_revisions(report_ids):
         if (item.report_id, item.revision) in present:
@@ -218,7 +222,11 @@ def reconcile(session: Session) -> tuple[int, int]:
     if sealed is None:
         return 0, 0
     removed = shown = 0
-    keys = sorted(sealed.spool.keys())
+    try:
+        keys = sorted(sealed.spool.keys())
+    except OSError as exc:  # IT's spool_dir not readable by this user: the outbox still sends every report
+        _log.warning("the spool could not be read (%s); it is reconciled at a later unlock", exc.errno)
+        return 0, 0
     states = session.store.revision_states(keys) if keys else {}
     for report_id, revision in keys:
         state = states.get((report_id, revision))
@@ -249,8 +257,16 @@ def status(session: Session) -> dict[str, Any]:
     sealed = session.sealed
     if sealed is None:
         return {"spooled": 0, "rejected": 0, "agent_last_success": None}
-    return {
-        "spooled": len(sealed.spool.names()),
-        "rejected": len(sealed.spool.rejected()),
-        "agent_last_success": sealed.spool.last_success(),
-    }
+    try:
+        return {
+            "spooled": len(sealed.spool.names()),
+            "rejected": len(sealed.spool.rejected()),
+            "agent_last_success": sealed.spool.last_success(),
+        }
+    except OSError as exc:  # IT's spool_dir not readable by this user: said, not a traceback
+        return {
+            "spooled": None,
+            "rejected": None,
+            "agent_last_success": None,
+            "problem": f"the spool folder {sealed.spool.folder} cannot be read ({exc.strerror or type(exc).__name__})",
+        }

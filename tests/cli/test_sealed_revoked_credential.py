@@ -151,3 +151,27 @@ def test_a_damaged_spool_file_is_named_not_blamed_on_another_sender(pso_home: Pa
     done = _agent_once(pso_home)
     assert done.code == 0, done.err
     assert server.stats()["reports"] == 3
+
+
+def test_a_spool_folder_that_cannot_be_read_does_not_stop_a_submit(
+    pso_home: Path, server: RunningServer, tmp_path: Path
+) -> None:
+    """IT's policy names a machine-wide spool the nurse's user cannot read (here a file where the folder should
+    be: as root, permissions would not stop the test). ``report add --submit`` was a traceback and the report was
+    not stored; ``status --json`` and the unlock's reconcile were tracebacks too. Now the report is queued, the
+    outbox sends it, and status says what is wrong with the spool."""
+    blocked = tmp_path / "machine-spool"
+    blocked.write_text("not a folder")
+    (pso_home / "policy.json").write_text(json.dumps({"sealed_outbox": {"spool_dir": str(blocked)}}))
+    assert run_cli(pso_home, "profile", "create", ACCOUNT, "--password-stdin", stdin=SECRET + "\n").code == 0
+    assert login(pso_home, server, ACCOUNT, PASSWORD).code == 0
+
+    _submit(pso_home, random.Random(5))
+    shown = run_cli(pso_home, "status", "--json", "--password-stdin", stdin=SECRET + "\n")
+    assert shown.code == 0, shown.err
+    status = json.loads(shown.out)
+    assert status["queued"] == 1
+    assert str(blocked) in status["sealed"]["problem"]
+    synced = run_cli(pso_home, "sync", "--password-stdin", stdin=SECRET + "\n")
+    assert synced.code == 0, synced.err
+    assert server.stats()["reports"] == 1
