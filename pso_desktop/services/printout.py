@@ -48,6 +48,9 @@ class Table:
     heading: str
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    # Columns never cut short to fit the page (an identifier: a case number cut to "PSO-2026-000…" names no
+    # report); the others share what they leave.
+    whole: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,7 @@ def list_printout(session: Session, query: ReportQuery, *, max_rows: int | None 
         f"The reports ({shown}, in the list's order)",
         ("Case number", "Discovered", "Unit", "Event type", "Category", "State", "At the PSO"),
         tuple(rows),
+        whole=(0, 1),
     )
     subtitle = (
         f"{total:,} report{'' if total == 1 else 's'} · printed {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}"

@@ -141,14 +141,18 @@ class _Layout:
         room = self.body.width()
         if sum(wanted) <= room:
             return [w * room / sum(wanted) for w in wanted]
-        cap = room / len(wanted)
-        for count, width in enumerate(sorted(wanted)):
-            rest = len(wanted) - count  # columns at least this wide share what the narrower ones leave
-            level = (room - sum(sorted(wanted)[:count])) / rest
+        # Whole columns (case numbers, dates) keep their width; the others are narrowed in what remains.
+        whole = [c for c in table.whole if c < len(wanted)]
+        room -= sum(wanted[c] for c in whole)
+        cut = sorted(w for c, w in enumerate(wanted) if c not in whole)
+        cap = room / max(1, len(cut))
+        for count, width in enumerate(cut):
+            rest = len(cut) - count  # columns at least this wide share what the narrower ones leave
+            level = (room - sum(cut[:count])) / rest
             if width >= level:
                 cap = level
                 break
-        return [min(w, cap) for w in wanted]
+        return [w if c in whole else min(w, cap) for c, w in enumerate(wanted)]
 
     def paint(self) -> Generator[int, None, None]:
         """Paints page after page, yielding each page's number once it is painted (the caller may let the event
