@@ -751,6 +751,24 @@ class ReportForm(QScrollArea):
         on = _date(self.fields["discovery.date"].value()) or _date(self.fields["report_date"].value())
         on = on or dt.date.today()  # as _work_out_age: the days agree with the years
         age = self.fields["patient.age_years"]
+        typed = age.value()
+        years = _years(born, on) if born is not None else None
+        if (
+            self._auto_age is None
+            and isinstance(typed, int)
+            and years is not None
+            and years >= 0
+            and typed != years
+        ):
+            # Typed by hand and kept: said plainly, never blocking (which one is right is the nurse's call).
+            text = (
+                f"The age typed ({typed}) and the date of birth ({years} at the discovery date) disagree; "
+                "check which is right. The typed age is kept."
+            )
+            self.age_note.setText(text)
+            self.age_note.show()
+            age.set_help(text)
+            return
         if self._auto_age is None or born is None:
             self.age_note.hide()
             age.set_help("")

@@ -9,10 +9,14 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAccessible
 
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.window import MainWindow
-from tests.support.ui import PROFILE, SECRET, form_of, open_new_report, unlock
+from tests.support.keyboard import KeyCounter, focused
+from tests.support.ui import PROFILE, SECRET, field_path, form_of, new_report, open_new_report, tab_to, unlock
+
+CTRL = Qt.KeyboardModifier.ControlModifier
 
 
 @pytest.fixture
@@ -45,3 +49,36 @@ def test_ticking_anonymous_on_and_off_in_a_new_report_saves_no_draft(
         qtbot.keyClick(box, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)  # back to the list
     assert window.reports_screen.model.rowCount() == 0
     assert stored_count(profile) == 0
+
+
+def test_a_typed_age_that_disagrees_with_the_date_of_birth_is_noted_and_kept(
+    qtbot: Any, make_window: Callable[..., MainWindow], profile: Workstation
+) -> None:
+    window = make_window()
+    unlock(qtbot, window)
+    keys = KeyCounter(qtbot)
+    _editor, form = new_report(qtbot, window, keys)
+    tab_to(keys, form, "discovery.date")
+    keys.key(Qt.Key.Key_A, CTRL)
+    keys.type("2026-11-20")
+    tab_to(keys, form, "patient.age_years")
+    keys.type("40")
+    age = form.fields["patient.age_years"]
+    assert not form.age_note.isVisible()  # no date of birth yet: nothing to compare
+    tab_to(keys, form, "patient.mrn")
+    keys.key(Qt.Key.Key_M, CTRL)  # the patient's more detail: the date of birth first
+    assert field_path(form, focused()) == "patient.date_of_birth"
+    keys.type("1944-11-21")  # 81 at the discovery date
+    assert age.value() == 40  # the typed age is kept
+    assert form.age_note.isVisible()
+    note = form.age_note.text()
+    assert "40" in note and "81" in note and "disagree" in note
+    face = QAccessible.queryAccessibleInterface(age.focus_target())
+    assert face is not None and "disagree" in face.text(QAccessible.Text.Description)
+    # The note does not stand in the way: the keyboard stays where it was, and correcting the age removes it.
+    assert field_path(form, focused()) == "patient.date_of_birth"
+    tab_to(keys, form, "patient.age_years")
+    keys.key(Qt.Key.Key_A, CTRL)
+    keys.type("81")
+    assert age.value() == 81 and not form.age_note.isVisible()
+    assert "disagree" not in (face.text(QAccessible.Text.Description) or "")
