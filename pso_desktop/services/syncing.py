@@ -134,6 +134,7 @@ def sync(
     account = session.account.get()
     if account is None:
         raise NotLinked()
+    engine: SyncEngine | None = None
     try:
         settings = settings_of(account, server_policy, proxy_from_environment=proxy_from_environment)
         with ApiClient(settings) as api:
@@ -154,6 +155,10 @@ def sync(
     except SyncError as exc:
         session.audit.append("sync", actor=session.profile, detail=f"failed: {type(exc).__name__}")
         raise
+    finally:
+        if engine is not None and engine.purged:
+            # The backups still hold what was just purged (a disabled account's purge raises SignInRequired).
+            session.replace_backups_after_purge()
     session.audit.append(
         "sync",
         actor=session.profile,

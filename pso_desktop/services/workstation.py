@@ -301,6 +301,18 @@ class Session:
             self.audit.append("backup", actor=self.profile, detail="written")
         return taken
 
+    def replace_backups_after_purge(self) -> None:
+        """After the facility's copies were purged: one fresh backup replaces every older one, which still held
+        them (:func:`storage.backup.replace_after_purge`; when it fails the older ones are removed anyway).
+        Never raises for the backup; the purge stands either way. Audited."""
+        take = self._backup
+        if take is None:
+            return
+        taken = take(self._conn, after_purge=True)
+        detail = "replaced after purge" if taken is not None else "older removed after purge; none written"
+        with suppress(StorageError):
+            self.audit.append("backup", actor=self.profile, detail=detail)
+
     def add_from_bytes(self, data: bytes, *, submit: bool = False, dry_run: bool = False) -> list[dict[str, Any]]:
         """Parse, validate and store every report in ``data`` in one transaction; InputRejected stores nothing."""
         items = parse_reports(decode_text(data))

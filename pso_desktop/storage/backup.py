@@ -175,8 +175,12 @@ def back_up_if_due(
     key: bytes,
     max_age: dt.timedelta = DUE_AFTER,
     should_stop: Callable[[], bool] | None = None,
+    after_purge: bool = False,
 ) -> BackupFile | None:
-    """:func:`take_backup` when :func:`is_due` says so and the profile holds at least one report; else None."""
+    """:func:`take_backup` when :func:`is_due` says so and the profile holds at least one report; else None.
+    With ``after_purge``, :func:`replace_after_purge` instead (always, whatever is due)."""
+    if after_purge:
+        return replace_after_purge(conn, db_path=db_path, key=key)
     if not is_due(db_path, max_age):
         return None
     with translate_errors():
@@ -184,6 +188,20 @@ def back_up_if_due(
     if not has_reports:
         return None  # an empty profile has nothing a backup could give back
     return take_backup(conn, db_path, key, should_stop=should_stop)
+
+
+def replace_after_purge(conn: Connection, *, db_path: Path, key: bytes) -> BackupFile | None:
+    """After the facility's copies were purged from the database: a fresh backup becomes the only one, so no
+    older backup still holds them. Should that backup fail (full disk), the older ones are removed anyway: the
+    database itself is intact and the next due backup is taken as usual, whereas a kept copy of reports the
+    account may no longer see is not allowed. Returns the fresh backup, or None when it failed."""
+    folder = backups_dir(db_path)
+    try:
+        return take_backup(conn, db_path, key, keep=1)
+    except StorageError:
+        _log.warning("the backup after a purge failed; the older backups are removed anyway")
+        _rotate(folder, 0, dt.datetime.now(dt.UTC))
+        return None
 
 
 # --- internals -------------------------------------------------------------------------------------------

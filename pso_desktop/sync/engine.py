@@ -150,6 +150,11 @@ class SyncEngine:
         self._access: str | None = None
         self._sent = self._submitted = self._attention = self._total = 0
 
+    @property
+    def purged(self) -> int:
+        """The facility's copies removed so far by this engine (also when the run then raised)."""
+        return self._purged
+
     def run(self) -> SyncSummary:
         """Pushes the outbox, then pulls statuses and reference data. Raises only for what a person must fix
         (sign in again, certificate not trusted, not linked, a batch the server refuses for good); a network

@@ -21,6 +21,8 @@ from pso_desktop.domain.samples import sample_report
 from pso_desktop.security.profiles import ProfileKeys
 from pso_desktop.services import review, syncing
 from pso_desktop.services.workstation import Session, Workstation
+from pso_desktop.storage import backup
+from pso_desktop.storage.database import open_database
 from pso_desktop.storage.errors import StorageError
 from pso_desktop.storage.facility import Review
 from pso_desktop.sync.errors import SignInRequired
@@ -290,6 +292,53 @@ def test_a_disabled_account_has_the_copies_purged_at_its_next_sync(
         syncing.sync(north)
     assert _ids(north, "facility") == set()
     assert _ids(north, "mine") == _ids_of(sent, "rm_north")
+
+
+def _facility_ids_in_backups(profiles: Profiles, name: str) -> list[set[str]]:
+    """The facility copies each of the profile's backups holds, newest backup first (opened with its key)."""
+    keys = profiles._workstation.keys
+    key, db_path = keys.unlock(name, SECRET), keys.database_path(name)
+    held = []
+    for taken in backup.list_backups(db_path):
+        conn = open_database(taken.path, key, create=False, full_check=True)
+        try:
+            rows = conn.execute("SELECT id FROM reports WHERE origin = 'facility'").fetchall()
+            held.append({str(r[0]) for r in rows})
+        finally:
+            conn.close()
+    return held
+
+
+@pytest.mark.parametrize("how", ["role removed", "account disabled"])
+def test_a_purge_leaves_no_backup_holding_the_facility_copies(
+    profiles: Profiles, server: RunningServer, sent: dict[str, list[dict[str, Any]]], how: str
+) -> None:
+    north = profiles["rm_north"]
+    syncing.sync(north)
+    facility_ids = _ids_of(sent, "nurse_a", "nurse_b")
+    for _ in range(2):  # two rotating backups, both taken while the copies are held
+        assert north.back_up_if_due(max_age=dt.timedelta(0)) is not None
+    assert _facility_ids_in_backups(profiles, "rm_north") == [facility_ids, facility_ids]
+
+    if how == "role removed":
+        server.set_role("rm_north", "reporter")
+        assert syncing.sync(north).facility_purged == 3
+    else:
+        server.set_disabled("rm_north")
+        with pytest.raises(SignInRequired):
+            syncing.sync(north)
+
+    # One fresh backup, without them, is all that is left; it still holds the profile's own report.
+    assert _facility_ids_in_backups(profiles, "rm_north") == [set()]
+    keys = profiles._workstation.keys
+    (only,) = backup.list_backups(keys.database_path("rm_north"))
+    conn = open_database(only.path, keys.unlock("rm_north", SECRET), create=False, full_check=True)
+    try:
+        own = {str(r[0]) for r in conn.execute("SELECT id FROM reports WHERE origin = 'mine'").fetchall()}
+    finally:
+        conn.close()
+    assert own == _ids_of(sent, "rm_north")
+    assert [e.detail for e in north.audit.entries() if e.action == "backup"][-1] == "replaced after purge"
 
 
 def test_it_policy_keeps_closed_facility_reports_only_so_long(
