@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--once", action="store_true", help="send what is there and exit: 0 when the spool is empty, else 1"
     )
+    agent.add_argument(
+        "--status",
+        action="store_true",
+        help="print each profile's spool count, rejections and the agent's last success as JSON and exit 0 "
+        "(reads the spool only: no secret, no network; for IT's monitoring)",
+    )
 
     imp = sub.add_parser(
         "import",
@@ -424,8 +430,12 @@ def _sync(args: argparse.Namespace, session: Session, stdout: IO[str], policy: K
 
 def _agent(args: argparse.Namespace, workstation: Workstation, stdout: IO[str]) -> int:
     """The sealed outbox's agent: no profile, no secret (docs/sync.md)."""
-    from pso_desktop.services.agent import Agent, AgentRound, run_once
+    from pso_desktop.services.agent import Agent, AgentRound, run_once, spool_status
 
+    if args.status:
+        json.dump(spool_status(workstation.root, workstation.keys.policy), stdout, sort_keys=True)
+        print(file=stdout)
+        return EXIT_OK
     if args.once:
         outcome = run_once(workstation.root, workstation.keys)
         print(

@@ -420,6 +420,32 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def spool_status(root: Path, policy: KeyPolicy | None = None) -> list[dict[str, object]]:
+    """``agent --status``: per profile, what its spool holds and the agent's last success, read from the spool
+    folder and the agent's state file alone (no secret, no keyring, no network), so IT can monitor the outbox."""
+    spool_dir = (policy if policy is not None else KeyPolicy.load(root)).sealed_outbox.spool_dir
+    out: list[dict[str, object]] = []
+    for name in paths.profile_names(root):
+        spool = Spool(spool_folder(root, name, spool_dir))
+        row: dict[str, object] = {"profile": name}
+        try:
+            row.update(
+                spooled=len(spool.names()),
+                rejected=len(spool.rejected()),
+                agent_last_success=spool.last_success(),
+                problem=None,
+            )
+        except OSError as exc:  # IT's spool_dir not readable by this user: said, not a traceback
+            row.update(
+                spooled=None,
+                rejected=None,
+                agent_last_success=None,
+                problem=f"the spool folder {spool.folder} cannot be read ({exc.strerror or type(exc).__name__})",
+            )
+        out.append(row)
+    return out
+
+
 def run_once(root: Path, keys: ProfileKeys) -> AgentRound:
     """``agent --once``: sends what is there; raises AgentFailure with one sentence when something is left
     because the server cannot be reached or a credential was refused."""
