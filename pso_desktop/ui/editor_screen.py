@@ -132,7 +132,7 @@ class EditorScreen(QWidget):
     submitted = Signal(str)  # the report was queued: its id
     deleted = Signal()  # the draft was deleted (or, never saved, dropped)
     invalid = Signal(object)  # Submit found problems: list[FieldError]
-    failed = Signal(str)  # a plain message for the status bar
+    failed = Signal(str)  # a plain message for the status bar (not only failures: an entry removed, its Undo)
 
     def __init__(self, worker: DbWorker, backend: Backend, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -405,6 +405,7 @@ class EditorScreen(QWidget):
         if form is None:
             form = ReportForm(catalogue)
             form.changed.connect(self._on_changed)
+            form.notice.connect(self.failed)  # the status line: an entry removed, with its Undo
             self._forms[catalogue.version] = form
             # The sections beside the form: where am I, what is left, which sections have problems.
             page = QWidget()

@@ -757,10 +757,16 @@ class CheckListField(FormField):
         self.changed.emit()
 
 
+UNDO_REMOVE_SHORTCUT = "Ctrl+Z"
+
+
 class GroupField(FormField):
     """A repeating group of questions (e.g. each medication involved): one small form per entry, with buttons
     to add one (up to the catalogue's maximum) and to remove one. ``applies`` decides, per child question,
-    whether it is asked (e.g. "was it given" only for an incident)."""
+    whether it is asked (e.g. "was it given" only for an incident). Removing an entry with answers in it emits
+    ``removed`` with a sentence offering Undo; ``undo_remove`` (the form's Ctrl+Z) puts it back."""
+
+    removed = Signal(str)
 
     def __init__(
         self,
@@ -784,13 +790,17 @@ class GroupField(FormField):
         self._applies: Callable[[Question], bool] = lambda _q: True
         self._read_only = False
         self._removers: list[QPushButton] = []
+        # The entry last removed with answers in it (its place and answers), until Undo puts it back.
+        self._removed: tuple[int, dict[str, Any]] | None = None
 
     def _add_clicked(self) -> None:
         fields = self.add_entry()
         next(iter(fields.values())).setFocus()
         self.changed.emit()
 
-    def add_entry(self) -> dict[str, FormField]:
+    def add_entry(self, index: int | None = None) -> dict[str, FormField]:
+        """A new, empty entry: at the end, or at ``index`` (an entry put back in its place)."""
+        index = len(self.entries) if index is None else index
         box = QWidget()
         box.setObjectName("groupEntry")
         form = QFormLayout(box)
@@ -810,10 +820,10 @@ class GroupField(FormField):
         remove = QPushButton(f"Remove this {self._noun}")
         remove.clicked.connect(lambda: self._remove(box))
         form.addRow("", remove)
-        self._layout.insertWidget(self._layout.count() - 1, box)
-        self.entries.append(fields)
-        self._boxes.append((box, form))
-        self._removers.append(remove)
+        self._layout.insertWidget(index, box)  # the entries come first, then the Add button
+        self.entries.insert(index, fields)
+        self._boxes.insert(index, (box, form))
+        self._removers.insert(index, remove)
         for field in fields.values():
             field.set_read_only(self._read_only)
         self._refresh()
@@ -821,11 +831,37 @@ class GroupField(FormField):
 
     def _remove(self, box: QWidget) -> None:
         index = next(i for i, (b, _) in enumerate(self._boxes) if b is box)
+        answers = {
+            qid: value for qid, field in self.entries[index].items() if (value := field.value()) is not None
+        }
         del self.entries[index], self._boxes[index], self._removers[index]
         box.deleteLater()
         self._refresh()
         self.add_button.setFocus()
+        if answers:  # an empty entry loses nothing: no undo to offer
+            self._removed = (index, answers)
+            said = f"{self._noun[:1].upper()}{self._noun[1:]} removed — Undo ({UNDO_REMOVE_SHORTCUT})"
+            self.add_button.setAccessibleDescription(said)  # heard on the button the keyboard is now on
+            self.removed.emit(said)
         self.changed.emit()
+
+    def can_undo_remove(self) -> bool:
+        return self._removed is not None and not self._read_only and len(self.entries) < self.question.max_items
+
+    def undo_remove(self) -> bool:
+        """Puts the entry last removed back in its place with its answers, the keyboard on its first question."""
+        if not self.can_undo_remove() or self._removed is None:
+            return False
+        (index, answers), self._removed = self._removed, None
+        self.add_button.setAccessibleDescription("")
+        fields = self.add_entry(min(index, len(self.entries)))
+        for qid, field in fields.items():
+            with QSignalBlocker(field):
+                field.set_value(answers.get(qid))
+        self._refresh()
+        next(iter(fields.values())).focus_target().setFocus()
+        self.changed.emit()
+        return True
 
     def set_applies(self, applies: Callable[[Question], bool]) -> None:
         self._applies = applies
@@ -861,6 +897,8 @@ class GroupField(FormField):
         return out or None
 
     def set_value(self, value: Any) -> None:
+        self._removed = None  # another report (or the same one reloaded): nothing of it to put back
+        self.add_button.setAccessibleDescription("")
         for box, _form in self._boxes:
             box.deleteLater()
         self.entries.clear()

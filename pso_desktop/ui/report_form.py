@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from pso_desktop.domain.catalogue import Answer, Catalogue, Module, Question
 from pso_desktop.ui.form_fields import (
+    UNDO_REMOVE_SHORTCUT,
     CheckField,
     CheckListField,
     ChoiceField,
@@ -163,6 +164,7 @@ class ReportForm(QScrollArea):
     those started and those with problems, follows the focus, and Enter on one goes to it."""
 
     changed = Signal()
+    notice = Signal(str)  # a plain sentence for the status line (an entry removed, and how to undo it)
 
     def __init__(self, catalogue: Catalogue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -222,8 +224,17 @@ class ReportForm(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a Tab stop of its own would only be one more key
+        # Ctrl+Z puts back the entry last removed (a text box's own Ctrl+Z, undoing typing, comes first).
+        self._removed_from: GroupField | None = None
+        self.undo_remove_action = QAction("Undo removing an entry", self)
+        self.undo_remove_action.setShortcut(QKeySequence(UNDO_REMOVE_SHORTCUT))
+        self.undo_remove_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.undo_remove_action.triggered.connect(self.undo_remove)
+        self.addAction(self.undo_remove_action)
         for field in self.fields.values():
             field.changed.connect(self._on_changed)
+            if isinstance(field, GroupField):
+                field.removed.connect(partial(self._on_entry_removed, field))
         self.refresh_visibility()
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -602,6 +613,16 @@ class ReportForm(QScrollArea):
             self._when(path, lambda r: get_path(r, "reporter.anonymous") is not True)
         for path, cond in self.catalogue.field_conditions.items():
             self._when(path, partial(_answered_with, cond.field, cond.answers))
+
+    def _on_entry_removed(self, group: GroupField, said: str) -> None:
+        self._removed_from = group
+        self.notice.emit(said)
+
+    def undo_remove(self) -> None:
+        """Puts back the repeating-group entry last removed (Ctrl+Z), if nothing has replaced the report since."""
+        group, self._removed_from = self._removed_from, None
+        if group is not None and group.isVisible() and group.undo_remove():
+            self.notice.emit("Put back, with its answers")
 
     # --- the report ------------------------------------------------------------------------------------
 
