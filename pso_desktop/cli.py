@@ -236,6 +236,7 @@ def _dispatch(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], afterwa
     read_only = args.command == "status" or (args.command == "report" and bool(getattr(args, "dry_run", False)))
     with workstation.session(name, secret, on_close_problem=afterwards.append, read_only=read_only) as session:
         code = _run_in_session(args, session, stdin, stdout, workstation.keys.policy)
+        afterwards.extend(session.notices)  # a draft the PSO already held: said after the command's outcome
         _back_up(session, after_sync=args.command == "sync", afterwards=afterwards)
         return code
 

@@ -321,6 +321,7 @@ class Agent:
         ``rejected/``, one without a (final) result stays for the next try; every lock is given back."""
         by_envelope = {claim.entry.envelope_id: claim for claim in claims}
         done: set[str] = set()
+        held: list[dict[str, object]] = []
         try:
             for result in results:
                 if not isinstance(result, dict):
@@ -331,6 +332,14 @@ class Agent:
                 status = str(result.get("status") or "")
                 if status in FINAL_STATUSES:
                     counts[0] += 1
+                    held.append(
+                        {
+                            "report_id": claim.entry.report_id,
+                            "revision": claim.entry.revision,
+                            "status": status,
+                            "server_ref": result.get("server_ref"),
+                        }
+                    )
                 elif status in REJECTED_STATUSES and result.get("id") is None:
                     # The copy could not be opened (a key the server no longer knows): the outbox sends the report
                     # itself at the next unlock; the sealed copy is of no more use.
@@ -343,6 +352,11 @@ class Agent:
                 else:
                     continue
                 done.add(claim.name)
+            try:
+                profile.spool.record_delivered(held)
+            except OSError as exc:  # the entries stay and go again: the server's dedupe answers once more
+                _log.warning("agent: what profile %s delivered could not be recorded: %s", profile.name, exc.errno)
+                done.clear()
             profile.spool.note_success(_now())
         finally:
             profile.spool.release_all(claims, done)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pso_desktop import paths
 from pso_desktop.errors import ExpectedError
 from pso_desktop.security.errors import KeyEntryMissingError
+from pso_desktop.storage.database import transaction
 from pso_desktop.sync.sealed import (
     AGENT_FILE,
     AgentFile,
@@ -214,6 +215,53 @@ def forget_credential(session: Session) -> None:
         session.remembered.put(PINNED, state)
 
 
+def already_sent(server_ref: str | None) -> str:
+    """The one sentence a clinician reads when a draft of theirs had reached the PSO as the app stopped."""
+    case = f" as case {server_ref}" if server_ref else ""
+    return (
+        f"This report was already sent to the PSO{case} when PSO Desktop stopped during its Submit; "
+        "it stays here as a draft you can change and submit again as an update."
+    )
+
+
+def settle_orphans(session: Session, report_ids: Sequence[str] | None = None) -> list[str]:
+    """Numbers above the PSO's copy every draft whose current revision was sealed by a Submit that never
+    committed (call it inside a write transaction: a Submit committing on another connection has then
+    committed). A copy the agent delivered gives the draft its case number and a sentence for the clinician
+    (returned); an orphan entry not delivered is removed under its lock, and its draft is renumbered too, as a
+    killed sender may have delivered it unrecorded (the PSO takes a first revision at any number).
+    ``report_ids`` limits it to those reports (a Submit's)."""
+    sealed = session.sealed
+    if sealed is None:
+        return []
+    wanted = None if report_ids is None else set(report_ids)
+    try:
+        delivered = {k: v for k, v in sealed.spool.delivered().items() if wanted is None or k[0] in wanted}
+        spooled = sealed.spool.keys()
+    except OSError as exc:  # IT's spool_dir not readable by this user: nothing of it was written by this one
+        _log.warning("the spool could not be read (%s); orphans are settled at a later unlock", exc.errno)
+        return []
+    orphans = sorted(k for k in spooled if wanted is None or k[0] in wanted)
+    notices: list[str] = []
+    for (report_id, revision), ref in sorted(delivered.items()):
+        if session.store.renumber_orphan_draft(report_id, revision, ref):
+            _log.info("sealed outbox: a draft the PSO already holds was numbered above its copy")
+            notices.append(already_sent(ref))
+    states = session.store.revision_states(orphans) if orphans else {}
+    for report_id, revision in orphans:
+        if states.get((report_id, revision)) is not None or (report_id, revision) in delivered:
+            continue
+        claim = sealed.spool.claim(f"{report_id}.{revision}.sealed")
+        if claim is None:
+            continue  # a sender holds it: its answer is recorded as delivered, acted on next time
+        renumbered = False
+        try:
+            renumbered = session.store.renumber_orphan_draft(report_id, revision, None)
+        finally:
+            sealed.spool.release(claim, done=renumbered)
+    return notices
+
+
 def reconcile(session: Session) -> tuple[int, int]:
     """Brings the spool in line with the outbox: an entry whose revision was sent (or needs attention, or was
     never committed) is removed; a rejection the agent brought back marks its revision as needing attention,
@@ -223,6 +271,9 @@ def reconcile(session: Session) -> tuple[int, int]:
         return 0, 0
     removed = shown = 0
     try:
+        with transaction(session.connection):
+            session.notices += settle_orphans(session)
+        sealed.spool.forget_delivered(ORPHAN_AGE)
         keys = sorted(sealed.spool.keys())
     except OSError as exc:  # IT's spool_dir not readable by this user: the outbox still sends every report
         _log.warning("the spool could not be read (%s); it is reconciled at a later unlock", exc.errno)

@@ -223,6 +223,8 @@ class Session:
         profile's sealed outbox (its spool and agent file), None where a copy is never sealed."""
         self.profile = profile
         self.sealed = sealed
+        # Sentences for the clinician from the sealed outbox's reconciling (a draft the PSO already held).
+        self.notices: list[str] = []
         self._conn = conn
         self._reopen = reopen
         self._backup = back_up
@@ -326,7 +328,11 @@ class Session:
 
     def add_reports(self, reports: list[dict[str, Any]], *, submit: bool = False) -> None:
         """Store already-validated wire-form reports in one transaction (queued for sending with ``submit``)."""
+        if submit:  # committed first: a killed Submit's sealed copy carries these keys
+            self.store.ensure_owner_keys([str(report["id"]) for report in reports])
         with transaction(self._conn):  # the reports and their audit entry, or neither
+            if submit:  # a draft a killed Submit sealed goes above the PSO's copy of it
+                self.notices += sealing.settle_orphans(self, [str(report["id"]) for report in reports])
             self.store.add_reports(reports, submit=submit)
             self.audit.append(
                 "submit" if submit else "create", actor=self.profile, detail=f"{len(reports)} report(s)"
@@ -368,7 +374,8 @@ class Session:
         assert stored is not None  # just saved
         validate_report(stored, today=today)
         self.submit([report_id])
-        return revision
+        submitted = self.store.get(report_id)
+        return int(submitted["revision"]) if submitted is not None else revision
 
     def pso_problems(self, report_id: str) -> list[FieldError]:
         """Why the PSO did not accept the report's last submitted revision, as problems the form can list
@@ -396,7 +403,10 @@ class Session:
 
     def submit(self, report_ids: list[str]) -> None:
         """Freeze and queue each report's current draft, with one audit entry per report, in one transaction."""
+        self.store.ensure_owner_keys(report_ids)  # committed first: a killed Submit's sealed copy carries them
         with transaction(self._conn):
+            # A draft a killed Submit sealed goes above the PSO's copy of it, never as a conflicting copy.
+            self.notices += sealing.settle_orphans(self, report_ids)
             self.store.submit(report_ids)
             for report_id in report_ids:
                 self.audit.append("submit", actor=self.profile, report_id=report_id)
@@ -499,6 +509,11 @@ class Session:
                 self.audit.append("lock", actor=self.profile)
         finally:
             self._conn.close()
+
+    @property
+    def connection(self) -> Any:
+        """The session's database connection, for a caller's transaction spanning several stores."""
+        return self._conn
 
     def close_noting_problem(self) -> str | None:
         """:meth:`close`, for callers whose own outcome must stay what the user sees: a failure to record the

@@ -184,6 +184,8 @@ class ReportStore:
             ).fetchone()
             if submitted is not None:
                 raise StorageError("Only drafts that were never submitted can be deleted; this one was submitted.")
+            if self._conn.execute("SELECT 1 FROM report_keys WHERE report_id = ?", (report_id,)).fetchone():
+                raise StorageError(SUBMIT_INTERRUPTED)
             self._conn.execute("DELETE FROM reports WHERE pk = ?", (row[0],))
 
     # --- listing and search ------------------------------------------------------------------------------
@@ -654,6 +656,40 @@ class ReportStore:
                     states[(report_id, revision)] = str(row[0])
         return states
 
+    def ensure_owner_keys(self, report_ids: Sequence[str]) -> None:
+        """Gives each existing report its owner key in a commit of its own, before the Submit that seals it: a
+        Submit killed after its sealed copy reached the spool must not lose the key that copy carries (the PSO
+        would refuse the report's next revision from this profile as not its owner's)."""
+        with transaction(self._conn):
+            for report_id in report_ids:
+                if self._conn.execute("SELECT 1 FROM reports WHERE id = ?", (report_id,)).fetchone():
+                    self._ensure_key(report_id)
+
+    def renumber_orphan_draft(self, report_id: str, revision: int, server_ref: str | None) -> bool:
+        """A sealed copy of ``revision`` may be (or, with ``server_ref``, is) held by the PSO while that revision
+        is still this report's draft: a Submit killed between its spool write and its commit. The draft moves
+        to ``revision`` + 1, so its Submit reaches the PSO as a newer revision rather than a conflicting copy;
+        the case number, when known, is kept. True when the draft was renumbered."""
+        with transaction(self._conn):
+            row = self._conn.execute(
+                "SELECT pk, wire FROM reports WHERE id = ? AND revision = ? AND state = 'draft'",
+                (report_id, revision),
+            ).fetchone()
+            if (
+                row is None
+                or self._conn.execute(
+                    "SELECT 1 FROM report_revisions WHERE report_id = ? AND revision = ?", (report_id, revision)
+                ).fetchone()
+            ):
+                return False
+            wire, sha = _encode(json.loads(row[1]), revision + 1)
+            self._conn.execute(
+                "UPDATE reports SET revision = ?, wire = ?, sha256 = ?, server_ref = COALESCE(?, server_ref), "
+                "updated_at = ? WHERE pk = ?",
+                (revision + 1, wire, sha, server_ref, self._now(), row[0]),
+            )
+        return True
+
     def record_sealed_rejection(self, report_id: str, revision: int, status: str, errors: Sequence[Any]) -> bool:
         """The PSO refused a revision the agent sent sealed: a queued (or sending) entry needs attention with the
         server's reasons, as if the outbox had sent it. False when the entry is no longer waiting."""
@@ -755,6 +791,10 @@ class ReportStore:
     def _now(self) -> str:
         return self._clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+
+SUBMIT_INTERRUPTED = (
+    "This draft cannot be deleted: a Submit of it was interrupted and may have reached the PSO; submit it instead."
+)
 
 # Read-only copies: a risk manager reviews the facility's reports but never edits, submits or deletes them.
 FACILITY_READ_ONLY = (

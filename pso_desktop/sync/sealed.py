@@ -39,6 +39,7 @@ _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM
 INFO_PREFIX = b"pso-desktop sealed report v1|"
 SPOOL_FOLDER = "spool"
 REJECTED_FOLDER = "rejected"
+DELIVERED_FOLDER = "delivered"
 ENTRY_SUFFIX = ".sealed"
 AGENT_FILE = "agent.json"
 AGENT_STATE_FILE = "agent-state.json"
@@ -280,9 +281,12 @@ class Spool:
         return max(0.0, time.time() - written)
 
     def remove(self, report_id: str, revision: int) -> None:
+        """The entry leaves the spool, then its lock file (as :meth:`release` does)."""
         name = f"{report_id}.{revision}{ENTRY_SUFFIX}"
         with contextlib.suppress(FileNotFoundError):
             (self.folder / name).unlink()
+        with contextlib.suppress(OSError):
+            (self.folder / f"{name}.lock").unlink()
 
     def keep_rejection(self, entry: SpoolEntry, status: str, errors: Any) -> None:
         """Keeps the server's refusal of ``entry`` in ``rejected/`` (field paths and messages, no PHI) for its
@@ -301,6 +305,59 @@ class Spool:
         """Moves the entry out of the spool into ``rejected/`` with the server's answer."""
         self.keep_rejection(entry, status, errors)
         self.remove(entry.report_id, entry.revision)
+
+    @property
+    def delivered_folder(self) -> Path:
+        return self.folder / DELIVERED_FOLDER
+
+    def record_delivered(self, delivered: Sequence[Mapping[str, Any]]) -> None:
+        """Keeps what the PSO now holds from one answered batch (report id, revision, status, case number; no
+        PHI) in ``delivered/``, fsynced, before its entries leave the spool: an entry sent for a Submit that
+        never committed (an orphan) is then known at the next unlock or Submit, which numbers the draft above
+        it instead of sending a conflicting copy of the same revision."""
+        if not delivered:
+            return
+        ensure_private_dir(self.delivered_folder)
+        records = [
+            {
+                "report_id": str(item["report_id"]),
+                "revision": int(item["revision"]),
+                "status": str(item.get("status") or ""),
+                "server_ref": item.get("server_ref") if isinstance(item.get("server_ref"), str) else None,
+            }
+            for item in delivered
+        ]
+        write_private_json(self.delivered_folder / f"{uuid.uuid4()}.json", {"v": _FORMAT, "delivered": records})
+
+    def delivered(self) -> dict[tuple[str, int], str | None]:
+        """(report id, revision) -> case number of every revision a sender recorded as held by the PSO."""
+        out: dict[tuple[str, int], str | None] = {}
+        for path in self._delivered_files():
+            try:
+                value = json.loads(path.read_bytes())
+                for record in value["delivered"]:
+                    ref = record.get("server_ref")
+                    out[(str(record["report_id"]), int(record["revision"]))] = (
+                        ref if isinstance(ref, str) else None
+                    )
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return out
+
+    def forget_delivered(self, older_than: float = 0.0) -> None:
+        """Removes the delivered records once the profile has acted on them (those at least ``older_than``
+        seconds old: a sender may be writing one now)."""
+        now = time.time()
+        for path in self._delivered_files():
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime >= older_than:
+                    path.unlink()
+
+    def _delivered_files(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.delivered_folder.iterdir() if p.suffix == ".json")
+        except FileNotFoundError:
+            return []
 
     def rejected(self) -> list[dict[str, Any]]:
         """The rejections waiting for their author (each: report_id, revision, status, errors)."""
