@@ -792,6 +792,10 @@ class GroupField(FormField):
         self._removers: list[QPushButton] = []
         # The entry last removed with answers in it (its place and answers), until Undo puts it back.
         self._removed: tuple[int, dict[str, Any]] | None = None
+        self._said = ""  # the offer to undo it, said on the Add button after the help
+
+    def _descriptions(self) -> list[tuple[QWidget, tuple[str, ...]]]:
+        return [(self.add_button, (self._help, self._said))]
 
     def _add_clicked(self) -> None:
         fields = self.add_entry()
@@ -841,7 +845,8 @@ class GroupField(FormField):
         if answers:  # an empty entry loses nothing: no undo to offer
             self._removed = (index, answers)
             said = f"{self._noun[:1].upper()}{self._noun[1:]} removed — Undo ({UNDO_REMOVE_SHORTCUT})"
-            self.add_button.setAccessibleDescription(said)  # heard on the button the keyboard is now on
+            self._said = said  # heard on the Add button, where the keyboard now is
+            self._describe()
             self.removed.emit(said)
         self.changed.emit()
 
@@ -853,7 +858,8 @@ class GroupField(FormField):
         if not self.can_undo_remove() or self._removed is None:
             return False
         (index, answers), self._removed = self._removed, None
-        self.add_button.setAccessibleDescription("")
+        self._said = ""
+        self._describe()
         fields = self.add_entry(min(index, len(self.entries)))
         for qid, field in fields.items():
             with QSignalBlocker(field):
@@ -898,7 +904,9 @@ class GroupField(FormField):
 
     def set_value(self, value: Any) -> None:
         self._removed = None  # another report (or the same one reloaded): nothing of it to put back
-        self.add_button.setAccessibleDescription("")
+        if self._said:
+            self._said = ""
+            self._describe()
         for box, _form in self._boxes:
             box.deleteLater()
         self.entries.clear()
