@@ -1129,8 +1129,9 @@ def _insert_revision(tx: Tx, item: IncomingRevision, when: float) -> None:
 
 
 def record_tally(tx: Tx, counts: dict[str, int], now: float) -> None:
-    """Adds a batch's outcome counts to the running totals behind ``pso-server stats``."""
-    rows = [(outcome, n, now) for outcome, n in counts.items() if n]
+    """Adds a batch's outcome counts to the running totals behind ``pso-server stats``. Only the day is kept:
+    a batch's exact arrival time would pin when an anonymous report in it arrived."""
+    rows = [(outcome, n, day_start(now)) for outcome, n in counts.items() if n]
     if rows:
         tx.executemany("INSERT INTO intake_tally (outcome, n, recorded_at) VALUES (?, ?, ?)", rows)
 

@@ -226,10 +226,33 @@ class Agent:
             raise
 
     def _send_with(self, profile: _Profile, token: str) -> tuple[int, int]:
+        """Named envelopes first, then anonymous ones, each kind in batches of its own: one request never carries
+        an anonymous report with its author's named ones (docs/sealed-outbox.md)."""
         counts = [0, 0]  # sent, rejected
-        names = profile.spool.names()
+        with ApiClient(self._settings(profile.agent)) as api:
+            deferred: dict[str, None] = {}  # anonymous entries met while sending the named ones, in their order
+            self._send_kind(profile, api, token, profile.spool.names(), False, counts, deferred)
+            if deferred and not self._should_stop():
+                self._send_kind(profile, api, token, list(deferred), True, counts, {})
+        sent, rejected = counts
+        if sent or rejected:
+            _log.info(
+                "agent: profile %s: %d sealed report(s) delivered, %d rejected", profile.name, sent, rejected
+            )
+        return sent, rejected
+
+    def _send_kind(
+        self,
+        profile: _Profile,
+        api: ApiClient,
+        token: str,
+        names: list[str],
+        anonymous: bool,
+        counts: list[int],
+        deferred: dict[str, None],
+    ) -> None:
+        """Sends the entries of ``names`` that are ``anonymous`` (or named); the others are noted in ``deferred``."""
         with (
-            ApiClient(self._settings(profile.agent)) as api,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="pso-agent-send") as sender,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="pso-agent-settle") as settler,
         ):
@@ -240,7 +263,7 @@ class Agent:
                 while True:
                     claims: list[Claim] = []
                     if start < len(names) and not self._should_stop():
-                        claims, start = self._claim_batch(profile.spool, names, start, limit)
+                        claims, start = self._claim_batch(profile.spool, names, start, limit, anonymous, deferred)
                     if claims:
                         entries = [claim.entry for claim in claims]
                         flights.append((claims, sender.submit(self._post, api, token, entries)))
@@ -258,7 +281,8 @@ class Agent:
                             raise
                         self._drain(profile.spool, flights)
                         limit = max(1, len(landed) // 2)  # the same entries again, in smaller batches
-                        names, start = profile.spool.names(), 0
+                        wanted = set(names)
+                        names, start = [n for n in profile.spool.names() if n in wanted], 0
                         continue
                     flights.popleft()
                     if settling is not None:
@@ -268,12 +292,6 @@ class Agent:
                 self._drain(profile.spool, flights)
                 if settling is not None:
                     settling.result()
-        sent, rejected = counts
-        if sent or rejected:
-            _log.info(
-                "agent: profile %s: %d sealed report(s) delivered, %d rejected", profile.name, sent, rejected
-            )
-        return sent, rejected
 
     @staticmethod
     def _drain(spool: Spool, flights: deque[tuple[list[Claim], Future[list[dict[str, object]]]]]) -> None:
@@ -287,10 +305,24 @@ class Agent:
                 spool.release(claim, done=False)
 
     @staticmethod
-    def _claim_batch(spool: Spool, names: Sequence[str], start: int, limit: int) -> tuple[list[Claim], int]:
+    def _claim_batch(
+        spool: Spool,
+        names: Sequence[str],
+        start: int,
+        limit: int,
+        anonymous: bool = False,
+        deferred: dict[str, None] | None = None,
+    ) -> tuple[list[Claim], int]:
         """Up to ``limit`` entries (and about BATCH_BYTES) from ``names[start:]``, each held under its lock;
-        entries another sender holds, or that are gone, are skipped. Returns the claims and where to go on."""
+        entries another sender holds, or that are gone, are skipped, and so are those of the other kind
+        (anonymous or named), which are noted in ``deferred``. Returns the claims and where to go on."""
         claims = spool.claim_all(names[start : start + limit])
+        other = [claim for claim in claims if claim.entry.anonymous != anonymous]
+        if other:
+            spool.release_all(other, set())
+            if deferred is not None:
+                deferred.update(dict.fromkeys(claim.name for claim in other))
+            claims = [claim for claim in claims if claim.entry.anonymous == anonymous]
         size = 0
         for kept, claim in enumerate(claims):
             size += len(claim.entry.sealed) + 120

@@ -100,7 +100,7 @@ def seal_submitted(session: Session, report_ids: Sequence[str]) -> int:
         plaintext = envelope_plaintext(
             item.wire_text, None if anonymous else account.username, item.owner_key if anonymous else None
         )
-        entries.append(seal_entry(key, item.report_id, item.revision, plaintext))
+        entries.append(seal_entry(key, item.report_id, item.revision, plaintext, anonymous=anonymous))
         del plaintext
     try:
         sealed.spool.write(entries)

@@ -110,6 +110,9 @@ class SpoolEntry:
     revision: int
     key_id: str
     sealed: str  # base64 of the HPKE ciphertext
+    # An anonymous report's envelope: senders upload these in batches of their own, never in one request with
+    # the author's named reports (docs/sealed-outbox.md). The spool folder is the profile's already.
+    anonymous: bool = False
 
     @property
     def name(self) -> str:
@@ -123,6 +126,7 @@ class SpoolEntry:
             "revision": self.revision,
             "key_id": self.key_id,
             "sealed": self.sealed,
+            **({"anonymous": True} if self.anonymous else {}),
         }
 
     def wire(self) -> dict[str, str]:
@@ -139,15 +143,18 @@ class SpoolEntry:
             int(value["revision"]),
             str(value["key_id"]),
             str(value["sealed"]),
+            value.get("anonymous") is True,
         )
         if value["report_id"] != entry.report_id:
             raise ValueError("not a spool entry")
         return entry
 
 
-def seal_entry(key: SealingKey, report_id: str, revision: int, plaintext: bytes) -> SpoolEntry:
+def seal_entry(
+    key: SealingKey, report_id: str, revision: int, plaintext: bytes, *, anonymous: bool = False
+) -> SpoolEntry:
     sealed = base64.b64encode(key.seal(plaintext)).decode("ascii")
-    return SpoolEntry(str(uuid.uuid4()), report_id, revision, key.key_id, sealed)
+    return SpoolEntry(str(uuid.uuid4()), report_id, revision, key.key_id, sealed, anonymous)
 
 
 def spool_folder(root: Path, profile: str, spool_dir: str | None = None) -> Path:
