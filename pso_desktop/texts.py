@@ -19,6 +19,8 @@ STATE_LABELS = {
     "submitted": "Submitted",
     "needs_attention": "Needs attention",
 }
+# The list's chips: the profile's own reports by state, then a risk manager's copies of the facility's reports.
+CHIP_LABELS = {**STATE_LABELS, "facility": "Facility"}
 # A facility's own review of a report (issue 12), beside the PSO's status.
 REVIEW_STATE_LABELS = {
     "new": "New",

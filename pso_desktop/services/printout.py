@@ -15,12 +15,12 @@ from typing import Any
 from pso_desktop.domain import Catalogue, load_catalogue
 from pso_desktop.domain.catalogue import GENERIC_ANSWER_SETS, category_names
 from pso_desktop.services.workstation import PSWP_LABEL, Session
-from pso_desktop.storage.report_query import PSO_STATUSES, ReportQuery
-from pso_desktop.storage.reports import STATES, ReportSummary
-from pso_desktop.texts import PSO_STATUS_LABELS, REVIEW_STATE_LABELS, STATE_LABELS
+from pso_desktop.storage.report_query import CHIP_STATES, PSO_STATUSES, ReportQuery
+from pso_desktop.storage.reports import ReportSummary
+from pso_desktop.texts import CHIP_LABELS, PSO_STATUS_LABELS, REVIEW_STATE_LABELS
 
 # Where a report stands, in the words the list uses.
-STATE_WORDS = STATE_LABELS
+STATE_WORDS = CHIP_LABELS  # the states of the profile's own reports, and the facility's copies apart
 PSO_WORDS = PSO_STATUS_LABELS
 SORT_WORDS = {
     "state": "state",
@@ -217,7 +217,7 @@ def list_printout(session: Session, query: ReportQuery, *, max_rows: int | None 
         if rows:
             sections.append(Section(heading, rows))
 
-    counted("By state", {s: facets["state"].get(s, 0) for s in STATES}, lambda s: STATE_WORDS.get(s, s))
+    counted("By state", {s: facets["state"].get(s, 0) for s in CHIP_STATES}, lambda s: STATE_WORDS.get(s, s))
     counted("By event type", facets["event_type"], lambda c: words.event_types.get(c, c))
     counted("By harm (as reported)", facets["harm"], lambda c: words.harm.get(c, c))
     counted("By unit", facets["unit"], str)

@@ -14,7 +14,7 @@ from typing import Any
 from pso_desktop.domain import load_catalogue
 from pso_desktop.domain.catalogue import category_names as catalogue_category_names
 from pso_desktop.services.workstation import Session
-from pso_desktop.storage.report_query import STATES, ReportQuery
+from pso_desktop.storage.report_query import CHIP_STATES, ReportQuery
 
 NO_HARM_GIVEN = "Not given"
 NO_UNIT_GIVEN = "No unit given"
@@ -133,7 +133,7 @@ def narrowed(query: ReportQuery, bar: Bar, *, drafts: bool = False) -> ReportQue
     kept inside the query's own range. Unless the chart counted ``drafts`` too, the list leaves them out as the
     chart did: every state of the query's (all when it has none) but draft."""
     changes: dict[str, Any] = dict(bar.narrow)
-    events = tuple(s for s in (query.states or STATES) if s != "draft")
+    events = tuple(s for s in (query.states or CHIP_STATES) if s != "draft")  # the facility's copies too
     if not drafts and events:  # (none: the query asks for drafts only, and the chart counted nothing)
         changes["states"] = events
     if "discovered_from" in changes and query.discovered_from:

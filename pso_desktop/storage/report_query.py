@@ -19,6 +19,11 @@ from typing import Any
 STATES: tuple[str, ...] = ("draft", "queued", "sending", "submitted", "needs_attention")
 PSO_STATUSES: tuple[str, ...] = ("received", "under_review", "more_info_requested", "closed")
 ORIGINS: tuple[str, ...] = ("mine", "facility")  # whose a report is (storage/facility.py)
+# The list's state chips: the profile's own reports by state, and the facility's copies (a risk manager's) as a
+# count of their own, whatever their stored state: they are never in this profile's outbox, so `status` and a
+# state's count leave them out. In ``ReportQuery.states`` a state means the profile's own reports in it.
+FACILITY = "facility"
+CHIP_STATES: tuple[str, ...] = (*STATES, FACILITY)
 NOT_GIVEN = ""  # in a harm, event type, unit or PSO status filter: the reports with none
 # Counts, trends and facets read this index (see migration 4); forcing it keeps the plan the same for every filter.
 LIST_SOURCE = "reports INDEXED BY reports_list"
@@ -95,7 +100,7 @@ class ReportQuery:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{name} must be a sequence of strings")
             object.__setattr__(self, name, tuple(dict.fromkeys(value)))  # hashable, no duplicates
-        unknown = set(self.states) - set(STATES)
+        unknown = set(self.states) - set(CHIP_STATES)
         if unknown:
             raise ValueError(f"unknown report state {sorted(unknown)[0]!r}")
         if set(self.origins) - set(ORIGINS):
@@ -183,8 +188,13 @@ def where_clause(
     and the next pages share one search); without it the full-text index is asked in the statement itself."""
     clauses: list[str] = []
     params: list[Any] = []
-    if with_states:
-        _any_of("state", query.states, clauses, params)
+    if with_states and query.states:
+        own = [state for state in query.states if state != FACILITY]
+        either = ["origin = 'facility'"] if FACILITY in query.states else []
+        if own:
+            either.append(f"(origin = 'mine' AND state IN ({', '.join('?' * len(own))}))")
+            params.extend(own)
+        clauses.append(f"({' OR '.join(either)})")
     _any_of("event_type", query.event_types, clauses, params)
     _any_of("unit", query.units, clauses, params)
     _any_of("harm", query.harm_levels, clauses, params)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from pso_desktop.services.backend import Backend
-from pso_desktop.texts import STATE_LABELS
+from pso_desktop.texts import CHIP_LABELS as STATE_LABELS
 from pso_desktop.ui.errors import user_message
 from pso_desktop.ui.filter_bar import FilterBar
 from pso_desktop.ui.one_line_label import PSWP_SHORT, OneLineLabel
@@ -134,7 +134,11 @@ class ReportsScreen(QWidget):
             chip.setObjectName("countChip")
             chip.setCheckable(True)
             chip.setProperty("state", state)
-            chip.setToolTip(f"Show only the reports in the state “{label_text}” (again: show all)")
+            chip.setToolTip(
+                "Show only the facility's reports (your copies, read-only; again: show all)"
+                if state == "facility"
+                else f"Show only your own reports in the state “{label_text}” (again: show all)"
+            )
             chip.toggled.connect(partial(self._filter_by_state, state))
             self.count_labels[state] = chip
             counts_row.addWidget(chip)
@@ -447,6 +451,8 @@ class ReportsScreen(QWidget):
             value = "–" if counts is None else str(counts.get(state, 0))
             chip.setText(f"{label}: {value}")
             chip.setAccessibleName(f"{label}: {value}")
+            if state == "facility":  # a reporter's profile never holds any: no chip for them
+                chip.setVisible(chip.isChecked() or (counts is not None and counts.get(state, 0) > 0))
 
     # --- filters, sort, views ----------------------------------------------------------------------------
 

@@ -86,7 +86,9 @@ def test_from_narrows_to_the_facility_or_to_ones_own(
     _toggle(qtbot, window, bar.origin, "Your facility's")
     assert bar.origin.text() == "From: Your facility's"
     assert shown_ids(window) == theirs
-    qtbot.waitUntil(lambda: _submitted_chip(window).endswith(": 3"))
+    # The facility's copies have their own chip; a state's chip counts the profile's own reports only.
+    qtbot.waitUntil(lambda: window.reports_screen.count_labels["facility"].text() == "Facility: 3")
+    assert _submitted_chip(window) == "Submitted: 0"
 
     _toggle(qtbot, window, bar.origin, "Your facility's")
     _toggle(qtbot, window, bar.origin, "Your own")
@@ -99,3 +101,68 @@ def test_from_narrows_to_the_facility_or_to_ones_own(
         summary = list_printout(session, query)
     filters = dict(summary.sections[0].rows)
     assert filters["From"] == "Your own" and filters["Reports"] == "2"
+
+
+@pytest.fixture
+def facility_only(tmp_path: Path, workstation_factory: Callable[[], Workstation]) -> Iterator[set[str]]:
+    """A reporter's three reports, sent; risk manager rm1's profile (PROFILE) has none of its own, synced, so it
+    holds the three as the facility's. Yields their ids."""
+    accounts = {"nurse1": Account("nurse1 password"), "rm1": Account("rm1 password", role="risk_manager")}
+    theirs = sample_reports(3, seed=12)
+    with practice_server(tmp_path / "server", accounts) as server:
+        workstation = workstation_factory()
+        workstation.create_profile("nurse1", "nurse1 secret 123")
+        with workstation.session("nurse1", "nurse1 secret 123") as session:
+            link(session, server, "nurse1", "nurse1 password")
+            session.add_reports(theirs, submit=True)
+            syncing.sync(session, policy=FAST_RETRIES)
+        workstation.create_profile(PROFILE, SECRET)
+        with workstation.session(PROFILE, SECRET) as session:
+            link(session, server, "rm1", "rm1 password")
+            assert syncing.sync(session, policy=FAST_RETRIES).facility_reports == 3
+        yield {str(r["id"]) for r in theirs}
+
+
+def test_state_chips_count_ones_own_reports_and_the_facility_has_its_own_chip(
+    qtbot: Any,
+    make_window: Callable[..., MainWindow],
+    workstation_factory: Callable[[], Workstation],
+    facility_only: set[str],
+) -> None:
+    """Outside test: with "From: any", a risk manager with no report of its own saw "Submitted: 3" while
+    `pso-desktop status --json` said 0, and the list summary's "By state" said the same."""
+    window = make_window(auto_send=False)
+    unlock(qtbot, window)
+    screen = window.reports_screen
+    chips = screen.count_labels
+    assert screen.current_query().origins == ()
+    assert shown_ids(window) == facility_only
+    qtbot.waitUntil(lambda: chips["facility"].text() == "Facility: 3")
+    assert {state: chip.text() for state, chip in chips.items() if state != "facility"} == {
+        "draft": "Draft: 0",
+        "queued": "Queued: 0",
+        "sending": "Sending: 0",
+        "submitted": "Submitted: 0",
+        "needs_attention": "Needs attention: 0",
+    }
+    assert chips["facility"].isVisible()
+    with workstation_factory().session(PROFILE, SECRET) as session:
+        status = session.status_counts()  # what `pso-desktop status --json` prints
+        by_state = dict(
+            next(
+                s for s in list_printout(session, screen.current_query()).sections if s.heading == "By state"
+            ).rows
+        )
+    assert status["submitted"] == 0 and sum(status.values()) == 0
+    assert by_state == {"Facility": "3"}
+
+    # The Facility chip, by keys, shows the facility's copies; the Submitted chip the profile's own (none).
+    chips["facility"].setFocus()
+    with qtbot.waitSignal(screen.reports_loaded, timeout=10_000):
+        qtbot.keyClick(chips["facility"], Qt.Key.Key_Space)
+    assert chips["facility"].isChecked() and shown_ids(window) == facility_only
+    chips["submitted"].setFocus()
+    with qtbot.waitSignal(screen.reports_loaded, timeout=10_000):
+        qtbot.keyClick(chips["submitted"], Qt.Key.Key_Space)
+    assert not chips["facility"].isChecked() and screen.current_query().states == ("submitted",)
+    assert shown_ids(window) == set()

@@ -34,7 +34,9 @@ def test_list_shows_every_stored_report_with_counts_and_banner(
         "sending": 0,
         "submitted": 0,
         "needs_attention": 0,
+        "facility": 0,  # no copy of the facility's reports: a reporter's profile
     }
+    assert not screen.count_labels["facility"].isVisible()
     assert screen.count_labels["queued"].text() == "Queued: 4"
     assert screen.count_labels["draft"].text() == f"Draft: {REPORT_COUNT - 4}"
     assert screen.banner.full_text() == PSWP_LABEL

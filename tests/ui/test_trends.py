@@ -175,7 +175,7 @@ def test_enter_on_a_bar_filters_the_list_to_it(
     # Unticking one of the states leaves the others.
     with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
         chips["needs_attention"].click()
-    assert window.reports_screen.current_query().states == ("queued", "sending", "submitted")
+    assert window.reports_screen.current_query().states == ("queued", "sending", "submitted", "facility")
 
     # A click on a month bar (mouse): the list narrows to that month.
     open_trends(qtbot, window)
