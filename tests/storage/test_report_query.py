@@ -280,7 +280,7 @@ def test_a_category_change_moves_the_report_between_category_filters(seeded: See
         store.save_draft({**report, "categories": ["A50"]})
         assert store.list_summaries(query=ReportQuery(categories=("A48",))) == []
         assert len(store.list_summaries(query=ReportQuery(categories=("A50",)))) == 1
-        store.delete(report["id"])
+        store.delete(str(report["id"]))
         assert conn.execute("SELECT count(*) FROM report_categories").fetchone()[0] == 0
     finally:
         conn.close()
