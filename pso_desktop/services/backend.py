@@ -72,6 +72,7 @@ class QueueState:
     signed_in: bool
     waiting: int
     needs_attention: int
+    reviews_waiting: int = 0  # a risk manager's review records not yet sent
 
 
 @dataclass(frozen=True)
@@ -446,18 +447,20 @@ class SyncBackend:
 
     def queue_state(self) -> QueueState:
         """Whether the profile is signed in, and how many reports wait (queued, or left ``sending`` by a run
-        that ended badly) or need attention. Sync thread; no network."""
+        that ended badly) or need attention, and how many review records wait. Sync thread; no network."""
         unlocked = self._require_unlocked()
         session = unlocked.access.second_connection()
         try:
             account = session.account.get()
             counts = session.status_counts()
+            reviews = session.facility.unsent_count()
         finally:
             session.close()
         return QueueState(
             bool(account is not None and account.refresh_token),
             counts.get("queued", 0) + counts.get("sending", 0),
             counts.get("needs_attention", 0),
+            reviews,
         )
 
     def probe(self) -> None:

@@ -240,6 +240,12 @@ class FacilityStore:
             self._require_report(report_id)
             self._insert_local(report_id, "action", None, json.dumps(value, ensure_ascii=False), None, author)
 
+    def unsent_count(self) -> int:
+        """How many review records made here wait to be sent (the window's sending indicator counts them)."""
+        with translate_errors():
+            row = self._conn.execute("SELECT count(*) FROM review_records WHERE seq IS NULL").fetchone()
+        return int(row[0])
+
     def unsent(self, limit: int = 500) -> list[dict[str, Any]]:
         """Review records made here and not yet sent, oldest first, in the shape the server takes."""
         with translate_errors():

@@ -89,6 +89,7 @@ class QueueView:
     last_sent: int = 0  # how many the run that emptied the queue sent
     stopped: bool = False
     facility: str | None = None  # a risk manager's last run that moved the facility's reports or review, in words
+    reviews_waiting: int = 0  # a risk manager's review changes made here, not yet sent
 
 
 def standing_text(view: QueueView) -> str:
@@ -104,11 +105,16 @@ def standing_text(view: QueueView) -> str:
         return "Fetching the PSO's statuses…"
     if view.phase == "stopping":
         return "Stopping after the batch on its way…"
-    n = view.waiting
-    if n is None:
+    if view.waiting is None:
         return ""
+    # Review changes wait in the same queue as far as the person is concerned: never "All sent" while they wait.
+    r = view.reviews_waiting
+    n = view.waiting + r
+    things = " and ".join(
+        [_plural(view.waiting, "report")] * bool(view.waiting) + [_plural(r, "review change")] * bool(r)
+    )
     they = "it goes" if n == 1 else "they go"
-    waiting = f"{_plural(n, 'report')} waiting {DASH} "
+    waiting = f"{things} waiting {DASH} "
     if view.signed_in is False:
         text = (waiting if n else "") + ("not signed in" if n else "Not signed in")
         text += " to the PSO; press Send to PSO (F9) to sign in."
@@ -125,7 +131,7 @@ def standing_text(view: QueueView) -> str:
     elif view.stopped and n:
         text = f"{waiting}stopped; {they} at the next automatic send, or press Send to PSO (F9)."
     elif n:
-        text = f"{_plural(n, 'report')} waiting to be sent."
+        text = f"{things} waiting to be sent."
     elif view.all_sent_at:
         sent = f"{_plural(view.last_sent, 'report')} sent to the PSO; all" if view.last_sent else "All"
         text = f"{sent} sent at {view.all_sent_at}."
@@ -276,7 +282,7 @@ class SyncPanel(QWidget):
         """A review change was stored: it goes up at once when the PSO can be reached (else as soon as it is
         back), with the facility's feeds, which only a run with statuses reads."""
         if self._auto:
-            self._send_by_itself(statuses=True)
+            self._read_queue(send=True, statuses=True)  # counted in the indicator, then sent
 
     def network_changed(self, online: bool) -> None:
         """The operating system says the network came back (``online``) or went away. Back: probe the PSO now
@@ -288,8 +294,8 @@ class SyncPanel(QWidget):
             if self.view.offline and not self.running:
                 self._probe_timer.stop()
                 self.probe_now()
-            elif self.view.waiting:
-                self._send_by_itself(statuses=False)
+            elif self.view.waiting or self.view.reviews_waiting:
+                self._send_by_itself(statuses=bool(self.view.reviews_waiting))  # reviews go with statuses
         elif not self.running:
             self._show(offline=True, busy_until=None)
             if not self._probe_timer.isActive() and not self._probing:
@@ -328,7 +334,12 @@ class SyncPanel(QWidget):
     def _on_queue_state(self, generation: int, send: bool, statuses: bool, state: QueueState) -> None:
         if generation != self._generation or not self._auto:
             return
-        self._show(waiting=state.waiting, needs_attention=state.needs_attention, signed_in=state.signed_in)
+        self._show(
+            waiting=state.waiting,
+            needs_attention=state.needs_attention,
+            signed_in=state.signed_in,
+            reviews_waiting=state.reviews_waiting,
+        )
         if send:
             self._send_by_itself(statuses=statuses)
 

@@ -265,6 +265,13 @@ def test_the_indicator_says_where_the_queue_stands_in_one_sentence() -> None:
     )
     assert standing_text(QueueView(waiting=0, signed_in=True)) == "Nothing waiting to be sent."
     assert standing_text(QueueView()) == ""  # locked, or not read yet: says nothing
+    # A risk manager's review changes wait too: never "All sent" while they do.
+    assert standing_text(QueueView(waiting=0, signed_in=True, reviews_waiting=2, all_sent_at="14:02")) == (
+        "2 review changes waiting to be sent."
+    )
+    assert standing_text(replace(view, reviews_waiting=1, offline=True)) == (
+        "3 reports and 1 review change waiting – no connection to the PSO; they go as soon as it is back."
+    )
 
 
 def test_signing_in_and_sending_through_the_hospital_inspecting_proxy(
