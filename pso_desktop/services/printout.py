@@ -8,16 +8,17 @@ label goes on every page, and nothing of it goes into a file name, the audit log
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pso_desktop.domain import Catalogue, load_catalogue
 from pso_desktop.domain.catalogue import GENERIC_ANSWER_SETS, category_names
 from pso_desktop.services.workstation import PSWP_LABEL, Session
+from pso_desktop.storage.facility import Review
 from pso_desktop.storage.report_query import CHIP_STATES, PSO_STATUSES, ReportQuery
 from pso_desktop.storage.reports import ReportSummary
-from pso_desktop.texts import CHIP_LABELS, PSO_STATUS_LABELS, REVIEW_STATE_LABELS
+from pso_desktop.texts import CHIP_LABELS, PSO_STATUS_LABELS, REVIEW_FIELD_LABELS, REVIEW_STATE_LABELS
 
 # Where a report stands, in the words the list uses.
 STATE_WORDS = CHIP_LABELS  # the states of the profile's own reports, and the facility's copies apart
@@ -144,8 +145,14 @@ def report_printout(session: Session, report_id: str) -> Printout:
     except KeyError:
         catalogue = load_catalogue()
     words = _Words(catalogue)
+    facility = summary.origin == "facility"
     standing = [
-        ("State", STATE_WORDS.get(summary.state, summary.state)),
+        (
+            "State",
+            "The facility's report (a read-only copy)"
+            if facility
+            else STATE_WORDS.get(summary.state, summary.state),
+        ),
         ("Revision", str(summary.revision)),
         ("Case number at the PSO", summary.server_ref or "Not sent yet"),
         ("Status at the PSO", PSO_WORDS.get(summary.pso_status or "", summary.pso_status or "—")),
@@ -158,10 +165,51 @@ def report_printout(session: Session, report_id: str) -> Printout:
         heading = "Modules" if top == "modules" else catalogue.label(top) if "." in path else "The event"
         groups.setdefault(heading, []).append((words.label(path), words.value(path, value)))
     sections = [Section("Where the report stands", tuple(standing))]
+    if facility:  # a risk manager's printout of the facility's report carries the facility's review of it
+        sections.append(Section("Facility review", _review_rows(session.facility.review(report_id), words)))
     sections += [Section(heading, tuple(rows)) for heading, rows in groups.items()]
     title = "Patient safety event report"
     subtitle = f"Report {report_id} · printed {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}"
     return Printout(title, subtitle, tuple(sections))
+
+
+def _review_rows(review: Review, words: _Words) -> tuple[tuple[str, str], ...]:
+    """The review as the panel shows it: its fields (and any conflict still to resolve), notes and actions, each
+    marked when it waits to be sent."""
+    waiting = " (not sent yet)"
+    shown: dict[str, Callable[[Any], str]] = {
+        "state": lambda v: REVIEW_STATE_LABELS.get(str(v), str(v)),
+        "assignee": str,
+        "harm": lambda v: words.harm.get(str(v), str(v)),
+    }
+    empty = {"state": REVIEW_STATE_LABELS["new"], "assignee": "Nobody", "harm": "Not set"}
+    rows: list[tuple[str, str]] = []
+    for name, label in REVIEW_FIELD_LABELS.items():
+        field = review.fields.get(name)
+        if field is None or field.value in (None, ""):
+            rows.append((label, empty[name]))
+            continue
+        rows.append((label, shown[name](field.value) + (waiting if field.pending else "")))
+        for conflict in field.conflicts:
+            rows.append(
+                (f"{label}: conflict", f"{shown[name](conflict.value)} set by {conflict.author} at the same time")
+            )
+    for note in review.notes:
+        rows.append(
+            (
+                f"Note by {note.author}, {note.created_at[:16].replace('T', ' ')}",
+                note.text + (waiting if note.pending else ""),
+            )
+        )
+    for action in review.actions:
+        details = ", ".join(part for part in (action.owner, f"due {action.due}" if action.due else None) if part)
+        text = f"{action.text} ({details})" if details else action.text
+        rows.append((f"Action by {action.author}", text + (waiting if action.pending else "")))
+    if not review.notes:
+        rows.append(("Notes", "None"))
+    if not review.actions:
+        rows.append(("Actions", "None"))
+    return tuple(rows)
 
 
 def describe_query(query: ReportQuery, words: _Words) -> list[tuple[str, str]]:

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from pso_desktop.domain import validate_report
+from pso_desktop.domain import load_catalogue, validate_report
 from pso_desktop.domain.samples import sample_report
 from pso_desktop.security.profiles import ProfileKeys
-from pso_desktop.services import review, syncing
+from pso_desktop.services import printout, review, syncing
 from pso_desktop.services.workstation import Session, Workstation
 from pso_desktop.storage import backup
 from pso_desktop.storage.database import open_database
@@ -378,3 +378,33 @@ def test_a_review_record_whose_answer_is_lost_is_held_once(
     with server.db.reader() as tx:
         assert tx.one("SELECT COUNT(*) FROM review_events WHERE report_id = ?", (target,)) == (1,)
     assert [n.text for n in _review_in(north, target).notes] == ["Checked the bed alarm log."]
+
+
+def test_the_printout_of_a_facility_report_carries_its_review(
+    profiles: Profiles, sent: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Outside test: the one-report printout of a facility report left the review out."""
+    north, other = profiles["rm_north"], profiles["nurse_a"]
+    syncing.sync(north)
+    target = sent["nurse_b"][0]["id"]
+    harm = load_catalogue().harm_levels[-1]
+    review.change_field(north, target, "state", "in_review")
+    review.change_field(north, target, "assignee", "rm_north")
+    review.add_note(north, target, "Spoke to the family.")
+    syncing.sync(north)  # these sent; the next ones still wait
+    review.change_field(north, target, "harm", harm.code)
+    review.add_action(north, target, "Check the bed alarms", "biomed", dt.date(2027, 1, 31))
+
+    printed = printout.report_printout(north, target)
+    sections = {s.heading: dict(s.rows) for s in printed.sections}
+    assert sections["Where the report stands"]["State"] == "The facility's report (a read-only copy)"
+    rows = sections["Facility review"]
+    assert rows["Review state"] == "In review" and rows["Assignee"] == "rm_north"
+    assert rows["Harm after review"] == f"{harm.display} (not sent yet)"
+    (note,) = [v for k, v in rows.items() if k.startswith("Note by rm_north, ")]
+    assert note == "Spoke to the family."
+    assert rows["Action by rm_north"] == "Check the bed alarms (biomed, due 2027-01-31) (not sent yet)"
+
+    # A reporter's own report has no review section.
+    own = printout.report_printout(other, sent["nurse_a"][0]["id"])
+    assert "Facility review" not in [s.heading for s in own.sections]
