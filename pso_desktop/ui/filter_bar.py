@@ -1,8 +1,8 @@
 """The list's filter bar: unit, category, event type, harm, PSO status, review state, discovery dates, sort, and
 saved views.
 
-Each filter is a button with a menu of checkable choices (Space or Enter opens it, arrows and Enter tick), so
-everything works from the keyboard. The bar only holds choices: ``filters()`` gives them as a ``ReportQuery``
+Each filter is a button with a menu of checkable choices (Space or Enter opens it, arrows move, Space or Enter
+tick and the menu stays open for the next tick; Esc or Tab closes it), so everything works from the keyboard. The bar only holds choices: ``filters()`` gives them as a ``ReportQuery``
 (without the search text and state, which the screen adds); the screen runs the query on the database worker.
 Saved views (``views_requested`` and friends) are read and written by the screen through the worker too,
 because a view can hold a search, which may be PHI, and so lives only in the encrypted profile.
@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, QRegularExpression, QSignalBlocker, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QKeyEvent, QRegularExpressionValidator
+from PySide6.QtGui import QAction, QKeyEvent, QMouseEvent, QRegularExpressionValidator
 from PySide6.QtWidgets import QLineEdit, QMenu, QToolButton, QWidget
 
 from pso_desktop.texts import PSO_STATUS_LABELS, REVIEW_STATE_LABELS
@@ -29,6 +29,30 @@ NOT_GIVEN_LABEL = "Not given"
 SORT_LABELS = dict(COLUMNS)
 
 
+class MultiChoiceMenu(QMenu):
+    """A menu of ticks that stays open while ticking, like a multi-select: Space, Enter or a click ticks the
+    active choice; Esc or Tab closes (a plain QMenu closes after every tick and ignores Space)."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = Qt.Key(event.key())
+        action = self.activeAction()
+        ticks = key in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if ticks and action is not None and action.isCheckable() and action.isEnabled():
+            action.trigger()
+            return
+        if key in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+            self.close()  # a QMenu would move to the next choice; here Tab leaves, as from a list
+            return
+        super().keyPressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        action = self.actionAt(event.position().toPoint())
+        if action is not None and action.isCheckable() and action.isEnabled():
+            action.trigger()
+            return
+        super().mouseReleaseEvent(event)
+
+
 class ChoiceButton(QToolButton):
     """A filter: a button whose menu ticks any number of choices. Its text says how many are ticked."""
 
@@ -41,7 +65,7 @@ class ChoiceButton(QToolButton):
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setAccessibleName(f"Filter by {title.lower()}")
         self.setToolTip(f"Show only the reports with the {title.lower()} you tick (none ticked: any)")
-        self._menu = QMenu(self)
+        self._menu = MultiChoiceMenu(self)
         self.setMenu(self._menu)
         self._actions: dict[str, QAction] = {}
         self._update_text()

@@ -48,7 +48,8 @@ def reports(tmp_path: Path, workstation_factory: Callable[[], Workstation]) -> I
 
 
 def _toggle(qtbot: Any, window: MainWindow, button: ChoiceButton, label: str) -> None:
-    """Space opens the filter's menu; Down to the choice, Enter ticks (or unticks) it; the list reloads."""
+    """Space opens the filter's menu; Down to the choice, Enter ticks (or unticks) it, Esc closes the menu (it
+    stays open for more ticks); the list reloads."""
 
     def choose() -> None:
         menu = QApplication.activePopupWidget()
@@ -58,6 +59,7 @@ def _toggle(qtbot: Any, window: MainWindow, button: ChoiceButton, label: str) ->
             active = menu.activeAction()
             if active is not None and active.text() == label:
                 QTest.keyClick(menu, Qt.Key.Key_Return)
+                QTest.keyClick(menu, Qt.Key.Key_Escape)
                 return
         menu.close()
 
