@@ -83,6 +83,8 @@ class Unlocked:
     name: str
     access: ProfileAccess
     policy: KeyPolicy
+    # Sentences the clinician reads once after this unlock (a draft the PSO already held: the sealed outbox).
+    notices: tuple[str, ...] = ()
 
 
 class Backend:
@@ -128,7 +130,9 @@ class Backend:
         workstation = self._get_workstation()
         # Every page's HMAC is checked before the session writes anything; this runs on the worker thread.
         self._session = workstation.open(name, secret, full_check=True)
-        return Unlocked(name, self._session.access(), workstation.keys.policy)
+        notices = tuple(self._session.notices)
+        self._session.notices.clear()  # told once, here
+        return Unlocked(name, self._session.access(), workstation.keys.policy, notices)
 
     def create_profile(self, name: str, secret: str) -> Unlocked:
         """Creates profile ``name`` (a display name gives its folder name) protected by ``secret`` and unlocks

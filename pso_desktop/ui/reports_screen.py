@@ -7,11 +7,12 @@ harmless. The search text may itself be PHI (a patient's name): it is never logg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -199,8 +200,19 @@ class ReportsScreen(QWidget):
         self.list_status = QLabel()
         self.list_status.setObjectName("listStatus")
 
+        # What the clinician is told once after an unlock (a draft the PSO already held), until the next lock.
+        self.notice = QLabel()
+        self.notice.setObjectName("unlockNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setAccessibleName("Notice")
+        self.notice.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.notice.hide()
+
         self._layout = QVBoxLayout(self)
         self._layout.addWidget(self.banner)
+        self._layout.addWidget(self.notice)
         self._layout.addLayout(top)
         self._layout.addWidget(self.filter_bar)
         self._layout.addWidget(self.table, 1)
@@ -279,10 +291,21 @@ class ReportsScreen(QWidget):
         self._load_choices()
         self.reload_reports()
 
+    def show_notices(self, notices: Sequence[str]) -> None:
+        """Shows sentences the clinician reads once (after an unlock) above the list, and says them to a screen
+        reader; none hides the line."""
+        text = " ".join(notices)
+        self.notice.setText(text)
+        self.notice.setAccessibleDescription(text)
+        self.notice.setVisible(bool(text))
+        if text:
+            QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(self.notice, text))
+
     def clear(self) -> None:
         """Forgets everything shown (on lock): rows, counts, search text; answers still on their way are
         ignored."""
         self._active = False
+        self.show_notices(())
         self._search_delay.stop()
         self.model.clear()
         self.search.blockSignals(True)

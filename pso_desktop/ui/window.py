@@ -331,6 +331,9 @@ class MainWindow(QMainWindow):
         self.file_actions.set_enabled(True)
         self.print_actions.set_enabled(True)
         self.reports_screen.load()
+        self.reports_screen.show_notices(unlocked.notices)
+        if unlocked.notices:
+            self._show_status(" ".join(unlocked.notices))
         self.reports_screen.search.setFocus()
         reopen, self._reopen = self._reopen, None
         if reopen is not None and reopen[0] == name and reopen[1]:
