@@ -66,6 +66,16 @@ LEGEND = (
     f"Questions marked{REQUIRED_MARK} must be answered before you submit (some only when they apply). "
     f"Questions most reports leave blank are under “More detail” ({MORE_DETAIL_SHORTCUT})."
 )
+# A read-only report is not submitted from here: no prompt to answer questions before submitting.
+READ_ONLY_LEGEND = (
+    "This report is read-only: its answers can be read and copied, not changed. "
+    f"Questions most reports leave blank are under “More detail” ({MORE_DETAIL_SHORTCUT})."
+)
+SECTION_LIST_HELP = (
+    f"{NOT_STARTED} not started, {STARTED} started, {PROBLEMS} has problems to fix; "
+    "“to answer”: required questions not yet answered. Enter goes to the section."
+)
+READ_ONLY_SECTION_LIST_HELP = f"{NOT_STARTED} not answered, {STARTED} answered. Enter goes to the section."
 # The form's own questions that Submit asks for (domain validation), marked like the catalogue's required ones.
 REQUIRED = frozenset(
     {
@@ -194,10 +204,7 @@ class ReportForm(QScrollArea):
         self.section_list.setAccessibleName("Sections of the report")
         self.section_list.setWordWrap(True)
         self.section_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.section_list.setToolTip(
-            f"{NOT_STARTED} not started, {STARTED} started, {PROBLEMS} has problems to fix; "
-            "“to answer”: required questions not yet answered. Enter goes to the section."
-        )
+        self.section_list.setToolTip(SECTION_LIST_HELP)
         self.section_list.itemActivated.connect(self._go_to_section)
         self.section_list.itemClicked.connect(self._go_to_section)
 
@@ -373,7 +380,7 @@ class ReportForm(QScrollArea):
             item = self.section_list.item(index)
             problems = self._problems.get(index, 0)
             still = [f"{problems} to fix"] if problems else []
-            if left.get(index):
+            if left.get(index) and not self.read_only:
                 still.append(f"{left[index]} to answer")
             mark = PROBLEMS if problems else STARTED if index in started else NOT_STARTED
             item.setText(f"{mark} {box.title()}" + (f" ({', '.join(still)})" if still else ""))
@@ -657,6 +664,10 @@ class ReportForm(QScrollArea):
         self.read_only = read_only
         for field in self.fields.values():
             field.set_read_only(read_only)
+        # Nothing is submitted from a read-only report, so it shows no prompt to answer before submitting.
+        self.legend.setText(READ_ONLY_LEGEND if read_only else LEGEND)
+        self.section_list.setToolTip(READ_ONLY_SECTION_LIST_HELP if read_only else SECTION_LIST_HELP)
+        self._refresh_section_list()
 
     @property
     def report_id(self) -> str | None:
