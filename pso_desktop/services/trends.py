@@ -38,7 +38,8 @@ class Trends:
     harm: tuple[tuple[str, int], ...]  # incidents per harm level's label, most severe first; NO_HARM_GIVEN last
     total: int
     by_month: tuple[Bar, ...] = ()  # every month of the window, oldest first
-    median: float = 0.0  # of the monthly counts (the run chart's centre line)
+    median: float = 0.0  # of the monthly counts of the months the list's dates cover (the run chart's centre line)
+    median_months: int = 0  # how many months the median is taken over
     by_category: tuple[Bar, ...] = ()  # categories with events, most first
     by_harm: tuple[Bar, ...] = ()  # as ``harm``, with the filter of each level
     by_unit: tuple[Bar, ...] = ()  # the TOP_UNITS units with most events, then "Other units"
@@ -96,6 +97,14 @@ def trends(
         )
         for label, total, start in zip(labels, totals, starts, strict=True)
     )
+    # The median of the months the list's dates cover: over all twelve, a list limited to one quarter would
+    # have a median of nine empty months, 0.
+    covered = [
+        total
+        for total, start in zip(totals, starts, strict=True)
+        if not (query and query.discovered_from and _last_day(start).isoformat() < query.discovered_from)
+        and not (query and query.discovered_to and start.isoformat() > query.discovered_to)
+    ]
     category_names = catalogue_category_names()  # a V1.2 report's A63 or a published category in words too
     by_category = tuple(
         Bar(category_names.get(code, code), count, (("categories", (code,)),))
@@ -115,7 +124,8 @@ def trends(
         harm,
         sum(totals),
         by_month=month_bars,
-        median=float(statistics.median(totals)) if totals else 0.0,
+        median=float(statistics.median(covered)) if covered else 0.0,
+        median_months=len(covered),
         by_category=by_category,
         by_harm=tuple(harm_bars),
         by_unit=tuple(by_unit),

@@ -274,3 +274,46 @@ def test_the_window_is_the_last_twelve_months_and_unknown_harm_is_not_given(
     assert {month: n for month, n in per_month.items() if n} == {"2025-12": 1, "2026-11": 1}
     assert counted.total == 2
     assert {name: n for name, n in counted.harm if n} == {"Death": 1, NO_HARM_GIVEN: 1}
+
+
+def _day_typed(qtbot: Any, window: MainWindow, edit: Any, day: str) -> None:
+    edit.setFocus()
+    with qtbot.waitSignal(window.reports_screen.reports_loaded, timeout=10_000):
+        qtbot.keyClicks(edit, day)
+
+
+def test_the_median_is_over_the_months_the_list_dates_cover(
+    qtbot: Any, make_window: Callable[..., MainWindow], events: tuple[list[dict[str, Any]], list[dict[str, Any]]]
+) -> None:
+    """Outside test: with the list limited to one quarter, the run chart's median was taken over all twelve
+    months, nine of them empty by the filter, so it said 0."""
+    submitted, _ = events
+    window = make_window()
+    unlock(qtbot, window)
+    open_trends(qtbot, window)
+    months = window.trends_screen.trends.months if window.trends_screen.trends else ()
+    per_month = Counter(r["discovery"]["date"][:7] for r in submitted)
+    # The quarter (three months in a row) of the window with the most events in its quietest month.
+    start = max(range(len(months) - 2), key=lambda i: min(per_month[m] for m in months[i : i + 3]))
+    quarter = months[start : start + 3]
+    want = statistics.median(per_month[m] for m in quarter)
+    assert want > 0
+
+    screen = window.trends_screen
+    assert screen.trends is not None and screen.trends.median_months == 12
+
+    # Back to the list (Alt+Left), the quarter typed as its discovery dates, and Trends again (Ctrl+T).
+    with qtbot.waitSignal(screen.closed, timeout=10_000):
+        qtbot.keyClick(screen, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    bar = window.reports_screen.filter_bar
+    year, month = (int(part) for part in quarter[-1].split("-"))
+    last_day = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).isoformat()
+    _day_typed(qtbot, window, bar.date_from, f"{quarter[0]}-01")
+    _day_typed(qtbot, window, bar.date_to, last_day)
+    open_trends(qtbot, window)
+    assert screen.trends is not None
+    assert {b.label: b.count for b in screen.monthly.bars if b.count} == {
+        m: per_month[m] for m in quarter if per_month[m]
+    }
+    assert screen.trends.median == want and screen.trends.median_months == 3
+    assert f"Median {want:g} a month" in screen.summary.text()
