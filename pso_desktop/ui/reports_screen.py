@@ -44,7 +44,7 @@ SEARCH_DELAY_MS = 250
 # Each column's usual longest text (State ... At the PSO), measured in the current font; Category also takes
 # what is left.
 COLUMN_SAMPLES = (
-    "Needs attention",
+    "Facility: In review",  # a risk manager's copy of the facility's report, longer than "Needs attention"
     "Near miss (close call)",
     "Medication or Other Substance",
     "4W-MEDSURG",
