@@ -316,20 +316,25 @@ class Agent:
         """Up to ``limit`` entries (and about BATCH_BYTES) from ``names[start:]``, each held under its lock;
         entries another sender holds, or that are gone, are skipped, and so are those of the other kind
         (anonymous or named), which are noted in ``deferred``. Returns the claims and where to go on."""
-        claims = spool.claim_all(names[start : start + limit])
-        other = [claim for claim in claims if claim.entry.anonymous != anonymous]
-        if other:
-            spool.release_all(other, set())
-            if deferred is not None:
-                deferred.update(dict.fromkeys(claim.name for claim in other))
-            claims = [claim for claim in claims if claim.entry.anonymous == anonymous]
+        first = start
+        claims: list[Claim] = []
+        while start < len(names) and len(claims) < limit:  # filled up to the limit with entries of its kind
+            stretch = names[start : start + limit - len(claims)]
+            start += len(stretch)
+            found = spool.claim_all(stretch)
+            other = [claim for claim in found if claim.entry.anonymous != anonymous]
+            if other:
+                spool.release_all(other, set())
+                if deferred is not None:
+                    deferred.update(dict.fromkeys(claim.name for claim in other))
+            claims += [claim for claim in found if claim.entry.anonymous == anonymous]
         size = 0
         for kept, claim in enumerate(claims):
             size += len(claim.entry.sealed) + 120
             if size > BATCH_BYTES and kept:  # over the request size: the rest waits for the next batch
                 spool.release_all(claims[kept:], set())
-                return claims[:kept], start + names[start:].index(claim.name)
-        return claims, min(len(names), start + limit)
+                return claims[:kept], names.index(claim.name, first)
+        return claims, start
 
     def _post(self, api: ApiClient, token: str, batch: Sequence[SpoolEntry]) -> list[dict[str, object]]:
         body = sealed_batch_body(batch)
