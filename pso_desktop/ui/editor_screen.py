@@ -45,6 +45,7 @@ from pso_desktop.ui.worker import DbWorker
 
 AUTOSAVE_DELAY_MS = 1500
 NOT_SAVED_YET = "Not saved yet: saving starts when you type."
+SAVED_DRAFT = "Saved as a draft: changes are saved as you type."  # a stored draft just opened
 SECTION_LIST_CHARS = 32  # the section list's width in average characters (large text widens it); long names wrap
 RETRY_DELAY_MS = 10_000
 MAX_ERROR_ROWS = 6
@@ -323,10 +324,12 @@ class EditorScreen(QWidget):
             if facility
             else "Submitted report (read-only)"
             if self._read_only
+            else "Draft report"
+            if standing is None or standing.state == "draft"
             else "Report"
         )
         self._show_review(catalogue, report, standing)
-        self.save_status.setText(NOT_SAVED_YET if is_new else "")
+        self.save_status.setText(NOT_SAVED_YET if is_new else "" if self._read_only else SAVED_DRAFT)
         self.submit_button.setEnabled(True)
         self.move_button.hide()
         self._move_target = None
@@ -414,7 +417,11 @@ class EditorScreen(QWidget):
             row.setContentsMargins(0, 0, 0, 0)
             width = form.section_list.fontMetrics().averageCharWidth() * SECTION_LIST_CHARS
             form.section_list.setFixedWidth(width)
-            row.addWidget(form.section_list, 0)
+            form.section_legend.setFixedWidth(width)
+            sections = QVBoxLayout()
+            sections.addWidget(form.section_list, 1)
+            sections.addWidget(form.section_legend, 0)
+            row.addLayout(sections, 0)
             row.addWidget(form, 1)
             self._pages[catalogue.version] = page
             self._pages_box.addWidget(page, 1)

@@ -813,7 +813,7 @@ class GroupField(FormField):
             field = self._make_field(child)
             field.changed.connect(self.changed)
             fields[child.id] = field
-            caption = WrappedCaption(child.text + ("" if not child.required else " *"))
+            caption = WrappedCaption(child.text + ("" if not child.required else "\u00a0*"))
             caption.setBuddy(field.focus_target())
             target = field.focus_target()
             if not isinstance(target, QAbstractButton) and not target.accessibleName():

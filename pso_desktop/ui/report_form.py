@@ -61,7 +61,11 @@ _OPTIONAL_SECTIONS = ("patient", "harm", "rescue", "location", "discovery", "rep
 FOCUS_MARGIN_Y = 48
 NOT_STARTED, STARTED, PROBLEMS = "○", "●", "⚠"
 MORE_DETAIL_SHORTCUT = "Ctrl+M"
-REQUIRED_MARK = " *"  # after every question that must be answered (the catalogue's modules too)
+# After every question that must be answered (the catalogue's modules too); a no-break space keeps the mark with
+# the question's last word when the caption wraps.
+REQUIRED_MARK = "\u00a0*"
+SECTION_LEGEND = f"{NOT_STARTED} not started\n{STARTED} started\n{PROBLEMS} problems to fix"
+READ_ONLY_SECTION_LEGEND = f"{NOT_STARTED} not answered\n{STARTED} answered"
 LEGEND = (
     f"Questions marked{REQUIRED_MARK} must be answered before you submit (some only when they apply). "
     f"Questions most reports leave blank are under “More detail” ({MORE_DETAIL_SHORTCUT})."
@@ -205,6 +209,12 @@ class ReportForm(QScrollArea):
         self.section_list.setWordWrap(True)
         self.section_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.section_list.setToolTip(SECTION_LIST_HELP)
+        self.section_list.setAccessibleDescription(SECTION_LEGEND)
+        # The marks' legend, seen under the list (the editor places it there with the list).
+        self.section_legend = QLabel(SECTION_LEGEND)
+        self.section_legend.setObjectName("sectionLegend")
+        self.section_legend.setWordWrap(True)
+        self.section_legend.setAccessibleName("Section marks")
         self.section_list.itemActivated.connect(self._go_to_section)
         self.section_list.itemClicked.connect(self._go_to_section)
 
@@ -667,6 +677,9 @@ class ReportForm(QScrollArea):
         # Nothing is submitted from a read-only report, so it shows no prompt to answer before submitting.
         self.legend.setText(READ_ONLY_LEGEND if read_only else LEGEND)
         self.section_list.setToolTip(READ_ONLY_SECTION_LIST_HELP if read_only else SECTION_LIST_HELP)
+        legend = READ_ONLY_SECTION_LEGEND if read_only else SECTION_LEGEND
+        self.section_legend.setText(legend)
+        self.section_list.setAccessibleDescription(legend)
         self._refresh_section_list()
 
     @property

@@ -313,7 +313,7 @@ def test_a_draft_opens_editable_as_before(
     unlock(qtbot, window)
     editor, form = open_from_list(qtbot, window, draft["id"])
     assert not editor.read_only and not editor.amend_button.isVisible() and not editor.standing.isVisible()
-    assert editor.submit_button.isVisible() and editor.heading.text() == "Report"
+    assert editor.submit_button.isVisible() and editor.heading.text() == "Draft report"
     date_unknown = form.fields["discovery.date_unknown"]
     assert isinstance(date_unknown, CheckField)
     unfold(form, "discovery.date_unknown")

@@ -62,7 +62,7 @@ def test_opening_a_draft_is_not_an_edit(
     unlock(qtbot, window)
     editor = open_report(qtbot, window, a_draft_that_greys_categories(stored_reports)["id"])
     assert not editor.has_unsaved_changes
-    assert editor.save_status.text() == ""
+    assert editor.save_status.text() == editor_screen.SAVED_DRAFT
     with qtbot.assertNotEmitted(editor.saved, wait=QUIET_MS):
         pass
     assert messages == []
@@ -94,7 +94,7 @@ def test_after_a_lock_and_unlock_and_on_reopening_the_draft_nothing_says_it_fail
     assert failures == []
     assert not [m for m in messages if "could not be saved" in m], messages
     assert not editor.has_unsaved_changes
-    assert editor.save_status.text() == ""
+    assert editor.save_status.text() == editor_screen.SAVED_DRAFT
 
 
 CANARY = "Zebulon Quaxworth slipped by the ice machine"
