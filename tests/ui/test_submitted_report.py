@@ -16,7 +16,7 @@ from pso_desktop.services.backend import Standing
 from pso_desktop.services.workstation import Workstation
 from pso_desktop.ui.editor_screen import AUTOSAVE_DELAY_MS, NOTE_SHOWN, EditorScreen, standing_text
 from pso_desktop.ui.form_fields import CheckField, CheckListField, ChoiceField, LineField, RadioField
-from pso_desktop.ui.report_form import ReportForm
+from pso_desktop.ui.report_form import NOT_STARTED, STARTED, ReportForm
 from pso_desktop.ui.window import MainWindow
 from pso_server.practice import RunningServer
 from tests.support.reports import sample_reports
@@ -187,6 +187,9 @@ def test_a_sent_report_shows_its_case_number_and_status_and_amend_starts_its_nex
     editor, form = open_from_list(qtbot, window, sent["id"])
     assert editor.read_only and editor.heading.text() == "Submitted report (read-only)"
     assert editor.standing.isVisible()
+    # The section marks' legend says what they mean in a read-only report (answered or not), seen and spoken.
+    assert form.section_legend.text() == f"{NOT_STARTED} not answered\n{STARTED} answered"
+    assert form.section_list.accessibleDescription() == form.section_legend.text()
     assert CASE_NUMBER in editor.standing.text() and "At the PSO: Under review." in editor.standing.text()
     assert PSO_NOTE in editor.standing.text() and editor.standing.textFormat() == Qt.TextFormat.PlainText
     assert PSO_NOTE in editor.standing.toolTip()
@@ -199,6 +202,7 @@ def test_a_sent_report_shows_its_case_number_and_status_and_amend_starts_its_nex
     description.setFocus()
     qtbot.keyClick(description, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     assert not editor.read_only and not editor.amend_button.isVisible() and editor.submit_button.isVisible()
+    assert "problems to fix" in form.section_legend.text()
     assert form.fields["patient.gender"].focus_target().accessibleDescription() == ""
     assert description.hasFocus() and not description.isReadOnly()
     assert "revision 2, a draft until you submit it" in editor.standing.text()
