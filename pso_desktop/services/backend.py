@@ -130,9 +130,16 @@ class Backend:
         workstation = self._get_workstation()
         # Every page's HMAC is checked before the session writes anything; this runs on the worker thread.
         self._session = workstation.open(name, secret, full_check=True)
+        return Unlocked(name, self._session.access(), workstation.keys.policy, self.take_notices())
+
+    def take_notices(self) -> tuple[str, ...]:
+        """The sentences the sealed outbox's reconciling left for the clinician since last asked (a draft the PSO
+        already held: at unlock, or settled by a Submit); each is handed over once."""
+        if self._session is None:
+            return ()
         notices = tuple(self._session.notices)
-        self._session.notices.clear()  # told once, here
-        return Unlocked(name, self._session.access(), workstation.keys.policy, notices)
+        self._session.notices.clear()
+        return notices
 
     def create_profile(self, name: str, secret: str) -> Unlocked:
         """Creates profile ``name`` (a display name gives its folder name) protected by ``secret`` and unlocks

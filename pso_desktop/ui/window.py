@@ -331,9 +331,7 @@ class MainWindow(QMainWindow):
         self.file_actions.set_enabled(True)
         self.print_actions.set_enabled(True)
         self.reports_screen.load()
-        self.reports_screen.show_notices(unlocked.notices)
-        if unlocked.notices:
-            self._show_status(" ".join(unlocked.notices))
+        self._show_notices(unlocked.notices)
         self.reports_screen.search.setFocus()
         reopen, self._reopen = self._reopen, None
         if reopen is not None and reopen[0] == name and reopen[1]:
@@ -527,6 +525,15 @@ class MainWindow(QMainWindow):
         # Only this: the queue's line beside it says where the report is (waiting, sending, sent).
         self._show_status("The report is submitted.")
         self.sync_panel.queue_changed()
+        # A Submit that found its draft already at the PSO (another process's killed Submit) says so once.
+        self.worker.submit(self.backend.take_notices, owner=self, on_done=self._show_notices)
+
+    def _show_notices(self, notices: tuple[str, ...]) -> None:
+        """Sentences the clinician reads once: above the list (spoken by a screen reader) and in the status bar."""
+        if not notices or not self.is_unlocked:
+            return  # (the lock emptied the line)
+        self.reports_screen.show_notices(notices)
+        self._show_status(" ".join(notices))
 
     def _on_imported(self, _count: int) -> None:
         self.reports_screen.load()
