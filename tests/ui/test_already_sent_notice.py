@@ -65,6 +65,11 @@ def test_the_window_says_once_that_a_draft_had_already_reached_the_pso(
         summary = session.store.summary(report["id"])
         assert summary is not None and summary.state == "draft" and summary.server_ref == CASE
 
+    # The report itself, opened from the list by Enter, says in its header that it is a draft of that case.
+    editor, _form = open_from_list(qtbot, window, report["id"])
+    assert editor.heading.text() == "Draft report" and editor.standing.isVisible()
+    assert f"Revision {report['revision'] + 1} of case number {CASE}, a draft" in editor.standing.text()
+
     window.lock()
     assert notice.isHidden() and notice.text() == ""
     unlock(qtbot, window)  # told once: the draft is already above the PSO's copy
