@@ -165,7 +165,8 @@ def spool_folder(root: Path, profile: str, spool_dir: str | None = None) -> Path
 
 class Spool:
     """One profile's spool folder. Entries are written before the Submit's commit and removed by a sender once
-    the server's answer is final; a sender holds ``<name>.lock`` (an exclusive OS lock) while sending one."""
+    the server's answer is final; a sender holds an exclusive OS lock on the entry file itself (POSIX) or on
+    ``<name>.lock`` (Windows, which cannot remove an open file) while sending one."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -288,12 +289,13 @@ class Spool:
         return max(0.0, time.time() - written)
 
     def remove(self, report_id: str, revision: int) -> None:
-        """The entry leaves the spool, then its lock file (as :meth:`release` does)."""
+        """The entry leaves the spool, then its lock file where there is one (as :meth:`release` does)."""
         name = f"{report_id}.{revision}{ENTRY_SUFFIX}"
         with contextlib.suppress(FileNotFoundError):
             (self.folder / name).unlink()
-        with contextlib.suppress(OSError):
-            (self.folder / f"{name}.lock").unlink()
+        if _LOCK_FILES:
+            with contextlib.suppress(OSError):
+                (self.folder / f"{name}.lock").unlink()
 
     def keep_rejection(self, entry: SpoolEntry, status: str, errors: Any) -> None:
         """Keeps the server's refusal of ``entry`` in ``rejected/`` (field paths and messages, no PHI) for its
@@ -386,8 +388,31 @@ class Spool:
             (self.rejected_folder / f"{report_id}.{revision}.json").unlink()
 
     def claim(self, name: str) -> Claim | None:
-        """Takes ``<name>.lock`` (an exclusive OS lock, never waiting) and reads the entry; None when another
-        sender holds it, the entry is gone (sent meanwhile) or cannot be read. Give it back with :meth:`release`."""
+        """Takes an exclusive OS lock on the entry (never waiting) and reads it; None when another sender holds
+        it, the entry is gone (sent meanwhile) or cannot be read. Give it back with :meth:`release`.
+
+        On POSIX the lock is on the entry file itself: no lock file to create and remove per entry (creating
+        one cost more than the entry's share of its upload). A holder removes the entry before letting go, so
+        a lock won on a file that has no name any more means the entry was sent."""
+        if not _LOCK_FILES:
+            try:
+                fd = os.open(self.folder / name, os.O_RDONLY)
+            except OSError:
+                return None
+            try:
+                if not _try_lock(fd) or os.fstat(fd).st_nlink == 0:
+                    os.close(fd)
+                    return None
+                data = _read_all(fd)
+            except OSError:
+                os.close(fd)
+                return None
+            try:
+                return Claim(name, fd, SpoolEntry.from_json(json.loads(data)))
+            except (ValueError, KeyError, TypeError):
+                _log.warning("a spool entry could not be read and is left in place")
+                os.close(fd)
+                return None
         lock_path = self.folder / f"{name}.lock"
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
@@ -417,13 +442,17 @@ class Spool:
         return [claim for claim in found if claim is not None]
 
     def release_all(self, claims: Sequence[Claim], done: set[str]) -> None:
-        """:meth:`release` of many claims at once; entries named in ``done`` leave the spool. The removals run in
-        parallel: one at a time, each waits for the file system's journal, and a batch takes as long as its
-        upload."""
+        """:meth:`release` of many claims at once; entries named in ``done`` leave the spool, each before its
+        lock is given back. The removals run one after the other: in one folder the file system takes them one
+        at a time anyway, and threads only added their own cost (measured: 7 µs a removal alone, 24 µs in 8
+        threads, far more beside an upload)."""
         finished = [claim for claim in claims if claim.name in done]
         try:
-            _each(lambda claim: _unlink(self.folder / claim.name), finished)
-            _each(lambda claim: _unlink(self.folder / f"{claim.name}.lock"), finished)
+            for claim in finished:
+                _unlink(self.folder / claim.name)
+            if _LOCK_FILES:
+                for claim in finished:
+                    _unlink(self.folder / f"{claim.name}.lock")
         finally:
             for claim in claims:
                 os.close(claim.fd)
@@ -435,8 +464,9 @@ class Spool:
             if done:
                 with contextlib.suppress(FileNotFoundError):
                     (self.folder / claim.name).unlink()
-                with contextlib.suppress(OSError):
-                    (self.folder / f"{claim.name}.lock").unlink()
+                if _LOCK_FILES:
+                    with contextlib.suppress(OSError):
+                        (self.folder / f"{claim.name}.lock").unlink()
         finally:
             os.close(claim.fd)
 
@@ -487,6 +517,9 @@ def parse_name(name: str) -> tuple[str, int] | None:
         return None
 
 
+# Windows cannot remove a file that is open, so a sender there locks ``<name>.lock`` beside the entry instead of
+# the entry itself. sweep_locks() removes the lock files older versions left on POSIX too.
+_LOCK_FILES = os.name == "nt"
 _PARALLEL_FILES = 8  # file writes and removals at once: each waits for the journal, not for the CPU
 
 
@@ -500,6 +533,13 @@ def _each(action: Callable[[T], None], items: Iterable[T]) -> None:
     with ThreadPoolExecutor(max_workers=_PARALLEL_FILES, thread_name_prefix="pso-spool-io") as pool:
         for future in [pool.submit(action, item) for item in listed]:
             future.result()
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _unlink(path: Path) -> None:

@@ -259,3 +259,31 @@ def test_policy_names_a_machine_wide_spool(pso_home: Path, memory_keyring: Memor
         policy_file.write_text(json.dumps({"sealed_outbox": bad}))
         with pytest.raises(Exception, match="sealed_outbox"):
             KeyPolicy.load(pso_home)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows senders lock a file beside each entry")
+def test_a_sender_locks_the_entries_themselves_and_leaves_no_lock_files(tmp_path: Path) -> None:
+    """Creating and removing a lock file per entry cost the agent more than the upload (docs/performance.md):
+    the lock is on the entry file, still exclusive across processes, and nothing else is written."""
+    spool = Spool(tmp_path / "spool")
+    _, public = pso_key()
+    from pso_desktop.sync.sealed import seal_entry
+
+    key = SealingKey.from_json(public)
+    entries = [seal_entry(key, str(uuid.UUID(int=n + 1, version=4)), 1, b"{}") for n in range(3)]
+    spool.write(entries)
+    names = spool.names()
+    claims = spool.claim_all(names)
+    assert sorted(c.entry.envelope_id for c in claims) == sorted(e.envelope_id for e in entries)
+    assert sorted(os.listdir(spool.folder)) == sorted(names)  # no lock file beside them
+    code = (
+        "from pathlib import Path; from pso_desktop.sync.sealed import Spool\n"
+        f"print(len(Spool(Path({str(spool.folder)!r})).claim_all({names!r})))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert other.stdout.strip() == "0"  # all held by this sender
+    spool.release_all(claims, {names[0]})
+    assert sorted(os.listdir(spool.folder)) == sorted(names[1:])
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert other.stdout.strip() == "2"  # given back: the rest can be sent by another sender
