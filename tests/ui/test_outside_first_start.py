@@ -10,6 +10,9 @@ from pytestqt.qtbot import QtBot
 from pso_desktop.ui import ui_settings
 from pso_desktop.ui.window import MainWindow
 
+# MainWindow() takes the process-wide keyring: pin it to this test's in-memory one, whatever an earlier test left.
+pytestmark = pytest.mark.usefixtures("memory_keyring")
+
 
 def test_a_first_start_opens_at_the_usual_size_not_the_cards(
     qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

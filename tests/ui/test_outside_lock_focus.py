@@ -12,6 +12,9 @@ from pytestqt.qtbot import QtBot
 
 from pso_desktop.ui.window import MainWindow
 
+# MainWindow() takes the process-wide keyring: pin it to this test's in-memory one, whatever an earlier test left.
+pytestmark = pytest.mark.usefixtures("memory_keyring")
+
 PASSWORD = "nightshift1"
 
 
