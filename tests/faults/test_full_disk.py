@@ -72,11 +72,11 @@ def fill(folder: Path) -> Path:
     """Fills the file system holding ``folder`` to the last byte; returns the filler file."""
     filler = folder / "filler"
     chunk = b"\0" * (64 * 1024)
-    with filler.open("wb") as out:
+    # Unbuffered: a buffered file keeps the chunk the disk refused and raises ENOSPC again when it is closed.
+    with filler.open("wb", buffering=0) as out:
         try:
             while True:
                 out.write(chunk)
-                out.flush()
         except OSError:
             pass
     # Whatever a partial last chunk left: write single bytes until the disk refuses those too.
